@@ -1,0 +1,212 @@
+package failover
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Defaults for Config and GroupConfig fields left zero.
+const (
+	DefaultAnnounceCount    = 5
+	DefaultAnnounceInterval = 200 * time.Millisecond
+	DefaultHoldDown         = 10 * time.Second
+	DefaultMinDwell         = 5 * time.Second
+	DefaultRetryMin         = 50 * time.Millisecond
+	DefaultRetryMax         = 5 * time.Second
+	DefaultSettle           = 500 * time.Millisecond
+	DefaultEventBuffer      = 4096
+)
+
+// Config configures an Engine. It is validated by New.
+type Config struct {
+	// Groups are the failover groups. At least one; an interface belongs to
+	// at most one group.
+	Groups []GroupConfig
+
+	// Actuator carries out moves. Required: NewActuator for the kernel, a
+	// failovertest.Recorder in tests.
+	Actuator Actuator
+
+	// RetryMin and RetryMax bound the exponential backoff between attempts
+	// of a failed move (defaults DefaultRetryMin, DefaultRetryMax).
+	RetryMin, RetryMax time.Duration
+
+	// Settle is how long, after New, the engine waits for evidence about a
+	// group's initial member before it places the addresses elsewhere
+	// (default DefaultSettle). A watcher delivers the current state of every
+	// link at once, so this only matters when evidence is slow to come.
+	Settle time.Duration
+
+	// EventBuffer is how many events are queued for a slow reader of Events
+	// before the oldest are dropped and counted (default
+	// DefaultEventBuffer).
+	EventBuffer int
+
+	// Logger receives a line per decision and per failed action; nil is
+	// silent.
+	Logger *slog.Logger
+}
+
+// GroupConfig configures one group: a primary interface, ordered standbys
+// and the service addresses that live on whichever member is active.
+type GroupConfig struct {
+	// Name identifies the group (default: the primary's name).
+	Name string
+
+	// Primary is the interface the addresses belong on.
+	Primary string
+
+	// Standbys are the standby interfaces, in order of preference.
+	Standbys []string
+
+	// Addresses are the service addresses with their prefix lengths (IPv4
+	// and IPv6), e.g. 198.18.10.50/24. At least one.
+	Addresses []netip.Prefix
+
+	// Initial is the member that holds the addresses when the engine
+	// starts (default: the primary). The engine makes sure they are there,
+	// and nowhere else in the group, as soon as that member is up.
+	Initial string
+
+	// Failback is the failback policy (default FailbackAuto).
+	Failback FailbackPolicy
+
+	// HoldDown is how long the primary must have been up before an auto
+	// failback (default DefaultHoldDown; negative means zero).
+	HoldDown time.Duration
+
+	// MinDwell is the minimum time the addresses stay on a member before a
+	// voluntary move (failback) takes them away; a failure of the active
+	// member always moves them at once (default DefaultMinDwell; negative
+	// means zero).
+	MinDwell time.Duration
+
+	// DisableOnIPFailure disables a member whose IP path failed (carrier
+	// present) until Engine.Enable is called: Serviceguard's behaviour.
+	DisableOnIPFailure bool
+
+	// SubnetDownOnIPFailure marks the group subnet-down as soon as any
+	// member has an IP-level failure, and then moves nothing. Use it for a
+	// two-member group whose IP verdict comes from polling the peer nodes'
+	// addresses on the subnet, where an IP failure cannot be pinned on one
+	// interface. Without it, the group is subnet-down only when no member
+	// is up.
+	SubnetDownOnIPFailure bool
+
+	// AnnounceCount is how many rounds of gratuitous ARP / unsolicited NA
+	// follow a move, the first at once (default DefaultAnnounceCount;
+	// negative means none).
+	AnnounceCount int
+
+	// AnnounceInterval is the time between rounds (default
+	// DefaultAnnounceInterval).
+	AnnounceInterval time.Duration
+}
+
+// members returns the primary followed by the standbys.
+func (g *GroupConfig) members() []string {
+	return append([]string{g.Primary}, g.Standbys...)
+}
+
+// validate checks the configuration and fills in defaults in a copy.
+func (c Config) validate() (Config, error) {
+	if c.Actuator == nil {
+		return c, errors.New("failover: Config.Actuator is nil")
+	}
+	if len(c.Groups) == 0 {
+		return c, errors.New("failover: no group configured")
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RetryMax < c.RetryMin {
+		return c, fmt.Errorf("failover: RetryMax %v below RetryMin %v", c.RetryMax, c.RetryMin)
+	}
+	if c.Settle <= 0 {
+		c.Settle = DefaultSettle
+	}
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = DefaultEventBuffer
+	}
+	owner := map[string]string{}
+	names := map[string]bool{}
+	groups := make([]GroupConfig, len(c.Groups))
+	for i, g := range c.Groups {
+		if g.Primary == "" {
+			return c, fmt.Errorf("failover: group %d has no primary", i)
+		}
+		if g.Name == "" {
+			g.Name = g.Primary
+		}
+		if names[g.Name] {
+			return c, fmt.Errorf("failover: group name %q used twice", g.Name)
+		}
+		names[g.Name] = true
+		for _, m := range g.members() {
+			if m == "" {
+				return c, fmt.Errorf("failover: group %q has an empty interface name", g.Name)
+			}
+			if o, ok := owner[m]; ok {
+				return c, fmt.Errorf("failover: interface %q is in group %q and in group %q", m, o, g.Name)
+			}
+			owner[m] = g.Name
+		}
+		if len(g.Addresses) == 0 {
+			return c, fmt.Errorf("failover: group %q has no address", g.Name)
+		}
+		seen := map[netip.Addr]bool{}
+		for _, p := range g.Addresses {
+			if !p.IsValid() || p.Addr().Zone() != "" || p.Addr().Is4In6() {
+				return c, fmt.Errorf("failover: group %q: invalid address %v", g.Name, p)
+			}
+			a := p.Addr()
+			if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+				return c, fmt.Errorf("failover: group %q: %v cannot be a service address", g.Name, p)
+			}
+			if seen[a] {
+				return c, fmt.Errorf("failover: group %q: address %v listed twice", g.Name, a)
+			}
+			seen[a] = true
+		}
+		if g.Initial == "" {
+			g.Initial = g.Primary
+		} else if _, ok := owner[g.Initial]; !ok || owner[g.Initial] != g.Name {
+			return c, fmt.Errorf("failover: group %q: initial member %q is not a member", g.Name, g.Initial)
+		}
+		if g.Failback > FailbackNever {
+			return c, fmt.Errorf("failover: group %q: invalid failback policy %d", g.Name, g.Failback)
+		}
+		switch {
+		case g.HoldDown == 0:
+			g.HoldDown = DefaultHoldDown
+		case g.HoldDown < 0:
+			g.HoldDown = 0
+		}
+		switch {
+		case g.MinDwell == 0:
+			g.MinDwell = DefaultMinDwell
+		case g.MinDwell < 0:
+			g.MinDwell = 0
+		}
+		switch {
+		case g.AnnounceCount == 0:
+			g.AnnounceCount = DefaultAnnounceCount
+		case g.AnnounceCount < 0:
+			g.AnnounceCount = 0
+		}
+		if g.AnnounceInterval <= 0 {
+			g.AnnounceInterval = DefaultAnnounceInterval
+		}
+		g.Standbys = append([]string(nil), g.Standbys...)
+		g.Addresses = append([]netip.Prefix(nil), g.Addresses...)
+		groups[i] = g
+	}
+	c.Groups = groups
+	return c, nil
+}

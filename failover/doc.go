@@ -1,0 +1,40 @@
+// Package failover turns link-level and IP-level evidence into the health of
+// each interface, moves service addresses from a failed member of a group to
+// a healthy standby (Serviceguard's "local switching"), fails back by
+// policy, and reports what failed and at which level.
+//
+// An Engine is fed LinkEvidence (from linkmon) and IPEvidence (from ipmon)
+// through its Link and IP methods, or through the adapters in this package.
+// It acts through an Actuator: NewActuator for the kernel (rtnetlink for
+// addresses and the return path, AF_PACKET for gratuitous ARP, an ICMPv6
+// socket for unsolicited neighbour advertisements), failovertest.Recorder in
+// tests. Decisions and health changes arrive on Events; Snapshot returns a
+// Status whose String is a cmviewcl-like table and which marshals to JSON.
+//
+// Health of an interface:
+//
+//	link evidence says no carrier, admin down or gone  -> link-down (failure link+ip)
+//	else IP verdict dead                               -> ip-down   (failure ip_only)
+//	else IP verdict alive, or carrier present          -> up
+//	else (no evidence)                                 -> unknown
+//	disabled by the operator, or by policy after ip-down -> disabled
+//
+// An unverified or unknown IP verdict (targets that never answered, or no
+// verdict yet) does not make an interface fail: health then rests on the
+// link. The verdict is shown in the status so that the operator sees it.
+//
+// A group's addresses live on one member. When that member is not up they
+// move to the first member that is up in configured order (the primary,
+// then the standbys): added there first, removed from every other member,
+// the return path steered, then announced. A member that is not up is never
+// chosen, so a standby whose IP path is known dead is never chosen. When no
+// member is up the group is subnet-down and the addresses stay where they
+// are. A failed action is retried with exponential backoff; the engine
+// only considers the addresses moved once every step succeeded, so an
+// address is never removed from its holder before it is in place elsewhere.
+//
+// Failback to the primary after it recovers follows the group's policy:
+// auto (after the hold-down and the minimum dwell time), manual
+// (Engine.Failback) or never. Failures of the active member always move the
+// addresses at once; the dwell time only delays voluntary moves.
+package failover

@@ -1,0 +1,689 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Errors returned by the Engine's methods; test them with errors.Is.
+var (
+	// ErrUnknownGroup: no group of that name.
+	ErrUnknownGroup = errors.New("failover: unknown group")
+	// ErrUnknownInterface: the interface is not a member of any group.
+	ErrUnknownInterface = errors.New("failover: unknown interface")
+	// ErrNotHealthy: a move was asked to a member that is not up.
+	ErrNotHealthy = errors.New("failover: member is not up")
+	// ErrClosed: the engine is closed.
+	ErrClosed = errors.New("failover: engine closed")
+)
+
+// An Engine turns link and IP evidence into the health of each interface
+// and moves each group's addresses to a healthy member through its
+// Actuator. All its methods are safe for concurrent use.
+//
+// Evidence is level-triggered: Link and IP record the latest state of an
+// interface and never block; the engine's goroutine takes the latest state
+// of every interface at each step.
+type Engine struct {
+	cfg    Config
+	act    Actuator
+	start  time.Time
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	wake   chan struct{}
+	events *eventQueue
+
+	// in holds evidence not yet taken by the engine's goroutine.
+	inMu   sync.Mutex
+	inLink map[string]LinkEvidence
+	inIP   map[string]IPEvidence
+	inCnt  struct{ link, ip, unknown uint64 }
+
+	// mu guards everything below; the engine's goroutine holds it for a
+	// whole step, actuator calls included.
+	mu       sync.Mutex
+	groups   []*group
+	byName   map[string]*member
+	counters Counters
+}
+
+type member struct {
+	name    string
+	index   int
+	group   *group
+	primary bool
+
+	link *LinkEvidence
+	ip   *IPEvidence
+
+	health  Health
+	failure Failure
+	reason  Reason
+	since   time.Time // last health change (engine clock)
+	upSince time.Time // when it last became up; zero when not up
+	// evidence is the time of the evidence that caused the last health
+	// change (zero for an operator's action).
+	evidence time.Time
+
+	opDisabled, policyDisabled bool
+}
+
+func (m *member) ifc() Interface { return Interface{Index: m.index, Name: m.name} }
+
+type group struct {
+	cfg     GroupConfig
+	members []*member
+	initial *member
+
+	active     *member // where the addresses are; nil until placed
+	lastSwitch time.Time
+	lastReason Reason
+	switches   uint64
+	state      GroupState
+
+	// dirty: a move began and did not complete, so the addresses may be on
+	// more than one member until a move completes.
+	dirty       bool
+	attempt     int
+	retryAt     time.Time
+	retryTarget *member
+	lastErr     error
+
+	request *request
+
+	annTo   *member
+	annLeft int
+	annNext time.Time
+
+	wakeAt time.Time // failback or settle deadline
+}
+
+type request struct {
+	to     *member
+	reason Reason
+}
+
+// New validates cfg and starts an engine. Close it when done.
+func New(cfg Config) (*Engine, error) {
+	c, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		cfg:    c,
+		act:    c.Actuator,
+		start:  time.Now(),
+		ctx:    ctx,
+		cancel: cancel,
+		wake:   make(chan struct{}, 1),
+		inLink: map[string]LinkEvidence{},
+		inIP:   map[string]IPEvidence{},
+		byName: map[string]*member{},
+	}
+	for _, gc := range c.Groups {
+		g := &group{cfg: gc}
+		for i, name := range gc.members() {
+			m := &member{name: name, group: g, primary: i == 0, since: e.start}
+			g.members = append(g.members, m)
+			e.byName[name] = m
+			if name == gc.Initial {
+				g.initial = m
+			}
+		}
+		e.groups = append(e.groups, g)
+	}
+	e.events = newEventQueue(c.EventBuffer)
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); e.events.forward(ctx) }()
+	go func() { defer e.wg.Done(); e.run() }()
+	return e, nil
+}
+
+// Close stops the engine and waits for its goroutines; the Events channel
+// is closed. Addresses stay where they are. Close is idempotent.
+func (e *Engine) Close() error {
+	e.once.Do(func() {
+		e.cancel()
+		e.wg.Wait()
+		e.events.close()
+	})
+	return nil
+}
+
+// Events returns the channel of events (*HealthEvent, *SwitchEvent,
+// *GroupEvent, *ActionErrorEvent) in the order they happened. A slow reader
+// blocks nobody: beyond Config.EventBuffer queued events the oldest are
+// dropped and counted (Counters.EventsDropped). The channel is closed by
+// Close.
+func (e *Engine) Events() <-chan Event { return e.events.out }
+
+// Link records link evidence for an interface. It never blocks. Evidence
+// about an interface that is in no group is counted and ignored.
+func (e *Engine) Link(ev LinkEvidence) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	e.inMu.Lock()
+	if _, ok := e.byName[ev.Interface]; ok { // byName is immutable after New
+		e.inLink[ev.Interface] = ev
+		e.inCnt.link++
+	} else {
+		e.inCnt.unknown++
+	}
+	e.inMu.Unlock()
+	e.poke()
+}
+
+// IP records an IP verdict for an interface. It never blocks. Evidence
+// about an interface that is in no group is counted and ignored.
+func (e *Engine) IP(ev IPEvidence) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	e.inMu.Lock()
+	if _, ok := e.byName[ev.Interface]; ok {
+		e.inIP[ev.Interface] = ev
+		e.inCnt.ip++
+	} else {
+		e.inCnt.unknown++
+	}
+	e.inMu.Unlock()
+	e.poke()
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Disable takes an interface out of service until Enable. If it holds
+// addresses they move to the best healthy member (reason "manual").
+func (e *Engine) Disable(iface string) error { return e.setDisabled(iface, true) }
+
+// Enable returns an interface disabled by Disable or by
+// GroupConfig.DisableOnIPFailure to service; its health follows its
+// evidence again.
+func (e *Engine) Enable(iface string) error { return e.setDisabled(iface, false) }
+
+func (e *Engine) setDisabled(iface string, off bool) error {
+	if e.ctx.Err() != nil {
+		return ErrClosed
+	}
+	e.mu.Lock()
+	m, ok := e.byName[iface]
+	if !ok {
+		e.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrUnknownInterface, iface)
+	}
+	now := time.Now()
+	if off {
+		m.opDisabled = true
+		e.recompute(m, now, time.Time{}, ReasonDisabled)
+	} else {
+		m.opDisabled, m.policyDisabled = false, false
+		e.recompute(m, now, time.Time{}, ReasonEnabled)
+	}
+	e.mu.Unlock()
+	e.poke()
+	return nil
+}
+
+// Switch moves a group's addresses to the member to (reason "manual"),
+// which must be up. It returns once the move is requested; the
+// SwitchEvent (or ActionErrorEvent) tells when it is done. Moving to the
+// active member is a no-op.
+func (e *Engine) Switch(groupName, to string) error {
+	return e.requestMove(groupName, to, ReasonManual)
+}
+
+// Failback moves a group's addresses back to its primary now (reason
+// "failback"), whatever the failback policy and hold-down. The primary
+// must be up. It returns once the move is requested.
+func (e *Engine) Failback(groupName string) error {
+	return e.requestMove(groupName, "", ReasonFailback)
+}
+
+func (e *Engine) requestMove(groupName, to string, reason Reason) error {
+	if e.ctx.Err() != nil {
+		return ErrClosed
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var g *group
+	for _, x := range e.groups {
+		if x.cfg.Name == groupName {
+			g = x
+		}
+	}
+	if g == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownGroup, groupName)
+	}
+	m := g.members[0]
+	if to != "" {
+		var ok bool
+		m, ok = e.byName[to]
+		if !ok || m.group != g {
+			return fmt.Errorf("%w: %q is not a member of group %q", ErrUnknownInterface, to, groupName)
+		}
+	}
+	if m.health != HealthUp {
+		return fmt.Errorf("%w: %s is %s", ErrNotHealthy, m.name, m.health)
+	}
+	if g.active == m && !g.dirty {
+		return nil
+	}
+	g.request = &request{to: m, reason: reason}
+	e.poke()
+	return nil
+}
+
+func (e *Engine) run() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		next := e.step()
+		e.mu.Unlock()
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// step takes new evidence, updates health, decides and acts. It returns
+// the next time it must run without new evidence (zero: none).
+func (e *Engine) step() time.Time {
+	e.inMu.Lock()
+	var links map[string]LinkEvidence
+	var ips map[string]IPEvidence
+	if len(e.inLink) > 0 {
+		links, e.inLink = e.inLink, map[string]LinkEvidence{}
+	}
+	if len(e.inIP) > 0 {
+		ips, e.inIP = e.inIP, map[string]IPEvidence{}
+	}
+	e.counters.LinkEvidence, e.counters.IPEvidence, e.counters.UnknownEvidence = e.inCnt.link, e.inCnt.ip, e.inCnt.unknown
+	e.inMu.Unlock()
+
+	now := time.Now()
+	for name, ev := range links {
+		m := e.byName[name]
+		ev := ev
+		m.link = &ev
+		if ev.Index != 0 {
+			m.index = ev.Index
+		}
+		e.recompute(m, now, ev.Time, ReasonNone)
+	}
+	for name, ev := range ips {
+		m := e.byName[name]
+		ev := ev
+		m.ip = &ev
+		e.recompute(m, now, ev.Time, ReasonNone)
+	}
+
+	var next time.Time
+	for _, g := range e.groups {
+		if e.ctx.Err() != nil {
+			return time.Time{}
+		}
+		e.decide(g)
+		now = time.Now()
+		e.announce(g, now)
+		for _, t := range []time.Time{g.wakeAt, g.retryAt} {
+			next = earliest(next, t)
+		}
+		if g.annLeft > 0 {
+			next = earliest(next, g.annNext)
+		}
+	}
+	return next
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// recompute derives m's health from its evidence and flags and emits a
+// HealthEvent when it changed. why overrides the reason (operator
+// actions); evidence is the time of the evidence that caused it.
+func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
+	h, f, r := evaluate(m.link, m.ip)
+	if h == HealthIPDown && m.group.cfg.DisableOnIPFailure {
+		m.policyDisabled = true
+	}
+	switch {
+	case m.opDisabled:
+		h, r = HealthDisabled, ReasonDisabled
+	case m.policyDisabled:
+		h, r = HealthDisabled, ReasonIPDown
+	}
+	if why != ReasonNone && h != HealthDisabled {
+		r = why
+	}
+	m.failure = f
+	if h == m.health {
+		return
+	}
+	from := m.health
+	m.health, m.reason, m.since, m.evidence = h, r, now, evidence
+	if h == HealthUp {
+		m.upSince = now
+	} else {
+		m.upSince = time.Time{}
+	}
+	e.counters.HealthChanges++
+	e.emit(&HealthEvent{
+		Time: now, Interface: m.ifc(), Group: m.group.cfg.Name,
+		From: from, To: h, Failure: f, Reason: r, EvidenceTime: evidence,
+	})
+	e.log("health", "interface", m.name, "from", from.String(), "to", h.String(), "failure", f.String(), "reason", r.String())
+}
+
+// failReason is the reason a move away from a member that is not up
+// carries.
+func failReason(m *member) Reason {
+	switch m.health {
+	case HealthIPDown:
+		return ReasonIPDown
+	case HealthDisabled:
+		if m.opDisabled {
+			return ReasonManual
+		}
+		return ReasonIPDown
+	default:
+		return ReasonLinkDown
+	}
+}
+
+// firstUp returns the first member in configured order (primary, then
+// standbys) that is up, skipping except.
+func (g *group) firstUp(except *member) *member {
+	for _, m := range g.members {
+		if m != except && m.health == HealthUp {
+			return m
+		}
+	}
+	return nil
+}
+
+func (e *Engine) decide(g *group) {
+	now := time.Now()
+	g.wakeAt = time.Time{}
+
+	anyUp, anyFailed, ipFailed := false, false, false
+	for _, m := range g.members {
+		switch m.health {
+		case HealthUp:
+			anyUp = true
+		case HealthLinkDown, HealthIPDown, HealthDisabled:
+			anyFailed = true
+		}
+		if m.failure == FailureIPOnly {
+			ipFailed = true
+		}
+	}
+	state := GroupUnknown
+	switch {
+	case anyUp && !(g.cfg.SubnetDownOnIPFailure && ipFailed):
+		state = GroupUp
+	case anyFailed:
+		state = GroupSubnetDown
+	}
+	if state != g.state {
+		was := g.state
+		g.state = state
+		if state == GroupSubnetDown || was == GroupSubnetDown {
+			e.emit(&GroupEvent{Time: now, Group: g.cfg.Name, SubnetDown: state == GroupSubnetDown})
+			e.log("group", "group", g.cfg.Name, "state", state.String())
+		}
+	}
+	if state != GroupUp {
+		// Subnet down (or nothing known): the addresses stay where they are.
+		g.request = nil
+		g.retryAt, g.retryTarget = time.Time{}, nil
+		return
+	}
+
+	var (
+		target   *member
+		reason   Reason
+		evidence time.Time
+	)
+	switch {
+	case g.active == nil:
+		switch {
+		case g.initial.health == HealthUp:
+			target = g.initial
+		case g.initial.health == HealthUnknown && now.Before(e.start.Add(e.cfg.Settle)):
+			g.wakeAt = e.start.Add(e.cfg.Settle)
+			return
+		default:
+			target = g.firstUp(nil)
+		}
+		reason, evidence = ReasonInitial, target.evidence
+	case g.active.health != HealthUp:
+		target = g.firstUp(g.active)
+		reason, evidence = failReason(g.active), g.active.evidence
+	case g.request != nil:
+		if g.request.to.health != HealthUp {
+			g.request = nil
+			target = g.active
+			break
+		}
+		target, reason = g.request.to, g.request.reason
+	default:
+		target = g.active
+		p := g.members[0]
+		if g.cfg.Failback == FailbackAuto && g.active != p && p.health == HealthUp {
+			due := p.upSince.Add(g.cfg.HoldDown)
+			if d := g.lastSwitch.Add(g.cfg.MinDwell); d.After(due) {
+				due = d
+			}
+			if now.Before(due) {
+				g.wakeAt = due
+			} else {
+				target, reason, evidence = p, ReasonFailback, p.evidence
+			}
+		}
+	}
+	if target == nil || (target == g.active && !g.dirty) {
+		return
+	}
+	if target == g.retryTarget && now.Before(g.retryAt) {
+		return // backing off
+	}
+	e.move(g, target, reason, evidence)
+}
+
+// move puts the group's addresses on target and nowhere else in the group:
+// add on target first, then remove from every other member, then steer
+// the return path and send the first announcement.
+func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Time) {
+	g.attempt++
+	g.dirty = true
+	ctx, ifc := e.ctx, target.ifc()
+	for _, p := range g.cfg.Addresses {
+		if err := e.act.AddAddress(ctx, ifc, p); err != nil {
+			e.failed(g, target, "add", ifc, p, err)
+			return
+		}
+	}
+	for _, m := range g.members {
+		if m == target {
+			continue
+		}
+		for _, p := range g.cfg.Addresses {
+			if err := e.act.RemoveAddress(ctx, m.ifc(), p); err != nil {
+				e.failed(g, target, "remove", m.ifc(), p, err)
+				return
+			}
+		}
+	}
+	if err := e.act.SteerReturn(ctx, ifc, g.cfg.Addresses); err != nil {
+		e.failed(g, target, "steer", ifc, netip.Prefix{}, err)
+		return
+	}
+	from := g.active
+	attempts := g.attempt
+	g.active, g.dirty, g.attempt, g.retryAt, g.retryTarget, g.lastErr = target, false, 0, time.Time{}, nil, nil
+	if r := g.request; r != nil && r.to == target {
+		g.request = nil
+	}
+	if from == target {
+		// A move that failed half way was completed: nothing moved.
+		return
+	}
+	now := time.Now()
+	g.lastSwitch, g.lastReason = now, reason
+	g.switches++
+	e.counters.Switches++
+	if reason == ReasonFailback {
+		e.counters.Failbacks++
+	}
+	// The first announcement goes out at once, before the event.
+	g.annTo, g.annLeft, g.annNext = target, g.cfg.AnnounceCount, now
+	e.announce(g, now)
+	done := time.Now()
+	ev := &SwitchEvent{
+		Time: done, Group: g.cfg.Name, Addresses: append([]netip.Prefix(nil), g.cfg.Addresses...),
+		To: ifc, Reason: reason, EvidenceTime: evidence, Attempts: attempts,
+	}
+	if from != nil {
+		ev.From = from.ifc()
+	}
+	if !evidence.IsZero() {
+		ev.Latency = done.Sub(evidence)
+	}
+	e.emit(ev)
+	e.log("switch", "group", g.cfg.Name, "from", ev.From.Name, "to", ifc.Name, "reason", reason.String(), "latency", ev.Latency)
+}
+
+func (e *Engine) failed(g *group, target *member, op string, ifc Interface, p netip.Prefix, err error) {
+	if e.ctx.Err() != nil {
+		return // closing: the context was canceled under the actuator
+	}
+	d := e.cfg.RetryMin
+	for i := 1; i < g.attempt && d < e.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	if d > e.cfg.RetryMax {
+		d = e.cfg.RetryMax
+	}
+	now := time.Now()
+	g.retryAt, g.retryTarget, g.lastErr = now.Add(d), target, err
+	e.counters.ActionErrors++
+	e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: op, Interface: ifc, Address: p, Err: err, Attempt: g.attempt, RetryIn: d})
+	e.log("action failed", "group", g.cfg.Name, "op", op, "interface", ifc.Name, "address", p, "err", err, "retry_in", d)
+}
+
+// announce sends the rounds of announcements that are due.
+func (e *Engine) announce(g *group, now time.Time) {
+	if g.annLeft <= 0 || now.Before(g.annNext) {
+		return
+	}
+	if g.annTo != g.active {
+		g.annLeft = 0
+		return
+	}
+	g.annLeft--
+	g.annNext = g.annNext.Add(g.cfg.AnnounceInterval)
+	if g.annNext.Before(now) {
+		g.annNext = now.Add(g.cfg.AnnounceInterval)
+	}
+	e.counters.Announcements++
+	if err := e.act.Announce(e.ctx, g.annTo.ifc(), g.cfg.Addresses); err != nil && e.ctx.Err() == nil {
+		e.counters.AnnounceErrors++
+		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: "announce", Interface: g.annTo.ifc(), Err: err})
+	}
+}
+
+func (e *Engine) emit(ev Event) {
+	e.counters.EventsDropped += e.events.push(ev)
+}
+
+func (e *Engine) log(msg string, args ...any) {
+	if e.cfg.Logger != nil {
+		e.cfg.Logger.Info("failover: "+msg, args...)
+	}
+}
+
+// eventQueue decouples the engine from the reader of Events.
+type eventQueue struct {
+	mu     sync.Mutex
+	buf    []Event
+	max    int
+	notify chan struct{}
+	out    chan Event
+}
+
+func newEventQueue(max int) *eventQueue {
+	return &eventQueue{max: max, notify: make(chan struct{}, 1), out: make(chan Event)}
+}
+
+// push queues ev and returns how many old events were dropped for it.
+func (q *eventQueue) push(ev Event) uint64 {
+	q.mu.Lock()
+	var dropped uint64
+	if len(q.buf) >= q.max {
+		n := len(q.buf) - q.max + 1
+		q.buf = append(q.buf[:0], q.buf[n:]...)
+		dropped = uint64(n)
+	}
+	q.buf = append(q.buf, ev)
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+	return dropped
+}
+
+func (q *eventQueue) forward(ctx context.Context) {
+	for {
+		q.mu.Lock()
+		var ev Event
+		if len(q.buf) > 0 {
+			ev = q.buf[0]
+			q.buf[0] = nil
+			q.buf = q.buf[1:]
+		}
+		q.mu.Unlock()
+		if ev == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.notify:
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case q.out <- ev:
+		}
+	}
+}
+
+func (q *eventQueue) close() { close(q.out) }

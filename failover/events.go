@@ -1,0 +1,101 @@
+package failover
+
+import (
+	"net/netip"
+	"time"
+)
+
+// An Event is one of *HealthEvent, *SwitchEvent, *GroupEvent or
+// *ActionErrorEvent, delivered in order on Engine.Events.
+type Event interface {
+	// EventTime is when the engine emitted the event.
+	EventTime() time.Time
+	isEvent()
+}
+
+// HealthEvent reports a health transition of one interface.
+type HealthEvent struct {
+	// Time is when the engine saw the transition.
+	Time time.Time
+	// Interface is the interface, Group its group.
+	Interface Interface
+	Group     string
+	// From and To are the health before and after.
+	From, To Health
+	// Failure classifies the failure (FailureNone when not failed).
+	Failure Failure
+	// Reason says why, e.g. ReasonLinkDown, ReasonIPUp, ReasonDisabled.
+	Reason Reason
+	// EvidenceTime is the time of the evidence that caused it (zero for an
+	// operator's action).
+	EvidenceTime time.Time
+}
+
+// SwitchEvent reports a completed move of a group's addresses.
+type SwitchEvent struct {
+	// Time is when the move completed (addresses added, removed from the
+	// other members, return path steered, first announcement sent).
+	Time time.Time
+	// Group is the group whose addresses moved.
+	Group string
+	// Addresses are the addresses moved.
+	Addresses []netip.Prefix
+	// From is the member the addresses were on (zero Interface for the
+	// initial placement); To where they are now.
+	From, To Interface
+	// Reason is ReasonLinkDown, ReasonIPDown, ReasonFailback,
+	// ReasonManual or ReasonInitial.
+	Reason Reason
+	// EvidenceTime is the time of the evidence that triggered the move
+	// (zero when none did, e.g. a manual move).
+	EvidenceTime time.Time
+	// Latency is Time minus EvidenceTime (0 without evidence time).
+	Latency time.Duration
+	// Attempts is how many attempts the move took (1 without retry).
+	Attempts int
+}
+
+// GroupEvent reports that a group became subnet-down (no member up, or an
+// IP failure under SubnetDownOnIPFailure) or recovered from it.
+type GroupEvent struct {
+	Time  time.Time
+	Group string
+	// SubnetDown is the new state; the addresses stay where they are while
+	// it is true.
+	SubnetDown bool
+}
+
+// ActionErrorEvent reports a failed actuator call. The engine retries the
+// move after RetryIn.
+type ActionErrorEvent struct {
+	Time  time.Time
+	Group string
+	// Op is "add", "remove", "steer" or "announce".
+	Op        string
+	Interface Interface
+	// Address is the address concerned (zero for steer and announce).
+	Address netip.Prefix
+	Err     error
+	// Attempt is the number of the failed attempt, from 1.
+	Attempt int
+	// RetryIn is the backoff before the next attempt (0 for announce,
+	// which is not retried beyond its schedule).
+	RetryIn time.Duration
+}
+
+// EventTime implements Event.
+func (e *HealthEvent) EventTime() time.Time { return e.Time }
+
+// EventTime implements Event.
+func (e *SwitchEvent) EventTime() time.Time { return e.Time }
+
+// EventTime implements Event.
+func (e *GroupEvent) EventTime() time.Time { return e.Time }
+
+// EventTime implements Event.
+func (e *ActionErrorEvent) EventTime() time.Time { return e.Time }
+
+func (*HealthEvent) isEvent()      {}
+func (*SwitchEvent) isEvent()      {}
+func (*GroupEvent) isEvent()       {}
+func (*ActionErrorEvent) isEvent() {}

@@ -1,0 +1,212 @@
+package failover
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// GroupState is the state of a group.
+type GroupState uint8
+
+// GroupState values.
+const (
+	// GroupUnknown: no member up and none known failed yet ("unknown").
+	GroupUnknown GroupState = iota
+	// GroupUp: at least one member is up ("up").
+	GroupUp
+	// GroupSubnetDown: no member is up (or, with SubnetDownOnIPFailure, a
+	// member has an IP-level failure); the addresses stay where they are
+	// ("subnet-down").
+	GroupSubnetDown
+)
+
+var groupStateNames = [...]string{"unknown", "up", "subnet-down"}
+
+// String returns "unknown", "up" or "subnet-down".
+func (s GroupState) String() string {
+	if int(s) < len(groupStateNames) {
+		return groupStateNames[s]
+	}
+	return fmt.Sprintf("GroupState(%d)", uint8(s))
+}
+
+// MarshalText implements encoding.TextMarshaler with String's words.
+func (s GroupState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Status is a snapshot of the engine: what Serviceguard's cmviewcl shows,
+// with link-level and IP-level failures apart. It marshals to JSON.
+type Status struct {
+	// Time is when the snapshot was taken.
+	Time time.Time `json:"time"`
+	// Groups in configured order.
+	Groups []GroupStatus `json:"groups"`
+	// Counters since New.
+	Counters Counters `json:"counters"`
+}
+
+// GroupStatus is the state of one group.
+type GroupStatus struct {
+	Name      string         `json:"name"`
+	State     GroupState     `json:"state"`
+	Addresses []netip.Prefix `json:"addresses"`
+	// Active is the member holding the addresses ("" until placed).
+	Active   string         `json:"active"`
+	Failback FailbackPolicy `json:"failback"`
+	// FailbackPending: the addresses are off the primary and the primary
+	// is up (under "auto" they return after the hold-down; under "manual"
+	// Engine.Failback returns them).
+	FailbackPending bool `json:"failback_pending"`
+	// LastSwitch and LastReason describe the last move (zero if none).
+	LastSwitch time.Time `json:"last_switch"`
+	LastReason Reason    `json:"last_reason"`
+	Switches   uint64    `json:"switches"`
+	// MovePending: a move failed and is being retried.
+	MovePending bool `json:"move_pending"`
+	// LastError is the error of the last failed move attempt ("" if the
+	// last attempt succeeded).
+	LastError string `json:"last_error,omitempty"`
+	// Members: the primary, then the standbys in order.
+	Members []InterfaceStatus `json:"members"`
+}
+
+// InterfaceStatus is the state of one member interface.
+type InterfaceStatus struct {
+	Name  string `json:"name"`
+	Index int    `json:"index"`
+	// Role is "primary" or "standby".
+	Role string `json:"role"`
+	// Active: this member holds the group's addresses.
+	Active  bool    `json:"active"`
+	Health  Health  `json:"health"`
+	Failure Failure `json:"failure"`
+	// Disabled by the operator or by policy after an IP-level failure.
+	Disabled bool `json:"disabled"`
+	// Link is "up", "down" (no carrier, admin down or gone) or "unknown".
+	Link string `json:"link"`
+	// IP is the IP verdict on the member's path: the standby's IP health
+	// is watched before it is needed.
+	IP Verdict `json:"ip"`
+	// Since and Reason describe the last health change.
+	Since  time.Time `json:"since"`
+	Reason Reason    `json:"reason"`
+}
+
+// Counters are what an operator counts.
+type Counters struct {
+	// LinkEvidence and IPEvidence count evidence received;
+	// UnknownEvidence counts evidence about interfaces in no group.
+	LinkEvidence    uint64 `json:"link_evidence"`
+	IPEvidence      uint64 `json:"ip_evidence"`
+	UnknownEvidence uint64 `json:"unknown_evidence"`
+	HealthChanges   uint64 `json:"health_changes"`
+	Switches        uint64 `json:"switches"`
+	Failbacks       uint64 `json:"failbacks"`
+	// ActionErrors counts failed move attempts (each is retried).
+	ActionErrors   uint64 `json:"action_errors"`
+	Announcements  uint64 `json:"announcements"`
+	AnnounceErrors uint64 `json:"announce_errors"`
+	// EventsDropped counts events dropped because Events was not read.
+	EventsDropped uint64 `json:"events_dropped"`
+}
+
+// Snapshot returns the current status.
+func (e *Engine) Snapshot() Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.inMu.Lock()
+	c := e.counters
+	c.LinkEvidence, c.IPEvidence, c.UnknownEvidence = e.inCnt.link, e.inCnt.ip, e.inCnt.unknown
+	e.inMu.Unlock()
+	st := Status{Time: time.Now(), Counters: c}
+	for _, g := range e.groups {
+		gs := GroupStatus{
+			Name: g.cfg.Name, State: g.state, Failback: g.cfg.Failback,
+			Addresses:  append([]netip.Prefix(nil), g.cfg.Addresses...),
+			LastSwitch: g.lastSwitch, LastReason: g.lastReason, Switches: g.switches,
+			MovePending: !g.retryAt.IsZero(),
+		}
+		if g.active != nil {
+			gs.Active = g.active.name
+			gs.FailbackPending = g.active != g.members[0] && g.members[0].health == HealthUp
+		}
+		if g.lastErr != nil {
+			gs.LastError = g.lastErr.Error()
+		}
+		for _, m := range g.members {
+			is := InterfaceStatus{
+				Name: m.name, Index: m.index, Role: "standby", Active: m == g.active,
+				Health: m.health, Failure: m.failure, Disabled: m.opDisabled || m.policyDisabled,
+				Link: "unknown", IP: VerdictUnknown, Since: m.since, Reason: m.reason,
+			}
+			if m.primary {
+				is.Role = "primary"
+			}
+			if m.link != nil {
+				is.Link = "down"
+				if m.link.up() {
+					is.Link = "up"
+				}
+			}
+			if m.ip != nil {
+				is.IP = m.ip.Verdict
+			}
+			gs.Members = append(gs.Members, is)
+		}
+		st.Groups = append(st.Groups, gs)
+	}
+	return st
+}
+
+// String renders the status as a table in the spirit of cmviewcl: one
+// block per group, one line per member.
+func (s Status) String() string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for i, g := range s.Groups {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintln(tw, "GROUP\tSTATUS\tACTIVE\tFAILBACK\tSWITCHES\tADDRESSES")
+		active := g.Active
+		if active == "" {
+			active = "-"
+		}
+		addrs := make([]string, len(g.Addresses))
+		for j, a := range g.Addresses {
+			addrs[j] = a.String()
+		}
+		fb := g.Failback.String()
+		if g.FailbackPending {
+			fb += " (pending)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", g.Name, g.State, active, fb, g.Switches, strings.Join(addrs, ","))
+		if g.MovePending {
+			fmt.Fprintf(tw, "  move pending, last error: %s\n", g.LastError)
+		}
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "  NETWORK_INTERFACE\tROLE\tACTIVE\tHEALTH\tFAILURE\tLINK\tIP\tSINCE")
+		for _, m := range g.Members {
+			act := "no"
+			if m.Active {
+				act = "yes"
+			}
+			h := m.Health.String()
+			if m.Disabled && m.Health != HealthDisabled {
+				h += " (disabled)"
+			}
+			since := "-"
+			if !m.Since.IsZero() {
+				since = m.Since.Format("15:04:05.000")
+				if m.Reason != ReasonNone {
+					since += " " + m.Reason.String()
+				}
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.Role, act, h, m.Failure, m.Link, m.IP, since)
+		}
+	}
+	tw.Flush()
+	return b.String()
+}
