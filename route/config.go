@@ -1,0 +1,78 @@
+package route
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+)
+
+// ViewConfig configures a View. A nil *ViewConfig means defaults.
+type ViewConfig struct {
+	// NetNS is a file descriptor of the network namespace to watch
+	// (e.g. from /var/run/netns/NAME); 0 means the caller's namespace.
+	NetNS int
+
+	// Tables lists the routing tables to keep; the first is the one
+	// Lookup and Select use. Empty means the main table (254) only.
+	Tables []uint32
+
+	// Prefer lists interface names in order of preference, to break ties
+	// between equal routes in Select.
+	Prefer []string
+
+	// ReadBuffer, if positive, sets the notification socket's receive
+	// buffer in bytes (small values force overruns in tests).
+	ReadBuffer int
+
+	// Logger receives rare diagnostics (overruns, dump failures); nil is
+	// silent.
+	Logger *slog.Logger
+}
+
+func (c *ViewConfig) withDefaults() (ViewConfig, error) {
+	var out ViewConfig
+	if c != nil {
+		out = *c
+	}
+	out.Tables = slices.Clone(out.Tables)
+	out.Prefer = slices.Clone(out.Prefer)
+	if len(out.Tables) == 0 {
+		out.Tables = []uint32{TableMain}
+	}
+	for _, t := range out.Tables {
+		if t == 0 {
+			return out, wrapErr("config", fmt.Errorf("table 0 is not a routing table: %w", os.ErrInvalid))
+		}
+	}
+	if out.NetNS < 0 {
+		return out, wrapErr("config", fmt.Errorf("negative namespace descriptor %d: %w", out.NetNS, os.ErrInvalid))
+	}
+	return out, nil
+}
+
+// Error is the error type of the package's kernel operations. It wraps
+// the cause: errors.Is(err, os.ErrNotExist) for an unknown interface or
+// route, os.ErrPermission for EPERM, errors.ErrUnsupported off Linux.
+type Error struct {
+	Op  string
+	Err error
+}
+
+// Error returns "route: <op>: <cause>".
+func (e *Error) Error() string { return "route: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+func wrapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		return err
+	}
+	return &Error{Op: op, Err: err}
+}

@@ -1,0 +1,354 @@
+//go:build linux
+
+package route
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// cipLab is the topology of the CIP failure: node has eth3 (activated
+// first) and eth2 on one subnet, both through bridge br0 in sw to srv.
+type cipLab struct {
+	lab            *netlab.Lab
+	node, sw, srv  *netlab.NS
+	eth2, eth3     int
+	subnet         netip.Prefix
+	a2, a3, server netip.Addr
+}
+
+func newCIPLab(t testing.TB, v6, nicLike bool) *cipLab {
+	t.Helper()
+	c := &cipLab{lab: netlab.New(t)}
+	var err error
+	c.node, err = c.lab.NewNS("node")
+	require.NoError(t, err)
+	c.sw, err = c.lab.NewNS("sw")
+	require.NoError(t, err)
+	c.srv, err = c.lab.NewNS("srv")
+	require.NoError(t, err)
+	require.NoError(t, c.sw.Bridge("br0"))
+	require.NoError(t, c.lab.Veth(c.node, "eth3", c.sw, "p3", &netlab.VethOptions{NICLike: nicLike}))
+	require.NoError(t, c.lab.Veth(c.node, "eth2", c.sw, "p2", nil))
+	require.NoError(t, c.lab.Veth(c.srv, "eth0", c.sw, "ps", nil))
+	for _, p := range []string{"p3", "p2", "ps"} {
+		require.NoError(t, c.sw.SetMaster(p, "br0"))
+	}
+	require.NoError(t, c.node.SetStrictARP(true))
+	a3, a2, as := "198.18.10.3/24", "198.18.10.2/24", "198.18.10.100/24"
+	if v6 {
+		a3, a2, as = "2001:db8:10::3/64", "2001:db8:10::2/64", "2001:db8:10::100/64"
+	}
+	// eth3 is activated first: its subnet route comes first.
+	for _, s := range []struct {
+		ns  *netlab.NS
+		dev string
+		p   string
+	}{{c.node, "eth3", a3}, {c.node, "eth2", a2}, {c.srv, "eth0", as}} {
+		require.NoError(t, s.ns.AddAddr(s.dev, netip.MustParsePrefix(s.p)))
+	}
+	c.subnet = netip.MustParsePrefix(as).Masked()
+	c.a2, c.a3, c.server = netip.MustParsePrefix(a2).Addr(), netip.MustParsePrefix(a3).Addr(), netip.MustParsePrefix(as).Addr()
+	c.eth2, err = c.node.Index("eth2")
+	require.NoError(t, err)
+	c.eth3, err = c.node.Index("eth3")
+	require.NoError(t, err)
+	waitFor(t, 10*time.Second, "server reachable", func() bool {
+		_, err := c.node.Ping("", c.server, 500*time.Millisecond)
+		return err == nil
+	})
+	return c
+}
+
+// waitFor polls cond every 5 ms until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *cipLab) kernelOut(t testing.TB) int {
+	t.Helper()
+	ans, err := c.node.RouteGet(c.server)
+	require.NoError(t, err)
+	return ans.OutIface
+}
+
+func (c *cipLab) carrier(t testing.TB, dev string, want bool) {
+	t.Helper()
+	waitFor(t, 10*time.Second, dev+" carrier", func() bool {
+		ok, err := c.node.Carrier(dev)
+		require.NoError(t, err)
+		return ok == want
+	})
+}
+
+// routes dumps the node's main table through a fresh view.
+func (c *cipLab) routes(t testing.TB) []Route {
+	t.Helper()
+	v, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD()})
+	require.NoError(t, err)
+	defer v.Close()
+	return v.Routes()
+}
+
+func routesEqual(a, b []Route) bool {
+	return slices.EqualFunc(a, b, func(x, y Route) bool { return x.Equal(&y) })
+}
+
+func (c *cipLab) steerer(t testing.TB) *Steerer {
+	t.Helper()
+	st, err := NewSteerer(context.Background(), &SteererConfig{
+		NetNS: c.node.FD(), Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// nextEvent waits for an event that satisfies ok, skipping others.
+func nextEvent(t testing.TB, st *Steerer, ok func(Event) bool) Event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-st.Events():
+			if ok(ev) {
+				return ev
+			}
+		case <-timeout:
+			t.Fatal("no matching steering event within 10 s")
+		}
+	}
+}
+
+func testCIPLinkDown(t *testing.T, v6 bool) {
+	c := newCIPLab(t, v6, true)
+	require.Equal(t, c.eth3, c.kernelOut(t), "eth3, activated first, carries the subnet")
+
+	// Without the Steerer: the failure as the CIP manual describes it.
+	require.NoError(t, c.sw.SetDown("p3"))
+	c.carrier(t, "eth3", false)
+	_, err := c.node.Ping("", c.server, 300*time.Millisecond)
+	require.ErrorIs(t, err, netlab.ErrNoReply, "carrier lost on eth3: the subnet must be unreachable without steering")
+	require.Equal(t, c.eth3, c.kernelOut(t), "the kernel keeps using the linkdown route")
+	require.NoError(t, c.sw.SetUp("p3"))
+	c.carrier(t, "eth3", true)
+	waitFor(t, 10*time.Second, "server reachable again", func() bool {
+		_, err := c.node.Ping("", c.server, 300*time.Millisecond)
+		return err == nil
+	})
+	before := c.routes(t)
+	fam := "ipv4"
+	if v6 {
+		fam = "ipv6"
+	}
+	sysctl := "net/" + fam + "/conf/eth3/ignore_routes_with_linkdown"
+
+	// With the Steerer.
+	st := c.steerer(t)
+	v, err := c.node.ReadSysctl(sysctl)
+	require.NoError(t, err)
+	require.Equal(t, "1", v)
+	require.NoError(t, c.sw.SetDown("p3"))
+	c.carrier(t, "eth3", false)
+	st.SetLinkState(c.eth3, StateDown)
+	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	require.Equal(t, ReasonLinkDown, ev.Reason)
+	require.Equal(t, c.eth3, ev.Previous.Index)
+	require.Equal(t, c.subnet, ev.Dst)
+	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
+	waitFor(t, 10*time.Second, "echo to server after carrier loss", func() bool {
+		_, err := c.node.Ping("", c.server, 300*time.Millisecond)
+		return err == nil
+	})
+	sel, err := st.View().Select(c.server, st)
+	require.NoError(t, err)
+	require.Equal(t, c.eth2, sel.Interface.Index)
+	require.Equal(t, c.a2, sel.Src)
+
+	// Carrier back: the original routes, exactly.
+	require.NoError(t, c.sw.SetUp("p3"))
+	c.carrier(t, "eth3", true)
+	st.SetLinkState(c.eth3, StateUp)
+	ev = nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
+	require.Equal(t, ReasonRecovered, ev.Reason)
+	waitFor(t, 10*time.Second, "kernel lookup names eth3", func() bool { return c.kernelOut(t) == c.eth3 })
+	waitFor(t, 10*time.Second, "original routes back", func() bool { return routesEqual(before, c.routes(t)) })
+	require.NoError(t, st.Close())
+	require.NoError(t, st.Close(), "Close is idempotent")
+	v, err = c.node.ReadSysctl(sysctl)
+	require.NoError(t, err)
+	require.Equal(t, "0", v, "Close puts the sysctl back")
+	require.True(t, routesEqual(before, c.routes(t)))
+}
+
+func TestCIPFailureLinkDown(t *testing.T) {
+	t.Parallel()
+	testCIPLinkDown(t, false)
+}
+
+func TestCIPFailureLinkDownIPv6(t *testing.T) {
+	t.Parallel()
+	testCIPLinkDown(t, true)
+}
+
+func TestCIPFailureIPLevel(t *testing.T) {
+	t.Parallel()
+	c := newCIPLab(t, false, false)
+	before := c.routes(t)
+	st := c.steerer(t)
+	require.Equal(t, c.eth3, c.kernelOut(t))
+
+	// Detach eth3's bridge port: carrier stays, the path dies.
+	require.NoError(t, c.sw.SetMaster("p3", ""))
+	up, err := c.node.Carrier("eth3")
+	require.NoError(t, err)
+	require.True(t, up, "eth3 keeps its carrier")
+	_, err = c.node.Ping("eth3", c.server, 300*time.Millisecond)
+	require.ErrorIs(t, err, netlab.ErrNoReply, "the path through eth3 is dead")
+	require.Equal(t, c.eth3, c.kernelOut(t), "the kernel cannot see an IP-level failure")
+
+	// The IP monitor's verdict.
+	st.SetIPState(c.eth3, StateDown)
+	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	require.Equal(t, ReasonIPDown, ev.Reason)
+	require.Len(t, ev.Added, 2)
+	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
+	waitFor(t, 10*time.Second, "echo to server", func() bool {
+		_, err := c.node.Ping("", c.server, 300*time.Millisecond)
+		return err == nil
+	})
+	snap := st.Snapshot()
+	require.Len(t, snap.Guards, 1)
+	require.True(t, snap.Guards[0].Steered)
+	require.Equal(t, c.eth3, snap.Guards[0].Natural.Index)
+
+	// Path back, verdict up: restored exactly.
+	require.NoError(t, c.sw.SetMaster("p3", "br0"))
+	st.SetIPState(c.eth3, StateUp)
+	ev = nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
+	require.Equal(t, ReasonRecovered, ev.Reason)
+	require.Len(t, ev.Removed, 2)
+	waitFor(t, 10*time.Second, "original routes back", func() bool { return routesEqual(before, c.routes(t)) })
+	require.Equal(t, c.eth3, c.kernelOut(t))
+}
+
+// delRoute deletes a route the way an operator would (`ip route del`).
+func delRoute(t testing.TB, ns *netlab.NS, r Route) {
+	t.Helper()
+	c, err := ns.Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	rm := encodeRoute(&r)
+	rm.Protocol = 0
+	rm.Scope = unix.RT_SCOPE_NOWHERE
+	require.NoError(t, c.Route.Delete(rm))
+}
+
+func addRoute(t testing.TB, ns *netlab.NS, r Route) {
+	t.Helper()
+	c, err := ns.Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	// `ip route append`: routes of equal prefix and metric coexist.
+	_, err = c.Execute(encodeRoute(&r), unix.RTM_NEWROUTE, netlink.Request|netlink.Create|netlink.Append|netlink.Acknowledge)
+	require.NoError(t, err)
+}
+
+func oursIn(rs []Route) []Route {
+	var out []Route
+	for _, r := range rs {
+		if r.Protocol == DefaultProtocol {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestSteererHygiene(t *testing.T) {
+	t.Parallel()
+	c := newCIPLab(t, false, false)
+	// A route the Steerer is not told to guard, through eth3.
+	require.NoError(t, c.node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.30.0/24"), Gateway: netip.MustParseAddr("198.18.10.1"), Dev: "eth3"}))
+	before := c.routes(t)
+	var eth2Route Route
+	for _, r := range before {
+		if r.Dst == c.subnet && r.Interface().Index == c.eth2 {
+			eth2Route = r
+		}
+	}
+	require.Equal(t, c.eth2, eth2Route.Interface().Index)
+
+	st := c.steerer(t)
+	st.SetIPState(c.eth3, StateDown)
+	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
+	ans, err := c.node.RouteGet(netip.MustParseAddr("198.18.30.9"))
+	require.NoError(t, err)
+	require.Equal(t, c.eth3, ans.OutIface, "an unguarded route is never touched")
+
+	// An operator deletes the guarded route the Steerer steers to: no
+	// fight, no crash; the Steerer removes its routes (nothing healthy is
+	// left) and puts them back when the route returns.
+	delRoute(t, c.node, eth2Route)
+	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
+	require.Equal(t, ReasonRemoved, ev.Reason)
+	waitFor(t, 10*time.Second, "overrides removed", func() bool { return len(oursIn(c.routes(t))) == 0 })
+	addRoute(t, c.node, eth2Route)
+	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	waitFor(t, 10*time.Second, "kernel lookup names eth2 again", func() bool { return c.kernelOut(t) == c.eth2 })
+	errs := st.Snapshot().Errors
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, errs, st.Snapshot().Errors, "no error loop")
+
+	// The program dies without cleaning up: its routes stay.
+	st.abandon()
+	require.Len(t, oursIn(c.routes(t)), 2)
+	// Started again, it removes what the dead one left.
+	st2 := c.steerer(t)
+	require.Len(t, oursIn(c.routes(t)), 0)
+	require.EqualValues(t, 2, st2.Snapshot().StaleRemoved)
+	require.Equal(t, c.eth3, c.kernelOut(t))
+	// Steer and Close: Close restores.
+	st2.SetIPState(c.eth3, StateDown)
+	nextEvent(t, st2, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	require.NoError(t, st2.Close())
+	var restored []Event
+	for ev := range st2.Events() {
+		restored = append(restored, ev)
+	}
+	require.NotEmpty(t, restored)
+	require.Equal(t, ReasonRestored, restored[len(restored)-1].Reason)
+	require.True(t, routesEqual(before, c.routes(t)), "Close leaves the table as found")
+	require.Equal(t, c.eth3, c.kernelOut(t))
+}
+
+func TestNewSteererRefusesBadConfig(t *testing.T) {
+	for _, cfg := range []*SteererConfig{
+		nil,
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.1/32")}, Interfaces: []string{"eth2"}},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"a/b"}},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Protocol: ProtocolKernel},
+	} {
+		_, err := NewSteerer(context.Background(), cfg)
+		require.Error(t, err)
+		var re *Error
+		require.True(t, errors.As(err, &re), "%v", err)
+	}
+}

@@ -1,0 +1,403 @@
+// Package route keeps a view of the kernel's routing state for one network
+// namespace, answers which route a destination would take (Lookup), which
+// route it should take given the health of each interface (Select), and
+// can make the kernel agree (Steerer).
+//
+// The view is kept current from route, address, link and netconf
+// notifications: subscribe first, then dump, then apply; an overrun
+// (ENOBUFS) or a link or netconf change triggers a fresh dump, because the
+// kernel changes nexthop flags (RTNH_F_LINKDOWN, RTNH_F_DEAD) and flushes
+// IPv4 routes of a downed link without a route notification.
+//
+// Health is supplied by the caller through the small HealthSource
+// interface: route never imports the packages that produce it.
+package route
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Interface selects a network interface by index and name. Index is the
+// identity; Name is informative and may be empty.
+type Interface struct {
+	Index int
+	Name  string
+}
+
+// String returns the name, or "if<index>" when the name is unknown.
+func (i Interface) String() string {
+	if i.Name != "" {
+		return i.Name
+	}
+	if i.Index == 0 {
+		return ""
+	}
+	return fmt.Sprintf("if%d", i.Index)
+}
+
+// NexthopFlags are the kernel's RTNH_F_* flags of a nexthop.
+type NexthopFlags uint32
+
+// Nexthop flags reported by the kernel (include/uapi/linux/rtnetlink.h).
+const (
+	// FlagDead (RTNH_F_DEAD): the kernel does not use this nexthop. It is
+	// reported for an administratively down link and, on a link without
+	// carrier, when ignore_routes_with_linkdown is set for it.
+	FlagDead NexthopFlags = 0x1
+	// FlagOnlink (RTNH_F_ONLINK): the gateway is on link without a
+	// matching subnet route.
+	FlagOnlink NexthopFlags = 0x4
+	// FlagLinkDown (RTNH_F_LINKDOWN): the nexthop's link has no carrier.
+	// The kernel still uses it unless ignore_routes_with_linkdown is set.
+	FlagLinkDown NexthopFlags = 0x10
+)
+
+// Dead reports whether FlagDead is set.
+func (f NexthopFlags) Dead() bool { return f&FlagDead != 0 }
+
+// LinkDown reports whether FlagLinkDown is set.
+func (f NexthopFlags) LinkDown() bool { return f&FlagLinkDown != 0 }
+
+// String lists the flags as iproute2 prints them.
+func (f NexthopFlags) String() string {
+	var s []string
+	if f.Dead() {
+		s = append(s, "dead")
+	}
+	if f&FlagOnlink != 0 {
+		s = append(s, "onlink")
+	}
+	if f.LinkDown() {
+		s = append(s, "linkdown")
+	}
+	return strings.Join(s, " ")
+}
+
+// A Nexthop is one path of a route.
+type Nexthop struct {
+	// Interface is the output interface (RTA_OIF or rtnh_ifindex).
+	Interface Interface
+	// Gateway is the next router, invalid for a directly connected route.
+	Gateway netip.Addr
+	// Flags are the kernel's nexthop flags.
+	Flags NexthopFlags
+	// Weight is the multipath weight (rtnh_hops + 1); 1 for a single path.
+	Weight int
+}
+
+// Kernel route types and protocols used by this package
+// (include/uapi/linux/rtnetlink.h).
+const (
+	TypeUnicast     uint8  = 1 // RTN_UNICAST
+	TypeBlackhole   uint8  = 6 // RTN_BLACKHOLE
+	TypeUnreachable uint8  = 7 // RTN_UNREACHABLE
+	TypeProhibit    uint8  = 8 // RTN_PROHIBIT
+	TypeThrow       uint8  = 9 // RTN_THROW
+	ProtocolKernel  uint8  = 2 // RTPROT_KERNEL: added by the kernel (prefix routes)
+	ProtocolStatic  uint8  = 4 // RTPROT_STATIC: added by an administrator
+	TableMain       uint32 = 254
+)
+
+// A Route is one kernel route.
+type Route struct {
+	// Dst is the destination prefix (0.0.0.0/0 or ::/0 for a default route).
+	Dst netip.Prefix
+	// Table is the routing table (254: main).
+	Table uint32
+	// Metric is the route's priority: lower is preferred.
+	Metric uint32
+	// Protocol says who installed the route (RTPROT_*).
+	Protocol uint8
+	// Scope is the route's scope (RT_SCOPE_*).
+	Scope uint8
+	// Type is the route type (RTN_*).
+	Type uint8
+	// Tos is the IPv4 TOS selector; routes with a non-zero TOS only match
+	// flows with that TOS and are skipped by Lookup and Select.
+	Tos uint8
+	// SrcLen is the IPv6 source prefix length of a source-specific route;
+	// such routes are skipped by Lookup and Select.
+	SrcLen uint8
+	// Src is the preferred source address (RTA_PREFSRC), possibly invalid.
+	Src netip.Addr
+	// Nexthops holds one entry for a single-path route, several for a
+	// multipath route, none for a route without an output (blackhole...).
+	Nexthops []Nexthop
+}
+
+// Interface returns the output interface of the first nexthop.
+func (r *Route) Interface() Interface {
+	if len(r.Nexthops) == 0 {
+		return Interface{}
+	}
+	return r.Nexthops[0].Interface
+}
+
+// Usable reports whether the kernel would use the route for a destination
+// it covers, from its type and nexthop flags: a unicast route is usable
+// when one of its nexthops is not dead; a blackhole, unreachable or
+// prohibit route is "used" (the lookup ends there with an error); a throw
+// route or a TOS- or source-specific route is not.
+func (r *Route) Usable() bool {
+	if r.Tos != 0 || r.SrcLen != 0 {
+		return false
+	}
+	switch r.Type {
+	case TypeUnicast:
+		for i := range r.Nexthops {
+			if !r.Nexthops[i].Flags.Dead() {
+				return true
+			}
+		}
+		return false
+	case TypeBlackhole, TypeUnreachable, TypeProhibit:
+		return true
+	}
+	return false
+}
+
+// String formats the route like iproute2.
+func (r Route) String() string {
+	var b strings.Builder
+	switch r.Type {
+	case TypeUnicast:
+	case TypeBlackhole:
+		b.WriteString("blackhole ")
+	case TypeUnreachable:
+		b.WriteString("unreachable ")
+	case TypeProhibit:
+		b.WriteString("prohibit ")
+	case TypeThrow:
+		b.WriteString("throw ")
+	default:
+		fmt.Fprintf(&b, "type%d ", r.Type)
+	}
+	b.WriteString(r.Dst.String())
+	if len(r.Nexthops) == 1 {
+		nh := r.Nexthops[0]
+		if nh.Gateway.IsValid() {
+			fmt.Fprintf(&b, " via %v", nh.Gateway)
+		}
+		fmt.Fprintf(&b, " dev %v", nh.Interface)
+	}
+	if r.Table != TableMain && r.Table != 0 {
+		fmt.Fprintf(&b, " table %d", r.Table)
+	}
+	fmt.Fprintf(&b, " proto %d scope %d", r.Protocol, r.Scope)
+	if r.Src.IsValid() {
+		fmt.Fprintf(&b, " src %v", r.Src)
+	}
+	fmt.Fprintf(&b, " metric %d", r.Metric)
+	if len(r.Nexthops) == 1 && r.Nexthops[0].Flags != 0 {
+		fmt.Fprintf(&b, " %v", r.Nexthops[0].Flags)
+	}
+	if len(r.Nexthops) > 1 {
+		for _, nh := range r.Nexthops {
+			b.WriteString(" nexthop")
+			if nh.Gateway.IsValid() {
+				fmt.Fprintf(&b, " via %v", nh.Gateway)
+			}
+			fmt.Fprintf(&b, " dev %v weight %d", nh.Interface, nh.Weight)
+			if nh.Flags != 0 {
+				fmt.Fprintf(&b, " %v", nh.Flags)
+			}
+		}
+	}
+	return b.String()
+}
+
+// sameKey reports whether a and b are the same kernel route: same
+// destination, table, TOS, metric, type and paths (flags aside).
+func sameKey(a, b *Route) bool {
+	if a.Dst != b.Dst || a.Table != b.Table || a.Tos != b.Tos || a.Metric != b.Metric ||
+		a.Type != b.Type || a.SrcLen != b.SrcLen || len(a.Nexthops) != len(b.Nexthops) {
+		return false
+	}
+	for i := range a.Nexthops {
+		if a.Nexthops[i].Interface.Index != b.Nexthops[i].Interface.Index ||
+			a.Nexthops[i].Gateway != b.Nexthops[i].Gateway {
+			return false
+		}
+	}
+	return true
+}
+
+// Equal reports whether a and b are the same route with the same
+// attributes (protocol, scope, source, nexthop flags and weights
+// included). Interface names are not compared.
+func (r *Route) Equal(o *Route) bool {
+	if !sameKey(r, o) || r.Protocol != o.Protocol || r.Scope != o.Scope || r.Src != o.Src {
+		return false
+	}
+	for i := range r.Nexthops {
+		if r.Nexthops[i].Flags != o.Nexthops[i].Flags || r.Nexthops[i].Weight != o.Nexthops[i].Weight {
+			return false
+		}
+	}
+	return true
+}
+
+// An Address is an address assigned to an interface.
+type Address struct {
+	// Prefix is the address with its prefix length.
+	Prefix netip.Prefix
+	// Interface is the interface holding it.
+	Interface Interface
+	// Scope is the address scope (RT_SCOPE_*; 0 global, 253 link).
+	Scope uint8
+	// Flags are the IFA_F_* flags.
+	Flags uint32
+}
+
+// A Link is an interface as the view knows it.
+type Link struct {
+	Interface
+	// Up is IFF_UP (administratively up).
+	Up bool
+	// Carrier is IFF_LOWER_UP.
+	Carrier bool
+}
+
+// State is one level's verdict on an interface.
+type State uint8
+
+// States of a health level. Unknown counts as healthy: route avoids an
+// interface only on evidence.
+const (
+	StateUnknown State = iota
+	StateUp
+	StateDown
+)
+
+// String returns "unknown", "up" or "down".
+func (s State) String() string {
+	switch s {
+	case StateUp:
+		return "up"
+	case StateDown:
+		return "down"
+	}
+	return "unknown"
+}
+
+// Health is the health of one interface at the link level (carrier, from
+// a link monitor) and the IP level (probes, from an IP monitor).
+type Health struct {
+	Link State
+	IP   State
+}
+
+// Healthy reports whether neither level is down.
+func (h Health) Healthy() bool { return h.Link != StateDown && h.IP != StateDown }
+
+// Reason returns why h is unhealthy: ReasonLinkDown when the link level is
+// down (it explains an IP failure too), ReasonIPDown when only the IP level
+// is down, "" when healthy.
+func (h Health) Reason() Reason {
+	switch {
+	case h.Link == StateDown:
+		return ReasonLinkDown
+	case h.IP == StateDown:
+		return ReasonIPDown
+	}
+	return ""
+}
+
+// A HealthSource tells the health of an interface by index. Implementations
+// used with Select on a hot path should not allocate.
+type HealthSource interface {
+	Health(index int) Health
+}
+
+// HealthMap is a HealthSource backed by a map; missing interfaces are
+// unknown (healthy). It is not safe for concurrent writes.
+type HealthMap map[int]Health
+
+// Health returns m[index].
+func (m HealthMap) Health(index int) Health { return m[index] }
+
+// HealthFunc adapts a function to a HealthSource.
+type HealthFunc func(index int) Health
+
+// Health returns f(index).
+func (f HealthFunc) Health(index int) Health { return f(index) }
+
+// Reason says why a route was steered.
+type Reason string
+
+// Reasons carried by events and candidates.
+const (
+	// ReasonLinkDown: the interface has no carrier (by its Health or by
+	// the kernel's RTNH_F_LINKDOWN / RTNH_F_DEAD flag).
+	ReasonLinkDown Reason = "link-down"
+	// ReasonIPDown: the interface has carrier but its IP path is down.
+	ReasonIPDown Reason = "ip-down"
+	// ReasonRecovered: the interface used before a failure is healthy
+	// again and traffic went back to it.
+	ReasonRecovered Reason = "recovered"
+	// ReasonRemoved: the route that was used is gone (deleted by an
+	// operator or the kernel), so another one is used.
+	ReasonRemoved Reason = "removed"
+)
+
+// A Selection is the answer of Select.
+type Selection struct {
+	// Route is the chosen route (shared: do not modify its Nexthops).
+	Route Route
+	// Interface is the output interface to use.
+	Interface Interface
+	// Gateway is the next router, invalid when the destination is on link.
+	Gateway netip.Addr
+	// Src is the source address to use: the route's preferred source, or
+	// else an address of the same family on Interface (invalid if none).
+	Src netip.Addr
+}
+
+// ErrNoHealthyRoute is wrapped by Select's error when no route to the
+// destination has a healthy output interface.
+var ErrNoHealthyRoute = errors.New("route: no healthy route")
+
+// ErrNoRoute is returned by Lookup-style calls when no route covers the
+// destination.
+var ErrNoRoute = errors.New("route: no route to destination")
+
+// A Candidate is a route Select considered, with the health that made it
+// unusable.
+type Candidate struct {
+	Route  Route
+	Health Health
+	// Reason is why it was skipped: link-down, ip-down, or "dead" for a
+	// nexthop the kernel marks dead without a link-level cause.
+	Reason Reason
+}
+
+// NoHealthyRouteError lists the candidates for Dst and why each was
+// skipped. It matches ErrNoHealthyRoute with errors.Is.
+type NoHealthyRouteError struct {
+	Dst        netip.Addr
+	Candidates []Candidate
+}
+
+// Error lists each candidate and its health.
+func (e *NoHealthyRouteError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "route: no healthy route to %v", e.Dst)
+	if len(e.Candidates) == 0 {
+		b.WriteString(": no route covers it")
+	}
+	for i, c := range e.Candidates {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%v: %s (link %v, ip %v)", c.Route, c.Reason, c.Health.Link, c.Health.IP)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrNoHealthyRoute) true.
+func (e *NoHealthyRouteError) Is(target error) bool { return target == ErrNoHealthyRoute }

@@ -1,0 +1,194 @@
+package route
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// DefaultProtocol is the rtm_protocol value a Steerer gives the routes it
+// installs, unless configured otherwise. It is the mark by which a new
+// Steerer finds and removes what an earlier one (killed before it could
+// clean up) left in the kernel. 241 is not assigned in rtnetlink.h nor in
+// iproute2's rt_protos.
+const DefaultProtocol uint8 = 241
+
+// DefaultOverrideMetric is the metric of the routes a Steerer installs.
+// Their prefixes are more specific than the guarded prefix, so they win
+// over it whatever their metric; a high metric lets any other route of the
+// same more specific prefix keep winning over them.
+const DefaultOverrideMetric uint32 = 0x7fff0000
+
+// ReasonReconciled marks an event where the Steerer repaired its own
+// routes (re-added one that was deleted behind its back, or removed one
+// that was no longer wanted) without changing the interface in use.
+const ReasonReconciled Reason = "reconciled"
+
+// ReasonRestored marks the events of Close: the table is as it was found.
+const ReasonRestored Reason = "restored"
+
+// An Event reports one steering change of a guarded prefix: what the
+// Steerer changed in the kernel, why and when.
+type Event struct {
+	// Time is when the change was made (wall clock with monotonic reading).
+	Time time.Time
+	// Dst is the guarded prefix.
+	Dst netip.Prefix
+	// Interface is the interface now used for Dst (zero if none).
+	Interface Interface
+	// Previous is the interface used before (zero if none).
+	Previous Interface
+	// Reason is why: link-down or ip-down (Previous failed), recovered
+	// (the kernel's own route is healthy again and used), removed (the
+	// route used before is gone), reconciled or restored.
+	Reason Reason
+	// Added and Removed are the routes the Steerer added to and deleted
+	// from the kernel for this change.
+	Added, Removed []Route
+	// Err is the first kernel error met while making the change, if any.
+	Err error
+}
+
+// steerPlan is what a Steerer wants for one guarded prefix.
+type steerPlan struct {
+	dst       netip.Prefix
+	natural   *Route    // the kernel's own choice among non-override routes
+	effective Interface // interface used once the plan is applied
+	reason    Reason    // why natural is not used ("" if it is)
+	want      []Route   // override routes wanted
+	have      []Route   // override routes present
+}
+
+// halves splits p into its two more specific halves. ok is false for a
+// host prefix.
+func halves(p netip.Prefix) (lo, hi netip.Prefix, ok bool) {
+	p = p.Masked()
+	bits := p.Bits()
+	if bits >= p.Addr().BitLen() {
+		return lo, hi, false
+	}
+	a := p.Addr().As16()
+	off := 0
+	if p.Addr().Is4() {
+		off = 12
+	}
+	lo = netip.PrefixFrom(p.Addr(), bits+1)
+	a[off+bits/8] |= 0x80 >> (bits % 8)
+	ha := netip.AddrFrom16(a)
+	if p.Addr().Is4() {
+		ha = ha.Unmap()
+	}
+	hi = netip.PrefixFrom(ha, bits+1)
+	return lo, hi, true
+}
+
+// plan decides the overrides for guarded prefix p in t. guarded tells
+// whether an interface index is one the Steerer guards; routes through
+// other interfaces are never steered away from (but may be steered to).
+func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(int) bool, proto uint8, metric uint32) steerPlan {
+	pl := steerPlan{dst: p}
+	lo, hi, ok := halves(p)
+	if !ok {
+		return pl
+	}
+	for _, q := range []netip.Prefix{lo, hi} {
+		for _, r := range t.RoutesTo(q) {
+			if r.Protocol == proto {
+				pl.have = append(pl.have, r)
+			}
+		}
+	}
+	rs := t.RoutesTo(p)
+	for i := range rs {
+		r := &rs[i]
+		if r.Protocol == proto || r.Table != table {
+			continue
+		}
+		if r.Usable() {
+			pl.natural = r
+			break
+		}
+	}
+	if pl.natural == nil {
+		return pl
+	}
+	pl.effective = pl.natural.Interface()
+	if pl.natural.Type != TypeUnicast {
+		return pl
+	}
+	nhop, nh, why := healthyHop(pl.natural, h)
+	if nhop >= 0 {
+		pl.effective = pl.natural.Nexthops[nhop].Interface
+		return pl
+	}
+	if !slices.ContainsFunc(pl.natural.Nexthops, func(n Nexthop) bool { return guarded(n.Interface.Index) }) {
+		return pl
+	}
+	pl.reason = why
+	if why == "" || why == "dead" {
+		pl.reason = nh.Reason()
+		if pl.reason == "" {
+			pl.reason = ReasonLinkDown
+		}
+	}
+	var cand []Route
+	for i := range rs {
+		if rs[i].Protocol != proto && rs[i].Table == table {
+			cand = append(cand, rs[i])
+		}
+	}
+	i, _ := t.pick(cand, h, proto)
+	if i < 0 {
+		return pl
+	}
+	pick := &cand[i]
+	var hops []Nexthop
+	for _, n := range pick.Nexthops {
+		if n.Flags.Dead() || n.Flags.LinkDown() || (h != nil && !h.Health(n.Interface.Index).Healthy()) {
+			continue
+		}
+		hops = append(hops, Nexthop{Interface: n.Interface, Gateway: n.Gateway, Flags: n.Flags & FlagOnlink, Weight: n.Weight})
+	}
+	pl.effective = hops[0].Interface
+	for _, q := range []netip.Prefix{lo, hi} {
+		pl.want = append(pl.want, Route{
+			Dst: q, Table: table, Metric: metric, Protocol: proto, Scope: pick.Scope,
+			Type: TypeUnicast, Src: pick.Src, Nexthops: hops,
+		})
+	}
+	return pl
+}
+
+// overrideEqual compares an installed override with a wanted one.
+func overrideEqual(a, b *Route) bool {
+	return sameKey(a, b) && a.Src == b.Src && a.Scope == b.Scope && a.Protocol == b.Protocol
+}
+
+// diff returns the overrides to add and to delete.
+func (pl *steerPlan) diff() (add, del []Route) {
+	for i := range pl.want {
+		if !slices.ContainsFunc(pl.have, func(r Route) bool { return overrideEqual(&r, &pl.want[i]) }) {
+			add = append(add, pl.want[i])
+		}
+	}
+	for i := range pl.have {
+		if !slices.ContainsFunc(pl.want, func(r Route) bool { return overrideEqual(&r, &pl.have[i]) }) {
+			del = append(del, pl.have[i])
+		}
+	}
+	return add, del
+}
+
+// eventReason explains a change of the interface in use from prev to cur.
+func eventReason(pl *steerPlan, prevDown Reason) Reason {
+	switch {
+	case prevDown != "":
+		return prevDown
+	case pl.natural == nil, len(pl.want) == 0 && pl.reason != "":
+		// The route used before is gone and nothing healthy is left.
+		return ReasonRemoved
+	case len(pl.want) == 0:
+		return ReasonRecovered
+	}
+	return pl.reason
+}

@@ -1,0 +1,496 @@
+//go:build linux
+
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"golang.org/x/sys/unix"
+)
+
+// A Steerer makes the kernel agree with Select for guarded prefixes: when
+// the interface the kernel uses for a guarded prefix is unhealthy (by the
+// health the caller feeds in, or by the kernel's linkdown flag) and a
+// healthy route to the same prefix exists, it installs the two halves of
+// the prefix through the healthy route, marked with its protocol. Being
+// more specific they win over the prefix whatever the metrics, so the
+// guarded routes themselves are never modified: removing the halves
+// restores the table exactly, a route deleted by an operator meanwhile
+// needs no repair, and after a crash the marked routes are all that is
+// left (a new Steerer removes them when it starts).
+//
+// Health is fed with SetHealth, SetLinkState and SetIPState; every change
+// is reconciled at once and reported on Events.
+type Steerer struct {
+	cfg   SteererConfig
+	log   *slog.Logger
+	view  *View
+	rt    *rtnetlink.Conn
+	viewC <-chan struct{}
+	unsub func()
+
+	kick   chan struct{}
+	done   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+	events chan Event
+
+	hmu    sync.RWMutex
+	health map[int]Health
+
+	smu     sync.Mutex
+	current map[netip.Prefix]Interface
+	guards  []GuardState
+	sysctls []sysctlValue
+	stats   SteererSnapshot
+	dropped atomic.Uint64
+}
+
+type sysctlValue struct {
+	key, old string
+}
+
+// NewSteerer starts a Steerer: it opens its own View of the namespace,
+// removes routes left by an earlier Steerer of the same protocol, sets the
+// linkdown sysctl on guarded interfaces (unless configured not to) and
+// reconciles once. Interfaces that do not exist yet are guarded once they
+// appear (the sysctl is then not set for them).
+func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
+	c, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	s := &Steerer{cfg: c, log: c.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		events: make(chan Event, c.EventBuffer), health: map[int]Health{}, current: map[netip.Prefix]Interface{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.view, err = NewView(ctx, &ViewConfig{NetNS: c.NetNS, Tables: []uint32{c.Table}, Prefer: c.Interfaces, Logger: c.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.rt, err = rtnetlink.Dial(s.view.cfgNetlink())
+	if err != nil {
+		s.view.Close()
+		return nil, wrapErr("dial", err)
+	}
+	s.viewC, s.unsub = s.view.Subscribe()
+	s.removeStale()
+	if !c.KeepLinkdownSysctl {
+		if err := s.setSysctls(); err != nil {
+			s.restoreSysctls()
+			s.unsub()
+			s.rt.Close()
+			s.view.Close()
+			return nil, err
+		}
+	}
+	s.reconcile(false)
+	s.wg.Add(1)
+	go s.run()
+	return s, nil
+}
+
+// View returns the Steerer's view of the namespace (closed by Close).
+func (s *Steerer) View() *View { return s.view }
+
+// Events returns the channel of steering events. It is closed by Close
+// after the restoring events.
+func (s *Steerer) Events() <-chan Event { return s.events }
+
+// Health returns the health last set for the interface index.
+func (s *Steerer) Health(index int) Health {
+	s.hmu.RLock()
+	h := s.health[index]
+	s.hmu.RUnlock()
+	return h
+}
+
+// SetHealth sets both levels of an interface's health and reconciles.
+func (s *Steerer) SetHealth(index int, h Health) {
+	s.hmu.Lock()
+	s.health[index] = h
+	s.hmu.Unlock()
+	s.poke()
+}
+
+// SetLinkState sets the link level of an interface's health (from a link
+// monitor) and reconciles.
+func (s *Steerer) SetLinkState(index int, st State) {
+	s.hmu.Lock()
+	h := s.health[index]
+	h.Link = st
+	s.health[index] = h
+	s.hmu.Unlock()
+	s.poke()
+}
+
+// SetIPState sets the IP level of an interface's health (from an IP
+// monitor) and reconciles.
+func (s *Steerer) SetIPState(index int, st State) {
+	s.hmu.Lock()
+	h := s.health[index]
+	h.IP = st
+	s.health[index] = h
+	s.hmu.Unlock()
+	s.poke()
+}
+
+// Reconcile asks for a reconciliation now (health setters do it already).
+func (s *Steerer) Reconcile() { s.poke() }
+
+func (s *Steerer) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Snapshot returns the guarded prefixes' state and the counters.
+func (s *Steerer) Snapshot() SteererSnapshot {
+	s.smu.Lock()
+	out := s.stats
+	out.Guards = slices.Clone(s.guards)
+	s.smu.Unlock()
+	out.EventsDropped = s.dropped.Load()
+	return out
+}
+
+// Close removes every route the Steerer installed, puts the sysctls back,
+// stops its goroutine and its view, and closes Events. It is idempotent.
+func (s *Steerer) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+		err = s.restore()
+		s.restoreSysctls()
+		s.unsub()
+		s.rt.Close()
+		s.view.Close()
+		close(s.events)
+	})
+	return err
+}
+
+// abandon stops the Steerer without restoring anything, as a killed
+// program would (for tests of restart recovery).
+func (s *Steerer) abandon() {
+	s.once.Do(func() {
+		close(s.done)
+		s.wg.Wait()
+		s.unsub()
+		s.rt.Close()
+		s.view.Close()
+		close(s.events)
+	})
+}
+
+func (s *Steerer) run() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.kick:
+		case _, ok := <-s.viewC:
+			if !ok {
+				return
+			}
+		}
+		s.reconcile(true)
+	}
+}
+
+func (s *Steerer) guardedIndexes(t *Table) map[int]bool {
+	m := map[int]bool{}
+	for _, n := range s.cfg.Interfaces {
+		if l, ok := t.LinkByName(n); ok {
+			m[l.Index] = true
+		}
+	}
+	return m
+}
+
+// reconcile computes the plan of every guarded prefix and applies it.
+func (s *Steerer) reconcile(emit bool) {
+	var plans []steerPlan
+	var flagged map[int]bool
+	s.view.Read(s.cfg.Table, func(t *Table) {
+		g := s.guardedIndexes(t)
+		for _, p := range s.cfg.Prefixes {
+			plans = append(plans, t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.Protocol, s.cfg.Metric))
+		}
+		flagged = linkdownIndexes(t)
+	})
+	for i := range plans {
+		pl := &plans[i]
+		add, del := pl.diff()
+		ev := Event{Dst: pl.dst, Interface: pl.effective}
+		// Delete first: an IPv4 route that differs from a wanted one only
+		// in its attributes would make the add fail with EEXIST.
+		for _, r := range del {
+			if err := s.routeOp(&r, false); err != nil {
+				ev.Err = cmp(ev.Err, err)
+				continue
+			}
+			ev.Removed = append(ev.Removed, r)
+		}
+		for _, r := range add {
+			if err := s.routeOp(&r, true); err != nil {
+				ev.Err = cmp(ev.Err, err)
+				continue
+			}
+			ev.Added = append(ev.Added, r)
+		}
+		ev.Time = time.Now()
+		s.smu.Lock()
+		prev, known := s.current[pl.dst]
+		s.current[pl.dst] = pl.effective
+		s.stats.RoutesAdded += uint64(len(ev.Added))
+		s.stats.RoutesDeleted += uint64(len(ev.Removed))
+		if ev.Err != nil {
+			s.stats.Errors++
+		}
+		changed := known && prev.Index != pl.effective.Index
+		if changed {
+			s.stats.Steers++
+		}
+		s.smu.Unlock()
+		ev.Previous = prev
+		switch {
+		case changed:
+			prevDown := s.Health(prev.Index).Reason()
+			if prevDown == "" && flagged[prev.Index] {
+				prevDown = ReasonLinkDown
+			}
+			ev.Reason = eventReason(pl, prevDown)
+		case len(ev.Added)+len(ev.Removed) > 0 || ev.Err != nil:
+			ev.Reason = ReasonReconciled
+		default:
+			continue
+		}
+		if emit || changed {
+			s.emit(ev)
+		}
+	}
+	guards := make([]GuardState, len(plans))
+	for i, pl := range plans {
+		guards[i] = GuardState{Dst: pl.dst, Interface: pl.effective, Steered: len(pl.want) > 0, Reason: pl.reason}
+		if pl.natural != nil {
+			guards[i].Natural = pl.natural.Interface()
+		}
+	}
+	s.smu.Lock()
+	s.guards = guards
+	s.smu.Unlock()
+}
+
+// linkdownIndexes returns the interfaces without carrier.
+func linkdownIndexes(t *Table) map[int]bool {
+	m := map[int]bool{}
+	for i, l := range t.links {
+		if !l.Carrier || !l.Up {
+			m[i] = true
+		}
+	}
+	return m
+}
+
+func cmp(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (s *Steerer) emit(ev Event) {
+	select {
+	case s.events <- ev:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// routeOp adds or deletes one route. Adding a route that exists and
+// deleting one that is gone succeed: the view may lag behind the kernel.
+func (s *Steerer) routeOp(r *Route, add bool) error {
+	rm := encodeRoute(r)
+	var err error
+	if add {
+		err = s.rt.Route.Add(rm)
+		if errors.Is(err, unix.EEXIST) {
+			err = nil
+		}
+	} else {
+		rm.Scope = unix.RT_SCOPE_NOWHERE
+		err = s.rt.Route.Delete(rm)
+		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
+			err = nil
+		}
+	}
+	if err != nil {
+		op := "add"
+		if !add {
+			op = "delete"
+		}
+		s.log.Warn("route: steering change failed", "op", op, "route", r.String(), "err", err)
+		return wrapErr(op+" "+r.String(), err)
+	}
+	return nil
+}
+
+// ours returns every route of the Steerer's protocol in its table.
+func (s *Steerer) ours() []Route {
+	var rs []Route
+	s.view.Read(s.cfg.Table, func(t *Table) {
+		for _, r := range t.Routes() {
+			if r.Protocol == s.cfg.Protocol {
+				rs = append(rs, r)
+			}
+		}
+	})
+	return rs
+}
+
+func (s *Steerer) removeStale() {
+	for _, r := range s.ours() {
+		if err := s.routeOp(&r, false); err == nil {
+			s.stats.StaleRemoved++
+		} else {
+			s.stats.Errors++
+		}
+	}
+}
+
+// restore deletes every route the Steerer installed and reports the
+// guarded prefixes going back to the kernel's own choice.
+func (s *Steerer) restore() error {
+	var errs []error
+	byDst := map[netip.Prefix][]Route{}
+	for _, r := range s.ours() {
+		if err := s.routeOp(&r, false); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		byDst[r.Dst] = append(byDst[r.Dst], r)
+	}
+	// The view may not have seen the last routes added: delete what the
+	// plans want too.
+	var plans []steerPlan
+	s.view.Read(s.cfg.Table, func(t *Table) {
+		g := s.guardedIndexes(t)
+		for _, p := range s.cfg.Prefixes {
+			plans = append(plans, t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.Protocol, s.cfg.Metric))
+		}
+	})
+	for _, pl := range plans {
+		var removed []Route
+		for _, r := range pl.want {
+			if err := s.routeOp(&r, false); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		lo, hi, _ := halves(pl.dst)
+		removed = append(removed, byDst[lo]...)
+		removed = append(removed, byDst[hi]...)
+		if len(removed) == 0 && len(pl.want) == 0 {
+			continue
+		}
+		ev := Event{Time: time.Now(), Dst: pl.dst, Previous: pl.effective, Reason: ReasonRestored, Removed: removed}
+		if pl.natural != nil {
+			ev.Interface = pl.natural.Interface()
+		}
+		s.emit(ev)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Steerer) families() []string {
+	var fam []string
+	for _, p := range s.cfg.Prefixes {
+		f := "ipv6"
+		if p.Addr().Is4() {
+			f = "ipv4"
+		}
+		if !slices.Contains(fam, f) {
+			fam = append(fam, f)
+		}
+	}
+	return fam
+}
+
+func (s *Steerer) setSysctls() error {
+	return inNetNS(s.cfg.NetNS, func() error {
+		for _, n := range s.cfg.Interfaces {
+			for _, f := range s.families() {
+				key := "/proc/sys/net/" + f + "/conf/" + n + "/ignore_routes_with_linkdown"
+				b, err := os.ReadFile(key)
+				if errors.Is(err, os.ErrNotExist) {
+					continue // not there yet
+				}
+				if err != nil {
+					return wrapErr("read sysctl", err)
+				}
+				old := strings.TrimSpace(string(b))
+				if old == "1" {
+					continue
+				}
+				if err := os.WriteFile(key, []byte("1"), 0); err != nil {
+					return wrapErr("set sysctl", err)
+				}
+				s.sysctls = append(s.sysctls, sysctlValue{key: key, old: old})
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Steerer) restoreSysctls() {
+	if len(s.sysctls) == 0 {
+		return
+	}
+	err := inNetNS(s.cfg.NetNS, func() error {
+		for _, v := range s.sysctls {
+			if err := os.WriteFile(v.key, []byte(v.old), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("route: restore sysctl", "key", v.key, "err", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("route: restore sysctls", "err", err)
+	}
+	s.sysctls = nil
+}
+
+// inNetNS runs fn in the namespace held by fd (0: here) on a locked OS
+// thread that is thrown away afterwards, so no other goroutine ever runs
+// in the wrong namespace.
+func inNetNS(fd int, fn func() error) error {
+	if fd == 0 {
+		return fn()
+	}
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with us
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- wrapErr("enter namespace", fmt.Errorf("setns: %w", err))
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}

@@ -1,0 +1,597 @@
+//go:build linux
+
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// rtmFCloned marks a cached (cloned) route; dumps of the FIB omit them but
+// notifications may carry them.
+const rtmFCloned = 0x200
+
+// nlmFDumpIntr is set in a dump reply when the table changed during the
+// dump.
+const nlmFDumpIntr = 0x10
+
+// maxDumpTries bounds the retries of an interrupted dump.
+const maxDumpTries = 10
+
+// View is a live view of a namespace's routing state: routes of the
+// configured tables with their nexthops and flags, links and addresses.
+// It subscribes to route, address, link and netconf notifications before
+// dumping, applies route notifications as they come, and dumps again after
+// an overrun (ENOBUFS) or a link or netconf change (the kernel changes
+// nexthop flags and flushes routes of a downed link without a route
+// notification). Its methods are safe for concurrent use.
+type View struct {
+	cfg    ViewConfig
+	log    *slog.Logger
+	sub    *netlink.Conn
+	req    *netlink.Conn
+	closed atomic.Bool
+	once   sync.Once
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	mu     sync.RWMutex
+	tables map[uint32]*Table
+	first  *Table
+
+	subMu sync.Mutex
+	subs  map[chan struct{}]struct{}
+
+	overruns, dumps, dumpRetries, decodeErrors, updates atomic.Uint64
+}
+
+// NewView opens a view of the namespace's routing state, dumps it and
+// keeps it current until Close. cfg may be nil (defaults). The context
+// bounds the initial dump only.
+func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	v := &View{cfg: c, log: c.Logger, done: make(chan struct{}), tables: map[uint32]*Table{}, subs: map[chan struct{}]struct{}{}}
+	if v.log == nil {
+		v.log = slog.New(slog.DiscardHandler)
+	}
+	groups := uint32(0)
+	for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
+		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF} {
+		groups |= 1 << (g - 1)
+	}
+	// Subscribe first, then dump: a change between the two is then seen.
+	v.sub, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups, NetNS: c.NetNS})
+	if err != nil {
+		return nil, wrapErr("subscribe", err)
+	}
+	if c.ReadBuffer > 0 {
+		if err := v.sub.SetReadBuffer(c.ReadBuffer); err != nil {
+			v.sub.Close()
+			return nil, wrapErr("set read buffer", err)
+		}
+	}
+	v.req, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: c.NetNS, Strict: false})
+	if err != nil {
+		v.sub.Close()
+		return nil, wrapErr("dial", err)
+	}
+	if err := ctx.Err(); err != nil {
+		v.sub.Close()
+		v.req.Close()
+		return nil, err
+	}
+	if err := v.dump(); err != nil {
+		v.sub.Close()
+		v.req.Close()
+		return nil, err
+	}
+	v.wg.Add(1)
+	go v.run()
+	return v, nil
+}
+
+// Close stops the view and waits for its goroutine. It is idempotent.
+// Subscription channels are closed.
+func (v *View) Close() error {
+	v.once.Do(func() {
+		v.closed.Store(true)
+		close(v.done)
+		v.sub.Close()
+		v.wg.Wait()
+		v.req.Close()
+		v.subMu.Lock()
+		for ch := range v.subs {
+			close(ch)
+			delete(v.subs, ch)
+		}
+		v.subMu.Unlock()
+	})
+	return nil
+}
+
+// Subscribe returns a channel that receives a value after each change of
+// the view (coalesced: one pending value at most), and a function that
+// cancels the subscription. The channel is closed by cancel or Close.
+func (v *View) Subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	v.subMu.Lock()
+	if v.closed.Load() {
+		close(ch)
+		v.subMu.Unlock()
+		return ch, func() {}
+	}
+	v.subs[ch] = struct{}{}
+	v.subMu.Unlock()
+	return ch, func() {
+		v.subMu.Lock()
+		if _, ok := v.subs[ch]; ok {
+			delete(v.subs, ch)
+			close(ch)
+		}
+		v.subMu.Unlock()
+	}
+}
+
+func (v *View) notify() {
+	v.updates.Add(1)
+	v.subMu.Lock()
+	for ch := range v.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	v.subMu.Unlock()
+}
+
+// Lookup returns the route the kernel would use for dst in the view's
+// first table (see Table.Lookup). It does not allocate. Routes of the
+// local table (the namespace's own addresses) are not in the view unless
+// configured.
+func (v *View) Lookup(dst netip.Addr) (Route, bool) {
+	v.mu.RLock()
+	r, ok := v.first.Lookup(dst)
+	v.mu.RUnlock()
+	return r, ok
+}
+
+// Select returns the best route to dst in the view's first table whose
+// output interface is healthy by h (see Table.Select). It does not
+// allocate on success when h does not.
+func (v *View) Select(dst netip.Addr, h HealthSource) (Selection, error) {
+	v.mu.RLock()
+	s, err := v.first.Select(dst, h)
+	v.mu.RUnlock()
+	return s, err
+}
+
+// Read calls fn with the table with the given id (0: the first configured
+// table) under the view's read lock; fn must not keep t nor modify it.
+// It reports false if the table is not in the view.
+func (v *View) Read(table uint32, fn func(t *Table)) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	t := v.first
+	if table != 0 {
+		t = v.tables[table]
+	}
+	if t == nil {
+		return false
+	}
+	fn(t)
+	return true
+}
+
+// Routes returns every route of the first table.
+func (v *View) Routes() []Route {
+	var out []Route
+	v.Read(0, func(t *Table) { out = t.Routes() })
+	return out
+}
+
+// Links returns every link.
+func (v *View) Links() []Link {
+	var out []Link
+	v.Read(0, func(t *Table) { out = t.Links() })
+	return out
+}
+
+// Addresses returns the addresses of the interface with the given index,
+// or of every interface when index is 0.
+func (v *View) Addresses(index int) []Address {
+	var out []Address
+	v.Read(0, func(t *Table) { out = t.Addresses(index) })
+	return out
+}
+
+// ViewSnapshot holds a view's counters.
+type ViewSnapshot struct {
+	// Routes is the number of routes in the first table.
+	Routes int
+	// Overruns counts ENOBUFS on the notification socket (each followed by
+	// a full dump).
+	Overruns uint64
+	// Dumps counts full dumps (initial, after an overrun, after a link or
+	// netconf change).
+	Dumps uint64
+	// DumpRetries counts dumps retried because the kernel marked them
+	// interrupted (NLM_F_DUMP_INTR).
+	DumpRetries uint64
+	// DecodeErrors counts notifications that could not be decoded.
+	DecodeErrors uint64
+	// Updates counts changes delivered to subscribers.
+	Updates uint64
+}
+
+// Snapshot returns the view's counters.
+func (v *View) Snapshot() ViewSnapshot {
+	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
+		DecodeErrors: v.decodeErrors.Load(), Updates: v.updates.Load()}
+	v.mu.RLock()
+	s.Routes = v.first.Len()
+	v.mu.RUnlock()
+	return s
+}
+
+func (v *View) run() {
+	defer v.wg.Done()
+	for {
+		msgs, err := v.sub.Receive()
+		if v.closed.Load() {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, unix.ENOBUFS) {
+				v.overruns.Add(1)
+				v.log.Warn("route: notification overrun, dumping again")
+				if derr := v.dump(); derr != nil {
+					v.log.Error("route: dump after overrun", "err", derr)
+				}
+				v.notify()
+				continue
+			}
+			var oe *netlink.OpError
+			if errors.As(err, &oe) && oe.Timeout() {
+				continue
+			}
+			v.log.Error("route: receive", "err", err)
+			v.decodeErrors.Add(1)
+			// A broken socket: dump again to stay correct, and go on.
+			if derr := v.dump(); derr != nil {
+				v.log.Error("route: dump", "err", derr)
+				select {
+				case <-v.done:
+					return
+				default:
+				}
+			}
+			v.notify()
+			continue
+		}
+		redump := false
+		changed := false
+		v.mu.Lock()
+		for _, m := range msgs {
+			switch m.Header.Type {
+			case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+				var rm rtnetlink.RouteMessage
+				if err := rm.UnmarshalBinary(m.Data); err != nil {
+					v.decodeErrors.Add(1)
+					continue
+				}
+				r, ok := decodeRoute(&rm)
+				if !ok {
+					continue
+				}
+				t := v.tables[r.Table]
+				if t == nil {
+					continue
+				}
+				changed = true
+				if m.Header.Type == unix.RTM_DELROUTE {
+					t.Delete(r)
+					continue
+				}
+				pos := appendPos
+				switch {
+				case m.Header.Flags&netlink.Replace != 0:
+					pos = replacePos
+				case rm.Family == unix.AF_INET && m.Header.Flags&netlink.Append == 0:
+					pos = prependPos
+				}
+				t.insert(r, pos)
+			case unix.RTM_NEWLINK, unix.RTM_DELLINK, unix.RTM_NEWNETCONF, unix.RTM_DELNETCONF:
+				// Hints: nexthop flags and routes of a link change without
+				// route notifications; read the whole state again.
+				redump = true
+			case unix.RTM_NEWADDR, unix.RTM_DELADDR:
+				var am rtnetlink.AddressMessage
+				if err := am.UnmarshalBinary(m.Data); err != nil {
+					v.decodeErrors.Add(1)
+					continue
+				}
+				a, ok := decodeAddr(&am)
+				if !ok {
+					continue
+				}
+				changed = true
+				for _, t := range v.tables {
+					if l, ok := t.links[a.Interface.Index]; ok {
+						a.Interface.Name = l.Name
+					}
+					if m.Header.Type == unix.RTM_NEWADDR {
+						t.AddAddress(a)
+					} else {
+						t.DeleteAddress(a)
+					}
+				}
+			}
+		}
+		v.mu.Unlock()
+		if redump {
+			if err := v.dump(); err != nil {
+				v.log.Error("route: dump", "err", err)
+			}
+			changed = true
+		}
+		if changed {
+			v.notify()
+		}
+	}
+}
+
+// dumpAll runs one dump request and reports whether it was interrupted.
+func (v *View) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
+	for try := 0; ; try++ {
+		msgs, err := v.req.Execute(netlink.Message{
+			Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Dump},
+			Data:   body,
+		})
+		if err != nil {
+			return nil, err
+		}
+		intr := false
+		for _, m := range msgs {
+			if m.Header.Flags&nlmFDumpIntr != 0 {
+				intr = true
+			}
+		}
+		if !intr {
+			return msgs, nil
+		}
+		v.dumpRetries.Add(1)
+		if try >= maxDumpTries {
+			return nil, fmt.Errorf("route: dump interrupted %d times", try+1)
+		}
+	}
+}
+
+// dump reads links, addresses and routes and replaces the tables.
+func (v *View) dump() error {
+	v.dumps.Add(1)
+	lb, _ := (&rtnetlink.LinkMessage{}).MarshalBinary()
+	lmsgs, err := v.dumpAll(unix.RTM_GETLINK, 0, lb)
+	if err != nil {
+		return wrapErr("dump links", err)
+	}
+	ab, _ := (&rtnetlink.AddressMessage{}).MarshalBinary()
+	amsgs, err := v.dumpAll(unix.RTM_GETADDR, 0, ab)
+	if err != nil {
+		return wrapErr("dump addresses", err)
+	}
+	rb, _ := (&rtnetlink.RouteMessage{}).MarshalBinary()
+	rmsgs, err := v.dumpAll(unix.RTM_GETROUTE, 0, rb)
+	if err != nil {
+		return wrapErr("dump routes", err)
+	}
+	tables := map[uint32]*Table{}
+	for _, id := range v.cfg.Tables {
+		t := NewTable()
+		t.pref = slices.Clone(v.cfg.Prefer)
+		tables[id] = t
+	}
+	for _, m := range lmsgs {
+		var lm rtnetlink.LinkMessage
+		if m.Header.Type != unix.RTM_NEWLINK || lm.UnmarshalBinary(m.Data) != nil {
+			continue
+		}
+		l := Link{Interface: Interface{Index: int(lm.Index)}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
+		if lm.Attributes != nil {
+			l.Name = lm.Attributes.Name
+		}
+		for _, t := range tables {
+			t.links[l.Index] = l
+		}
+	}
+	for _, t := range tables {
+		t.rerank()
+	}
+	for _, m := range amsgs {
+		var am rtnetlink.AddressMessage
+		if m.Header.Type != unix.RTM_NEWADDR || am.UnmarshalBinary(m.Data) != nil {
+			continue
+		}
+		a, ok := decodeAddr(&am)
+		if !ok {
+			continue
+		}
+		for _, t := range tables {
+			if l, ok := t.links[a.Interface.Index]; ok {
+				a.Interface.Name = l.Name
+			}
+			t.AddAddress(a)
+		}
+	}
+	for _, m := range rmsgs {
+		var rm rtnetlink.RouteMessage
+		if m.Header.Type != unix.RTM_NEWROUTE || rm.UnmarshalBinary(m.Data) != nil {
+			continue
+		}
+		r, ok := decodeRoute(&rm)
+		if !ok {
+			continue
+		}
+		if t := tables[r.Table]; t != nil {
+			// Dump order is the kernel's order within a prefix.
+			t.insert(r, appendPos)
+		}
+	}
+	v.mu.Lock()
+	v.tables = tables
+	v.first = tables[v.cfg.Tables[0]]
+	v.mu.Unlock()
+	return nil
+}
+
+func ipAddr(ip net.IP) (netip.Addr, bool) {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return a, false
+	}
+	return a.Unmap(), true
+}
+
+// decodeRoute converts a route message; ok is false for cached clones and
+// families other than IPv4 and IPv6.
+func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
+	if rm.Flags&rtmFCloned != 0 {
+		return Route{}, false
+	}
+	var zero netip.Addr
+	switch rm.Family {
+	case unix.AF_INET:
+		zero = netip.IPv4Unspecified()
+	case unix.AF_INET6:
+		zero = netip.IPv6Unspecified()
+	default:
+		return Route{}, false
+	}
+	dst := zero
+	if a, ok := ipAddr(rm.Attributes.Dst); ok {
+		dst = a
+		if rm.Family == unix.AF_INET6 {
+			dst = netip.AddrFrom16(dst.As16())
+		}
+	}
+	r := Route{
+		Dst:      netip.PrefixFrom(dst, int(rm.DstLength)).Masked(),
+		Table:    uint32(rm.Table),
+		Metric:   rm.Attributes.Priority,
+		Protocol: rm.Protocol,
+		Scope:    rm.Scope,
+		Type:     rm.Type,
+		Tos:      rm.Tos,
+		SrcLen:   rm.SrcLength,
+	}
+	if rm.Attributes.Table != 0 {
+		r.Table = rm.Attributes.Table
+	}
+	if a, ok := ipAddr(rm.Attributes.Src); ok {
+		r.Src = a
+	}
+	if len(rm.Attributes.Multipath) > 0 {
+		for _, nh := range rm.Attributes.Multipath {
+			n := Nexthop{Interface: Interface{Index: int(nh.Hop.IfIndex)}, Flags: NexthopFlags(nh.Hop.Flags), Weight: int(nh.Hop.Hops) + 1}
+			if a, ok := ipAddr(nh.Gateway); ok {
+				n.Gateway = a
+			}
+			r.Nexthops = append(r.Nexthops, n)
+		}
+	} else if rm.Attributes.OutIface != 0 || rm.Attributes.Gateway != nil {
+		n := Nexthop{Interface: Interface{Index: int(rm.Attributes.OutIface)}, Flags: NexthopFlags(rm.Flags & 0xff), Weight: 1}
+		if a, ok := ipAddr(rm.Attributes.Gateway); ok {
+			n.Gateway = a
+		}
+		r.Nexthops = []Nexthop{n}
+	}
+	return r, true
+}
+
+func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {
+	if am.Attributes == nil {
+		return Address{}, false
+	}
+	ip := am.Attributes.Local
+	if ip == nil {
+		ip = am.Attributes.Address
+	}
+	a, ok := ipAddr(ip)
+	if !ok {
+		return Address{}, false
+	}
+	if am.Family == unix.AF_INET6 {
+		a = netip.AddrFrom16(a.As16())
+	}
+	flags := uint32(am.Flags)
+	if am.Attributes.Flags != 0 {
+		flags = am.Attributes.Flags
+	}
+	return Address{Prefix: netip.PrefixFrom(a, int(am.PrefixLength)), Interface: Interface{Index: int(am.Index)}, Scope: am.Scope, Flags: flags}, true
+}
+
+// encodeRoute builds the message that adds or deletes r.
+func encodeRoute(r *Route) *rtnetlink.RouteMessage {
+	rm := &rtnetlink.RouteMessage{
+		Family:    unix.AF_INET6,
+		DstLength: uint8(r.Dst.Bits()),
+		Tos:       r.Tos,
+		Protocol:  r.Protocol,
+		Scope:     r.Scope,
+		Type:      r.Type,
+		Attributes: rtnetlink.RouteAttributes{
+			Dst:      net.IP(r.Dst.Addr().AsSlice()),
+			Priority: r.Metric,
+		},
+	}
+	if r.Dst.Addr().Is4() {
+		rm.Family = unix.AF_INET
+	}
+	if r.Table < 256 {
+		rm.Table = uint8(r.Table)
+	} else {
+		rm.Table = unix.RT_TABLE_UNSPEC
+		rm.Attributes.Table = r.Table
+	}
+	if r.Src.IsValid() {
+		rm.Attributes.Src = net.IP(r.Src.AsSlice())
+	}
+	switch len(r.Nexthops) {
+	case 0:
+	case 1:
+		nh := r.Nexthops[0]
+		rm.Attributes.OutIface = uint32(nh.Interface.Index)
+		if nh.Gateway.IsValid() {
+			rm.Attributes.Gateway = net.IP(nh.Gateway.AsSlice())
+		}
+		rm.Flags = uint32(nh.Flags & FlagOnlink)
+	default:
+		for _, nh := range r.Nexthops {
+			n := rtnetlink.NextHop{Hop: rtnetlink.RTNextHop{IfIndex: uint32(nh.Interface.Index), Flags: uint8(nh.Flags & FlagOnlink)}}
+			if nh.Weight > 1 {
+				n.Hop.Hops = uint8(nh.Weight - 1)
+			}
+			if nh.Gateway.IsValid() {
+				n.Gateway = net.IP(nh.Gateway.AsSlice())
+			}
+			rm.Attributes.Multipath = append(rm.Attributes.Multipath, n)
+		}
+	}
+	return rm
+}
+
+// cfgNetlink returns a netlink configuration for the view's namespace.
+func (v *View) cfgNetlink() *netlink.Config { return &netlink.Config{NetNS: v.cfg.NetNS} }
