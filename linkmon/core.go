@@ -1,0 +1,435 @@
+package linkmon
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/netpulse/netpulse/linkmon/internal/fanout"
+)
+
+// core is the portable part of a Watcher: the table of watched links, the
+// carrier filters, the delay scheduler and the subscribers. The kernel side
+// feeds it decoded link messages through apply; it has no syscalls, so it is
+// tested with injected messages in simulated time.
+type core struct {
+	cfg *config
+
+	mu      sync.Mutex
+	links   map[int]*entry
+	upCount int // watched links reported up
+	seq     uint64
+	ctr     Counters
+	health  Health
+	nicIdx  []int // scratch for nicTargets
+
+	hub *fanout.Hub[Event]
+
+	// Hooks set by the kernel side before the core is used; each must not
+	// block.
+	onNIC     func()          // the set of NIC-like, up links became non-empty
+	onEthtool func(index int) // detail of a link should be (re)read
+
+	schedKick chan struct{}
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+type entry struct {
+	st State
+	f  *filter // nil without delays and damping
+}
+
+func newCore(cfg *config) *core {
+	c := &core{
+		cfg:       cfg,
+		links:     make(map[int]*entry),
+		hub:       fanout.New[Event](cfg.Buffer, mergeEvents),
+		onNIC:     func() {},
+		onEthtool: func(int) {},
+		schedKick: make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	c.health.Healthy = true
+	return c
+}
+
+// start runs the delay scheduler when delays or damping are configured:
+// without them no timer exists at all.
+func (c *core) start() {
+	if c.cfg.UpDelay == 0 && c.cfg.DownDelay == 0 && c.cfg.damping == nil {
+		return
+	}
+	c.wg.Add(1)
+	go c.schedule()
+}
+
+// stop stops the scheduler and closes every subscription.
+func (c *core) stop() {
+	close(c.done)
+	c.wg.Wait()
+	c.hub.Close()
+}
+
+// mergeEvents coalesces a waiting event with a newer one of the same link:
+// the subscriber sees the transition from the older previous state straight
+// to the newest state. A deletion is never merged away.
+func mergeEvents(old, new Event) (Event, bool) {
+	if !old.State.Present {
+		return old, false
+	}
+	new.Previous = old.Previous
+	new.Initial = old.Initial
+	return new, true
+}
+
+// selected reports whether a link is watched.
+func (c *core) selected(index int, name []byte) bool {
+	if len(c.cfg.Interfaces) == 0 {
+		return true
+	}
+	for _, s := range c.cfg.Interfaces {
+		if s.Index != 0 {
+			if s.Index == index {
+				return true
+			}
+		} else if s.Name == string(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply merges one kernel message (a notification, a check reply or a dump
+// entry: all full state) into the table and emits what changed.
+func (c *core) apply(m *linkMsg, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.applyLocked(m, now)
+}
+
+func (c *core) applyLocked(m *linkMsg, now time.Time) {
+	e := c.links[m.index]
+	if m.deleted {
+		if e != nil {
+			c.remove(e, e.st.Name, now)
+		}
+		return
+	}
+	if !c.selected(m.index, m.name) {
+		if e != nil { // renamed away from the selection
+			c.remove(e, string(m.name), now)
+		}
+		return
+	}
+	if e == nil {
+		e = &entry{}
+		st := State{Index: m.index, Present: true}
+		c.fill(&st, m)
+		st.KernelTransitions = 0
+		e.f = newFilter(c.cfg, st.KernelCarrier && st.AdminUp, now)
+		st.Carrier = st.KernelCarrier
+		st.Changed = now
+		c.links[m.index] = e
+		c.commit(e, State{}, st, now)
+		c.onEthtool(m.index)
+		c.nicChanged(st)
+		return
+	}
+	prev := e.st
+	st := prev
+	c.fill(&st, m)
+	c.refilter(e, &st, now)
+	c.commit(e, prev, st, now)
+	if st.KernelCarrier != prev.KernelCarrier || st.Name != prev.Name {
+		c.onEthtool(m.index)
+	}
+	if st.AdminUp != prev.AdminUp || st.NICLike != prev.NICLike {
+		c.nicChanged(st)
+	}
+}
+
+// fill copies the kernel's facts from m into st, allocating only for a name
+// or address that changed.
+func (c *core) fill(st *State, m *linkMsg) {
+	if st.Name != string(m.name) {
+		st.Name = string(m.name)
+	}
+	if !bytes.Equal(st.HardwareAddr, m.addr) {
+		if len(m.addr) == 0 {
+			st.HardwareAddr = nil
+		} else {
+			st.HardwareAddr = net.HardwareAddr(bytes.Clone(m.addr))
+		}
+	}
+	st.MTU = m.mtu
+	st.Oper = OperState(m.oper)
+	st.AdminUp = m.flags&iffUp != 0
+	kc := m.flags&iffLowerUp != 0
+	if kc != st.KernelCarrier {
+		st.KernelTransitions++
+	}
+	st.KernelCarrier = kc
+	st.NICLike = m.nicLike()
+}
+
+// refilter derives the reported carrier from the kernel's.
+func (c *core) refilter(e *entry, st *State, now time.Time) {
+	if e.f == nil {
+		st.Carrier = st.KernelCarrier
+		return
+	}
+	otherUp := c.upCount-b2i(e.st.Carrier) > 0
+	e.f.observe(now, st.KernelCarrier, st.AdminUp, otherUp)
+	c.filtered(e, st, now)
+}
+
+func (c *core) filtered(e *entry, st *State, now time.Time) {
+	st.Carrier = e.f.reported()
+	st.Damped = e.f.damped
+	st.Suppressed = e.f.suppressed
+	st.Penalty = e.f.penaltyNow(now)
+	if !e.f.next().IsZero() {
+		select {
+		case c.schedKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// commit stores st and emits an event when something visible changed.
+func (c *core) commit(e *entry, prev, st State, now time.Time) {
+	if st.Carrier != prev.Carrier {
+		if st.Carrier {
+			c.upCount++
+			if prev.Present {
+				st.Ups++
+			}
+		} else {
+			c.upCount--
+			st.Downs++
+		}
+	}
+	if !visibleChange(&prev, &st) {
+		e.st = st
+		return
+	}
+	st.Changed = now
+	e.st = st
+	c.emit(prev, st, now)
+}
+
+func (c *core) emit(prev, st State, now time.Time) {
+	c.seq++
+	c.ctr.Events++
+	c.hub.Publish(st.Index, Event{State: st, Previous: prev, Seq: c.seq, Time: now})
+}
+
+// remove emits the disappearance of a watched link and forgets it.
+func (c *core) remove(e *entry, name string, now time.Time) {
+	prev := e.st
+	st := prev
+	st.Name = name
+	st.Present, st.Carrier, st.KernelCarrier, st.AdminUp, st.Damped = false, false, false, false, false
+	st.Oper = OperNotPresent
+	if prev.Carrier {
+		c.upCount--
+	}
+	st.Changed = now
+	delete(c.links, prev.Index)
+	c.emit(prev, st, now)
+}
+
+// visibleChange reports whether an application should hear of the change
+// from a to b. The kernel's own carrier and the counters are not events;
+// the operstate is, unless a delay is hiding the carrier change it goes with.
+func visibleChange(a, b *State) bool {
+	if a.Present != b.Present || a.Index != b.Index || a.Name != b.Name || a.AdminUp != b.AdminUp ||
+		a.Carrier != b.Carrier || a.Damped != b.Damped || a.MTU != b.MTU || a.NICLike != b.NICLike ||
+		a.Detail != b.Detail || !bytes.Equal(a.HardwareAddr, b.HardwareAddr) {
+		return true
+	}
+	return a.Oper != b.Oper && b.Carrier == b.KernelCarrier
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c *core) nicChanged(st State) {
+	if st.NICLike && st.AdminUp {
+		c.onNIC()
+	}
+}
+
+// nicTargets returns the indexes of watched links the carrier check must
+// query: NIC-like and administratively up. The slice is reused.
+func (c *core) nicTargets() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nicIdx = c.nicIdx[:0]
+	for i, e := range c.links {
+		if e.st.NICLike && e.st.AdminUp {
+			c.nicIdx = append(c.nicIdx, i)
+		}
+	}
+	return c.nicIdx
+}
+
+// reconcile forgets the links a complete dump did not list (they were
+// deleted while notifications were lost).
+func (c *core) reconcile(seen map[int]bool, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, e := range c.links {
+		if !seen[i] {
+			c.remove(e, e.st.Name, now)
+		}
+	}
+}
+
+// setDetail stores ethtool's view of a link.
+func (c *core) setDetail(index int, name string, d Detail, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.links[index]
+	if e == nil || e.st.Name != name {
+		return
+	}
+	if d.LinkDetected == No && e.st.KernelCarrier {
+		// A driver without a link query makes ethtool say "no link" while
+		// the kernel has carrier: that is unknown, not down.
+		d.LinkDetected = Unknown
+	}
+	prev := e.st
+	st := prev
+	st.Detail = d
+	c.commit(e, prev, st, now)
+}
+
+// schedule applies delays and damping releases when they fall due.
+func (c *core) schedule() {
+	defer c.wg.Done()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for {
+		select {
+		case <-c.done:
+			t.Stop()
+			return
+		case <-c.schedKick:
+		case <-t.C:
+		}
+		now := time.Now()
+		var next time.Time
+		c.mu.Lock()
+		// Two passes: a link reported down in the first may release another
+		// link's up-delay (no link up any more).
+		for range 2 {
+			for _, e := range c.links {
+				if e.f == nil {
+					continue
+				}
+				prev := e.st
+				st := prev
+				e.f.advance(now, c.upCount-b2i(prev.Carrier) > 0)
+				st.Carrier = e.f.reported()
+				st.Damped = e.f.damped
+				st.Suppressed = e.f.suppressed
+				st.Penalty = e.f.penaltyNow(now)
+				c.commit(e, prev, st, now)
+			}
+		}
+		for _, e := range c.links {
+			if e.f == nil {
+				continue
+			}
+			if n := e.f.next(); !n.IsZero() && (next.IsZero() || n.Before(next)) {
+				next = n
+			}
+		}
+		c.mu.Unlock()
+		t.Stop()
+		if !next.IsZero() {
+			t.Reset(max(next.Sub(now), 0))
+		}
+	}
+}
+
+// subscribe registers a subscriber and queues the current table for it.
+func (c *core) subscribe(ctx context.Context) <-chan Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]int, 0, len(c.links))
+	for i := range c.links {
+		keys = append(keys, i)
+	}
+	slices.Sort(keys)
+	initial := make([]Event, len(keys))
+	for n, i := range keys {
+		initial[n] = Event{State: c.links[i].st, Initial: true, Seq: c.seq, Time: c.links[i].st.Changed}
+	}
+	return c.hub.Subscribe(ctx, keys, initial)
+}
+
+// snapshot copies the table.
+func (c *core) snapshot() Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Snapshot{Links: make([]State, 0, len(c.links)), Counters: c.ctr, Health: c.health}
+	for _, e := range c.links {
+		s.Links = append(s.Links, e.st)
+	}
+	slices.SortFunc(s.Links, func(a, b State) int { return a.Index - b.Index })
+	s.Counters.Coalesced = c.hub.Coalesced()
+	return s
+}
+
+// count updates counters under the lock.
+func (c *core) count(f func(*Counters)) {
+	c.mu.Lock()
+	f(&c.ctr)
+	c.mu.Unlock()
+}
+
+// setHealth records a fatal error (err != nil) or a recovery.
+func (c *core) setHealth(err error, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.health = Health{Err: err, ErrTime: now, Healthy: false}
+		return
+	}
+	c.health.Healthy = true
+}
+
+// applyCheck applies a carrier check's reply and reports whether it changed
+// the kernel carrier the table held (the check was ahead of the
+// notification).
+func (c *core) applyCheck(m *linkMsg, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := false
+	if e := c.links[m.index]; e != nil {
+		changed = e.st.KernelCarrier != (m.flags&iffLowerUp != 0)
+	}
+	c.applyLocked(m, now)
+	return changed
+}
+
+// name returns the name of a watched link.
+func (c *core) name(index int) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.links[index]
+	if e == nil {
+		return "", false
+	}
+	return e.st.Name, true
+}

@@ -1,0 +1,736 @@
+//go:build linux
+
+package linkmon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/mdlayher/ethtool"
+	"golang.org/x/sys/unix"
+)
+
+// kernel is the Linux side of a Watcher: the notification socket and its
+// reader, the request socket (dumps and carrier checks), the carrier check
+// loop and the ethtool worker.
+type kernel struct {
+	c     *core
+	cfg   *config
+	log   *slog.Logger
+	netns int // our duplicate of Config.NetNS, or 0
+
+	mu     sync.Mutex // guards closed and notif replacement
+	closed bool
+	notif  *notifSock
+
+	reqMu sync.Mutex // serialises the request socket: dumps and checks
+	req   *reqSock
+
+	checks, checkChanges atomic.Uint64
+
+	nicKick chan struct{}
+	eth     *ethWorker
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Open starts watching links. A nil cfg means the defaults. It returns an
+// *Error: wrapping os.ErrNotExist when a selected interface does not exist
+// (unless Config.AllowMissing), os.ErrPermission when the namespace cannot be
+// entered; or a plain error for an invalid Config.
+func Open(ctx context.Context, cfg *Config) (*Watcher, error) {
+	vc, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k := &kernel{cfg: vc, log: vc.Logger, nicKick: make(chan struct{}, 1), done: make(chan struct{})}
+	if k.log == nil {
+		k.log = slog.New(slog.DiscardHandler)
+	}
+	if vc.NetNS != 0 {
+		fd, err := unix.FcntlInt(uintptr(vc.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, &Error{Op: "open", Err: fmt.Errorf("duplicate namespace descriptor: %w", err)}
+		}
+		k.netns = fd
+	}
+	c := newCore(vc)
+	k.c = c
+	if err := k.openSockets(); err != nil {
+		k.closeFDs()
+		return nil, err
+	}
+	c.onNIC = func() {
+		select {
+		case k.nicKick <- struct{}{}:
+		default:
+		}
+	}
+	if vc.Ethtool {
+		k.eth = newEthWorker(k)
+		c.onEthtool = k.eth.want
+	}
+	if err := k.resync(); err != nil {
+		k.closeFDs()
+		return nil, err
+	}
+	if !vc.AllowMissing {
+		snap := c.snapshot()
+		for _, sel := range vc.Interfaces {
+			found := false
+			for _, l := range snap.Links {
+				if (sel.Index != 0 && l.Index == sel.Index) || (sel.Index == 0 && l.Name == sel.Name) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				k.closeFDs()
+				return nil, &Error{Op: "open", Interface: sel, Err: fmt.Errorf("no such interface: %w", syscall.ENODEV)}
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		k.closeFDs()
+		return nil, err
+	}
+	c.start()
+	k.wg.Add(1)
+	go k.read()
+	if vc.CheckInterval > 0 {
+		k.wg.Add(1)
+		go k.checkLoop()
+	}
+	if k.eth != nil {
+		k.wg.Add(1)
+		go k.eth.run()
+	}
+	return &Watcher{c: c, k: k}, nil
+}
+
+// inNetNS runs fn on a thread inside the namespace netns (0: the caller's).
+// The thread is never unlocked, so it exits with its goroutine and no other
+// goroutine ever runs in the wrong namespace. Sockets fn opens stay there.
+func inNetNS(netns int, fn func() error) error {
+	if netns == 0 {
+		return fn()
+	}
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
+			ch <- &Error{Op: "enter namespace", Err: err}
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}
+
+func (k *kernel) openSockets() error {
+	var n *notifSock
+	var r *reqSock
+	err := inNetNS(k.netns, func() error {
+		var err error
+		if n, err = openNotif(k.cfg.ReadBuffer); err != nil {
+			return err
+		}
+		r, err = openReq()
+		return err
+	})
+	if err != nil {
+		if n != nil {
+			n.close()
+		}
+		return err
+	}
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		n.close()
+		r.close()
+		return errClosed
+	}
+	old := k.notif
+	k.notif = n
+	k.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
+	k.reqMu.Lock()
+	oldr := k.req
+	k.req = r
+	k.reqMu.Unlock()
+	if oldr != nil {
+		oldr.close()
+	}
+	return nil
+}
+
+var errClosed = errors.New("linkmon: watcher closed")
+
+func (k *kernel) isClosed() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.closed
+}
+
+// close stops the kernel side and waits for its goroutines.
+func (k *kernel) close() {
+	k.mu.Lock()
+	if !k.closed {
+		k.closed = true
+		close(k.done)
+		if k.notif != nil {
+			k.notif.close() // interrupts the reader
+		}
+	}
+	k.mu.Unlock()
+	k.wg.Wait()
+	k.closeFDs()
+}
+
+func (k *kernel) closeFDs() {
+	k.mu.Lock()
+	k.closed = true
+	if k.notif != nil {
+		k.notif.close()
+	}
+	k.mu.Unlock()
+	k.reqMu.Lock()
+	if k.req != nil {
+		k.req.close()
+		k.req = nil
+	}
+	k.reqMu.Unlock()
+	if k.eth != nil {
+		k.eth.close()
+	}
+	if k.netns != 0 {
+		unix.Close(k.netns)
+		k.netns = 0
+	}
+}
+
+func (k *kernel) counters(c *Counters) {
+	c.Checks = k.checks.Load()
+	c.CheckChanges = k.checkChanges.Load()
+}
+
+// read is the notification reader: the hot path from the kernel to the
+// subscribers. It allocates nothing per message.
+func (k *kernel) read() {
+	defer k.wg.Done()
+	var m linkMsg
+	for {
+		s := k.notif
+		n, err := s.recv()
+		if err == nil && n > len(s.buf) {
+			err = unix.ENOBUFS // truncated: as good as lost
+			s.grow(n)
+		}
+		if err != nil {
+			if k.isClosed() {
+				return
+			}
+			if errors.Is(err, unix.ENOBUFS) {
+				k.c.count(func(c *Counters) { c.Overruns++ })
+				if err := k.resync(); err == nil {
+					continue
+				} else {
+					err = fmt.Errorf("resynchronise after overrun: %w", err)
+				}
+			}
+			if !k.recover(err) {
+				return
+			}
+			continue
+		}
+		if s.from != 0 { // not the kernel
+			k.c.count(func(c *Counters) { c.Dropped++ })
+			continue
+		}
+		now := time.Now()
+		b := s.buf[:n]
+		for len(b) > 0 {
+			typ, _, _, p, rest, err := nextMsg(b)
+			if err != nil {
+				k.c.count(func(c *Counters) { c.Dropped++ })
+				break
+			}
+			b = rest
+			if typ != rtmNewLink && typ != rtmDelLink {
+				continue
+			}
+			if err := parseLink(typ, p, &m); err != nil {
+				k.c.count(func(c *Counters) { c.Dropped++ })
+				continue
+			}
+			if typ == rtmNewLink && m.nicLike() {
+				// The kernel may hold a NIC-like device's notification back
+				// for up to a second, so it can be older than what a carrier
+				// check already applied: take it as a hint and ask.
+				k.query(m.index, &m, false)
+				continue
+			}
+			k.c.apply(&m, now)
+		}
+	}
+}
+
+// recover reports a fatal socket error and reopens the sockets with backoff
+// until it works or the watcher is closed (then it returns false).
+func (k *kernel) recover(cause error) bool {
+	werr := &Error{Op: "receive", Err: cause}
+	k.c.setHealth(werr, time.Now())
+	k.log.Warn("linkmon: netlink socket failed; reopening", "err", cause)
+	backoff := 10 * time.Millisecond
+	for {
+		t := time.NewTimer(backoff)
+		select {
+		case <-k.done:
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		err := k.openSockets()
+		if err == nil {
+			err = k.resync()
+		}
+		if err == nil {
+			k.c.count(func(c *Counters) { c.Reopens++ })
+			k.c.setHealth(nil, time.Now())
+			k.log.Info("linkmon: netlink sockets reopened")
+			return true
+		}
+		if k.isClosed() {
+			return false
+		}
+		k.c.setHealth(&Error{Op: "reopen", Err: err}, time.Now())
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// query asks the kernel for one link and applies the answer. If the query
+// fails and fallback is non-nil with a usable message, that is applied.
+func (k *kernel) query(index int, fallback *linkMsg, check bool) {
+	k.reqMu.Lock()
+	defer k.reqMu.Unlock()
+	if k.req == nil {
+		return
+	}
+	m, errno, err := k.req.getLink(index)
+	now := time.Now()
+	if err != nil || errno != 0 {
+		if errno == 0 && fallback != nil && !check {
+			k.c.apply(fallback, now)
+		}
+		return
+	}
+	if !check {
+		k.c.apply(m, now)
+		return
+	}
+	k.checks.Add(1)
+	if k.c.applyCheck(m, now) {
+		k.checkChanges.Add(1)
+	}
+}
+
+// resync dumps the link table, applies it and forgets links the dump did not
+// list. An interrupted dump (NLM_F_DUMP_INTR) is retried.
+func (k *kernel) resync() error {
+	k.reqMu.Lock()
+	defer k.reqMu.Unlock()
+	if k.req == nil {
+		return errClosed
+	}
+	for range 10 {
+		seen := make(map[int]bool)
+		now := time.Now()
+		intr, err := k.req.dump(func(m *linkMsg) {
+			seen[m.index] = true
+			k.c.apply(m, now)
+		})
+		k.c.count(func(c *Counters) { c.Dumps++ })
+		if err != nil {
+			return &Error{Op: "dump", Err: err}
+		}
+		if !intr {
+			k.c.reconcile(seen, time.Now())
+			return nil
+		}
+		k.c.count(func(c *Counters) { c.DumpRetries++ })
+	}
+	return &Error{Op: "dump", Err: errors.New("dump interrupted 10 times in a row")}
+}
+
+// checkLoop queries the carrier of every watched, administratively up
+// NIC-like link every CheckInterval. With no such link it sleeps without a
+// timer until one appears.
+func (k *kernel) checkLoop() {
+	defer k.wg.Done()
+	iv := k.cfg.CheckInterval
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	var targets []int
+	for {
+		targets = append(targets[:0], k.c.nicTargets()...)
+		if len(targets) == 0 {
+			t.Stop()
+			select {
+			case <-k.done:
+				return
+			case <-k.nicKick:
+				t.Reset(iv)
+				continue
+			}
+		}
+		for _, i := range targets {
+			k.query(i, nil, true)
+		}
+		select {
+		case <-k.done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// notifSock is the multicast socket subscribed to RTNLGRP_LINK. Reads go
+// through the runtime poller so that Close interrupts them.
+type notifSock struct {
+	f      *os.File
+	rc     syscall.RawConn
+	buf    []byte
+	n      int
+	errno  syscall.Errno
+	from   uint32
+	sa     unix.RawSockaddrNetlink
+	salen  uint32
+	readFn func(fd uintptr) bool
+}
+
+func openNotif(rcvbuf int) (*notifSock, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, &Error{Op: "open", Err: err}
+	}
+	// SO_RCVBUFFORCE passes net.core.rmem_max when privileged.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf); err != nil {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf); err != nil {
+			unix.Close(fd)
+			return nil, &Error{Op: "open", Err: err}
+		}
+	}
+	// Subscribe before the first dump: a change in between is then queued.
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.RTNLGRP_LINK - 1)}); err != nil {
+		unix.Close(fd)
+		return nil, &Error{Op: "open", Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "rtnetlink-link")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, &Error{Op: "open", Err: err}
+	}
+	s := &notifSock{f: f, rc: rc, buf: make([]byte, 32<<10)}
+	s.readFn = s.readOnce
+	return s, nil
+}
+
+func (s *notifSock) readOnce(fd uintptr) bool {
+	s.salen = unix.SizeofSockaddrNetlink
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+		unix.MSG_TRUNC, uintptr(unsafe.Pointer(&s.sa)), uintptr(unsafe.Pointer(&s.salen)))
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	s.n, s.errno, s.from = int(n), e, s.sa.Pid
+	return true
+}
+
+// recv reads one datagram into s.buf. It returns its full length, which
+// exceeds len(s.buf) when it was truncated.
+func (s *notifSock) recv() (int, error) {
+	s.n, s.errno = 0, 0
+	if err := s.rc.Read(s.readFn); err != nil {
+		return 0, err
+	}
+	if s.errno != 0 {
+		return 0, s.errno
+	}
+	return s.n, nil
+}
+
+func (s *notifSock) grow(n int) { s.buf = make([]byte, n+4096) }
+
+func (s *notifSock) close() { s.f.Close() }
+
+// reqSock is the socket for requests. The kernel answers a request during
+// the send and produces each part of a dump during the read before it, so
+// replies are always queued by the time they are read: a blocking socket
+// with a receive timeout (against a kernel that never answers) is enough.
+type reqSock struct {
+	fd    int
+	seq   uint32
+	out   []byte
+	buf   []byte
+	sa    unix.RawSockaddrNetlink
+	salen uint32
+	m     linkMsg
+}
+
+func openReq() (*reqSock, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, &Error{Op: "open", Err: err}
+	}
+	tv := unix.Timeval{Sec: 2}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return nil, &Error{Op: "open", Err: err}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, &Error{Op: "open", Err: err}
+	}
+	return &reqSock{fd: fd, seq: uint32(time.Now().UnixNano()), buf: make([]byte, 64<<10), out: make([]byte, 0, 64)}, nil
+}
+
+func (r *reqSock) close() { unix.Close(r.fd) }
+
+func (r *reqSock) recv() (int, error) {
+	for {
+		r.salen = unix.SizeofSockaddrNetlink
+		n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(r.fd), uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)),
+			unix.MSG_TRUNC, uintptr(unsafe.Pointer(&r.sa)), uintptr(unsafe.Pointer(&r.salen)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		if r.sa.Pid != 0 {
+			continue // not the kernel
+		}
+		if int(n) > len(r.buf) {
+			r.buf = make([]byte, int(n)+4096)
+			return 0, errTruncated
+		}
+		return int(n), nil
+	}
+}
+
+var errTruncated = errors.New("netlink reply truncated")
+
+func (r *reqSock) send() error {
+	for {
+		_, err := unix.Write(r.fd, r.out)
+		if err == unix.EINTR {
+			continue
+		}
+		return err
+	}
+}
+
+// getLink queries one link. The returned message points into r's buffers
+// (valid until the next call). errno is the kernel's refusal (e.g. ENODEV).
+func (r *reqSock) getLink(index int) (*linkMsg, syscall.Errno, error) {
+	r.seq++
+	seq := r.seq
+	r.out = appendGetLink(r.out[:0], seq, index, false)
+	if err := r.send(); err != nil {
+		return nil, 0, err
+	}
+	for {
+		n, err := r.recv()
+		if err != nil {
+			return nil, 0, err
+		}
+		typ, _, s, p, _, err := nextMsg(r.buf[:n])
+		if err != nil {
+			return nil, 0, err
+		}
+		if s != seq {
+			continue // a stale reply
+		}
+		switch typ {
+		case nlmsgError:
+			if e := nlError(p); e != 0 {
+				return nil, syscall.Errno(e), nil
+			}
+			continue
+		case rtmNewLink:
+			if err := parseLink(typ, p, &r.m); err != nil {
+				return nil, 0, err
+			}
+			return &r.m, 0, nil
+		}
+	}
+}
+
+// dump lists every link and calls fn for each; it reports whether the kernel
+// flagged the dump as interrupted (inconsistent).
+func (r *reqSock) dump(fn func(*linkMsg)) (intr bool, err error) {
+	r.seq++
+	seq := r.seq
+	r.out = appendGetLink(r.out[:0], seq, 0, true)
+	if err := r.send(); err != nil {
+		return false, err
+	}
+	for {
+		n, err := r.recv()
+		if err != nil {
+			return false, err
+		}
+		b := r.buf[:n]
+		for len(b) > 0 {
+			typ, flags, s, p, rest, err := nextMsg(b)
+			if err != nil {
+				return false, err
+			}
+			b = rest
+			if s != seq {
+				continue
+			}
+			if flags&nlmFDumpIntr != 0 {
+				intr = true
+			}
+			switch typ {
+			case nlmsgDone:
+				return intr, nil
+			case nlmsgError:
+				if e := nlError(p); e != 0 {
+					return false, syscall.Errno(e)
+				}
+			case rtmNewLink:
+				if err := parseLink(typ, p, &r.m); err == nil {
+					fn(&r.m)
+				}
+			}
+		}
+	}
+}
+
+// ethWorker reads ethtool detail off the event path.
+type ethWorker struct {
+	k      *kernel
+	client *ethtool.Client
+	mu     sync.Mutex
+	set    map[int]bool
+	kick   chan struct{}
+	errors atomic.Uint64
+}
+
+func newEthWorker(k *kernel) *ethWorker {
+	w := &ethWorker{k: k, set: make(map[int]bool), kick: make(chan struct{}, 1)}
+	err := inNetNS(k.netns, func() error {
+		var err error
+		w.client, err = ethtool.New()
+		return err
+	})
+	if err != nil {
+		k.log.Warn("linkmon: ethtool unavailable; detail stays unknown", "err", err)
+	}
+	return w
+}
+
+func (w *ethWorker) want(index int) {
+	w.mu.Lock()
+	w.set[index] = true
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *ethWorker) run() {
+	defer w.k.wg.Done()
+	var todo []int
+	for {
+		select {
+		case <-w.k.done:
+			return
+		case <-w.kick:
+		}
+		if w.client == nil {
+			continue
+		}
+		w.mu.Lock()
+		todo = todo[:0]
+		for i := range w.set {
+			todo = append(todo, i)
+		}
+		clear(w.set)
+		w.mu.Unlock()
+		for _, i := range todo {
+			name, ok := w.k.c.name(i)
+			if !ok {
+				continue
+			}
+			d := w.detail(i)
+			w.k.c.setDetail(i, name, d, time.Now())
+		}
+	}
+}
+
+func (w *ethWorker) detail(index int) Detail {
+	var d Detail
+	ifi := ethtool.Interface{Index: index}
+	lm, err := w.client.LinkMode(ifi)
+	switch {
+	case err == nil:
+		d.Supported = true
+		if s := lm.SpeedMegabits; s > 0 && uint32(s) != 0xFFFFFFFF {
+			d.SpeedMbps = s
+		}
+		switch lm.Duplex {
+		case ethtool.Half:
+			d.Duplex = DuplexHalf
+		case ethtool.Full:
+			d.Duplex = DuplexFull
+		}
+		switch lm.Autoneg {
+		case ethtool.AutonegOn:
+			d.Autoneg = Yes
+		case ethtool.AutonegOff:
+			d.Autoneg = No
+		}
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		w.k.c.count(func(c *Counters) { c.EthtoolErrors++ })
+	}
+	ls, err := w.client.LinkState(ifi)
+	switch {
+	case err == nil:
+		d.LinkDetected = No
+		if ls.Link {
+			d.LinkDetected = Yes
+		}
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		w.k.c.count(func(c *Counters) { c.EthtoolErrors++ })
+	}
+	return d
+}
+
+func (w *ethWorker) close() {
+	if w.client != nil {
+		w.client.Close()
+		w.client = nil
+	}
+}
