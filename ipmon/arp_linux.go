@@ -1,0 +1,122 @@
+//go:build linux
+
+package ipmon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+)
+
+// arpSocket is an AF_PACKET socket (github.com/mdlayher/packet) bound to one
+// interface for ARP, shared by that interface's ARP-probe targets.
+type arpSocket struct {
+	conn  *packet.Conn
+	fd    int
+	name  string
+	index int
+	hw    [6]byte
+	refs  int
+	to    unix.SockaddrLinklayer
+}
+
+func (tx *txState) arpHW() [6]byte {
+	if tx.arp == nil {
+		return [6]byte{}
+	}
+	return tx.arp.hw
+}
+
+// attachARP opens (or shares) the interface's ARP socket. Called with t.lk
+// held.
+func (t *linuxTransport) attachARP(tg *target, link *rtnetlink.LinkMessage) error {
+	if a := t.arps[tg.ifindex]; a != nil {
+		a.refs++
+		tg.tx.arp = a
+		return nil
+	}
+	if len(link.Attributes.Address) != 6 {
+		return fmt.Errorf("%w: interface %q has no Ethernet address for ARP", ErrInvalidTarget, tg.t.Interface)
+	}
+	ifi := &net.Interface{Index: tg.ifindex, Name: tg.t.Interface, HardwareAddr: link.Attributes.Address}
+	var conn *packet.Conn
+	err := inNetNS(t.netns, func() error {
+		var err error
+		conn, err = packet.Listen(ifi, packet.Datagram, unix.ETH_P_ARP, nil)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ipmon: ARP socket on %q (needs CAP_NET_RAW): %w", tg.t.Interface, err)
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	a := &arpSocket{conn: conn, name: tg.t.Interface, index: tg.ifindex, hw: [6]byte(link.Attributes.Address), refs: 1}
+	_ = rc.Control(func(fd uintptr) { a.fd = int(fd) })
+	a.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: tg.ifindex, Halen: 6}
+	copy(a.to.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	t.arps[tg.ifindex] = a
+	tg.tx.arp = a
+	t.arpWG.Add(1)
+	go a.loop(&t.arpWG, t.p)
+	return nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// detachARP releases a target's share of the socket. Called with t.lk held.
+func (t *linuxTransport) detachARP(_ *target, a *arpSocket) {
+	a.refs--
+	if a.refs == 0 && !t.closed {
+		delete(t.arps, a.index)
+		a.close()
+	}
+}
+
+func (a *arpSocket) close() error { return a.conn.Close() }
+
+// sendARP sends one RFC 5227 probe. Called with Poller.mu held.
+func (t *linuxTransport) sendARP(tg *target) error {
+	a := tg.tx.arp
+	if a == nil {
+		return errors.New("ipmon: no ARP socket")
+	}
+	buildARPProbe(tg.pkt[:arpLen], a.hw, tg.t.Addr)
+	return unix.Sendto(a.fd, tg.pkt[:arpLen], unix.MSG_DONTWAIT, &a.to)
+}
+
+// loop reads ARP packets until the socket is closed.
+func (a *arpSocket) loop(wg *sync.WaitGroup, p *Poller) {
+	defer wg.Done()
+	var buf [1500]byte
+	for {
+		n, _, err := a.conn.ReadFrom(buf[:])
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		f, why := parseARP(buf[:n])
+		if why != dropNone {
+			p.mu.Lock()
+			p.drops.add(why)
+			p.mu.Unlock()
+			continue
+		}
+		f.iface = a.name
+		pk := rxPacket{kind: ARPProbe, src: f.spa, ifindex: a.index, arp: f}
+		p.deliver(&pk)
+	}
+}

@@ -1,0 +1,98 @@
+// Package ipmon tests each interface's own IP path: it sends ICMP and
+// ICMPv6 echo requests to chosen targets out of a named interface, declares
+// a target down after consecutive misses and up again after consecutive
+// replies, and decides a per-interface verdict over its targets. It sees
+// what carrier cannot: a dead switch port, VLAN or first-hop router.
+//
+// # Detection bound
+//
+// A target that stops answering is declared down at most
+//
+//	FailAfter x Interval + Timeout
+//
+// after it stopped (plus scheduling jitter): the first unanswered probe
+// leaves at most one Interval after the last answered one, the FailAfter-th
+// leaves (FailAfter-1) x Interval later, and its miss is known Timeout after
+// it left. With Interval 10 ms, FailAfter 3 and Timeout 10 ms the bound is
+// 40 ms. Target.DetectionBound computes it.
+//
+// # States
+//
+// A target starts Unknown. One reply makes an Unknown or Unverified target
+// Up; RecoverAfter consecutive replies make a Down target Up. FailAfter
+// consecutive misses make an Up target Down, and an Unknown target Down if it
+// has answered since it was added, else Unverified: a target that never
+// answered is reported as such instead of as a silent "down". A send the
+// kernel refuses (no carrier, no route) is a miss. A miss of a probe older
+// than one already answered (Timeout > Interval) counts as loss but does
+// not break a run of replies.
+//
+// # What counts as a reply
+//
+// Every probe carries the Poller's echo ID, a sequence number and a 20-byte
+// payload: a random per-Poller cookie, the target's slot and generation and
+// the 32-bit probe number. A reply counts only if it is an echo reply with
+// that ID and cookie, from the target's address, to a probe that was sent
+// and is still waiting (not timed out, not answered). Everything else is
+// dropped and counted in Snapshot.Drops by reason: foreign (another ID:
+// another process's pinger), spoofed (our ID but a wrong cookie, source or
+// sequence), late, duplicate, malformed, wrong interface. This is what
+// keeps two interfaces on one subnet from vouching for each other.
+//
+// # Ingress: the ARP flux rule
+//
+// With Linux's default ARP settings (arp_ignore=0, arp_announce=0,
+// arp_filter=0), two interfaces on one subnet answer ARP for each other's
+// addresses, so the reply to a probe sent out of eth3 may arrive on eth2. A
+// socket bound to eth3 would never see it and eth3 would look dead. So
+// replies are received on one socket per family that is not bound to an
+// interface, and the interface a reply arrived on is read from IP_PKTINFO /
+// IPV6_PKTINFO. By default a reply counts whatever interface it arrives on:
+// what is tested is the probe's egress path (replies that arrived on
+// another interface are counted in TargetStats.OtherIngress). With
+// Config.StrictIngress a reply must arrive on the probe's interface, which
+// also catches a path that is dead inbound only; use it on hosts set up
+// with arp_ignore=1 and arp_announce=2 (or arp_filter=1). When strict
+// ingress is asked for on an interface whose settings allow ARP flux, the
+// Poller reports a diagnostic naming the sysctls to set.
+//
+// # Sockets and scheduling
+//
+// Raw mode (CAP_NET_RAW): one raw socket per (interface, family) bound to
+// the interface (SO_BINDTOIFINDEX) sends the probes of every target on that
+// interface, and receives nothing (a one-instruction BPF filter); one
+// unbound raw socket per family with a kernel ICMP filter (echo replies
+// only) receives. Unprivileged mode (the group in net.ipv4.ping_group_range,
+// which also gates ICMPv6): one datagram ICMP socket per family; the kernel
+// sets the echo ID to the socket's port and hands it only the replies
+// carrying it, and would hand a socket bound to eth3 no reply arriving on
+// eth2, so the socket is not bound and every probe names its egress
+// interface in an IP_PKTINFO / IPV6_PKTINFO control message, which pins the
+// route's output interface exactly as SO_BINDTODEVICE does. In both modes
+// the probe leaves from the interface's own address, or Target.Source.
+//
+// One goroutine drives all targets from a heap ordered by each target's
+// next deadline (send or timeout); first sends are spread at random across
+// the interval, so 10,000 targets added at once do not send in a burst.
+// One goroutine per receive socket reads replies. The send and receive
+// paths of echo probes allocate nothing per probe. RTT comes from kernel
+// receive timestamps (SO_TIMESTAMPNS) when they agree with the monotonic
+// clock.
+//
+// # Standbys without an address
+//
+// Two probe kinds test an interface that has no address of its own (a
+// standby): ARPProbe sends RFC 5227 ARP probes (sender address 0.0.0.0, so
+// no neighbour cache learns anything) through an AF_PACKET socket; ARP has
+// no payload, so a reply is matched on the target's address, our hardware
+// address and the interface, to the newest probe in flight. LinkLocalEcho
+// sends ICMPv6 echo from the interface's link-local address, so that the
+// reply comes back to that interface. Both follow the same state rules.
+//
+// # Events
+//
+// Subscribe delivers the current state of every target and interface, then
+// every change, with the full new state. A slow subscriber blocks nobody:
+// its undelivered changes of one target are coalesced, and the latest state
+// is never lost.
+package ipmon

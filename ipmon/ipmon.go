@@ -1,0 +1,527 @@
+package ipmon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults applied to a Target field left zero (and to Config fields left
+// zero).
+const (
+	DefaultInterval     = time.Second
+	DefaultFailAfter    = 3
+	DefaultRecoverAfter = 2
+	DefaultLossWindow   = 100
+
+	// MinInterval is the shortest probe interval accepted.
+	MinInterval = time.Millisecond
+	// MaxTimeout is the longest per-probe timeout accepted.
+	MaxTimeout = time.Minute
+	// maxOutstanding bounds Timeout/Interval: the probes of one target that
+	// can be in flight at once.
+	maxOutstanding = 1024
+)
+
+// Sentinel errors. Every error returned by this package wraps one of them (or
+// a system error such as os.ErrPermission), so test them with errors.Is.
+var (
+	// ErrInvalidTarget: a target or configuration field is malformed or out
+	// of range (multicast, broadcast, unspecified, wrong family, bad
+	// durations or thresholds).
+	ErrInvalidTarget = errors.New("ipmon: invalid target")
+	// ErrLocalAddress: the target is an address of this host. A node can
+	// always ping itself, so such a target would prove nothing.
+	ErrLocalAddress = errors.New("ipmon: target is a local address")
+	// ErrUnknownInterface: no interface of that name exists in the
+	// namespace. It also satisfies errors.Is(err, os.ErrNotExist).
+	ErrUnknownInterface error = unknownInterfaceError{}
+	// ErrExists: Add of a target (interface, address, kind) already added.
+	ErrExists = errors.New("ipmon: target already added")
+	// ErrNotFound: Remove or Update of a target that was not added.
+	ErrNotFound = errors.New("ipmon: no such target")
+	// ErrClosed: the Poller is closed.
+	ErrClosed = errors.New("ipmon: poller closed")
+)
+
+type unknownInterfaceError struct{}
+
+func (unknownInterfaceError) Error() string        { return "ipmon: unknown interface" }
+func (unknownInterfaceError) Is(target error) bool { return target == os.ErrNotExist }
+
+// Mode chooses the kind of ICMP socket.
+type Mode int
+
+const (
+	// Auto opens raw sockets if the process may (CAP_NET_RAW), else
+	// unprivileged datagram ("ping") sockets.
+	Auto Mode = iota
+	// Raw uses raw sockets (ip4:icmp, ip6:ipv6-icmp); needs CAP_NET_RAW.
+	Raw
+	// Unprivileged uses datagram ICMP sockets; needs the process's group
+	// in net.ipv4.ping_group_range (which also gates ICMPv6).
+	Unprivileged
+)
+
+// String returns "auto", "raw" or "unprivileged".
+func (m Mode) String() string {
+	switch m {
+	case Auto:
+		return "auto"
+	case Raw:
+		return "raw"
+	case Unprivileged:
+		return "unprivileged"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ProbeKind is how a target is probed.
+type ProbeKind int
+
+const (
+	// Echo sends ICMP echo (IPv4) or ICMPv6 echo (IPv6) requests from the
+	// interface's own address (or Target.Source). For an IPv6 target and an
+	// interface without a global address, the kernel picks the interface's
+	// link-local address; set Source to a link-local address to force it.
+	Echo ProbeKind = iota
+	// ARPProbe sends RFC 5227 ARP probes (sender protocol address 0.0.0.0)
+	// for an IPv4 target out of the interface through AF_PACKET, so that an
+	// interface without an IPv4 address of its own (a standby) can test its
+	// path; no neighbour cache learns anything from it. A reply is an ARP
+	// reply from the target's address arriving on the interface. Needs
+	// CAP_NET_RAW in every mode.
+	ARPProbe
+	// LinkLocalEcho sends ICMPv6 echo for an IPv6 target from the
+	// interface's own link-local address (looked up when the target is
+	// added), so that an interface without a global address of its own (a
+	// standby) tests its path in both directions: the reply is addressed
+	// to that interface, not to an address that lives on another one.
+	LinkLocalEcho
+)
+
+// String returns "echo", "arp" or "link-local-echo".
+func (k ProbeKind) String() string {
+	switch k {
+	case Echo:
+		return "echo"
+	case ARPProbe:
+		return "arp"
+	case LinkLocalEcho:
+		return "link-local-echo"
+	}
+	return fmt.Sprintf("ProbeKind(%d)", int(k))
+}
+
+// TargetState is the state of one target.
+type TargetState int
+
+const (
+	// Unknown: no verdict yet (just added, or removed).
+	Unknown TargetState = iota
+	// Up: the target answers.
+	Up
+	// Down: the target answered since it was added and then missed
+	// FailAfter consecutive probes.
+	Down
+	// Unverified: the target never answered since it was added and missed
+	// FailAfter consecutive probes. A target must answer echo to be of use;
+	// this says so instead of a silent "down".
+	Unverified
+)
+
+// String returns "unknown", "up", "down" or "unverified".
+func (s TargetState) String() string {
+	switch s {
+	case Unknown:
+		return "unknown"
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	case Unverified:
+		return "unverified"
+	}
+	return fmt.Sprintf("TargetState(%d)", int(s))
+}
+
+// Verdict is the IP-level verdict of one interface over its targets.
+type Verdict int
+
+const (
+	// VerdictUnknown: not enough evidence (no targets, or targets whose
+	// state is still unknown could still tip the rule).
+	VerdictUnknown Verdict = iota
+	// VerdictAlive: the interface's targets satisfy its rule.
+	VerdictAlive
+	// VerdictDead: the rule cannot be met even if every unknown target
+	// comes up.
+	VerdictDead
+)
+
+// String returns "unknown", "alive" or "dead".
+func (v Verdict) String() string {
+	switch v {
+	case VerdictUnknown:
+		return "unknown"
+	case VerdictAlive:
+		return "alive"
+	case VerdictDead:
+		return "dead"
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
+// RuleKind names a verdict rule.
+type RuleKind int
+
+const (
+	// Any: the interface is alive if at least one target is up.
+	Any RuleKind = iota
+	// All: alive only if every target is up.
+	All
+	// Quorum: alive if at least N targets are up.
+	Quorum
+)
+
+// String returns "any", "all" or "quorum".
+func (k RuleKind) String() string {
+	switch k {
+	case Any:
+		return "any"
+	case All:
+		return "all"
+	case Quorum:
+		return "quorum"
+	}
+	return fmt.Sprintf("RuleKind(%d)", int(k))
+}
+
+// VerdictRule decides an interface's verdict from its targets' states. Only
+// Up counts as evidence of a working path; Down and Unverified count
+// against; Unknown counts as "could still be up".
+type VerdictRule struct {
+	Kind RuleKind
+	// N is the quorum for Kind == Quorum (at least 1).
+	N int
+}
+
+// String returns "any", "all" or "quorum N".
+func (r VerdictRule) String() string {
+	if r.Kind == Quorum {
+		return fmt.Sprintf("quorum %d", r.N)
+	}
+	return r.Kind.String()
+}
+
+// required returns how many targets out of total must be up.
+func (r VerdictRule) required(total int) int {
+	switch r.Kind {
+	case All:
+		return total
+	case Quorum:
+		return r.N
+	}
+	return 1
+}
+
+func (r VerdictRule) validate() error {
+	switch r.Kind {
+	case Any, All:
+		return nil
+	case Quorum:
+		if r.N < 1 {
+			return fmt.Errorf("%w: quorum rule needs N >= 1, got %d", ErrInvalidTarget, r.N)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown verdict rule %d", ErrInvalidTarget, int(r.Kind))
+}
+
+// Config configures a Poller. A nil *Config means all defaults.
+type Config struct {
+	// NetNS is a file descriptor of the network namespace to work in
+	// (sockets, interface and address lookups). 0 means the calling
+	// thread's namespace.
+	NetNS int
+
+	// Mode chooses raw or unprivileged ICMP sockets. Auto (default) tries
+	// raw first, then unprivileged.
+	Mode Mode
+
+	// StrictIngress makes a reply count only if it arrived on the
+	// interface its probe left from. By default a reply counts whatever
+	// interface it arrives on (the probe's egress is what is tested), and
+	// replies arriving elsewhere are counted per target
+	// (TargetStats.OtherIngress). Turn it on for hosts set up with
+	// arp_ignore=1 and arp_announce=2 (or arp_filter=1); with Linux's
+	// defaults two interfaces on one subnet answer ARP for each other
+	// ("ARP flux"), the reply to eth3's probe may arrive on eth2, and strict
+	// ingress would then declare a healthy eth3 down. The Poller checks
+	// these sysctls when a target is added and reports a diagnostic
+	// (Snapshot.Diagnostics, and the Logger) when they make strict ingress
+	// unreliable.
+	StrictIngress bool
+
+	// Logger receives rare diagnostics (never one line per probe). nil:
+	// silent.
+	Logger *slog.Logger
+
+	// Interval, Timeout, FailAfter and RecoverAfter are the defaults for
+	// targets that leave the field zero. Zero here means DefaultInterval,
+	// Timeout = Interval, DefaultFailAfter, DefaultRecoverAfter.
+	Interval     time.Duration
+	Timeout      time.Duration
+	FailAfter    int
+	RecoverAfter int
+
+	// LossWindow is how many of a target's most recent probes the loss
+	// figure covers (default 100, at most 1024).
+	LossWindow int
+
+	// Verdict is the rule deciding each interface's verdict (default Any).
+	Verdict VerdictRule
+	// InterfaceVerdict overrides Verdict for named interfaces.
+	InterfaceVerdict map[string]VerdictRule
+}
+
+// withDefaults returns a validated copy of c with defaults filled in.
+func (c *Config) withDefaults() (Config, error) {
+	var cfg Config
+	if c != nil {
+		cfg = *c
+	}
+	switch cfg.Mode {
+	case Auto, Raw, Unprivileged:
+	default:
+		return cfg, fmt.Errorf("%w: unknown mode %d", ErrInvalidTarget, int(cfg.Mode))
+	}
+	if cfg.NetNS < 0 {
+		return cfg, fmt.Errorf("%w: negative namespace fd %d", ErrInvalidTarget, cfg.NetNS)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = cfg.Interval
+	}
+	if cfg.FailAfter == 0 {
+		cfg.FailAfter = DefaultFailAfter
+	}
+	if cfg.RecoverAfter == 0 {
+		cfg.RecoverAfter = DefaultRecoverAfter
+	}
+	if cfg.LossWindow == 0 {
+		cfg.LossWindow = DefaultLossWindow
+	}
+	if cfg.LossWindow < 1 || cfg.LossWindow > 1024 {
+		return cfg, fmt.Errorf("%w: loss window %d out of range 1..1024", ErrInvalidTarget, cfg.LossWindow)
+	}
+	if err := checkTiming(cfg.Interval, cfg.Timeout, cfg.FailAfter, cfg.RecoverAfter); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Verdict.validate(); err != nil {
+		return cfg, err
+	}
+	m := make(map[string]VerdictRule, len(cfg.InterfaceVerdict))
+	for name, r := range cfg.InterfaceVerdict {
+		if err := r.validate(); err != nil {
+			return cfg, fmt.Errorf("interface %q: %w", name, err)
+		}
+		m[name] = r
+	}
+	cfg.InterfaceVerdict = m
+	return cfg, nil
+}
+
+func (c *Config) rule(iface string) VerdictRule {
+	if r, ok := c.InterfaceVerdict[iface]; ok {
+		return r
+	}
+	return c.Verdict
+}
+
+func checkTiming(interval, timeout time.Duration, failAfter, recoverAfter int) error {
+	if interval < MinInterval {
+		return fmt.Errorf("%w: interval %v below %v", ErrInvalidTarget, interval, MinInterval)
+	}
+	if timeout <= 0 || timeout > MaxTimeout {
+		return fmt.Errorf("%w: timeout %v out of range (0, %v]", ErrInvalidTarget, timeout, MaxTimeout)
+	}
+	if timeout/interval >= maxOutstanding {
+		return fmt.Errorf("%w: timeout %v is more than %d intervals of %v", ErrInvalidTarget, timeout, maxOutstanding, interval)
+	}
+	if failAfter < 1 || failAfter > 1000 {
+		return fmt.Errorf("%w: fail-after %d out of range 1..1000", ErrInvalidTarget, failAfter)
+	}
+	if recoverAfter < 1 || recoverAfter > 1000 {
+		return fmt.Errorf("%w: recover-after %d out of range 1..1000", ErrInvalidTarget, recoverAfter)
+	}
+	return nil
+}
+
+// Target is an address probed out of one interface. A target is identified
+// by (Interface, Addr, Kind); the other fields can be changed with Update.
+type Target struct {
+	// Addr is the address probed (IPv4 or IPv6; an IPv6 link-local address
+	// is probed on Interface, its zone if any must name Interface).
+	Addr netip.Addr
+	// Interface is the name of the interface whose path is tested: probes
+	// leave through it.
+	Interface string
+	// Source, if valid, is the source address of the probes; it must be of
+	// Addr's family. Invalid (zero): the kernel picks the interface's own
+	// address.
+	Source netip.Addr
+	// Interval between probes, per-probe Timeout, consecutive misses to
+	// declare the target down (FailAfter) and consecutive replies to
+	// declare it up again (RecoverAfter). Zero: the Config's default.
+	Interval     time.Duration
+	Timeout      time.Duration
+	FailAfter    int
+	RecoverAfter int
+	// Kind is how the target is probed (default Echo).
+	Kind ProbeKind
+}
+
+// String returns "IFACE=ADDR" (with "/arp" or "/ll" appended for ARPProbe
+// and LinkLocalEcho), the form ParseTargetSpec reads.
+func (t Target) String() string {
+	s := t.Interface + "=" + t.Addr.String()
+	switch t.Kind {
+	case ARPProbe:
+		s += "/arp"
+	case LinkLocalEcho:
+		s += "/ll"
+	}
+	return s
+}
+
+// DetectionBound returns the longest time from the moment t's target stops
+// answering to the moment it is declared down, scheduling jitter aside:
+// FailAfter x Interval + Timeout. t must have its defaults filled (as in
+// Snapshot or Event).
+func (t Target) DetectionBound() time.Duration {
+	return time.Duration(t.FailAfter)*t.Interval + t.Timeout
+}
+
+// key identifies a target.
+type key struct {
+	iface string
+	addr  netip.Addr
+	kind  ProbeKind
+}
+
+func (t Target) key() key { return key{t.Interface, t.Addr, t.Kind} }
+
+// normalize fills defaults from cfg and checks what can be checked without
+// the kernel.
+func (t Target) normalize(cfg *Config) (Target, error) {
+	if t.Interface == "" || len(t.Interface) > 15 || strings.ContainsAny(t.Interface, "/ \x00") {
+		return t, fmt.Errorf("%w: interface name %q", ErrInvalidTarget, t.Interface)
+	}
+	a := t.Addr
+	if !a.IsValid() {
+		return t, fmt.Errorf("%w: no address", ErrInvalidTarget)
+	}
+	if a.Is4In6() {
+		a = a.Unmap()
+	}
+	if z := a.Zone(); z != "" {
+		if z != t.Interface {
+			return t, fmt.Errorf("%w: %v: zone %q is not interface %q", ErrInvalidTarget, t.Addr, z, t.Interface)
+		}
+		a = a.WithZone("")
+	}
+	t.Addr = a
+	switch {
+	case a.IsUnspecified():
+		return t, fmt.Errorf("%w: %v is unspecified", ErrInvalidTarget, a)
+	case a.IsMulticast():
+		return t, fmt.Errorf("%w: %v is multicast", ErrInvalidTarget, a)
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return t, fmt.Errorf("%w: %v is the broadcast address", ErrInvalidTarget, a)
+	case a.IsLoopback():
+		return t, fmt.Errorf("%w: %v is a loopback address", ErrLocalAddress, a)
+	}
+	if t.Source.IsValid() {
+		s := t.Source.Unmap().WithZone("")
+		if s.Is4() != a.Is4() {
+			return t, fmt.Errorf("%w: source %v and target %v are of different families", ErrInvalidTarget, t.Source, a)
+		}
+		if s.IsUnspecified() || s.IsMulticast() {
+			return t, fmt.Errorf("%w: source %v", ErrInvalidTarget, t.Source)
+		}
+		t.Source = s
+	}
+	switch t.Kind {
+	case Echo:
+	case ARPProbe:
+		if !a.Is4() {
+			return t, fmt.Errorf("%w: ARP probes need an IPv4 target, got %v", ErrInvalidTarget, a)
+		}
+		if t.Source.IsValid() {
+			return t, fmt.Errorf("%w: an ARP probe's sender address is 0.0.0.0 (RFC 5227); Source must be empty", ErrInvalidTarget)
+		}
+	case LinkLocalEcho:
+		if a.Is4() {
+			return t, fmt.Errorf("%w: link-local echo needs an IPv6 target, got %v", ErrInvalidTarget, a)
+		}
+		if t.Source.IsValid() {
+			return t, fmt.Errorf("%w: link-local echo uses the interface's link-local address; Source must be empty", ErrInvalidTarget)
+		}
+	default:
+		return t, fmt.Errorf("%w: unknown probe kind %d", ErrInvalidTarget, int(t.Kind))
+	}
+	if t.Interval == 0 {
+		t.Interval = cfg.Interval
+	}
+	if t.Timeout == 0 {
+		t.Timeout = cfg.Timeout
+		if t.Interval != cfg.Interval && cfg.Timeout == cfg.Interval {
+			// The default timeout follows the target's own interval.
+			t.Timeout = t.Interval
+		}
+	}
+	if t.FailAfter == 0 {
+		t.FailAfter = cfg.FailAfter
+	}
+	if t.RecoverAfter == 0 {
+		t.RecoverAfter = cfg.RecoverAfter
+	}
+	if err := checkTiming(t.Interval, t.Timeout, t.FailAfter, t.RecoverAfter); err != nil {
+		return t, fmt.Errorf("target %v: %w", t, err)
+	}
+	return t, nil
+}
+
+// ParseTargetSpec parses "IFACE=ADDR" (the form of a -target flag) into a
+// Target with Kind Echo; "IFACE=ADDR/arp" gives an ARPProbe target and
+// "IFACE=ADDR/ll" a LinkLocalEcho one. The
+// address may be IPv4 or IPv6 (a zone, if written, must name IFACE).
+// Timings are left zero (the Poller's defaults).
+func ParseTargetSpec(spec string) (Target, error) {
+	iface, addr, ok := strings.Cut(spec, "=")
+	if !ok || iface == "" || addr == "" {
+		return Target{}, fmt.Errorf("%w: %q is not IFACE=ADDR", ErrInvalidTarget, spec)
+	}
+	kind := Echo
+	if a, ok := strings.CutSuffix(addr, "/arp"); ok {
+		addr, kind = a, ARPProbe
+	} else if a, ok := strings.CutSuffix(addr, "/ll"); ok {
+		addr, kind = a, LinkLocalEcho
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return Target{}, fmt.Errorf("%w: %q: %v", ErrInvalidTarget, spec, err)
+	}
+	t := Target{Addr: a, Interface: iface, Kind: kind}
+	if _, err := t.normalize(&Config{Interval: DefaultInterval, Timeout: DefaultInterval, FailAfter: DefaultFailAfter, RecoverAfter: DefaultRecoverAfter}); err != nil {
+		return Target{}, err
+	}
+	return t, nil
+}

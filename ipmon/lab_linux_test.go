@@ -1,0 +1,148 @@
+//go:build linux
+
+package ipmon
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/stretchr/testify/require"
+)
+
+// watcher collects a subscription's events for assertions.
+type watcher struct {
+	t  *testing.T
+	ch <-chan Event
+}
+
+func subscribe(t *testing.T, p *Poller) *watcher {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return &watcher{t: t, ch: p.Subscribe(ctx)}
+}
+
+// waitTarget waits for a target event of iface/addr with state want and
+// returns it.
+func (w *watcher) waitTarget(iface string, addr netip.Addr, want TargetState, timeout time.Duration) Event {
+	w.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-w.ch:
+			if !ok {
+				w.t.Fatalf("subscription closed waiting for %s=%v %v", iface, addr, want)
+			}
+			if ev.Kind == TargetChanged && ev.Target.Interface == iface && ev.Target.Addr == addr && ev.State == want {
+				return ev
+			}
+		case <-deadline:
+			w.t.Fatalf("no %v event for %s=%v within %v", want, iface, addr, timeout)
+		}
+	}
+}
+
+// drain returns the target events received within d.
+func (w *watcher) drain(d time.Duration) []Event {
+	var evs []Event
+	deadline := time.After(d)
+	for {
+		select {
+		case ev, ok := <-w.ch:
+			if !ok {
+				return evs
+			}
+			if ev.Kind == TargetChanged {
+				evs = append(evs, ev)
+			}
+		case <-deadline:
+			return evs
+		}
+	}
+}
+
+func openIn(t *testing.T, ns *netlab.NS, cfg Config) *Poller {
+	t.Helper()
+	cfg.NetNS = ns.FD()
+	p, err := Open(context.Background(), &cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	return p
+}
+
+// TestLabSilenceAndRecovery: IPv4 and IPv6 targets come up, go down within
+// the detection bound after IP-level silence (link still up), and come back
+// up after RecoverAfter replies.
+func TestLabSilenceAndRecovery(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	pair, err := lab.NewIPMonPair("", 20)
+	require.NoError(t, err)
+	const (
+		interval = 20 * time.Millisecond
+		timeout  = 20 * time.Millisecond
+		fail     = 3
+		recover  = 3
+	)
+	p := openIn(t, pair.Node, Config{Interval: interval, Timeout: timeout, FailAfter: fail, RecoverAfter: recover})
+	require.Equal(t, Raw, p.Snapshot().Mode)
+	w := subscribe(t, p)
+	for _, a := range []netip.Addr{pair.ServerAddr4, pair.ServerAddr6} {
+		require.NoError(t, p.Add(Target{Addr: a, Interface: "eth2"}))
+	}
+	for _, a := range []netip.Addr{pair.ServerAddr4, pair.ServerAddr6} {
+		w.waitTarget("eth2", a, Up, 5*time.Second)
+	}
+	bound := time.Duration(fail)*interval + timeout
+	// Slack for a loaded 2-core machine under -race.
+	slack := 200 * time.Millisecond
+
+	require.NoError(t, pair.Server.Silence())
+	silenced := time.Now()
+	var seen int
+	deadline := time.After(5 * time.Second)
+	for seen < 2 {
+		select {
+		case ev := <-w.ch:
+			if ev.Kind != TargetChanged || ev.State != Down {
+				continue
+			}
+			seen++
+			took := ev.At.Sub(silenced)
+			t.Logf("%v down after %v (bound %v)", ev.Target.Addr, took, bound)
+			require.LessOrEqual(t, took, bound+slack, "detection of %v", ev.Target.Addr)
+			require.Equal(t, Up, ev.Previous)
+			require.GreaterOrEqual(t, ev.Misses, fail)
+		case <-deadline:
+			t.Fatal("targets not declared down")
+		}
+	}
+	require.NoError(t, pair.Server.Unsilence())
+	for _, a := range []netip.Addr{pair.ServerAddr4, pair.ServerAddr6} {
+		ev := w.waitTarget("eth2", a, Up, 5*time.Second)
+		require.Equal(t, Down, ev.Previous)
+		require.GreaterOrEqual(t, ev.Replies, recover)
+	}
+	s := p.Snapshot()
+	require.Len(t, s.Targets, 2)
+	for _, ts := range s.Targets {
+		require.Equal(t, Up, ts.State)
+		require.Positive(t, ts.Received)
+		require.Positive(t, ts.MinRTT)
+		require.LessOrEqual(t, ts.MinRTT, ts.AvgRTT)
+		require.LessOrEqual(t, ts.AvgRTT, ts.MaxRTT)
+		require.Positive(t, ts.WindowLost)
+	}
+	require.Len(t, s.Interfaces, 1)
+	require.Equal(t, VerdictAlive, s.Interfaces[0].Verdict)
+}
+
+func TestLabOpenErrors(t *testing.T) {
+	t.Parallel()
+	_, err := Open(context.Background(), &Config{Mode: Mode(9)})
+	require.ErrorIs(t, err, ErrInvalidTarget)
+	_ = errors.New
+}

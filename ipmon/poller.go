@@ -1,0 +1,664 @@
+package ipmon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// transport is the kernel side of a Poller: sockets, interface lookups.
+// The Linux implementation uses ICMP sockets; tests use a fake. Methods
+// other than attach and detach are called with Poller.mu held.
+type transport interface {
+	// mode returns the socket mode in use.
+	mode() Mode
+	// echoID returns the ICMP echo ID of the family's socket.
+	echoID(v6 bool) uint16
+	// attach checks t against the kernel (interface exists, not a local
+	// address, source is local) and prepares its sending state. It is
+	// called without Poller.mu.
+	attach(t *target) error
+	// detach releases what attach acquired. Called with Poller.mu held.
+	detach(t *target)
+	// send sends the len(pkt) bytes for t. Called with Poller.mu held.
+	send(t *target, pkt []byte) error
+	// start starts the receive goroutines, which call Poller.deliver.
+	start(p *Poller)
+	// close stops them, waits for them and closes every socket.
+	close() error
+}
+
+// target is a tracker plus what the scheduler and the transport need.
+type target struct {
+	*tracker
+	slot, gen uint32
+	ifindex   int
+	heapIdx   int
+	due       time.Time
+	pkt       [echoLen]byte
+	tx        txState // transport's per-target data (sockaddr, control msg)
+}
+
+// rxPacket is a received packet handed to Poller.deliver by the transport.
+type rxPacket struct {
+	v6      bool
+	kind    ProbeKind
+	src     netip.Addr // zone-less
+	ifindex int        // ingress interface, 0 if unknown
+	rxWall  int64      // kernel receive timestamp (ns, wall clock), 0 if none
+	data    []byte     // ICMP message (IP header stripped); for ARP, see deliverARP
+	arp     arpFields
+}
+
+// Poller probes targets and reports their states. Its methods are safe for
+// concurrent use.
+type Poller struct {
+	cfg    Config
+	tr     transport
+	log    *slog.Logger
+	cookie [8]byte
+
+	mu        sync.Mutex
+	closed    bool
+	targets   map[key]*target
+	slots     []*target // by slot number; nil = free
+	freeSlots []uint32
+	gens      []uint32 // generation last used per slot
+	heap      targetHeap
+	ifaces    map[string]*ifaceState
+	diags     map[string]string // per interface
+
+	sent, sendErrors, received, overruns uint64
+	drops                                Drops
+
+	hub     hub
+	wake    chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup // subscription goroutines
+	schedWG sync.WaitGroup // the scheduler
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type ifaceState struct {
+	name       string
+	rule       VerdictRule
+	verdict    Verdict
+	lastChange time.Time
+	targets    map[key]*target
+}
+
+// newPoller builds a Poller over tr and starts its goroutines.
+func newPoller(cfg Config, tr transport) (*Poller, error) {
+	p := &Poller{
+		cfg:     cfg,
+		tr:      tr,
+		log:     cfg.Logger,
+		targets: make(map[key]*target),
+		ifaces:  make(map[string]*ifaceState),
+		diags:   make(map[string]string),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := rand.Read(p.cookie[:]); err != nil {
+		return nil, fmt.Errorf("ipmon: random cookie: %w", err)
+	}
+	p.hub.init(&p.wg, p.done)
+	tr.start(p)
+	p.schedWG.Add(1)
+	go p.run()
+	return p, nil
+}
+
+// Add starts probing t. Zero timing fields take the Config's defaults. It
+// returns an error wrapping ErrInvalidTarget (malformed target, multicast,
+// broadcast, unspecified, wrong family), ErrLocalAddress (an address of
+// this host), ErrUnknownInterface, ErrExists or ErrClosed.
+func (p *Poller) Add(t Target) error {
+	t, err := t.normalize(&p.cfg)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if _, ok := p.targets[t.key()]; ok {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %v", ErrExists, t)
+	}
+	p.mu.Unlock()
+
+	tg := &target{tracker: newTracker(t, p.cfg.LossWindow, time.Now()), heapIdx: -1}
+	if err := p.tr.attach(tg); err != nil {
+		return err
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.targets[t.key()] != nil {
+		p.tr.detach(tg)
+		if p.closed {
+			return ErrClosed
+		}
+		return fmt.Errorf("%w: %v", ErrExists, t)
+	}
+	p.allocSlot(tg)
+	p.targets[t.key()] = tg
+	now := time.Now()
+	// Spread first sends across the interval: no burst when many targets
+	// are added at once.
+	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
+	tg.due = tg.nextSend
+	p.heap.push(tg)
+	is := p.ifaces[t.Interface]
+	if is == nil {
+		is = &ifaceState{name: t.Interface, rule: p.cfg.rule(t.Interface), lastChange: now, targets: make(map[key]*target)}
+		p.ifaces[t.Interface] = is
+	}
+	is.targets[t.key()] = tg
+	p.hub.publish(p.targetEvent(tg, Unknown, now))
+	p.reverdict(is, now)
+	p.kick()
+	return nil
+}
+
+// Remove stops probing the target identified by t's Interface, Addr and Kind
+// (other fields are ignored). Subscribers get an event with Removed set. It
+// returns an error wrapping ErrNotFound or ErrClosed.
+func (p *Poller) Remove(t Target) error {
+	t, err := identity(t)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	tg := p.targets[t.key()]
+	if tg == nil {
+		return fmt.Errorf("%w: %v", ErrNotFound, t)
+	}
+	now := time.Now()
+	delete(p.targets, t.key())
+	p.heap.remove(tg)
+	p.tr.detach(tg)
+	p.freeSlot(tg)
+	prev := tg.state
+	tg.state = Unknown
+	ev := p.targetEvent(tg, prev, now)
+	ev.Removed = true
+	p.hub.publish(ev)
+	is := p.ifaces[t.Interface]
+	delete(is.targets, t.key())
+	p.reverdict(is, now)
+	if len(is.targets) == 0 {
+		delete(p.ifaces, t.Interface)
+		delete(p.diags, t.Interface)
+	}
+	return nil
+}
+
+// Update re-tunes a target identified by t's Interface, Addr and Kind: its
+// Interval, Timeout, FailAfter, RecoverAfter and Source. Its state and
+// statistics are kept; if Interval or Timeout change, replies to probes in
+// flight count as late. It returns an error wrapping ErrNotFound,
+// ErrInvalidTarget, ErrLocalAddress or ErrClosed.
+func (p *Poller) Update(t Target) error {
+	t, err := t.normalize(&p.cfg)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	old := p.targets[t.key()]
+	p.mu.Unlock()
+	if old == nil {
+		return fmt.Errorf("%w: %v", ErrNotFound, t)
+	}
+	// Prepare the new sending state apart, then swap it in.
+	probe := &target{tracker: &tracker{t: t}, heapIdx: -1}
+	if err := p.tr.attach(probe); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.targets[t.key()] != old {
+		p.tr.detach(probe)
+		if p.closed {
+			return ErrClosed
+		}
+		return fmt.Errorf("%w: %v", ErrNotFound, t)
+	}
+	p.tr.detach(old)
+	old.tx, old.ifindex = probe.tx, probe.ifindex
+	retimed := old.t.Interval != t.Interval || old.t.Timeout != t.Timeout
+	old.retune(t)
+	if retimed {
+		p.gens[old.slot]++
+		old.gen = p.gens[old.slot]
+		now := time.Now()
+		old.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
+		old.due = old.deadline()
+		p.heap.fix(old)
+		p.kick()
+	}
+	return nil
+}
+
+// identity checks only the identifying fields of t.
+func identity(t Target) (Target, error) {
+	n := Target{Addr: t.Addr, Interface: t.Interface, Kind: t.Kind}
+	n, err := n.normalize(&Config{Interval: DefaultInterval, Timeout: DefaultInterval, FailAfter: 1, RecoverAfter: 1})
+	if err != nil {
+		return t, err
+	}
+	return n, nil
+}
+
+func (p *Poller) allocSlot(tg *target) {
+	var s uint32
+	if n := len(p.freeSlots); n > 0 {
+		s = p.freeSlots[n-1]
+		p.freeSlots = p.freeSlots[:n-1]
+	} else {
+		s = uint32(len(p.slots))
+		p.slots = append(p.slots, nil)
+		var g [4]byte
+		_, _ = rand.Read(g[:])
+		p.gens = append(p.gens, binary.BigEndian.Uint32(g[:]))
+	}
+	p.gens[s]++
+	tg.slot, tg.gen = s, p.gens[s]
+	p.slots[s] = tg
+}
+
+func (p *Poller) freeSlot(tg *target) {
+	p.slots[tg.slot] = nil
+	p.freeSlots = append(p.freeSlots, tg.slot)
+}
+
+func (p *Poller) kick() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maxBatch bounds the probes handled per hold of the lock, so that the
+// receive path is never starved.
+const maxBatch = 256
+
+// run is the scheduler: one goroutine, one timer, a heap of targets keyed
+// by their next deadline (send or timeout).
+func (p *Poller) run() {
+	defer p.schedWG.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		wait := p.fire(time.Now())
+		p.mu.Unlock()
+		if wait == 0 {
+			// More due work: let others take the lock, then go on.
+			select {
+			case <-p.done:
+				return
+			default:
+			}
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-p.done:
+			return
+		case <-p.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// fire handles due targets and returns how long to sleep (0: more due).
+func (p *Poller) fire(now time.Time) time.Duration {
+	for i := 0; i < maxBatch; i++ {
+		if len(p.heap) == 0 {
+			return time.Hour
+		}
+		tg := p.heap[0]
+		if d := tg.due.Sub(now); d > 0 {
+			return d
+		}
+		if changed, prev := tg.expire(now); changed {
+			p.changed(tg, prev, now)
+		}
+		if !now.Before(tg.nextSend) {
+			p.sendProbe(tg, now)
+			tg.nextSend = tg.nextSend.Add(tg.t.Interval)
+			if !now.Before(tg.nextSend) {
+				// More than an interval behind: do not send a burst to
+				// catch up.
+				p.overruns++
+				tg.nextSend = now.Add(tg.t.Interval)
+			}
+		}
+		tg.due = tg.deadline()
+		p.heap.fix(tg)
+	}
+	return 0
+}
+
+func (p *Poller) sendProbe(tg *target, now time.Time) {
+	n := tg.sendSlot(now, now.UnixNano())
+	if tg.t.Kind != ARPProbe {
+		buildEcho(tg.pkt[:], tg.t.Addr.Is6(), p.tr.echoID(tg.t.Addr.Is6()), &p.cookie,
+			echoFields{slot: tg.slot, gen: tg.gen, prob: n})
+	}
+	p.sent++
+	if err := p.tr.send(tg, tg.pkt[:]); err != nil {
+		// The probe stays pending and times out as a miss: a send error
+		// (no carrier, no route) is evidence of a dead path too.
+		p.sendErrors++
+	}
+}
+
+// deliver handles one received packet. Called by the transport's receive
+// goroutines, without Poller.mu.
+func (p *Poller) deliver(pk *rxPacket) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	var tg *target
+	var n uint32
+	if pk.kind == ARPProbe {
+		tg, n = p.matchARP(pk)
+		if tg == nil {
+			return
+		}
+	} else {
+		f, why := parseEcho(pk.data, pk.v6, p.tr.echoID(pk.v6), true, &p.cookie)
+		if why != dropNone {
+			p.drops.add(why)
+			return
+		}
+		if int(f.slot) >= len(p.slots) {
+			p.drops.Spoofed++
+			return
+		}
+		tg = p.slots[f.slot]
+		if tg == nil || tg.gen != f.gen {
+			if f.gen <= p.gens[f.slot] && p.gens[f.slot]-f.gen < 1<<16 {
+				// A target removed or re-tuned since the probe left.
+				p.drops.Late++
+			} else {
+				p.drops.Spoofed++
+			}
+			return
+		}
+		if tg.t.Kind == ARPProbe || tg.t.Addr.Is6() != pk.v6 || tg.t.Addr != pk.src {
+			p.drops.Spoofed++
+			return
+		}
+		n = f.prob
+	}
+	if pk.ifindex != 0 && pk.ifindex != tg.ifindex {
+		if p.cfg.StrictIngress {
+			p.drops.WrongInterface++
+			return
+		}
+	}
+	var krtt time.Duration
+	if pk.rxWall != 0 {
+		if w := tg.sentWall(n); w != 0 {
+			krtt = time.Duration(pk.rxWall - w)
+		}
+	}
+	prev := tg.state
+	res, changed := tg.reply(n, now, krtt)
+	switch res {
+	case replyAccepted:
+		p.received++
+		if pk.ifindex != 0 && pk.ifindex != tg.ifindex {
+			tg.otherIngress++
+		}
+		if changed {
+			p.changed(tg, prev, now)
+		}
+	case replyLate:
+		p.drops.Late++
+	case replyDuplicate:
+		p.drops.Duplicate++
+	case replyNeverSent:
+		p.drops.Spoofed++
+	}
+}
+
+// changed publishes a target's state change and re-decides its interface.
+func (p *Poller) changed(tg *target, prev TargetState, now time.Time) {
+	p.hub.publish(p.targetEvent(tg, prev, now))
+	if is := p.ifaces[tg.t.Interface]; is != nil {
+		p.reverdict(is, now)
+	}
+}
+
+func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) Event {
+	return Event{
+		Kind:      TargetChanged,
+		At:        now,
+		Interface: tg.t.Interface,
+		Target:    tg.t,
+		State:     tg.state,
+		Previous:  prev,
+		RTT:       tg.lastRTT,
+		Misses:    tg.misses,
+		Replies:   tg.replies,
+	}
+}
+
+// decide applies rule to targets' states.
+func decide(rule VerdictRule, up, unknown, total int) Verdict {
+	if total == 0 {
+		return VerdictUnknown
+	}
+	need := rule.required(total)
+	switch {
+	case up >= need:
+		return VerdictAlive
+	case up+unknown < need:
+		return VerdictDead
+	}
+	return VerdictUnknown
+}
+
+func (is *ifaceState) counts() (up, down, unverified, unknown int) {
+	for _, tg := range is.targets {
+		switch tg.state {
+		case Up:
+			up++
+		case Down:
+			down++
+		case Unverified:
+			unverified++
+		default:
+			unknown++
+		}
+	}
+	return
+}
+
+func (p *Poller) reverdict(is *ifaceState, now time.Time) {
+	up, _, _, unknown := is.counts()
+	v := decide(is.rule, up, unknown, len(is.targets))
+	if v == is.verdict {
+		return
+	}
+	prev := is.verdict
+	is.verdict, is.lastChange = v, now
+	p.hub.publish(p.verdictEvent(is, prev, now))
+}
+
+func (p *Poller) verdictEvent(is *ifaceState, prev Verdict, now time.Time) Event {
+	ev := Event{
+		Kind:            VerdictChanged,
+		At:              now,
+		Interface:       is.name,
+		Verdict:         is.verdict,
+		PreviousVerdict: prev,
+		Rule:            is.rule,
+		Evidence:        make([]Evidence, 0, len(is.targets)),
+	}
+	for _, tg := range is.targets {
+		ev.Evidence = append(ev.Evidence, Evidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
+	}
+	slices.SortFunc(ev.Evidence, func(a, b Evidence) int {
+		if c := a.Addr.Compare(b.Addr); c != 0 {
+			return c
+		}
+		return int(a.Kind) - int(b.Kind)
+	})
+	return ev
+}
+
+// diagnose records a configuration problem for an interface (once) and
+// logs it.
+func (p *Poller) diagnose(iface, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.diags[iface] == msg {
+		return
+	}
+	p.diags[iface] = msg
+	p.log.Warn(msg, "interface", iface)
+}
+
+// Subscribe returns a channel of events: first the current state of every
+// target and interface (Initial set), then every change. A subscriber that
+// falls behind blocks nobody: the changes of one target (or interface) not
+// yet delivered are coalesced into its latest state, which is never lost.
+// The channel is closed when ctx is done or the Poller is closed.
+func (p *Poller) Subscribe(ctx context.Context) <-chan Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	var initial []Event
+	if !p.closed {
+		for _, tg := range p.sortedTargets() {
+			ev := p.targetEvent(tg, tg.state, now)
+			ev.Initial = true
+			initial = append(initial, ev)
+		}
+		for _, name := range p.sortedIfaces() {
+			is := p.ifaces[name]
+			ev := p.verdictEvent(is, is.verdict, now)
+			ev.Initial = true
+			initial = append(initial, ev)
+		}
+	}
+	return p.hub.subscribe(ctx, initial)
+}
+
+func (p *Poller) sortedTargets() []*target {
+	ts := make([]*target, 0, len(p.targets))
+	for _, tg := range p.targets {
+		ts = append(ts, tg)
+	}
+	slices.SortFunc(ts, func(a, b *target) int {
+		if c := strings.Compare(a.t.Interface, b.t.Interface); c != 0 {
+			return c
+		}
+		if c := a.t.Addr.Compare(b.t.Addr); c != 0 {
+			return c
+		}
+		return int(a.t.Kind) - int(b.t.Kind)
+	})
+	return ts
+}
+
+func (p *Poller) sortedIfaces() []string {
+	names := make([]string, 0, len(p.ifaces))
+	for name := range p.ifaces {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Snapshot returns the current state and statistics of every target and
+// interface, and the Poller's counters.
+func (p *Poller) Snapshot() Snapshot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Snapshot{
+		At:            time.Now(),
+		Mode:          p.tr.mode(),
+		StrictIngress: p.cfg.StrictIngress,
+		Sent:          p.sent,
+		SendErrors:    p.sendErrors,
+		Received:      p.received,
+		Overruns:      p.overruns,
+		Drops:         p.drops,
+	}
+	for _, tg := range p.sortedTargets() {
+		s.Targets = append(s.Targets, tg.stats())
+	}
+	for _, name := range p.sortedIfaces() {
+		is := p.ifaces[name]
+		up, down, unv, unk := is.counts()
+		s.Interfaces = append(s.Interfaces, InterfaceStatus{
+			Name: name, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
+			Targets: len(is.targets), Up: up, Down: down, Unverified: unv, Unknown: unk,
+		})
+	}
+	for _, name := range slices.Sorted(mapKeys(p.diags)) {
+		s.Diagnostics = append(s.Diagnostics, p.diags[name])
+	}
+	return s
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Close stops probing, closes every socket and every subscription channel,
+// and returns once every goroutine the Poller started has stopped. It is
+// idempotent.
+func (p *Poller) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		close(p.done)
+		// Stop the scheduler before the sockets it writes to are closed.
+		p.schedWG.Wait()
+		// The transport's receivers call deliver, which takes mu: close it
+		// without holding mu. It closes every socket.
+		p.closeErr = p.tr.close()
+		p.wg.Wait()
+	})
+	return p.closeErr
+}

@@ -1,0 +1,693 @@
+//go:build linux
+
+package ipmon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Open opens the sockets and starts a Poller with no targets. It returns an
+// error wrapping ErrInvalidTarget for a bad Config, and, when no ICMP socket
+// can be opened, one that satisfies errors.Is(err, os.ErrPermission) and
+// names what is missing (CAP_NET_RAW for raw sockets, the group in
+// net.ipv4.ping_group_range for unprivileged ones).
+func Open(ctx context.Context, cfg *Config) (*Poller, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	tr, err := openTransport(&c)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPoller(c, tr)
+	if err != nil {
+		tr.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// inNetNS runs fn on an OS thread inside the namespace held by fd (0: the
+// caller's namespace, on the caller's thread). Sockets fn opens stay in the
+// namespace. The thread is discarded afterwards.
+func inNetNS(fd int, fn func() error) error {
+	if fd == 0 {
+		return fn()
+	}
+	ch := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread exits with the goroutine.
+		runtime.LockOSThread()
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("ipmon: enter network namespace: %w", err)
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}
+
+// txState is a target's sending state: destination, control message.
+type txState struct {
+	fd   int // socket to send on
+	sock *txSocket
+	arp  *arpSocket
+	sa4  unix.RawSockaddrInet4
+	sa6  unix.RawSockaddrInet6
+	ctl  [64]byte
+	clen int
+}
+
+// txSocket is a raw socket bound to one interface, used to send only.
+type txSocket struct {
+	fd   int
+	refs int
+}
+
+type txKey struct {
+	ifindex int
+	v6      bool
+}
+
+// rxSocket receives echo replies of one family (and, in unprivileged mode,
+// sends every probe of that family).
+type rxSocket struct {
+	v6    bool
+	raw   bool
+	fd    int
+	file  *os.File
+	rc    syscall.RawConn
+	id    uint16
+	msg   unix.Msghdr
+	iov   unix.Iovec
+	name  unix.RawSockaddrInet6
+	buf   [2048]byte
+	oob   [256]byte
+	n     int
+	rerr  unix.Errno
+	rdFn  func(fd uintptr) bool
+	pk    rxPacket
+	deliv func(*rxPacket)
+}
+
+type linuxTransport struct {
+	cfg   *Config
+	netns int
+	m     Mode
+	rx4   *rxSocket
+	rx6   *rxSocket
+	err6  error
+
+	lk     sync.Mutex // guards rt, txs, arps, closed
+	rt     *rtnetlink.Conn
+	txs    map[txKey]*txSocket
+	arps   map[int]*arpSocket
+	closed bool
+
+	msg unix.Msghdr // send scratch, used under Poller.mu
+	iov unix.Iovec
+
+	p     *Poller
+	wg    sync.WaitGroup
+	arpWG sync.WaitGroup
+}
+
+// permError reports that no ICMP socket could be opened.
+type permError struct{ raw, unpriv error }
+
+func (e *permError) Error() string {
+	var b strings.Builder
+	b.WriteString("ipmon: cannot open an ICMP socket")
+	if e.raw != nil {
+		fmt.Fprintf(&b, "; raw: %v", e.raw)
+		if errors.Is(e.raw, unix.EPERM) || errors.Is(e.raw, unix.EACCES) {
+			b.WriteString(" (needs CAP_NET_RAW)")
+		}
+	}
+	if e.unpriv != nil {
+		fmt.Fprintf(&b, "; unprivileged: %v", e.unpriv)
+		if errors.Is(e.unpriv, unix.EACCES) || errors.Is(e.unpriv, unix.EPERM) {
+			b.WriteString(" (the process's group is not in net.ipv4.ping_group_range)")
+		}
+	}
+	return b.String()
+}
+
+func (e *permError) Unwrap() []error {
+	var errs []error
+	for _, err := range []error{e.raw, e.unpriv} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func openTransport(cfg *Config) (*linuxTransport, error) {
+	t := &linuxTransport{
+		cfg:   cfg,
+		netns: cfg.NetNS,
+		txs:   make(map[txKey]*txSocket),
+		arps:  make(map[int]*arpSocket),
+	}
+	var rawErr, unprivErr error
+	if cfg.Mode == Auto || cfg.Mode == Raw {
+		t.rx4, rawErr = t.openRx(false, true)
+		if rawErr == nil {
+			t.m = Raw
+		}
+	}
+	if t.rx4 == nil && (cfg.Mode == Auto || cfg.Mode == Unprivileged) {
+		t.rx4, unprivErr = t.openRx(false, false)
+		if unprivErr == nil {
+			t.m = Unprivileged
+		}
+	}
+	if t.rx4 == nil {
+		return nil, &permError{raw: rawErr, unpriv: unprivErr}
+	}
+	var err error
+	t.rx6, err = t.openRx(true, t.m == Raw)
+	if err != nil {
+		t.err6 = fmt.Errorf("ipmon: no ICMPv6 socket: %w", err)
+	}
+	var nc *netlink.Config
+	if t.netns != 0 {
+		nc = &netlink.Config{NetNS: t.netns}
+	}
+	t.rt, err = rtnetlink.Dial(nc)
+	if err != nil {
+		t.closeRx()
+		return nil, fmt.Errorf("ipmon: rtnetlink: %w", err)
+	}
+	return t, nil
+}
+
+func (t *linuxTransport) mode() Mode { return t.m }
+
+func (t *linuxTransport) echoID(v6 bool) uint16 {
+	if v6 {
+		if t.rx6 == nil {
+			return 0
+		}
+		return t.rx6.id
+	}
+	return t.rx4.id
+}
+
+// openRx opens the receive socket of a family: raw (sees every echo reply
+// of the namespace, whatever interface it arrives on) or datagram (the
+// kernel hands it the replies carrying its port as ID). It is not bound to
+// an interface: a reply to a probe sent out of eth3 may arrive on eth2 (ARP
+// flux), and the ingress rule is applied from IP_PKTINFO instead.
+func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
+	s := &rxSocket{v6: v6, raw: raw}
+	family, proto, typ := unix.AF_INET, unix.IPPROTO_ICMP, unix.SOCK_RAW
+	if v6 {
+		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
+	}
+	if !raw {
+		typ = unix.SOCK_DGRAM
+	}
+	var fd int
+	err := inNetNS(t.netns, func() error {
+		var err error
+		fd, err = unix.Socket(family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		return err
+	})
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	fail := func(op string, err error) (*rxSocket, error) {
+		unix.Close(fd)
+		return nil, os.NewSyscallError(op, err)
+	}
+	if raw && !v6 {
+		// Pass echo replies only (bit set = type blocked).
+		mask := ^uint32(1 << icmpv4EchoReply)
+		if err := unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, int(int32(mask))); err != nil {
+			return fail("setsockopt ICMP_FILTER", err)
+		}
+	}
+	if v6 {
+		var f unix.ICMPv6Filter
+		for i := range f.Data {
+			f.Data[i] = ^uint32(0)
+		}
+		f.Data[icmpv6EchoReply>>5] &^= 1 << (icmpv6EchoReply & 31)
+		if err := unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f); err != nil {
+			return fail("setsockopt ICMPV6_FILTER", err)
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
+			return fail("setsockopt IPV6_RECVPKTINFO", err)
+		}
+	} else if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_PKTINFO, 1); err != nil {
+		return fail("setsockopt IP_PKTINFO", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		return fail("setsockopt SO_TIMESTAMPNS", err)
+	}
+	// A large receive buffer absorbs bursts of replies; FORCE needs
+	// CAP_NET_ADMIN, else the plain option is capped by rmem_max.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
+	if raw {
+		var b [2]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fail("getrandom", err)
+		}
+		s.id = binary.BigEndian.Uint16(b[:])
+	} else {
+		// The kernel uses the socket's port as echo ID: bind to get one.
+		var sa unix.Sockaddr = &unix.SockaddrInet4{}
+		if v6 {
+			sa = &unix.SockaddrInet6{}
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			return fail("bind", err)
+		}
+		got, err := unix.Getsockname(fd)
+		if err != nil {
+			return fail("getsockname", err)
+		}
+		switch a := got.(type) {
+		case *unix.SockaddrInet4:
+			s.id = uint16(a.Port)
+		case *unix.SockaddrInet6:
+			s.id = uint16(a.Port)
+		}
+	}
+	s.fd = fd
+	s.file = os.NewFile(uintptr(fd), "ipmon-icmp")
+	rc, err := s.file.SyscallConn()
+	if err != nil {
+		s.file.Close()
+		return nil, err
+	}
+	s.rc = rc
+	s.rdFn = s.recv
+	return s, nil
+}
+
+// recv is the RawConn read callback: one recvmsg into preallocated buffers.
+func (s *rxSocket) recv(fd uintptr) bool {
+	s.iov.Base = &s.buf[0]
+	s.iov.SetLen(len(s.buf))
+	s.msg = unix.Msghdr{
+		Name:    (*byte)(unsafe.Pointer(&s.name)),
+		Namelen: uint32(unsafe.Sizeof(s.name)),
+		Iov:     &s.iov,
+		Iovlen:  1,
+		Control: &s.oob[0],
+	}
+	s.msg.SetControllen(len(s.oob))
+	n, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.msg)), unix.MSG_DONTWAIT)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	s.n, s.rerr = int(n), e
+	return true
+}
+
+// loop reads until the socket is closed.
+func (s *rxSocket) loop(wg *sync.WaitGroup, malformed func()) {
+	defer wg.Done()
+	for {
+		if err := s.rc.Read(s.rdFn); err != nil {
+			return // closed
+		}
+		if s.rerr != 0 {
+			continue
+		}
+		if s.msg.Flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+			malformed()
+			continue
+		}
+		pk := &s.pk
+		*pk = rxPacket{v6: s.v6, data: s.buf[:s.n]}
+		s.parseControl(pk)
+		if s.v6 {
+			pk.src = netip.AddrFrom16(s.name.Addr)
+		} else {
+			sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.name))
+			pk.src = netip.AddrFrom4(sa.Addr)
+			if s.raw {
+				data, src, why := stripIPv4(pk.data)
+				if why != dropNone {
+					malformed()
+					continue
+				}
+				pk.data, pk.src = data, src
+			}
+		}
+		s.deliv(pk)
+	}
+}
+
+// parseControl reads the ingress interface and the kernel timestamp from
+// the control messages, without allocating.
+func (s *rxSocket) parseControl(pk *rxPacket) {
+	oob := s.oob[:s.msg.Controllen]
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(oob) {
+			return
+		}
+		data := oob[unix.SizeofCmsghdr:l]
+		switch {
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
+			pk.rxWall = ts.Nano()
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			pk.ifindex = int((*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0])).Ifindex)
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			pk.ifindex = int((*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0])).Ifindex)
+		}
+		adv := unix.CmsgSpace(l - unix.SizeofCmsghdr)
+		if adv > len(oob) {
+			return
+		}
+		oob = oob[adv:]
+	}
+}
+
+func (t *linuxTransport) start(p *Poller) {
+	t.p = p
+	malformed := func() {
+		p.mu.Lock()
+		p.drops.Malformed++
+		p.mu.Unlock()
+	}
+	for _, s := range []*rxSocket{t.rx4, t.rx6} {
+		if s == nil {
+			continue
+		}
+		s.deliv = p.deliver
+		t.wg.Add(1)
+		go s.loop(&t.wg, malformed)
+	}
+}
+
+func (t *linuxTransport) closeRx() {
+	for _, s := range []*rxSocket{t.rx4, t.rx6} {
+		if s != nil {
+			s.file.Close()
+		}
+	}
+}
+
+func (t *linuxTransport) close() error {
+	t.closeRx()
+	t.wg.Wait()
+	t.lk.Lock()
+	defer t.lk.Unlock()
+	t.closed = true
+	for k, s := range t.txs {
+		unix.Close(s.fd)
+		delete(t.txs, k)
+	}
+	var errs []error
+	for k, a := range t.arps {
+		errs = append(errs, a.close())
+		delete(t.arps, k)
+	}
+	t.arpWG.Wait()
+	if t.rt != nil {
+		errs = append(errs, t.rt.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// attach resolves the interface, refuses local addresses and prepares the
+// target's destination and control message.
+func (t *linuxTransport) attach(tg *target) error {
+	tgt := tg.t
+	v6 := tgt.Addr.Is6()
+	if tgt.Kind != ARPProbe && v6 && t.rx6 == nil {
+		return t.err6
+	}
+	t.lk.Lock()
+	if t.closed {
+		t.lk.Unlock()
+		return ErrClosed
+	}
+	links, err := t.rt.Link.List()
+	if err != nil {
+		t.lk.Unlock()
+		return fmt.Errorf("ipmon: list links: %w", err)
+	}
+	var link *rtnetlink.LinkMessage
+	for i := range links {
+		if links[i].Attributes != nil && links[i].Attributes.Name == tgt.Interface {
+			link = &links[i]
+			break
+		}
+	}
+	if link == nil {
+		t.lk.Unlock()
+		return fmt.Errorf("%w %q (target %v)", ErrUnknownInterface, tgt.Interface, tgt.Addr)
+	}
+	addrs, err := t.rt.Address.List()
+	if err != nil {
+		t.lk.Unlock()
+		return fmt.Errorf("ipmon: list addresses: %w", err)
+	}
+	srcLocal := !tgt.Source.IsValid()
+	for _, am := range addrs {
+		if am.Attributes == nil {
+			continue
+		}
+		for _, ip := range []net.IP{am.Attributes.Address, am.Attributes.Local} {
+			a, ok := netip.AddrFromSlice(ip)
+			if !ok {
+				continue
+			}
+			a = a.Unmap()
+			if a == tgt.Addr {
+				t.lk.Unlock()
+				return fmt.Errorf("%w: %v is an address of this host (interface index %d): a node can always reach itself", ErrLocalAddress, tgt.Addr, am.Index)
+			}
+			if a == tgt.Source {
+				srcLocal = true
+			}
+		}
+		if b, ok := netip.AddrFromSlice(am.Attributes.Broadcast); ok && b.Unmap() == tgt.Addr {
+			t.lk.Unlock()
+			return fmt.Errorf("%w: %v is a broadcast address of this host", ErrInvalidTarget, tgt.Addr)
+		}
+	}
+	if !srcLocal {
+		t.lk.Unlock()
+		return fmt.Errorf("%w: source %v is not an address of this host", ErrInvalidTarget, tgt.Source)
+	}
+	tg.ifindex = int(link.Index)
+	src := tgt.Source
+	if tgt.Kind == LinkLocalEcho {
+		for _, am := range addrs {
+			if am.Index != link.Index || am.Attributes == nil {
+				continue
+			}
+			if a, ok := netip.AddrFromSlice(am.Attributes.Address); ok && a.Is6() && a.IsLinkLocalUnicast() {
+				src = a
+				break
+			}
+		}
+		if !src.IsValid() {
+			t.lk.Unlock()
+			return fmt.Errorf("%w: interface %q has no IPv6 link-local address for link-local echo", ErrInvalidTarget, tgt.Interface)
+		}
+	}
+	if tgt.Kind == ARPProbe {
+		err := t.attachARP(tg, link)
+		t.lk.Unlock()
+		return err
+	}
+	if t.m == Raw {
+		k := txKey{tg.ifindex, v6}
+		s := t.txs[k]
+		if s == nil {
+			s, err = t.openTx(tg.ifindex, v6)
+			if err != nil {
+				t.lk.Unlock()
+				return err
+			}
+			t.txs[k] = s
+		}
+		s.refs++
+		tg.tx.sock, tg.tx.fd = s, s.fd
+	} else if v6 {
+		tg.tx.fd = t.rx6.fd
+	} else {
+		tg.tx.fd = t.rx4.fd
+	}
+	t.lk.Unlock()
+	prepareDest(&tg.tx, tgt, src, tg.ifindex)
+	if t.cfg.StrictIngress && !v6 {
+		if msg := t.checkARPSysctls(tgt.Interface); msg != "" {
+			t.p.diagnose(tgt.Interface, msg)
+		}
+	}
+	return nil
+}
+
+// prepareDest fills the destination sockaddr and an IP_PKTINFO /
+// IPV6_PKTINFO control message naming the egress interface (and source).
+// On a raw socket bound to the interface it repeats the binding; on a
+// datagram socket (unprivileged mode, one unbound socket per family, since
+// the kernel hands a ping socket bound to eth3 no reply that arrives on
+// eth2) it is what pins the egress, with the same routing effect as
+// SO_BINDTODEVICE.
+func prepareDest(tx *txState, tgt Target, src netip.Addr, ifindex int) {
+	if tgt.Addr.Is4() {
+		tx.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: tgt.Addr.As4()}
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&tx.ctl[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&tx.ctl[unix.CmsgLen(0)]))
+		*pi = unix.Inet4Pktinfo{Ifindex: int32(ifindex)}
+		if src.IsValid() {
+			pi.Spec_dst = src.As4()
+		}
+		tx.clen = unix.CmsgSpace(unix.SizeofInet4Pktinfo)
+		return
+	}
+	tx.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: tgt.Addr.As16()}
+	if tgt.Addr.IsLinkLocalUnicast() {
+		tx.sa6.Scope_id = uint32(ifindex)
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&tx.ctl[0]))
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&tx.ctl[unix.CmsgLen(0)]))
+	*pi = unix.Inet6Pktinfo{Ifindex: uint32(ifindex)}
+	if src.IsValid() {
+		pi.Addr = src.As16()
+	}
+	tx.clen = unix.CmsgSpace(unix.SizeofInet6Pktinfo)
+}
+
+// openTx opens a raw socket bound to the interface, for sending only: a
+// one-instruction BPF program drops everything it would receive (the
+// unbound receive socket sees the replies).
+func (t *linuxTransport) openTx(ifindex int, v6 bool) (*txSocket, error) {
+	family, proto := unix.AF_INET, unix.IPPROTO_ICMP
+	if v6 {
+		family, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
+	}
+	var fd int
+	err := inNetNS(t.netns, func() error {
+		var err error
+		fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		return err
+	})
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	drop := []unix.SockFilter{{Code: 0x06, K: 0}} // BPF_RET|BPF_K 0
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &drop[0]}); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setsockopt SO_ATTACH_FILTER", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, ifindex); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setsockopt SO_BINDTOIFINDEX", err)
+	}
+	return &txSocket{fd: fd}, nil
+}
+
+func (t *linuxTransport) detach(tg *target) {
+	t.lk.Lock()
+	defer t.lk.Unlock()
+	if s := tg.tx.sock; s != nil {
+		tg.tx.sock = nil
+		s.refs--
+		if s.refs == 0 && !t.closed {
+			for k, v := range t.txs {
+				if v == s {
+					delete(t.txs, k)
+				}
+			}
+			unix.Close(s.fd)
+		}
+	}
+	if a := tg.tx.arp; a != nil {
+		tg.tx.arp = nil
+		t.detachARP(tg, a)
+	}
+}
+
+// send sends one probe with sendmsg, without allocating. A full socket
+// buffer is an error (the probe becomes a miss), never a wait.
+func (t *linuxTransport) send(tg *target, pkt []byte) error {
+	if tg.t.Kind == ARPProbe {
+		return t.sendARP(tg)
+	}
+	tx := &tg.tx
+	t.iov.Base = &pkt[0]
+	t.iov.SetLen(len(pkt))
+	t.msg = unix.Msghdr{Iov: &t.iov, Iovlen: 1, Control: &tx.ctl[0]}
+	t.msg.SetControllen(tx.clen)
+	if tg.t.Addr.Is4() {
+		t.msg.Name = (*byte)(unsafe.Pointer(&tx.sa4))
+		t.msg.Namelen = unix.SizeofSockaddrInet4
+	} else {
+		t.msg.Name = (*byte)(unsafe.Pointer(&tx.sa6))
+		t.msg.Namelen = unix.SizeofSockaddrInet6
+	}
+	_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(tx.fd), uintptr(unsafe.Pointer(&t.msg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// checkARPSysctls returns a diagnostic if the interface's ARP settings let
+// replies to its probes arrive on another interface (ARP flux), which makes
+// strict ingress unreliable; "" if they are strict.
+func (t *linuxTransport) checkARPSysctls(iface string) string {
+	read := func(scope, name string) int {
+		var v int
+		_ = inNetNS(t.netns, func() error {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/conf/" + scope + "/" + name)
+			if err != nil {
+				return err
+			}
+			v, err = strconv.Atoi(strings.TrimSpace(string(b)))
+			return err
+		})
+		return v
+	}
+	ignore := max(read("all", "arp_ignore"), read(iface, "arp_ignore"))
+	announce := max(read("all", "arp_announce"), read(iface, "arp_announce"))
+	filter := read("all", "arp_filter") | read(iface, "arp_filter")
+	if (ignore >= 1 && announce >= 2) || filter != 0 {
+		return ""
+	}
+	return fmt.Sprintf("ipmon: strict ingress on %s is unreliable with arp_ignore=%d arp_announce=%d arp_filter=%d: "+
+		"another interface on the same subnet may answer ARP for %s's address and receive its replies; "+
+		"set net.ipv4.conf.%s.arp_ignore=1 and net.ipv4.conf.%s.arp_announce=2 (or net.ipv4.conf.%s.arp_filter=1), or turn StrictIngress off",
+		iface, ignore, announce, filter, iface, iface, iface, iface)
+}
