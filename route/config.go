@@ -76,3 +76,22 @@ func wrapErr(op string, err error) error {
 	}
 	return &Error{Op: op, Err: err}
 }
+
+// ViewSnapshot holds a view's counters.
+type ViewSnapshot struct {
+	// Routes is the number of routes in the first table.
+	Routes int
+	// Overruns counts ENOBUFS on the notification socket (each followed by
+	// a full dump).
+	Overruns uint64
+	// Dumps counts full dumps (initial, after an overrun, after a link or
+	// netconf change).
+	Dumps uint64
+	// DumpRetries counts dumps retried because the kernel marked them
+	// interrupted (NLM_F_DUMP_INTR).
+	DumpRetries uint64
+	// DecodeErrors counts notifications that could not be decoded.
+	DecodeErrors uint64
+	// Updates counts changes delivered to subscribers.
+	Updates uint64
+}

@@ -129,7 +129,7 @@ type Route struct {
 }
 
 // Interface returns the output interface of the first nexthop.
-func (r *Route) Interface() Interface {
+func (r Route) Interface() Interface {
 	if len(r.Nexthops) == 0 {
 		return Interface{}
 	}

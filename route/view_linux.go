@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -218,25 +219,6 @@ func (v *View) Addresses(index int) []Address {
 	return out
 }
 
-// ViewSnapshot holds a view's counters.
-type ViewSnapshot struct {
-	// Routes is the number of routes in the first table.
-	Routes int
-	// Overruns counts ENOBUFS on the notification socket (each followed by
-	// a full dump).
-	Overruns uint64
-	// Dumps counts full dumps (initial, after an overrun, after a link or
-	// netconf change).
-	Dumps uint64
-	// DumpRetries counts dumps retried because the kernel marked them
-	// interrupted (NLM_F_DUMP_INTR).
-	DumpRetries uint64
-	// DecodeErrors counts notifications that could not be decoded.
-	DecodeErrors uint64
-	// Updates counts changes delivered to subscribers.
-	Updates uint64
-}
-
 // Snapshot returns the view's counters.
 func (v *View) Snapshot() ViewSnapshot {
 	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
@@ -258,6 +240,7 @@ func (v *View) run() {
 			if errors.Is(err, unix.ENOBUFS) {
 				v.overruns.Add(1)
 				v.log.Warn("route: notification overrun, dumping again")
+				v.drain()
 				if derr := v.dump(); derr != nil {
 					v.log.Error("route: dump after overrun", "err", derr)
 				}
@@ -352,6 +335,24 @@ func (v *View) run() {
 			v.notify()
 		}
 	}
+}
+
+// drain discards what the notification socket holds. After an overrun the
+// kernel marks the socket congested and drops further notifications
+// without reporting ENOBUFS again until its queue is empty: empty it before
+// dumping, so that a loss during the dump is reported.
+func (v *View) drain() {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if err := v.sub.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+			return
+		}
+		_, err := v.sub.Receive()
+		if err != nil && !errors.Is(err, unix.ENOBUFS) {
+			break
+		}
+	}
+	_ = v.sub.SetReadDeadline(time.Time{})
 }
 
 // dumpAll runs one dump request and reports whether it was interrupted.

@@ -1,0 +1,114 @@
+//go:build linux
+
+package route
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/stretchr/testify/require"
+)
+
+func TestViewFollowsNotifications(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	peer, err := lab.NewNS("peer")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
+	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	require.NoError(t, err)
+	defer v.Close()
+	ch, cancel := v.Subscribe()
+	defer cancel()
+
+	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
+	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("2001:db8:10::2/64")))
+	idx, err := node.Index("eth2")
+	require.NoError(t, err)
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change notified")
+	}
+	waitFor(t, 10*time.Second, "connected route and address seen", func() bool {
+		r, ok := v.Lookup(netip.MustParseAddr("198.18.10.9"))
+		r6, ok6 := v.Lookup(netip.MustParseAddr("2001:db8:10::9"))
+		return ok && ok6 && r.Interface().Index == idx && r.Interface().Name == "eth2" &&
+			r6.Interface().Index == idx && len(v.Addresses(idx)) >= 2
+	})
+	s, err := v.Select(netip.MustParseAddr("198.18.10.9"), nil)
+	require.NoError(t, err)
+	require.Equal(t, netip.MustParseAddr("198.18.10.2"), s.Src)
+
+	// Carrier loss changes nexthop flags without a route notification:
+	// the link notification makes the view dump again.
+	require.NoError(t, peer.SetDown("p2"))
+	waitFor(t, 10*time.Second, "linkdown flag seen", func() bool {
+		r, ok := v.Lookup(netip.MustParseAddr("198.18.10.9"))
+		return ok && r.Nexthops[0].Flags.LinkDown()
+	})
+	// Admin down flushes the IPv4 routes of the link silently.
+	require.NoError(t, node.SetDown("eth2"))
+	waitFor(t, 10*time.Second, "IPv4 routes of a downed link gone", func() bool {
+		_, ok := v.Lookup(netip.MustParseAddr("198.18.10.9"))
+		return !ok
+	})
+	require.NoError(t, v.Close())
+	require.NoError(t, v.Close())
+	for range ch {
+		// drain the pending value; the loop ends because Close closed ch
+	}
+}
+
+func TestViewRecoversFromOverrun(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	peer, err := lab.NewNS("peer")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
+	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.19.0.1/24")))
+	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD(), ReadBuffer: 2304})
+	require.NoError(t, err)
+	defer v.Close()
+
+	// Churn faster than the tiny buffer can hold.
+	for i := range 3000 {
+		require.NoError(t, node.AddRoute(netlab.Route{
+			Dst: netip.MustParsePrefix(fmt.Sprintf("198.18.%d.%d/32", i/256, i%256)), Dev: "eth2", Metric: uint32(i % 7),
+		}))
+	}
+	fresh := func() []Route {
+		f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+		require.NoError(t, err)
+		defer f.Close()
+		return f.Routes()
+	}
+	want := fresh()
+	require.GreaterOrEqual(t, len(want), 3000)
+	deadline := time.Now().Add(20 * time.Second)
+	for !routesEqual(want, v.Routes()) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := v.Routes()
+	if !routesEqual(want, got) {
+		t.Logf("view %d routes, fresh %d, snapshot %+v", len(got), len(want), v.Snapshot())
+		for i := range min(len(got), len(want)) {
+			if !got[i].Equal(&want[i]) {
+				t.Fatalf("first difference at %d: view %v, kernel %v", i, got[i], want[i])
+			}
+		}
+		t.FailNow()
+	}
+	snap := v.Snapshot()
+	require.Positive(t, snap.Overruns, "the churn did not overrun a 2304-byte buffer")
+	require.GreaterOrEqual(t, snap.Dumps, uint64(2))
+	t.Logf("snapshot after churn: %+v", snap)
+}
