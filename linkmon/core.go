@@ -39,8 +39,9 @@ type core struct {
 }
 
 type entry struct {
-	st State
-	f  *filter // nil without delays and damping
+	st   State   // current state
+	last State   // state last emitted (the next event's Previous)
+	f    *filter // nil without delays and damping
 }
 
 func newCore(cfg *config) *core {
@@ -134,7 +135,7 @@ func (c *core) applyLocked(m *linkMsg, now time.Time) {
 		st.Carrier = st.KernelCarrier
 		st.Changed = now
 		c.links[m.index] = e
-		c.commit(e, State{}, st, now)
+		c.commit(e, st, now)
 		c.onEthtool(m.index)
 		c.nicChanged(st)
 		return
@@ -143,7 +144,7 @@ func (c *core) applyLocked(m *linkMsg, now time.Time) {
 	st := prev
 	c.fill(&st, m)
 	c.refilter(e, &st, now)
-	c.commit(e, prev, st, now)
+	c.commit(e, st, now)
 	if st.KernelCarrier != prev.KernelCarrier || st.Name != prev.Name {
 		c.onEthtool(m.index)
 	}
@@ -200,12 +201,13 @@ func (c *core) filtered(e *entry, st *State, now time.Time) {
 	}
 }
 
-// commit stores st and emits an event when something visible changed.
-func (c *core) commit(e *entry, prev, st State, now time.Time) {
-	if st.Carrier != prev.Carrier {
+// commit stores st and emits an event when something visible changed since
+// the last event of the link.
+func (c *core) commit(e *entry, st State, now time.Time) {
+	if st.Carrier != e.st.Carrier {
 		if st.Carrier {
 			c.upCount++
-			if prev.Present {
+			if e.st.Present {
 				st.Ups++
 			}
 		} else {
@@ -213,12 +215,13 @@ func (c *core) commit(e *entry, prev, st State, now time.Time) {
 			st.Downs++
 		}
 	}
-	if !visibleChange(&prev, &st) {
+	if !visibleChange(&e.last, &st) {
 		e.st = st
 		return
 	}
 	st.Changed = now
-	e.st = st
+	prev := e.last
+	e.st, e.last = st, st
 	c.emit(prev, st, now)
 }
 
@@ -230,12 +233,12 @@ func (c *core) emit(prev, st State, now time.Time) {
 
 // remove emits the disappearance of a watched link and forgets it.
 func (c *core) remove(e *entry, name string, now time.Time) {
-	prev := e.st
-	st := prev
+	prev := e.last
+	st := e.st
 	st.Name = name
 	st.Present, st.Carrier, st.KernelCarrier, st.AdminUp, st.Damped = false, false, false, false, false
 	st.Oper = OperNotPresent
-	if prev.Carrier {
+	if e.st.Carrier {
 		c.upCount--
 	}
 	st.Changed = now
@@ -307,10 +310,9 @@ func (c *core) setDetail(index int, name string, d Detail, now time.Time) {
 		// the kernel has carrier: that is unknown, not down.
 		d.LinkDetected = Unknown
 	}
-	prev := e.st
-	st := prev
+	st := e.st
 	st.Detail = d
-	c.commit(e, prev, st, now)
+	c.commit(e, st, now)
 }
 
 // schedule applies delays and damping releases when they fall due.
@@ -336,14 +338,13 @@ func (c *core) schedule() {
 				if e.f == nil {
 					continue
 				}
-				prev := e.st
-				st := prev
-				e.f.advance(now, c.upCount-b2i(prev.Carrier) > 0)
+				st := e.st
+				e.f.advance(now, c.upCount-b2i(st.Carrier) > 0)
 				st.Carrier = e.f.reported()
 				st.Damped = e.f.damped
 				st.Suppressed = e.f.suppressed
 				st.Penalty = e.f.penaltyNow(now)
-				c.commit(e, prev, st, now)
+				c.commit(e, st, now)
 			}
 		}
 		for _, e := range c.links {
@@ -373,7 +374,7 @@ func (c *core) subscribe(ctx context.Context) <-chan Event {
 	slices.Sort(keys)
 	initial := make([]Event, len(keys))
 	for n, i := range keys {
-		initial[n] = Event{State: c.links[i].st, Initial: true, Seq: c.seq, Time: c.links[i].st.Changed}
+		initial[n] = Event{State: c.links[i].last, Initial: true, Seq: c.seq, Time: c.links[i].last.Changed}
 	}
 	return c.hub.Subscribe(ctx, keys, initial)
 }

@@ -247,6 +247,12 @@ func (k *kernel) read() {
 			}
 			if errors.Is(err, unix.ENOBUFS) {
 				k.c.count(func(c *Counters) { c.Overruns++ })
+				// While the socket is "congested" the kernel drops further
+				// notifications without reporting ENOBUFS again; it clears
+				// that state when a read finds the queue empty. So drain
+				// first (the queued messages are older than the dump), then
+				// dump: a loss after the drain is reported anew.
+				s.drain()
 				if err := k.resync(); err == nil {
 					continue
 				} else {
@@ -473,6 +479,20 @@ func (s *notifSock) recv() (int, error) {
 		return 0, s.errno
 	}
 	return s.n, nil
+}
+
+// drain discards every queued notification, until the queue is empty.
+func (s *notifSock) drain() {
+	s.rc.Control(func(fd uintptr) {
+		for range 1 << 20 {
+			n, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)),
+				unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EINTR || e == unix.ENOBUFS || (e == 0 && n > 0) {
+				continue
+			}
+			return
+		}
+	})
 }
 
 func (s *notifSock) grow(n int) { s.buf = make([]byte, n+4096) }
