@@ -15,20 +15,30 @@ import (
 
 // watcher collects a subscription's events for assertions.
 type watcher struct {
-	t  *testing.T
-	ch <-chan Event
+	t    *testing.T
+	ch   <-chan Event
+	last map[key]Event
 }
 
 func subscribe(t *testing.T, p *Poller) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	return &watcher{t: t, ch: p.Subscribe(ctx)}
+	return &watcher{t: t, ch: p.Subscribe(ctx), last: map[key]Event{}}
 }
 
-// waitTarget waits for a target event of iface/addr with state want and
-// returns it.
+// waitTarget waits until the latest event of the echo target iface/addr has
+// state want, and returns it.
 func (w *watcher) waitTarget(iface string, addr netip.Addr, want TargetState, timeout time.Duration) Event {
 	w.t.Helper()
+	return w.waitKind(iface, addr, Echo, want, timeout)
+}
+
+func (w *watcher) waitKind(iface string, addr netip.Addr, kind ProbeKind, want TargetState, timeout time.Duration) Event {
+	w.t.Helper()
+	k := key{iface, addr, kind}
+	if ev, ok := w.last[k]; ok && ev.State == want {
+		return ev
+	}
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -36,11 +46,15 @@ func (w *watcher) waitTarget(iface string, addr netip.Addr, want TargetState, ti
 			if !ok {
 				w.t.Fatalf("subscription closed waiting for %s=%v %v", iface, addr, want)
 			}
-			if ev.Kind == TargetChanged && ev.Target.Interface == iface && ev.Target.Addr == addr && ev.State == want {
+			if ev.Kind != TargetChanged {
+				continue
+			}
+			w.last[ev.Target.key()] = ev
+			if ev.Target.key() == k && ev.State == want {
 				return ev
 			}
 		case <-deadline:
-			w.t.Fatalf("no %v event for %s=%v within %v", want, iface, addr, timeout)
+			w.t.Fatalf("no %v event for %s=%v within %v (last: %+v)", want, iface, addr, timeout, w.last[k])
 		}
 	}
 }
@@ -56,6 +70,7 @@ func (w *watcher) drain(d time.Duration) []Event {
 				return evs
 			}
 			if ev.Kind == TargetChanged {
+				w.last[ev.Target.key()] = ev
 				evs = append(evs, ev)
 			}
 		case <-deadline:
@@ -107,7 +122,11 @@ func TestLabSilenceAndRecovery(t *testing.T) {
 	for seen < 2 {
 		select {
 		case ev := <-w.ch:
-			if ev.Kind != TargetChanged || ev.State != Down {
+			if ev.Kind != TargetChanged {
+				continue
+			}
+			w.last[ev.Target.key()] = ev
+			if ev.State != Down {
 				continue
 			}
 			seen++
