@@ -1,0 +1,406 @@
+//go:build linux
+
+package failover
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// KernelActuator is the kernel's Actuator: addresses, return-path rules and
+// routes through rtnetlink, gratuitous ARP through an AF_PACKET socket
+// (mdlayher/packet) and unsolicited neighbour advertisements through a raw
+// ICMPv6 socket, all in one network namespace. Its methods are safe for
+// concurrent use. Errors wrap the kernel's errno (errors.Is(err,
+// unix.EPERM), unix.ENODEV, ...).
+type KernelActuator struct {
+	cfg ActuatorConfig
+
+	mu     sync.Mutex
+	closed bool
+	rt     *rtnetlink.Conn
+	arp    map[int]*packet.Conn // per interface index, opened on first use
+	na     *ipv6.PacketConn     // opened on first use
+	naRaw  *icmp.PacketConn
+}
+
+var _ Actuator = (*KernelActuator)(nil)
+
+// NewActuator opens a kernel actuator. It needs CAP_NET_ADMIN (addresses,
+// rules, routes) and CAP_NET_RAW (AF_PACKET, raw ICMPv6) in the namespace.
+func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) {
+	var c ActuatorConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.ReturnTableBase == 0 {
+		c.ReturnTableBase = DefaultReturnTableBase
+	}
+	if c.RulePriority == 0 {
+		c.RulePriority = DefaultRulePriority
+	}
+	if c.NetNS < 0 {
+		return nil, fmt.Errorf("failover: invalid namespace descriptor %d", c.NetNS)
+	}
+	rt, err := rtnetlink.Dial(&netlink.Config{NetNS: c.NetNS})
+	if err != nil {
+		return nil, fmt.Errorf("failover: rtnetlink: %w", err)
+	}
+	return &KernelActuator{cfg: c, rt: rt, arp: map[int]*packet.Conn{}}, nil
+}
+
+// Close closes the actuator's sockets. It is idempotent. Addresses, rules
+// and routes stay.
+func (a *KernelActuator) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	var errs []error
+	for i, c := range a.arp {
+		errs = append(errs, c.Close())
+		delete(a.arp, i)
+	}
+	if a.naRaw != nil {
+		errs = append(errs, a.naRaw.Close())
+	}
+	errs = append(errs, a.rt.Close())
+	return errors.Join(errs...)
+}
+
+var errActuatorClosed = errors.New("failover: actuator closed")
+
+// inNetNS runs fn on a thread inside the namespace fd (0: here). The thread
+// is never unlocked, so it dies with its goroutine and no other goroutine
+// ever runs in the wrong namespace. Sockets fn opens stay in the namespace.
+func inNetNS(fd int, fn func() error) error {
+	if fd == 0 {
+		return fn()
+	}
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("failover: enter namespace: %w", err)
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}
+
+type link struct {
+	index int
+	mac   net.HardwareAddr
+}
+
+// linkLocked looks the interface up by name (the name is authoritative: an
+// index can change when an interface is recreated).
+func (a *KernelActuator) linkLocked(ifc Interface) (link, error) {
+	if a.closed {
+		return link{}, errActuatorClosed
+	}
+	msgs, err := a.rt.Execute(&rtnetlink.LinkMessage{Attributes: &rtnetlink.LinkAttributes{Name: ifc.Name}},
+		unix.RTM_GETLINK, netlink.Request)
+	if err != nil {
+		return link{}, fmt.Errorf("failover: interface %s: %w", ifc.Name, err)
+	}
+	for _, m := range msgs {
+		if lm, ok := m.(*rtnetlink.LinkMessage); ok {
+			l := link{index: int(lm.Index)}
+			if lm.Attributes != nil {
+				l.mac = lm.Attributes.Address
+			}
+			return l, nil
+		}
+	}
+	return link{}, fmt.Errorf("failover: interface %s: no reply: %w", ifc.Name, unix.ENODEV)
+}
+
+func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {
+	addr := p.Addr()
+	am := &rtnetlink.AddressMessage{
+		PrefixLength: uint8(p.Bits()),
+		Index:        uint32(index),
+		Attributes: &rtnetlink.AddressAttributes{
+			Address: net.IP(addr.AsSlice()),
+		},
+	}
+	if addr.Is4() {
+		am.Family = unix.AF_INET
+		am.Attributes.Local = net.IP(addr.AsSlice())
+		if p.Bits() < 31 {
+			b := addr.As4()
+			v := binary.BigEndian.Uint32(b[:]) | ^uint32(0)>>p.Bits()
+			bc := make(net.IP, 4)
+			binary.BigEndian.PutUint32(bc, v)
+			am.Attributes.Broadcast = bc
+		}
+	} else {
+		// No duplicate address detection: the address must be usable at
+		// once, and it is ours by configuration.
+		am.Family = unix.AF_INET6
+		am.Flags = unix.IFA_F_NODAD
+		am.Attributes.Flags = unix.IFA_F_NODAD
+	}
+	return am
+}
+
+// AddAddress implements Actuator. IPv6 addresses get IFA_F_NODAD.
+func (a *KernelActuator) AddAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, err := a.linkLocked(ifc)
+	if err != nil {
+		return err
+	}
+	if err := a.rt.Address.New(addressMessage(l.index, p)); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("failover: add %v on %s: %w", p, ifc.Name, err)
+	}
+	return nil
+}
+
+// RemoveAddress implements Actuator. An interface that does not exist, or
+// does not hold p, is success.
+func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, err := a.linkLocked(ifc)
+	if errors.Is(err, unix.ENODEV) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = a.rt.Address.Delete(addressMessage(l.index, p))
+	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("failover: remove %v from %s: %w", p, ifc.Name, err)
+	}
+	return nil
+}
+
+// SteerReturn implements Actuator: see ActuatorConfig for the rule and
+// table it installs.
+func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs []netip.Prefix) error {
+	if a.cfg.NoReturnPath {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, err := a.linkLocked(ifc)
+	if err != nil {
+		return err
+	}
+	table := a.cfg.ReturnTableBase + uint32(l.index)
+	// The on-link routes of the addresses' subnets through ifc, in its
+	// table.
+	done := map[netip.Prefix]bool{}
+	for _, p := range addrs {
+		sub := p.Masked()
+		if done[sub] {
+			continue
+		}
+		done[sub] = true
+		if err := a.rt.Route.Replace(returnRoute(sub, l.index, table)); err != nil {
+			return fmt.Errorf("failover: return route %v via %s (table %d): %w", sub, ifc.Name, table, err)
+		}
+	}
+	// One rule per address pointing at that table. Rules with the same
+	// priority are tried in the order they were added, so the old rule of
+	// an address goes first.
+	for _, p := range addrs {
+		want := returnRule(p.Addr(), a.cfg.RulePriority, table)
+		rules, err := a.rulesFor(p.Addr())
+		if err != nil {
+			return err
+		}
+		have := false
+		for _, r := range rules {
+			if r.Attributes.Table != nil && *r.Attributes.Table == table && !have {
+				have = true
+				continue
+			}
+			if err := a.rt.Rule.Delete(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("failover: delete return rule for %v: %w", p.Addr(), err)
+			}
+		}
+		if have {
+			continue
+		}
+		if err := a.rt.Rule.Add(want); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("failover: return rule from %v to table %d: %w", p.Addr(), table, err)
+		}
+	}
+	return nil
+}
+
+// rulesFor returns our rules (our priority, source exactly addr).
+func (a *KernelActuator) rulesFor(addr netip.Addr) ([]rtnetlink.RuleMessage, error) {
+	all, err := a.rt.Rule.List()
+	if err != nil {
+		return nil, fmt.Errorf("failover: list rules: %w", err)
+	}
+	var out []rtnetlink.RuleMessage
+	for _, r := range all {
+		if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != a.cfg.RulePriority ||
+			r.Attributes.Src == nil || int(r.SrcLength) != addr.BitLen() {
+			continue
+		}
+		if s, ok := netip.AddrFromSlice(*r.Attributes.Src); ok && s.Unmap() == addr {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func returnRoute(sub netip.Prefix, index int, table uint32) *rtnetlink.RouteMessage {
+	rm := &rtnetlink.RouteMessage{
+		Family:    unix.AF_INET,
+		DstLength: uint8(sub.Bits()),
+		Table:     unix.RT_TABLE_UNSPEC,
+		Protocol:  unix.RTPROT_STATIC,
+		Scope:     unix.RT_SCOPE_LINK,
+		Type:      unix.RTN_UNICAST,
+		Attributes: rtnetlink.RouteAttributes{
+			Dst:      net.IP(sub.Addr().AsSlice()),
+			OutIface: uint32(index),
+			Table:    table,
+		},
+	}
+	if sub.Addr().Is6() {
+		rm.Family = unix.AF_INET6
+		rm.Scope = unix.RT_SCOPE_UNIVERSE
+	}
+	return rm
+}
+
+func returnRule(addr netip.Addr, prio, table uint32) *rtnetlink.RuleMessage {
+	src := net.IP(addr.AsSlice())
+	fam := uint8(unix.AF_INET)
+	if addr.Is6() {
+		fam = unix.AF_INET6
+	}
+	return &rtnetlink.RuleMessage{
+		Family:    fam,
+		SrcLength: uint8(addr.BitLen()),
+		Table:     unix.RT_TABLE_UNSPEC,
+		Action:    unix.FR_ACT_TO_TBL,
+		Attributes: &rtnetlink.RuleAttributes{
+			Src:      &src,
+			Priority: &prio,
+			Table:    &table,
+		},
+	}
+}
+
+// Announce implements Actuator: one gratuitous ARP request (RFC 5227
+// announcement: sender and target address both the address, target
+// hardware address zero, to the broadcast address) per IPv4 address, and
+// one unsolicited neighbour advertisement (override flag, target
+// link-layer address option, hop limit 255, to ff02::1, from the address
+// itself) per IPv6 address.
+func (a *KernelActuator) Announce(ctx context.Context, ifc Interface, addrs []netip.Prefix) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, err := a.linkLocked(ifc)
+	if err != nil {
+		return err
+	}
+	if len(l.mac) != 6 {
+		return fmt.Errorf("failover: announce on %s: no Ethernet address (%v)", ifc.Name, l.mac)
+	}
+	var errs []error
+	for _, p := range addrs {
+		if p.Addr().Is4() {
+			errs = append(errs, a.sendARP(ifc, l, p.Addr()))
+		} else {
+			errs = append(errs, a.sendNA(ifc, l, p.Addr()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var broadcast = packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
+
+func (a *KernelActuator) sendARP(ifc Interface, l link, addr netip.Addr) error {
+	body := ARPAnnouncement(l.mac, addr)
+	for try := 0; try < 2; try++ {
+		c := a.arp[l.index]
+		if c == nil {
+			err := inNetNS(a.cfg.NetNS, func() error {
+				var err error
+				// Send only: a filter that accepts nothing keeps the
+				// receive queue empty.
+				drop, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+				c, err = packet.Listen(&net.Interface{Index: l.index, Name: ifc.Name}, packet.Datagram, unix.ETH_P_ARP,
+					&packet.Config{Filter: drop})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("failover: AF_PACKET socket on %s: %w", ifc.Name, err)
+			}
+			a.arp[l.index] = c
+		}
+		if _, err := c.WriteTo(body, &broadcast); err != nil {
+			// The interface may have been recreated: reopen once.
+			c.Close()
+			delete(a.arp, l.index)
+			if try == 1 {
+				return fmt.Errorf("failover: gratuitous ARP for %v on %s: %w", addr, ifc.Name, err)
+			}
+			continue
+		}
+		return nil
+	}
+	return nil
+}
+
+var allNodes = &net.IPAddr{IP: net.ParseIP("ff02::1")}
+
+func (a *KernelActuator) sendNA(ifc Interface, l link, addr netip.Addr) error {
+	if a.na == nil {
+		err := inNetNS(a.cfg.NetNS, func() error {
+			c, err := icmp.ListenPacket("ip6:ipv6-icmp", "::")
+			if err != nil {
+				return err
+			}
+			p := c.IPv6PacketConn()
+			var f ipv6.ICMPFilter
+			f.SetAll(true) // send only
+			if err := p.SetICMPFilter(&f); err != nil {
+				c.Close()
+				return err
+			}
+			if err := p.SetMulticastHopLimit(255); err != nil {
+				c.Close()
+				return err
+			}
+			a.naRaw, a.na = c, p
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("failover: ICMPv6 socket: %w", err)
+		}
+	}
+	cm := &ipv6.ControlMessage{HopLimit: 255, Src: net.IP(addr.AsSlice()), IfIndex: l.index}
+	if _, err := a.na.WriteTo(NeighborAdvertisement(l.mac, addr), cm, allNodes); err != nil {
+		return fmt.Errorf("failover: neighbour advertisement for %v on %s: %w", addr, ifc.Name, err)
+	}
+	return nil
+}

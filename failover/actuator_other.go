@@ -1,0 +1,39 @@
+//go:build !linux
+
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+)
+
+// KernelActuator is the kernel's Actuator; it needs Linux.
+type KernelActuator struct{}
+
+var errNoKernel = fmt.Errorf("failover: the kernel actuator needs Linux, this is %s: %w", runtime.GOOS, errors.ErrUnsupported)
+
+// NewActuator returns an error wrapping errors.ErrUnsupported on this
+// system.
+func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) { return nil, errNoKernel }
+
+// AddAddress returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) AddAddress(context.Context, Interface, netip.Prefix) error { return errNoKernel }
+
+// RemoveAddress returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) RemoveAddress(context.Context, Interface, netip.Prefix) error {
+	return errNoKernel
+}
+
+// SteerReturn returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) SteerReturn(context.Context, Interface, []netip.Prefix) error {
+	return errNoKernel
+}
+
+// Announce returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) Announce(context.Context, Interface, []netip.Prefix) error { return errNoKernel }
+
+// Close does nothing.
+func (*KernelActuator) Close() error { return nil }
