@@ -36,4 +36,3 @@ func NeighborAdvertisement(mac net.HardwareAddr, addr netip.Addr) []byte {
 	copy(b[26:32], mac)
 	return b
 }
-
