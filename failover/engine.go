@@ -37,7 +37,9 @@ type Engine struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	wake   chan struct{}
-	events *eventQueue
+	// followMu orders FollowLinks/FollowIP against Close.
+	followMu sync.Mutex
+	events   *eventQueue
 
 	// in holds evidence not yet taken by the engine's goroutine.
 	inMu   sync.Mutex
@@ -150,7 +152,9 @@ func New(cfg Config) (*Engine, error) {
 // is closed. Addresses stay where they are. Close is idempotent.
 func (e *Engine) Close() error {
 	e.once.Do(func() {
+		e.followMu.Lock()
 		e.cancel()
+		e.followMu.Unlock()
 		e.wg.Wait()
 		e.events.close()
 	})

@@ -1,0 +1,98 @@
+package failover
+
+import (
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
+)
+
+// LinkEvidenceFrom converts a linkmon state to link evidence. Carrier is
+// linkmon's reported carrier (after its delays and damping), so a damped
+// link counts as down. The time is the state's last change.
+func LinkEvidenceFrom(s linkmon.State) LinkEvidence {
+	return LinkEvidence{
+		Interface: s.Name,
+		Index:     s.Index,
+		Present:   s.Present,
+		AdminUp:   s.AdminUp,
+		Carrier:   s.Carrier && !s.Damped,
+		Time:      s.Changed,
+	}
+}
+
+// IPEvidenceFrom converts an ipmon verdict event to IP evidence; ok is
+// false for other events (target changes). An ipmon "dead" verdict
+// reached without any target that is down (only targets that never
+// answered: unverified) becomes VerdictUnverified, which does not fail the
+// interface: a target that never answered proves nothing about the path.
+func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
+	if ev.Kind != ipmon.VerdictChanged {
+		return IPEvidence{}, false
+	}
+	v := VerdictUnknown
+	switch ev.Verdict {
+	case ipmon.VerdictAlive:
+		v = VerdictAlive
+	case ipmon.VerdictDead:
+		v = VerdictUnverified
+		for _, e := range ev.Evidence {
+			if e.State == ipmon.Down {
+				v = VerdictDead
+				break
+			}
+		}
+	}
+	return IPEvidence{Interface: ev.Interface, Verdict: v, Time: ev.At}, true
+}
+
+// FollowLinks feeds every event of a linkmon subscription (e.g.
+// Watcher.Subscribe) into the engine, from a goroutine the engine owns. It
+// runs until the channel is closed or the engine is closed; Close waits
+// for it. It returns ErrClosed if the engine is closed.
+func (e *Engine) FollowLinks(events <-chan linkmon.Event) error {
+	return e.follow(func() bool {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return false
+			}
+			e.Link(LinkEvidenceFrom(ev.State))
+			return true
+		case <-e.ctx.Done():
+			return false
+		}
+	})
+}
+
+// FollowIP feeds the verdict events of an ipmon subscription (e.g.
+// Poller.Subscribe) into the engine, like FollowLinks.
+func (e *Engine) FollowIP(events <-chan ipmon.Event) error {
+	return e.follow(func() bool {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return false
+			}
+			if ip, ok := IPEvidenceFrom(ev); ok {
+				e.IP(ip)
+			}
+			return true
+		case <-e.ctx.Done():
+			return false
+		}
+	})
+}
+
+func (e *Engine) follow(next func() bool) error {
+	e.followMu.Lock()
+	defer e.followMu.Unlock()
+	if e.ctx.Err() != nil {
+		return ErrClosed
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for next() {
+		}
+	}()
+	return nil
+}
