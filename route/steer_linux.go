@@ -54,6 +54,7 @@ type Steerer struct {
 	current map[netip.Prefix]Interface
 	guards  []GuardState
 	sysctls []sysctlValue
+	pending pendingRoutes // touched only by the reconciling goroutine
 	stats   SteererSnapshot
 	dropped atomic.Uint64
 }
@@ -231,7 +232,9 @@ func (s *Steerer) reconcile(emit bool) {
 	s.view.Read(s.cfg.Table, func(t *Table) {
 		g := s.guardedIndexes(t)
 		for _, p := range s.cfg.Prefixes {
-			plans = append(plans, t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.Protocol, s.cfg.Metric))
+			pl := t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.Protocol, s.cfg.Metric)
+			s.pending.adjust(&pl, t)
+			plans = append(plans, pl)
 		}
 		flagged = linkdownIndexes(t)
 	})
@@ -247,6 +250,7 @@ func (s *Steerer) reconcile(emit bool) {
 				continue
 			}
 			ev.Removed = append(ev.Removed, r)
+			s.pending.deleted(r)
 		}
 		for _, r := range add {
 			if err := s.routeOp(&r, true); err != nil {
@@ -254,6 +258,7 @@ func (s *Steerer) reconcile(emit bool) {
 				continue
 			}
 			ev.Added = append(ev.Added, r)
+			s.pending.added(r)
 		}
 		ev.Time = time.Now()
 		s.smu.Lock()
@@ -296,6 +301,61 @@ func (s *Steerer) reconcile(emit bool) {
 	s.smu.Lock()
 	s.guards = guards
 	s.smu.Unlock()
+}
+
+// pendingRoutes remembers the Steerer's own changes that its view has not
+// shown yet, so that a reconciliation running before the notification
+// arrives neither repeats nor misses them. Entries expire: a change the
+// view never shows (the kernel flushed the route at once) is not trusted
+// for long.
+type pendingRoutes struct {
+	add, del []pendingRoute
+}
+
+type pendingRoute struct {
+	r  Route
+	at time.Time
+}
+
+const pendingTTL = 2 * time.Second
+
+func (p *pendingRoutes) added(r Route) {
+	p.del = slices.DeleteFunc(p.del, func(x pendingRoute) bool { return overrideEqual(&x.r, &r) })
+	p.add = append(p.add, pendingRoute{r, time.Now()})
+}
+
+func (p *pendingRoutes) deleted(r Route) {
+	p.add = slices.DeleteFunc(p.add, func(x pendingRoute) bool { return overrideEqual(&x.r, &r) })
+	p.del = append(p.del, pendingRoute{r, time.Now()})
+}
+
+// adjust corrects pl.have with the pending changes of pl's halves, and
+// forgets the ones the view now shows or that expired.
+func (p *pendingRoutes) adjust(pl *steerPlan, t *Table) {
+	inView := func(r *Route) bool {
+		return slices.ContainsFunc(t.RoutesTo(r.Dst), func(x Route) bool { return overrideEqual(&x, r) })
+	}
+	lo, hi, _ := halves(pl.dst)
+	mine := func(r *Route) bool { return r.Dst == lo || r.Dst == hi }
+	now := time.Now()
+	p.add = slices.DeleteFunc(p.add, func(x pendingRoute) bool {
+		if now.Sub(x.at) > pendingTTL || inView(&x.r) {
+			return true
+		}
+		if mine(&x.r) && !slices.ContainsFunc(pl.have, func(h Route) bool { return overrideEqual(&h, &x.r) }) {
+			pl.have = append(pl.have, x.r)
+		}
+		return false
+	})
+	p.del = slices.DeleteFunc(p.del, func(x pendingRoute) bool {
+		if now.Sub(x.at) > pendingTTL || !inView(&x.r) {
+			return true
+		}
+		if mine(&x.r) {
+			pl.have = slices.DeleteFunc(pl.have, func(h Route) bool { return overrideEqual(&h, &x.r) })
+		}
+		return false
+	})
 }
 
 // linkdownIndexes returns the interfaces without carrier.

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -40,6 +39,7 @@ const maxDumpTries = 10
 type View struct {
 	cfg    ViewConfig
 	log    *slog.Logger
+	sockMu sync.Mutex // guards sub, which an overrun replaces
 	sub    *netlink.Conn
 	req    *netlink.Conn
 	closed atomic.Bool
@@ -69,21 +69,10 @@ func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
-	groups := uint32(0)
-	for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
-		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF} {
-		groups |= 1 << (g - 1)
-	}
 	// Subscribe first, then dump: a change between the two is then seen.
-	v.sub, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups, NetNS: c.NetNS})
+	v.sub, err = v.subscribe()
 	if err != nil {
-		return nil, wrapErr("subscribe", err)
-	}
-	if c.ReadBuffer > 0 {
-		if err := v.sub.SetReadBuffer(c.ReadBuffer); err != nil {
-			v.sub.Close()
-			return nil, wrapErr("set read buffer", err)
-		}
+		return nil, err
 	}
 	v.req, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: c.NetNS, Strict: false})
 	if err != nil {
@@ -105,13 +94,66 @@ func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 	return v, nil
 }
 
+// subscribe opens a socket subscribed to the groups the view follows.
+func (v *View) subscribe() (*netlink.Conn, error) {
+	groups := uint32(0)
+	for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
+		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF} {
+		groups |= 1 << (g - 1)
+	}
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Groups: groups, NetNS: v.cfg.NetNS})
+	if err != nil {
+		return nil, wrapErr("subscribe", err)
+	}
+	if v.cfg.ReadBuffer > 0 {
+		if err := c.SetReadBuffer(v.cfg.ReadBuffer); err != nil {
+			c.Close()
+			return nil, wrapErr("set read buffer", err)
+		}
+	}
+	return c, nil
+}
+
+// resubscribe replaces the notification socket after an overrun. The
+// kernel marks an overrun socket congested and then drops notifications
+// without reporting ENOBUFS again until its queue has been read empty,
+// which a busy table may never allow: a fresh socket has no such state.
+// It reports false when the view is closing.
+func (v *View) resubscribe() bool {
+	fresh, err := v.subscribe()
+	v.sockMu.Lock()
+	defer v.sockMu.Unlock()
+	if v.closed.Load() {
+		if fresh != nil {
+			fresh.Close()
+		}
+		return false
+	}
+	if err != nil {
+		// Keep the old socket: it still works, only less reliably.
+		v.log.Error("route: resubscribe after overrun", "err", err)
+		return true
+	}
+	v.sub.Close()
+	v.sub = fresh
+	return true
+}
+
+func (v *View) subConn() *netlink.Conn {
+	v.sockMu.Lock()
+	defer v.sockMu.Unlock()
+	return v.sub
+}
+
 // Close stops the view and waits for its goroutine. It is idempotent.
 // Subscription channels are closed.
 func (v *View) Close() error {
 	v.once.Do(func() {
+		v.sockMu.Lock()
 		v.closed.Store(true)
 		close(v.done)
 		v.sub.Close()
+		v.sockMu.Unlock()
 		v.wg.Wait()
 		v.req.Close()
 		v.subMu.Lock()
@@ -232,7 +274,7 @@ func (v *View) Snapshot() ViewSnapshot {
 func (v *View) run() {
 	defer v.wg.Done()
 	for {
-		msgs, err := v.sub.Receive()
+		msgs, err := v.subConn().Receive()
 		if v.closed.Load() {
 			return
 		}
@@ -240,7 +282,9 @@ func (v *View) run() {
 			if errors.Is(err, unix.ENOBUFS) {
 				v.overruns.Add(1)
 				v.log.Warn("route: notification overrun, dumping again")
-				v.drain()
+				if !v.resubscribe() {
+					return
+				}
 				if derr := v.dump(); derr != nil {
 					v.log.Error("route: dump after overrun", "err", derr)
 				}
@@ -335,24 +379,6 @@ func (v *View) run() {
 			v.notify()
 		}
 	}
-}
-
-// drain discards what the notification socket holds. After an overrun the
-// kernel marks the socket congested and drops further notifications
-// without reporting ENOBUFS again until its queue is empty: empty it before
-// dumping, so that a loss during the dump is reported.
-func (v *View) drain() {
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		if err := v.sub.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
-			return
-		}
-		_, err := v.sub.Receive()
-		if err != nil && !errors.Is(err, unix.ENOBUFS) {
-			break
-		}
-	}
-	_ = v.sub.SetReadDeadline(time.Time{})
 }
 
 // dumpAll runs one dump request and reports whether it was interrupted.
