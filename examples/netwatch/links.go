@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/netpulse/netpulse/linkmon"
+)
+
+// output serialises everything netwatch prints (links now, probes later).
+type output struct {
+	mu   sync.Mutex
+	w    io.Writer
+	json bool
+}
+
+func newOutput(w io.Writer, json bool) *output { return &output{w: w, json: json} }
+
+// openLinks opens the link watcher for the options.
+func openLinks(ctx context.Context, o options, netns *os.File) (*linkmon.Watcher, error) {
+	cfg := &linkmon.Config{Ethtool: true}
+	if netns != nil {
+		cfg.NetNS = int(netns.Fd())
+	}
+	for _, n := range o.ifaces {
+		cfg.Interfaces = append(cfg.Interfaces, linkmon.Interface{Name: n})
+	}
+	w, err := linkmon.Open(ctx, cfg)
+	if err != nil {
+		var lerr *linkmon.Error
+		if errors.Is(err, os.ErrNotExist) && errors.As(err, &lerr) && lerr.Interface.Name != "" {
+			return nil, fmt.Errorf("unknown interface %q", lerr.Interface.Name)
+		}
+		return nil, err
+	}
+	return w, nil
+}
+
+// watchLinks prints the watched links, then every change, until ctx is
+// done. Without -json the initial states form a table; the ethtool detail
+// (speed) may arrive just after, so the table waits briefly for it.
+func watchLinks(ctx context.Context, w *linkmon.Watcher, out *output) error {
+	events := w.Subscribe(ctx)
+	if !out.json {
+		time.Sleep(50 * time.Millisecond) // let ethtool detail (speed) land
+		out.table(w.Snapshot().Links)
+	}
+	for ev := range events {
+		if ev.Initial && !out.json {
+			continue // already in the table
+		}
+		out.link(ev)
+	}
+	return nil
+}
+
+// table prints one row per link.
+func (o *output) table(links []linkmon.State) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tINDEX\tCARRIER\tADMIN\tOPER\tSPEED")
+	for _, l := range links {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", l.Name, l.Index, onOff(l.Carrier, "up", "down"),
+			onOff(l.AdminUp, "up", "down"), l.Oper, speed(l.Detail))
+	}
+	tw.Flush()
+}
+
+// link prints one event.
+func (o *output) link(ev linkmon.Event) {
+	var b []byte
+	if o.json {
+		b = linkJSON(ev)
+	} else {
+		b = []byte(linkLine(ev))
+	}
+	b = append(b, '\n')
+	o.mu.Lock()
+	o.w.Write(b)
+	o.mu.Unlock()
+}
+
+// timeFormat is RFC 3339 with nanoseconds, always nine digits.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// linkRecord is the JSON line of a link event.
+type linkRecord struct {
+	Time      string `json:"time"`
+	Event     string `json:"event"`
+	Interface string `json:"interface"`
+	Index     int    `json:"index"`
+	Carrier   bool   `json:"carrier"`
+	AdminUp   bool   `json:"admin_up"`
+	Oper      string `json:"oper"`
+}
+
+func linkJSON(ev linkmon.Event) []byte {
+	s := ev.State
+	b, _ := json.Marshal(linkRecord{
+		Time: wallTime(ev).UTC().Format(timeFormat), Event: "link", Interface: s.Name, Index: s.Index,
+		Carrier: s.Carrier, AdminUp: s.AdminUp, Oper: s.Oper.String(),
+	})
+	return b
+}
+
+func linkLine(ev linkmon.Event) string {
+	s, p := ev.State, ev.Previous
+	t := wallTime(ev).UTC().Format(timeFormat)
+	var what string
+	switch {
+	case !s.Present:
+		what = "removed"
+	case !p.Present:
+		what = "appeared, carrier " + onOff(s.Carrier, "up", "down")
+	case p.Name != s.Name:
+		what = "renamed from " + p.Name
+	case p.AdminUp != s.AdminUp:
+		what = "admin " + onOff(s.AdminUp, "up", "down")
+	case p.Carrier != s.Carrier:
+		what = "carrier " + onOff(s.Carrier, "up", "down")
+		if s.Damped {
+			what += " (damped)"
+		}
+	default:
+		what = "changed"
+	}
+	return fmt.Sprintf("%s %s %s (admin %s, oper %s, index %d)", t, s.Name, what,
+		onOff(s.AdminUp, "up", "down"), s.Oper, s.Index)
+}
+
+// wallTime is the event's time; initial events carry the time of the last
+// change, which is the moment that state began.
+func wallTime(ev linkmon.Event) time.Time {
+	if ev.Time.IsZero() {
+		return time.Now()
+	}
+	return ev.Time
+}
+
+func onOff(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+func speed(d linkmon.Detail) string {
+	if d.SpeedMbps == 0 {
+		return "-"
+	}
+	if d.SpeedMbps%1000 == 0 {
+		return strconv.Itoa(d.SpeedMbps/1000) + "Gb/s"
+	}
+	return strconv.Itoa(d.SpeedMbps) + "Mb/s"
+}
