@@ -4,6 +4,7 @@ package failover_test
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
@@ -43,13 +46,58 @@ type kernelLab struct {
 	conns            map[netip.Addr]*bufio.ReadWriter
 	standbyHasAddr   bool
 	collectorStopped chan struct{}
+	real             bool
+	poller           *ipmon.Poller
+}
+
+// Probe timing of the real-input tests: generous, for a loaded machine.
+const (
+	probeInterval = 20 * time.Millisecond
+	probeTimeout  = 100 * time.Millisecond
+)
+
+// startMonitors opens linkmon and ipmon in the node namespace and lets
+// them feed the engine. The peer is the polling target of both members:
+// echo from the member's own address, or, for a standby without one, ARP
+// probes (IPv4) and echo from its link-local address (IPv6).
+func (k *kernelLab) startMonitors() {
+	t := k.t
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: k.node.FD(),
+		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}}})
+	require.NoError(t, err)
+	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: k.node.FD(), Interval: probeInterval, Timeout: probeTimeout,
+		FailAfter: 3, RecoverAfter: 2})
+	require.NoError(t, err)
+	k.poller = p
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, p.Close())
+		require.NoError(t, w.Close())
+	})
+	require.NoError(t, k.e.FollowLinks(w.Subscribe(ctx)))
+	require.NoError(t, k.e.FollowIP(p.Subscribe(ctx)))
+	for _, pa := range peerAddrs {
+		require.NoError(t, p.Add(ipmon.Target{Interface: "eth3", Addr: pa.Addr()}))
+		kind := ipmon.Echo
+		if !k.standbyHasAddr {
+			kind = ipmon.ARPProbe
+			if pa.Addr().Is6() {
+				kind = ipmon.LinkLocalEcho
+			}
+		}
+		require.NoError(t, p.Add(ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: kind}))
+	}
 }
 
 func newKernelLab(t *testing.T, standbyHasAddr bool, gc failover.GroupConfig) *kernelLab {
-	return newKernelLabWith(t, standbyHasAddr, gc, nil)
+	return newKernelLabWith(t, standbyHasAddr, gc, nil, false)
 }
 
-func newKernelLabWith(t *testing.T, standbyHasAddr bool, gc failover.GroupConfig, acfg *failover.ActuatorConfig) *kernelLab {
+// newKernelLabWith builds the lab; with real set the engine is fed by a
+// linkmon Watcher and an ipmon Poller in the node namespace instead of by
+// the test.
+func newKernelLabWith(t *testing.T, standbyHasAddr bool, gc failover.GroupConfig, acfg *failover.ActuatorConfig, real bool) *kernelLab {
 	t.Helper()
 	lab := netlab.New(t)
 	k := &kernelLab{t: t, events: make(chan failover.Event, 1024), conns: map[netip.Addr]*bufio.ReadWriter{},
@@ -122,12 +170,17 @@ func newKernelLabWith(t *testing.T, standbyHasAddr bool, gc failover.GroupConfig
 	require.NoError(t, err)
 	t.Cleanup(func() { k.sniff.Close() })
 
-	// Evidence as linkmon and ipmon would give it: carrier read from the
-	// kernel, IP verdicts alive.
-	k.feedLink("eth3")
-	k.feedLink("eth2")
-	k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: failover.VerdictAlive})
-	k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: failover.VerdictAlive})
+	if real {
+		k.real = true
+		k.startMonitors()
+	} else {
+		// Evidence as linkmon and ipmon would give it: carrier read from
+		// the kernel, IP verdicts alive.
+		k.feedLink("eth3")
+		k.feedLink("eth2")
+		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: failover.VerdictAlive})
+		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: failover.VerdictAlive})
+	}
 	sw := k.waitSwitch(failover.ReasonInitial)
 	require.Equal(t, "eth3", sw.To.Name)
 	k.requireOn("eth3")
@@ -138,6 +191,9 @@ func newKernelLabWith(t *testing.T, standbyHasAddr bool, gc failover.GroupConfig
 // feedLink reads the link's state from the kernel and gives it to the
 // engine, as linkmon would.
 func (k *kernelLab) feedLink(name string) {
+	if k.real {
+		return // linkmon does it
+	}
 	lm, err := k.node.Link(name)
 	require.NoError(k.t, err)
 	k.e.Link(failover.LinkEvidence{
@@ -469,7 +525,7 @@ func TestKernelIPOnlyFailure(t *testing.T) {
 // dead port, and the connection stalls.
 func TestKernelReturnPathNeeded(t *testing.T) {
 	t.Parallel()
-	k := newKernelLabWith(t, true, failover.GroupConfig{}, &failover.ActuatorConfig{NoReturnPath: true})
+	k := newKernelLabWith(t, true, failover.GroupConfig{}, &failover.ActuatorConfig{NoReturnPath: true}, false)
 	require.NoError(t, k.sw.SetMaster("p3", ""))
 	k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: failover.VerdictDead})
 	k.waitSwitch(failover.ReasonIPDown)
@@ -551,4 +607,47 @@ func TestKernelActuatorErrors(t *testing.T) {
 	require.NoError(t, act.Close())
 	require.NoError(t, act.Close(), "Close twice")
 	require.Error(t, act.AddAddress(ctx, eth2, svc4), "closed")
+}
+
+// TestKernelRealInputs runs the failures again with the engine fed by the
+// real linkmon Watcher and ipmon Poller: carrier loss on eth3 (seen by
+// linkmon), then, carrier back and failed back, eth3's bridge port detached
+// (seen by ipmon); each time the addresses move, are announced and the TCP
+// connections keep working.
+func TestKernelRealInputs(t *testing.T) {
+	forEachStandbyKind(t, func(t *testing.T, has bool) {
+		k := newKernelLabWith(t, has, failover.GroupConfig{HoldDown: 300 * time.Millisecond}, nil, true)
+		k.sniff.Drain()
+
+		require.NoError(t, k.sw.SetDown("p3"))
+		sw := k.waitSwitch(failover.ReasonLinkDown)
+		require.Equal(t, "eth2", sw.To.Name)
+		k.requireAnnounced(k.mac2)
+		k.requireOn("eth2")
+		k.echoAll("after carrier loss")
+
+		require.NoError(t, k.sw.SetUp("p3"))
+		k.waitSwitch(failover.ReasonFailback)
+		k.requireAnnounced(k.mac3)
+		k.requireOn("eth3")
+		k.echoAll("after failback")
+
+		require.NoError(t, k.sw.SetMaster("p3", ""))
+		sw = k.waitSwitch(failover.ReasonIPDown)
+		require.Equal(t, "eth2", sw.To.Name)
+		t.Logf("IP-only failure: moved %v after ipmon's verdict", sw.Latency)
+		k.requireAnnounced(k.mac2)
+		k.requireOn("eth2")
+		k.echoAll("after IP-only failure")
+		m := k.e.Snapshot().Groups[0].Members
+		require.Equal(t, failover.FailureIPOnly, m[0].Failure)
+		require.Equal(t, failover.VerdictAlive, m[1].IP, "the standby's IP path is watched")
+
+		// The primary's path recovers: seen by ipmon, failed back.
+		require.NoError(t, k.sw.SetMaster("p3", "br0"))
+		k.waitSwitch(failover.ReasonFailback)
+		k.requireOn("eth3")
+		k.echoAll("after second failback")
+		t.Logf("\n%s", k.e.Snapshot())
+	})
 }
