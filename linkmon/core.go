@@ -434,3 +434,12 @@ func (c *core) name(index int) (string, bool) {
 	}
 	return e.st.Name, true
 }
+
+// checkInterval is the period of the carrier check for n links: a defaulted
+// interval is stretched to keep maxAutoChecks checks a second.
+func checkInterval(base time.Duration, auto bool, n int) time.Duration {
+	if !auto || n <= 0 {
+		return base
+	}
+	return max(base, time.Second*time.Duration(n)/maxAutoChecks)
+}

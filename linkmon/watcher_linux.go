@@ -388,8 +388,9 @@ func (k *kernel) resync() error {
 // timer until one appears.
 func (k *kernel) checkLoop() {
 	defer k.wg.Done()
-	iv := k.cfg.CheckInterval
-	t := time.NewTicker(iv)
+	base := k.cfg.CheckInterval
+	cur := base
+	t := time.NewTicker(cur)
 	defer t.Stop()
 	var targets []int
 	for {
@@ -400,9 +401,13 @@ func (k *kernel) checkLoop() {
 			case <-k.done:
 				return
 			case <-k.nicKick:
-				t.Reset(iv)
+				t.Reset(cur)
 				continue
 			}
+		}
+		if iv := checkInterval(base, k.cfg.autoInterval, len(targets)); iv != cur {
+			cur = iv
+			t.Reset(cur)
 		}
 		for _, i := range targets {
 			k.query(i, nil, true)
