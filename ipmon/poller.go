@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -54,8 +55,11 @@ type rxPacket struct {
 	src     netip.Addr // zone-less
 	ifindex int        // ingress interface, 0 if unknown
 	rxWall  int64      // kernel receive timestamp (ns, wall clock), 0 if none
-	data    []byte     // ICMP message (IP header stripped); for ARP, see deliverARP
-	arp     arpFields
+	data    []byte     // ICMP message (IP header stripped)
+	arp     arpFields  // for kind ARPProbe
+	// malformed: the receiver could not decode the packet (truncated, bad
+	// IP header).
+	malformed bool
 }
 
 // Poller probes targets and reports their states. Its methods are safe for
@@ -317,12 +321,13 @@ func (p *Poller) run() {
 		wait := p.fire(time.Now())
 		p.mu.Unlock()
 		if wait == 0 {
-			// More due work: let others take the lock, then go on.
+			// More due work: let the receivers take the lock, then go on.
 			select {
 			case <-p.done:
 				return
 			default:
 			}
+			runtime.Gosched()
 			continue
 		}
 		timer.Reset(wait)
@@ -385,6 +390,27 @@ func (p *Poller) deliver(pk *rxPacket) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
+		return
+	}
+	p.deliverLocked(pk, now)
+}
+
+// deliverBatch handles received packets under one hold of the lock.
+func (p *Poller) deliverBatch(pks []rxPacket) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	for i := range pks {
+		p.deliverLocked(&pks[i], now)
+	}
+}
+
+func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
+	if pk.malformed {
+		p.drops.Malformed++
 		return
 	}
 	var tg *target

@@ -90,6 +90,25 @@ type txKey struct {
 	v6      bool
 }
 
+// rxBatch is how many packets one recvmmsg call (and one hold of the
+// Poller's lock) handles at most.
+const rxBatch = 32
+
+// mmsghdr is struct mmsghdr (x/sys/unix does not define it).
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+// rxSlot is the preallocated storage for one received packet.
+type rxSlot struct {
+	iov  unix.Iovec
+	name unix.RawSockaddrInet6
+	buf  [2048]byte
+	oob  [128]byte
+}
+
 // rxSocket receives echo replies of one family (and, in unprivileged mode,
 // sends every probe of that family).
 type rxSocket struct {
@@ -99,16 +118,13 @@ type rxSocket struct {
 	file  *os.File
 	rc    syscall.RawConn
 	id    uint16
-	msg   unix.Msghdr
-	iov   unix.Iovec
-	name  unix.RawSockaddrInet6
-	buf   [2048]byte
-	oob   [256]byte
+	mm    [rxBatch]mmsghdr
+	slots [rxBatch]rxSlot
 	n     int
 	rerr  unix.Errno
 	rdFn  func(fd uintptr) bool
-	pk    rxPacket
-	deliv func(*rxPacket)
+	pks   [rxBatch]rxPacket
+	deliv func([]rxPacket)
 }
 
 type linuxTransport struct {
@@ -250,7 +266,7 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 			return fail("setsockopt ICMP_FILTER", err)
 		}
 	}
-	if v6 {
+	if v6 && raw {
 		var f unix.ICMPv6Filter
 		for i := range f.Data {
 			f.Data[i] = ^uint32(0)
@@ -259,6 +275,8 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 		if err := unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f); err != nil {
 			return fail("setsockopt ICMPV6_FILTER", err)
 		}
+	}
+	if v6 {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1); err != nil {
 			return fail("setsockopt IPV6_RECVPKTINFO", err)
 		}
@@ -311,19 +329,23 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 	return s, nil
 }
 
-// recv is the RawConn read callback: one recvmsg into preallocated buffers.
+// recv is the RawConn read callback: one recvmmsg into preallocated
+// buffers.
 func (s *rxSocket) recv(fd uintptr) bool {
-	s.iov.Base = &s.buf[0]
-	s.iov.SetLen(len(s.buf))
-	s.msg = unix.Msghdr{
-		Name:    (*byte)(unsafe.Pointer(&s.name)),
-		Namelen: uint32(unsafe.Sizeof(s.name)),
-		Iov:     &s.iov,
-		Iovlen:  1,
-		Control: &s.oob[0],
+	for i := range s.mm {
+		sl := &s.slots[i]
+		sl.iov.Base = &sl.buf[0]
+		sl.iov.SetLen(len(sl.buf))
+		s.mm[i].hdr = unix.Msghdr{
+			Name:    (*byte)(unsafe.Pointer(&sl.name)),
+			Namelen: uint32(unsafe.Sizeof(sl.name)),
+			Iov:     &sl.iov,
+			Iovlen:  1,
+			Control: &sl.oob[0],
+		}
+		s.mm[i].hdr.SetControllen(len(sl.oob))
 	}
-	s.msg.SetControllen(len(s.oob))
-	n, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.msg)), unix.MSG_DONTWAIT)
+	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.mm[0])), rxBatch, unix.MSG_DONTWAIT, 0, 0)
 	if e == unix.EAGAIN || e == unix.EINTR {
 		return false
 	}
@@ -331,8 +353,9 @@ func (s *rxSocket) recv(fd uintptr) bool {
 	return true
 }
 
-// loop reads until the socket is closed.
-func (s *rxSocket) loop(wg *sync.WaitGroup, malformed func()) {
+// loop reads until the socket is closed, and hands each batch to the
+// Poller under one hold of its lock.
+func (s *rxSocket) loop(wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
 		if err := s.rc.Read(s.rdFn); err != nil {
@@ -341,35 +364,42 @@ func (s *rxSocket) loop(wg *sync.WaitGroup, malformed func()) {
 		if s.rerr != 0 {
 			continue
 		}
-		if s.msg.Flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-			malformed()
-			continue
+		for i := 0; i < s.n; i++ {
+			s.parse(i, &s.pks[i])
 		}
-		pk := &s.pk
-		*pk = rxPacket{v6: s.v6, data: s.buf[:s.n]}
-		s.parseControl(pk)
-		if s.v6 {
-			pk.src = netip.AddrFrom16(s.name.Addr)
-		} else {
-			sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&s.name))
-			pk.src = netip.AddrFrom4(sa.Addr)
-			if s.raw {
-				data, src, why := stripIPv4(pk.data)
-				if why != dropNone {
-					malformed()
-					continue
-				}
-				pk.data, pk.src = data, src
-			}
+		s.deliv(s.pks[:s.n])
+	}
+}
+
+// parse fills pk from the i-th received message.
+func (s *rxSocket) parse(i int, pk *rxPacket) {
+	m, sl := &s.mm[i], &s.slots[i]
+	*pk = rxPacket{v6: s.v6}
+	if m.hdr.Flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || int(m.n) > len(sl.buf) {
+		pk.malformed = true
+		return
+	}
+	pk.data = sl.buf[:m.n]
+	parseControl(sl.oob[:m.hdr.Controllen], pk)
+	if s.v6 {
+		pk.src = netip.AddrFrom16(sl.name.Addr)
+		return
+	}
+	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sl.name))
+	pk.src = netip.AddrFrom4(sa.Addr)
+	if s.raw {
+		data, src, why := stripIPv4(pk.data)
+		if why != dropNone {
+			pk.malformed = true
+			return
 		}
-		s.deliv(pk)
+		pk.data, pk.src = data, src
 	}
 }
 
 // parseControl reads the ingress interface and the kernel timestamp from
 // the control messages, without allocating.
-func (s *rxSocket) parseControl(pk *rxPacket) {
-	oob := s.oob[:s.msg.Controllen]
+func parseControl(oob []byte, pk *rxPacket) {
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		l := int(h.Len)
@@ -396,18 +426,13 @@ func (s *rxSocket) parseControl(pk *rxPacket) {
 
 func (t *linuxTransport) start(p *Poller) {
 	t.p = p
-	malformed := func() {
-		p.mu.Lock()
-		p.drops.Malformed++
-		p.mu.Unlock()
-	}
 	for _, s := range []*rxSocket{t.rx4, t.rx6} {
 		if s == nil {
 			continue
 		}
-		s.deliv = p.deliver
+		s.deliv = p.deliverBatch
 		t.wg.Add(1)
-		go s.loop(&t.wg, malformed)
+		go s.loop(&t.wg)
 	}
 }
 

@@ -178,15 +178,15 @@ func (tr *tracker) reply(n uint32, rx time.Time, kernelRTT time.Duration) (res r
 		return replyLate, false
 	}
 	rtt := rx.Sub(s.sent)
-	if rtt > tr.t.Timeout {
-		// Arrived after its deadline but before the timer ran: a miss.
-		return replyLate, false
-	}
 	// Kernel receive timestamps exclude our own scheduling delay; trust one
 	// only if it is consistent with the monotonic measurement (the wall
 	// clock may have jumped).
 	if kernelRTT > 0 && kernelRTT <= rtt {
 		rtt = kernelRTT
+	}
+	if rtt > tr.t.Timeout {
+		// Arrived after its deadline, before the timer ran: a miss.
+		return replyLate, false
 	}
 	tr.lastRTT = rtt
 	tr.lastReply = rx

@@ -2,7 +2,11 @@ package netlab
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"golang.org/x/sys/unix"
 )
 
 // IPMonPair is a node and a server joined by one veth: node "eth2" and
@@ -126,4 +130,36 @@ func (l *Lab) NewIPMonDual(tag string, subnet byte, strictARP bool) (*IPMonDual,
 		}
 	}
 	return d, nil
+}
+
+// AddLocalRoute makes the namespace treat every address of p as its own (a
+// "local" route through lo in the main table), so that it answers echo for
+// all of them: one server stands in for many targets. (AddRoute cannot
+// express it: a local route needs host scope.)
+func (n *NS) AddLocalRoute(p netip.Prefix) error {
+	return n.exec(func(c *rtnetlink.Conn) error {
+		lo, err := getLinkByName(c, "lo")
+		if err != nil {
+			return err
+		}
+		rm := &rtnetlink.RouteMessage{
+			Family:    unix.AF_INET,
+			DstLength: uint8(p.Bits()),
+			Table:     unix.RT_TABLE_MAIN,
+			Protocol:  unix.RTPROT_STATIC,
+			Scope:     unix.RT_SCOPE_HOST,
+			Type:      unix.RTN_LOCAL,
+			Attributes: rtnetlink.RouteAttributes{
+				Dst:      net.IP(p.Masked().Addr().AsSlice()),
+				OutIface: lo.Index,
+			},
+		}
+		if p.Addr().Is6() {
+			rm.Family = unix.AF_INET6
+		}
+		if err := c.Route.Add(rm); err != nil {
+			return fmt.Errorf("netlab: local route %v in %q: %w", p, n.name, err)
+		}
+		return nil
+	})
 }
