@@ -4,7 +4,6 @@ package linkmon
 
 import (
 	"context"
-	"encoding/binary"
 	"testing"
 	"time"
 
@@ -38,43 +37,6 @@ func BenchmarkCheckQuery(b *testing.B) {
 	}
 }
 
-// linkBytes encodes an RTM_NEWLINK as the kernel sends it (the attributes
-// linkmon reads, plus padding standing in for the rest).
-func linkBytes(index int, name string, carrier bool) []byte {
-	attr := func(b []byte, t uint16, v []byte) []byte {
-		l := 4 + len(v)
-		h := make([]byte, 4)
-		binary.NativeEndian.PutUint16(h[0:2], uint16(l))
-		binary.NativeEndian.PutUint16(h[2:4], t)
-		b = append(b, h...)
-		b = append(b, v...)
-		for len(b)%4 != 0 {
-			b = append(b, 0)
-		}
-		return b
-	}
-	u32 := func(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
-	flags := uint32(iffUp)
-	oper := byte(OperLowerLayerDown)
-	if carrier {
-		flags |= iffLowerUp
-		oper = byte(OperUp)
-	}
-	p := make([]byte, ifinfomsgLen)
-	binary.NativeEndian.PutUint32(p[4:8], uint32(index))
-	binary.NativeEndian.PutUint32(p[8:12], flags)
-	p = attr(p, iflaIfname, append([]byte(name), 0))
-	p = attr(p, iflaMTU, u32(1500))
-	p = attr(p, iflaAddress, []byte{2, 0, 0, 0, 0, 2})
-	p = attr(p, iflaLink, u32(uint32(index+1)))
-	p = attr(p, iflaOperstate, []byte{oper})
-	p = attr(p, 0x1a, make([]byte, 1200)) // IFLA_AF_SPEC-sized filler
-	h := make([]byte, nlmsgHdrLen)
-	binary.NativeEndian.PutUint32(h[0:4], uint32(nlmsgHdrLen+len(p)))
-	binary.NativeEndian.PutUint16(h[4:6], rtmNewLink)
-	return append(h, p...)
-}
-
 // BenchmarkEventPath measures the reader's work per carrier change after the
 // socket read: split, decode, table update, fan-out and the subscriber's
 // receive. allocs/op is allocations per event.
@@ -82,7 +44,7 @@ func BenchmarkEventPath(b *testing.B) {
 	c := newCore(&config{Config: Config{Buffer: 64}})
 	c.start()
 	defer c.stop()
-	msgs := [2][]byte{linkBytes(3, "eth2", false), linkBytes(3, "eth2", true)}
+	msgs := [2][]byte{linkTestBytes(3, "eth2", false), linkTestBytes(3, "eth2", true)}
 	var m linkMsg
 	handle := func(buf []byte) {
 		typ, _, _, p, _, err := nextMsg(buf)
