@@ -100,7 +100,9 @@ const (
 	// interface's own link-local address (looked up when the target is
 	// added), so that an interface without a global address of its own (a
 	// standby) tests its path in both directions: the reply is addressed
-	// to that interface, not to an address that lives on another one.
+	// to that interface, not to an address that lives on another one. The
+	// interface needs a route to the target: usually the target is itself
+	// a link-local address (a router's, as Discover proposes).
 	LinkLocalEcho
 )
 
