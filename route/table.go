@@ -16,7 +16,7 @@ import (
 // A View keeps a Table in step with the kernel; a Table can also be built
 // by hand (tests, simulations). A Table is not safe for concurrent use.
 type Table struct {
-	trie  bart.Table[*entry]
+	trie  bart.Table[entry]
 	n     int
 	links map[int]Link
 	addrs map[int][]Address
@@ -24,11 +24,60 @@ type Table struct {
 	rank  map[int]int
 }
 
-// entry holds the routes of one prefix in kernel order. Its routes slice
-// is replaced, never modified in place, so Route values handed out stay
-// valid.
+// entry holds the routes of one prefix in kernel order, stored by value
+// in the trie (one memory access less per lookup). Its routes slice is
+// replaced, never modified in place, so Route values handed out stay
+// valid. first is the index of the route Lookup answers for the prefix
+// (-1: none usable, the kernel backtracks; -2: a throw route ends the
+// lookup), computed on every change so that Lookup does not walk
+// nexthops.
 type entry struct {
+	pfx    netip.Prefix
+	first  int32
+	nc     int8 // number of valid cands; -1: Select takes the slow path
+	cands  [2]cand
 	routes []Route
+}
+
+// cand summarises a single-path unicast route for Select, inline in the
+// entry so that the common prefix of one or two such routes is decided
+// without touching the routes' memory.
+type cand struct {
+	index  int32 // output ifindex
+	metric uint32
+	flags  NexthopFlags
+}
+
+func newEntry(p netip.Prefix, rs []Route) entry {
+	e := entry{pfx: p, first: -1, routes: rs}
+	if len(rs) <= len(e.cands) {
+		e.nc = int8(len(rs))
+		for i := range rs {
+			r := &rs[i]
+			if r.Type != TypeUnicast || r.Tos != 0 || r.SrcLen != 0 || len(r.Nexthops) != 1 {
+				e.nc = -1
+				break
+			}
+			e.cands[i] = cand{index: int32(r.Nexthops[0].Interface.Index), metric: r.Metric, flags: r.Nexthops[0].Flags}
+		}
+	} else {
+		e.nc = -1
+	}
+	for i := range rs {
+		r := &rs[i]
+		if r.Tos != 0 || r.SrcLen != 0 {
+			continue
+		}
+		if r.Type == TypeThrow {
+			e.first = -2
+			break
+		}
+		if r.Usable() {
+			e.first = int32(i)
+			break
+		}
+	}
+	return e
 }
 
 // NewTable returns an empty table.
@@ -163,15 +212,15 @@ func (t *Table) insert(r Route, pos position) {
 	t.name(&r)
 	e, ok := t.trie.Get(r.Dst)
 	if !ok {
-		t.trie.Insert(r.Dst, &entry{routes: []Route{r}})
+		t.trie.Insert(r.Dst, newEntry(r.Dst, []Route{r}))
 		t.n++
 		return
 	}
 	rs := slices.Clone(e.routes)
+	defer func() { t.trie.Insert(r.Dst, newEntry(r.Dst, rs)) }()
 	for i := range rs {
 		if sameKey(&rs[i], &r) {
 			rs[i] = r
-			e.routes = rs
 			return
 		}
 	}
@@ -179,7 +228,6 @@ func (t *Table) insert(r Route, pos position) {
 		for i := range rs {
 			if rs[i].Metric == r.Metric && rs[i].Tos == r.Tos {
 				rs[i] = r
-				e.routes = rs
 				return
 			}
 		}
@@ -191,7 +239,7 @@ func (t *Table) insert(r Route, pos position) {
 			break
 		}
 	}
-	e.routes = slices.Insert(rs, at, r)
+	rs = slices.Insert(rs, at, r)
 	t.n++
 }
 
@@ -210,7 +258,7 @@ func (t *Table) Delete(r Route) bool {
 			if len(e.routes) == 1 {
 				t.trie.Delete(dst)
 			} else {
-				e.routes = slices.Delete(slices.Clone(e.routes), i, i+1)
+				t.trie.Insert(dst, newEntry(dst, slices.Delete(slices.Clone(e.routes), i, i+1)))
 			}
 			t.n--
 			return true
@@ -246,30 +294,26 @@ func (t *Table) Lookup(dst netip.Addr) (Route, bool) {
 	if !dst.IsValid() {
 		return Route{}, false
 	}
-	bits := dst.BitLen()
-	for {
-		lpm, e, ok := t.trie.LookupPrefixLPM(netip.PrefixFrom(dst, bits))
-		if !ok {
+	for e, ok := t.trie.Lookup(dst); ok; e, ok = t.shorter(dst, &e) {
+		switch {
+		case e.first >= 0:
+			return e.routes[e.first], true
+		case e.first == -2:
+			// A throw route: the kernel ends the lookup in this table.
 			return Route{}, false
 		}
-		for i := range e.routes {
-			r := &e.routes[i]
-			if r.Usable() {
-				if r.Type == TypeThrow {
-					return Route{}, false
-				}
-				return *r, true
-			}
-			if r.Type == TypeThrow && r.Tos == 0 {
-				// The kernel ends the lookup in this table.
-				return Route{}, false
-			}
-		}
-		if lpm.Bits() == 0 {
-			return Route{}, false
-		}
-		bits = lpm.Bits() - 1
 	}
+	return Route{}, false
+}
+
+// shorter returns the entry of the longest prefix covering dst that is
+// shorter than e's: where the kernel backtracks when no route of e is
+// usable.
+func (t *Table) shorter(dst netip.Addr, e *entry) (entry, bool) {
+	if e.pfx.Bits() == 0 {
+		return entry{}, false
+	}
+	return t.trie.LookupPrefix(netip.PrefixFrom(dst, e.pfx.Bits()-1))
 }
 
 // healthyHop returns the index of the first nexthop of r that is usable
@@ -304,16 +348,7 @@ func (t *Table) better(a *Route, ai int, b *Route, bi int) bool {
 	if a.Metric != b.Metric {
 		return a.Metric < b.Metric
 	}
-	ia, ib := a.Nexthops[ai].Interface.Index, b.Nexthops[bi].Interface.Index
-	ra, oka := t.rank[ia]
-	rb, okb := t.rank[ib]
-	switch {
-	case oka && okb && ra != rb:
-		return ra < rb
-	case oka != okb:
-		return oka
-	}
-	return ia < ib
+	return t.betterIndex(a.Nexthops[ai].Interface.Index, b.Nexthops[bi].Interface.Index)
 }
 
 // pick returns the index in rs of the best healthy unicast route and the
@@ -336,6 +371,44 @@ func (t *Table) pick(rs []Route, h HealthSource, skipProto uint8) (int, int) {
 	return best, bestHop
 }
 
+// pickFast is pick over the entry's inline summaries.
+func (t *Table) pickFast(e *entry, h HealthSource) int {
+	best := -1
+	for i := range int(e.nc) {
+		c := &e.cands[i]
+		if c.flags&(FlagDead|FlagLinkDown) != 0 || (h != nil && !h.Health(int(c.index)).Healthy()) {
+			continue
+		}
+		if best < 0 || t.betterCand(c, &e.cands[best]) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (t *Table) betterCand(a, b *cand) bool {
+	if a.metric != b.metric {
+		return a.metric < b.metric
+	}
+	return t.betterIndex(int(a.index), int(b.index))
+}
+
+// betterIndex breaks a tie between equal routes: configured preference,
+// then lowest ifindex.
+func (t *Table) betterIndex(ia, ib int) bool {
+	if len(t.rank) > 0 {
+		ra, oka := t.rank[ia]
+		rb, okb := t.rank[ib]
+		switch {
+		case oka && okb && ra != rb:
+			return ra < rb
+		case oka != okb:
+			return oka
+		}
+	}
+	return ia < ib
+}
+
 // Select returns the best route to dst whose output interface is healthy
 // by h (nil: every interface unknown, so only the kernel's flags count).
 // It walks prefixes from the longest like Lookup; within a prefix it skips
@@ -351,33 +424,25 @@ func (t *Table) Select(dst netip.Addr, h HealthSource) (Selection, error) {
 	if !dst.IsValid() {
 		return Selection{}, &NoHealthyRouteError{Dst: dst}
 	}
-	bits := dst.BitLen()
-	for {
-		lpm, e, ok := t.trie.LookupPrefixLPM(netip.PrefixFrom(dst, bits))
-		if !ok {
-			break
+	for e, ok := t.trie.Lookup(dst); ok; e, ok = t.shorter(dst, &e) {
+		i, hop := -1, 0
+		if e.nc >= 0 {
+			i = t.pickFast(&e, h)
+		} else {
+			i, hop = t.pick(e.routes, h, 0)
 		}
-		if i, hop := t.pick(e.routes, h, 0); i >= 0 {
+		if i >= 0 {
 			r := &e.routes[i]
 			nh := &r.Nexthops[hop]
 			return Selection{Route: *r, Interface: nh.Interface, Gateway: nh.Gateway, Src: t.source(r, nh, dst)}, nil
 		}
-		if lpm.Bits() == 0 {
-			break
-		}
-		bits = lpm.Bits() - 1
 	}
 	return Selection{}, t.noHealthy(dst, h)
 }
 
 func (t *Table) noHealthy(dst netip.Addr, h HealthSource) error {
 	err := &NoHealthyRouteError{Dst: dst}
-	bits := dst.BitLen()
-	for {
-		lpm, e, ok := t.trie.LookupPrefixLPM(netip.PrefixFrom(dst, bits))
-		if !ok {
-			break
-		}
+	for e, ok := t.trie.Lookup(dst); ok; e, ok = t.shorter(dst, &e) {
 		for i := range e.routes {
 			r := &e.routes[i]
 			if r.Tos != 0 || r.SrcLen != 0 {
@@ -391,10 +456,6 @@ func (t *Table) noHealthy(dst netip.Addr, h HealthSource) error {
 			}
 			err.Candidates = append(err.Candidates, c)
 		}
-		if lpm.Bits() == 0 {
-			break
-		}
-		bits = lpm.Bits() - 1
 	}
 	return err
 }
