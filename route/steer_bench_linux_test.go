@@ -1,0 +1,105 @@
+//go:build linux
+
+package route
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// latencies collects one duration per benchmark iteration and reports
+// its percentiles.
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B, prefix string) {
+	if len(l) == 0 {
+		return
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	pct := func(p float64) float64 {
+		i := int(p * float64(len(s)-1))
+		return float64(s[i].Microseconds())
+	}
+	b.ReportMetric(pct(0.50), prefix+"p50-µs")
+	b.ReportMetric(pct(0.99), prefix+"p99-µs")
+	b.ReportMetric(float64(s[len(s)-1].Microseconds()), prefix+"max-µs")
+}
+
+// BenchmarkCarrierLossToKernelSteer: carrier lost on eth3 (its switch port
+// set down) to the kernel's own lookup (RTM_GETROUTE, polled) naming eth2,
+// with a Steerer guarding the subnet (it set ignore_routes_with_linkdown
+// on eth3, so no health report is needed). Baseline in the same run: the
+// time until a per-device RTM_GETLINK shows eth3 without carrier.
+// Run with -benchtime=200x.
+func BenchmarkCarrierLossToKernelSteer(b *testing.B) {
+	c := newCIPLab(b, false, false)
+	st := c.steerer(b)
+	var steer, carrier latencies
+	for b.Loop() {
+		start := time.Now()
+		if err := c.sw.SetDown("p3"); err != nil {
+			b.Fatal(err)
+		}
+		var seenCarrier, seenSteer time.Duration
+		deadline := start.Add(5 * time.Second)
+		for (seenCarrier == 0 || seenSteer == 0) && time.Now().Before(deadline) {
+			if seenSteer == 0 {
+				if ans, err := c.node.RouteGet(c.server); err == nil && ans.OutIface == c.eth2 {
+					seenSteer = time.Since(start)
+				}
+			}
+			if seenCarrier == 0 {
+				if up, err := c.node.Carrier("eth3"); err == nil && !up {
+					seenCarrier = time.Since(start)
+				}
+			}
+		}
+		if seenSteer == 0 {
+			b.Fatal("kernel still uses eth3 5 s after carrier loss")
+		}
+		steer = append(steer, seenSteer)
+		carrier = append(carrier, seenCarrier)
+		b.StopTimer()
+		if err := c.sw.SetUp("p3"); err != nil {
+			b.Fatal(err)
+		}
+		c.carrier(b, "eth3", true)
+		waitFor(b, 5*time.Second, "kernel back on eth3", func() bool { return c.kernelOut(b) == c.eth3 })
+		b.StartTimer()
+	}
+	steer.report(b, "steer-")
+	carrier.report(b, "carrier-seen-")
+	_ = st
+}
+
+// BenchmarkIPVerdictToKernelSteer: the IP monitor's verdict (SetIPState
+// down for eth3) to the kernel's lookup naming eth2. Baseline in the same
+// run: one RTM_GETROUTE round trip (the polling resolution).
+// Run with -benchtime=200x.
+func BenchmarkIPVerdictToKernelSteer(b *testing.B) {
+	c := newCIPLab(b, false, false)
+	st := c.steerer(b)
+	var steer, poll latencies
+	for b.Loop() {
+		t0 := time.Now()
+		c.kernelOut(b)
+		poll = append(poll, time.Since(t0))
+		start := time.Now()
+		st.SetIPState(c.eth3, StateDown)
+		deadline := start.Add(5 * time.Second)
+		for c.kernelOut(b) != c.eth2 {
+			if time.Now().After(deadline) {
+				b.Fatal("kernel still uses eth3 5 s after the verdict")
+			}
+		}
+		steer = append(steer, time.Since(start))
+		b.StopTimer()
+		st.SetIPState(c.eth3, StateUp)
+		waitFor(b, 5*time.Second, "kernel back on eth3", func() bool { return c.kernelOut(b) == c.eth3 })
+		b.StartTimer()
+	}
+	steer.report(b, "steer-")
+	poll.report(b, "routeget-")
+}
