@@ -167,9 +167,9 @@ func TestVerdictRules(t *testing.T) {
 			require.Len(t, ev.Evidence, 3)
 		})
 	}
-	require.Equal(t, VerdictUnknown, decide(VerdictRule{}, 0, 0, 0))
-	require.Equal(t, VerdictUnknown, decide(VerdictRule{Kind: All}, 1, 1, 2), "one unknown could still make it")
-	require.Equal(t, VerdictDead, decide(VerdictRule{Kind: Quorum, N: 3}, 1, 1, 2), "quorum larger than the targets")
+	require.Equal(t, VerdictUnknown, VerdictRule{}.Decide(0, 0, 0))
+	require.Equal(t, VerdictUnknown, VerdictRule{Kind: All}.Decide(1, 1, 2), "one unknown could still make it")
+	require.Equal(t, VerdictDead, VerdictRule{Kind: Quorum, N: 3}.Decide(1, 1, 2), "quorum larger than the targets")
 }
 
 // TestSlowSubscriberCoalesces: a subscriber that reads nothing while a

@@ -13,7 +13,31 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/netpulse/netpulse/ipmon/internal/fanout"
 )
+
+// evKey identifies what an event is about, for coalescing.
+type evKey struct {
+	kind  EventKind
+	iface string
+	k     key
+}
+
+func keyOf(ev *Event) evKey {
+	if ev.Kind == VerdictChanged {
+		return evKey{kind: VerdictChanged, iface: ev.Interface}
+	}
+	return evKey{kind: TargetChanged, k: ev.Target.key()}
+}
+
+// mergeEvents folds an undelivered event into the newer one of the same
+// target or interface: the newer state, the older Previous.
+func mergeEvents(old, ev *Event) {
+	ev.Coalesced = old.Coalesced + 1
+	ev.Previous, ev.PreviousVerdict = old.Previous, old.PreviousVerdict
+	ev.Initial = old.Initial && ev.Initial
+}
 
 // transport is the kernel side of a Poller: sockets, interface lookups.
 // The Linux implementation uses ICMP sockets; tests use a fake. Methods
@@ -83,7 +107,7 @@ type Poller struct {
 	sent, sendErrors, received, overruns uint64
 	drops                                Drops
 
-	hub     hub
+	hub     *fanout.Hub[evKey, Event]
 	wake    chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup // subscription goroutines
@@ -119,7 +143,7 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 	if _, err := rand.Read(p.cookie[:]); err != nil {
 		return nil, fmt.Errorf("ipmon: random cookie: %w", err)
 	}
-	p.hub.init(&p.wg, p.done)
+	p.hub = fanout.New(keyOf, mergeEvents, &p.wg, p.done)
 	tr.start(p)
 	p.schedWG.Add(1)
 	go p.run()
@@ -174,7 +198,7 @@ func (p *Poller) Add(t Target) error {
 		p.ifaces[t.Interface] = is
 	}
 	is.targets[t.key()] = tg
-	p.hub.publish(p.targetEvent(tg, Unknown, now))
+	p.hub.Publish(p.targetEvent(tg, Unknown, now))
 	p.reverdict(is, now)
 	p.kick()
 	return nil
@@ -206,7 +230,7 @@ func (p *Poller) Remove(t Target) error {
 	tg.state = Unknown
 	ev := p.targetEvent(tg, prev, now)
 	ev.Removed = true
-	p.hub.publish(ev)
+	p.hub.Publish(ev)
 	is := p.ifaces[t.Interface]
 	delete(is.targets, t.key())
 	p.reverdict(is, now)
@@ -480,7 +504,7 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 
 // changed publishes a target's state change and re-decides its interface.
 func (p *Poller) changed(tg *target, prev TargetState, now time.Time) {
-	p.hub.publish(p.targetEvent(tg, prev, now))
+	p.hub.Publish(p.targetEvent(tg, prev, now))
 	if is := p.ifaces[tg.t.Interface]; is != nil {
 		p.reverdict(is, now)
 	}
@@ -500,12 +524,15 @@ func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) Event 
 	}
 }
 
-// decide applies rule to targets' states.
-func decide(rule VerdictRule, up, unknown, total int) Verdict {
+// Decide returns the verdict of an interface with total targets, of which
+// up are Up and unknown are Unknown (the others Down or Unverified):
+// alive if the rule is met, dead if it cannot be met even if every unknown
+// target comes up, else unknown (also with no targets).
+func (r VerdictRule) Decide(up, unknown, total int) Verdict {
 	if total == 0 {
 		return VerdictUnknown
 	}
-	need := rule.required(total)
+	need := r.required(total)
 	switch {
 	case up >= need:
 		return VerdictAlive
@@ -533,13 +560,13 @@ func (is *ifaceState) counts() (up, down, unverified, unknown int) {
 
 func (p *Poller) reverdict(is *ifaceState, now time.Time) {
 	up, _, _, unknown := is.counts()
-	v := decide(is.rule, up, unknown, len(is.targets))
+	v := is.rule.Decide(up, unknown, len(is.targets))
 	if v == is.verdict {
 		return
 	}
 	prev := is.verdict
 	is.verdict, is.lastChange = v, now
-	p.hub.publish(p.verdictEvent(is, prev, now))
+	p.hub.Publish(p.verdictEvent(is, prev, now))
 }
 
 func (p *Poller) verdictEvent(is *ifaceState, prev Verdict, now time.Time) Event {
@@ -599,7 +626,7 @@ func (p *Poller) Subscribe(ctx context.Context) <-chan Event {
 			initial = append(initial, ev)
 		}
 	}
-	return p.hub.subscribe(ctx, initial)
+	return p.hub.Subscribe(ctx, initial)
 }
 
 func (p *Poller) sortedTargets() []*target {
