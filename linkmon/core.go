@@ -24,7 +24,7 @@ type core struct {
 	seq     uint64
 	ctr     Counters
 	health  Health
-	nicIdx  []int // scratch for nicTargets
+	nicIdx  []checkTarget // scratch for nicTargets
 
 	hub *fanout.Hub[Event]
 
@@ -271,15 +271,22 @@ func (c *core) nicChanged(st State) {
 	}
 }
 
-// nicTargets returns the indexes of watched links the carrier check must
-// query: NIC-like and administratively up. The slice is reused.
-func (c *core) nicTargets() []int {
+// checkTarget is a link the carrier check probes.
+type checkTarget struct {
+	index   int
+	name    string
+	carrier bool // the kernel carrier the table holds
+}
+
+// nicTargets returns the watched links the carrier check must probe:
+// NIC-like and administratively up. The slice is reused.
+func (c *core) nicTargets() []checkTarget {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nicIdx = c.nicIdx[:0]
 	for i, e := range c.links {
 		if e.st.NICLike && e.st.AdminUp {
-			c.nicIdx = append(c.nicIdx, i)
+			c.nicIdx = append(c.nicIdx, checkTarget{i, e.st.Name, e.st.KernelCarrier})
 		}
 	}
 	return c.nicIdx

@@ -72,3 +72,32 @@ func BenchmarkEventPath(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkGlinkProbe times one ETHTOOL_GLINK ioctl, the cheap first step of
+// a carrier check.
+func BenchmarkGlinkProbe(b *testing.B) {
+	lab := netlab.New(b)
+	node, err := lab.NewNS("node")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sw, err := lab.NewNS("sw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := lab.Veth(node, "eth3", sw, "p3", &netlab.VethOptions{NICLike: true}); err != nil {
+		b.Fatal(err)
+	}
+	var p *glinkProbe
+	if err := node.Do(func() error { var err error; p, err = openGlinkProbe(); return err }); err != nil {
+		b.Fatal(err)
+	}
+	defer p.close()
+	if up, e := p.link("eth3"); e != 0 || !up {
+		b.Fatal(up, e)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.link("eth3")
+	}
+}

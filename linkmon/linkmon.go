@@ -394,10 +394,12 @@ type Event struct {
 	Previous State
 	// Initial marks the events that replay the table to a new subscriber.
 	Initial bool
-	// Seq numbers the watcher's changes (increasing; initial events carry
-	// the Seq of the change that produced the state).
+	// Seq numbers the watcher's changes, increasing. Initial events carry
+	// the Seq of the latest change at subscription time.
 	Seq uint64
-	// Time is the monotonic time the watcher produced the event.
+	// Time is when the watcher produced the event (with a monotonic
+	// reading); for an initial event, when the link entered its state
+	// (State.Changed).
 	Time time.Time
 }
 

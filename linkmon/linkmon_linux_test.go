@@ -203,9 +203,11 @@ func key(s linkmon.State) linkKey {
 	return linkKey{s.Index, s.Name, s.Present, s.Carrier, s.AdminUp, s.KernelCarrier}
 }
 
-// TestSubscribeDuringChanges subscribes repeatedly while links flap: each
-// subscription's events for a link must chain (every Previous is the state
-// the subscriber last got), and end at the kernel's state.
+// TestSubscribeDuringChanges opens watchers and subscribes repeatedly while
+// links flap (so changes fall between a watcher's socket subscription, its
+// dump and a Subscribe call): each subscription's events for a link must
+// chain (every Previous is the state the subscriber last got), and end at
+// the kernel's state.
 func TestSubscribeDuringChanges(t *testing.T) {
 	t.Parallel()
 	p := newPair(t)
@@ -234,7 +236,11 @@ func TestSubscribeDuringChanges(t *testing.T) {
 	var subs sync.WaitGroup
 	for i := 0; i < 10; i++ {
 		time.Sleep(5 * time.Millisecond)
-		ch := w.Subscribe(ctx)
+		src := w
+		if i%2 == 1 { // a watcher opened during the changes
+			src = p.open(t, linkmon.Config{})
+		}
+		ch := src.Subscribe(ctx)
 		subs.Add(1)
 		go func() {
 			defer subs.Done()

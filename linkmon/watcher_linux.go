@@ -355,6 +355,28 @@ func (k *kernel) query(index int, fallback *linkMsg, check bool) {
 	}
 }
 
+// check probes one link's carrier with ETHTOOL_GLINK and asks rtnetlink
+// only when the answer differs from the table (or the driver has no link
+// query, or the name moved).
+func (k *kernel) check(tg checkTarget) {
+	k.reqMu.Lock()
+	r := k.req
+	if r == nil {
+		k.reqMu.Unlock()
+		return
+	}
+	if r.probe != nil {
+		up, errno := r.probe.link(tg.name)
+		if errno == 0 && up == tg.carrier {
+			k.reqMu.Unlock()
+			k.checks.Add(1)
+			return
+		}
+	}
+	k.reqMu.Unlock()
+	k.query(tg.index, nil, true)
+}
+
 // resync dumps the link table, applies it and forgets links the dump did not
 // list. An interrupted dump (NLM_F_DUMP_INTR) is retried.
 func (k *kernel) resync() error {
@@ -392,7 +414,7 @@ func (k *kernel) checkLoop() {
 	cur := base
 	t := time.NewTicker(cur)
 	defer t.Stop()
-	var targets []int
+	var targets []checkTarget
 	for {
 		targets = append(targets[:0], k.c.nicTargets()...)
 		if len(targets) == 0 {
@@ -409,8 +431,8 @@ func (k *kernel) checkLoop() {
 			cur = iv
 			t.Reset(cur)
 		}
-		for _, i := range targets {
-			k.query(i, nil, true)
+		for _, tg := range targets {
+			k.check(tg)
 		}
 		select {
 		case <-k.done:
@@ -509,6 +531,7 @@ func (s *notifSock) close() { s.f.Close() }
 // replies are always queued by the time they are read: a blocking socket
 // with a receive timeout (against a kernel that never answers) is enough.
 type reqSock struct {
+	probe *glinkProbe // nil if it cannot be opened
 	fd    int
 	seq   uint32
 	out   []byte
@@ -532,10 +555,17 @@ func openReq() (*reqSock, error) {
 		unix.Close(fd)
 		return nil, &Error{Op: "open", Err: err}
 	}
-	return &reqSock{fd: fd, seq: uint32(time.Now().UnixNano()), buf: make([]byte, 64<<10), out: make([]byte, 0, 64)}, nil
+	r := &reqSock{fd: fd, seq: uint32(time.Now().UnixNano()), buf: make([]byte, 64<<10), out: make([]byte, 0, 64)}
+	r.probe, _ = openGlinkProbe() // without it every check is an RTM_GETLINK
+	return r, nil
 }
 
-func (r *reqSock) close() { unix.Close(r.fd) }
+func (r *reqSock) close() {
+	unix.Close(r.fd)
+	if r.probe != nil {
+		r.probe.close()
+	}
+}
 
 func (r *reqSock) recv() (int, error) {
 	for {
