@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"regexp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/netpulse/netpulse/route"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var jsonTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$`)
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-i", "eth2, eth3", "-target", "eth3=198.18.10.1", "-target", "eth2=2001:db8::1",
+		"-interval", "20ms", "-fail-after", "4", "-recover-after", "1", "-json", "-netns", "/var/run/netns/x"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"eth2", "eth3"}, o.ifaces)
+	require.Len(t, o.targets, 2)
+	require.Equal(t, "eth3", o.targets[0].Interface)
+	require.Equal(t, 20*time.Millisecond, o.interval)
+	require.Equal(t, 20*time.Millisecond, o.timeout, "timeout defaults to the interval")
+	require.Equal(t, 4, o.failAfter)
+	require.Equal(t, 1, o.recoverAfter)
+	require.True(t, o.json)
+	require.Equal(t, "/var/run/netns/x", o.netns)
+
+	for _, bad := range [][]string{
+		{},
+		{"-i", "eth2", "-target", "nonsense"},
+		{"-i", "eth2", "-target", "eth9=198.18.10.1"},
+		{"-i", "eth2", "extra"},
+	} {
+		_, err := parseFlags(bad, io.Discard)
+		require.Error(t, err, "%q", bad)
+	}
+}
+
+func TestSteeringJSON(t *testing.T) {
+	r, w := io.Pipe()
+	o := newOutput(w, true)
+	go func() {
+		o.steering(route.Event{Time: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Dst: netip.MustParsePrefix("198.18.10.0/24"),
+			Interface: route.Interface{Index: 3, Name: "eth2"}, Previous: route.Interface{Index: 4, Name: "eth3"}, Reason: route.ReasonLinkDown})
+		o.steering(route.Event{Reason: route.ReasonReconciled}) // not part of the JSON contract
+		w.Close()
+	}()
+	b, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Equal(t, `{"time":"2026-11-22T05:00:00.000000001Z","event":"route","dst":"198.18.10.0/24","interface":"eth2","previous":"eth3","reason":"link-down"}`+"\n", string(b))
+}
+
+// guardLab is the CIP topology in named namespaces: node with eth3
+// (activated first) and eth2 on one subnet through a bridge to srv.
+type guardLab struct {
+	node, sw, srv *netlab.NS
+	subnet        netip.Prefix
+}
+
+func newGuardLab(t *testing.T) *guardLab {
+	netlab.Require(t)
+	lab, err := netlab.Open(netlab.Config{Named: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, lab.Close()) })
+	g := &guardLab{subnet: netip.MustParsePrefix("198.18.10.0/24")}
+	g.node, err = lab.NewNS("node")
+	require.NoError(t, err)
+	g.sw, err = lab.NewNS("sw")
+	require.NoError(t, err)
+	g.srv, err = lab.NewNS("srv")
+	require.NoError(t, err)
+	require.NoError(t, g.sw.Bridge("br0"))
+	require.NoError(t, lab.Veth(g.node, "eth3", g.sw, "p3", nil))
+	require.NoError(t, lab.Veth(g.node, "eth2", g.sw, "p2", nil))
+	require.NoError(t, lab.Veth(g.srv, "eth0", g.sw, "ps", nil))
+	for _, p := range []string{"p3", "p2", "ps"} {
+		require.NoError(t, g.sw.SetMaster(p, "br0"))
+	}
+	require.NoError(t, g.node.SetStrictARP(true))
+	require.NoError(t, g.node.AddAddr("eth3", netip.MustParsePrefix("198.18.10.3/24")))
+	require.NoError(t, g.node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
+	require.NoError(t, g.srv.AddAddr("eth0", netip.MustParsePrefix("198.18.10.100/24")))
+	return g
+}
+
+func (g *guardLab) routes(t *testing.T) []route.Route {
+	v, err := route.NewView(context.Background(), &route.ViewConfig{NetNS: g.node.FD()})
+	require.NoError(t, err)
+	defer v.Close()
+	return v.Routes()
+}
+
+func (g *guardLab) out(t *testing.T) string {
+	ans, err := g.node.RouteGet(netip.MustParseAddr("198.18.10.100"))
+	require.NoError(t, err)
+	l, err := g.node.Links()
+	require.NoError(t, err)
+	for _, m := range l {
+		if int(m.Index) == ans.OutIface {
+			return m.Attributes.Name
+		}
+	}
+	return ""
+}
+
+func TestRouteguardInLab(t *testing.T) {
+	t.Parallel()
+	g := newGuardLab(t)
+	before := g.routes(t)
+	require.Equal(t, "eth3", g.out(t))
+
+	o, err := parseFlags([]string{"-i", "eth3,eth2", "-json", "-netns", g.node.Path(),
+		"-target", "eth3=198.18.10.100", "-target", "eth2=198.18.10.100",
+		"-interval", "20ms", "-fail-after", "3", "-recover-after", "2"}, io.Discard)
+	require.NoError(t, err)
+	o.ready = make(chan struct{})
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, o, newOutput(pw, true))
+		pw.Close()
+	}()
+	lines := make(chan map[string]string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var m map[string]string
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				lines <- m
+			}
+		}
+	}()
+	expect := func(iface, prev, reason string) {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case m, ok := <-lines:
+				require.True(t, ok, "output ended")
+				require.Len(t, m, 6, "%v", m)
+				require.Regexp(t, jsonTime, m["time"])
+				require.Equal(t, "route", m["event"])
+				require.Equal(t, "198.18.10.0/24", m["dst"])
+				require.Contains(t, []string{"link-down", "ip-down", "recovered"}, m["reason"])
+				if m["interface"] == iface && m["previous"] == prev && m["reason"] == reason {
+					return
+				}
+				t.Logf("skipping %v", m)
+			case <-timeout:
+				t.Fatalf("no %s event %s -> %s", reason, prev, iface)
+			}
+		}
+	}
+	select {
+	case <-o.ready:
+	case err := <-done:
+		t.Fatalf("routeguard stopped: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("routeguard not ready")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for g.out(t) != "eth3" || !probed(g) {
+		require.True(t, time.Now().Before(deadline))
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Carrier loss on eth3.
+	require.NoError(t, g.sw.SetDown("p3"))
+	expect("eth2", "eth3", "link-down")
+	require.Equal(t, "eth2", g.out(t))
+	_, err = g.node.Ping("", netip.MustParseAddr("198.18.10.100"), 2*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, g.sw.SetUp("p3"))
+	expect("eth3", "eth2", "recovered")
+
+	// eth3's path dies with carrier up: ipmon's verdict steers.
+	require.NoError(t, g.sw.SetMaster("p3", ""))
+	expect("eth2", "eth3", "ip-down")
+	require.Equal(t, "eth2", g.out(t))
+	require.NoError(t, g.sw.SetMaster("p3", "br0"))
+	expect("eth3", "eth2", "recovered")
+
+	// Steer once more, then stop as on SIGTERM: the table is restored.
+	require.NoError(t, g.sw.SetMaster("p3", ""))
+	expect("eth2", "eth3", "ip-down")
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("routeguard did not stop")
+	}
+	for range lines {
+	}
+	after := g.routes(t)
+	require.True(t, slices.EqualFunc(before, after, func(a, b route.Route) bool { return a.Equal(&b) }),
+		"before %v\nafter %v", before, after)
+	v, err := g.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
+	require.NoError(t, err)
+	require.Equal(t, "0", v)
+}
+
+// probed reports whether eth3's path answers (the lab is ready).
+func probed(g *guardLab) bool {
+	_, err := g.node.Ping("eth3", netip.MustParseAddr("198.18.10.100"), 200*time.Millisecond)
+	return err == nil
+}
