@@ -4,10 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,4 +222,77 @@ func TestRouteguardInLab(t *testing.T) {
 func probed(g *guardLab) bool {
 	_, err := g.node.Ping("eth3", netip.MustParseAddr("198.18.10.100"), 200*time.Millisecond)
 	return err == nil
+}
+
+// TestBinary builds routeguard and checks its exit statuses: 2 for a bad
+// command line, 1 for an unknown interface, 0 on SIGTERM with the table
+// restored.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	g := newGuardLab(t)
+	before := g.routes(t)
+	bin := filepath.Join(t.TempDir(), "routeguard")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	var ee *exec.ExitError
+	_, err = exec.Command(bin, "-i", "").CombinedOutput()
+	require.True(t, errors.As(err, &ee), "%v", err)
+	require.Equal(t, 2, ee.ExitCode())
+	out, err = exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth7").CombinedOutput()
+	require.True(t, errors.As(err, &ee), "%v", err)
+	require.Equal(t, 1, ee.ExitCode())
+	require.Contains(t, string(out), `unknown interface "eth7"`)
+
+	cmd := exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, err := g.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
+		require.NoError(t, err)
+		if v == "1" {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "routeguard did not start")
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // let it finish starting (linkmon)
+	require.NoError(t, g.sw.SetDown("p3"))
+	wait := func(reason string) {
+		t.Helper()
+		timeout := time.After(20 * time.Second)
+		for {
+			select {
+			case l := <-lines:
+				if strings.Contains(l, `"reason":"`+reason+`"`) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %s line", reason)
+			}
+		}
+	}
+	wait("link-down")
+	require.Equal(t, "eth2", g.out(t))
+	require.NoError(t, g.sw.SetUp("p3"))
+	wait("recovered")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
+	require.Equal(t, 0, cmd.ProcessState.ExitCode())
+	after := g.routes(t)
+	require.True(t, slices.EqualFunc(before, after, func(a, b route.Route) bool { return a.Equal(&b) }))
+	v, err := g.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
+	require.NoError(t, err)
+	require.Equal(t, "0", v)
 }
