@@ -260,8 +260,10 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkIdleCPU: process CPU over 10 s with a watcher on quiet links:
-// none (the test process alone), 100 fast-path veths, 8 and 64 NIC-like
-// veths with the default check, and 64 with an explicit 10 ms.
+// none (the test process alone), a bare Go ticker at 10 ms doing nothing
+// (the floor of any 10 ms poll in Go on this machine), 100 fast-path veths,
+// 1, 8 and 64 NIC-like veths with the default check, and 64 with an
+// explicit 10 ms.
 func BenchmarkIdleCPU(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
@@ -269,12 +271,15 @@ func BenchmarkIdleCPU(b *testing.B) {
 		nicLike bool
 		watch   bool
 		iv      time.Duration
+		ticker  bool
 	}{
-		{"no-watcher", 0, false, false, 0},
-		{"fast-100", 100, false, true, 0},
-		{"nic-8", 8, true, true, 0},
-		{"nic-64-default", 64, true, true, 0},
-		{"nic-64-10ms", 64, true, true, 10 * time.Millisecond},
+		{"no-watcher", 0, false, false, 0, false},
+		{"bare-ticker-10ms", 0, false, false, 0, true},
+		{"nic-1", 1, true, true, 0, false},
+		{"fast-100", 100, false, true, 0, false},
+		{"nic-8", 8, true, true, 0, false},
+		{"nic-64-default", 64, true, true, 0, false},
+		{"nic-64-10ms", 64, true, true, 10 * time.Millisecond, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := benchLab(b)
@@ -284,7 +289,23 @@ func BenchmarkIdleCPU(b *testing.B) {
 			if tc.watch {
 				p.open(b, linkmon.Config{CheckInterval: tc.iv})
 			}
-			time.Sleep(300 * time.Millisecond)
+			if tc.ticker {
+				stop, done := make(chan struct{}), make(chan struct{})
+				go func() {
+					defer close(done)
+					t := time.NewTicker(10 * time.Millisecond)
+					defer t.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-t.C:
+						}
+					}
+				}()
+				defer func() { close(stop); <-done }()
+			}
+			time.Sleep(2 * time.Second) // let earlier labs' teardown finish
 			runtime.GC()
 			const span = 10 * time.Second
 			c0 := cpuTime()

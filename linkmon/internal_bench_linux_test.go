@@ -4,10 +4,12 @@ package linkmon
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/netpulse/netpulse/internal/netlab"
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkCheckQuery times one carrier check: an RTM_GETLINK for one
@@ -99,5 +101,50 @@ func BenchmarkGlinkProbe(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.link("eth3")
+	}
+}
+
+// BenchmarkCheckCPU compares the CPU cost of the carrier check of 8 idle
+// NIC-like links with the ETHTOOL_GLINK probe (the default) and with an
+// RTM_GETLINK for every check, over 5 s each.
+func BenchmarkCheckCPU(b *testing.B) {
+	for _, probe := range []bool{true, false} {
+		name := "glink"
+		if !probe {
+			name = "getlink"
+		}
+		b.Run(name, func(b *testing.B) {
+			lab := netlab.New(b)
+			node, _ := lab.NewNS("node")
+			sw, _ := lab.NewNS("sw")
+			for i := range 8 {
+				if err := lab.Veth(node, fmt.Sprintf("eth%d", i), sw, fmt.Sprintf("p%d", i), &netlab.VethOptions{NICLike: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			w, err := Open(context.Background(), &Config{NetNS: node.FD()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			if !probe {
+				w.k.reqMu.Lock()
+				w.k.req.probe.close()
+				w.k.req.probe = nil
+				w.k.reqMu.Unlock()
+			}
+			time.Sleep(2 * time.Second) // let earlier labs' teardown finish
+			var r0, r1 unix.Rusage
+			c0 := w.Snapshot().Counters.Checks
+			unix.Getrusage(unix.RUSAGE_SELF, &r0)
+			time.Sleep(5 * time.Second)
+			unix.Getrusage(unix.RUSAGE_SELF, &r1)
+			user := time.Duration(r1.Utime.Nano() - r0.Utime.Nano())
+			sys := time.Duration(r1.Stime.Nano() - r0.Stime.Nano())
+			checks := w.Snapshot().Counters.Checks - c0
+			b.ReportMetric(100*float64(user+sys)/float64(5*time.Second), "%core")
+			b.ReportMetric(float64(user+sys)/float64(checks)/1e3, "us/check")
+			b.Logf("%s: user %v sys %v, %d checks", name, user, sys, checks)
+		})
 	}
 }
