@@ -123,6 +123,7 @@ type ifaceState struct {
 	verdict    Verdict
 	lastChange time.Time
 	targets    map[key]*target
+	n          [4]int // targets by state, kept as states change
 }
 
 // newPoller builds a Poller over tr and starts its goroutines.
@@ -198,6 +199,7 @@ func (p *Poller) Add(t Target) error {
 		p.ifaces[t.Interface] = is
 	}
 	is.targets[t.key()] = tg
+	is.n[Unknown]++
 	p.hub.Publish(p.targetEvent(tg, Unknown, now))
 	p.reverdict(is, now)
 	p.kick()
@@ -233,6 +235,7 @@ func (p *Poller) Remove(t Target) error {
 	p.hub.Publish(ev)
 	is := p.ifaces[t.Interface]
 	delete(is.targets, t.key())
+	is.n[prev]--
 	p.reverdict(is, now)
 	if len(is.targets) == 0 {
 		delete(p.ifaces, t.Interface)
@@ -506,6 +509,8 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 func (p *Poller) changed(tg *target, prev TargetState, now time.Time) {
 	p.hub.Publish(p.targetEvent(tg, prev, now))
 	if is := p.ifaces[tg.t.Interface]; is != nil {
+		is.n[prev]--
+		is.n[tg.state]++
 		p.reverdict(is, now)
 	}
 }
@@ -543,19 +548,7 @@ func (r VerdictRule) Decide(up, unknown, total int) Verdict {
 }
 
 func (is *ifaceState) counts() (up, down, unverified, unknown int) {
-	for _, tg := range is.targets {
-		switch tg.state {
-		case Up:
-			up++
-		case Down:
-			down++
-		case Unverified:
-			unverified++
-		default:
-			unknown++
-		}
-	}
-	return
+	return is.n[Up], is.n[Down], is.n[Unverified], is.n[Unknown]
 }
 
 func (p *Poller) reverdict(is *ifaceState, now time.Time) {
