@@ -52,9 +52,11 @@ func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 	return out, nil
 }
 
-// Error is the error type of the package's kernel operations. It wraps
-// the cause: errors.Is(err, os.ErrNotExist) for an unknown interface or
-// route, os.ErrPermission for EPERM, errors.ErrUnsupported off Linux.
+// Error is the error type of the package's configuration checks and
+// kernel operations. It wraps the cause, so errors.Is works with the
+// cause's sentinels: os.ErrInvalid for a bad configuration,
+// os.ErrPermission for EPERM (no CAP_NET_ADMIN), the kernel's errno
+// (unix.ENETDOWN...), errors.ErrUnsupported off Linux.
 type Error struct {
 	Op  string
 	Err error

@@ -352,3 +352,39 @@ func TestNewSteererRefusesBadConfig(t *testing.T) {
 		require.True(t, errors.As(err, &re), "%v", err)
 	}
 }
+
+// The kernel flushes the IPv4 routes of a link set down (the Steerer's
+// included, without a notification) and re-adds the prefix route when it
+// comes back: the Steerer follows both.
+func TestSteererFollowsKernelChanges(t *testing.T) {
+	t.Parallel()
+	c := newCIPLab(t, false, false)
+	before := c.routes(t)
+	st := c.steerer(t)
+	st.SetIPState(c.eth3, StateDown)
+	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
+
+	require.NoError(t, c.node.SetDown("eth2"))
+	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
+	// link-down if the link notification came first, removed if the
+	// routes' deletion did.
+	require.Contains(t, []Reason{ReasonLinkDown, ReasonRemoved}, ev.Reason, "eth2 went down under the steered traffic")
+	waitFor(t, 10*time.Second, "no override left", func() bool { return len(oursIn(c.routes(t))) == 0 })
+
+	require.NoError(t, c.node.SetUp("eth2"))
+	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	waitFor(t, 10*time.Second, "kernel lookup names eth2 again", func() bool { return c.kernelOut(t) == c.eth2 })
+	require.Len(t, oursIn(c.routes(t)), 2)
+
+	st.SetIPState(c.eth3, StateUp)
+	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
+	// The kernel re-added eth2's prefix route after eth3's: same routes,
+	// kernel order aside.
+	waitFor(t, 10*time.Second, "no override left", func() bool { return len(oursIn(c.routes(t))) == 0 })
+	after := c.routes(t)
+	require.Len(t, after, len(before))
+	for _, r := range before {
+		require.True(t, slices.ContainsFunc(after, func(x Route) bool { return x.Equal(&r) }), "route %v lost", r)
+	}
+}

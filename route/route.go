@@ -360,10 +360,6 @@ type Selection struct {
 // destination has a healthy output interface.
 var ErrNoHealthyRoute = errors.New("route: no healthy route")
 
-// ErrNoRoute is returned by Lookup-style calls when no route covers the
-// destination.
-var ErrNoRoute = errors.New("route: no route to destination")
-
 // A Candidate is a route Select considered, with the health that made it
 // unusable.
 type Candidate struct {
