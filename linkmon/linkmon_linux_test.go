@@ -289,8 +289,17 @@ func TestSubscribeDuringChanges(t *testing.T) {
 
 func TestDeleteRecreateRename(t *testing.T) {
 	t.Parallel()
+	for _, nicLike := range []bool{false, true} {
+		t.Run(fmt.Sprintf("niclike=%v", nicLike), func(t *testing.T) {
+			t.Parallel()
+			testDeleteRecreateRename(t, nicLike)
+		})
+	}
+}
+
+func testDeleteRecreateRename(t *testing.T, nicLike bool) {
 	p := newPair(t)
-	p.veth(t, 2, false)
+	p.veth(t, 2, nicLike)
 	w := p.open(t, linkmon.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -303,7 +312,7 @@ func TestDeleteRecreateRename(t *testing.T) {
 	_, ok := w.Snapshot().Link("eth2")
 	require.False(t, ok)
 
-	p.veth(t, 2, false) // same name, new index
+	p.veth(t, 2, nicLike) // same name, new index
 	ev = waitEvent(t, ch, "eth2", 10*time.Second, func(e linkmon.Event) bool { return e.State.Present && e.State.Carrier })
 	require.NotEqual(t, first.State.Index, ev.State.Index)
 	idx := ev.State.Index

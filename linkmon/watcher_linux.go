@@ -284,14 +284,21 @@ func (k *kernel) read() {
 				k.c.count(func(c *Counters) { c.Dropped++ })
 				continue
 			}
-			if typ == rtmNewLink && m.nicLike() {
+			switch {
+			case typ == rtmNewLink && m.nicLike():
 				// The kernel may hold a NIC-like device's notification back
 				// for up to a second, so it can be older than what a carrier
 				// check already applied: take it as a hint and ask.
 				k.query(m.index, &m, false)
-				continue
+			case typ == rtmDelLink:
+				// Under the request lock, so that a check's reply read
+				// before the deletion cannot be applied after it.
+				k.reqMu.Lock()
+				k.c.apply(&m, now)
+				k.reqMu.Unlock()
+			default:
+				k.c.apply(&m, now)
 			}
-			k.c.apply(&m, now)
 		}
 	}
 }
@@ -339,6 +346,12 @@ func (k *kernel) query(index int, fallback *linkMsg, check bool) {
 	}
 	m, errno, err := k.req.getLink(index)
 	now := time.Now()
+	if errno == unix.ENODEV {
+		// Gone: apply the deletion now (its notification may have been
+		// lost); a later RTM_DELLINK then finds nothing to do.
+		k.c.apply(&linkMsg{deleted: true, index: index}, now)
+		return
+	}
 	if err != nil || errno != 0 {
 		if errno == 0 && fallback != nil && !check {
 			k.c.apply(fallback, now)
