@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/route"
+)
+
+// Probe timers of the demonstration: a dead path is declared at most
+// FailAfter x Interval + Timeout = 3 x 10 ms + 30 ms = 60 ms after it died.
+const (
+	probeInterval = 10 * time.Millisecond
+	probeTimeout  = 30 * time.Millisecond
+	failAfter     = 3
+	recoverAfter  = 2
+	holdDown      = time.Second
+)
+
+// damping makes a link that loses carrier three times within about a second
+// count as flapping; one loss per step does not. A damped link is released
+// HalfLife x log2(Max/Reuse) = 1 s x log2(4000/800), about 2.3 s, after it
+// stops flapping.
+var damping = &linkmon.Damping{Penalty: 1000, HalfLife: time.Second, Suppress: 2500, Reuse: 800, Max: 4000}
+
+// app is the node's netpulse, wired as an application would wire it:
+// linkmon and ipmon feed both the route Steerer and the failover engine.
+type app struct {
+	watcher *linkmon.Watcher
+	poller  *ipmon.Poller
+	steerer *route.Steerer
+	engine  *failover.Engine
+	rec     *recorder
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err error) {
+	a := &app{rec: rec}
+	ctx, a.cancel = context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	fd := topo.node.FD()
+	if a.watcher, err = linkmon.Open(ctx, &linkmon.Config{
+		NetNS:      fd,
+		Interfaces: []linkmon.Interface{{Name: "eth2"}, {Name: "eth3"}},
+		Damping:    damping,
+	}); err != nil {
+		return nil, fmt.Errorf("linkmon: %w", err)
+	}
+	if a.poller, err = ipmon.Open(ctx, &ipmon.Config{
+		NetNS: fd, StrictIngress: true,
+		Interval: probeInterval, Timeout: probeTimeout, FailAfter: failAfter, RecoverAfter: recoverAfter,
+	}); err != nil {
+		return nil, fmt.Errorf("ipmon: %w", err)
+	}
+	// The router beyond the switch is each interface's polling target,
+	// probed through that interface: the standby's path is tested before it
+	// is needed, and the primary's keeps being tested after a failover.
+	for _, ifc := range []string{"eth3", "eth2"} {
+		if err := a.poller.Add(ipmon.Target{Addr: routerAddr.Addr(), Interface: ifc}); err != nil {
+			return nil, fmt.Errorf("ipmon: %w", err)
+		}
+	}
+	if a.steerer, err = route.NewSteerer(ctx, &route.SteererConfig{
+		NetNS:      fd,
+		Prefixes:   []netip.Prefix{subnet4},
+		Interfaces: []string{"eth3", "eth2"},
+	}); err != nil {
+		return nil, fmt.Errorf("route: %w", err)
+	}
+	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: fd})
+	if err != nil {
+		return nil, fmt.Errorf("failover actuator: %w", err)
+	}
+	if a.engine, err = failover.New(failover.Config{
+		Actuator: act,
+		Groups: []failover.GroupConfig{{
+			Name: "service", Primary: "eth3", Standbys: []string{"eth2"},
+			Addresses: []netip.Prefix{service4},
+			Failback:  failover.FailbackAuto, HoldDown: holdDown, MinDwell: holdDown / 2,
+			AnnounceCount: 3, AnnounceInterval: 100 * time.Millisecond,
+		}},
+	}); err != nil {
+		return nil, fmt.Errorf("failover: %w", err)
+	}
+	if err := a.engine.FollowLinks(a.watcher.Subscribe(ctx)); err != nil {
+		return nil, err
+	}
+	if err := a.engine.FollowIP(a.poller.Subscribe(ctx)); err != nil {
+		return nil, err
+	}
+
+	// The Steerer's health, and the timeline, from their own subscriptions.
+	links, targets := a.watcher.Subscribe(ctx), a.poller.Subscribe(ctx)
+	a.wg.Add(3)
+	go func() {
+		defer a.wg.Done()
+		index := map[string]int{}
+		for {
+			select {
+			case ev, ok := <-links:
+				if !ok {
+					links = nil
+					if targets == nil {
+						return
+					}
+					continue
+				}
+				index[ev.State.Name] = ev.State.Index
+				a.steerer.SetLinkState(ev.State.Index, linkState(ev.State))
+				rec.add(record{at: ev.Time, link: &ev})
+			case ev, ok := <-targets:
+				if !ok {
+					targets = nil
+					if links == nil {
+						return
+					}
+					continue
+				}
+				if ev.Kind == ipmon.VerdictChanged {
+					if i, ok := index[ev.Interface]; ok {
+						a.steerer.SetIPState(i, ipState(ev.Verdict))
+					}
+				}
+				rec.add(record{at: ev.At, ip: &ev})
+			}
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		for ev := range a.steerer.Events() {
+			rec.add(record{at: ev.Time, route: &ev})
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		for ev := range a.engine.Events() {
+			rec.add(record{at: ev.EventTime(), fo: ev})
+		}
+	}()
+	return a, nil
+}
+
+func linkState(s linkmon.State) route.State {
+	if !s.Present || s.CarrierLost() || !s.AdminUp || !s.Carrier {
+		return route.StateDown
+	}
+	return route.StateUp
+}
+
+func ipState(v ipmon.Verdict) route.State {
+	switch v {
+	case ipmon.VerdictAlive:
+		return route.StateUp
+	case ipmon.VerdictDead:
+		return route.StateDown
+	}
+	return route.StateUnknown
+}
+
+// Close stops everything: the sources first, so that nothing feeds a closed
+// consumer, then the Steerer (which restores the routes it changed) and the
+// engine (which leaves the service address where it is; the namespaces go
+// away next anyway).
+func (a *app) Close() error {
+	var errs []error
+	a.cancel()
+	if a.watcher != nil {
+		errs = append(errs, a.watcher.Close())
+	}
+	if a.poller != nil {
+		errs = append(errs, a.poller.Close())
+	}
+	if a.steerer != nil {
+		errs = append(errs, a.steerer.Close())
+	}
+	if a.engine != nil {
+		errs = append(errs, a.engine.Close())
+	}
+	a.wg.Wait()
+	return errors.Join(errs...)
+}
