@@ -252,6 +252,7 @@ func TestCleanupLeavesNothing(t *testing.T) {
 
 	lab, err := netlab.Open(netlab.Config{Named: true})
 	require.NoError(t, err)
+	t.Cleanup(func() { lab.Close() }) // also when an assertion stops the test early
 	a, err := lab.NewNS("a")
 	require.NoError(t, err)
 	b, err := lab.NewNS("b")

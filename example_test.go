@@ -1,0 +1,118 @@
+package netpulse_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+
+	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/route"
+)
+
+// The smallest complete wiring of the four packages: eth3 is the primary and
+// eth2 the standby on one subnet; the first-hop router is each interface's
+// polling target; the subnet route is steered away from an unhealthy
+// interface; the service address fails over between them.
+func Example() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	// Link level: carrier of eth2 and eth3.
+	links, err := linkmon.Open(ctx, &linkmon.Config{
+		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer links.Close()
+
+	// IP level: the router probed out of each interface.
+	probes, err := ipmon.Open(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer probes.Close()
+	router := netip.MustParseAddr("198.18.10.1")
+	for _, ifc := range []string{"eth3", "eth2"} {
+		if err := probes.Add(ipmon.Target{Addr: router, Interface: ifc}); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	// Routing: never send to the subnet through an unhealthy interface.
+	steer, err := route.NewSteerer(ctx, &route.SteererConfig{
+		Prefixes:   []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")},
+		Interfaces: []string{"eth3", "eth2"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer steer.Close()
+	go func() { // link level: carrier and admin state
+		for ev := range links.Subscribe(ctx) {
+			st := route.StateDown
+			if ev.State.Present && ev.State.Carrier && ev.State.AdminUp {
+				st = route.StateUp
+			}
+			steer.SetLinkState(ev.State.Index, st)
+		}
+	}()
+	go func() { // IP level: the verdict over each interface's targets
+		for ev := range probes.Subscribe(ctx) {
+			if ev.Kind != ipmon.VerdictChanged {
+				continue
+			}
+			st := map[ipmon.Verdict]route.State{ipmon.VerdictAlive: route.StateUp, ipmon.VerdictDead: route.StateDown}[ev.Verdict]
+			if ifi, err := net.InterfaceByName(ev.Interface); err == nil {
+				steer.SetIPState(ifi.Index, st)
+			}
+		}
+	}()
+
+	// Policy: the service address lives on eth3, or on eth2 when eth3 fails.
+	act, err := failover.NewActuator(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	engine, err := failover.New(failover.Config{
+		Actuator: act,
+		Groups: []failover.GroupConfig{{
+			Primary:   "eth3",
+			Standbys:  []string{"eth2"},
+			Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24")},
+			Failback:  failover.FailbackAuto,
+		}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer engine.Close()
+	if err := engine.FollowLinks(links.Subscribe(ctx)); err != nil {
+		log.Fatal(err)
+	}
+	if err := engine.FollowIP(probes.Subscribe(ctx)); err != nil {
+		log.Fatal(err)
+	}
+
+	// What happened, until Ctrl-C.
+	for {
+		select {
+		case ev := <-engine.Events():
+			switch ev := ev.(type) {
+			case *failover.HealthEvent:
+				fmt.Printf("%s: %s (%s)\n", ev.Interface.Name, ev.To, ev.Failure)
+			case *failover.SwitchEvent:
+				fmt.Printf("%v moved %s -> %s: %s\n", ev.Addresses, ev.From.Name, ev.To.Name, ev.Reason)
+			}
+		case <-ctx.Done():
+			fmt.Print(engine.Snapshot())
+			return
+		}
+	}
+}
