@@ -57,9 +57,20 @@ func watchLinks(ctx context.Context, w *linkmon.Watcher, out *output) error {
 		if ev.Initial && !out.json {
 			continue // already in the table
 		}
+		if !ev.Initial && !printable(ev) {
+			continue
+		}
 		out.link(ev)
 	}
 	return nil
+}
+
+// printable reports whether an event changes what netwatch prints (events
+// that only bring ethtool detail or an MTU change are skipped).
+func printable(ev linkmon.Event) bool {
+	s, p := ev.State, ev.Previous
+	return s.Present != p.Present || s.Name != p.Name || s.Index != p.Index || s.Carrier != p.Carrier ||
+		s.AdminUp != p.AdminUp || s.Oper != p.Oper || s.Damped != p.Damped
 }
 
 // table prints one row per link.

@@ -62,6 +62,17 @@ func TestLinkLine(t *testing.T) {
 	require.Equal(t, "NAME  INDEX  CARRIER  ADMIN  OPER     SPEED\nlo    1      up       up     unknown  -\neth2  3      up       up     up       10Gb/s\n", buf.String())
 }
 
+func TestPrintable(t *testing.T) {
+	up := linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperUp}
+	detail := up
+	detail.Detail.SpeedMbps = 1000
+	require.False(t, printable(linkmon.Event{State: detail, Previous: up}), "ethtool detail alone is not printed")
+	down := up
+	down.Carrier = false
+	require.True(t, printable(linkmon.Event{State: down, Previous: up}))
+	require.True(t, printable(linkmon.Event{State: up}), "a new link is printed")
+}
+
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"-i", "eth2, eth3", "-json", "-netns", "/var/run/netns/x"}, io.Discard)
 	require.NoError(t, err)
