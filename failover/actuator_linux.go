@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -193,6 +194,42 @@ func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p net
 		return fmt.Errorf("failover: remove %v from %s: %w", p, ifc.Name, err)
 	}
 	return nil
+}
+
+// Holders returns the interfaces that hold address p (same address and
+// prefix length), in index order. A program uses it at start to tell the
+// engine where the addresses already are (GroupConfig.Initial).
+func (a *KernelActuator) Holders(ctx context.Context, p netip.Prefix) ([]Interface, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, errActuatorClosed
+	}
+	addrs, err := a.rt.Address.List()
+	if err != nil {
+		return nil, fmt.Errorf("failover: list addresses: %w", err)
+	}
+	links, err := a.rt.Link.List()
+	if err != nil {
+		return nil, fmt.Errorf("failover: list links: %w", err)
+	}
+	names := map[uint32]string{}
+	for _, l := range links {
+		if l.Attributes != nil {
+			names[l.Index] = l.Attributes.Name
+		}
+	}
+	var out []Interface
+	for _, m := range addrs {
+		if m.Attributes == nil || int(m.PrefixLength) != p.Bits() {
+			continue
+		}
+		if got, ok := netip.AddrFromSlice(m.Attributes.Address); ok && got.Unmap() == p.Addr() {
+			out = append(out, Interface{Index: int(m.Index), Name: names[m.Index]})
+		}
+	}
+	slices.SortFunc(out, func(x, y Interface) int { return x.Index - y.Index })
+	return out, nil
 }
 
 // SteerReturn implements Actuator: see ActuatorConfig for the rule and

@@ -37,3 +37,8 @@ func (*KernelActuator) Announce(context.Context, Interface, []netip.Prefix) erro
 
 // Close does nothing.
 func (*KernelActuator) Close() error { return nil }
+
+// Holders returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) Holders(context.Context, netip.Prefix) ([]Interface, error) {
+	return nil, errNoKernel
+}

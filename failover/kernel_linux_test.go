@@ -595,9 +595,17 @@ func TestKernelActuatorErrors(t *testing.T) {
 		require.NoError(t, act.AddAddress(ctx, eth2, svc6))
 		require.NoError(t, act.SteerReturn(ctx, eth2, svcAddrs), "steer is idempotent")
 	}
+	h, err := act.Holders(ctx, svc6)
+	require.NoError(t, err)
+	idx, err := node.Index("eth2")
+	require.NoError(t, err)
+	require.Equal(t, []failover.Interface{{Index: idx, Name: "eth2"}}, h)
 	for i := 0; i < 2; i++ {
 		require.NoError(t, act.RemoveAddress(ctx, eth2, svc4), "remove is idempotent")
 	}
+	h, err = act.Holders(ctx, svc4)
+	require.NoError(t, err)
+	require.Empty(t, h)
 	require.NoError(t, act.RemoveAddress(ctx, failover.Interface{Name: "gone0"}, svc4), "no interface: nothing to remove")
 	err = act.AddAddress(ctx, failover.Interface{Name: "gone0"}, svc4)
 	require.Error(t, err)

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/netpulse/netpulse/failover"
+)
+
+// output prints events as text lines or JSON objects, one per line.
+type output struct {
+	mu   sync.Mutex
+	w    io.Writer // events (and the status table without -json)
+	errw io.Writer // other messages
+	json bool
+}
+
+func newOutput(w, errw io.Writer, json bool) *output { return &output{w: w, errw: errw, json: json} }
+
+// stamp formats t as RFC 3339 with nanoseconds, in UTC.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
+
+type healthJSON struct {
+	Time      string `json:"time"`
+	Event     string `json:"event"`
+	Interface string `json:"interface"`
+	State     string `json:"state"`
+	Failure   string `json:"failure"`
+}
+
+type switchJSON struct {
+	Time    string `json:"time"`
+	Event   string `json:"event"`
+	Address string `json:"address"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Reason  string `json:"reason"`
+}
+
+func healthLine(ev *failover.HealthEvent) []byte {
+	b, _ := json.Marshal(healthJSON{stamp(ev.Time), "health", ev.Interface.Name, ev.To.String(), ev.Failure.String()})
+	return b
+}
+
+// switchLines returns one JSON object per address moved.
+func switchLines(ev *failover.SwitchEvent) [][]byte {
+	var out [][]byte
+	for _, a := range ev.Addresses {
+		b, _ := json.Marshal(switchJSON{stamp(ev.Time), "switch", a.String(), ev.From.Name, ev.To.Name, ev.Reason.String()})
+		out = append(out, b)
+	}
+	return out
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// event prints one engine event.
+func (o *output) event(ev failover.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch ev := ev.(type) {
+	case *failover.HealthEvent:
+		if o.json {
+			fmt.Fprintf(o.w, "%s\n", healthLine(ev))
+			return
+		}
+		fmt.Fprintf(o.w, "%s %s health %s -> %s (failure %s, reason %s)\n", stamp(ev.Time), ev.Interface.Name, ev.From, ev.To, ev.Failure, ev.Reason)
+	case *failover.SwitchEvent:
+		if ev.Reason == failover.ReasonInitial {
+			fmt.Fprintf(o.errw, "%s placed %s on %s\n", stamp(ev.Time), joinPrefixes(ev.Addresses), ev.To.Name)
+			return
+		}
+		if o.json {
+			for _, l := range switchLines(ev) {
+				fmt.Fprintf(o.w, "%s\n", l)
+			}
+			return
+		}
+		after := ""
+		if ev.Latency > 0 {
+			after = fmt.Sprintf(", %v after the evidence", ev.Latency.Round(time.Microsecond))
+		}
+		fmt.Fprintf(o.w, "%s switch %s %s -> %s (reason %s%s)\n", stamp(ev.Time), joinPrefixes(ev.Addresses), ev.From.Name, ev.To.Name, ev.Reason, after)
+	case *failover.GroupEvent:
+		w := o.w
+		if o.json {
+			w = o.errw
+		}
+		if ev.SubnetDown {
+			fmt.Fprintf(w, "%s group %s subnet-down: no member is up; the addresses stay where they are\n", stamp(ev.Time), ev.Group)
+		} else {
+			fmt.Fprintf(w, "%s group %s up again\n", stamp(ev.Time), ev.Group)
+		}
+	case *failover.ActionErrorEvent:
+		what := ev.Op + " on " + ev.Interface.Name
+		if ev.Address.IsValid() {
+			what = ev.Op + " " + ev.Address.String() + " on " + ev.Interface.Name
+		}
+		retry := ""
+		if ev.RetryIn > 0 {
+			retry = fmt.Sprintf("; retry in %v", ev.RetryIn)
+		}
+		fmt.Fprintf(o.errw, "%s %s failed: %v%s\n", stamp(ev.Time), what, ev.Err, retry)
+	}
+}
+
+// status prints the status table (to standard error under -json, so that
+// standard output stays JSON lines).
+func (o *output) status(st failover.Status) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w := o.w
+	if o.json {
+		w = o.errw
+	}
+	fmt.Fprint(w, st.String())
+}
+
+// leaving says where the addresses are left on exit.
+func (o *output) leaving(st failover.Status) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, g := range st.Groups {
+		if g.Active == "" {
+			fmt.Fprintf(o.errw, "failoverd: exiting; %s were not placed by failoverd, left as they are\n", joinPrefixes(g.Addresses))
+			continue
+		}
+		fmt.Fprintf(o.errw, "failoverd: exiting; leaving %s on %s\n", joinPrefixes(g.Addresses), g.Active)
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+
+	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
+)
+
+// run keeps the addresses on a healthy member until ctx is done (nil
+// error) or something fails. A signal on status prints the status table.
+func run(ctx context.Context, o options, out *output, status <-chan os.Signal) error {
+	var fd int
+	if o.netns != "" {
+		f, err := os.Open(o.netns)
+		if err != nil {
+			return fmt.Errorf("namespace: %w", err)
+		}
+		defer f.Close()
+		fd = int(f.Fd())
+	}
+	members := append([]string{o.primary}, o.standbys...)
+
+	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: fd})
+	if err != nil {
+		return err
+	}
+	defer act.Close()
+	initial, err := holder(ctx, act, members, o.addresses)
+	if err != nil {
+		return err
+	}
+
+	sel := make([]linkmon.Interface, len(members))
+	for i, m := range members {
+		sel[i] = linkmon.Interface{Name: m}
+	}
+	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: fd, Interfaces: sel})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: fd, Interval: o.interval, Timeout: o.timeout,
+		FailAfter: o.failAfter, RecoverAfter: o.recoverAfter})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for _, t := range o.targets {
+		if !slices.Contains(members, t.Interface) {
+			return fmt.Errorf("-target %s=%v: %s is not the primary or a standby", t.Interface, t.Addr, t.Interface)
+		}
+		if err := p.Add(t); err != nil {
+			return fmt.Errorf("-target %s=%v: %w", t.Interface, t.Addr, err)
+		}
+	}
+
+	e, err := failover.New(failover.Config{
+		Groups: []failover.GroupConfig{{
+			Name: o.primary, Primary: o.primary, Standbys: o.standbys, Addresses: o.addresses,
+			Initial: initial, Failback: o.failback, HoldDown: o.holdDown,
+		}},
+		Actuator: act,
+	})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	subCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := e.FollowLinks(w.Subscribe(subCtx)); err != nil {
+		return err
+	}
+	if err := e.FollowIP(p.Subscribe(subCtx)); err != nil {
+		return err
+	}
+	events := e.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			out.leaving(e.Snapshot())
+			return nil
+		case ev := <-events:
+			out.event(ev)
+		case <-status:
+			out.status(e.Snapshot())
+		}
+	}
+}
+
+// holder returns the member that already holds every address, or the
+// primary when none (or more than one) does.
+func holder(ctx context.Context, act *failover.KernelActuator, members []string, addrs []netip.Prefix) (string, error) {
+	found := ""
+	for _, a := range addrs {
+		hs, err := act.Holders(ctx, a)
+		if err != nil {
+			return "", err
+		}
+		var on []string
+		for _, h := range hs {
+			if slices.Contains(members, h.Name) {
+				on = append(on, h.Name)
+			}
+		}
+		if len(on) != 1 || (found != "" && on[0] != found) {
+			return members[0], nil
+		}
+		found = on[0]
+	}
+	return found, nil
+}
