@@ -233,8 +233,31 @@ func newNetNS() (*os.File, error) {
 	return r.f, r.err
 }
 
-func bindNetNS(f *os.File, path string) error {
+// prepareNetNSDir makes /var/run/netns a mount point with shared
+// propagation, as `ip netns add` does. Otherwise a later `ip netns add`
+// mounts the directory over itself and hides (and so leaks) the names
+// mounted before.
+func prepareNetNSDir() error {
 	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if errors.Is(err, unix.EINVAL) { // not a mount point yet
+		if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind mount %s: %w", netnsDir, err)
+		}
+		err = unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	}
+	if err != nil {
+		return fmt.Errorf("make %s shared: %w", netnsDir, err)
+	}
+	return nil
+}
+
+var netnsDirOnce = sync.OnceValue(prepareNetNSDir)
+
+func bindNetNS(f *os.File, path string) error {
+	if err := netnsDirOnce(); err != nil {
 		return err
 	}
 	nf, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
