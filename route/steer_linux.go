@@ -32,7 +32,9 @@ import (
 // left (a new Steerer removes them when it starts).
 //
 // Health is fed with SetHealth, SetLinkState and SetIPState; every change
-// is reconciled at once and reported on Events.
+// is applied to the kernel before the setter returns, and reported on
+// Events. Kernel changes (routes, links, netconf) are reconciled by the
+// Steerer's goroutine as they are notified.
 type Steerer struct {
 	cfg   SteererConfig
 	log   *slog.Logger
@@ -41,11 +43,12 @@ type Steerer struct {
 	viewC <-chan struct{}
 	unsub func()
 
-	kick   chan struct{}
-	done   chan struct{}
-	wg     sync.WaitGroup
-	once   sync.Once
-	events chan Event
+	recMu   sync.Mutex // serialises reconciliations
+	stopped bool       // under recMu: Close began
+	done    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+	events  chan Event
 
 	hmu    sync.RWMutex
 	health map[int]Health
@@ -54,7 +57,7 @@ type Steerer struct {
 	current map[netip.Prefix]Interface
 	guards  []GuardState
 	sysctls []sysctlValue
-	pending pendingRoutes // touched only by the reconciling goroutine
+	pending pendingRoutes // under recMu
 	stats   SteererSnapshot
 	dropped atomic.Uint64
 }
@@ -73,7 +76,7 @@ func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Steerer{cfg: c, log: c.Logger, kick: make(chan struct{}, 1), done: make(chan struct{}),
+	s := &Steerer{cfg: c, log: c.Logger, done: make(chan struct{}),
 		events: make(chan Event, c.EventBuffer), health: map[int]Health{}, current: map[netip.Prefix]Interface{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -119,12 +122,14 @@ func (s *Steerer) Health(index int) Health {
 	return h
 }
 
-// SetHealth sets both levels of an interface's health and reconciles.
+// SetHealth sets both levels of an interface's health and reconciles: the
+// kernel is steered accordingly when it returns (as are the health
+// setters below; they serialise with each other).
 func (s *Steerer) SetHealth(index int, h Health) {
 	s.hmu.Lock()
 	s.health[index] = h
 	s.hmu.Unlock()
-	s.poke()
+	s.apply()
 }
 
 // SetLinkState sets the link level of an interface's health (from a link
@@ -135,7 +140,7 @@ func (s *Steerer) SetLinkState(index int, st State) {
 	h.Link = st
 	s.health[index] = h
 	s.hmu.Unlock()
-	s.poke()
+	s.apply()
 }
 
 // SetIPState sets the IP level of an interface's health (from an IP
@@ -146,17 +151,23 @@ func (s *Steerer) SetIPState(index int, st State) {
 	h.IP = st
 	s.health[index] = h
 	s.hmu.Unlock()
-	s.poke()
+	s.apply()
 }
 
-// Reconcile asks for a reconciliation now (health setters do it already).
-func (s *Steerer) Reconcile() { s.poke() }
+// Reconcile reconciles now (the health setters and kernel changes do it
+// already).
+func (s *Steerer) Reconcile() { s.apply() }
 
-func (s *Steerer) poke() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
+// apply reconciles in the caller's goroutine, so that a health verdict
+// reaches the kernel without waiting for another goroutine to be
+// scheduled. It does nothing once Close began.
+func (s *Steerer) apply() {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	if s.stopped {
+		return
 	}
+	s.reconcile(true)
 }
 
 // Snapshot returns the guarded prefixes' state and the counters.
@@ -174,8 +185,7 @@ func (s *Steerer) Snapshot() SteererSnapshot {
 func (s *Steerer) Close() error {
 	var err error
 	s.once.Do(func() {
-		close(s.done)
-		s.wg.Wait()
+		s.stop()
 		err = s.restore()
 		s.restoreSysctls()
 		s.unsub()
@@ -190,13 +200,22 @@ func (s *Steerer) Close() error {
 // program would (for tests of restart recovery).
 func (s *Steerer) abandon() {
 	s.once.Do(func() {
-		close(s.done)
-		s.wg.Wait()
+		s.stop()
 		s.unsub()
 		s.rt.Close()
 		s.view.Close()
 		close(s.events)
 	})
+}
+
+// stop ends reconciliation: no health setter reconciles afterwards, and
+// the goroutine has returned.
+func (s *Steerer) stop() {
+	s.recMu.Lock()
+	s.stopped = true
+	s.recMu.Unlock()
+	close(s.done)
+	s.wg.Wait()
 }
 
 func (s *Steerer) run() {
@@ -205,13 +224,12 @@ func (s *Steerer) run() {
 		select {
 		case <-s.done:
 			return
-		case <-s.kick:
 		case _, ok := <-s.viewC:
 			if !ok {
 				return
 			}
 		}
-		s.reconcile(true)
+		s.apply()
 	}
 }
 
