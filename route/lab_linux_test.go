@@ -316,13 +316,17 @@ func TestSteererHygiene(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, errs, st.Snapshot().Errors, "no error loop")
 
-	// The program dies without cleaning up: its routes stay.
+	// The program dies without cleaning up: its routes and the sysctl it
+	// set stay.
 	st.abandon()
 	require.Len(t, oursIn(c.routes(t)), 2)
+	v, err := c.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
+	require.NoError(t, err)
+	require.Equal(t, "1", v)
 	// Started again, it removes what the dead one left.
 	st2 := c.steerer(t)
 	require.Len(t, oursIn(c.routes(t)), 0)
-	require.EqualValues(t, 2, st2.Snapshot().StaleRemoved)
+	require.EqualValues(t, 4, st2.Snapshot().StaleRemoved, "2 routes and the marks of 2 sysctls")
 	require.Equal(t, c.eth3, c.kernelOut(t))
 	// Steer and Close: Close restores.
 	st2.SetIPState(c.eth3, StateDown)
@@ -336,6 +340,15 @@ func TestSteererHygiene(t *testing.T) {
 	require.Equal(t, ReasonRestored, restored[len(restored)-1].Reason)
 	require.True(t, routesEqual(before, c.routes(t)), "Close leaves the table as found")
 	require.Equal(t, c.eth3, c.kernelOut(t))
+	for _, k := range []string{"eth3", "eth2"} {
+		v, err := c.node.ReadSysctl("net/ipv4/conf/" + k + "/ignore_routes_with_linkdown")
+		require.NoError(t, err)
+		require.Equal(t, "0", v, "the sysctl the dead Steerer set is back to what it found")
+	}
+	marks, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD(), Tables: []uint32{SysctlMarkTable}})
+	require.NoError(t, err)
+	defer marks.Close()
+	require.Empty(t, marks.Routes(), "no mark left")
 }
 
 func TestNewSteererRefusesBadConfig(t *testing.T) {

@@ -19,6 +19,11 @@ const DefaultProtocol uint8 = 241
 // same more specific prefix keep winning over them.
 const DefaultOverrideMetric uint32 = 0x7fff0000
 
+// SysctlMarkTable is the routing table where a Steerer leaves its marks
+// for the sysctls it changed (see SteererConfig.KeepLinkdownSysctl). No
+// rule looks it up, so its routes never carry traffic.
+const SysctlMarkTable uint32 = 0x6e700001
+
 // ReasonReconciled marks an event where the Steerer repaired its own
 // routes (re-added one that was deleted behind its back, or removed one
 // that was no longer wanted) without changing the interface in use.

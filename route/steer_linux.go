@@ -64,6 +64,7 @@ type Steerer struct {
 
 type sysctlValue struct {
 	key, old string
+	mark     Route
 }
 
 // NewSteerer starts a Steerer: it opens its own View of the namespace,
@@ -92,6 +93,7 @@ func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	}
 	s.viewC, s.unsub = s.view.Subscribe()
 	s.removeStale()
+	s.recoverSysctls()
 	if !c.KeepLinkdownSysctl {
 		if err := s.setSysctls(); err != nil {
 			s.restoreSysctls()
@@ -510,46 +512,124 @@ func (s *Steerer) families() []string {
 	return fam
 }
 
-func (s *Steerer) setSysctls() error {
-	return inNetNS(s.cfg.NetNS, func() error {
-		for _, n := range s.cfg.Interfaces {
-			for _, f := range s.families() {
-				key := "/proc/sys/net/" + f + "/conf/" + n + "/ignore_routes_with_linkdown"
-				b, err := os.ReadFile(key)
-				if errors.Is(err, os.ErrNotExist) {
-					continue // not there yet
-				}
-				if err != nil {
-					return wrapErr("read sysctl", err)
-				}
-				old := strings.TrimSpace(string(b))
-				if old == "1" {
-					continue
-				}
-				if err := os.WriteFile(key, []byte("1"), 0); err != nil {
-					return wrapErr("set sysctl", err)
-				}
-				s.sysctls = append(s.sysctls, sysctlValue{key: key, old: old})
+// The Steerer leaves a mark in the kernel for each sysctl it changes: an
+// unreachable default route of its protocol, with the interface index as
+// metric, in table SysctlMarkTable, which no rule looks up. A Steerer that
+// starts after a crash finds the marks, puts the sysctls back and removes
+// them, so a restart leaves the namespace as it was found.
+
+// sysctlMark returns the mark of the sysctl of family f on interface index.
+func (s *Steerer) sysctlMark(f string, index int) Route {
+	dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	if f == "ipv4" {
+		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	return Route{Dst: dst, Table: SysctlMarkTable, Metric: uint32(index), Protocol: s.cfg.Protocol, Type: TypeUnreachable}
+}
+
+func sysctlKey(f, name string) string {
+	return "/proc/sys/net/" + f + "/conf/" + name + "/ignore_routes_with_linkdown"
+}
+
+// recoverSysctls undoes the sysctl changes of a Steerer of the same
+// protocol that died without restoring them.
+func (s *Steerer) recoverSysctls() {
+	rms, err := s.rt.Route.List()
+	if err != nil {
+		s.log.Warn("route: list sysctl marks", "err", err)
+		return
+	}
+	names := map[int]string{}
+	for _, l := range s.view.Links() {
+		names[l.Index] = l.Name
+	}
+	for i := range rms {
+		r, ok := decodeRoute(&rms[i])
+		if !ok || r.Table != SysctlMarkTable || r.Protocol != s.cfg.Protocol || r.Type != TypeUnreachable {
+			continue
+		}
+		f := "ipv6"
+		if r.Dst.Addr().Is4() {
+			f = "ipv4"
+		}
+		if n, ok := names[int(r.Metric)]; ok {
+			err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(sysctlKey(f, n), []byte("0"), 0) })
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("route: restore stale sysctl", "interface", n, "err", err)
+				continue
 			}
 		}
-		return nil
-	})
+		if err := s.routeOp(&r, false); err == nil {
+			s.stats.StaleRemoved++
+		}
+	}
+}
+
+func (s *Steerer) setSysctls() error {
+	type want struct {
+		f     string
+		name  string
+		index int
+	}
+	var ws []want
+	for _, n := range s.cfg.Interfaces {
+		l, ok := linkByName(s.view.Links(), n)
+		if !ok {
+			continue // not there yet
+		}
+		for _, f := range s.families() {
+			ws = append(ws, want{f, n, l.Index})
+		}
+	}
+	for _, w := range ws {
+		key := sysctlKey(w.f, w.name)
+		var old string
+		err := inNetNS(s.cfg.NetNS, func() error {
+			b, err := os.ReadFile(key)
+			old = strings.TrimSpace(string(b))
+			return err
+		})
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return wrapErr("read sysctl", err)
+		}
+		if old != "0" {
+			continue // already set (by an operator: not ours to undo)
+		}
+		mark := s.sysctlMark(w.f, w.index)
+		if err := s.routeOp(&mark, true); err != nil {
+			return err
+		}
+		s.sysctls = append(s.sysctls, sysctlValue{key: key, old: old, mark: mark})
+		err = inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(key, []byte("1"), 0) })
+		if err != nil {
+			return wrapErr("set sysctl", err)
+		}
+	}
+	return nil
+}
+
+func linkByName(ls []Link, name string) (Link, bool) {
+	for _, l := range ls {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Link{}, false
 }
 
 func (s *Steerer) restoreSysctls() {
-	if len(s.sysctls) == 0 {
-		return
-	}
-	err := inNetNS(s.cfg.NetNS, func() error {
-		for _, v := range s.sysctls {
-			if err := os.WriteFile(v.key, []byte(v.old), 0); err != nil && !errors.Is(err, os.ErrNotExist) {
-				s.log.Warn("route: restore sysctl", "key", v.key, "err", err)
-			}
+	for _, v := range s.sysctls {
+		err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(v.key, []byte(v.old), 0) })
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.log.Warn("route: restore sysctl", "key", v.key, "err", err)
+			continue // keep the mark: a later Steerer will retry
 		}
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("route: restore sysctls", "err", err)
+		if err := s.routeOp(&v.mark, false); err != nil {
+			s.log.Warn("route: remove sysctl mark", "err", err)
+		}
 	}
 	s.sysctls = nil
 }

@@ -41,6 +41,9 @@ type SteererConfig struct {
 	// value it found on Close: the kernel then skips a route whose link
 	// lost carrier at the moment it sees the loss, before any health
 	// report arrives. It applies to every route through the interface.
+	// Each change is marked in the kernel (SysctlMarkTable), so that a
+	// Steerer started after a crash puts the value back. A sysctl already
+	// at 1 is left alone (and stays 1).
 	KeepLinkdownSysctl bool
 
 	// EventBuffer is the capacity of the Events channel (0: 64). When it
@@ -121,7 +124,9 @@ type SteererSnapshot struct {
 	Steers uint64
 	// RoutesAdded and RoutesDeleted count kernel route changes made.
 	RoutesAdded, RoutesDeleted uint64
-	// StaleRemoved counts routes of an earlier Steerer removed at start.
+	// StaleRemoved counts what an earlier Steerer of the same protocol
+	// left (it died without Close) and this one undid at start: its routes
+	// and its sysctl marks (each mark: one sysctl put back).
 	StaleRemoved uint64
 	// Errors counts failed kernel changes (retried on the next change).
 	Errors uint64
