@@ -122,31 +122,53 @@ func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(
 		return pl
 	}
 	nhop, nh, why := healthyHop(pl.natural, h)
+	var pick *Route
 	if nhop >= 0 {
 		pl.effective = pl.natural.Nexthops[nhop].Interface
-		return pl
-	}
-	if !slices.ContainsFunc(pl.natural.Nexthops, func(n Nexthop) bool { return guarded(n.Interface.Index) }) {
-		return pl
-	}
-	pl.reason = why
-	if why == "" || why == "dead" {
-		pl.reason = nh.Reason()
-		if pl.reason == "" {
-			pl.reason = ReasonLinkDown
+		// A multipath route with a sick hop the kernel still uses keeps
+		// hashing flows onto it: steer to its healthy hops only.
+		sick := Reason("")
+		for _, n := range pl.natural.Nexthops {
+			if n.Flags.Dead() || !guarded(n.Interface.Index) {
+				continue
+			}
+			if n.Flags.LinkDown() {
+				sick = ReasonLinkDown
+			} else if h != nil && !h.Health(n.Interface.Index).Healthy() {
+				sick = h.Health(n.Interface.Index).Reason()
+			}
+			if sick != "" {
+				break
+			}
 		}
-	}
-	var cand []Route
-	for i := range rs {
-		if rs[i].Protocol != proto && rs[i].Table == table {
-			cand = append(cand, rs[i])
+		if sick == "" || len(pl.natural.Nexthops) == 1 {
+			return pl
 		}
+		pl.reason = sick
+		pick = pl.natural
+	} else {
+		if !slices.ContainsFunc(pl.natural.Nexthops, func(n Nexthop) bool { return guarded(n.Interface.Index) }) {
+			return pl
+		}
+		pl.reason = why
+		if why == "" || why == "dead" {
+			pl.reason = nh.Reason()
+			if pl.reason == "" {
+				pl.reason = ReasonLinkDown
+			}
+		}
+		var cand []Route
+		for i := range rs {
+			if rs[i].Protocol != proto && rs[i].Table == table {
+				cand = append(cand, rs[i])
+			}
+		}
+		i, _ := t.pick(cand, h, proto)
+		if i < 0 {
+			return pl
+		}
+		pick = &cand[i]
 	}
-	i, _ := t.pick(cand, h, proto)
-	if i < 0 {
-		return pl
-	}
-	pick := &cand[i]
 	var hops []Nexthop
 	for _, n := range pick.Nexthops {
 		if n.Flags.Dead() || n.Flags.LinkDown() || (h != nil && !h.Health(n.Interface.Index).Healthy()) {

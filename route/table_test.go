@@ -229,3 +229,23 @@ func TestHealthReason(t *testing.T) {
 	require.Equal(t, Reason(""), Health{Link: StateUp, IP: StateUp}.Reason())
 	require.Equal(t, "down", StateDown.String())
 }
+
+func TestPlanMultipath(t *testing.T) {
+	tb := testTable()
+	mp := unicast("198.18.20.0/24", 0, []Nexthop{
+		{Interface: Interface{Index: 3}, Gateway: addr("198.18.10.1"), Weight: 1},
+		{Interface: Interface{Index: 2}, Gateway: addr("198.18.10.1"), Weight: 2},
+	})
+	tb.Add(mp)
+	guarded := func(i int) bool { return i == 2 || i == 3 }
+	p := pfx("198.18.20.0/24")
+	pl := tb.plan(p, TableMain, HealthMap{}, guarded, DefaultProtocol, DefaultOverrideMetric)
+	require.Empty(t, pl.want)
+	pl = tb.plan(p, TableMain, HealthMap{3: {IP: StateDown}}, guarded, DefaultProtocol, DefaultOverrideMetric)
+	require.Equal(t, ReasonIPDown, pl.reason)
+	require.Len(t, pl.want, 2)
+	require.Len(t, pl.want[0].Nexthops, 1, "only the healthy hop")
+	require.Equal(t, 2, pl.want[0].Nexthops[0].Interface.Index)
+	require.Equal(t, 2, pl.want[0].Nexthops[0].Weight)
+	require.Equal(t, 2, pl.effective.Index)
+}
