@@ -18,6 +18,7 @@ type fakeTransport struct {
 	delay     time.Duration
 	ingress   int
 	sends     map[netip.Addr]int
+	kicks     chan struct{}
 }
 
 func newFake() *fakeTransport {
@@ -26,6 +27,7 @@ func newFake() *fakeTransport {
 		answering: map[netip.Addr]bool{},
 		delay:     time.Millisecond,
 		sends:     map[netip.Addr]int{},
+		kicks:     make(chan struct{}, 1),
 	}
 }
 
@@ -46,6 +48,23 @@ func (f *fakeTransport) echoID(v6 bool) uint16 { return 0x4242 }
 func (f *fakeTransport) start(p *Poller)       { f.p = p }
 func (f *fakeTransport) close() error          { return nil }
 func (f *fakeTransport) detach(*target)        {}
+func (f *fakeTransport) drain()                {}
+
+func (f *fakeTransport) kick() {
+	select {
+	case f.kicks <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeTransport) wait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-f.kicks:
+	case <-t.C:
+	}
+}
 
 func (f *fakeTransport) attach(tg *target) error {
 	idx, ok := f.ifindex[tg.t.Interface]

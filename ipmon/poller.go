@@ -55,9 +55,19 @@ type transport interface {
 	detach(t *target)
 	// send sends the len(pkt) bytes for t. Called with Poller.mu held.
 	send(t *target, pkt []byte) error
-	// start starts the receive goroutines, which call Poller.deliver.
+	// start hands the transport its Poller (for deliveries).
 	start(p *Poller)
-	// close stops them, waits for them and closes every socket.
+	// wait blocks until a reply may be waiting, kick is called, or d
+	// passes. Called by the scheduler goroutine only.
+	wait(d time.Duration)
+	// drain reads every reply waiting, without blocking, and hands them to
+	// Poller.deliverBatch. Called by the scheduler goroutine only, without
+	// Poller.mu.
+	drain()
+	// kick makes a wait return at once. Safe from any goroutine.
+	kick()
+	// close closes every socket, after the scheduler stopped, and stops
+	// any goroutine of the transport.
 	close() error
 }
 
@@ -108,7 +118,6 @@ type Poller struct {
 	drops                                Drops
 
 	hub     *fanout.Hub[evKey, Event]
-	wake    chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup // subscription goroutines
 	schedWG sync.WaitGroup // the scheduler
@@ -135,7 +144,6 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 		targets: make(map[key]*target),
 		ifaces:  make(map[string]*ifaceState),
 		diags:   make(map[string]string),
-		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
 	if p.log == nil {
@@ -326,62 +334,63 @@ func (p *Poller) freeSlot(tg *target) {
 	p.freeSlots = append(p.freeSlots, tg.slot)
 }
 
-func (p *Poller) kick() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
+func (p *Poller) kick() { p.tr.kick() }
 
 // maxBatch bounds the probes handled per hold of the lock, so that the
 // receive path is never starved.
 const maxBatch = 256
 
-// run is the scheduler: one goroutine, one timer, a heap of targets keyed
-// by their next deadline (send or timeout).
+// run is the scheduler and, for echo, the receiver: one goroutine, a heap
+// of targets keyed by their next deadline (send or timeout). It sends what
+// is due, reads the replies waiting (on a veth or a fast link, the replies
+// to a batch are often queued before the batch is done), and sleeps in the
+// transport's wait until the next deadline or a reply. Doing both in one
+// goroutine saves a goroutine wake-up (and a thread hand-off) per batch of
+// replies.
 func (p *Poller) run() {
 	defer p.schedWG.Done()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		p.mu.Lock()
 		wait := p.fire(time.Now())
 		p.mu.Unlock()
-		if wait == 0 {
-			// More due work: let the receivers take the lock, then go on.
-			select {
-			case <-p.done:
-				return
-			default:
-			}
-			runtime.Gosched()
-			continue
-		}
-		timer.Reset(wait)
+		p.tr.drain()
 		select {
 		case <-p.done:
 			return
-		case <-p.wake:
-		case <-timer.C:
+		default:
 		}
+		if wait == 0 {
+			// More due work: let others take the lock, then go on.
+			runtime.Gosched()
+			continue
+		}
+		p.tr.wait(wait)
 	}
 }
 
+// sendSlack is how early a send may go so that sends due within it share
+// one wake-up (at most an eighth of the target's interval). Timeouts never
+// fire early.
+const sendSlack = time.Millisecond
+
 // fire handles due targets and returns how long to sleep (0: more due).
 func (p *Poller) fire(now time.Time) time.Duration {
+	horizon := now.Add(sendSlack)
 	for i := 0; i < maxBatch; i++ {
 		if len(p.heap) == 0 {
 			return time.Hour
 		}
 		tg := p.heap[0]
-		if d := tg.due.Sub(now); d > 0 {
-			return d
+		if tg.due.After(horizon) {
+			return tg.due.Sub(now)
 		}
 		if changed, prev := tg.expire(now); changed {
 			p.changed(tg, prev, now)
 		}
-		if !now.Before(tg.nextSend) {
+		sent := false
+		if !tg.nextSend.After(now.Add(min(sendSlack, tg.t.Interval/8))) {
 			p.sendProbe(tg, now)
+			sent = true
 			tg.nextSend = tg.nextSend.Add(tg.t.Interval)
 			if !now.Before(tg.nextSend) {
 				// More than an interval behind: do not send a burst to
@@ -392,6 +401,10 @@ func (p *Poller) fire(now time.Time) time.Duration {
 		}
 		tg.due = tg.deadline()
 		p.heap.fix(tg)
+		if !sent && tg.due.After(now) {
+			// A timeout a little ahead: sleep until it, exactly.
+			return tg.due.Sub(now)
+		}
 	}
 	return 0
 }
@@ -699,10 +712,11 @@ func (p *Poller) Close() error {
 		p.closed = true
 		p.mu.Unlock()
 		close(p.done)
-		// Stop the scheduler before the sockets it writes to are closed.
+		// Stop the scheduler before the sockets it uses are closed.
+		p.tr.kick()
 		p.schedWG.Wait()
-		// The transport's receivers call deliver, which takes mu: close it
-		// without holding mu. It closes every socket.
+		// The transport's goroutines (ARP) call deliver, which takes mu:
+		// close it without holding mu.
 		p.closeErr = p.tr.close()
 		p.wg.Wait()
 	})

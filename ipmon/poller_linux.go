@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -115,16 +115,10 @@ type rxSocket struct {
 	v6    bool
 	raw   bool
 	fd    int
-	file  *os.File
-	rc    syscall.RawConn
 	id    uint16
 	mm    [rxBatch]mmsghdr
 	slots [rxBatch]rxSlot
-	n     int
-	rerr  unix.Errno
-	rdFn  func(fd uintptr) bool
 	pks   [rxBatch]rxPacket
-	deliv func([]rxPacket)
 }
 
 type linuxTransport struct {
@@ -134,6 +128,12 @@ type linuxTransport struct {
 	rx4   *rxSocket
 	rx6   *rxSocket
 	err6  error
+
+	// The scheduler sleeps in epoll_pwait2 on the receive sockets and an
+	// eventfd that kick writes to.
+	epfd, evfd int
+	events     [4]unix.EpollEvent
+	noPwait2   bool
 
 	lk     sync.Mutex // guards rt, txs, arps, closed
 	rt     *rtnetlink.Conn
@@ -216,6 +216,11 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 	if err != nil {
 		t.closeRx()
 		return nil, fmt.Errorf("ipmon: rtnetlink: %w", err)
+	}
+	if err := t.setupWait(); err != nil {
+		t.closeRx()
+		t.rt.Close()
+		return nil, err
 	}
 	return t, nil
 }
@@ -318,56 +323,38 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 		}
 	}
 	s.fd = fd
-	s.file = os.NewFile(uintptr(fd), "ipmon-icmp")
-	rc, err := s.file.SyscallConn()
-	if err != nil {
-		s.file.Close()
-		return nil, err
-	}
-	s.rc = rc
-	s.rdFn = s.recv
 	return s, nil
 }
 
-// recv is the RawConn read callback: one recvmmsg into preallocated
-// buffers.
-func (s *rxSocket) recv(fd uintptr) bool {
-	for i := range s.mm {
-		sl := &s.slots[i]
-		sl.iov.Base = &sl.buf[0]
-		sl.iov.SetLen(len(sl.buf))
-		s.mm[i].hdr = unix.Msghdr{
-			Name:    (*byte)(unsafe.Pointer(&sl.name)),
-			Namelen: uint32(unsafe.Sizeof(sl.name)),
-			Iov:     &sl.iov,
-			Iovlen:  1,
-			Control: &sl.oob[0],
+// drain reads every reply waiting on s with recvmmsg into preallocated
+// buffers and hands each batch to deliver.
+func (s *rxSocket) drain(deliver func([]rxPacket)) {
+	for range 64 { // bounded: the scheduler must get back to sending
+		for i := range s.mm {
+			sl := &s.slots[i]
+			sl.iov.Base = &sl.buf[0]
+			sl.iov.SetLen(len(sl.buf))
+			s.mm[i].hdr = unix.Msghdr{
+				Name:    (*byte)(unsafe.Pointer(&sl.name)),
+				Namelen: uint32(unsafe.Sizeof(sl.name)),
+				Iov:     &sl.iov,
+				Iovlen:  1,
+				Control: &sl.oob[0],
+			}
+			s.mm[i].hdr.SetControllen(len(sl.oob))
 		}
-		s.mm[i].hdr.SetControllen(len(sl.oob))
-	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.mm[0])), rxBatch, unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
-		return false
-	}
-	s.n, s.rerr = int(n), e
-	return true
-}
-
-// loop reads until the socket is closed, and hands each batch to the
-// Poller under one hold of its lock.
-func (s *rxSocket) loop(wg *sync.WaitGroup) {
-	defer wg.Done()
-	for {
-		if err := s.rc.Read(s.rdFn); err != nil {
-			return // closed
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.mm[0])), rxBatch, unix.MSG_DONTWAIT, 0, 0)
+		if e != 0 {
+			return // EAGAIN: nothing more; anything else: try again later
 		}
-		if s.rerr != 0 {
-			continue
-		}
-		for i := 0; i < s.n; i++ {
+		n := int(r)
+		for i := 0; i < n; i++ {
 			s.parse(i, &s.pks[i])
 		}
-		s.deliv(s.pks[:s.n])
+		deliver(s.pks[:n])
+		if n < rxBatch {
+			return
+		}
 	}
 }
 
@@ -424,29 +411,92 @@ func parseControl(oob []byte, pk *rxPacket) {
 	}
 }
 
-func (t *linuxTransport) start(p *Poller) {
-	t.p = p
-	for _, s := range []*rxSocket{t.rx4, t.rx6} {
-		if s == nil {
+func (t *linuxTransport) start(p *Poller) { t.p = p }
+
+// setupWait creates the epoll instance and the eventfd the scheduler sleeps
+// on.
+func (t *linuxTransport) setupWait() error {
+	var err error
+	if t.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	if t.evfd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		unix.Close(t.epfd)
+		return os.NewSyscallError("eventfd", err)
+	}
+	for _, fd := range []int{t.evfd, t.rx4.fd, t.rx6fd()} {
+		if fd < 0 {
 			continue
 		}
-		s.deliv = p.deliverBatch
-		t.wg.Add(1)
-		go s.loop(&t.wg)
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(t.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			unix.Close(t.epfd)
+			unix.Close(t.evfd)
+			return os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	return nil
+}
+
+func (t *linuxTransport) rx6fd() int {
+	if t.rx6 == nil {
+		return -1
+	}
+	return t.rx6.fd
+}
+
+// wait sleeps in epoll_pwait2 (nanosecond timeout; epoll_wait with
+// milliseconds, rounded up, where the kernel lacks it). It is a blocking
+// system call on the scheduler goroutine's thread: no netpoller hand-off.
+func (t *linuxTransport) wait(d time.Duration) {
+	var n int
+	if !t.noPwait2 {
+		ts := unix.NsecToTimespec(int64(d))
+		r, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(t.epfd), uintptr(unsafe.Pointer(&t.events[0])), uintptr(len(t.events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if e == unix.ENOSYS {
+			t.noPwait2 = true
+		}
+		n = int(r)
+		if e != 0 {
+			n = 0
+		}
+	}
+	if t.noPwait2 {
+		ms := int((d + time.Millisecond - 1) / time.Millisecond)
+		n, _ = unix.EpollWait(t.epfd, t.events[:], ms)
+	}
+	for i := 0; i < n; i++ {
+		if int(t.events[i].Fd) == t.evfd {
+			var b [8]byte
+			_, _ = unix.Read(t.evfd, b[:])
+		}
+	}
+}
+
+func (t *linuxTransport) kick() {
+	b := [8]byte{1}
+	_, _ = unix.Write(t.evfd, b[:])
+}
+
+func (t *linuxTransport) drain() {
+	t.rx4.drain(t.p.deliverBatch)
+	if t.rx6 != nil {
+		t.rx6.drain(t.p.deliverBatch)
 	}
 }
 
 func (t *linuxTransport) closeRx() {
 	for _, s := range []*rxSocket{t.rx4, t.rx6} {
 		if s != nil {
-			s.file.Close()
+			unix.Close(s.fd)
 		}
 	}
 }
 
 func (t *linuxTransport) close() error {
 	t.closeRx()
-	t.wg.Wait()
+	unix.Close(t.epfd)
+	unix.Close(t.evfd)
 	t.lk.Lock()
 	defer t.lk.Unlock()
 	t.closed = true
@@ -459,6 +509,7 @@ func (t *linuxTransport) close() error {
 		errs = append(errs, a.close())
 		delete(t.arps, k)
 	}
+	// The ARP readers return once their sockets are closed.
 	t.arpWG.Wait()
 	if t.rt != nil {
 		errs = append(errs, t.rt.Close())
@@ -630,6 +681,22 @@ func (t *linuxTransport) openTx(ifindex int, v6 bool) (*txSocket, error) {
 	})
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
+	}
+	// The kernel's ICMP filter, checked before a packet is cloned for a
+	// raw socket, keeps replies from being copied here at all: block
+	// every type. The BPF program drops anything else.
+	if v6 {
+		var f unix.ICMPv6Filter
+		for i := range f.Data {
+			f.Data[i] = ^uint32(0)
+		}
+		if err := unix.SetsockoptICMPv6Filter(fd, unix.SOL_ICMPV6, unix.ICMPV6_FILTER, &f); err != nil {
+			unix.Close(fd)
+			return nil, os.NewSyscallError("setsockopt ICMPV6_FILTER", err)
+		}
+	} else if err := unix.SetsockoptInt(fd, unix.SOL_RAW, unix.ICMP_FILTER, -1); err != nil {
+		unix.Close(fd)
+		return nil, os.NewSyscallError("setsockopt ICMP_FILTER", err)
 	}
 	drop := []unix.SockFilter{{Code: 0x06, K: 0}} // BPF_RET|BPF_K 0
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: 1, Filter: &drop[0]}); err != nil {

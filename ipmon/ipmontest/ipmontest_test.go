@@ -67,9 +67,9 @@ func TestFake(t *testing.T) {
 			}
 			require.NoError(t, p.Set(a, st, 0))
 		}
-		synctest.Wait()
 		var last ipmon.Event
 		for done := false; !done; {
+			synctest.Wait()
 			select {
 			case ev := <-ch:
 				if ev.Kind == ipmon.TargetChanged {
