@@ -253,11 +253,11 @@ func (k *kernel) read() {
 				// first (the queued messages are older than the dump), then
 				// dump: a loss after the drain is reported anew.
 				s.drain()
-				if err := k.resync(); err == nil {
+				rerr := k.resync()
+				if rerr == nil {
 					continue
-				} else {
-					err = fmt.Errorf("resynchronise after overrun: %w", err)
 				}
+				err = fmt.Errorf("resynchronise after overrun: %w", rerr)
 			}
 			if !k.recover(err) {
 				return
