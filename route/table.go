@@ -22,6 +22,9 @@ type Table struct {
 	addrs map[int][]Address
 	pref  []string
 	rank  map[int]int
+	// ranks mirrors rank for small ifindexes (rank+1, 0: unranked), so
+	// that the tie-break on Select's hot path is an array read.
+	ranks []int32
 }
 
 // entry holds the routes of one prefix in kernel order, stored by value
@@ -98,9 +101,16 @@ func (t *Table) SetPreference(names []string) {
 
 func (t *Table) rerank() {
 	clear(t.rank)
+	t.ranks = t.ranks[:0]
 	for idx, l := range t.links {
 		if i := slices.Index(t.pref, l.Name); i >= 0 {
 			t.rank[idx] = i
+			if idx > 0 && idx < 1<<16 {
+				if idx >= len(t.ranks) {
+					t.ranks = append(t.ranks, make([]int32, idx+1-len(t.ranks))...)
+				}
+				t.ranks[idx] = int32(i) + 1
+			}
 		}
 	}
 }
@@ -117,7 +127,10 @@ func (t *Table) SetLink(l Link) {
 func (t *Table) DeleteLink(index int) {
 	delete(t.links, index)
 	delete(t.addrs, index)
-	delete(t.rank, index)
+	if _, ok := t.rank[index]; ok {
+		delete(t.rank, index)
+		t.rerank()
+	}
 }
 
 // Link returns the link with the given index.
@@ -397,8 +410,8 @@ func (t *Table) betterCand(a, b *cand) bool {
 // then lowest ifindex.
 func (t *Table) betterIndex(ia, ib int) bool {
 	if len(t.rank) > 0 {
-		ra, oka := t.rank[ia]
-		rb, okb := t.rank[ib]
+		ra, oka := t.rankOf(ia)
+		rb, okb := t.rankOf(ib)
 		switch {
 		case oka && okb && ra != rb:
 			return ra < rb
@@ -407,6 +420,18 @@ func (t *Table) betterIndex(ia, ib int) bool {
 		}
 	}
 	return ia < ib
+}
+
+func (t *Table) rankOf(index int) (int, bool) {
+	if index > 0 && index < len(t.ranks) {
+		r := t.ranks[index]
+		return int(r) - 1, r > 0
+	}
+	if index < 1<<16 {
+		return 0, false
+	}
+	r, ok := t.rank[index]
+	return r, ok
 }
 
 // Select returns the best route to dst whose output interface is healthy
