@@ -50,6 +50,7 @@ func BenchmarkProbePath(b *testing.B) {
 				p.mu.Lock()
 				want := p.received + 1
 				p.sendProbe(tg, time.Now())
+				p.tr.flush()
 				p.mu.Unlock()
 				for i := 0; ; i++ {
 					p.mu.Lock()

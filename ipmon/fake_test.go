@@ -49,6 +49,7 @@ func (f *fakeTransport) start(p *Poller)       { f.p = p }
 func (f *fakeTransport) close() error          { return nil }
 func (f *fakeTransport) detach(*target)        {}
 func (f *fakeTransport) drain()                {}
+func (f *fakeTransport) flush() int            { return 0 }
 
 func (f *fakeTransport) kick() {
 	select {

@@ -53,8 +53,13 @@ type transport interface {
 	attach(t *target) error
 	// detach releases what attach acquired. Called with Poller.mu held.
 	detach(t *target)
-	// send sends the len(pkt) bytes for t. Called with Poller.mu held.
+	// send sends the len(pkt) bytes for t, or queues them until flush
+	// (pkt must then stay untouched until flush). Called with Poller.mu
+	// held.
 	send(t *target, pkt []byte) error
+	// flush sends what send queued and returns how many sends failed.
+	// Called with Poller.mu held.
+	flush() int
 	// start hands the transport its Poller (for deliveries).
 	start(p *Poller)
 	// wait blocks until a reply may be waiting, kick is called, or d
@@ -375,6 +380,12 @@ const sendSlack = time.Millisecond
 
 // fire handles due targets and returns how long to sleep (0: more due).
 func (p *Poller) fire(now time.Time) time.Duration {
+	d := p.fireDue(now)
+	p.sendErrors += uint64(p.tr.flush())
+	return d
+}
+
+func (p *Poller) fireDue(now time.Time) time.Duration {
 	horizon := now.Add(sendSlack)
 	for i := 0; i < maxBatch; i++ {
 		if len(p.heap) == 0 {

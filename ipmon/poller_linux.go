@@ -77,6 +77,9 @@ type txState struct {
 	sa6  unix.RawSockaddrInet6
 	ctl  [64]byte
 	clen int
+	// queued is the transport's flush generation when this target's
+	// packet was last queued: its buffer is in use until that flush.
+	queued uint64
 }
 
 // txSocket is a raw socket bound to one interface, used to send only.
@@ -141,8 +144,12 @@ type linuxTransport struct {
 	arps   map[int]*arpSocket
 	closed bool
 
-	msg unix.Msghdr // send scratch, used under Poller.mu
-	iov unix.Iovec
+	// Probes queued by send for one sendmmsg, used under Poller.mu.
+	txFD  int
+	txN   int
+	txGen uint64 // incremented by every flush
+	txMM  [txBatch]mmsghdr
+	txIOV [txBatch]unix.Iovec
 
 	p     *Poller
 	wg    sync.WaitGroup
@@ -182,6 +189,7 @@ func (e *permError) Unwrap() []error {
 
 func openTransport(cfg *Config) (*linuxTransport, error) {
 	t := &linuxTransport{
+		txGen: 1,
 		cfg:   cfg,
 		netns: cfg.NetNS,
 		txs:   make(map[txKey]*txSocket),
@@ -731,29 +739,62 @@ func (t *linuxTransport) detach(tg *target) {
 	}
 }
 
-// send sends one probe with sendmsg, without allocating. A full socket
-// buffer is an error (the probe becomes a miss), never a wait.
+// txBatch is how many probes one sendmmsg call sends at most.
+const txBatch = 64
+
+// send queues one probe for sendmmsg (flushing first if it goes out of
+// another socket), without allocating.
 func (t *linuxTransport) send(tg *target, pkt []byte) error {
 	if tg.t.Kind == ARPProbe {
 		return t.sendARP(tg)
 	}
 	tx := &tg.tx
-	t.iov.Base = &pkt[0]
-	t.iov.SetLen(len(pkt))
-	t.msg = unix.Msghdr{Iov: &t.iov, Iovlen: 1, Control: &tx.ctl[0]}
-	t.msg.SetControllen(tx.clen)
+	if t.txN > 0 && (t.txFD != tx.fd || t.txN == txBatch || tx.queued == t.txGen) {
+		// Another socket, a full batch, or this target's buffer is
+		// queued already (it is sent again before the flush).
+		t.p.sendErrors += uint64(t.flush())
+	}
+	tx.queued = t.txGen
+	t.txFD = tx.fd
+	i := t.txN
+	t.txIOV[i].Base = &pkt[0]
+	t.txIOV[i].SetLen(len(pkt))
+	m := &t.txMM[i].hdr
+	*m = unix.Msghdr{Iov: &t.txIOV[i], Iovlen: 1, Control: &tx.ctl[0]}
+	m.SetControllen(tx.clen)
 	if tg.t.Addr.Is4() {
-		t.msg.Name = (*byte)(unsafe.Pointer(&tx.sa4))
-		t.msg.Namelen = unix.SizeofSockaddrInet4
+		m.Name = (*byte)(unsafe.Pointer(&tx.sa4))
+		m.Namelen = unix.SizeofSockaddrInet4
 	} else {
-		t.msg.Name = (*byte)(unsafe.Pointer(&tx.sa6))
-		t.msg.Namelen = unix.SizeofSockaddrInet6
+		m.Name = (*byte)(unsafe.Pointer(&tx.sa6))
+		m.Namelen = unix.SizeofSockaddrInet6
 	}
-	_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(tx.fd), uintptr(unsafe.Pointer(&t.msg)), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-	if e != 0 {
-		return e
-	}
+	t.txN++
 	return nil
+}
+
+// flush sends the queued probes with sendmmsg. A full socket buffer or
+// any other error fails that probe (it becomes a miss), never a wait.
+func (t *linuxTransport) flush() int {
+	failed := 0
+	for off := 0; off < t.txN; {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.txFD), uintptr(unsafe.Pointer(&t.txMM[off])), uintptr(t.txN-off), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
+		if e != 0 {
+			// The message at off failed; go on with the next.
+			failed++
+			off++
+			continue
+		}
+		if r == 0 {
+			failed++
+			off++
+			continue
+		}
+		off += int(r)
+	}
+	t.txN = 0
+	t.txGen++
+	return failed
 }
 
 // checkARPSysctls returns a diagnostic if the interface's ARP settings let

@@ -143,7 +143,12 @@ func runFping(pair *netlab.IPMonPair, addrs []netip.Addr, args ...string) (time.
 	}
 	// fping exits 1 if some target did not answer every probe: not fatal.
 	c := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return c, wall, fpingSummary(out.String())
+	sum := fpingSummary(out.String())
+	if strings.HasPrefix(sum, "0 targets") {
+		o := out.String()
+		fmt.Printf("fping failed (%v): %s\n", err, o[:min(len(o), 400)])
+	}
+	return c, wall, sum
 }
 
 // fpingSummary totals fping's -q per-target lines "addr : xmt/rcv/%loss = 10/10/0%...".
@@ -196,14 +201,15 @@ func compareFping(pair *netlab.IPMonPair, addrs []netip.Addr, repeats int) {
 
 func maxRate(pair *netlab.IPMonPair, addrs []netip.Addr) {
 	fmt.Printf("\n== maximum probe rate, %d targets\n", len(addrs))
-	const count = 20
-	// netpulse: ask for far more than it can do (1 ms per target).
-	c, wall, sent, rcv := runNetpulse(pair, addrs, time.Millisecond, time.Second, count)
+	// netpulse: ask for far more than it can do (1 ms per target), for 3 s.
+	c, wall, sent, rcv := runNetpulse(pair, addrs, time.Millisecond, time.Second, 3000)
 	npRate := float64(sent) / wall.Seconds()
 	fmt.Printf("netpulse: %d sent, %d received in %v (cpu %v): %.0f probes/s sent, %.0f replies/s\n",
 		sent, rcv, wall.Round(time.Millisecond), c.Round(time.Millisecond), npRate, float64(rcv)/wall.Seconds())
-	// fping: no gap between packets, 10 ms per target (its minimum).
-	_, fwall, sum := runFping(pair, addrs, "-q", "-c", fmt.Sprint(count), "-p", "10", "-i", "0", "-t", "100")
+	// fping: no gap between packets, 10 ms per target (its minimum), 60
+	// rounds (fping refuses more than 65,535 probes in flight within its 10 s
+	// expiry).
+	_, fwall, sum := runFping(pair, addrs, "-q", "-c", "60", "-p", "10", "-i", "0", "-t", "100")
 	var fsent int
 	fmt.Sscanf(sum[strings.Index(sum, ",")+2:], "%d sent", &fsent)
 	fRate := float64(fsent) / fwall.Seconds()
