@@ -480,17 +480,31 @@ func TestEthtoolDetail(t *testing.T) {
 	require.Equal(t, linkmon.DuplexFull, d.Duplex)
 	require.Equal(t, linkmon.Yes, d.LinkDetected)
 
-	// Loopback has no ethtool link modes: unsupported must read unknown,
-	// not down.
+	// Loopback has no ethtool link modes but answers the link query
+	// (always on): once its detail has arrived, unsupported link modes must
+	// read unknown, not down.
 	require.Eventually(t, func() bool {
 		st, ok := w.Snapshot().Link("lo")
-		return ok && st.Carrier
-	}, 5*time.Second, 10*time.Millisecond)
-	time.Sleep(200 * time.Millisecond) // the ethtool worker has queried lo by now
+		return ok && st.Detail.LinkDetected == linkmon.Yes
+	}, 10*time.Second, 10*time.Millisecond)
 	st, _ := w.Snapshot().Link("lo")
 	require.False(t, st.Detail.Supported)
 	require.Equal(t, 0, st.Detail.SpeedMbps)
 	require.Equal(t, linkmon.DuplexUnknown, st.Detail.Duplex)
-	require.NotEqual(t, linkmon.No, st.Detail.LinkDetected)
+	require.Equal(t, linkmon.Unknown, st.Detail.Autoneg)
 	require.True(t, st.Carrier, "no ethtool support is not down")
+	require.Zero(t, w.Snapshot().Counters.EthtoolErrors)
+
+	// ifb has no ethtool operations at all: no link modes, no link query.
+	require.NoError(t, p.node.AddLinkOfKind("ifb9", "ifb"))
+	require.Eventually(t, func() bool {
+		st, ok := w.Snapshot().Link("ifb9")
+		return ok && st.AdminUp
+	}, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the ethtool worker's queries
+	st, _ = w.Snapshot().Link("ifb9")
+	t.Logf("ifb9: carrier %v, detail %+v", st.Carrier, st.Detail)
+	require.False(t, st.Detail.Supported)
+	require.NotEqual(t, linkmon.No, st.Detail.LinkDetected, "no link query is unknown, not down")
+	require.True(t, st.Carrier)
 }
