@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/packet"
@@ -99,14 +101,13 @@ func (a *arpSocket) loop(wg *sync.WaitGroup, p *Poller) {
 	for {
 		n, _, err := a.conn.ReadFrom(buf[:])
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
+			// A transient error (ENOBUFS, ENETDOWN while the link is
+			// down): keep reading, without spinning.
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		f, why := parseARP(buf[:n])
 		if why != dropNone {

@@ -164,8 +164,10 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 	return p, nil
 }
 
-// Add starts probing t. Zero timing fields take the Config's defaults. It
-// returns an error wrapping ErrInvalidTarget (malformed target, multicast,
+// Add starts probing t. Zero timing fields take the Config's defaults. The
+// interface is resolved to its index once, here: if it is deleted, its
+// targets miss (their sends fail) until they are removed and added again.
+// It returns an error wrapping ErrInvalidTarget (malformed target, multicast,
 // broadcast, unspecified, wrong family), ErrLocalAddress (an address of
 // this host), ErrUnknownInterface, ErrExists or ErrClosed.
 func (p *Poller) Add(t Target) error {
