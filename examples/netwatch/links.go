@@ -12,10 +12,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/linkmon"
 )
 
-// output serialises everything netwatch prints (links now, probes later).
+// output serialises everything netwatch prints: links and probe targets.
 type output struct {
 	mu   sync.Mutex
 	w    io.Writer
@@ -100,32 +101,15 @@ func (o *output) link(ev linkmon.Event) {
 	o.mu.Unlock()
 }
 
-// timeFormat is RFC 3339 with nanoseconds, always nine digits.
-const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
-
-// linkRecord is the JSON line of a link event.
-type linkRecord struct {
-	Time      string `json:"time"`
-	Event     string `json:"event"`
-	Interface string `json:"interface"`
-	Index     int    `json:"index"`
-	Carrier   bool   `json:"carrier"`
-	AdminUp   bool   `json:"admin_up"`
-	Oper      string `json:"oper"`
-}
-
 func linkJSON(ev linkmon.Event) []byte {
-	s := ev.State
-	b, _ := json.Marshal(linkRecord{
-		Time: wallTime(ev).UTC().Format(timeFormat), Event: "link", Interface: s.Name, Index: s.Index,
-		Carrier: s.Carrier, AdminUp: s.AdminUp, Oper: s.Oper.String(),
-	})
+	ev.Time = wallTime(ev)
+	b, _ := json.Marshal(jsonl.LinkRecord(ev))
 	return b
 }
 
 func linkLine(ev linkmon.Event) string {
 	s, p := ev.State, ev.Previous
-	t := wallTime(ev).UTC().Format(timeFormat)
+	t := jsonl.Stamp(wallTime(ev))
 	var what string
 	switch {
 	case !s.Present:

@@ -1,9 +1,12 @@
 // Command netwatch prints the links of this machine (or of a named network
-// namespace) and then one line per change, using netpulse's linkmon.
+// namespace) and then one line per change, using netpulse's linkmon; with
+// probe targets it also prints every change of their state, using ipmon.
 //
 // Usage:
 //
 //	netwatch [-i eth2,eth3] [-json] [-netns /var/run/netns/NAME]
+//	         [-target IFACE=ADDR ...] [-discover] [-interval 1s] [-timeout 1s]
+//	         [-fail-after 3] [-recover-after 2]
 //
 // Flags:
 //
@@ -13,6 +16,17 @@
 //	             change lines
 //	-netns PATH  watch inside the network namespace bound at PATH (as made by
 //	             `ip netns add NAME`: /var/run/netns/NAME)
+//	-target IFACE=ADDR   probe ADDR with ICMP/ICMPv6 echo out of IFACE
+//	             (repeatable); IFACE=ADDR/arp sends ARP probes instead (an
+//	             interface without an IPv4 address), IFACE=ADDR/ll echo from
+//	             IFACE's IPv6 link-local address
+//	-discover    also probe the first-hop gateways of the -i interfaces, found
+//	             in the routing table (netwatch never probes anything else
+//	             that was not named)
+//	-interval D  probe interval (default 1s)
+//	-timeout D   per-probe timeout (default: the interval)
+//	-fail-after N      consecutive misses that declare a target down (default 3)
+//	-recover-after N   consecutive replies that declare it up again (default 2)
 //
 // Without -json, netwatch first prints a table of the watched links (name,
 // index, carrier, admin state, operstate, speed) and then one line per
@@ -23,6 +37,18 @@
 // With -json every link state, the initial ones included, is one line:
 //
 //	{"time":"2026-11-22T05:00:00.123456789Z","event":"link","interface":"eth2","index":3,"carrier":false,"admin_up":true,"oper":"lowerlayerdown"}
+//
+// and every target state change is one line:
+//
+//	{"time":"2026-11-22T05:00:00.123456789Z","event":"target","interface":"eth2","target":"198.18.10.1","state":"down","rtt_us":412}
+//
+// where state is "up", "down", "unverified" (the target never answered since
+// it was added: it may not answer echo at all) or "unknown" (no verdict yet),
+// and rtt_us the last round-trip time in microseconds (0 if none). A target
+// is declared down at most fail-after x interval + timeout after it stopped
+// answering. Without -json a target change is one line such as
+//
+//	2026-11-22T05:00:00.123456789Z eth2 target 198.18.10.1 down (3 misses, 0 replies, rtt 0.412 ms)
 //
 // time is RFC 3339 with nanoseconds (UTC), carrier is the carrier as linkmon
 // reports it, admin_up the administrative state and oper the kernel's
@@ -41,14 +67,19 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+
+	"github.com/netpulse/netpulse/internal/probeflags"
 )
 
 // options are the parsed command line.
 type options struct {
-	ifaces []string
-	json   bool
-	netns  string
+	ifaces   []string
+	json     bool
+	netns    string
+	probes   *probeflags.Flags
+	discover bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -58,7 +89,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	list := fs.String("i", "", "comma-separated interfaces to watch (default: all)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "watch inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
+	o.probes = probeflags.Register(fs)
+	fs.BoolVar(&o.discover, "discover", false, "also probe the first-hop gateways of the -i interfaces")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := o.probes.Check(); err != nil {
+		fmt.Fprintln(stderr, err)
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -68,6 +105,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if n = strings.TrimSpace(n); n != "" {
 			o.ifaces = append(o.ifaces, n)
 		}
+	}
+	if o.discover && len(o.ifaces) == 0 {
+		err := fmt.Errorf("-discover needs -i: the interfaces whose first hops to probe")
+		fmt.Fprintln(stderr, err)
+		return o, err
 	}
 	return o, nil
 }
@@ -104,5 +146,15 @@ func run(ctx context.Context, o options, out *output) error {
 		return err
 	}
 	defer w.Close()
+	p, err := openProbes(ctx, o, netns)
+	if err != nil {
+		return err
+	}
+	if p != nil {
+		var wg sync.WaitGroup
+		defer wg.Wait() // after Close, which ends the subscription
+		defer p.Close()
+		wg.Go(func() { watchTargets(ctx, p, out) })
+	}
 	return watchLinks(ctx, w, out)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/stretchr/testify/require"
@@ -76,7 +78,24 @@ func TestPrintable(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	o, err := parseFlags([]string{"-i", "eth2, eth3", "-json", "-netns", "/var/run/netns/x"}, io.Discard)
 	require.NoError(t, err)
-	require.Equal(t, options{ifaces: []string{"eth2", "eth3"}, json: true, netns: "/var/run/netns/x"}, o)
+	require.Equal(t, []string{"eth2", "eth3"}, o.ifaces)
+	require.True(t, o.json)
+	require.Equal(t, "/var/run/netns/x", o.netns)
+	require.Empty(t, o.probes.Targets)
+	require.False(t, o.discover)
+
+	o, err = parseFlags([]string{"-i", "eth2", "-target", "eth2=198.18.10.1", "-target", "eth3=2001:db8::1",
+		"-interval", "20ms", "-fail-after", "2", "-discover"}, io.Discard)
+	require.NoError(t, err)
+	require.Len(t, o.probes.Targets, 2)
+	require.Equal(t, 20*time.Millisecond, o.probes.Targets[1].Timeout, "timeout defaults to the interval")
+	require.Equal(t, 2, o.probes.Targets[0].FailAfter)
+	require.True(t, o.discover)
+
+	_, err = parseFlags([]string{"-discover"}, io.Discard)
+	require.ErrorContains(t, err, "-discover needs -i")
+	_, err = parseFlags([]string{"-target", "198.18.10.1"}, io.Discard)
+	require.Error(t, err)
 	_, err = parseFlags([]string{"extra"}, io.Discard)
 	require.Error(t, err)
 	_, err = parseFlags([]string{"-nope"}, io.Discard)
@@ -133,7 +152,7 @@ func TestRunInNamedNamespace(t *testing.T) {
 	go func() {
 		done <- run(ctx, options{ifaces: []string{"eth2"}, json: true, netns: node.Path()}, newOutput(lineWriter{lines}, true))
 	}()
-	var rec linkRecord
+	var rec jsonl.Link
 	first := nextLine(t, lines, func(string) bool { return true })
 	require.NoError(t, json.Unmarshal([]byte(first), &rec))
 	require.Equal(t, "eth2", rec.Interface)
@@ -184,4 +203,43 @@ func TestBinary(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, cmd.Wait())
 	require.Equal(t, 0, cmd.ProcessState.ExitCode())
+}
+
+// TestTargetsInNamedNamespace probes a target out of the node's eth2 and
+// prints its state changes: up, then down when it stops answering while the
+// link stays up, then up again.
+func TestTargetsInNamedNamespace(t *testing.T) {
+	node, sw := namedLab(t)
+	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.20.2/24")))
+	require.NoError(t, sw.AddAddr("p2", netip.MustParsePrefix("198.18.20.1/24")))
+	// The discovered first hop: a route through eth2's neighbour.
+	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.30.0/24"),
+		Gateway: netip.MustParseAddr("198.18.20.1"), Dev: "eth2"}))
+	lines := make(chan string, 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	o, err := parseFlags([]string{"-i", "eth2", "-json", "-netns", node.Path(), "-discover",
+		"-interval", "20ms", "-timeout", "100ms", "-fail-after", "3", "-recover-after", "2"}, io.Discard)
+	require.NoError(t, err)
+	go func() { done <- run(ctx, o, newOutput(lineWriter{lines}, true)) }()
+
+	target := func(state string) func(string) bool {
+		return func(l string) bool {
+			var rec jsonl.Target
+			return json.Unmarshal([]byte(l), &rec) == nil && rec.Event == "target" && rec.State == state
+		}
+	}
+	var rec jsonl.Target
+	require.NoError(t, json.Unmarshal([]byte(nextLine(t, lines, target("up"))), &rec))
+	require.Equal(t, "eth2", rec.Interface)
+	require.Equal(t, "198.18.20.1", rec.Target)
+	require.Positive(t, rec.RTTMicros)
+	require.Regexp(t, jsonTime, rec.Time)
+
+	require.NoError(t, sw.Silence())
+	nextLine(t, lines, target("down"))
+	require.NoError(t, sw.Unsilence())
+	nextLine(t, lines, target("up"))
+	cancel()
+	require.NoError(t, <-done)
 }

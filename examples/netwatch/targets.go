@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/netpulse/netpulse/internal/jsonl"
+	"github.com/netpulse/netpulse/internal/probeflags"
+	"github.com/netpulse/netpulse/ipmon"
+)
+
+// openProbes opens the poller for the -target flags and, with -discover,
+// the first-hop gateways of the watched interfaces. It returns nil when
+// there is nothing to probe: netwatch never probes what the user did not ask
+// for.
+func openProbes(ctx context.Context, o options, netns *os.File) (*ipmon.Poller, error) {
+	if o.probes == nil {
+		o.probes = &probeflags.Flags{}
+	}
+	targets := o.probes.Targets
+	fd := 0
+	if netns != nil {
+		fd = int(netns.Fd())
+	}
+	if o.discover {
+		for _, ifc := range o.ifaces {
+			addrs, err := ipmon.Discover(ctx, fd, ifc)
+			if err != nil {
+				return nil, fmt.Errorf("discover targets of %s: %w", ifc, err)
+			}
+			for _, a := range addrs {
+				targets = append(targets, ipmon.Target{Addr: a, Interface: ifc})
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	cfg := o.probes.Config(fd)
+	p, err := ipmon.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range targets {
+		if err := p.Add(t); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("target %v: %w", t, err)
+		}
+	}
+	return p, nil
+}
+
+// watchTargets prints every target state change until ctx is done.
+func watchTargets(ctx context.Context, p *ipmon.Poller, out *output) {
+	for ev := range p.Subscribe(ctx) {
+		if ev.Kind != ipmon.TargetChanged {
+			continue
+		}
+		out.target(ev)
+	}
+}
+
+func (o *output) target(ev ipmon.Event) {
+	var b []byte
+	if o.json {
+		b, _ = json.Marshal(jsonl.TargetRecord(ev))
+	} else {
+		rtt := ""
+		if ev.RTT > 0 {
+			rtt = fmt.Sprintf(", rtt %.3f ms", float64(ev.RTT.Nanoseconds())/1e6)
+		}
+		b = fmt.Appendf(nil, "%s %s target %s %s (%d misses, %d replies%s)",
+			jsonl.Stamp(ev.At), ev.Interface, ev.Target.Addr, ev.State, ev.Misses, ev.Replies, rtt)
+	}
+	b = append(b, '\n')
+	o.mu.Lock()
+	o.w.Write(b)
+	o.mu.Unlock()
+}

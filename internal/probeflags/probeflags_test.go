@@ -1,0 +1,60 @@
+package probeflags_test
+
+import (
+	"flag"
+	"io"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/probeflags"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func parse(args ...string) (*probeflags.Flags, error) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := probeflags.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return f, f.Check()
+}
+
+func TestFlags(t *testing.T) {
+	f, err := parse("-target", "eth3=198.18.10.1", "-target", "eth2=2001:db8::1", "-target", "eth2=198.18.10.1/arp",
+		"-interval", "10ms", "-fail-after", "4", "-recover-after", "1")
+	require.NoError(t, err)
+	require.Len(t, f.Targets, 3)
+	require.Equal(t, ipmon.Target{Addr: netip.MustParseAddr("198.18.10.1"), Interface: "eth3",
+		Interval: 10 * time.Millisecond, Timeout: 10 * time.Millisecond, FailAfter: 4, RecoverAfter: 1}, f.Targets[0])
+	require.Equal(t, "eth2", f.Targets[1].Interface)
+	require.Equal(t, ipmon.ARPProbe, f.Targets[2].Kind)
+	cfg := f.Config(7)
+	require.Equal(t, 7, cfg.NetNS)
+	require.Equal(t, 10*time.Millisecond, cfg.Timeout)
+
+	f, err = parse()
+	require.NoError(t, err)
+	require.Empty(t, f.Targets)
+	require.Equal(t, ipmon.DefaultInterval, f.Timeout, "timeout defaults to the interval")
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"-target", "198.18.10.1"},
+		{"-target", "eth3="},
+		{"-target", "eth3=nonsense"},
+		{"-interval", "0s"},
+		{"-timeout", "-1s"},
+		{"-fail-after", "0"},
+		{"-recover-after", "0"},
+	} {
+		_, err := parse(args...)
+		require.Error(t, err, "%v", args)
+	}
+}
