@@ -231,15 +231,18 @@ func (t *Table) insert(r Route, pos position) {
 	}
 	rs := slices.Clone(e.routes)
 	defer func() { t.trie.Insert(r.Dst, newEntry(r.Dst, rs)) }()
-	for i := range rs {
-		if sameKey(&rs[i], &r) {
-			rs[i] = r
-			return
-		}
-	}
 	if pos == replacePos {
+		// The kernel replaces the first route of equal metric, even when
+		// an identical route follows (IPv6 then holds both).
 		for i := range rs {
 			if rs[i].Metric == r.Metric && rs[i].Tos == r.Tos {
+				rs[i] = r
+				return
+			}
+		}
+	} else {
+		for i := range rs {
+			if sameKey(&rs[i], &r) {
 				rs[i] = r
 				return
 			}

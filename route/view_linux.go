@@ -336,7 +336,11 @@ func (v *View) run() {
 				pos := appendPos
 				switch {
 				case m.Header.Flags&netlink.Replace != 0:
+					// Which route a replace took the place of is not
+					// always the one the rules say (IPv6 with equal
+					// routes): apply it, then read the table again.
 					pos = replacePos
+					redump = true
 				case rm.Family == unix.AF_INET && m.Header.Flags&netlink.Append == 0:
 					pos = prependPos
 				}
@@ -473,7 +477,9 @@ func (v *View) dump() error {
 			continue
 		}
 		if t := tables[r.Table]; t != nil {
-			// Dump order is the kernel's order within a prefix.
+			// Dump order is the kernel's order within a prefix (an
+			// identical route listed twice, as an IPv6 dump taken
+			// while routes change can do, is kept once).
 			t.insert(r, appendPos)
 		}
 	}
