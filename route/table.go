@@ -219,7 +219,13 @@ const (
 // destination, table, TOS, metric, type and paths) is replaced in place.
 func (t *Table) Add(r Route) { t.insert(r, appendPos) }
 
-func (t *Table) insert(r Route, pos position) {
+// insert adds r at pos. move is for notifications: a route the kernel
+// announces as added is where the kernel's rules put it, so a copy already
+// in the table (from a dump taken while routes changed, or a stale
+// notification) is taken out first. Without move an identical route is
+// updated in place (dumps, Add).
+func (t *Table) insert(r Route, pos position, move ...bool) {
+	mv := len(move) > 0 && move[0]
 	r.Dst = r.Dst.Masked()
 	r.Nexthops = slices.Clone(r.Nexthops)
 	t.name(&r)
@@ -231,6 +237,11 @@ func (t *Table) insert(r Route, pos position) {
 	}
 	rs := slices.Clone(e.routes)
 	defer func() { t.trie.Insert(r.Dst, newEntry(r.Dst, rs)) }()
+	if mv {
+		n := len(rs)
+		rs = slices.DeleteFunc(rs, func(x Route) bool { return sameKey(&x, &r) })
+		t.n -= n - len(rs)
+	}
 	if pos == replacePos {
 		// The kernel replaces the first route of equal metric, even when
 		// an identical route follows (IPv6 then holds both).
@@ -240,7 +251,7 @@ func (t *Table) insert(r Route, pos position) {
 				return
 			}
 		}
-	} else {
+	} else if !mv {
 		for i := range rs {
 			if sameKey(&rs[i], &r) {
 				rs[i] = r

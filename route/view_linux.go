@@ -344,7 +344,8 @@ func (v *View) run() {
 				case rm.Family == unix.AF_INET && m.Header.Flags&netlink.Append == 0:
 					pos = prependPos
 				}
-				t.insert(r, pos)
+				// IPv6 keeps two identical routes after a replace.
+				t.insert(r, pos, pos != replacePos || rm.Family == unix.AF_INET)
 			case unix.RTM_NEWLINK, unix.RTM_DELLINK, unix.RTM_NEWNETCONF, unix.RTM_DELNETCONF:
 				// Hints: nexthop flags and routes of a link change without
 				// route notifications; read the whole state again.
