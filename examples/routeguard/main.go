@@ -68,10 +68,13 @@ type options struct {
 	ready chan struct{}
 }
 
+// targetList is the repeatable -target flag.
 type targetList struct{ o *options }
 
+// String returns "" (no default).
 func (l targetList) String() string { return "" }
 
+// Set parses one IFACE=ADDR target.
 func (l targetList) Set(s string) error {
 	t, err := ipmon.ParseTargetSpec(s)
 	if err != nil {
