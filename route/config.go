@@ -22,8 +22,10 @@ type ViewConfig struct {
 	// between equal routes in Select.
 	Prefer []string
 
-	// ReadBuffer, if positive, sets the notification socket's receive
-	// buffer in bytes (small values force overruns in tests).
+	// ReadBuffer is the notification socket's receive buffer in bytes.
+	// 0 means 4 MiB (forced past net.core.rmem_max when privileged), so
+	// that notifications arriving during a long dump of a large table do
+	// not overrun it; small values force overruns in tests.
 	ReadBuffer int
 
 	// Logger receives rare diagnostics (overruns, dump failures); nil is
@@ -38,6 +40,12 @@ func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 	}
 	out.Tables = slices.Clone(out.Tables)
 	out.Prefer = slices.Clone(out.Prefer)
+	if out.ReadBuffer < 0 {
+		return out, wrapErr("config", fmt.Errorf("negative read buffer %d: %w", out.ReadBuffer, os.ErrInvalid))
+	}
+	if out.ReadBuffer == 0 {
+		out.ReadBuffer = 4 << 20
+	}
 	if len(out.Tables) == 0 {
 		out.Tables = []uint32{TableMain}
 	}
