@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
@@ -103,40 +104,16 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}
 
 	// The Steerer's health, and the timeline, from their own subscriptions.
+	feed := healthfeed.Feed{
+		Setter: a.steerer,
+		OnLink: func(ev linkmon.Event) { rec.add(record{at: ev.Time, link: &ev}) },
+		OnIP:   func(ev ipmon.Event) { rec.add(record{at: ev.At, ip: &ev}) },
+	}
 	links, targets := a.watcher.Subscribe(ctx), a.poller.Subscribe(ctx)
 	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
-		index := map[string]int{}
-		for {
-			select {
-			case ev, ok := <-links:
-				if !ok {
-					links = nil
-					if targets == nil {
-						return
-					}
-					continue
-				}
-				index[ev.State.Name] = ev.State.Index
-				a.steerer.SetLinkState(ev.State.Index, linkState(ev.State))
-				rec.add(record{at: ev.Time, link: &ev})
-			case ev, ok := <-targets:
-				if !ok {
-					targets = nil
-					if links == nil {
-						return
-					}
-					continue
-				}
-				if ev.Kind == ipmon.VerdictChanged {
-					if i, ok := index[ev.Interface]; ok {
-						a.steerer.SetIPState(i, ipState(ev.Verdict))
-					}
-				}
-				rec.add(record{at: ev.At, ip: &ev})
-			}
-		}
+		feed.Run(links, targets)
 	}()
 	go func() {
 		defer a.wg.Done()
@@ -151,23 +128,6 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 		}
 	}()
 	return a, nil
-}
-
-func linkState(s linkmon.State) route.State {
-	if !s.Present || s.CarrierLost() || !s.AdminUp || !s.Carrier {
-		return route.StateDown
-	}
-	return route.StateUp
-}
-
-func ipState(v ipmon.Verdict) route.State {
-	switch v {
-	case ipmon.VerdictAlive:
-		return route.StateUp
-	case ipmon.VerdictDead:
-		return route.StateDown
-	}
-	return route.StateUnknown
 }
 
 // Close stops everything: the sources first, so that nothing feeds a closed

@@ -9,8 +9,9 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"time"
 
+	"github.com/netpulse/netpulse/internal/healthfeed"
+	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
@@ -25,16 +26,6 @@ type output struct {
 
 func newOutput(w io.Writer, json bool) *output { return &output{w: w, json: json} }
 
-// jsonEvent is the JSON form of one steering action.
-type jsonEvent struct {
-	Time      string `json:"time"`
-	Event     string `json:"event"`
-	Dst       string `json:"dst"`
-	Interface string `json:"interface"`
-	Previous  string `json:"previous"`
-	Reason    string `json:"reason"`
-}
-
 // steering prints one steering event. With -json only the actions of the
 // contract (link-down, ip-down, recovered) are printed; the text form also
 // shows routes gone, repairs and the final restore.
@@ -48,13 +39,12 @@ func (o *output) steering(ev route.Event) {
 			return
 		}
 	}
-	ts := ev.Time.UTC().Format(time.RFC3339Nano)
 	if o.json {
-		b, _ := json.Marshal(jsonEvent{Time: ts, Event: "route", Dst: ev.Dst.String(),
-			Interface: ev.Interface.String(), Previous: ev.Previous.String(), Reason: string(ev.Reason)})
+		b, _ := json.Marshal(jsonl.RouteRecord(ev))
 		fmt.Fprintf(o.w, "%s\n", b)
 		return
 	}
+	ts := jsonl.Stamp(ev.Time)
 	line := fmt.Sprintf("%s %v %v -> %v (%s)", ts, ev.Dst, name(ev.Previous), name(ev.Interface), ev.Reason)
 	if ev.Previous.Index == ev.Interface.Index {
 		line = fmt.Sprintf("%s %v %v (%s: %d routes added, %d removed)", ts, ev.Dst, name(ev.Interface), ev.Reason, len(ev.Added), len(ev.Removed))
@@ -137,68 +127,32 @@ func run(ctx context.Context, o options, out *output) error {
 	defer lw.Close()
 
 	var poller *ipmon.Poller
-	if len(o.targets) > 0 {
-		poller, err = ipmon.Open(ctx, &ipmon.Config{NetNS: netns, Interval: o.interval, Timeout: o.timeout,
-			FailAfter: o.failAfter, RecoverAfter: o.recoverAfter})
+	if len(o.probes.Targets) > 0 {
+		poller, err = ipmon.Open(ctx, o.probes.Config(netns))
 		if err != nil {
 			return err
 		}
 		defer poller.Close()
-		for _, t := range o.targets {
+		for _, t := range o.probes.Targets {
 			if err := poller.Add(t); err != nil {
 				return err
 			}
 		}
 	}
-
 	sub, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var ips <-chan ipmon.Event
+	if poller != nil {
+		ips = poller.Subscribe(sub)
+	}
+	links := lw.Subscribe(sub)
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for ev := range lw.Subscribe(sub) {
-			s := ev.State
-			state := route.StateUnknown
-			switch {
-			case !s.Present:
-			case s.Carrier && s.AdminUp:
-				state = route.StateUp
-			default:
-				state = route.StateDown
-			}
-			st.SetLinkState(s.Index, state)
-		}
-	}()
-	go func() {
-		defer wg.Done()
+	wg.Go(func() { healthfeed.Feed{Setter: st}.Run(links, ips) })
+	wg.Go(func() {
 		for ev := range st.Events() {
 			out.steering(ev)
 		}
-	}()
-	if poller != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ev := range poller.Subscribe(sub) {
-				if ev.Kind != ipmon.VerdictChanged {
-					continue
-				}
-				idx := indexOf(lw, ev.Interface)
-				if idx == 0 {
-					continue
-				}
-				state := route.StateUnknown
-				switch ev.Verdict {
-				case ipmon.VerdictAlive:
-					state = route.StateUp
-				case ipmon.VerdictDead:
-					state = route.StateDown
-				}
-				st.SetIPState(idx, state)
-			}
-		}()
-	}
+	})
 	if o.ready != nil {
 		close(o.ready)
 	}
@@ -208,11 +162,4 @@ func run(ctx context.Context, o options, out *output) error {
 	err = st.Close()
 	wg.Wait()
 	return err
-}
-
-func indexOf(w *linkmon.Watcher, name string) int {
-	if s, ok := w.Snapshot().Link(name); ok && s.Present {
-		return s.Index
-	}
-	return 0
 }

@@ -46,42 +46,22 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/internal/probeflags"
 )
 
 // options are the parsed command line.
 type options struct {
-	ifaces       []string
-	targets      []ipmon.Target
-	interval     time.Duration
-	timeout      time.Duration
-	failAfter    int
-	recoverAfter int
-	json         bool
-	netns        string
+	ifaces []string
+	probes *probeflags.Flags
+	json   bool
+	netns  string
 
 	// ready, if not nil, is closed once routeguard guards (tests).
 	ready chan struct{}
-}
-
-// targetList is the repeatable -target flag.
-type targetList struct{ o *options }
-
-// String returns "" (no default).
-func (l targetList) String() string { return "" }
-
-// Set parses one IFACE=ADDR target.
-func (l targetList) Set(s string) error {
-	t, err := ipmon.ParseTargetSpec(s)
-	if err != nil {
-		return err
-	}
-	l.o.targets = append(l.o.targets, t)
-	return nil
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -89,11 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("routeguard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	list := fs.String("i", "", "comma-separated interfaces to guard, in order of preference (required)")
-	fs.Var(targetList{&o}, "target", "probe target `IFACE=ADDR` (repeatable)")
-	fs.DurationVar(&o.interval, "interval", ipmon.DefaultInterval, "probe interval")
-	fs.DurationVar(&o.timeout, "timeout", 0, "per-probe timeout (default: the interval)")
-	fs.IntVar(&o.failAfter, "fail-after", ipmon.DefaultFailAfter, "consecutive misses that declare a target down")
-	fs.IntVar(&o.recoverAfter, "recover-after", ipmon.DefaultRecoverAfter, "consecutive replies that declare a target up")
+	o.probes = probeflags.Register(fs)
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "work inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +77,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := o.probes.Check(); err != nil {
+		return o, err
 	}
 	for _, n := range strings.Split(*list, ",") {
 		if n = strings.TrimSpace(n); n != "" {
@@ -110,15 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if len(o.ifaces) == 0 {
 		return o, errors.New("-i names no interface")
 	}
-	if o.timeout == 0 {
-		o.timeout = o.interval
-	}
-	for _, t := range o.targets {
-		found := false
-		for _, n := range o.ifaces {
-			found = found || n == t.Interface
-		}
-		if !found {
+	for _, t := range o.probes.Targets {
+		if !slices.Contains(o.ifaces, t.Interface) {
 			return o, fmt.Errorf("target %v: interface %q is not guarded (-i)", t, t.Interface)
 		}
 	}

@@ -1,0 +1,95 @@
+// Package healthfeed turns linkmon link events and ipmon verdict events into
+// the health a route.Steerer steers by: the wiring every program that
+// steers routes from link and IP evidence needs (examples/routeguard,
+// examples/lab).
+package healthfeed
+
+import (
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/route"
+)
+
+// LinkState is the link-level health of a link: up with carrier and admin
+// up, down without either, unknown once the link is gone.
+func LinkState(s linkmon.State) route.State {
+	switch {
+	case !s.Present:
+		return route.StateUnknown
+	case s.Carrier && s.AdminUp:
+		return route.StateUp
+	}
+	return route.StateDown
+}
+
+// IPState is the IP-level health of an interface's verdict.
+func IPState(v ipmon.Verdict) route.State {
+	switch v {
+	case ipmon.VerdictAlive:
+		return route.StateUp
+	case ipmon.VerdictDead:
+		return route.StateDown
+	}
+	return route.StateUnknown
+}
+
+// Setter is what a Feed drives: *route.Steerer, or a fake.
+type Setter interface {
+	SetLinkState(index int, st route.State)
+	SetIPState(index int, st route.State)
+}
+
+// A Feed applies link and IP events to a Setter. OnLink and OnIP, if set,
+// see every event after it was applied (e.g. to print it).
+type Feed struct {
+	Setter Setter
+	OnLink func(linkmon.Event)
+	OnIP   func(ipmon.Event)
+}
+
+// Run applies events until both channels are closed (a nil channel counts as
+// closed). ipmon names interfaces and the Steerer wants indexes: the index
+// comes from the link events, and a verdict about an interface not seen yet
+// is applied as soon as its link is.
+func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
+	index := map[string]int{}
+	pending := map[string]route.State{}
+	for links != nil || ips != nil {
+		select {
+		case ev, ok := <-links:
+			if !ok {
+				links = nil
+				continue
+			}
+			s := ev.State
+			if s.Present {
+				index[s.Name] = s.Index
+			} else if index[s.Name] == s.Index {
+				delete(index, s.Name)
+			}
+			f.Setter.SetLinkState(s.Index, LinkState(s))
+			if st, ok := pending[s.Name]; ok && s.Present {
+				delete(pending, s.Name)
+				f.Setter.SetIPState(s.Index, st)
+			}
+			if f.OnLink != nil {
+				f.OnLink(ev)
+			}
+		case ev, ok := <-ips:
+			if !ok {
+				ips = nil
+				continue
+			}
+			if ev.Kind == ipmon.VerdictChanged {
+				if i, ok := index[ev.Interface]; ok {
+					f.Setter.SetIPState(i, IPState(ev.Verdict))
+				} else {
+					pending[ev.Interface] = IPState(ev.Verdict)
+				}
+			}
+			if f.OnIP != nil {
+				f.OnIP(ev)
+			}
+		}
+	}
+}
