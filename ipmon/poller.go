@@ -376,9 +376,10 @@ func (p *Poller) run() {
 }
 
 // sendSlack is how early a send may go so that sends due within it share
-// one wake-up (at most an eighth of the target's interval). Timeouts never
-// fire early.
-const sendSlack = time.Millisecond
+// one wake-up: an eighth of the target's interval, at most 10 ms. Sending a
+// little early never lengthens detection (a probe's timeout runs from when
+// it left); timeouts never fire early.
+const sendSlack = 10 * time.Millisecond
 
 // fire handles due targets and returns how long to sleep (0: more due).
 func (p *Poller) fire(now time.Time) time.Duration {
