@@ -96,7 +96,9 @@ func TestLabJSONOneStep(t *testing.T) {
 			require.Contains(t, []any{"up", "link-down", "ip-down", "disabled", "unknown"}, m["state"])
 			require.Contains(t, []any{"none", "link+ip", "ip_only"}, m["failure"])
 		case "switch":
-			require.Contains(t, []any{"link-down", "ip-down", "failback", "manual", "initial"}, m["reason"])
+			require.Contains(t, []any{"link-down", "ip-down", "failback", "manual"}, m["reason"])
+		case "route":
+			require.Contains(t, []any{"link-down", "ip-down", "recovered"}, m["reason"])
 		}
 	}
 	require.NoError(t, sc.Err())

@@ -236,7 +236,9 @@ func (o *output) jsonEvent(r record) {
 			o.json.Write(jsonl.TargetRecord(*r.ip))
 		}
 	case r.route != nil:
-		o.json.Write(jsonl.RouteRecord(*r.route))
+		if rec, ok := jsonl.RouteRecord(*r.route); ok {
+			o.json.Write(rec)
+		}
 	case r.fo != nil:
 		switch ev := r.fo.(type) {
 		case *failover.HealthEvent:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,9 +20,12 @@ type output struct {
 	mu   sync.Mutex
 	w    io.Writer
 	json bool
+	jw   *jsonl.Writer // the JSON lines, with -json
 }
 
-func newOutput(w io.Writer, json bool) *output { return &output{w: w, json: json} }
+func newOutput(w io.Writer, json bool) *output {
+	return &output{w: w, json: json, jw: jsonl.NewWriter(w)}
+}
 
 // openLinks opens the link watcher for the options.
 func openLinks(ctx context.Context, o options, netns *os.File) (*linkmon.Watcher, error) {
@@ -89,22 +91,14 @@ func (o *output) table(links []linkmon.State) {
 
 // link prints one event.
 func (o *output) link(ev linkmon.Event) {
-	var b []byte
 	if o.json {
-		b = linkJSON(ev)
-	} else {
-		b = []byte(linkLine(ev))
+		ev.Time = wallTime(ev)
+		o.jw.Write(jsonl.LinkRecord(ev))
+		return
 	}
-	b = append(b, '\n')
 	o.mu.Lock()
-	o.w.Write(b)
-	o.mu.Unlock()
-}
-
-func linkJSON(ev linkmon.Event) []byte {
-	ev.Time = wallTime(ev)
-	b, _ := json.Marshal(jsonl.LinkRecord(ev))
-	return b
+	defer o.mu.Unlock()
+	fmt.Fprintln(o.w, linkLine(ev))
 }
 
 func linkLine(ev linkmon.Event) string {

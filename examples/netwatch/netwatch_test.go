@@ -35,8 +35,10 @@ func TestLinkJSON(t *testing.T) {
 		State: linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Oper: linkmon.OperLowerLayerDown,
 			HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}},
 	}
-	b := linkJSON(ev)
-	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"link","interface":"eth2","index":3,"carrier":false,"admin_up":true,"oper":"lowerlayerdown"}`, string(b))
+	var buf bytes.Buffer
+	newOutput(&buf, true).link(ev)
+	b := buf.Bytes()
+	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"link","interface":"eth2","index":3,"carrier":false,"admin_up":true,"oper":"lowerlayerdown"}`+"\n", string(b))
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
 	require.Len(t, m, 7)

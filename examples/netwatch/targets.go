@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -63,19 +62,16 @@ func watchTargets(ctx context.Context, p *ipmon.Poller, out *output) {
 }
 
 func (o *output) target(ev ipmon.Event) {
-	var b []byte
 	if o.json {
-		b, _ = json.Marshal(jsonl.TargetRecord(ev))
-	} else {
-		rtt := ""
-		if ev.RTT > 0 {
-			rtt = fmt.Sprintf(", rtt %.3f ms", float64(ev.RTT.Nanoseconds())/1e6)
-		}
-		b = fmt.Appendf(nil, "%s %s target %s %s (%d misses, %d replies%s)",
-			jsonl.Stamp(ev.At), ev.Interface, ev.Target.Addr, ev.State, ev.Misses, ev.Replies, rtt)
+		o.jw.Write(jsonl.TargetRecord(ev))
+		return
 	}
-	b = append(b, '\n')
+	rtt := ""
+	if ev.RTT > 0 {
+		rtt = fmt.Sprintf(", rtt %.3f ms", float64(ev.RTT.Nanoseconds())/1e6)
+	}
 	o.mu.Lock()
-	o.w.Write(b)
-	o.mu.Unlock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.w, "%s %s target %s %s (%d misses, %d replies%s)\n",
+		jsonl.Stamp(ev.At), ev.Interface, ev.Target.Addr, ev.State, ev.Misses, ev.Replies, rtt)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -21,27 +20,25 @@ import (
 type output struct {
 	mu   sync.Mutex
 	w    io.Writer
-	json bool
+	json *jsonl.Writer // nil: text
 }
 
-func newOutput(w io.Writer, json bool) *output { return &output{w: w, json: json} }
+func newOutput(w io.Writer, json bool) *output {
+	o := &output{w: w}
+	if json {
+		o.json = jsonl.NewWriter(w)
+	}
+	return o
+}
 
 // steering prints one steering event. With -json only the actions of the
 // contract (link-down, ip-down, recovered) are printed; the text form also
 // shows routes gone, repairs and the final restore.
 func (o *output) steering(ev route.Event) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	switch ev.Reason {
-	case route.ReasonLinkDown, route.ReasonIPDown, route.ReasonRecovered:
-	default:
-		if o.json {
-			return
+	if o.json != nil {
+		if rec, ok := jsonl.RouteRecord(ev); ok {
+			o.json.Write(rec)
 		}
-	}
-	if o.json {
-		b, _ := json.Marshal(jsonl.RouteRecord(ev))
-		fmt.Fprintf(o.w, "%s\n", b)
 		return
 	}
 	ts := jsonl.Stamp(ev.Time)
@@ -52,6 +49,8 @@ func (o *output) steering(ev route.Event) {
 	if ev.Err != nil {
 		line += ": " + ev.Err.Error()
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	fmt.Fprintln(o.w, line)
 }
 

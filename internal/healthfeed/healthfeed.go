@@ -49,11 +49,14 @@ type Feed struct {
 
 // Run applies events until both channels are closed (a nil channel counts as
 // closed). ipmon names interfaces and the Steerer wants indexes: the index
-// comes from the link events, and a verdict about an interface not seen yet
-// is applied as soon as its link is.
+// comes from the link events. The last verdict about each name is kept and
+// applied again whenever that name appears with a new index (a link
+// created, re-created or renamed), because ipmon sends no new event when
+// its verdict does not change; a verdict about an interface not seen yet is
+// applied as soon as its link is.
 func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
-	index := map[string]int{}
-	pending := map[string]route.State{}
+	index := map[string]int{}           // present links by name
+	verdict := map[string]route.State{} // last IP state by name (zero: StateUnknown)
 	for links != nil || ips != nil {
 		select {
 		case ev, ok := <-links:
@@ -61,16 +64,20 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 				links = nil
 				continue
 			}
-			s := ev.State
-			if s.Present {
-				index[s.Name] = s.Index
-			} else if index[s.Name] == s.Index {
-				delete(index, s.Name)
+			s, p := ev.State, ev.Previous
+			if p.Present && p.Name != s.Name && index[p.Name] == p.Index {
+				delete(index, p.Name) // renamed away
 			}
 			f.Setter.SetLinkState(s.Index, LinkState(s))
-			if st, ok := pending[s.Name]; ok && s.Present {
-				delete(pending, s.Name)
-				f.Setter.SetIPState(s.Index, st)
+			if s.Present {
+				if index[s.Name] != s.Index {
+					// New under this name: the name's verdict, or none
+					// (a renamed link leaves its old name's behind).
+					index[s.Name] = s.Index
+					f.Setter.SetIPState(s.Index, verdict[s.Name])
+				}
+			} else if index[s.Name] == s.Index {
+				delete(index, s.Name)
 			}
 			if f.OnLink != nil {
 				f.OnLink(ev)
@@ -81,10 +88,10 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 				continue
 			}
 			if ev.Kind == ipmon.VerdictChanged {
+				st := IPState(ev.Verdict)
+				verdict[ev.Interface] = st
 				if i, ok := index[ev.Interface]; ok {
-					f.Setter.SetIPState(i, IPState(ev.Verdict))
-				} else {
-					pending[ev.Interface] = IPState(ev.Verdict)
+					f.Setter.SetIPState(i, st)
 				}
 			}
 			if f.OnIP != nil {

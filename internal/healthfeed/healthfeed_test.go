@@ -49,28 +49,30 @@ func TestStates(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	links := make(chan linkmon.Event, 10)
-	ips := make(chan ipmon.Event, 10)
+	// Unbuffered channels and sends from one goroutine: Run handles the
+	// events in exactly this order.
+	links := make(chan linkmon.Event)
+	ips := make(chan ipmon.Event)
 	var r recorder
 	var seenLinks, seenIPs int
 	f := healthfeed.Feed{Setter: &r, OnLink: func(linkmon.Event) { seenLinks++ }, OnIP: func(ipmon.Event) { seenIPs++ }}
+	done := make(chan struct{})
+	go func() { f.Run(links, ips); close(done) }()
 
 	// A verdict about eth3 before its link is known waits for it.
 	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth3", Verdict: ipmon.VerdictDead}
 	ips <- ipmon.Event{Kind: ipmon.TargetChanged, Interface: "eth3", State: ipmon.Down}
-	close(ips)
-	done := make(chan struct{})
-	go func() { f.Run(links, ips); close(done) }()
 	links <- linkmon.Event{State: linkmon.State{Index: 7, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
 	links <- linkmon.Event{State: linkmon.State{Index: 7, Name: "eth3", Present: true, AdminUp: true}}
 	close(links)
+	close(ips)
 	<-done
 
 	require.Equal(t, 2, seenLinks)
 	require.Equal(t, 2, seenIPs)
 	require.Equal(t, []call{
 		{false, 7, route.StateUp},
-		{true, 7, route.StateDown}, // the pending verdict
+		{true, 7, route.StateDown}, // the verdict that came first
 		{false, 7, route.StateDown},
 	}, r.calls)
 }
@@ -83,9 +85,50 @@ func TestRunIPAfterLink(t *testing.T) {
 	close(links)
 	done := make(chan struct{})
 	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
-	require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.calls) == 1 }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.calls) == 2 }, time.Second, time.Millisecond)
 	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}
 	close(ips)
 	<-done
-	require.Equal(t, call{true, 3, route.StateUp}, r.calls[1])
+	require.Equal(t, call{true, 3, route.StateUp}, r.calls[2])
+}
+
+// A verdict outlives the link it was about: a link re-created under the same
+// name (new index) or renamed to it gets the name's last verdict, because
+// ipmon reports no change; the old name of a renamed link no longer maps to
+// it.
+func TestVerdictFollowsName(t *testing.T) {
+	// Unbuffered channels and sends from one goroutine: Run handles the
+	// events in exactly this order.
+	links := make(chan linkmon.Event)
+	ips := make(chan ipmon.Event)
+	var r recorder
+	done := make(chan struct{})
+	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
+	up := func(i int, name string) linkmon.State {
+		return linkmon.State{Index: i, Name: name, Present: true, Carrier: true, AdminUp: true}
+	}
+	dead := ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictDead}
+
+	links <- linkmon.Event{State: up(5, "eth2")}
+	ips <- dead
+	links <- linkmon.Event{State: linkmon.State{Index: 5, Name: "eth2"}, Previous: up(5, "eth2")}  // deleted
+	links <- linkmon.Event{State: up(7, "eth2")}                                                   // re-created
+	links <- linkmon.Event{State: up(7, "eth9"), Previous: up(7, "eth2")}                          // renamed away
+	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive} // about no link now
+	links <- linkmon.Event{State: up(8, "eth2")}                                                   // another eth2
+	close(links)
+	close(ips)
+	<-done
+	require.Equal(t, []call{
+		{false, 5, route.StateUp},
+		{true, 5, route.StateUnknown}, // no verdict yet
+		{true, 5, route.StateDown},
+		{false, 5, route.StateUnknown},
+		{false, 7, route.StateUp},
+		{true, 7, route.StateDown}, // the name's last verdict
+		{false, 7, route.StateUp},
+		{true, 7, route.StateUnknown}, // eth9 has no verdict of its own
+		{false, 8, route.StateUp},
+		{true, 8, route.StateUp}, // the verdict that came while no eth2 existed
+	}, r.calls)
 }

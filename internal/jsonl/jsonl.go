@@ -4,11 +4,13 @@
 //
 //	{"time": T, "event": "link", "interface": name, "index": n, "carrier": bool, "admin_up": bool, "oper": operstate}
 //	{"time": T, "event": "target", "interface": name, "target": address, "state": "up"|"down"|"unverified"|"unknown", "rtt_us": n}
-//	{"time": T, "event": "route", "dst": prefix, "interface": name, "previous": name, "reason": "link-down"|"ip-down"|"recovered"|...}
+//	{"time": T, "event": "route", "dst": prefix, "interface": name, "previous": name, "reason": "link-down"|"ip-down"|"recovered"}
 //	{"time": T, "event": "health", "interface": name, "state": "up"|"link-down"|"ip-down"|"disabled"|"unknown", "failure": "none"|"link+ip"|"ip_only"}
 //	{"time": T, "event": "switch", "address": prefix, "from": name, "to": name, "reason": "link-down"|"ip-down"|"failback"|"manual"}
 //
-// T is RFC 3339 in UTC with nanoseconds.
+// T is RFC 3339 in UTC with nanoseconds. Events outside these values (a
+// Steerer's reconciliations and restores, a failover engine's initial
+// placement) have no record: the programs print them as text only.
 package jsonl
 
 import (
@@ -73,9 +75,16 @@ type Route struct {
 	Reason    string `json:"reason"`
 }
 
-// RouteRecord returns the record of a route.Steerer event.
-func RouteRecord(ev route.Event) Route {
-	return Route{Stamp(ev.Time), "route", ev.Dst.String(), ev.Interface.Name, ev.Previous.Name, string(ev.Reason)}
+// RouteRecord returns the record of a route.Steerer event, and false for an
+// event that is not a steering action of the contract (reasons other than
+// link-down, ip-down and recovered).
+func RouteRecord(ev route.Event) (Route, bool) {
+	switch ev.Reason {
+	case route.ReasonLinkDown, route.ReasonIPDown, route.ReasonRecovered:
+	default:
+		return Route{}, false
+	}
+	return Route{Stamp(ev.Time), "route", ev.Dst.String(), ev.Interface.Name, ev.Previous.Name, string(ev.Reason)}, true
 }
 
 // Health is an interface health record ("event": "health").
@@ -102,8 +111,12 @@ type Switch struct {
 	Reason  string `json:"reason"`
 }
 
-// SwitchRecords returns one record per address a failover switch moved.
+// SwitchRecords returns one record per address a failover switch moved;
+// none for the initial placement of the addresses, which is no move.
 func SwitchRecords(ev *failover.SwitchEvent) []Switch {
+	if ev.Reason == failover.ReasonInitial {
+		return nil
+	}
 	out := make([]Switch, 0, len(ev.Addresses))
 	for _, a := range ev.Addresses {
 		out = append(out, Switch{Stamp(ev.Time), "switch", a.String(), ev.From.Name, ev.To.Name, ev.Reason.String()})

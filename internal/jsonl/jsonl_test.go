@@ -49,12 +49,25 @@ func TestRecords(t *testing.T) {
 	}, line(t, jsonl.TargetRecord(ipmon.Event{At: at, Interface: "eth2", State: ipmon.Down, RTT: 1500 * time.Microsecond,
 		Target: ipmon.Target{Addr: netip.MustParseAddr("198.18.10.1"), Interface: "eth2"}})))
 
+	rev := route.Event{Time: at, Dst: netip.MustParsePrefix("198.18.10.0/24"),
+		Interface: route.Interface{Index: 2, Name: "eth2"}, Previous: route.Interface{Index: 3, Name: "eth3"},
+		Reason: route.ReasonLinkDown}
+	rr, ok := jsonl.RouteRecord(rev)
+	require.True(t, ok)
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "route", "dst": "198.18.10.0/24", "interface": "eth2",
 		"previous": "eth3", "reason": "link-down",
-	}, line(t, jsonl.RouteRecord(route.Event{Time: at, Dst: netip.MustParsePrefix("198.18.10.0/24"),
-		Interface: route.Interface{Index: 2, Name: "eth2"}, Previous: route.Interface{Index: 3, Name: "eth3"},
-		Reason: route.ReasonLinkDown})))
+	}, line(t, rr))
+	for _, r := range []route.Reason{route.ReasonIPDown, route.ReasonRecovered} {
+		rev.Reason = r
+		_, ok := jsonl.RouteRecord(rev)
+		require.True(t, ok, r)
+	}
+	for _, r := range []route.Reason{route.ReasonReconciled, route.ReasonRestored, route.ReasonRemoved} {
+		rev.Reason = r
+		_, ok := jsonl.RouteRecord(rev)
+		require.False(t, ok, "%s is not a steering action of the contract", r)
+	}
 
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "health", "interface": "eth3", "state": "ip-down", "failure": "ip_only",
@@ -65,6 +78,8 @@ func TestRecords(t *testing.T) {
 		To: failover.Interface{Name: "eth2"}, Reason: failover.ReasonLinkDown,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("2001:db8::50/64")}})
 	require.Len(t, sw, 2)
+	require.Empty(t, jsonl.SwitchRecords(&failover.SwitchEvent{Reason: failover.ReasonInitial,
+		Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24")}}), "the initial placement is no move")
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "switch", "address": "2001:db8::50/64", "from": "eth3", "to": "eth2", "reason": "link-down",
 	}, line(t, sw[1]))

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -224,6 +225,7 @@ func TestDoRestoresThreadAndPropagatesPanic(t *testing.T) {
 	}))
 	require.NotEqual(t, self, inside)
 	require.PanicsWithValue(t, "boom", func() { _ = n.Do(func() error { panic("boom") }) })
+	require.ErrorContains(t, n.Do(func() error { runtime.Goexit(); return nil }), "Goexit")
 	wantErr := errors.New("x")
 	require.ErrorIs(t, n.Do(func() error { return wantErr }), wantErr)
 }

@@ -64,12 +64,16 @@ func (n *NS) Do(fn func() error) error {
 			ch <- result{err: fmt.Errorf("netlab: enter namespace %q: %w", n.name, err)}
 			return
 		}
+		// The result is sent from a deferred call so that Do returns even
+		// when fn panics or calls runtime.Goexit (t.FailNow).
+		r := result{err: errGoexit}
 		defer func() {
 			if p := recover(); p != nil {
-				ch <- result{p: p}
+				r = result{p: p}
 			}
+			ch <- r
 		}()
-		ch <- result{err: fn()}
+		r.err = fn()
 	}()
 	r := <-ch
 	if r.p != nil {
@@ -77,6 +81,10 @@ func (n *NS) Do(fn func() error) error {
 	}
 	return r.err
 }
+
+// errGoexit is what Do returns when fn ended its goroutine (runtime.Goexit,
+// e.g. t.FailNow inside fn).
+var errGoexit = errors.New("netlab: the function run in the namespace called runtime.Goexit")
 
 func (n *NS) conn() (*rtnetlink.Conn, error) {
 	if n.rt != nil {
