@@ -102,6 +102,12 @@ type ViewSnapshot struct {
 	DumpRetries uint64
 	// DecodeErrors counts notifications that could not be decoded.
 	DecodeErrors uint64
+	// ReceiveErrors counts failures of the notification socket other than
+	// overruns; after each the view replaces the socket (backing off from
+	// 10 ms to 5 s while it keeps failing) and dumps again.
+	ReceiveErrors uint64
+	// LastError is the last such failure (nil if none).
+	LastError error
 	// Updates counts changes delivered to subscribers.
 	Updates uint64
 }

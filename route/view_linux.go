@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
@@ -54,7 +55,8 @@ type View struct {
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
 
-	overruns, dumps, dumpRetries, decodeErrors, updates atomic.Uint64
+	overruns, dumps, dumpRetries, decodeErrors, receiveErrors, updates atomic.Uint64
+	lastErr                                                            atomic.Pointer[error]
 }
 
 // NewView opens a view of the namespace's routing state, dumps it and
@@ -114,7 +116,7 @@ func (v *View) subscribe() (*netlink.Conn, error) {
 	return c, nil
 }
 
-// resubscribe replaces the notification socket after an overrun. The
+// resubscribe replaces the notification socket after an overrun or an error. The
 // kernel marks an overrun socket congested and then drops notifications
 // without reporting ENOBUFS again until its queue has been read empty,
 // which a busy table may never allow: a fresh socket has no such state.
@@ -264,15 +266,26 @@ func (v *View) Addresses(index int) []Address {
 // Snapshot returns the view's counters.
 func (v *View) Snapshot() ViewSnapshot {
 	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
-		DecodeErrors: v.decodeErrors.Load(), Updates: v.updates.Load()}
+		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load()}
+	if e := v.lastErr.Load(); e != nil {
+		s.LastError = *e
+	}
 	v.mu.RLock()
 	s.Routes = v.first.Len()
 	v.mu.RUnlock()
 	return s
 }
 
+// Backoff between attempts to replace a notification socket that fails
+// with an error other than an overrun.
+const (
+	minReceiveBackoff = 10 * time.Millisecond
+	maxReceiveBackoff = 5 * time.Second
+)
+
 func (v *View) run() {
 	defer v.wg.Done()
+	backoff := minReceiveBackoff
 	for {
 		msgs, err := v.subConn().Receive()
 		if v.closed.Load() {
@@ -295,20 +308,27 @@ func (v *View) run() {
 			if errors.As(err, &oe) && oe.Timeout() {
 				continue
 			}
-			v.log.Error("route: receive", "err", err)
-			v.decodeErrors.Add(1)
-			// A broken socket: dump again to stay correct, and go on.
+			// A broken socket: wait (backing off while it stays broken),
+			// replace it, dump again to stay correct, and go on.
+			v.receiveErrors.Add(1)
+			v.lastErr.Store(&err)
+			v.log.Error("route: receive", "err", err, "retry_in", backoff)
+			select {
+			case <-v.done:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxReceiveBackoff)
+			if !v.resubscribe() {
+				return
+			}
 			if derr := v.dump(); derr != nil {
 				v.log.Error("route: dump", "err", derr)
-				select {
-				case <-v.done:
-					return
-				default:
-				}
 			}
 			v.notify()
 			continue
 		}
+		backoff = minReceiveBackoff
 		redump := false
 		changed := false
 		v.mu.Lock()
