@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -18,13 +19,14 @@ import (
 // arpSocket is an AF_PACKET socket (github.com/mdlayher/packet) bound to one
 // interface for ARP, shared by that interface's ARP-probe targets.
 type arpSocket struct {
-	conn  *packet.Conn
-	fd    int
-	name  string
-	index int
-	hw    [6]byte
-	refs  int
-	to    unix.SockaddrLinklayer
+	closed atomic.Bool
+	conn   *packet.Conn
+	fd     int
+	name   string
+	index  int
+	hw     [6]byte
+	refs   int
+	to     unix.SockaddrLinklayer
 }
 
 func (tx *txState) arpHW() [6]byte {
@@ -82,7 +84,10 @@ func (t *linuxTransport) detachARP(_ *target, a *arpSocket) {
 	}
 }
 
-func (a *arpSocket) close() error { return a.conn.Close() }
+func (a *arpSocket) close() error {
+	a.closed.Store(true)
+	return a.conn.Close()
+}
 
 // sendARP sends one RFC 5227 probe. Called with Poller.mu held.
 func (t *linuxTransport) sendARP(tg *target) error {
@@ -101,7 +106,7 @@ func (a *arpSocket) loop(wg *sync.WaitGroup, p *Poller) {
 	for {
 		n, _, err := a.conn.ReadFrom(buf[:])
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+			if a.closed.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
 			// A transient error (ENOBUFS, ENETDOWN while the link is

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +126,10 @@ func TestLabUnprivileged(t *testing.T) {
 }
 
 // TestLabCloseWithManyTargets: Close with 1,000 targets in flight is
-// prompt and leaves no goroutine (goleak checks the latter at exit).
+// prompt, idempotent, closes subscriptions and refuses further use; that no
+// goroutine is left is checked by goleak when the package's tests end
+// (other tests run in parallel, so counting goroutines here would not
+// tell).
 func TestLabCloseWithManyTargets(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t)
@@ -136,7 +138,6 @@ func TestLabCloseWithManyTargets(t *testing.T) {
 	// The server answers for a whole /22 routed to it.
 	require.NoError(t, pair.Server.AddLocalRoute(netip.MustParsePrefix("198.18.64.0/22")))
 	require.NoError(t, pair.Node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.64.0/22"), Gateway: pair.ServerAddr4, Dev: "eth2"}))
-	before := runtime.NumGoroutine()
 	cfg := Config{NetNS: pair.Node.FD(), Interval: 100 * time.Millisecond}
 	p, err := Open(context.Background(), &cfg)
 	require.NoError(t, err)
@@ -166,7 +167,6 @@ func TestLabCloseWithManyTargets(t *testing.T) {
 	require.ErrorIs(t, p.Add(Target{Addr: base, Interface: "eth2"}), ErrClosed)
 	_, ok := <-p.Subscribe(context.Background())
 	require.False(t, ok, "Subscribe after Close returns a closed channel")
-	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+1 }, 5*time.Second, 10*time.Millisecond)
 }
 
 // TestLabDiscover proposes the gateways of routes through an interface.
