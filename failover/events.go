@@ -58,6 +58,7 @@ type SwitchEvent struct {
 // GroupEvent reports that a group became subnet-down (no member up, or an
 // IP failure under SubnetDownOnIPFailure) or recovered from it.
 type GroupEvent struct {
+	// Time is when the engine saw the change; Group is the group's name.
 	Time  time.Time
 	Group string
 	// SubnetDown is the new state; the addresses stay where they are while
@@ -68,6 +69,7 @@ type GroupEvent struct {
 // ActionErrorEvent reports a failed actuator call. The engine retries the
 // move after RetryIn.
 type ActionErrorEvent struct {
+	// Time is when the call failed; Group is the group being moved.
 	Time  time.Time
 	Group string
 	// Op is "add", "remove", "steer" or "announce".
@@ -75,7 +77,8 @@ type ActionErrorEvent struct {
 	Interface Interface
 	// Address is the address concerned (zero for steer and announce).
 	Address netip.Prefix
-	Err     error
+	// Err is the actuator's error.
+	Err error
 	// Attempt is the number of the failed attempt, from 1.
 	Attempt int
 	// RetryIn is the backoff before the next attempt (0 for announce,

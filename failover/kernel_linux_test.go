@@ -582,7 +582,7 @@ func TestKernelStandbyDeadBeforeFailure(t *testing.T) {
 		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: failover.VerdictDead})
 		h := k.waitEvent("eth2 ip-down", func(ev failover.Event) bool {
 			h, ok := ev.(*failover.HealthEvent)
-			return ok && h.Interface.Name == "eth2"
+			return ok && h.Interface.Name == "eth2" && h.To != failover.HealthUp
 		}, 5*time.Second).(*failover.HealthEvent)
 		require.Equal(t, failover.HealthIPDown, h.To)
 		require.Equal(t, failover.FailureIPOnly, h.Failure)

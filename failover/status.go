@@ -49,11 +49,13 @@ type Status struct {
 
 // GroupStatus is the state of one group.
 type GroupStatus struct {
+	// Name, State and Addresses of the group.
 	Name      string         `json:"name"`
 	State     GroupState     `json:"state"`
 	Addresses []netip.Prefix `json:"addresses"`
 	// Active is the member holding the addresses ("" until placed).
-	Active   string         `json:"active"`
+	Active string `json:"active"`
+	// Failback is the group's failback policy.
 	Failback FailbackPolicy `json:"failback"`
 	// FailbackPending: the addresses are off the primary and the primary
 	// is up (under "auto" they return after the hold-down; under "manual"
@@ -62,7 +64,8 @@ type GroupStatus struct {
 	// LastSwitch and LastReason describe the last move (zero if none).
 	LastSwitch time.Time `json:"last_switch"`
 	LastReason Reason    `json:"last_reason"`
-	Switches   uint64    `json:"switches"`
+	// Switches counts the group's moves (the initial placement included).
+	Switches uint64 `json:"switches"`
 	// MovePending: a move failed and is being retried.
 	MovePending bool `json:"move_pending"`
 	// LastError is the error of the last failed move attempt ("" if the
@@ -74,12 +77,14 @@ type GroupStatus struct {
 
 // InterfaceStatus is the state of one member interface.
 type InterfaceStatus struct {
+	// Name and Index (0 until link evidence gave one) of the interface.
 	Name  string `json:"name"`
 	Index int    `json:"index"`
 	// Role is "primary" or "standby".
 	Role string `json:"role"`
 	// Active: this member holds the group's addresses.
-	Active  bool    `json:"active"`
+	Active bool `json:"active"`
+	// Health and Failure as derived from the evidence.
 	Health  Health  `json:"health"`
 	Failure Failure `json:"failure"`
 	// Disabled by the operator or by policy after an IP-level failure.
@@ -101,11 +106,13 @@ type Counters struct {
 	LinkEvidence    uint64 `json:"link_evidence"`
 	IPEvidence      uint64 `json:"ip_evidence"`
 	UnknownEvidence uint64 `json:"unknown_evidence"`
-	HealthChanges   uint64 `json:"health_changes"`
-	Switches        uint64 `json:"switches"`
-	Failbacks       uint64 `json:"failbacks"`
+	// HealthChanges, Switches and Failbacks count transitions and moves.
+	HealthChanges uint64 `json:"health_changes"`
+	Switches      uint64 `json:"switches"`
+	Failbacks     uint64 `json:"failbacks"`
 	// ActionErrors counts failed move attempts (each is retried).
-	ActionErrors   uint64 `json:"action_errors"`
+	ActionErrors uint64 `json:"action_errors"`
+	// Announcements counts rounds sent; AnnounceErrors the failed ones.
 	Announcements  uint64 `json:"announcements"`
 	AnnounceErrors uint64 `json:"announce_errors"`
 	// EventsDropped counts events dropped because Events was not read.
