@@ -76,11 +76,7 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 		kind := ipmon.Echo
 		if !k.standbyHasAddr {
 			if pa.Addr().Is4() {
-				// ipmon.ARPProbe is the kind for this, but at ipmon
-				// commit 079a3d0 its ARP reader never exits after Close
-				// (the error of a closed packet socket is not recognised)
-				// and Poller.Close hangs; the IPv6 link-local target
-				// alone gives the standby's verdict.
+				require.NoError(t, p.Add(ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: ipmon.ARPProbe}))
 				continue
 			}
 			kind = ipmon.LinkLocalEcho
