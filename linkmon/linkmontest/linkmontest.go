@@ -10,6 +10,7 @@ package linkmontest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -94,11 +95,17 @@ func (s *Source) Snapshot() linkmon.Snapshot {
 }
 
 // Set replaces the state of the link st.Index (adding it if new; a State
-// with Present false removes it) and emits the event, as the watcher would.
-// Changed, Ups and Downs are maintained for the caller.
+// with Present false removes it) and emits the event, as the watcher would:
+// a Set that changes nothing visible (everything but Changed, Ups and
+// Downs) emits nothing. Changed, Ups and Downs are maintained for the
+// caller.
 func (s *Source) Set(st linkmon.State) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.set(st)
+}
+
+func (s *Source) set(st linkmon.State) {
 	if s.closed {
 		return
 	}
@@ -106,7 +113,6 @@ func (s *Source) Set(st linkmon.State) {
 	if !had && !st.Present {
 		return
 	}
-	st.Changed = time.Now()
 	if had {
 		st.Ups, st.Downs = prev.Ups, prev.Downs
 		if st.Carrier && !prev.Carrier {
@@ -114,7 +120,12 @@ func (s *Source) Set(st linkmon.State) {
 		} else if !st.Carrier && prev.Carrier {
 			st.Downs++
 		}
+		st.Changed = prev.Changed
+		if reflect.DeepEqual(st, prev) {
+			return
+		}
 	}
+	st.Changed = time.Now()
 	if st.Present {
 		s.links[st.Index] = st
 	} else {
@@ -125,24 +136,19 @@ func (s *Source) Set(st linkmon.State) {
 	s.hub.Publish(st.Index, linkmon.Event{State: st, Previous: prev, Seq: s.seq, Time: st.Changed})
 }
 
-// Update applies fn to a copy of the named link's state and Sets it.
+// Update applies fn to a copy of the named link's state and Sets it, all
+// under one lock, so that concurrent Updates are not lost.
 func (s *Source) Update(name string, fn func(*linkmon.State)) error {
 	s.mu.Lock()
-	var st linkmon.State
-	found := false
+	defer s.mu.Unlock()
 	for _, l := range s.links {
 		if l.Name == name {
-			st, found = l, true
-			break
+			fn(&l)
+			s.set(l)
+			return nil
 		}
 	}
-	s.mu.Unlock()
-	if !found {
-		return fmt.Errorf("linkmontest: no link %q", name)
-	}
-	fn(&st)
-	s.Set(st)
-	return nil
+	return fmt.Errorf("linkmontest: no link %q", name)
 }
 
 // SetCarrier gives the named link carrier or takes it away (the reported
