@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,20 +52,11 @@ func Open(ctx context.Context, cfg *Config) (*Poller, error) {
 // caller's namespace, on the caller's thread). Sockets fn opens stay in the
 // namespace. The thread is discarded afterwards.
 func inNetNS(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
+	err := netns.Do(fd, fn)
+	if ee, ok := err.(*netns.EnterError); ok {
+		return fmt.Errorf("ipmon: enter network namespace: %w", ee.Err)
 	}
-	ch := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread exits with the goroutine.
-		runtime.LockOSThread()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("ipmon: enter network namespace: %w", err)
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
+	return err
 }
 
 // txState is a target's sending state: destination, control message.

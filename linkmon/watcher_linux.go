@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/mdlayher/ethtool"
+	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,20 +123,12 @@ func Open(ctx context.Context, cfg *Config) (*Watcher, error) {
 // inNetNS runs fn on a thread inside the namespace netns (0: the caller's).
 // The thread is never unlocked, so it exits with its goroutine and no other
 // goroutine ever runs in the wrong namespace. Sockets fn opens stay there.
-func inNetNS(netns int, fn func() error) error {
-	if netns == 0 {
-		return fn()
+func inNetNS(fd int, fn func() error) error {
+	err := netns.Do(fd, fn)
+	if ee, ok := err.(*netns.EnterError); ok {
+		return &Error{Op: "enter namespace", Err: ee.Err}
 	}
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
-			ch <- &Error{Op: "enter namespace", Err: err}
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
+	return err
 }
 
 func (k *kernel) openSockets() error {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -638,17 +638,9 @@ func (s *Steerer) restoreSysctls() {
 // thread that is thrown away afterwards, so no other goroutine ever runs
 // in the wrong namespace.
 func inNetNS(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
+	err := netns.Do(fd, fn)
+	if ee, ok := err.(*netns.EnterError); ok {
+		return wrapErr("enter namespace", fmt.Errorf("setns: %w", ee.Err))
 	}
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- wrapErr("enter namespace", fmt.Errorf("setns: %w", err))
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
+	return err
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/jsimonetti/rtnetlink/v2/driver"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,39 +54,12 @@ func (n *NS) Dial() (*rtnetlink.Conn, error) { return rtnetlink.Dial(n.NetlinkCo
 // discarded afterwards, so no goroutine ever runs in the wrong namespace,
 // even if fn panics (the panic is re-raised in the caller).
 func (n *NS) Do(fn func() error) error {
-	type result struct {
-		err error
-		p   any
+	err := netns.Do(n.FD(), fn)
+	if ee, ok := err.(*netns.EnterError); ok {
+		return fmt.Errorf("netlab: enter namespace %q: %w", n.name, ee.Err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: the thread exits with this goroutine.
-		runtime.LockOSThread()
-		if err := unix.Setns(n.FD(), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("netlab: enter namespace %q: %w", n.name, err)}
-			return
-		}
-		// The result is sent from a deferred call so that Do returns even
-		// when fn panics or calls runtime.Goexit (t.FailNow).
-		r := result{err: errGoexit}
-		defer func() {
-			if p := recover(); p != nil {
-				r = result{p: p}
-			}
-			ch <- r
-		}()
-		r.err = fn()
-	}()
-	r := <-ch
-	if r.p != nil {
-		panic(r.p)
-	}
-	return r.err
+	return err
 }
-
-// errGoexit is what Do returns when fn ended its goroutine (runtime.Goexit,
-// e.g. t.FailNow inside fn).
-var errGoexit = errors.New("netlab: the function run in the namespace called runtime.Goexit")
 
 func (n *NS) conn() (*rtnetlink.Conn, error) {
 	if n.rt != nil {
