@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/netpulse/netpulse/ipmon/internal/fanout"
+	"github.com/netpulse/netpulse/internal/fanout"
 )
 
 // evKey identifies what an event is about, for coalescing.
@@ -24,7 +24,7 @@ type evKey struct {
 	k     key
 }
 
-func keyOf(ev *Event) evKey {
+func keyOf(ev Event) evKey {
 	if ev.Kind == VerdictChanged {
 		return evKey{kind: VerdictChanged, iface: ev.Interface}
 	}
@@ -33,10 +33,11 @@ func keyOf(ev *Event) evKey {
 
 // mergeEvents folds an undelivered event into the newer one of the same
 // target or interface: the newer state, the older Previous.
-func mergeEvents(old, ev *Event) {
+func mergeEvents(old, ev Event) (Event, bool) {
 	ev.Coalesced = old.Coalesced + 1
 	ev.Previous, ev.PreviousVerdict = old.Previous, old.PreviousVerdict
 	ev.Initial = old.Initial && ev.Initial
+	return ev, true
 }
 
 // transport is the kernel side of a Poller: sockets, interface lookups.
@@ -122,9 +123,8 @@ type Poller struct {
 	sent, sendErrors, received, overruns uint64
 	drops                                Drops
 
-	hub     *fanout.Hub[evKey, Event]
+	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
 	done    chan struct{}
-	wg      sync.WaitGroup // subscription goroutines
 	schedWG sync.WaitGroup // the scheduler
 
 	closeOnce sync.Once
@@ -157,7 +157,7 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 	if _, err := rand.Read(p.cookie[:]); err != nil {
 		return nil, fmt.Errorf("ipmon: random cookie: %w", err)
 	}
-	p.hub = fanout.New(keyOf, mergeEvents, &p.wg, p.done)
+	p.hub = fanout.New(0, keyOf, mergeEvents)
 	tr.start(p)
 	p.schedWG.Add(1)
 	go p.run()
@@ -732,7 +732,7 @@ func (p *Poller) Close() error {
 		// The transport's goroutines (ARP) call deliver, which takes mu:
 		// close it without holding mu.
 		p.closeErr = p.tr.close()
-		p.wg.Wait()
+		p.hub.Close()
 	})
 	return p.closeErr
 }

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/netpulse/netpulse/linkmon/internal/fanout"
+	"github.com/netpulse/netpulse/internal/fanout"
 )
 
 // core is the portable part of a Watcher: the table of watched links, the
@@ -26,7 +26,7 @@ type core struct {
 	health  Health
 	nicIdx  []checkTarget // scratch for nicTargets
 
-	hub *fanout.Hub[Event]
+	hub *fanout.Hub[int, Event]
 
 	// Hooks set by the kernel side before the core is used; each must not
 	// block.
@@ -48,7 +48,7 @@ func newCore(cfg *config) *core {
 	c := &core{
 		cfg:       cfg,
 		links:     make(map[int]*entry),
-		hub:       fanout.New[Event](cfg.Buffer, mergeEvents),
+		hub:       fanout.New(cfg.Buffer, eventLink, mergeEvents),
 		onNIC:     func() {},
 		onEthtool: func(int) {},
 		schedKick: make(chan struct{}, 1),
@@ -74,6 +74,9 @@ func (c *core) stop() {
 	c.wg.Wait()
 	c.hub.Close()
 }
+
+// eventLink is the fan-out key of an event: its link's index.
+func eventLink(e Event) int { return e.State.Index }
 
 // mergeEvents coalesces a waiting event with a newer one of the same link:
 // the subscriber sees the transition from the older previous state straight
@@ -228,7 +231,7 @@ func (c *core) commit(e *entry, st State, now time.Time) {
 func (c *core) emit(prev, st State, now time.Time) {
 	c.seq++
 	c.ctr.Events++
-	c.hub.Publish(st.Index, Event{State: st, Previous: prev, Seq: c.seq, Time: now})
+	c.hub.Publish(Event{State: st, Previous: prev, Seq: c.seq, Time: now})
 }
 
 // remove emits the disappearance of a watched link and forgets it.
@@ -383,7 +386,7 @@ func (c *core) subscribe(ctx context.Context) <-chan Event {
 	for n, i := range keys {
 		initial[n] = Event{State: c.links[i].last, Initial: true, Seq: c.seq, Time: c.links[i].last.Changed}
 	}
-	return c.hub.Subscribe(ctx, keys, initial)
+	return c.hub.Subscribe(ctx, initial)
 }
 
 // snapshot copies the table.

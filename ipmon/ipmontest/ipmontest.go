@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/fanout"
 	"github.com/netpulse/netpulse/ipmon"
-	"github.com/netpulse/netpulse/ipmon/internal/fanout"
 )
 
 type key struct {
@@ -61,15 +61,13 @@ type Poller struct {
 	targets map[key]*target
 	ifaces  map[string]*iface
 	hub     *fanout.Hub[evKey, ipmon.Event]
-	done    chan struct{}
-	wg      sync.WaitGroup
 	once    sync.Once
 }
 
 // New returns a fake poller. cfg may be nil; its default timings fill
 // targets' zero fields and its verdict rules decide interface verdicts.
 func New(cfg *ipmon.Config) *Poller {
-	p := &Poller{targets: map[key]*target{}, ifaces: map[string]*iface{}, done: make(chan struct{})}
+	p := &Poller{targets: map[key]*target{}, ifaces: map[string]*iface{}}
 	if cfg != nil {
 		p.cfg = *cfg
 	}
@@ -85,16 +83,17 @@ func New(cfg *ipmon.Config) *Poller {
 	if p.cfg.RecoverAfter == 0 {
 		p.cfg.RecoverAfter = ipmon.DefaultRecoverAfter
 	}
-	p.hub = fanout.New(func(e *ipmon.Event) evKey {
+	p.hub = fanout.New(0, func(e ipmon.Event) evKey {
 		if e.Kind == ipmon.VerdictChanged {
 			return evKey{kind: e.Kind, iface: e.Interface}
 		}
 		return evKey{kind: e.Kind, k: keyOf(e.Target)}
-	}, func(old, ev *ipmon.Event) {
+	}, func(old, ev ipmon.Event) (ipmon.Event, bool) {
 		ev.Coalesced = old.Coalesced + 1
 		ev.Previous, ev.PreviousVerdict = old.Previous, old.PreviousVerdict
 		ev.Initial = old.Initial && ev.Initial
-	}, &p.wg, p.done)
+		return ev, true
+	})
 	return p
 }
 
@@ -375,8 +374,7 @@ func (p *Poller) Close() error {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
-		close(p.done)
-		p.wg.Wait()
+		p.hub.Close()
 	})
 	return nil
 }

@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/fanout"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/linkmon/internal/fanout"
 )
 
 // Link returns the state of a present, administratively up link, with or
@@ -37,7 +37,7 @@ type Source struct {
 	links  map[int]linkmon.State
 	seq    uint64
 	events uint64
-	hub    *fanout.Hub[linkmon.Event]
+	hub    *fanout.Hub[int, linkmon.Event]
 	closed bool
 }
 
@@ -45,7 +45,7 @@ type Source struct {
 // Index). Subscriptions have a channel buffer of 64, like the watcher's
 // default.
 func New(links ...linkmon.State) *Source {
-	s := &Source{links: make(map[int]linkmon.State), hub: fanout.New[linkmon.Event](64, merge)}
+	s := &Source{links: make(map[int]linkmon.State), hub: fanout.New(64, eventLink, merge)}
 	now := time.Now()
 	for _, l := range links {
 		l.Present = true
@@ -54,6 +54,8 @@ func New(links ...linkmon.State) *Source {
 	}
 	return s
 }
+
+func eventLink(e linkmon.Event) int { return e.State.Index }
 
 func merge(old, new linkmon.Event) (linkmon.Event, bool) {
 	if !old.State.Present {
@@ -77,7 +79,7 @@ func (s *Source) Subscribe(ctx context.Context) <-chan linkmon.Event {
 	for n, i := range keys {
 		initial[n] = linkmon.Event{State: s.links[i], Initial: true, Seq: s.seq, Time: s.links[i].Changed}
 	}
-	return s.hub.Subscribe(ctx, keys, initial)
+	return s.hub.Subscribe(ctx, initial)
 }
 
 // Snapshot behaves like linkmon.Watcher.Snapshot.
@@ -133,7 +135,7 @@ func (s *Source) set(st linkmon.State) {
 	}
 	s.seq++
 	s.events++
-	s.hub.Publish(st.Index, linkmon.Event{State: st, Previous: prev, Seq: s.seq, Time: st.Changed})
+	s.hub.Publish(linkmon.Event{State: st, Previous: prev, Seq: s.seq, Time: st.Changed})
 }
 
 // Update applies fn to a copy of the named link's state and Sets it, all
