@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/packet"
+	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
@@ -91,19 +91,11 @@ var errActuatorClosed = errors.New("failover: actuator closed")
 // is never unlocked, so it dies with its goroutine and no other goroutine
 // ever runs in the wrong namespace. Sockets fn opens stay in the namespace.
 func inNetNS(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
+	err := netns.Do(fd, fn)
+	if ee, ok := err.(*netns.EnterError); ok {
+		return fmt.Errorf("failover: enter namespace: %w", ee.Err)
 	}
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("failover: enter namespace: %w", err)
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
+	return err
 }
 
 type link struct {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,8 +23,8 @@ func TestParseFlags(t *testing.T) {
 	require.Equal(t, "eth3", o.primary)
 	require.Equal(t, []string{"eth2", "eth4"}, o.standbys)
 	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("2001:db8::50/64")}, o.addresses)
-	require.Len(t, o.targets, 2)
-	require.Equal(t, 10*time.Millisecond, o.targets[1].Interval)
+	require.Len(t, o.probes.Targets, 2)
+	require.Equal(t, 10*time.Millisecond, o.probes.Targets[1].Interval)
 	require.Equal(t, failover.FailbackManual, o.failback)
 	require.Equal(t, 2*time.Second, o.holdDown)
 	require.True(t, o.json)
@@ -42,12 +44,17 @@ func TestParseFlags(t *testing.T) {
 
 func TestJSONLines(t *testing.T) {
 	at := time.Date(2026, 11, 22, 5, 0, 0, 120000000, time.UTC)
-	h := healthLine(&failover.HealthEvent{Time: at, Interface: failover.Interface{Index: 3, Name: "eth3"},
+	var buf bytes.Buffer
+	o := newOutput(&buf, io.Discard, true)
+	o.event(&failover.HealthEvent{Time: at, Interface: failover.Interface{Index: 3, Name: "eth3"},
 		From: failover.HealthUp, To: failover.HealthLinkDown, Failure: failover.FailureLinkIP})
-	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"health","interface":"eth3","state":"link-down","failure":"link+ip"}`, string(h))
-	s := switchLines(&failover.SwitchEvent{Time: at, Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("2001:db8::50/64")},
+	o.event(&failover.SwitchEvent{Time: at, Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("2001:db8::50/64")},
 		From: failover.Interface{Name: "eth3"}, To: failover.Interface{Name: "eth2"}, Reason: failover.ReasonIPDown})
-	require.Len(t, s, 2)
-	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"switch","address":"198.18.10.50/24","from":"eth3","to":"eth2","reason":"ip-down"}`, string(s[0]))
-	require.Contains(t, string(s[1]), `"address":"2001:db8::50/64"`)
+	o.event(&failover.SwitchEvent{Time: at, Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24")},
+		To: failover.Interface{Name: "eth3"}, Reason: failover.ReasonInitial}) // not on stdout
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	require.Len(t, lines, 3)
+	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"health","interface":"eth3","state":"link-down","failure":"link+ip"}`, lines[0])
+	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"switch","address":"198.18.10.50/24","from":"eth3","to":"eth2","reason":"ip-down"}`, lines[1])
+	require.Contains(t, lines[2], `"address":"2001:db8::50/64"`)
 }

@@ -55,35 +55,19 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/failover"
-	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/internal/probeflags"
 )
 
 // options are the parsed command line.
 type options struct {
-	primary      string
-	standbys     []string
-	addresses    []netip.Prefix
-	targets      []ipmon.Target
-	interval     time.Duration
-	timeout      time.Duration
-	failAfter    int
-	recoverAfter int
-	failback     failover.FailbackPolicy
-	holdDown     time.Duration
-	json         bool
-	netns        string
-}
-
-type targetsFlag struct{ ts *[]ipmon.Target }
-
-func (f targetsFlag) String() string { return "" }
-func (f targetsFlag) Set(s string) error {
-	t, err := ipmon.ParseTargetSpec(s)
-	if err != nil {
-		return err
-	}
-	*f.ts = append(*f.ts, t)
-	return nil
+	primary   string
+	standbys  []string
+	addresses []netip.Prefix
+	probes    *probeflags.Flags
+	failback  failover.FailbackPolicy
+	holdDown  time.Duration
+	json      bool
+	netns     string
 }
 
 func splitList(s string) []string {
@@ -103,11 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.primary, "primary", "", "primary `interface`")
 	standby := fs.String("standby", "", "comma-separated standby interfaces, in order of preference")
 	address := fs.String("address", "", "comma-separated service addresses with prefix length")
-	fs.Var(targetsFlag{&o.targets}, "target", "probe target `IFACE=ADDR` (repeatable; ADDR/arp or ADDR/ll for a standby without an address)")
-	fs.DurationVar(&o.interval, "interval", ipmon.DefaultInterval, "probe interval")
-	fs.DurationVar(&o.timeout, "timeout", 0, "per-probe timeout (default: the interval)")
-	fs.IntVar(&o.failAfter, "fail-after", ipmon.DefaultFailAfter, "consecutive misses that declare a target down")
-	fs.IntVar(&o.recoverAfter, "recover-after", ipmon.DefaultRecoverAfter, "consecutive replies that declare a target up")
+	o.probes = probeflags.Register(fs)
 	failback := fs.String("failback", "auto", "failback `policy`: auto, manual or never")
 	fs.DurationVar(&o.holdDown, "hold-down", failover.DefaultHoldDown, "how long the primary must be up before an auto failback")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
@@ -117,6 +97,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := o.probes.Check(); err != nil {
+		return o, err
 	}
 	if o.primary == "" {
 		return o, errors.New("-primary is required")
@@ -144,10 +127,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.holdDown == 0 {
 		o.holdDown = -1 // the engine's "no hold-down"
-	}
-	for i := range o.targets {
-		o.targets[i].Interval, o.targets[i].Timeout = o.interval, o.timeout
-		o.targets[i].FailAfter, o.targets[i].RecoverAfter = o.failAfter, o.recoverAfter
 	}
 	return o, nil
 }

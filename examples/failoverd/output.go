@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/internal/jsonl"
 )
 
 // output prints events as text lines or JSON objects, one per line.
@@ -18,44 +18,15 @@ type output struct {
 	w    io.Writer // events (and the status table without -json)
 	errw io.Writer // other messages
 	json bool
+	jw   *jsonl.Writer // the JSON lines, with -json
 }
 
-func newOutput(w, errw io.Writer, json bool) *output { return &output{w: w, errw: errw, json: json} }
-
-// stamp formats t as RFC 3339 with nanoseconds, in UTC.
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
-
-type healthJSON struct {
-	Time      string `json:"time"`
-	Event     string `json:"event"`
-	Interface string `json:"interface"`
-	State     string `json:"state"`
-	Failure   string `json:"failure"`
+func newOutput(w, errw io.Writer, json bool) *output {
+	return &output{w: w, errw: errw, json: json, jw: jsonl.NewWriter(w)}
 }
 
-type switchJSON struct {
-	Time    string `json:"time"`
-	Event   string `json:"event"`
-	Address string `json:"address"`
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Reason  string `json:"reason"`
-}
-
-func healthLine(ev *failover.HealthEvent) []byte {
-	b, _ := json.Marshal(healthJSON{stamp(ev.Time), "health", ev.Interface.Name, ev.To.String(), ev.Failure.String()})
-	return b
-}
-
-// switchLines returns one JSON object per address moved.
-func switchLines(ev *failover.SwitchEvent) [][]byte {
-	var out [][]byte
-	for _, a := range ev.Addresses {
-		b, _ := json.Marshal(switchJSON{stamp(ev.Time), "switch", a.String(), ev.From.Name, ev.To.Name, ev.Reason.String()})
-		out = append(out, b)
-	}
-	return out
-}
+// stamp formats t as every record's time: RFC 3339 UTC with nanoseconds.
+func stamp(t time.Time) string { return jsonl.Stamp(t) }
 
 func joinPrefixes(ps []netip.Prefix) string {
 	s := make([]string, len(ps))
@@ -72,7 +43,7 @@ func (o *output) event(ev failover.Event) {
 	switch ev := ev.(type) {
 	case *failover.HealthEvent:
 		if o.json {
-			fmt.Fprintf(o.w, "%s\n", healthLine(ev))
+			o.jw.Write(jsonl.HealthRecord(ev))
 			return
 		}
 		fmt.Fprintf(o.w, "%s %s health %s -> %s (failure %s, reason %s)\n", stamp(ev.Time), ev.Interface.Name, ev.From, ev.To, ev.Failure, ev.Reason)
@@ -82,8 +53,8 @@ func (o *output) event(ev failover.Event) {
 			return
 		}
 		if o.json {
-			for _, l := range switchLines(ev) {
-				fmt.Fprintf(o.w, "%s\n", l)
+			for _, r := range jsonl.SwitchRecords(ev) {
+				o.jw.Write(r)
 			}
 			return
 		}

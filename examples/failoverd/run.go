@@ -45,13 +45,12 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		return err
 	}
 	defer w.Close()
-	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: fd, Interval: o.interval, Timeout: o.timeout,
-		FailAfter: o.failAfter, RecoverAfter: o.recoverAfter})
+	p, err := ipmon.Open(ctx, o.probes.Config(fd))
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	for _, t := range o.targets {
+	for _, t := range o.probes.Targets {
 		if !slices.Contains(members, t.Interface) {
 			return fmt.Errorf("-target %s=%v: %s is not the primary or a standby", t.Interface, t.Addr, t.Interface)
 		}
