@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,8 +126,9 @@ func TestFlags(t *testing.T) {
 	require.Error(t, err)
 }
 
-// Without root the program says what it needs in one sentence and exits 1.
-func TestWithoutRoot(t *testing.T) {
+// The program's exit status: 0 when the steps behaved (as root), 1 with one
+// sentence saying what it needs without root.
+func TestBinaryExitStatus(t *testing.T) {
 	netlab.Require(t)
 	bin := filepath.Join(t.TempDir(), "lab")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -147,6 +149,19 @@ func TestWithoutRoot(t *testing.T) {
 	msg := strings.TrimSpace(stderr.String())
 	require.Equal(t, 1, strings.Count(msg, "\n")+1, "one line: %q", msg)
 	require.Contains(t, msg, "needs root")
+
+	// As root, one step: exit 0 and its verdict line.
+	links0, _ := hostState(t)
+	ok := exec.Command(bin, "-step", "3")
+	out, err := ok.CombinedOutput()
+	require.NoError(t, err, "exit status 0 expected:\n%s", out)
+	require.Contains(t, string(out), "step 3 ok:")
+	require.Contains(t, string(out), "1 of 1 steps ok")
+	links1, named1 := hostState(t)
+	require.Equal(t, links0, links1, "host links changed")
+	for _, n := range named1 {
+		require.False(t, strings.HasPrefix(n, "nplab-"+strconv.Itoa(ok.Process.Pid)+"-"), "namespace %s left behind", n)
+	}
 }
 
 func itoa(n int) string { return string(rune('0' + n)) }
