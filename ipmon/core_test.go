@@ -351,3 +351,19 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, []string{"echo", "arp", "link-local-echo"}, []string{Echo.String(), ARPProbe.String(), LinkLocalEcho.String()})
 	require.Equal(t, []string{"target", "verdict"}, []string{TargetChanged.String(), VerdictChanged.String()})
 }
+
+func TestMergeKeepsRemoval(t *testing.T) {
+	tg := Target{Addr: netip.MustParseAddr("198.18.0.1"), Interface: "eth2"}
+	removed := Event{Kind: TargetChanged, Target: tg, State: Unknown, Previous: Up, Removed: true}
+	readded := Event{Kind: TargetChanged, Target: tg, State: Unknown, Previous: Unknown}
+	_, ok := mergeEvents(removed, readded)
+	require.False(t, ok, "a removal must reach a slow subscriber")
+
+	down := Event{Kind: TargetChanged, Target: tg, State: Down, Previous: Up}
+	up := Event{Kind: TargetChanged, Target: tg, State: Up, Previous: Down}
+	m, ok := mergeEvents(down, up)
+	require.True(t, ok)
+	require.Equal(t, Up, m.State)
+	require.Equal(t, Up, m.Previous)
+	require.Equal(t, 1, m.Coalesced)
+}

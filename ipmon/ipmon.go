@@ -102,7 +102,9 @@ const (
 	// standby) tests its path in both directions: the reply is addressed
 	// to that interface, not to an address that lives on another one. The
 	// interface needs a route to the target: usually the target is itself
-	// a link-local address (a router's, as Discover proposes).
+	// a link-local address (a router's, as Discover proposes). Without one
+	// every send fails, and the target, never having answered, is reported
+	// Unverified.
 	LinkLocalEcho
 )
 

@@ -112,8 +112,10 @@ func TestLabSilenceAndRecovery(t *testing.T) {
 		w.waitTarget("eth2", a, Up, 5*time.Second)
 	}
 	bound := time.Duration(fail)*interval + timeout
-	// Slack for a loaded 2-core machine under -race.
-	slack := 200 * time.Millisecond
+	// Slack for a loaded 2-core machine under -race with other packages'
+	// tests running beside this one; the exact bound is asserted in
+	// simulated time by TestDetectionBoundSimulated.
+	slack := 500 * time.Millisecond
 
 	require.NoError(t, pair.Server.Silence())
 	silenced := time.Now()

@@ -32,8 +32,13 @@ func keyOf(ev Event) evKey {
 }
 
 // mergeEvents folds an undelivered event into the newer one of the same
-// target or interface: the newer state, the older Previous.
+// target or interface: the newer state, the older Previous. A removal is
+// never merged away: a subscriber that falls behind while a target is removed
+// and added again still sees the removal.
 func mergeEvents(old, ev Event) (Event, bool) {
+	if old.Removed {
+		return old, false
+	}
 	ev.Coalesced = old.Coalesced + 1
 	ev.Previous, ev.PreviousVerdict = old.Previous, old.PreviousVerdict
 	ev.Initial = old.Initial && ev.Initial

@@ -98,3 +98,42 @@ func linkLocal(t *testing.T, ns *netlab.NS, dev string) netip.Addr {
 	t.Fatalf("no link-local address on %s", dev)
 	return netip.Addr{}
 }
+
+// TestLabLinkLocalEchoNoRoute: a LinkLocalEcho target that eth2 has no
+// route to (its global address removed, the target global) is reported
+// unverified: every send fails, and no probe leaks out of eth3, which has
+// the route. In raw and unprivileged mode.
+func TestLabLinkLocalEchoNoRoute(t *testing.T) {
+	t.Parallel()
+	for i, mode := range []Mode{Raw, Unprivileged} {
+		t.Run(mode.String(), func(t *testing.T) {
+			lab := netlab.New(t)
+			d, err := lab.NewIPMonDual("", byte(35+i), true)
+			require.NoError(t, err)
+			require.NoError(t, d.Node.Sysctl("net.ipv4.ping_group_range", "0 2147483647"))
+			require.NoError(t, d.Node.DelAddr("eth2", netip.PrefixFrom(d.Eth2Addr4, 24)))
+			require.NoError(t, d.Node.DelAddr("eth2", netip.PrefixFrom(d.Eth2Addr6, 64)))
+			txOf := func(dev string) uint64 {
+				l, err := d.Node.Link(dev)
+				require.NoError(t, err)
+				return l.Attributes.Stats64.TXPackets
+			}
+			p := openIn(t, d.Node, Config{Mode: mode, Interval: 10 * time.Millisecond, FailAfter: 3})
+			w := subscribe(t, p)
+			before := txOf("eth3")
+			require.NoError(t, p.Add(Target{Addr: d.ServerAddr6, Interface: "eth2", Kind: LinkLocalEcho}))
+			w.waitKind("eth2", d.ServerAddr6, LinkLocalEcho, Unverified, 5*time.Second)
+			// Let it probe on: 40 probes, enough to tell a leak from noise.
+			require.Eventually(t, func() bool { return p.Snapshot().Sent >= 40 }, 5*time.Second, 10*time.Millisecond)
+			s := p.Snapshot()
+			require.Equal(t, Unverified, s.Targets[0].State)
+			require.Equal(t, mode, s.Mode)
+			require.Positive(t, s.Sent)
+			require.Equal(t, s.Sent, s.SendErrors, "a send without a route must fail")
+			require.Zero(t, s.Received)
+			// Background traffic (MLD, router solicitations) is a handful
+			// of packets; a leak would be one per probe.
+			require.Less(t, txOf("eth3")-before, uint64(s.Sent)/2+5, "probes leaked out of eth3")
+		})
+	}
+}
