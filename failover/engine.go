@@ -91,11 +91,13 @@ type group struct {
 
 	// dirty: a move began and did not complete, so the addresses may be on
 	// more than one member until a move completes.
-	dirty       bool
-	attempt     int
-	retryAt     time.Time
-	retryTarget *member
-	lastErr     error
+	dirty        bool
+	attempt      int
+	retryAt      time.Time
+	retryTarget  *member
+	lastErr      error
+	moveReason   Reason    // of the move under way, for its retries
+	moveEvidence time.Time // of the move under way
 
 	request *request
 
@@ -464,8 +466,17 @@ func (e *Engine) decide(g *group) {
 		}
 	}
 	if state != GroupUp {
-		// Subnet down (or nothing known): the addresses stay where they are.
+		// Subnet down (or nothing known): the addresses stay where they
+		// are. A move that failed half way is still finished (with its
+		// backoff), so that no address is left on two members.
 		g.request = nil
+		if g.dirty && g.retryTarget != nil {
+			if now.Before(g.retryAt) {
+				return // backing off
+			}
+			e.move(g, g.retryTarget, g.moveReason, g.moveEvidence)
+			return
+		}
 		g.retryAt, g.retryTarget = time.Time{}, nil
 		return
 	}
@@ -527,6 +538,7 @@ func (e *Engine) decide(g *group) {
 func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Time) {
 	g.attempt++
 	g.dirty = true
+	g.moveReason, g.moveEvidence = reason, evidence
 	ctx, ifc := e.ctx, target.ifc()
 	for _, p := range g.cfg.Addresses {
 		if err := e.act.AddAddress(ctx, ifc, p); err != nil {
