@@ -250,30 +250,36 @@ func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs [
 			return fmt.Errorf("failover: return route %v via %s (table %d): %w", sub, ifc.Name, table, err)
 		}
 	}
-	// One rule per address pointing at that table. Rules with the same
-	// priority are tried in the order they were added, so the old rule of
-	// an address goes first.
+	// One rule per address pointing at that table. The new rule is added
+	// before the old one is deleted, so that replies are never without a
+	// rule; while both exist the old one wins (rules of one priority are
+	// tried in the order they were added), and the delete switches over.
+	// The on-link route in a former member's table is left in place: no
+	// rule of these addresses points there any more, and another group's
+	// addresses on that member may still use it.
 	for _, p := range addrs {
-		want := returnRule(p.Addr(), a.cfg.RulePriority, table)
 		rules, err := a.rulesFor(p.Addr())
 		if err != nil {
 			return err
 		}
+		var stale []rtnetlink.RuleMessage
 		have := false
 		for _, r := range rules {
 			if r.Attributes.Table != nil && *r.Attributes.Table == table && !have {
 				have = true
 				continue
 			}
-			if err := a.rt.Rule.Delete(&r); err != nil && !errors.Is(err, unix.ENOENT) {
-				return fmt.Errorf("failover: delete return rule for %v: %w", p.Addr(), err)
+			stale = append(stale, r)
+		}
+		if !have {
+			if err := a.rt.Rule.Add(returnRule(p.Addr(), a.cfg.RulePriority, table)); err != nil && !errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("failover: return rule from %v to table %d: %w", p.Addr(), table, err)
 			}
 		}
-		if have {
-			continue
-		}
-		if err := a.rt.Rule.Add(want); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("failover: return rule from %v to table %d: %w", p.Addr(), table, err)
+		for i := range stale {
+			if err := a.rt.Rule.Delete(&stale[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("failover: delete return rule for %v: %w", p.Addr(), err)
+			}
 		}
 	}
 	return nil

@@ -1,0 +1,109 @@
+//go:build linux
+
+package failover_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// TestKernelSteerReturnSwitchesRules: moving the return path from eth3 to
+// eth2 and back leaves exactly one rule per service address, pointing at
+// the active member's table, and the kernel announces the new rule before
+// it deletes the old one, so that replies are never without a rule.
+func TestKernelSteerReturnSwitchesRules(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	sw, err := lab.NewNS("sw")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
+	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	require.NoError(t, err)
+	defer act.Close()
+	ctx := t.Context()
+	idx := map[string]int{}
+	for _, n := range []string{"eth2", "eth3"} {
+		idx[n], err = node.Index(n)
+		require.NoError(t, err)
+	}
+	rt, err := node.Dial()
+	require.NoError(t, err)
+	defer rt.Close()
+	tableOf := func(n string) uint32 { return failover.DefaultReturnTableBase + uint32(idx[n]) }
+	requireRules := func(active string) {
+		t.Helper()
+		rules, err := rt.Rule.List()
+		require.NoError(t, err)
+		for _, p := range svcAddrs {
+			var tables []uint32
+			for _, r := range rules {
+				if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != failover.DefaultRulePriority || r.Attributes.Src == nil {
+					continue
+				}
+				if s, ok := netip.AddrFromSlice(*r.Attributes.Src); ok && s.Unmap() == p.Addr() {
+					tables = append(tables, *r.Attributes.Table)
+				}
+			}
+			require.Equal(t, []uint32{tableOf(active)}, tables, "rules from %v", p.Addr())
+		}
+	}
+
+	require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: "eth3"}, svcAddrs))
+	requireRules("eth3")
+
+	// Watch the rule notifications of both families during the switch.
+	mon, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: node.FD()})
+	require.NoError(t, err)
+	defer mon.Close()
+	require.NoError(t, mon.JoinGroup(unix.RTNLGRP_IPV4_RULE))
+	require.NoError(t, mon.JoinGroup(unix.RTNLGRP_IPV6_RULE))
+
+	for _, to := range []string{"eth2", "eth3"} {
+		from := map[string]string{"eth2": "eth3", "eth3": "eth2"}[to]
+		require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: to}, svcAddrs))
+		requireRules(to)
+		// Per address: RTM_NEWRULE to the new table, then RTM_DELRULE of
+		// the old one.
+		type change struct {
+			add   bool
+			table uint32
+		}
+		seen := map[netip.Addr][]change{}
+		require.NoError(t, mon.SetReadDeadline(time.Now().Add(2*time.Second)))
+		for n := 0; n < 2*len(svcAddrs); {
+			msgs, err := mon.Receive()
+			require.NoError(t, err, "rule notifications")
+			for _, m := range msgs {
+				var rm rtnetlink.RuleMessage
+				require.NoError(t, rm.UnmarshalBinary(m.Data))
+				if rm.Attributes == nil || rm.Attributes.Src == nil || rm.Attributes.Table == nil {
+					continue
+				}
+				src, _ := netip.AddrFromSlice(*rm.Attributes.Src)
+				seen[src.Unmap()] = append(seen[src.Unmap()], change{m.Header.Type == unix.RTM_NEWRULE, *rm.Attributes.Table})
+				n++
+			}
+		}
+		for _, p := range svcAddrs {
+			require.Equal(t, []change{{true, tableOf(to)}, {false, tableOf(from)}}, seen[p.Addr()], "%v to %s", p.Addr(), to)
+		}
+	}
+
+	// Steering to the active member again changes nothing.
+	require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: "eth3"}, svcAddrs))
+	requireRules("eth3")
+	require.NoError(t, mon.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
+	_, err = mon.Receive()
+	require.Error(t, err, "no rule changed")
+}
