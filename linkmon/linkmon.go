@@ -333,6 +333,10 @@ func (d Duplex) String() string {
 // the driver supports it. Unknown stays unknown: a driver without ethtool
 // support reports Supported false and every field unknown, never "down".
 type Detail struct {
+	// Read is true once ethtool has been asked about the link (with
+	// Config.Ethtool), whatever the driver answered: before that, every
+	// other field is unknown because nobody asked yet.
+	Read bool
 	// Supported is true when the driver answered ethtool's link-mode query.
 	Supported bool
 	// LinkDetected is ethtool's "Link detected". A driver without a link

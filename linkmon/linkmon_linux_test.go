@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -175,22 +176,26 @@ func TestNICLikeCarrierLossDuringChurn(t *testing.T) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 
-	var worst time.Duration
-	for trial := 0; trial < 3; trial++ {
+	const trials = 5
+	var took []time.Duration
+	for trial := 0; trial < trials; trial++ {
 		time.Sleep(150 * time.Millisecond) // let the churn arm the kernel's one-second batching
 		start := time.Now()
 		require.NoError(t, p.sw.SetDown("p3"))
 		waitEvent(t, ch, "eth3", 10*time.Second, func(e linkmon.Event) bool { return !e.State.Carrier })
-		d := time.Since(start)
-		worst = max(worst, d)
+		took = append(took, time.Since(start))
 		require.NoError(t, p.sw.SetUp("p3"))
 		waitEvent(t, ch, "eth3", 10*time.Second, func(e linkmon.Event) bool { return e.State.Carrier })
 	}
-	t.Logf("worst carrier-loss detection of 3 trials: %v (check interval 10ms)", worst)
-	// The kernel's batching would take ~1 s; the check takes ~10 ms. The
-	// bound leaves room for a loaded machine under -race.
-	require.Less(t, worst, 500*time.Millisecond)
-	require.Positive(t, w.Snapshot().Counters.Checks)
+	slices.Sort(took)
+	t.Logf("carrier-loss detection of %d trials: %v (check interval 10ms)", trials, took)
+	// The kernel's batching takes ~1 s (1015 ms p50 here); the check
+	// interval is 10 ms. The median must be near the interval; the worst
+	// trial gets room for a loaded 2-core machine under -race, and still
+	// tells the check from the kernel's second.
+	require.Less(t, took[trials/2], 100*time.Millisecond, "median")
+	require.Less(t, took[trials-1], 500*time.Millisecond, "worst")
+	require.Positive(t, w.Snapshot().Counters.CheckChanges, "the check, not the notification, saw a loss")
 }
 
 type linkKey struct {
@@ -499,12 +504,10 @@ func TestEthtoolDetail(t *testing.T) {
 	require.NoError(t, p.node.AddLinkOfKind("ifb9", "ifb"))
 	require.Eventually(t, func() bool {
 		st, ok := w.Snapshot().Link("ifb9")
-		return ok && st.AdminUp
-	}, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(300 * time.Millisecond) // the ethtool worker's queries
+		return ok && st.AdminUp && st.Detail.Read
+	}, 10*time.Second, 10*time.Millisecond, "ethtool asked about ifb9")
 	st, _ = w.Snapshot().Link("ifb9")
 	t.Logf("ifb9: carrier %v, detail %+v", st.Carrier, st.Detail)
-	require.False(t, st.Detail.Supported)
-	require.NotEqual(t, linkmon.No, st.Detail.LinkDetected, "no link query is unknown, not down")
+	require.Equal(t, linkmon.Detail{Read: true}, st.Detail, "no ethtool support: every field unknown, not down")
 	require.True(t, st.Carrier)
 }

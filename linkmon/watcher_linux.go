@@ -749,7 +749,7 @@ func (w *ethWorker) run() {
 }
 
 func (w *ethWorker) detail(index int) Detail {
-	var d Detail
+	d := Detail{Read: true}
 	ifi := ethtool.Interface{Index: index}
 	lm, err := w.client.LinkMode(ifi)
 	switch {
