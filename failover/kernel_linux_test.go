@@ -105,6 +105,10 @@ type monitors struct {
 	// checkInterval is linkmon's carrier check of NIC-like links (0: its
 	// default, 10 ms).
 	checkInterval time.Duration
+	// fastPath makes eth3 a veth whose ends have different ifindexes,
+	// whose carrier loss the kernel notifies at once, instead of a
+	// NIC-like one.
+	fastPath bool
 }
 
 // defaultMonitors are generous, for a loaded machine.
@@ -130,7 +134,7 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 	// service address through eth2 before any failover.
 	require.NoError(t, k.node.SetStrictARP(true))
 	require.NoError(t, k.sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(k.node, "eth3", k.sw, "p3", &netlab.VethOptions{NICLike: true}))
+	require.NoError(t, lab.Veth(k.node, "eth3", k.sw, "p3", &netlab.VethOptions{NICLike: mon == nil || !mon.fastPath}))
 	for _, p := range eth3Addrs {
 		require.NoError(t, k.node.AddAddr("eth3", p))
 	}
