@@ -94,6 +94,9 @@ type Snapshot struct {
 	// Overruns counts probes sent more than one interval late because the
 	// poller fell behind.
 	Overruns uint64
+	// Rebinds counts targets moved to a new interface index because their
+	// interface was deleted and created again under the same name.
+	Rebinds uint64
 	// Drops counts received packets that were not accepted, by reason.
 	Drops Drops
 	// Diagnostics lists configuration problems found (for example strict

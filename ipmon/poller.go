@@ -125,7 +125,7 @@ type Poller struct {
 	ifaces    map[string]*ifaceState
 	diags     map[string]string // per interface
 
-	sent, sendErrors, received, overruns uint64
+	sent, sendErrors, received, overruns, rebinds uint64
 	drops                                Drops
 
 	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
@@ -170,8 +170,10 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 }
 
 // Add starts probing t. Zero timing fields take the Config's defaults. The
-// interface is resolved to its index once, here: if it is deleted, its
-// targets miss (their sends fail) until they are removed and added again.
+// interface is resolved to its index here; while it is deleted its targets
+// miss (their sends fail), and when an interface of the same name appears
+// again (a new index) the Poller moves its targets to it by itself
+// (Snapshot.Rebinds counts them).
 // It returns an error wrapping ErrInvalidTarget (malformed target, multicast,
 // broadcast, unspecified, wrong family), ErrLocalAddress (an address of
 // this host), ErrUnknownInterface, ErrExists or ErrClosed.
@@ -347,6 +349,38 @@ func (p *Poller) freeSlot(tg *target) {
 }
 
 func (p *Poller) kick() { p.tr.kick() }
+
+// rebind moves the targets of iface to the interface index index, if they
+// are bound to another one: the interface was deleted and created again
+// under the same name. Called by the transport when it sees a link, without
+// Poller.mu. A target that cannot be moved (the new interface vanished
+// again) keeps missing until the next time the name appears.
+func (p *Poller) rebind(iface string, index int) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	var stale []Target
+	if is := p.ifaces[iface]; is != nil {
+		for _, tg := range is.targets {
+			if tg.ifindex != index {
+				stale = append(stale, tg.t)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, t := range stale {
+		if err := p.Update(t); err != nil {
+			p.log.Warn("ipmon: cannot move target to the recreated interface", "target", t.String(), "interface", iface, "index", index, "err", err)
+			continue
+		}
+		p.mu.Lock()
+		p.rebinds++
+		p.mu.Unlock()
+		p.log.Info("ipmon: target moved to the recreated interface", "target", t.String(), "interface", iface, "index", index)
+	}
+}
 
 // maxBatch bounds the probes handled per hold of the lock, so that the
 // receive path is never starved.
@@ -693,6 +727,7 @@ func (p *Poller) Snapshot() Snapshot {
 		SendErrors:    p.sendErrors,
 		Received:      p.received,
 		Overruns:      p.overruns,
+		Rebinds:       p.rebinds,
 		Drops:         p.drops,
 	}
 	for _, tg := range p.sortedTargets() {

@@ -131,6 +131,10 @@ type linuxTransport struct {
 
 	lk     sync.Mutex // guards rt, txs, arps, closed
 	rt     *rtnetlink.Conn
+	// links is subscribed to the namespace's link notifications, so that
+	// targets follow an interface deleted and created again (a new index).
+	links   *netlink.Conn
+	linksWG sync.WaitGroup
 	txs    map[txKey]*txSocket
 	arps   map[int]*arpSocket
 	closed bool
@@ -216,9 +220,17 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 		t.closeRx()
 		return nil, fmt.Errorf("ipmon: rtnetlink: %w", err)
 	}
+	lc := netlink.Config{NetNS: t.netns, Groups: unix.RTMGRP_LINK}
+	t.links, err = netlink.Dial(unix.NETLINK_ROUTE, &lc)
+	if err != nil {
+		t.closeRx()
+		t.rt.Close()
+		return nil, fmt.Errorf("ipmon: rtnetlink link notifications: %w", err)
+	}
 	if err := t.setupWait(); err != nil {
 		t.closeRx()
 		t.rt.Close()
+		t.links.Close()
 		return nil, err
 	}
 	return t, nil
@@ -410,7 +422,71 @@ func parseControl(oob []byte, pk *rxPacket) {
 	}
 }
 
-func (t *linuxTransport) start(p *Poller) { t.p = p }
+func (t *linuxTransport) start(p *Poller) {
+	t.p = p
+	t.linksWG.Add(1)
+	go t.followLinks()
+}
+
+// followLinks reads link notifications and hands every link's name and
+// index to Poller.rebind, which moves the targets of an interface that was
+// created again under its old name. After lost notifications (ENOBUFS) it
+// lists the links instead. It returns when the socket is closed.
+func (t *linuxTransport) followLinks() {
+	defer t.linksWG.Done()
+	for {
+		msgs, err := t.links.Receive()
+		if err != nil {
+			if errors.Is(err, unix.ENOBUFS) {
+				t.relistLinks()
+				continue
+			}
+			t.lk.Lock()
+			closed := t.closed
+			t.lk.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			t.p.log.Warn("ipmon: link notifications", "err", err)
+			select {
+			case <-t.p.done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.RTM_NEWLINK {
+				continue
+			}
+			var lm rtnetlink.LinkMessage
+			if lm.UnmarshalBinary(m.Data) != nil || lm.Attributes == nil {
+				continue
+			}
+			t.p.rebind(lm.Attributes.Name, int(lm.Index))
+		}
+	}
+}
+
+// relistLinks hands every current link to Poller.rebind.
+func (t *linuxTransport) relistLinks() {
+	t.lk.Lock()
+	if t.closed {
+		t.lk.Unlock()
+		return
+	}
+	links, err := t.rt.Link.List()
+	t.lk.Unlock()
+	if err != nil {
+		t.p.log.Warn("ipmon: list links", "err", err)
+		return
+	}
+	for _, l := range links {
+		if l.Attributes != nil {
+			t.p.rebind(l.Attributes.Name, int(l.Index))
+		}
+	}
+}
 
 // setupWait creates the epoll instance and the eventfd the scheduler sleeps
 // on.
@@ -493,6 +569,9 @@ func (t *linuxTransport) closeRx() {
 }
 
 func (t *linuxTransport) close() error {
+	// The link follower calls Poller.Update, which takes lk: stop it first.
+	t.links.Close()
+	t.linksWG.Wait()
 	t.closeRx()
 	unix.Close(t.epfd)
 	unix.Close(t.evfd)

@@ -188,3 +188,60 @@ func TestLabDiscover(t *testing.T) {
 	_ = errors.Is
 	_ = strings.Contains
 }
+
+// TestLabInterfaceRecreated: eth2 is deleted (its targets go down: every
+// send fails) and created again under the same name with a new index; the
+// Poller moves its echo and ARP targets to the new interface by itself and
+// they come back up.
+func TestLabInterfaceRecreated(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	pair, err := lab.NewIPMonPair("", 26)
+	require.NoError(t, err)
+	p := openIn(t, pair.Node, Config{Interval: 20 * time.Millisecond, FailAfter: 3, RecoverAfter: 2})
+	w := subscribe(t, p)
+	targets := []Target{
+		{Addr: pair.ServerAddr4, Interface: "eth2"},
+		{Addr: pair.ServerAddr6, Interface: "eth2"},
+		{Addr: pair.ServerAddr4, Interface: "eth2", Kind: ARPProbe},
+	}
+	for _, tg := range targets {
+		require.NoError(t, p.Add(tg))
+	}
+	waitAll := func(want TargetState) {
+		t.Helper()
+		for _, tg := range targets {
+			w.waitKind("eth2", tg.Addr, tg.Kind, want, 10*time.Second)
+		}
+	}
+	waitAll(Up)
+	oldIndex, err := pair.Node.Index("eth2")
+	require.NoError(t, err)
+
+	require.NoError(t, pair.Node.DeleteLink("eth2")) // and its peer s0
+	waitAll(Down)
+	require.Zero(t, p.Snapshot().Rebinds)
+
+	require.NoError(t, lab.Veth(pair.Node, "eth2", pair.Server, "s0", nil))
+	for _, a := range []struct {
+		ns  *netlab.NS
+		dev string
+		p   netip.Prefix
+	}{
+		{pair.Node, "eth2", pair.NodePrefix4},
+		{pair.Node, "eth2", pair.NodePrefix6},
+		{pair.Server, "s0", netip.PrefixFrom(pair.ServerAddr4, 24)},
+		{pair.Server, "s0", netip.PrefixFrom(pair.ServerAddr6, 64)},
+	} {
+		require.NoError(t, a.ns.AddAddr(a.dev, a.p))
+	}
+	newIndex, err := pair.Node.Index("eth2")
+	require.NoError(t, err)
+	require.NotEqual(t, oldIndex, newIndex)
+	waitAll(Up)
+	s := p.Snapshot()
+	require.GreaterOrEqual(t, s.Rebinds, uint64(len(targets)))
+	for _, ts := range s.Targets {
+		require.Equal(t, Up, ts.State, "%v", ts.Target)
+	}
+}
