@@ -126,7 +126,7 @@ type Poller struct {
 	diags     map[string]string // per interface
 
 	sent, sendErrors, received, overruns, rebinds uint64
-	drops                                Drops
+	drops                                         Drops
 
 	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
 	done    chan struct{}
