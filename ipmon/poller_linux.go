@@ -129,15 +129,16 @@ type linuxTransport struct {
 	events     [4]unix.EpollEvent
 	noPwait2   bool
 
-	lk sync.Mutex // guards rt, txs, arps, closed
-	rt *rtnetlink.Conn
+	lk     sync.Mutex // guards rt, txs, arps, closed
+	rt     *rtnetlink.Conn
+	txs    map[txKey]*txSocket
+	arps   map[int]*arpSocket
+	closed bool
+
 	// links is subscribed to the namespace's link notifications, so that
 	// targets follow an interface deleted and created again (a new index).
 	links   *netlink.Conn
 	linksWG sync.WaitGroup
-	txs     map[txKey]*txSocket
-	arps    map[int]*arpSocket
-	closed  bool
 
 	// Probes queued by send for one sendmmsg, used under Poller.mu.
 	txFD  int
