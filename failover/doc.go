@@ -28,9 +28,10 @@
 // then the standbys): added there first, removed from every other member,
 // the return path steered, then announced. A member that is not up is never
 // chosen, so a standby whose IP path is known dead is never chosen. When no
-// member is up the group is subnet-down and the addresses stay where they
-// are; only a move that failed half way is still finished, so that no
-// address is left on two members. A failed action is retried with exponential backoff; the engine
+// member is up the group is subnet-down and nothing is touched: the
+// addresses stay where they are (after a move that failed half way, on two
+// members, until a member is up again and the move completes). A failed
+// action is retried with exponential backoff; the engine
 // only considers the addresses moved once every step succeeded, so an
 // address is never removed from its holder before it is in place elsewhere.
 //

@@ -91,13 +91,11 @@ type group struct {
 
 	// dirty: a move began and did not complete, so the addresses may be on
 	// more than one member until a move completes.
-	dirty        bool
-	attempt      int
-	retryAt      time.Time
-	retryTarget  *member
-	lastErr      error
-	moveReason   Reason    // of the move under way, for its retries
-	moveEvidence time.Time // of the move under way
+	dirty       bool
+	attempt     int
+	retryAt     time.Time
+	retryTarget *member
+	lastErr     error
 
 	request *request
 
@@ -466,17 +464,14 @@ func (e *Engine) decide(g *group) {
 		}
 	}
 	if state != GroupUp {
-		// Subnet down (or nothing known): the addresses stay where they
-		// are. A move that failed half way is still finished (with its
-		// backoff), so that no address is left on two members.
+		// Subnet down (or nothing known): nothing is touched, the
+		// addresses stay where they are. A move that failed half way
+		// (dirty) may have left them on two members, both failed; it is
+		// completed when a member is up again. Finishing it now would put
+		// them on a member that is not up (perhaps gone or disabled), with
+		// announcements on a dead link and retries for as long as the
+		// subnet stays down.
 		g.request = nil
-		if g.dirty && g.retryTarget != nil {
-			if now.Before(g.retryAt) {
-				return // backing off
-			}
-			e.move(g, g.retryTarget, g.moveReason, g.moveEvidence)
-			return
-		}
 		g.retryAt, g.retryTarget = time.Time{}, nil
 		return
 	}
@@ -538,7 +533,6 @@ func (e *Engine) decide(g *group) {
 func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Time) {
 	g.attempt++
 	g.dirty = true
-	g.moveReason, g.moveEvidence = reason, evidence
 	ctx, ifc := e.ctx, target.ifc()
 	for _, p := range g.cfg.Addresses {
 		if err := e.act.AddAddress(ctx, ifc, p); err != nil {

@@ -794,21 +794,21 @@ func TestEventsNeverBlockEngine(t *testing.T) {
 	})
 }
 
-// TestHalfMoveFinishedWhileSubnetDown: a move whose removal from the failed
-// member fails leaves the addresses on two members; the group then goes
-// subnet-down. The move is still finished (with its backoff), so that no
-// address stays on two members, and nothing else moves while subnet-down.
-func TestHalfMoveFinishedWhileSubnetDown(t *testing.T) {
+// TestHalfMoveWhileSubnetDown: a move whose removal from the failed member
+// fails leaves the addresses on two members; the group then goes
+// subnet-down. Nothing is touched while no member is up (no retries, no
+// announcements on dead links, nothing lost); when the primary is up again
+// the move completes there and the addresses are on it alone.
+func TestHalfMoveWhileSubnetDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		errBusy := errors.New("EBUSY")
 		removals := 0
 		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
 			if op == failovertest.OpRemove && removals < 2 {
 				removals++
-				return errBusy
+				return errors.New("EBUSY")
 			}
 			return nil
 		})
@@ -819,24 +819,26 @@ func TestHalfMoveFinishedWhileSubnetDown(t *testing.T) {
 
 		// eth2 dies before the retry: no member is up.
 		r.link("eth2", false)
-		require.Equal(t, failover.GroupSubnetDown, r.e.Snapshot().Groups[0].State)
+		r.rec.Reset()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		st := r.e.Snapshot().Groups[0]
+		require.Equal(t, failover.GroupSubnetDown, st.State)
+		require.True(t, st.MovePending, "the half move is still to complete")
+		require.Empty(t, r.rec.Calls(), "nothing touched while subnet-down")
+		require.ElementsMatch(t, []string{"eth2", "eth3"}, r.holders(), "nothing lost")
+		require.Empty(t, switches(r.take()))
+
+		// The primary comes back: the move completes there.
+		r.link("eth3", true)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		require.Equal(t, []string{"eth2"}, r.holders(), "the half move is finished")
-		st := r.e.Snapshot().Groups[0]
+		require.Equal(t, []string{"eth3"}, r.holders())
+		st = r.e.Snapshot().Groups[0]
 		require.False(t, st.MovePending)
-		require.Equal(t, "eth2", st.Active)
-		require.Equal(t, failover.GroupSubnetDown, st.State)
-		sw := switches(r.take())
-		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonLinkDown, sw[0].Reason)
-		require.Equal(t, "eth3", sw[0].From.Name)
+		require.Equal(t, "eth3", st.Active)
+		require.Equal(t, failover.GroupUp, st.State)
+		require.Equal(t, "eth3", r.rec.Steered(svc4))
 		require.Empty(t, r.rec.Violations())
-
-		// Still subnet-down: nothing moves any more.
-		r.rec.Reset()
-		time.Sleep(time.Minute)
-		synctest.Wait()
-		require.Empty(t, r.rec.Calls())
 	})
 }

@@ -66,7 +66,10 @@ type GroupStatus struct {
 	LastReason Reason    `json:"last_reason"`
 	// Switches counts the group's moves (the initial placement included).
 	Switches uint64 `json:"switches"`
-	// MovePending: a move failed and is being retried.
+	// MovePending: a move began and has not completed: it failed and is
+	// being retried, or, while the group is subnet-down, it completes when
+	// a member is up again (until then the addresses may be on two
+	// members).
 	MovePending bool `json:"move_pending"`
 	// LastError is the error of the last failed move attempt ("" if the
 	// last attempt succeeded).
@@ -133,7 +136,7 @@ func (e *Engine) Snapshot() Status {
 			Name: g.cfg.Name, State: g.state, Failback: g.cfg.Failback,
 			Addresses:  append([]netip.Prefix(nil), g.cfg.Addresses...),
 			LastSwitch: g.lastSwitch, LastReason: g.lastReason, Switches: g.switches,
-			MovePending: !g.retryAt.IsZero(),
+			MovePending: g.dirty,
 		}
 		if g.active != nil {
 			gs.Active = g.active.name
