@@ -172,8 +172,10 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 // Add starts probing t. Zero timing fields take the Config's defaults. The
 // interface is resolved to its index here; while it is deleted its targets
 // miss (their sends fail), and when an interface of the same name appears
-// again (a new index) the Poller moves its targets to it by itself
-// (Snapshot.Rebinds counts them).
+// again (a new index) the Poller moves its targets to it by itself, as soon
+// as their source address (if set) is on it (Snapshot.Rebinds counts
+// them). An interface renamed keeps its targets, still probed through it,
+// until an interface of their name appears.
 // It returns an error wrapping ErrInvalidTarget (malformed target, multicast,
 // broadcast, unspecified, wrong family), ErrLocalAddress (an address of
 // this host), ErrUnknownInterface, ErrExists or ErrClosed.
@@ -352,33 +354,56 @@ func (p *Poller) kick() { p.tr.kick() }
 
 // rebind moves the targets of iface to the interface index index, if they
 // are bound to another one: the interface was deleted and created again
-// under the same name. Called by the transport when it sees a link, without
-// Poller.mu. A target that cannot be moved (the new interface vanished
-// again) keeps missing until the next time the name appears.
+// under the same name. Called by the transport when it sees a link or an
+// address appear, without Poller.mu. Only the sending state is swapped: a
+// target the application changed or removed meanwhile is left alone. A
+// target that cannot be moved yet (its source address is not there yet,
+// the interface vanished again) is tried again at the next link or address
+// notification.
 func (p *Poller) rebind(iface string, index int) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return
 	}
-	var stale []Target
+	var stale []*target
+	var ts []Target
 	if is := p.ifaces[iface]; is != nil {
 		for _, tg := range is.targets {
 			if tg.ifindex != index {
-				stale = append(stale, tg.t)
+				stale = append(stale, tg)
+				ts = append(ts, tg.t)
 			}
 		}
 	}
 	p.mu.Unlock()
-	for _, t := range stale {
-		if err := p.Update(t); err != nil {
-			p.log.Warn("ipmon: cannot move target to the recreated interface", "target", t.String(), "interface", iface, "index", index, "err", err)
+	moved, failed := 0, 0
+	var lastErr error
+	for i, tg := range stale {
+		probe := &target{tracker: &tracker{t: ts[i]}, heapIdx: -1}
+		if err := p.tr.attach(probe); err != nil {
+			failed++
+			lastErr = err
 			continue
 		}
 		p.mu.Lock()
+		if p.closed || p.targets[ts[i].key()] != tg || tg.t != ts[i] {
+			// Removed or updated by the application meanwhile.
+			p.tr.detach(probe)
+			p.mu.Unlock()
+			continue
+		}
+		p.tr.detach(tg)
+		tg.tx, tg.ifindex = probe.tx, probe.ifindex
 		p.rebinds++
 		p.mu.Unlock()
-		p.log.Info("ipmon: target moved to the recreated interface", "target", t.String(), "interface", iface, "index", index)
+		moved++
+	}
+	if moved > 0 {
+		p.log.Info("ipmon: targets moved to the recreated interface", "interface", iface, "index", index, "targets", moved)
+	}
+	if failed > 0 {
+		p.log.Info("ipmon: targets not yet moved to the recreated interface", "interface", iface, "index", index, "targets", failed, "err", lastErr)
 	}
 }
 
@@ -665,8 +690,9 @@ func (p *Poller) diagnose(iface, msg string) {
 // Subscribe returns a channel of events: first the current state of every
 // target and interface (Initial set), then every change. A subscriber that
 // falls behind blocks nobody: the changes of one target (or interface) not
-// yet delivered are coalesced into its latest state, which is never lost.
-// The channel is closed when ctx is done or the Poller is closed.
+// yet delivered are coalesced into its latest state, which is never lost;
+// a removal is never coalesced away (each Remove queues one event until it
+// is read). The channel is closed when ctx is done or the Poller is closed.
 func (p *Poller) Subscribe(ctx context.Context) <-chan Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -135,10 +136,12 @@ type linuxTransport struct {
 	arps   map[int]*arpSocket
 	closed bool
 
-	// links is subscribed to the namespace's link notifications, so that
-	// targets follow an interface deleted and created again (a new index).
+	// links is subscribed to the namespace's link and address
+	// notifications, so that targets follow an interface deleted and
+	// created again (a new index), also when its addresses come later.
 	links   *netlink.Conn
 	linksWG sync.WaitGroup
+	closing atomic.Bool
 
 	// Probes queued by send for one sendmmsg, used under Poller.mu.
 	txFD  int
@@ -221,7 +224,7 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 		t.closeRx()
 		return nil, fmt.Errorf("ipmon: rtnetlink: %w", err)
 	}
-	lc := netlink.Config{NetNS: t.netns, Groups: unix.RTMGRP_LINK}
+	lc := netlink.Config{NetNS: t.netns, Groups: unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR}
 	t.links, err = netlink.Dial(unix.NETLINK_ROUTE, &lc)
 	if err != nil {
 		t.closeRx()
@@ -429,24 +432,23 @@ func (t *linuxTransport) start(p *Poller) {
 	go t.followLinks()
 }
 
-// followLinks reads link notifications and hands every link's name and
-// index to Poller.rebind, which moves the targets of an interface that was
-// created again under its old name. After lost notifications (ENOBUFS) it
-// lists the links instead. It returns when the socket is closed.
+// followLinks reads link and address notifications and hands the name and
+// index of every link that appears or changes, and of every link that gets
+// an address, to Poller.rebind, which moves the targets of an interface
+// that was created again under its old name. After lost notifications
+// (ENOBUFS) it lists the links instead. It returns when the socket is
+// closed.
 func (t *linuxTransport) followLinks() {
 	defer t.linksWG.Done()
 	for {
 		msgs, err := t.links.Receive()
+		if t.closing.Load() {
+			return
+		}
 		if err != nil {
 			if errors.Is(err, unix.ENOBUFS) {
 				t.relistLinks()
 				continue
-			}
-			t.lk.Lock()
-			closed := t.closed
-			t.lk.Unlock()
-			if closed || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
-				return
 			}
 			t.p.log.Warn("ipmon: link notifications", "err", err)
 			select {
@@ -457,15 +459,33 @@ func (t *linuxTransport) followLinks() {
 			continue
 		}
 		for _, m := range msgs {
-			if m.Header.Type != unix.RTM_NEWLINK {
-				continue
+			switch m.Header.Type {
+			case unix.RTM_NEWLINK:
+				var lm rtnetlink.LinkMessage
+				if lm.UnmarshalBinary(m.Data) == nil && lm.Attributes != nil {
+					t.p.rebind(lm.Attributes.Name, int(lm.Index))
+				}
+			case unix.RTM_NEWADDR:
+				var am rtnetlink.AddressMessage
+				if am.UnmarshalBinary(m.Data) == nil {
+					t.rebindIndex(am.Index)
+				}
 			}
-			var lm rtnetlink.LinkMessage
-			if lm.UnmarshalBinary(m.Data) != nil || lm.Attributes == nil {
-				continue
-			}
-			t.p.rebind(lm.Attributes.Name, int(lm.Index))
 		}
+	}
+}
+
+// rebindIndex hands the link of index to Poller.rebind.
+func (t *linuxTransport) rebindIndex(index uint32) {
+	t.lk.Lock()
+	if t.closed {
+		t.lk.Unlock()
+		return
+	}
+	l, err := t.rt.Link.Get(index)
+	t.lk.Unlock()
+	if err == nil && l.Attributes != nil {
+		t.p.rebind(l.Attributes.Name, int(l.Index))
 	}
 }
 
@@ -570,7 +590,8 @@ func (t *linuxTransport) closeRx() {
 }
 
 func (t *linuxTransport) close() error {
-	// The link follower calls Poller.Update, which takes lk: stop it first.
+	// The link follower attaches targets, which takes lk: stop it first.
+	t.closing.Store(true)
 	t.links.Close()
 	t.linksWG.Wait()
 	t.closeRx()

@@ -3,12 +3,15 @@
 package ipmon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,9 +193,11 @@ func TestLabDiscover(t *testing.T) {
 }
 
 // TestLabInterfaceRecreated: eth2 is deleted (its targets go down: every
-// send fails) and created again under the same name with a new index; the
-// Poller moves its echo and ARP targets to the new interface by itself and
-// they come back up.
+// send fails) and created again under the same name with a new index, its
+// addresses added only later (as DHCP would); the Poller moves its echo,
+// source-bound echo and ARP targets to the new interface by itself (the
+// source-bound ones once their source address is back) and they come back
+// up.
 func TestLabInterfaceRecreated(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t)
@@ -201,7 +206,7 @@ func TestLabInterfaceRecreated(t *testing.T) {
 	p := openIn(t, pair.Node, Config{Interval: 20 * time.Millisecond, FailAfter: 3, RecoverAfter: 2})
 	w := subscribe(t, p)
 	targets := []Target{
-		{Addr: pair.ServerAddr4, Interface: "eth2"},
+		{Addr: pair.ServerAddr4, Interface: "eth2", Source: pair.NodeAddr4},
 		{Addr: pair.ServerAddr6, Interface: "eth2"},
 		{Addr: pair.ServerAddr4, Interface: "eth2", Kind: ARPProbe},
 	}
@@ -223,6 +228,12 @@ func TestLabInterfaceRecreated(t *testing.T) {
 	require.Zero(t, p.Snapshot().Rebinds)
 
 	require.NoError(t, lab.Veth(pair.Node, "eth2", pair.Server, "s0", nil))
+	// The targets without a source move at once; the source-bound one
+	// cannot until its address is back.
+	require.Eventually(t, func() bool { return p.Snapshot().Rebinds == uint64(len(targets)-1) },
+		5*time.Second, 10*time.Millisecond)
+	time.Sleep(100 * time.Millisecond)
+	require.Equal(t, uint64(len(targets)-1), p.Snapshot().Rebinds)
 	for _, a := range []struct {
 		ns  *netlab.NS
 		dev string
@@ -240,8 +251,41 @@ func TestLabInterfaceRecreated(t *testing.T) {
 	require.NotEqual(t, oldIndex, newIndex)
 	waitAll(Up)
 	s := p.Snapshot()
-	require.GreaterOrEqual(t, s.Rebinds, uint64(len(targets)))
+	require.Equal(t, uint64(len(targets)), s.Rebinds)
 	for _, ts := range s.Targets {
 		require.Equal(t, Up, ts.State, "%v", ts.Target)
 	}
+}
+
+// TestLabCloseQuiet: Close stops the link follower without a warning.
+func TestLabCloseQuiet(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	pair, err := lab.NewIPMonPair("", 27)
+	require.NoError(t, err)
+	var buf syncBuffer
+	p, err := Open(context.Background(), &Config{NetNS: pair.Node.FD(),
+		Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	require.NoError(t, err)
+	require.NoError(t, p.Add(Target{Addr: pair.ServerAddr4, Interface: "eth2"}))
+	require.NoError(t, p.Close())
+	require.Empty(t, buf.String())
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
