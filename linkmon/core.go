@@ -253,9 +253,13 @@ func (c *core) remove(e *entry, name string, now time.Time) {
 // from a to b. The kernel's own carrier and the counters are not events;
 // the operstate is, unless a delay is hiding the carrier change it goes with.
 func visibleChange(a, b *State) bool {
+	// Detail.Read alone is no event: a link without ethtool support would
+	// get one that says nothing.
+	da, db := a.Detail, b.Detail
+	da.Read, db.Read = false, false
 	if a.Present != b.Present || a.Index != b.Index || a.Name != b.Name || a.AdminUp != b.AdminUp ||
 		a.Carrier != b.Carrier || a.Damped != b.Damped || a.MTU != b.MTU || a.NICLike != b.NICLike ||
-		a.Detail != b.Detail || !bytes.Equal(a.HardwareAddr, b.HardwareAddr) {
+		da != db || !bytes.Equal(a.HardwareAddr, b.HardwareAddr) {
 		return true
 	}
 	return a.Oper != b.Oper && b.Carrier == b.KernelCarrier

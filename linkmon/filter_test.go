@@ -333,3 +333,12 @@ func TestCoreTableEvents(t *testing.T) {
 		require.Equal(t, uint64(6), c.snapshot().Counters.Events)
 	})
 }
+
+func TestDetailReadAloneIsNoEvent(t *testing.T) {
+	a := State{Present: true, Index: 3, Name: "ifb9"}
+	b := a
+	b.Detail.Read = true
+	require.False(t, visibleChange(&a, &b), "Read alone")
+	b.Detail.SpeedMbps = 1000
+	require.True(t, visibleChange(&a, &b), "a detail that says something")
+}

@@ -335,7 +335,8 @@ func (d Duplex) String() string {
 type Detail struct {
 	// Read is true once ethtool has been asked about the link (with
 	// Config.Ethtool), whatever the driver answered: before that, every
-	// other field is unknown because nobody asked yet.
+	// other field is unknown because nobody asked yet. Read becoming true
+	// with nothing else changed is no event (Snapshot shows it).
 	Read bool
 	// Supported is true when the driver answered ethtool's link-mode query.
 	Supported bool
