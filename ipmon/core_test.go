@@ -356,12 +356,12 @@ func TestMergeKeepsRemoval(t *testing.T) {
 	tg := Target{Addr: netip.MustParseAddr("198.18.0.1"), Interface: "eth2"}
 	removed := Event{Kind: TargetChanged, Target: tg, State: Unknown, Previous: Up, Removed: true}
 	readded := Event{Kind: TargetChanged, Target: tg, State: Unknown, Previous: Unknown}
-	_, ok := mergeEvents(removed, readded)
+	_, ok := removed.Coalesce(readded)
 	require.False(t, ok, "a removal must reach a slow subscriber")
 
 	down := Event{Kind: TargetChanged, Target: tg, State: Down, Previous: Up}
 	up := Event{Kind: TargetChanged, Target: tg, State: Up, Previous: Down}
-	m, ok := mergeEvents(down, up)
+	m, ok := down.Coalesce(up)
 	require.True(t, ok)
 	require.Equal(t, Up, m.State)
 	require.Equal(t, Up, m.Previous)

@@ -74,6 +74,23 @@ type Evidence struct {
 	State TargetState
 }
 
+// Coalesce returns the one event a subscriber that fell behind receives in
+// place of e followed by newer, an event of the same target (or, for
+// VerdictChanged, the same interface): newer's state with e's previous
+// state, Coalesced counting the events folded in. ok is false when both
+// must be delivered: a removal is never coalesced away, so a subscriber
+// still sees it when the target is added again. Poller and the ipmontest
+// fake coalesce by this rule.
+func (e Event) Coalesce(newer Event) (merged Event, ok bool) {
+	if e.Removed {
+		return e, false
+	}
+	newer.Coalesced = e.Coalesced + 1
+	newer.Previous, newer.PreviousVerdict = e.Previous, e.PreviousVerdict
+	newer.Initial = e.Initial && newer.Initial
+	return newer, true
+}
+
 // Snapshot is the Poller's state at one moment.
 type Snapshot struct {
 	// At is when the snapshot was taken.

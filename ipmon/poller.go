@@ -31,20 +31,6 @@ func keyOf(ev Event) evKey {
 	return evKey{kind: TargetChanged, k: ev.Target.key()}
 }
 
-// mergeEvents folds an undelivered event into the newer one of the same
-// target or interface: the newer state, the older Previous. A removal is
-// never merged away: a subscriber that falls behind while a target is removed
-// and added again still sees the removal.
-func mergeEvents(old, ev Event) (Event, bool) {
-	if old.Removed {
-		return old, false
-	}
-	ev.Coalesced = old.Coalesced + 1
-	ev.Previous, ev.PreviousVerdict = old.Previous, old.PreviousVerdict
-	ev.Initial = old.Initial && ev.Initial
-	return ev, true
-}
-
 // transport is the kernel side of a Poller: sockets, interface lookups.
 // The Linux implementation uses ICMP sockets; tests use a fake. Methods
 // other than attach and detach are called with Poller.mu held.
@@ -162,7 +148,7 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 	if _, err := rand.Read(p.cookie[:]); err != nil {
 		return nil, fmt.Errorf("ipmon: random cookie: %w", err)
 	}
-	p.hub = fanout.New(0, keyOf, mergeEvents)
+	p.hub = fanout.New(0, keyOf, Event.Coalesce)
 	tr.start(p)
 	p.schedWG.Add(1)
 	go p.run()
@@ -288,9 +274,8 @@ func (p *Poller) Update(t Target) error {
 	if old == nil {
 		return fmt.Errorf("%w: %v", ErrNotFound, t)
 	}
-	// Prepare the new sending state apart, then swap it in.
-	probe := &target{tracker: &tracker{t: t}, heapIdx: -1}
-	if err := p.tr.attach(probe); err != nil {
+	probe, err := p.prepareTx(t)
+	if err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -302,8 +287,7 @@ func (p *Poller) Update(t Target) error {
 		}
 		return fmt.Errorf("%w: %v", ErrNotFound, t)
 	}
-	p.tr.detach(old)
-	old.tx, old.ifindex = probe.tx, probe.ifindex
+	p.swapTx(old, probe)
 	retimed := old.t.Interval != t.Interval || old.t.Timeout != t.Timeout
 	old.retune(t)
 	if retimed {
@@ -352,6 +336,23 @@ func (p *Poller) freeSlot(tg *target) {
 
 func (p *Poller) kick() { p.tr.kick() }
 
+// prepareTx resolves t's interface and prepares its sending state apart
+// from any live target, without Poller.mu; swapTx puts it in place.
+func (p *Poller) prepareTx(t Target) (*target, error) {
+	probe := &target{tracker: &tracker{t: t}, heapIdx: -1}
+	if err := p.tr.attach(probe); err != nil {
+		return nil, err
+	}
+	return probe, nil
+}
+
+// swapTx gives tg the sending state prepared in probe and releases tg's
+// old one. Called with Poller.mu held.
+func (p *Poller) swapTx(tg, probe *target) {
+	p.tr.detach(tg)
+	tg.tx, tg.ifindex = probe.tx, probe.ifindex
+}
+
 // rebind moves the targets of iface to the interface index index, if they
 // are bound to another one: the interface was deleted and created again
 // under the same name. Called by the transport when it sees a link or an
@@ -380,8 +381,8 @@ func (p *Poller) rebind(iface string, index int) {
 	moved, failed := 0, 0
 	var lastErr error
 	for i, tg := range stale {
-		probe := &target{tracker: &tracker{t: ts[i]}, heapIdx: -1}
-		if err := p.tr.attach(probe); err != nil {
+		probe, err := p.prepareTx(ts[i])
+		if err != nil {
 			failed++
 			lastErr = err
 			continue
@@ -393,8 +394,7 @@ func (p *Poller) rebind(iface string, index int) {
 			p.mu.Unlock()
 			continue
 		}
-		p.tr.detach(tg)
-		tg.tx, tg.ifindex = probe.tx, probe.ifindex
+		p.swapTx(tg, probe)
 		p.rebinds++
 		p.mu.Unlock()
 		moved++

@@ -48,7 +48,7 @@ func newCore(cfg *config) *core {
 	c := &core{
 		cfg:       cfg,
 		links:     make(map[int]*entry),
-		hub:       fanout.New(cfg.Buffer, eventLink, mergeEvents),
+		hub:       fanout.New(cfg.Buffer, eventLink, Event.Coalesce),
 		onNIC:     func() {},
 		onEthtool: func(int) {},
 		schedKick: make(chan struct{}, 1),
@@ -77,18 +77,6 @@ func (c *core) stop() {
 
 // eventLink is the fan-out key of an event: its link's index.
 func eventLink(e Event) int { return e.State.Index }
-
-// mergeEvents coalesces a waiting event with a newer one of the same link:
-// the subscriber sees the transition from the older previous state straight
-// to the newest state. A deletion is never merged away.
-func mergeEvents(old, new Event) (Event, bool) {
-	if !old.State.Present {
-		return old, false
-	}
-	new.Previous = old.Previous
-	new.Initial = old.Initial
-	return new, true
-}
 
 // selected reports whether a link is watched.
 func (c *core) selected(index int, name []byte) bool {

@@ -422,6 +422,20 @@ type Event struct {
 	Time time.Time
 }
 
+// Coalesce returns the one event a subscriber that fell behind receives in
+// place of e followed by newer, an event of the same link: the transition
+// from e's previous state straight to newer's state. ok is false when both
+// must be delivered: a deletion is never merged away. Watcher and the
+// linkmontest fake coalesce by this rule.
+func (e Event) Coalesce(newer Event) (merged Event, ok bool) {
+	if !e.State.Present {
+		return e, false
+	}
+	newer.Previous = e.Previous
+	newer.Initial = e.Initial
+	return newer, true
+}
+
 // Counters are what an operator should watch.
 type Counters struct {
 	// Events counts changes emitted (each delivered to every subscriber).

@@ -88,12 +88,7 @@ func New(cfg *ipmon.Config) *Poller {
 			return evKey{kind: e.Kind, iface: e.Interface}
 		}
 		return evKey{kind: e.Kind, k: keyOf(e.Target)}
-	}, func(old, ev ipmon.Event) (ipmon.Event, bool) {
-		ev.Coalesced = old.Coalesced + 1
-		ev.Previous, ev.PreviousVerdict = old.Previous, old.PreviousVerdict
-		ev.Initial = old.Initial && ev.Initial
-		return ev, true
-	})
+	}, ipmon.Event.Coalesce)
 	return p
 }
 

@@ -45,7 +45,7 @@ type Source struct {
 // Index). Subscriptions have a channel buffer of 64, like the watcher's
 // default.
 func New(links ...linkmon.State) *Source {
-	s := &Source{links: make(map[int]linkmon.State), hub: fanout.New(64, eventLink, merge)}
+	s := &Source{links: make(map[int]linkmon.State), hub: fanout.New(64, eventLink, linkmon.Event.Coalesce)}
 	now := time.Now()
 	for _, l := range links {
 		l.Present = true
@@ -56,15 +56,6 @@ func New(links ...linkmon.State) *Source {
 }
 
 func eventLink(e linkmon.Event) int { return e.State.Index }
-
-func merge(old, new linkmon.Event) (linkmon.Event, bool) {
-	if !old.State.Present {
-		return old, false
-	}
-	new.Previous = old.Previous
-	new.Initial = old.Initial
-	return new, true
-}
 
 // Subscribe behaves like linkmon.Watcher.Subscribe.
 func (s *Source) Subscribe(ctx context.Context) <-chan linkmon.Event {
