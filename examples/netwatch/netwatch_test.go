@@ -284,3 +284,11 @@ func TestTargetsInNamedNamespace(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+func TestHealthLine(t *testing.T) {
+	at := time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC)
+	bad := linkmon.Event{Time: at, Health: &linkmon.Health{Err: &linkmon.Error{Op: "reopen", Err: syscall.EMFILE}}}
+	require.Equal(t, "2026-11-22T05:00:00.000000001Z link watcher failing (reopening with backoff): linkmon: reopen: too many open files", healthLine(bad))
+	good := linkmon.Event{Time: at, Health: &linkmon.Health{Healthy: true}}
+	require.Equal(t, "2026-11-22T05:00:00.000000001Z link watcher: sockets reopened", healthLine(good))
+}

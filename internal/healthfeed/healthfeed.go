@@ -64,11 +64,14 @@ type Setter interface {
 }
 
 // A Feed applies link and IP events to a Setter. OnLink and OnIP, if set,
-// see every event after it was applied (e.g. to print it).
+// see every event after it was applied (e.g. to print it). A linkmon health
+// event (the watcher's sockets failed or were reopened) carries no link: it
+// is applied to nothing and goes to OnLinkHealth, if set, not to OnLink.
 type Feed struct {
-	Setter Setter
-	OnLink func(linkmon.Event)
-	OnIP   func(ipmon.Event)
+	Setter       Setter
+	OnLink       func(linkmon.Event)
+	OnIP         func(ipmon.Event)
+	OnLinkHealth func(linkmon.Event)
 }
 
 // Run applies events until both channels are closed (a nil channel counts as
@@ -87,6 +90,12 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 		case ev, ok := <-links:
 			if !ok {
 				links = nil
+				continue
+			}
+			if ev.IsHealth() {
+				if f.OnLinkHealth != nil {
+					f.OnLinkHealth(ev)
+				}
 				continue
 			}
 			s, p := ev.State, ev.Previous

@@ -147,6 +147,22 @@ func TestRun(t *testing.T) {
 	}, r.calls)
 }
 
+// TestRunSkipsLinkHealth: a linkmon health event is no link (its State is
+// zero): it sets nothing and goes to OnLinkHealth only.
+func TestRunSkipsLinkHealth(t *testing.T) {
+	links := make(chan linkmon.Event, 3)
+	var r recorder
+	var onLink, onHealth int
+	links <- linkmon.Event{State: linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
+	links <- linkmon.Event{Health: &linkmon.Health{Healthy: false}}
+	links <- linkmon.Event{Health: &linkmon.Health{Healthy: true}}
+	close(links)
+	healthfeed.Feed{Setter: &r, OnLink: func(linkmon.Event) { onLink++ }, OnLinkHealth: func(linkmon.Event) { onHealth++ }}.Run(links, nil)
+	require.Equal(t, []call{{false, 3, route.StateUp}, {true, 3, route.StateUnknown}}, r.calls)
+	require.Equal(t, 1, onLink)
+	require.Equal(t, 2, onHealth)
+}
+
 func TestRunIPAfterLink(t *testing.T) {
 	links := make(chan linkmon.Event, 1)
 	ips := make(chan ipmon.Event, 1)
