@@ -620,24 +620,9 @@ func (r *reqSock) getLink(index int) (*linkMsg, syscall.Errno, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		typ, _, s, p, _, err := nextMsg(r.buf[:n])
-		if err != nil {
-			return nil, 0, err
-		}
-		if s != seq {
-			continue // a stale reply
-		}
-		switch typ {
-		case nlmsgError:
-			if e := nlError(p); e != 0 {
-				return nil, syscall.Errno(e), nil
-			}
-			continue
-		case rtmNewLink:
-			if err := parseLink(typ, p, &r.m); err != nil {
-				return nil, 0, err
-			}
-			return &r.m, 0, nil
+		m, errno, done, err := getLinkReply(r.buf[:n], seq, &r.m)
+		if done || err != nil {
+			return m, errno, err
 		}
 	}
 }
@@ -656,31 +641,9 @@ func (r *reqSock) dump(fn func(*linkMsg)) (intr bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		b := r.buf[:n]
-		for len(b) > 0 {
-			typ, flags, s, p, rest, err := nextMsg(b)
-			if err != nil {
-				return false, err
-			}
-			b = rest
-			if s != seq {
-				continue
-			}
-			if flags&nlmFDumpIntr != 0 {
-				intr = true
-			}
-			switch typ {
-			case nlmsgDone:
-				return intr, nil
-			case nlmsgError:
-				if e := nlError(p); e != 0 {
-					return false, syscall.Errno(e)
-				}
-			case rtmNewLink:
-				if err := parseLink(typ, p, &r.m); err == nil {
-					fn(&r.m)
-				}
-			}
+		done, err := dumpReply(r.buf[:n], seq, &intr, &r.m, fn)
+		if done || err != nil {
+			return intr, err
 		}
 	}
 }
