@@ -117,8 +117,10 @@ type Damping struct {
 // value of every field is its default.
 type Config struct {
 	// NetNS is a file descriptor of the network namespace to watch (e.g. an
-	// open /var/run/netns/NAME). 0 means the caller's namespace. The
-	// descriptor is only used by Open; the caller keeps ownership.
+	// open /var/run/netns/NAME). 0 means the caller's namespace. Open
+	// duplicates it (F_DUPFD_CLOEXEC) for the watcher's later socket
+	// reopens and Close closes the duplicate: the caller keeps ownership of
+	// its descriptor and may close it as soon as Open returns.
 	NetNS int
 
 	// Interfaces selects the interfaces to watch. Empty watches every
@@ -468,7 +470,8 @@ func (e Event) Coalesce(newer Event) (merged Event, ok bool) {
 
 // Counters are what an operator should watch.
 type Counters struct {
-	// Events counts changes emitted (each delivered to every subscriber).
+	// Events counts link changes emitted (each delivered to every
+	// subscriber); health events are not counted.
 	Events uint64
 	// Overruns counts ENOBUFS on the notification socket (lost
 	// notifications, recovered by a dump).
