@@ -134,6 +134,30 @@ func parseLink(typ uint16, p []byte, m *linkMsg) error {
 	return nil
 }
 
+// notifLinks walks one datagram of link notifications: each RTM_NEWLINK or
+// RTM_DELLINK is decoded into m and handed to fn; other messages are
+// skipped. It returns how many messages it dropped as malformed: a link
+// message that does not decode, or a broken header (which ends the walk:
+// the rest cannot be framed).
+func notifLinks(b []byte, m *linkMsg, fn func(*linkMsg)) (dropped int) {
+	for len(b) > 0 {
+		typ, _, _, p, rest, err := nextMsg(b)
+		if err != nil {
+			return dropped + 1
+		}
+		b = rest
+		if typ != rtmNewLink && typ != rtmDelLink {
+			continue
+		}
+		if err := parseLink(typ, p, m); err != nil {
+			dropped++
+			continue
+		}
+		fn(m)
+	}
+	return dropped
+}
+
 // appendGetLink appends an RTM_GETLINK request for index (0 with dump set:
 // every link) to b.
 func appendGetLink(b []byte, seq uint32, index int, dump bool) []byte {

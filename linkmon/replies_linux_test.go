@@ -3,9 +3,11 @@
 package linkmon
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
@@ -60,6 +62,30 @@ func TestCaptureReplies(t *testing.T) {
 		"getlink.bin": record(false, func() { r.out = appendGetLink(r.out, r.seq, idx, false) }),
 		"enodev.bin":  record(false, func() { r.out = appendGetLink(r.out, r.seq, 999_999, false) }),
 	}
+	// Notifications: eth2 loses carrier (its peer goes down), ifb0 is
+	// deleted.
+	var notif *notifSock
+	require.NoError(t, inNetNS(node.FD(), func() error { notif, err = openNotif(1 << 20); return err }))
+	require.NoError(t, sw.SetDown("p2"))
+	require.NoError(t, node.DeleteLink("ifb0"))
+	notifRec := appendRecordingSeq(0)
+	require.NoError(t, notif.f.SetReadDeadline(time.Now().Add(10*time.Second)))
+	var sawDown, sawDel bool
+	for i := 0; !sawDown || !sawDel; i++ {
+		require.Less(t, i, 100, "no carrier loss and deletion in 100 notifications")
+		n, err := notif.recv()
+		require.NoError(t, err, "notifications of eth2's carrier loss and ifb0's deletion")
+		d := append([]byte(nil), notif.buf[:n]...)
+		notifRec = appendRecording(notifRec, d)
+		var m linkMsg
+		notifLinks(d, &m, func(m *linkMsg) {
+			sawDown = sawDown || (string(m.name) == "eth2" && m.flags&iffLowerUp == 0)
+			sawDel = sawDel || (m.deleted && string(m.name) == "ifb0")
+		})
+	}
+	notif.close()
+
+	live["notif.bin"] = notifRec
 	if os.Getenv("NETPULSE_UPDATE_SEEDS") == "1" {
 		dir := filepath.Join("testdata", "replies")
 		require.NoError(t, os.MkdirAll(dir, 0o755))
@@ -68,6 +94,21 @@ func TestCaptureReplies(t *testing.T) {
 		}
 	}
 	recorded := readRecordings(t)
+	decodeNotif := func(rec []byte) []string {
+		var out []string
+		_, dgs := splitRecording(rec)
+		for _, d := range dgs {
+			var m linkMsg
+			notifLinks(d, &m, func(m *linkMsg) {
+				if string(m.name) == "eth2" || string(m.name) == "ifb0" {
+					out = append(out, fmt.Sprintf("%s deleted=%v carrier=%v", m.name, m.deleted, m.flags&iffLowerUp != 0))
+				}
+			})
+		}
+		return out
+	}
+	require.Equal(t, decodeNotif(live["notif.bin"]), decodeNotif(recorded["notif.bin"]), "notifications, live vs recorded")
+	delete(live, "notif.bin")
 	for name, b := range live {
 		_, ld := splitRecording(b)
 		_, rd := splitRecording(recorded[name])

@@ -94,6 +94,17 @@ func TestRecordedReplies(t *testing.T) {
 	require.Nil(t, got)
 	require.Equal(t, "no such device", errno.Error())
 
+	// Notifications: eth2's carrier loss and ifb0's deletion.
+	_, dgs = splitRecording(recs["notif.bin"])
+	var down, deleted bool
+	for _, d := range dgs {
+		require.Zero(t, notifLinks(d, &m, func(m *linkMsg) {
+			down = down || (string(m.name) == "eth2" && !m.deleted && m.flags&iffLowerUp == 0)
+			deleted = deleted || (string(m.name) == "ifb0" && m.deleted)
+		}), "nothing dropped")
+	}
+	require.True(t, down && deleted)
+
 	// A stale reply (another sequence) is skipped, not taken.
 	_, _, done, err = getLinkReply(dgs[0], seq+1, &m)
 	require.NoError(t, err)
@@ -101,10 +112,11 @@ func TestRecordedReplies(t *testing.T) {
 }
 
 // FuzzReplies feeds arbitrary datagram sequences, seeded with the kernel's
-// recorded replies, to the loops that read request replies (dumps and
-// single-link queries) and to the error decoder: no panic, a dump or query
-// ends at the first datagram that ends it, every link handed on has an
-// index and a name, every errno is a kernel errno.
+// recorded replies and notifications, to the loops that read request
+// replies (dumps and single-link queries), to the notification loop and to
+// the error decoder: no panic, a dump or query ends at the first datagram
+// that ends it, every link handed on has an index and (unless deleted) a
+// name, every errno is a kernel errno.
 func FuzzReplies(f *testing.F) {
 	for _, rec := range readRecordings(f) {
 		f.Add(rec)
@@ -128,6 +140,26 @@ func FuzzReplies(f *testing.F) {
 			}
 			if done {
 				break
+			}
+		}
+		for _, d := range dgs {
+			msgs := 0
+			for b := d; len(b) > 0; msgs++ {
+				_, _, _, _, rest, err := nextMsg(b)
+				if err != nil {
+					break
+				}
+				b = rest
+			}
+			links := 0
+			dropped := notifLinks(d, &m, func(m *linkMsg) {
+				links++
+				if m.index <= 0 || (!m.deleted && len(m.name) == 0) {
+					t.Fatalf("notification handed on %+v", m)
+				}
+			})
+			if dropped < 0 || links+dropped > msgs+1 {
+				t.Fatalf("%d links and %d dropped of %d messages", links, dropped, msgs)
 			}
 		}
 		for _, d := range dgs {

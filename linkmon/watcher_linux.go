@@ -261,36 +261,24 @@ func (k *kernel) read() {
 			continue
 		}
 		now := time.Now()
-		b := s.buf[:n]
-		for len(b) > 0 {
-			typ, _, _, p, rest, err := nextMsg(b)
-			if err != nil {
-				k.c.count(func(c *Counters) { c.Dropped++ })
-				break
-			}
-			b = rest
-			if typ != rtmNewLink && typ != rtmDelLink {
-				continue
-			}
-			if err := parseLink(typ, p, &m); err != nil {
-				k.c.count(func(c *Counters) { c.Dropped++ })
-				continue
-			}
+		if dropped := notifLinks(s.buf[:n], &m, func(m *linkMsg) {
 			switch {
-			case typ == rtmNewLink && m.nicLike():
+			case !m.deleted && m.nicLike():
 				// The kernel may hold a NIC-like device's notification back
 				// for up to a second, so it can be older than what a carrier
 				// check already applied: take it as a hint and ask.
-				k.query(m.index, &m, false)
-			case typ == rtmDelLink:
+				k.query(m.index, m, false)
+			case m.deleted:
 				// Under the request lock, so that a check's reply read
 				// before the deletion cannot be applied after it.
 				k.reqMu.Lock()
-				k.c.apply(&m, now)
+				k.c.apply(m, now)
 				k.reqMu.Unlock()
 			default:
-				k.c.apply(&m, now)
+				k.c.apply(m, now)
 			}
+		}); dropped > 0 {
+			k.c.count(func(c *Counters) { c.Dropped += uint64(dropped) })
 		}
 	}
 }
