@@ -58,7 +58,9 @@
 // deleted). netwatch runs until interrupted and exits 0 on SIGINT or
 // SIGTERM, 1 on an error, 2 on a bad command line (a flag that takes one
 // value given twice, an extra argument, a bad value); every non-zero exit
-// prints its reason on stderr.
+// prints its reason on stderr. When the link watcher's netlink sockets fail
+// (it keeps reopening them), each failure and the recovery is one line on
+// stderr; standard output is unchanged.
 package main
 
 import (
