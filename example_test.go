@@ -65,10 +65,14 @@ func Example() {
 	}()
 	go func() { // IP level: the verdict over each interface's targets
 		for ev := range probes.Subscribe(ctx) {
-			if ev.Kind != ipmon.VerdictChanged {
+			// One meaning of dead, failover's: a dead verdict over targets
+			// that never answered (unverified) proves nothing about the
+			// path and steers nothing.
+			ip, ok := failover.IPEvidenceFrom(ev)
+			if !ok {
 				continue
 			}
-			st := map[ipmon.Verdict]route.State{ipmon.VerdictAlive: route.StateUp, ipmon.VerdictDead: route.StateDown}[ev.Verdict]
+			st := map[failover.Verdict]route.State{failover.VerdictAlive: route.StateUp, failover.VerdictDead: route.StateDown}[ip.Verdict]
 			if ifi, err := net.InterfaceByName(ev.Interface); err == nil {
 				steer.SetIPState(ifi.Index, st)
 			}

@@ -48,7 +48,7 @@ func newCore(cfg *config) *core {
 	c := &core{
 		cfg:       cfg,
 		links:     make(map[int]*entry),
-		hub:       fanout.New(cfg.Buffer, eventLink, Event.Coalesce),
+		hub:       fanout.New(cfg.Buffer, eventLink, Event.Coalesce, fanout.WithDropMark(Event.AddDropped)),
 		onNIC:     func() {},
 		onEthtool: func(int) {},
 		schedKick: make(chan struct{}, 1),
@@ -75,7 +75,8 @@ func (c *core) stop() {
 	c.hub.Close()
 }
 
-// eventLink is the fan-out key of an event: its link's index.
+// eventLink is the fan-out key of an event: its link's index (0, which no
+// link has, for health events).
 func eventLink(e Event) int { return e.State.Index }
 
 // selected reports whether a link is watched.
@@ -378,6 +379,10 @@ func (c *core) subscribe(ctx context.Context) <-chan Event {
 	for n, i := range keys {
 		initial[n] = Event{State: c.links[i].last, Initial: true, Seq: c.seq, Time: c.links[i].last.Changed}
 	}
+	if !c.health.Healthy {
+		h := c.health
+		initial = append(initial, Event{Health: &h, Initial: true, Seq: c.seq, Time: h.ErrTime})
+	}
 	return c.hub.Subscribe(ctx, initial)
 }
 
@@ -391,6 +396,7 @@ func (c *core) snapshot() Snapshot {
 	}
 	slices.SortFunc(s.Links, func(a, b State) int { return a.Index - b.Index })
 	s.Counters.Coalesced = c.hub.Coalesced()
+	s.Counters.QueueDrops = c.hub.Dropped()
 	return s
 }
 
@@ -401,15 +407,20 @@ func (c *core) count(f func(*Counters)) {
 	c.mu.Unlock()
 }
 
-// setHealth records a fatal error (err != nil) or a recovery.
+// setHealth records a fatal error (err != nil) or a recovery, and emits it
+// as a health event: a watcher stuck reopening its sockets is visible on
+// the stream, without polling Snapshot (#12.8).
 func (c *core) setHealth(err error, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
 		c.health = Health{Err: err, ErrTime: now, Healthy: false}
-		return
+	} else {
+		c.health.Healthy = true
 	}
-	c.health.Healthy = true
+	h := c.health
+	c.seq++
+	c.hub.Publish(Event{Health: &h, Seq: c.seq, Time: now})
 }
 
 // applyCheck applies a carrier check's reply and reports whether it changed

@@ -42,7 +42,12 @@
 // subscribers: once its channel buffer is full, later states of a link that
 // is already waiting are coalesced into one event (counted in
 // Snapshot.Counters.Coalesced), so the latest state of every link always
-// reaches it, in order per link.
+// reaches it, in order per link. Its queue is capped: one that stops reading
+// without cancelling loses the oldest events, superseded ones first, and is
+// told how many on the next event it receives (Event.Dropped).
+//
+// The stream also carries the watcher's own health (Event.Health): when its
+// sockets fail, at each failed reopen, and when they are reopened.
 //
 // # Cost and latency (measured on a 2-core VM, kernel 6.18)
 //
@@ -112,8 +117,10 @@ type Damping struct {
 // value of every field is its default.
 type Config struct {
 	// NetNS is a file descriptor of the network namespace to watch (e.g. an
-	// open /var/run/netns/NAME). 0 means the caller's namespace. The
-	// descriptor is only used by Open; the caller keeps ownership.
+	// open /var/run/netns/NAME). 0 means the caller's namespace. Open
+	// duplicates it (F_DUPFD_CLOEXEC) for the watcher's later socket
+	// reopens and Close closes the duplicate: the caller keeps ownership of
+	// its descriptor and may close it as soon as Open returns.
 	NetNS int
 
 	// Interfaces selects the interfaces to watch. Empty watches every
@@ -420,6 +427,28 @@ type Event struct {
 	// reading); for an initial event, when the link entered its state
 	// (State.Changed).
 	Time time.Time
+	// Dropped counts the events this subscriber lost just before this one:
+	// it fell so far behind that its queue reached its cap (see
+	// Watcher.Subscribe). 0 normally.
+	Dropped uint64
+	// Health, when non-nil, makes this a health event: the watcher's own
+	// condition changed (its sockets failed, a reopen failed, or they were
+	// reopened), as Snapshot.Health would show it. State and Previous are
+	// then zero: a consumer of link states skips health events. A new
+	// subscriber of an unhealthy watcher gets one among its initial events.
+	Health *Health
+}
+
+// IsHealth reports whether e is a health event (e.Health != nil) rather
+// than a link's change.
+func (e Event) IsHealth() bool { return e.Health != nil }
+
+// AddDropped returns e telling its subscriber that n more events were
+// dropped before it. Watcher and the linkmontest fake mark drops by this
+// rule.
+func (e Event) AddDropped(n uint64) Event {
+	e.Dropped += n
+	return e
 }
 
 // Coalesce returns the one event a subscriber that fell behind receives in
@@ -427,18 +456,22 @@ type Event struct {
 // from e's previous state straight to newer's state. ok is false when both
 // must be delivered: a deletion is never merged away. Watcher and the
 // linkmontest fake coalesce by this rule.
+//
+// A health event is never merged, neither is a link event into one.
 func (e Event) Coalesce(newer Event) (merged Event, ok bool) {
-	if !e.State.Present {
+	if !e.State.Present || e.Health != nil || newer.Health != nil {
 		return e, false
 	}
 	newer.Previous = e.Previous
 	newer.Initial = e.Initial
+	newer.Dropped += e.Dropped
 	return newer, true
 }
 
 // Counters are what an operator should watch.
 type Counters struct {
-	// Events counts changes emitted (each delivered to every subscriber).
+	// Events counts link changes emitted (each delivered to every
+	// subscriber); health events are not counted.
 	Events uint64
 	// Overruns counts ENOBUFS on the notification socket (lost
 	// notifications, recovered by a dump).
@@ -451,6 +484,9 @@ type Counters struct {
 	Checks, CheckChanges uint64
 	// Coalesced counts events merged into a later one for a slow subscriber.
 	Coalesced uint64
+	// QueueDrops counts events dropped for subscribers that fell behind by
+	// more than their queue's cap (Event.Dropped tells each subscriber).
+	QueueDrops uint64
 	// Reopens counts reopened sockets after a fatal error.
 	Reopens uint64
 	// Dropped counts malformed or foreign netlink messages ignored.
@@ -459,10 +495,12 @@ type Counters struct {
 	EthtoolErrors uint64
 }
 
-// Health is the watcher's own condition.
+// Health is the watcher's own condition. Each change is also a health event
+// on every subscription (Event.Health).
 type Health struct {
 	// Err is the last fatal socket error (an *Error), nil if none since Open.
-	// The watcher never stops on its own: it reopens its sockets with backoff.
+	// The watcher never stops on its own: it reopens its sockets with backoff
+	// (10 ms doubling to 5 s); each failed attempt sets Err anew.
 	Err error
 	// ErrTime is when Err happened.
 	ErrTime time.Time

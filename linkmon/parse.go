@@ -3,6 +3,7 @@ package linkmon
 import (
 	"encoding/binary"
 	"errors"
+	"syscall"
 )
 
 // Netlink and rtnetlink constants, spelled out here so that the parser has
@@ -133,6 +134,30 @@ func parseLink(typ uint16, p []byte, m *linkMsg) error {
 	return nil
 }
 
+// notifLinks walks one datagram of link notifications: each RTM_NEWLINK or
+// RTM_DELLINK is decoded into m and handed to fn; other messages are
+// skipped. It returns how many messages it dropped as malformed: a link
+// message that does not decode, or a broken header (which ends the walk:
+// the rest cannot be framed).
+func notifLinks(b []byte, m *linkMsg, fn func(*linkMsg)) (dropped int) {
+	for len(b) > 0 {
+		typ, _, _, p, rest, err := nextMsg(b)
+		if err != nil {
+			return dropped + 1
+		}
+		b = rest
+		if typ != rtmNewLink && typ != rtmDelLink {
+			continue
+		}
+		if err := parseLink(typ, p, m); err != nil {
+			dropped++
+			continue
+		}
+		fn(m)
+	}
+	return dropped
+}
+
 // appendGetLink appends an RTM_GETLINK request for index (0 with dump set:
 // every link) to b.
 func appendGetLink(b []byte, seq uint32, index int, dump bool) []byte {
@@ -157,10 +182,95 @@ func appendGetLink(b []byte, seq uint32, index int, dump bool) []byte {
 	return b
 }
 
-// nlError returns the errno of an NLMSG_ERROR payload (0 is an ACK).
+// maxErrno is the largest errno the kernel reports (MAX_ERRNO).
+const maxErrno = 4095
+
+// nlError returns the errno of an NLMSG_ERROR payload (0 is an ACK), or -1
+// for a payload that is no kernel error: too short, or not a negated errno
+// in 0..MAX_ERRNO.
 func nlError(p []byte) int32 {
 	if len(p) < 4 {
 		return -1
 	}
-	return -int32(binary.NativeEndian.Uint32(p[0:4]))
+	e := -int64(int32(binary.NativeEndian.Uint32(p[0:4])))
+	if e < 0 || e > maxErrno {
+		return -1
+	}
+	return int32(e)
+}
+
+// errnoOf turns a non-zero nlError result into the error it stands for.
+func errnoOf(e int32) (syscall.Errno, error) {
+	if e < 0 {
+		return 0, errMalformed
+	}
+	return syscall.Errno(e), nil
+}
+
+// getLinkReply handles one datagram read after an RTM_GETLINK request with
+// sequence seq: done is true when it answered the request (m is the link,
+// valid until m's next use, or errno the kernel's refusal), false for a
+// datagram to skip (a stale reply or an ACK). Only its first message counts:
+// the kernel answers a request for one link in a datagram of its own.
+func getLinkReply(b []byte, seq uint32, m *linkMsg) (_ *linkMsg, errno syscall.Errno, done bool, err error) {
+	typ, _, s, p, _, err := nextMsg(b)
+	if err != nil {
+		return nil, 0, true, err
+	}
+	if s != seq {
+		return nil, 0, false, nil // a stale reply
+	}
+	switch typ {
+	case nlmsgError:
+		if e := nlError(p); e != 0 {
+			errno, err := errnoOf(e)
+			return nil, errno, true, err
+		}
+		return nil, 0, false, nil
+	case rtmNewLink:
+		if err := parseLink(typ, p, m); err != nil {
+			return nil, 0, true, err
+		}
+		return m, 0, true, nil
+	}
+	return nil, 0, false, nil
+}
+
+// dumpReply handles one datagram of the reply to the link dump with
+// sequence seq: it calls fn for each link in it (m is reused), sets *intr
+// when the kernel flagged the dump interrupted (NLM_F_DUMP_INTR), and
+// reports whether the dump ended (NLMSG_DONE, an error, or a malformed
+// datagram). Messages of other sequences are skipped; a link message that
+// does not decode is skipped too (the next dump corrects the table).
+func dumpReply(b []byte, seq uint32, intr *bool, m *linkMsg, fn func(*linkMsg)) (done bool, err error) {
+	for len(b) > 0 {
+		typ, flags, s, p, rest, err := nextMsg(b)
+		if err != nil {
+			return true, err
+		}
+		b = rest
+		if s != seq {
+			continue
+		}
+		if flags&nlmFDumpIntr != 0 {
+			*intr = true
+		}
+		switch typ {
+		case nlmsgDone:
+			return true, nil
+		case nlmsgError:
+			if e := nlError(p); e != 0 {
+				errno, err := errnoOf(e)
+				if err == nil {
+					err = errno
+				}
+				return true, err
+			}
+		case rtmNewLink:
+			if err := parseLink(typ, p, m); err == nil {
+				fn(m)
+			}
+		}
+	}
+	return false, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestReopenAfterFatalSocketError closes the notification socket behind the
@@ -58,6 +59,86 @@ func TestReopenAfterFatalSocketError(t *testing.T) {
 			up = ev.State.Name == "eth2" && ev.State.Carrier
 		case <-deadline:
 			t.Fatal("no event from the reopened socket")
+		}
+	}
+}
+
+// TestStuckReopenIsEvented (#12.8): a watcher that cannot reopen its
+// sockets says so on its Subscribe stream, at each change, without
+// polling: the fatal error, each failed reopen, then the recovery. The
+// reopens are made to fail by pointing the watcher's duplicate of the
+// namespace descriptor at /dev/null (entering it fails), and to succeed
+// again by pointing it back at the namespace.
+func TestStuckReopenIsEvented(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	sw, err := lab.NewNS("sw")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	w, err := Open(context.Background(), &Config{NetNS: node.FD()})
+	require.NoError(t, err)
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := w.Subscribe(ctx)
+	for ev := range ch { // the initial table
+		require.False(t, ev.IsHealth())
+		if len(ch) == 0 {
+			break
+		}
+	}
+
+	devnull, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	require.NoError(t, err)
+	defer unix.Close(devnull)
+	require.NoError(t, unix.Dup3(devnull, w.k.netns, unix.O_CLOEXEC))
+	w.k.mu.Lock()
+	w.k.notif.f.Close()
+	w.k.mu.Unlock()
+
+	next := func() Event {
+		t.Helper()
+		for {
+			select {
+			case ev := <-ch:
+				if ev.IsHealth() {
+					return ev
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no health event")
+			}
+		}
+	}
+	ev := next()
+	require.False(t, ev.Health.Healthy)
+	var lerr *Error
+	require.ErrorAs(t, ev.Health.Err, &lerr)
+	require.Equal(t, "receive", lerr.Op)
+	for range 3 { // backoff 10, 20, 40 ms: each failure is an event
+		ev = next()
+		require.False(t, ev.Health.Healthy)
+		require.ErrorAs(t, ev.Health.Err, &lerr)
+		require.Equal(t, "reopen", lerr.Op, "%v", ev.Health.Err)
+	}
+	require.False(t, w.Snapshot().Health.Healthy)
+
+	require.NoError(t, unix.Dup3(node.FD(), w.k.netns, unix.O_CLOEXEC))
+	for ev = next(); !ev.Health.Healthy; ev = next() {
+	}
+	require.Equal(t, uint64(1), w.Snapshot().Counters.Reopens)
+	// And the reopened sockets watch the node's namespace again.
+	require.NoError(t, sw.SetDown("p2"))
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-ch:
+			if ev.State.Name == "eth2" && !ev.State.Carrier {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no event after the recovery")
 		}
 	}
 }

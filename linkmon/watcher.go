@@ -26,6 +26,12 @@ func (w *Watcher) Snapshot() Snapshot {
 // channel is closed when ctx is done or the watcher is closed. A subscriber
 // that falls behind gets intermediate states of a link coalesced, never
 // lost latest states; it never delays the watcher or other subscribers.
+// Its queue beyond the channel buffer is capped (fanout.DefaultLimit, 16384
+// events, or twice the links at subscription if more): a subscriber that
+// stops reading without cancelling loses the oldest events, superseded ones
+// first, and the next event it receives counts them (Event.Dropped;
+// Counters.QueueDrops). The stream also carries health events
+// (Event.Health) when the watcher's sockets fail and are reopened.
 func (w *Watcher) Subscribe(ctx context.Context) <-chan Event { return w.c.subscribe(ctx) }
 
 // Close stops the watcher: it interrupts blocked socket reads, stops every

@@ -261,36 +261,24 @@ func (k *kernel) read() {
 			continue
 		}
 		now := time.Now()
-		b := s.buf[:n]
-		for len(b) > 0 {
-			typ, _, _, p, rest, err := nextMsg(b)
-			if err != nil {
-				k.c.count(func(c *Counters) { c.Dropped++ })
-				break
-			}
-			b = rest
-			if typ != rtmNewLink && typ != rtmDelLink {
-				continue
-			}
-			if err := parseLink(typ, p, &m); err != nil {
-				k.c.count(func(c *Counters) { c.Dropped++ })
-				continue
-			}
+		if dropped := notifLinks(s.buf[:n], &m, func(m *linkMsg) {
 			switch {
-			case typ == rtmNewLink && m.nicLike():
+			case !m.deleted && m.nicLike():
 				// The kernel may hold a NIC-like device's notification back
 				// for up to a second, so it can be older than what a carrier
 				// check already applied: take it as a hint and ask.
-				k.query(m.index, &m, false)
-			case typ == rtmDelLink:
+				k.query(m.index, m, false)
+			case m.deleted:
 				// Under the request lock, so that a check's reply read
 				// before the deletion cannot be applied after it.
 				k.reqMu.Lock()
-				k.c.apply(&m, now)
+				k.c.apply(m, now)
 				k.reqMu.Unlock()
 			default:
-				k.c.apply(&m, now)
+				k.c.apply(m, now)
 			}
+		}); dropped > 0 {
+			k.c.count(func(c *Counters) { c.Dropped += uint64(dropped) })
 		}
 	}
 }
@@ -620,24 +608,9 @@ func (r *reqSock) getLink(index int) (*linkMsg, syscall.Errno, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		typ, _, s, p, _, err := nextMsg(r.buf[:n])
-		if err != nil {
-			return nil, 0, err
-		}
-		if s != seq {
-			continue // a stale reply
-		}
-		switch typ {
-		case nlmsgError:
-			if e := nlError(p); e != 0 {
-				return nil, syscall.Errno(e), nil
-			}
-			continue
-		case rtmNewLink:
-			if err := parseLink(typ, p, &r.m); err != nil {
-				return nil, 0, err
-			}
-			return &r.m, 0, nil
+		m, errno, done, err := getLinkReply(r.buf[:n], seq, &r.m)
+		if done || err != nil {
+			return m, errno, err
 		}
 	}
 }
@@ -656,31 +629,9 @@ func (r *reqSock) dump(fn func(*linkMsg)) (intr bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		b := r.buf[:n]
-		for len(b) > 0 {
-			typ, flags, s, p, rest, err := nextMsg(b)
-			if err != nil {
-				return false, err
-			}
-			b = rest
-			if s != seq {
-				continue
-			}
-			if flags&nlmFDumpIntr != 0 {
-				intr = true
-			}
-			switch typ {
-			case nlmsgDone:
-				return intr, nil
-			case nlmsgError:
-				if e := nlError(p); e != 0 {
-					return false, syscall.Errno(e)
-				}
-			case rtmNewLink:
-				if err := parseLink(typ, p, &r.m); err == nil {
-					fn(&r.m)
-				}
-			}
+		done, err := dumpReply(r.buf[:n], seq, &intr, &r.m, fn)
+		if done || err != nil {
+			return intr, err
 		}
 	}
 }

@@ -44,7 +44,9 @@
 // Each step ends with a verdict line ("step N ok" or "step N FAILED", with
 // the measured milliseconds from the fault); the end prints the failover
 // status table and a summary. The exit status is 0 only if every step
-// behaved as expected, 1 otherwise (and without root).
+// behaved as expected, 1 otherwise (and without root), 2 for a bad command
+// line (a flag given twice, an extra argument, a step out of range); a
+// non-zero exit always prints its reason on stderr.
 //
 // With -json, standard output carries one JSON object per line: the records
 // of the other examples ("link", "target", "route", "health", "switch"; see

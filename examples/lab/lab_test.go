@@ -124,6 +124,11 @@ func TestFlags(t *testing.T) {
 	require.Error(t, err)
 	_, err = parseFlags([]string{"extra"}, &bytes.Buffer{})
 	require.Error(t, err)
+	// #11.8: a repeat is refused, not silently the last value.
+	_, err = parseFlags([]string{"-step", "3", "-step", "4"}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "flag -step given 2 times")
+	_, err = parseFlags([]string{"-json", "-json"}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "flag -json given 2 times")
 }
 
 // The program's exit status: 0 when the steps behaved (as root), 1 with one
@@ -149,6 +154,16 @@ func TestBinaryExitStatus(t *testing.T) {
 	msg := strings.TrimSpace(stderr.String())
 	require.Equal(t, 1, strings.Count(msg, "\n")+1, "one line: %q", msg)
 	require.Contains(t, msg, "needs root")
+
+	// A bad command line: exit 2 and the reason, for every kind of error.
+	for _, args := range [][]string{{"extra"}, {"-step", "1", "-step", "2"}, {"-step", "9"}} {
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.ErrorAs(t, cmd.Run(), &ee, "%q", args)
+		require.Equal(t, 2, ee.ExitCode(), "%q", args)
+		require.Contains(t, stderr.String(), "lab: ", "%q", args)
+	}
 
 	// As root, one step: exit 0 and its verdict line.
 	links0, _ := hostState(t)

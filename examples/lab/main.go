@@ -15,6 +15,7 @@ import (
 
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
+	"github.com/netpulse/netpulse/internal/probeflags"
 )
 
 type options struct {
@@ -28,7 +29,7 @@ func parseFlags(args []string, errw io.Writer) (options, error) {
 	fs.SetOutput(errw)
 	fs.BoolVar(&o.json, "json", false, "print the timeline as JSON lines")
 	fs.IntVar(&o.step, "step", 0, "run only this step (1-5)")
-	if err := fs.Parse(args); err != nil {
+	if err := probeflags.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {

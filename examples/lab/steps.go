@@ -10,6 +10,7 @@ import (
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
 )
 
@@ -260,43 +261,44 @@ func stepRecovery(s *session, r *stepResult) {
 func stepFlap(s *session, r *stepResult) {
 	sw := s.topo.sw
 	const flaps = 6
-	from, t0 := s.fault(r, fmt.Sprintf("eth3 flaps %d times, 20 ms apart", flaps), func() error { return sw.Flap("p3", flaps, 10*time.Millisecond) })
+	var flapEnd time.Time
+	from, t0 := s.fault(r, fmt.Sprintf("eth3 flaps %d times, 20 ms apart", flaps), func() error {
+		defer func() { flapEnd = time.Now() }()
+		return sw.Flap("p3", flaps, 10*time.Millisecond)
+	})
 	s.expect(r, from, t0, expectWithin, "damped", isDamped("eth3", true))
 	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
 	released, ok := s.expect(r, from, t0, 10*time.Second, "released after the flapping stopped", isDamped("eth3", false))
 	s.expect(r, from, t0, 10*time.Second+failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
 	// Reported carrier changes against the kernel's: damping keeps the
-	// application from following each flap.
-	var reported int
+	// application from following each flap, exactly as linkmon.Damping
+	// promises (dampingProblems).
+	var evs []linkmon.Event
 	s.rec.mu.Lock()
 	for _, rec := range s.rec.recs[from:] {
-		if rec.link != nil && rec.link.State.Name == "eth3" && rec.link.State.Carrier != rec.link.Previous.Carrier {
-			reported++
+		if rec.link != nil && !rec.link.IsHealth() && rec.link.State.Name == "eth3" {
+			evs = append(evs, *rec.link)
 		}
 	}
 	s.rec.mu.Unlock()
+	reported := 0
+	for _, ev := range evs {
+		if ev.State.Carrier != ev.Previous.Carrier {
+			reported++
+		}
+	}
 	s.out.printf("  %d flaps made %d kernel carrier transitions; %d carrier changes reported", flaps, 2*flaps, reported)
 	if ok {
 		s.out.printf(", the link held down until %.0f ms", ms(released))
 	}
 	s.out.printf("\n")
-	if reported >= 2*flaps {
-		r.problem("%d carrier changes reported for %d flaps: not damped", reported, flaps)
+	if len(evs) == 0 {
+		r.problem("no eth3 event after the flaps")
+		return
 	}
-	// From the damped event to the release, the link is held down.
-	s.rec.mu.Lock()
-	damped := false
-	for _, rec := range s.rec.recs[from:] {
-		switch {
-		case isDamped("eth3", true)(rec):
-			damped = true
-		case isDamped("eth3", false)(rec):
-			damped = false
-		case damped && isLink("eth3", true)(rec):
-			r.problem("carrier reported up while the link was damped")
-		}
+	for _, p := range dampingProblems(evs, *damping, t0, flapEnd, 250*time.Millisecond) {
+		r.problem("damping: %s", p)
 	}
-	s.rec.mu.Unlock()
 }
 
 // printStep prints a step's verdict line (and JSON record).

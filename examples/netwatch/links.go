@@ -57,6 +57,12 @@ func watchLinks(ctx context.Context, w *linkmon.Watcher, out *output) error {
 		out.table(w.Snapshot().Links)
 	}
 	for ev := range events {
+		if ev.IsHealth() {
+			// The watcher's own trouble: on stderr, leaving the
+			// JSON-lines contract on stdout as it is.
+			fmt.Fprintln(os.Stderr, "netwatch:", healthLine(ev))
+			continue
+		}
 		if ev.Initial && !out.json {
 			continue // already in the table
 		}
@@ -66,6 +72,15 @@ func watchLinks(ctx context.Context, w *linkmon.Watcher, out *output) error {
 		out.link(ev)
 	}
 	return nil
+}
+
+// healthLine describes a linkmon health event.
+func healthLine(ev linkmon.Event) string {
+	t := jsonl.Stamp(wallTime(ev))
+	if ev.Health.Healthy {
+		return t + " link watcher: sockets reopened"
+	}
+	return fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", t, ev.Health.Err)
 }
 
 // printable reports whether an event changes what netwatch prints (events

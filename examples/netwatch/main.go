@@ -10,8 +10,9 @@
 //
 // Flags:
 //
-//	-i LIST      watch only these interfaces (comma-separated names); an
-//	             unknown interface is an error (exit status 1)
+//	-i LIST      watch only these interfaces (comma-separated names;
+//	             repeatable, the lists add up); an unknown interface is an
+//	             error (exit status 1)
 //	-json        print one JSON object per line instead of the table and the
 //	             change lines
 //	-netns PATH  watch inside the network namespace bound at PATH (as made by
@@ -55,7 +56,11 @@
 // operstate in lower case ("up", "down", "lowerlayerdown", "dormant",
 // "testing", "notpresent", "unknown"; "notpresent" also marks a link that was
 // deleted). netwatch runs until interrupted and exits 0 on SIGINT or
-// SIGTERM, 1 on an error.
+// SIGTERM, 1 on an error, 2 on a bad command line (a flag that takes one
+// value given twice, an extra argument, a bad value); every non-zero exit
+// prints its reason on stderr. When the link watcher's netlink sockets fail
+// (it keeps reopening them), each failure and the recovery is one line on
+// stderr; standard output is unchanged.
 package main
 
 import (
@@ -86,32 +91,38 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("netwatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	list := fs.String("i", "", "comma-separated interfaces to watch (default: all)")
+	fs.Var((*ifaceList)(&o.ifaces), "i", "comma-separated interfaces to watch (repeatable; default: all)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "watch inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
 	o.probes = probeflags.Register(fs)
 	fs.BoolVar(&o.discover, "discover", false, "also probe the first-hop gateways of the -i interfaces")
-	if err := fs.Parse(args); err != nil {
+	if err := probeflags.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if err := o.probes.Check(); err != nil {
-		fmt.Fprintln(stderr, err)
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	for _, n := range strings.Split(*list, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			o.ifaces = append(o.ifaces, n)
-		}
-	}
 	if o.discover && len(o.ifaces) == 0 {
-		err := fmt.Errorf("-discover needs -i: the interfaces whose first hops to probe")
-		fmt.Fprintln(stderr, err)
-		return o, err
+		return o, fmt.Errorf("-discover needs -i: the interfaces whose first hops to probe")
 	}
 	return o, nil
+}
+
+// ifaceList is -i: comma-separated names, repeatable (the lists add up).
+type ifaceList []string
+
+func (l *ifaceList) String() string { return strings.Join(*l, ",") }
+
+func (l *ifaceList) Set(s string) error {
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			*l = append(*l, n)
+		}
+	}
+	return nil
 }
 
 func main() {
@@ -120,6 +131,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
+		fmt.Fprintln(os.Stderr, "netwatch:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -104,6 +104,22 @@ func TestParseFlags(t *testing.T) {
 	require.Error(t, err)
 	_, err = parseFlags([]string{"-nope"}, io.Discard)
 	require.Error(t, err)
+
+	// #11.8: -i is repeatable (the lists add up); a flag that takes one
+	// value refuses a repeat instead of keeping the last.
+	o, err = parseFlags([]string{"-i", "eth2", "-i", "eth3,eth4", "-target", "eth2=198.18.10.1", "-target", "eth3=198.18.10.1"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"eth2", "eth3", "eth4"}, o.ifaces)
+	require.Len(t, o.probes.Targets, 2)
+	for _, args := range [][]string{
+		{"-json", "-json"},
+		{"-netns", "/a", "-netns", "/b"},
+		{"-interval", "1s", "-interval", "2s"},
+		{"-discover", "-i", "eth2", "-discover"},
+	} {
+		_, err = parseFlags(args, io.Discard)
+		require.ErrorContains(t, err, "given 2 times", "%q", args)
+	}
 }
 
 // namedLab builds a named lab (visible under /var/run/netns) with node:eth2
@@ -179,8 +195,9 @@ func TestRunInNamedNamespace(t *testing.T) {
 	require.EqualError(t, err, `unknown interface "eth7"`)
 }
 
-// TestBinary builds netwatch and checks its exit statuses: 1 with a message
-// for an unknown interface, 0 on SIGINT.
+// TestBinary builds netwatch and checks its exit statuses: 2 with a message
+// for a bad command line, 1 with a message for an unknown interface, 0 on
+// SIGINT.
 func TestBinary(t *testing.T) {
 	node, _ := namedLab(t)
 	bin := filepath.Join(t.TempDir(), "netwatch")
@@ -188,9 +205,29 @@ func TestBinary(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
+	var ee *exec.ExitError
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"extra-argument"}, `netwatch: unexpected argument "extra-argument"`},
+		{[]string{"-json", "-json"}, "netwatch: flag -json given 2 times"},
+		{[]string{"-interval", "0s"}, "netwatch: -interval 0s: must be positive"},
+		{[]string{"-discover"}, "netwatch: -discover needs -i"},
+		{[]string{"-nope"}, "netwatch: flag provided but not defined: -nope"},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err = cmd.Run()
+		require.True(t, errors.As(err, &ee), "%q: %v", c.args, err)
+		require.Equal(t, 2, ee.ExitCode(), "%q", c.args)
+		require.Contains(t, stderr.String(), c.msg, "%q", c.args)
+		require.Empty(t, stdout.String(), "%q", c.args)
+	}
+
 	cmd := exec.Command(bin, "-netns", node.Path(), "-i", "eth2,eth7")
 	out, err = cmd.CombinedOutput()
-	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
 	require.Contains(t, string(out), `unknown interface "eth7"`)
@@ -246,4 +283,12 @@ func TestTargetsInNamedNamespace(t *testing.T) {
 	nextLine(t, lines, target("up"))
 	cancel()
 	require.NoError(t, <-done)
+}
+
+func TestHealthLine(t *testing.T) {
+	at := time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC)
+	bad := linkmon.Event{Time: at, Health: &linkmon.Health{Err: &linkmon.Error{Op: "reopen", Err: syscall.EMFILE}}}
+	require.Equal(t, "2026-11-22T05:00:00.000000001Z link watcher failing (reopening with backoff): linkmon: reopen: too many open files", healthLine(bad))
+	good := linkmon.Event{Time: at, Health: &linkmon.Health{Healthy: true}}
+	require.Equal(t, "2026-11-22T05:00:00.000000001Z link watcher: sockets reopened", healthLine(good))
 }

@@ -81,3 +81,18 @@ func BenchmarkFanoutPublishStuck256KeysUnbuffered(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkFanoutPublishStuckChurn: a subscriber that never reads, under
+// churn of deletions of ever new keys (nothing merges): every publish past
+// the cap drops the oldest waiting event.
+func BenchmarkFanoutPublishStuckChurn(b *testing.B) {
+	h := New(64, evKey, merge)
+	defer h.Close()
+	_ = h.Subscribe(context.Background(), nil)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		h.Publish(ev{key: i, val: i, final: true})
+		i++
+	}
+}

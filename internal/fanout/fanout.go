@@ -1,10 +1,19 @@
 // Package fanout delivers a stream of keyed events to many subscribers
 // without ever blocking the publisher: each subscriber has a channel, and
 // when it has no room, later events wait in a per-subscriber queue where an
-// event for a key that is already waiting is merged into it, so memory stays
-// bounded by the buffer plus one waiting event per key (plus the events merge
-// refused) and the latest event of every key is always delivered, in order
-// per key.
+// event for a key that is already waiting is merged into it, and the latest
+// event of every key is delivered, in order per key.
+//
+// The queue is capped (WithLimit; DefaultLimit). Without the cap, a
+// subscriber that stops reading without cancelling would keep every event
+// merge refuses (deletions) and one event per key ever seen: unbounded under
+// churn. When the queue is full, the oldest waiting event that a later event
+// of the same key follows is dropped first, so the latest event of every key
+// still arrives; only when every waiting event is the latest of its key (more
+// keys wait than the cap) is the oldest one dropped, and with it that key's
+// latest event. Drops are counted (Hub.Dropped) and told to the subscriber:
+// the first event it receives after drops goes through the WithDropMark
+// function with their number.
 //
 // The common case (the channel has room, or the subscriber is parked in a
 // receive, and nothing waits) is one non-blocking channel send per
@@ -35,6 +44,8 @@ type Hub[K comparable, E any] struct {
 	buffer int
 	key    func(E) K
 	merge  Merge[E]
+	limit  int
+	mark   func(E, uint64) E
 
 	mu     sync.Mutex
 	subs   []*sub[K, E]
@@ -43,6 +54,32 @@ type Hub[K comparable, E any] struct {
 	wg     sync.WaitGroup
 
 	coalesced atomic.Uint64
+	dropped   atomic.Uint64
+}
+
+// DefaultLimit is the default cap of a subscriber's queue: events waiting
+// beyond its channel buffer.
+const DefaultLimit = 16384
+
+// An Option configures a Hub.
+type Option[E any] func(*options[E])
+
+type options[E any] struct {
+	limit int
+	mark  func(E, uint64) E
+}
+
+// WithLimit caps the events waiting in each subscriber's queue (beyond its
+// channel buffer) at n, or at twice the number of initial events of a
+// subscription if that is more. n <= 0 means DefaultLimit.
+func WithLimit[E any](n int) Option[E] { return func(o *options[E]) { o.limit = n } }
+
+// WithDropMark sets the function that marks the first event a subscriber
+// receives after the cap dropped events of its queue: mark returns e
+// carrying dropped, the number of events lost since the subscriber's
+// previous event.
+func WithDropMark[E any](mark func(e E, dropped uint64) E) Option[E] {
+	return func(o *options[E]) { o.mark = mark }
 }
 
 type item[K comparable, E any] struct {
@@ -62,6 +99,10 @@ type sub[K comparable, E any] struct {
 	last   map[K]uint64 // key -> position of its last waiting item
 	busy   bool         // the forwarder holds an item it has not delivered yet
 	closed bool
+
+	limit      int    // most items waiting in queue[head:]
+	superseded int    // waiting items a later item of the same key follows
+	dropped    uint64 // dropped since the last item the forwarder took
 }
 
 // keepQueue is the largest queue capacity a subscriber keeps for its next
@@ -72,12 +113,25 @@ const keepQueue = 16
 // (0 is allowed: events then wait in the queue, merged, until the
 // subscriber receives). key tells what an event is about; it is called only
 // when an event has to wait. merge may be nil: events are then never merged.
-func New[K comparable, E any](buffer int, key func(E) K, merge Merge[E]) *Hub[K, E] {
-	return &Hub[K, E]{buffer: buffer, key: key, merge: merge, done: make(chan struct{})}
+// Each subscriber's queue is capped at DefaultLimit unless an option says
+// otherwise.
+func New[K comparable, E any](buffer int, key func(E) K, merge Merge[E], opts ...Option[E]) *Hub[K, E] {
+	var o options[E]
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.limit <= 0 {
+		o.limit = DefaultLimit
+	}
+	return &Hub[K, E]{buffer: buffer, key: key, merge: merge, limit: o.limit, mark: o.mark, done: make(chan struct{})}
 }
 
 // Coalesced returns how many events were merged into waiting ones.
 func (h *Hub[K, E]) Coalesced() uint64 { return h.coalesced.Load() }
+
+// Dropped returns how many events the queue cap dropped, over all
+// subscribers.
+func (h *Hub[K, E]) Dropped() uint64 { return h.dropped.Load() }
 
 // Subscribe adds a subscriber that first receives initial (in order), then
 // every published event. The channel is closed when ctx is done or the hub
@@ -85,7 +139,7 @@ func (h *Hub[K, E]) Coalesced() uint64 { return h.coalesced.Load() }
 // consistent, the caller should hold the lock under which it computes
 // initial and publishes.
 func (h *Hub[K, E]) Subscribe(ctx context.Context, initial []E) <-chan E {
-	s := &sub[K, E]{h: h, out: make(chan E, h.buffer), kick: make(chan struct{}, 1)}
+	s := &sub[K, E]{h: h, out: make(chan E, h.buffer), kick: make(chan struct{}, 1), limit: max(h.limit, 2*len(initial))}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -156,8 +210,14 @@ func (s *sub[K, E]) publish(e E) {
 	if s.last == nil {
 		s.last = make(map[K]uint64)
 	}
+	if _, ok := s.last[k]; ok {
+		s.superseded++ // the waiting item of k is no longer its latest
+	}
 	s.last[k] = s.off + uint64(len(s.queue))
 	s.queue = append(s.queue, item[K, E]{k, e})
+	if len(s.queue)-s.head > s.limit {
+		s.drop()
+	}
 	select {
 	case s.kick <- struct{}{}:
 	default:
@@ -185,9 +245,17 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 		s.queue[s.head] = item[K, E]{}
 		if s.last[it.key] == s.off+uint64(s.head) {
 			delete(s.last, it.key)
+		} else {
+			s.superseded--
 		}
 		s.head++
 		s.compact()
+		if s.dropped > 0 {
+			if s.h.mark != nil {
+				it.e = s.h.mark(it.e, s.dropped)
+			}
+			s.dropped = 0
+		}
 		s.busy = true
 		s.mu.Unlock()
 		select {
@@ -198,6 +266,44 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// drop removes one waiting item because the queue is over its cap: the
+// oldest one that a later item of its key follows, so that the latest item
+// of every key stays; if there is none, the oldest. s.mu is held.
+func (s *sub[K, E]) drop() {
+	i := s.head
+	if s.superseded > 0 {
+		for j := s.head; j < len(s.queue); j++ {
+			if s.last[s.queue[j].key] != s.off+uint64(j) {
+				i = j
+				break
+			}
+		}
+	}
+	k := s.queue[i].key
+	if s.last[k] == s.off+uint64(i) {
+		delete(s.last, k)
+	} else {
+		s.superseded--
+	}
+	if i == s.head {
+		s.queue[i] = item[K, E]{}
+		s.head++
+	} else {
+		// Close the gap; the items behind it move one place up.
+		copy(s.queue[i:], s.queue[i+1:])
+		s.queue[len(s.queue)-1] = item[K, E]{}
+		s.queue = s.queue[:len(s.queue)-1]
+		for j := i; j < len(s.queue); j++ {
+			if k := s.queue[j].key; s.last[k] == s.off+uint64(j+1) {
+				s.last[k] = s.off + uint64(j)
+			}
+		}
+	}
+	s.dropped++
+	s.h.dropped.Add(1)
+	s.compact()
 }
 
 // compact drops the delivered prefix of the queue: all of it when nothing

@@ -5,6 +5,7 @@
 package healthfeed
 
 import (
+	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
@@ -22,7 +23,9 @@ func LinkState(s linkmon.State) route.State {
 	return route.StateDown
 }
 
-// IPState is the IP-level health of an interface's verdict.
+// IPState is the IP-level health of a bare verdict. A verdict alone cannot
+// tell a dead path from targets that never answered: use EventIPState for
+// events, which does.
 func IPState(v ipmon.Verdict) route.State {
 	switch v {
 	case ipmon.VerdictAlive:
@@ -33,6 +36,27 @@ func IPState(v ipmon.Verdict) route.State {
 	return route.StateUnknown
 }
 
+// EventIPState is the IP-level health of an ipmon VerdictChanged event, with
+// the one meaning of dead failover uses (failover.IPEvidenceFrom): a dead
+// verdict is StateDown only when at least one of the interface's targets is
+// down (it answered, then stopped). A dead verdict over targets that never
+// answered (unverified) is StateUnknown: a target that never answered is no
+// evidence that the path is dead, so it is reported, not acted on (#11.5).
+// ok is false for events that are no verdict.
+func EventIPState(ev ipmon.Event) (st route.State, ok bool) {
+	ip, ok := failover.IPEvidenceFrom(ev)
+	if !ok {
+		return route.StateUnknown, false
+	}
+	switch ip.Verdict {
+	case failover.VerdictAlive:
+		return route.StateUp, true
+	case failover.VerdictDead:
+		return route.StateDown, true
+	}
+	return route.StateUnknown, true
+}
+
 // Setter is what a Feed drives: *route.Steerer, or a fake.
 type Setter interface {
 	SetLinkState(index int, st route.State)
@@ -40,11 +64,14 @@ type Setter interface {
 }
 
 // A Feed applies link and IP events to a Setter. OnLink and OnIP, if set,
-// see every event after it was applied (e.g. to print it).
+// see every event after it was applied (e.g. to print it). A linkmon health
+// event (the watcher's sockets failed or were reopened) carries no link: it
+// is applied to nothing and goes to OnLinkHealth, if set, not to OnLink.
 type Feed struct {
-	Setter Setter
-	OnLink func(linkmon.Event)
-	OnIP   func(ipmon.Event)
+	Setter       Setter
+	OnLink       func(linkmon.Event)
+	OnIP         func(ipmon.Event)
+	OnLinkHealth func(linkmon.Event)
 }
 
 // Run applies events until both channels are closed (a nil channel counts as
@@ -53,7 +80,8 @@ type Feed struct {
 // applied again whenever that name appears with a new index (a link
 // created, re-created or renamed), because ipmon sends no new event when
 // its verdict does not change; a verdict about an interface not seen yet is
-// applied as soon as its link is.
+// applied as soon as its link is. A verdict becomes an IP state through
+// EventIPState: a dead verdict over unverified targets only steers nothing.
 func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 	index := map[string]int{}           // present links by name
 	verdict := map[string]route.State{} // last IP state by name (zero: StateUnknown)
@@ -62,6 +90,12 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 		case ev, ok := <-links:
 			if !ok {
 				links = nil
+				continue
+			}
+			if ev.IsHealth() {
+				if f.OnLinkHealth != nil {
+					f.OnLinkHealth(ev)
+				}
 				continue
 			}
 			s, p := ev.State, ev.Previous
@@ -87,8 +121,7 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 				ips = nil
 				continue
 			}
-			if ev.Kind == ipmon.VerdictChanged {
-				st := IPState(ev.Verdict)
+			if st, ok := EventIPState(ev); ok {
 				verdict[ev.Interface] = st
 				if i, ok := index[ev.Interface]; ok {
 					f.Setter.SetIPState(i, st)

@@ -1,6 +1,7 @@
 package healthfeed_test
 
 import (
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +49,75 @@ func TestStates(t *testing.T) {
 	require.Equal(t, route.StateUnknown, healthfeed.IPState(ipmon.VerdictUnknown))
 }
 
+// deadEvent is a dead verdict with a target that answered and stopped: a
+// dead path.
+func deadEvent(ifc string) ipmon.Event {
+	return ipmon.Event{Kind: ipmon.VerdictChanged, Interface: ifc, Verdict: ipmon.VerdictDead,
+		Evidence: []ipmon.Evidence{{Addr: netip.MustParseAddr("198.18.10.100"), State: ipmon.Down}}}
+}
+
+// unverifiedEvent is a dead verdict over a target that never answered.
+func unverifiedEvent(ifc string) ipmon.Event {
+	return ipmon.Event{Kind: ipmon.VerdictChanged, Interface: ifc, Verdict: ipmon.VerdictDead,
+		Evidence: []ipmon.Evidence{{Addr: netip.MustParseAddr("198.18.10.99"), State: ipmon.Unverified}}}
+}
+
+// TestEventIPState: one meaning of dead, failover's: only a target that
+// answered and stopped makes a dead path; targets that never answered are
+// no evidence (#11.5).
+func TestEventIPState(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ev   ipmon.Event
+		want route.State
+	}{
+		{"alive", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictAlive}, route.StateUp},
+		{"dead, a target down", deadEvent("eth3"), route.StateDown},
+		{"dead, every target unverified", unverifiedEvent("eth3"), route.StateUnknown},
+		{"dead, one down and one unverified", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictDead,
+			Evidence: append(unverifiedEvent("").Evidence, deadEvent("").Evidence...)}, route.StateDown},
+		{"dead without evidence", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictDead}, route.StateUnknown},
+		{"unknown", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictUnknown}, route.StateUnknown},
+	} {
+		st, ok := healthfeed.EventIPState(c.ev)
+		require.True(t, ok, c.name)
+		require.Equal(t, c.want, st, c.name)
+	}
+	_, ok := healthfeed.EventIPState(ipmon.Event{Kind: ipmon.TargetChanged, State: ipmon.Down})
+	require.False(t, ok, "a target change is no verdict")
+}
+
+// TestRunUnverifiedDoesNotSteer: the sequence routeguard saw (#11.5): eth3's
+// only target never answers and its verdict turns dead, eth2's target
+// answers. eth3 must not be set down at any point; when its target later
+// answers and then stops, it is.
+func TestRunUnverifiedDoesNotSteer(t *testing.T) {
+	links := make(chan linkmon.Event)
+	ips := make(chan ipmon.Event)
+	var r recorder
+	done := make(chan struct{})
+	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
+	links <- linkmon.Event{State: linkmon.State{Index: 3, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
+	links <- linkmon.Event{State: linkmon.State{Index: 2, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
+	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}
+	ips <- unverifiedEvent("eth3")
+	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth3", Verdict: ipmon.VerdictAlive}
+	ips <- deadEvent("eth3")
+	close(links)
+	close(ips)
+	<-done
+	require.Equal(t, []call{
+		{false, 3, route.StateUp},
+		{true, 3, route.StateUnknown},
+		{false, 2, route.StateUp},
+		{true, 2, route.StateUnknown},
+		{true, 2, route.StateUp},
+		{true, 3, route.StateUnknown}, // unverified: reported, not acted on
+		{true, 3, route.StateUp},
+		{true, 3, route.StateDown}, // answered, then stopped: a dead path
+	}, r.calls)
+}
+
 func TestRun(t *testing.T) {
 	// Unbuffered channels and sends from one goroutine: Run handles the
 	// events in exactly this order.
@@ -60,7 +130,7 @@ func TestRun(t *testing.T) {
 	go func() { f.Run(links, ips); close(done) }()
 
 	// A verdict about eth3 before its link is known waits for it.
-	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth3", Verdict: ipmon.VerdictDead}
+	ips <- deadEvent("eth3")
 	ips <- ipmon.Event{Kind: ipmon.TargetChanged, Interface: "eth3", State: ipmon.Down}
 	links <- linkmon.Event{State: linkmon.State{Index: 7, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
 	links <- linkmon.Event{State: linkmon.State{Index: 7, Name: "eth3", Present: true, AdminUp: true}}
@@ -75,6 +145,22 @@ func TestRun(t *testing.T) {
 		{true, 7, route.StateDown}, // the verdict that came first
 		{false, 7, route.StateDown},
 	}, r.calls)
+}
+
+// TestRunSkipsLinkHealth: a linkmon health event is no link (its State is
+// zero): it sets nothing and goes to OnLinkHealth only.
+func TestRunSkipsLinkHealth(t *testing.T) {
+	links := make(chan linkmon.Event, 3)
+	var r recorder
+	var onLink, onHealth int
+	links <- linkmon.Event{State: linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
+	links <- linkmon.Event{Health: &linkmon.Health{Healthy: false}}
+	links <- linkmon.Event{Health: &linkmon.Health{Healthy: true}}
+	close(links)
+	healthfeed.Feed{Setter: &r, OnLink: func(linkmon.Event) { onLink++ }, OnLinkHealth: func(linkmon.Event) { onHealth++ }}.Run(links, nil)
+	require.Equal(t, []call{{false, 3, route.StateUp}, {true, 3, route.StateUnknown}}, r.calls)
+	require.Equal(t, 1, onLink)
+	require.Equal(t, 2, onHealth)
 }
 
 func TestRunIPAfterLink(t *testing.T) {
@@ -107,7 +193,7 @@ func TestVerdictFollowsName(t *testing.T) {
 	up := func(i int, name string) linkmon.State {
 		return linkmon.State{Index: i, Name: name, Present: true, Carrier: true, AdminUp: true}
 	}
-	dead := ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictDead}
+	dead := deadEvent("eth2")
 
 	links <- linkmon.Event{State: up(5, "eth2")}
 	ips <- dead

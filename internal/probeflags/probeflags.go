@@ -8,6 +8,10 @@
 //	-timeout D          per-probe timeout (default: the interval)
 //	-fail-after N       consecutive misses that declare a target down (default 3)
 //	-recover-after N    consecutive replies that declare it up again (default 2)
+//
+// Parse parses a program's command line refusing a repeated flag that takes
+// one value (-interval 1s -interval 2s is an error, not 2s), so that every
+// program treats repeats the same way: lists repeat, the rest refuse.
 package probeflags
 
 import (

@@ -58,3 +58,42 @@ func TestFlagErrors(t *testing.T) {
 		require.Error(t, err, "%v", args)
 	}
 }
+
+// TestParseRefusesRepeats (#11.8): a flag that keeps one value refuses a
+// repeat instead of keeping the last silently; -target, a list, repeats.
+func TestParseRefusesRepeats(t *testing.T) {
+	newSet := func() (*flag.FlagSet, *probeflags.Flags, *bool, *string) {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		f := probeflags.Register(fs)
+		return fs, f, fs.Bool("json", false, ""), fs.String("netns", "", "")
+	}
+	for _, args := range [][]string{
+		{"-interval", "10ms", "-interval", "20ms"},
+		{"-fail-after", "3", "-fail-after=4"},
+		{"-json", "-json"},
+		{"-json", "-json=false"},
+		{"-netns", "/a", "--netns", "/b"},
+		{"-timeout", "1s", "-target", "eth3=198.18.10.1", "-timeout", "1s"},
+	} {
+		fs, _, _, _ := newSet()
+		err := probeflags.Parse(fs, args)
+		require.Error(t, err, "%q", args)
+		require.Contains(t, err.Error(), "given 2 times", "%q", args)
+	}
+	fs, f, js, ns := newSet()
+	require.NoError(t, probeflags.Parse(fs, []string{"-json", "-target", "eth3=198.18.10.1", "-netns", "/a",
+		"-target", "eth2=198.18.10.1", "-interval", "10ms", "rest", "-interval", "20ms"}))
+	require.True(t, *js)
+	require.Equal(t, "/a", *ns)
+	require.Len(t, f.Targets, 2, "-target is a list")
+	require.Equal(t, 10*time.Millisecond, f.Interval, "arguments after the first non-flag are not flags")
+	require.Equal(t, []string{"rest", "-interval", "20ms"}, fs.Args())
+
+	// What fs.Parse refuses is still refused, with its own error.
+	fs, _, _, _ = newSet()
+	err := probeflags.Parse(fs, []string{"-nosuch"})
+	require.ErrorContains(t, err, "flag provided but not defined")
+	fs, _, _, _ = newSet()
+	require.Error(t, probeflags.Parse(fs, []string{"-interval", "soon"}))
+}

@@ -38,6 +38,7 @@ type Source struct {
 	seq    uint64
 	events uint64
 	hub    *fanout.Hub[int, linkmon.Event]
+	health linkmon.Health
 	closed bool
 }
 
@@ -45,7 +46,8 @@ type Source struct {
 // Index). Subscriptions have a channel buffer of 64, like the watcher's
 // default.
 func New(links ...linkmon.State) *Source {
-	s := &Source{links: make(map[int]linkmon.State), hub: fanout.New(64, eventLink, linkmon.Event.Coalesce)}
+	s := &Source{links: make(map[int]linkmon.State), health: linkmon.Health{Healthy: true},
+		hub: fanout.New(64, eventLink, linkmon.Event.Coalesce, fanout.WithDropMark(linkmon.Event.AddDropped))}
 	now := time.Now()
 	for _, l := range links {
 		l.Present = true
@@ -70,6 +72,10 @@ func (s *Source) Subscribe(ctx context.Context) <-chan linkmon.Event {
 	for n, i := range keys {
 		initial[n] = linkmon.Event{State: s.links[i], Initial: true, Seq: s.seq, Time: s.links[i].Changed}
 	}
+	if !s.health.Healthy {
+		h := s.health
+		initial = append(initial, linkmon.Event{Health: &h, Initial: true, Seq: s.seq, Time: h.ErrTime})
+	}
 	return s.hub.Subscribe(ctx, initial)
 }
 
@@ -77,13 +83,14 @@ func (s *Source) Subscribe(ctx context.Context) <-chan linkmon.Event {
 func (s *Source) Snapshot() linkmon.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := linkmon.Snapshot{Health: linkmon.Health{Healthy: true}}
+	snap := linkmon.Snapshot{Health: s.health}
 	for _, l := range s.links {
 		snap.Links = append(snap.Links, l)
 	}
 	slices.SortFunc(snap.Links, func(a, b linkmon.State) int { return a.Index - b.Index })
 	snap.Counters.Events = s.events
 	snap.Counters.Coalesced = s.hub.Coalesced()
+	snap.Counters.QueueDrops = s.hub.Dropped()
 	return snap
 }
 
@@ -127,6 +134,23 @@ func (s *Source) set(st linkmon.State) {
 	s.seq++
 	s.events++
 	s.hub.Publish(linkmon.Event{State: st, Previous: prev, Seq: s.seq, Time: st.Changed})
+}
+
+// SetHealth sets the fake watcher's health and emits it as a health event,
+// as the watcher does when its sockets fail (Healthy false with Err) and
+// when they are reopened (Healthy true).
+func (s *Source) SetHealth(h linkmon.Health) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if h.ErrTime.IsZero() && h.Err != nil {
+		h.ErrTime = time.Now()
+	}
+	s.health = h
+	s.seq++
+	s.hub.Publish(linkmon.Event{Health: &h, Seq: s.seq, Time: time.Now()})
 }
 
 // Update applies fn to a copy of the named link's state and Sets it, all

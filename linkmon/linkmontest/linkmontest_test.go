@@ -98,3 +98,28 @@ func TestSlowSubscriberCoalesced(t *testing.T) {
 		require.False(t, ok)
 	})
 }
+
+// TestSetHealth: the fake emits health events as the watcher does, and
+// replays an unhealthy state to a new subscriber.
+func TestSetHealth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := linkmontest.New(linkmontest.Link(2, "eth2", true))
+		defer src.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := src.Subscribe(ctx)
+		<-ch
+		src.SetHealth(linkmon.Health{Err: &linkmon.Error{Op: "receive", Err: context.Canceled}})
+		ev := <-ch
+		require.True(t, ev.IsHealth())
+		require.False(t, ev.Health.Healthy)
+		require.False(t, src.Snapshot().Health.Healthy)
+		ch2 := src.Subscribe(ctx)
+		require.Equal(t, "eth2", (<-ch2).State.Name)
+		ev = <-ch2
+		require.True(t, ev.Initial && ev.IsHealth() && !ev.Health.Healthy)
+		src.SetHealth(linkmon.Health{Healthy: true})
+		require.True(t, (<-ch).Health.Healthy)
+		require.True(t, (<-ch2).Health.Healthy)
+	})
+}
