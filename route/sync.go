@@ -16,19 +16,131 @@ func usesInterface(r *Route, index int) bool {
 	return false
 }
 
+// setEntry replaces the routes of prefix p (none: p is removed) and keeps
+// the tracked interfaces' prefixes current.
+func (t *Table) setEntry(p netip.Prefix, rs []Route) {
+	if len(t.tracked) > 0 {
+		old, _ := t.trie.Get(p)
+		for idx, m := range t.tracked {
+			n := m[p]
+			for i := range old.routes {
+				if usesInterface(&old.routes[i], idx) {
+					n--
+				}
+			}
+			for i := range rs {
+				if usesInterface(&rs[i], idx) {
+					n++
+				}
+			}
+			if n > 0 {
+				m[p] = n
+			} else {
+				delete(m, p)
+			}
+		}
+	}
+	if len(rs) == 0 {
+		t.trie.Delete(p)
+		return
+	}
+	t.trie.Insert(p, newEntry(p, rs))
+}
+
+// track returns the prefixes with a route through interface idx, walking
+// the table the first time an interface is asked about and keeping the
+// answer current afterwards.
+func (t *Table) track(idx int) map[netip.Prefix]int32 {
+	if m, ok := t.tracked[idx]; ok {
+		return m
+	}
+	m := map[netip.Prefix]int32{}
+	for p, e := range t.trie.All() {
+		for i := range e.routes {
+			if usesInterface(&e.routes[i], idx) {
+				m[p]++
+			}
+		}
+	}
+	if t.tracked == nil {
+		t.tracked = map[int]map[netip.Prefix]int32{}
+	}
+	t.tracked[idx] = m
+	return m
+}
+
 // prefixesUsing returns the prefixes that have a route through one of the
 // interfaces in idx.
 func (t *Table) prefixesUsing(idx map[int]bool) []netip.Prefix {
 	var out []netip.Prefix
-	for p, e := range t.trie.All() {
-		for i := range e.routes {
-			if slices.ContainsFunc(e.routes[i].Nexthops, func(n Nexthop) bool { return idx[n.Interface.Index] }) {
-				out = append(out, p)
-				break
-			}
+	for i := range idx {
+		for p := range t.track(i) {
+			out = append(out, p)
 		}
 	}
-	return out
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return slices.Compact(out)
+}
+
+// Kernel route types a carrier change leaves alone in IPv6 (RTF_LOCAL,
+// RTF_ANYCAST routes).
+const (
+	typeLocal   uint8 = 2 // RTN_LOCAL
+	typeAnycast uint8 = 4 // RTN_ANYCAST
+)
+
+// setCarrier applies to the routes through interface idx what the kernel
+// does to them when the interface, administratively up, loses or regains
+// its carrier: RTNH_F_LINKDOWN is set on their nexthops through it (and
+// RTNH_F_DEAD reported with it when ignore_routes_with_linkdown holds for
+// the route's family: ignore4, ignore6), or both cleared. Routes are not
+// added nor removed. It reports whether a route changed.
+func (t *Table) setCarrier(idx int, carrier, ignore4, ignore6 bool) bool {
+	changed := false
+	for _, p := range t.prefixesUsing(map[int]bool{idx: true}) {
+		e, _ := t.trie.Get(p)
+		rs := slices.Clone(e.routes)
+		dirty := false
+		for i := range rs {
+			r := &rs[i]
+			if p.Addr().Is6() && (r.Type == typeLocal || r.Type == typeAnycast) {
+				continue
+			}
+			var nhs []Nexthop
+			for j, n := range r.Nexthops {
+				if n.Interface.Index != idx {
+					continue
+				}
+				f := n.Flags &^ (FlagLinkDown | FlagDead)
+				if !carrier {
+					f |= FlagLinkDown
+					if (p.Addr().Is4() && ignore4) || (p.Addr().Is6() && ignore6) {
+						f |= FlagDead
+					}
+				}
+				if f != n.Flags {
+					if nhs == nil {
+						nhs = slices.Clone(r.Nexthops)
+					}
+					nhs[j].Flags = f
+				}
+			}
+			if nhs != nil {
+				r.Nexthops = nhs
+				dirty = true
+			}
+		}
+		if dirty {
+			changed = true
+			t.setEntry(p, rs)
+		}
+	}
+	return changed
 }
 
 // interfacesOfSource returns the output interfaces of the routes whose
@@ -111,11 +223,7 @@ func (t *Table) syncInterfaces(idx map[int]bool, krs []Route) bool {
 		if local || len(rs) != len(e.routes) {
 			changed = true
 			t.n += len(rs) - len(e.routes)
-			if len(rs) == 0 {
-				t.trie.Delete(p)
-			} else {
-				t.trie.Insert(p, newEntry(p, rs))
-			}
+			t.setEntry(p, rs)
 		}
 		for j := range want {
 			if !matched[j] {

@@ -33,6 +33,7 @@ const fullDumpShare = 5
 // refreshState is what the reader goroutine has to read again, and when.
 type refreshState struct {
 	dirty    map[int]bool // interfaces whose routes changed without notification
+	carrier  map[int]bool // interfaces whose carrier alone changed (admin up)
 	full     bool         // everything (overrun, IPv6 replace, failure)
 	due      time.Time    // when to refresh; zero: nothing pending
 	lastFull time.Time    // end of the last full dump
@@ -279,8 +280,94 @@ func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bo
 	for _, t := range v.tables {
 		t.SetLink(l)
 	}
+	if known && old.Up && l.Up && old.Name == l.Name {
+		// Carrier alone: the kernel sets or clears the linkdown flag of
+		// the link's routes, which the view does itself (Table.setCarrier)
+		// instead of asking the kernel, whose filtered dump walks every
+		// route of the namespace.
+		if v.pend.carrier == nil {
+			v.pend.carrier = map[int]bool{}
+		}
+		v.pend.carrier[idx] = true
+		v.want(0, false)
+		return true
+	}
 	v.want(idx, false)
 	return true
+}
+
+// ignoreLinkdown returns the effective ignore_routes_with_linkdown of an
+// interface for IPv4 (its own value or "all") and IPv6 (its own value,
+// which "all" sets), read with RTM_GETNETCONF.
+func (v *View) ignoreLinkdown(idx int) (v4, v6 bool, err error) {
+	get := func(family uint8, ifindex int32) (bool, error) {
+		ae := netlink.NewAttributeEncoder()
+		ae.Int32(netconfaIfindex, ifindex)
+		attrs, err := ae.Encode()
+		if err != nil {
+			return false, err
+		}
+		msgs, err := v.req.Execute(netlink.Message{
+			Header: netlink.Header{Type: unix.RTM_GETNETCONF, Flags: netlink.Request},
+			Data:   append([]byte{family, 0, 0, 0}, attrs...),
+		})
+		if err != nil {
+			return false, err
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.RTM_NEWNETCONF || len(m.Data) < 4 {
+				continue
+			}
+			ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+			if err != nil {
+				return false, err
+			}
+			for ad.Next() {
+				if ad.Type() == netconfaIgnoreRoutesLinkdn {
+					return ad.Int32() != 0, nil
+				}
+			}
+			return false, ad.Err()
+		}
+		return false, fmt.Errorf("no netconf answer for if%d", ifindex)
+	}
+	if v4, err = get(unix.AF_INET, int32(idx)); err != nil {
+		return false, false, wrapErr("netconf", err)
+	}
+	if !v4 {
+		if v4, err = get(unix.AF_INET, -1); err != nil {
+			return false, false, wrapErr("netconf", err)
+		}
+	}
+	// No IPv6 on the interface: no IPv6 route through it either.
+	v6, _ = get(unix.AF_INET6, int32(idx))
+	return v4, v6, nil
+}
+
+// applyCarrier applies carrier changes to the routes of the interfaces in
+// idx; an interface it cannot handle so is put in dirty (a filtered dump).
+func (v *View) applyCarrier(idx, dirty map[int]bool) map[int]bool {
+	for i := range idx {
+		if dirty[i] {
+			continue
+		}
+		v4, v6, err := v.ignoreLinkdown(i)
+		v.mu.Lock()
+		l, ok := v.first.links[i]
+		if err == nil && ok && l.Up {
+			for _, t := range v.tables {
+				t.setCarrier(i, l.Carrier, v4, v6)
+			}
+		}
+		v.mu.Unlock()
+		if err != nil || !ok || !l.Up {
+			if dirty == nil {
+				dirty = map[int]bool{}
+			}
+			dirty[i] = true
+		}
+	}
+	return dirty
 }
 
 // netconfChanged schedules a refresh of the routes whose reported flags a
@@ -337,10 +424,13 @@ func (v *View) netconfChanged(data []byte) {
 // of the changed interfaces, or everything.
 func (v *View) refresh() {
 	p := &v.pend
-	dirty, full := p.dirty, p.full
-	p.dirty, p.full, p.due = nil, false, time.Time{}
+	dirty, carrier, full := p.dirty, p.carrier, p.full
+	p.dirty, p.carrier, p.full, p.due = nil, nil, false, time.Time{}
 	if len(dirty) > maxTargetedInterfaces {
 		full = true
+	}
+	if !full {
+		dirty = v.applyCarrier(carrier, dirty)
 	}
 	var err error
 	if full {

@@ -92,6 +92,33 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	})
 	same("view equals the kernel after carrier return")
 
+	// With ignore_routes_with_linkdown the kernel reports the linkdown
+	// nexthops dead too: per interface (both families), then IPv4's "all".
+	for _, set := range [][]string{
+		{"net/ipv4/conf/flap/ignore_routes_with_linkdown", "net/ipv6/conf/flap/ignore_routes_with_linkdown"},
+		{"net/ipv4/conf/all/ignore_routes_with_linkdown"},
+	} {
+		for _, k := range set {
+			require.NoError(t, node.Sysctl(k, "1"))
+		}
+		same("view equals the kernel after the sysctl change")
+		require.NoError(t, peer.SetDown("pflap"))
+		waitFor(t, 10*time.Second, "linkdown and dead seen", func() bool {
+			f4, ok4 := lookupFlags("198.18.100.9")
+			return !ok4 || (f4.LinkDown() && f4.Dead())
+		})
+		same(fmt.Sprintf("view equals the kernel after carrier loss with %v", set))
+		require.NoError(t, peer.SetUp("pflap"))
+		waitFor(t, 10*time.Second, "linkdown gone", func() bool {
+			f4, ok4 := lookupFlags("198.18.100.9")
+			return ok4 && !f4.LinkDown()
+		})
+		same("view equals the kernel after carrier return")
+		for _, k := range set {
+			require.NoError(t, node.Sysctl(k, "0"))
+		}
+	}
+
 	// The preferred source goes away: the kernel flushes the route that
 	// used it (through flap) without a route notification.
 	require.NoError(t, node.DelAddr("big", netip.MustParsePrefix("198.18.0.1/24")))
