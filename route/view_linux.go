@@ -444,8 +444,9 @@ func ipAddr(ip net.IP) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
-// decodeRoute converts a route message; ok is false for cached clones and
-// families other than IPv4 and IPv6.
+// decodeRoute converts a route message; ok is false for cached clones,
+// families other than IPv4 and IPv6, and a destination the message's
+// family cannot hold (found by FuzzDecodeRoute).
 func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 	if rm.Flags&rtmFCloned != 0 {
 		return Route{}, false
@@ -464,7 +465,12 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 		dst = a
 		if rm.Family == unix.AF_INET6 {
 			dst = netip.AddrFrom16(dst.As16())
+		} else if !dst.Is4() {
+			return Route{}, false // an IPv6 destination in an IPv4 route
 		}
+	}
+	if int(rm.DstLength) > dst.BitLen() {
+		return Route{}, false
 	}
 	r := Route{
 		Dst:      netip.PrefixFrom(dst, int(rm.DstLength)).Masked(),
@@ -512,8 +518,14 @@ func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {
 	if !ok {
 		return Address{}, false
 	}
-	if am.Family == unix.AF_INET6 {
+	switch {
+	case am.Family == unix.AF_INET6:
 		a = netip.AddrFrom16(a.As16())
+	case am.Family != unix.AF_INET || !a.Is4():
+		return Address{}, false
+	}
+	if int(am.PrefixLength) > a.BitLen() {
+		return Address{}, false // found by FuzzDecodeAddress
 	}
 	flags := uint32(am.Flags)
 	if am.Attributes.Flags != 0 {
