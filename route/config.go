@@ -29,10 +29,13 @@ type ViewConfig struct {
 	// not overrun it; small values force overruns in tests.
 	ReadBuffer int
 
-	// Coalesce is how long the view gathers link, address and netconf
-	// notifications before it reads again the routes they may have
-	// changed: Lookup reflects such a change at most Coalesce plus the
-	// time of that read after it. 0 means DefaultCoalesce.
+	// Coalesce bounds how often the view reads again the routes that
+	// link, address and netconf notifications may have changed: the
+	// first change after a quiet period is read at once, later ones are
+	// gathered until Coalesce (or five times the duration of the last
+	// read, if longer) has passed since the last read. Lookup reflects
+	// such a change at most that long, plus the read, after it. 0 means
+	// DefaultCoalesce.
 	Coalesce time.Duration
 
 	// Logger receives rare diagnostics (overruns, dump failures); nil is

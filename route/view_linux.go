@@ -37,8 +37,9 @@ const maxDumpTries = 10
 // route notification, so a change of a link's admin state, carrier or
 // name, a removed address or an ignore_routes_with_linkdown change makes
 // the view read again the routes through that interface (a dump filtered
-// by output interface), once per coalescing window
-// (ViewConfig.Coalesce) however many notifications arrived in it; other
+// by output interface; a carrier change alone it applies itself), at
+// most once per coalescing window (ViewConfig.Coalesce) however many
+// notifications arrived in it; other
 // link notifications (statistics, MTU...) cost nothing. An overrun
 // (ENOBUFS) makes it dump everything again, at most at a rate that keeps
 // full dumps under a fifth of a core. Its methods are safe for concurrent

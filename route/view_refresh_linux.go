@@ -38,6 +38,8 @@ type refreshState struct {
 	due      time.Time    // when to refresh; zero: nothing pending
 	lastFull time.Time    // end of the last full dump
 	fullCost time.Duration
+	lastEnd  time.Time // end of the last refresh
+	lastCost time.Duration
 	backoff  time.Duration // after a failed refresh
 }
 
@@ -92,7 +94,14 @@ func (v *View) want(index int, full bool) {
 		return
 	}
 	if p.due.IsZero() {
-		p.due = now.Add(v.cfg.Coalesce)
+		// The first change after a quiet period is read at once; the
+		// next ones wait for the window (or five times the last read,
+		// if longer), so that a flapping link costs at most one read
+		// per window and at most a fifth of a core.
+		p.due = now
+		if next := p.lastEnd.Add(max(v.cfg.Coalesce, fullDumpShare*p.lastCost)); next.After(now) {
+			p.due = next
+		}
 	}
 	if full && !p.full {
 		p.full = true
@@ -429,12 +438,16 @@ func (v *View) refresh() {
 	if len(dirty) > maxTargetedInterfaces {
 		full = true
 	}
+	start := time.Now()
+	defer func() {
+		p.lastEnd = time.Now()
+		p.lastCost = p.lastEnd.Sub(start)
+	}()
 	if !full {
 		dirty = v.applyCarrier(carrier, dirty)
 	}
 	var err error
 	if full {
-		start := time.Now()
 		err = v.dump()
 		p.lastFull = time.Now()
 		p.fullCost = p.lastFull.Sub(start)
