@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"time"
 )
 
 // ViewConfig configures a View. A nil *ViewConfig means defaults.
@@ -28,10 +29,27 @@ type ViewConfig struct {
 	// not overrun it; small values force overruns in tests.
 	ReadBuffer int
 
+	// Coalesce bounds how often the view reads again the routes that
+	// link, address and netconf notifications may have changed: the
+	// first change after a quiet period is read at once, later ones are
+	// gathered until Coalesce (or five times the duration of the last
+	// read, if longer) has passed since the last read. Lookup reflects
+	// such a change at most that long, plus the read, after it. 0 means
+	// DefaultCoalesce.
+	Coalesce time.Duration
+
 	// Logger receives rare diagnostics (overruns, dump failures); nil is
 	// silent.
 	Logger *slog.Logger
+
+	// redumpEveryHint restores the behaviour before coalescing (a full
+	// dump after every batch holding a link, address or netconf hint),
+	// as the baseline of the churn trial.
+	redumpEveryHint bool
 }
+
+// DefaultCoalesce is the default ViewConfig.Coalesce.
+const DefaultCoalesce = 10 * time.Millisecond
 
 func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 	var out ViewConfig
@@ -45,6 +63,12 @@ func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 	}
 	if out.ReadBuffer == 0 {
 		out.ReadBuffer = 4 << 20
+	}
+	if out.Coalesce < 0 {
+		return out, wrapErr("config", fmt.Errorf("negative coalescing window %v: %w", out.Coalesce, os.ErrInvalid))
+	}
+	if out.Coalesce == 0 {
+		out.Coalesce = DefaultCoalesce
 	}
 	if len(out.Tables) == 0 {
 		out.Tables = []uint32{TableMain}
@@ -110,4 +134,16 @@ type ViewSnapshot struct {
 	LastError error
 	// Updates counts changes delivered to subscribers.
 	Updates uint64
+	// Failing is true while the view cannot follow the kernel: its
+	// notification socket fails or a dump fails (LastError says why).
+	// Subscribers are notified when it changes.
+	Failing bool
+	// Refreshes counts completed re-reads after link, address or netconf
+	// changes (of the interfaces concerned, or full dumps).
+	Refreshes uint64
+	// HintsIgnored counts link and netconf notifications that change no
+	// route (statistics, MTU, other sysctls).
+	HintsIgnored uint64
+	// FullDumpsDelayed counts full dumps held back to bound their CPU.
+	FullDumpsDelayed uint64
 }

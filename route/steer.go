@@ -32,6 +32,17 @@ const ReasonReconciled Reason = "reconciled"
 // ReasonRestored marks the events of Close: the table is as it was found.
 const ReasonRestored Reason = "restored"
 
+// ReasonFailing marks the event where the Steerer starts failing: a
+// kernel change failed (Err says which; errors.Is(Err, os.ErrPermission)
+// without CAP_NET_ADMIN, an error no retry will cure) or its View cannot
+// follow the kernel. Dst is zero. The Steerer keeps retrying on each
+// change; SteererSnapshot.Failing stays true until ReasonWorking.
+const ReasonFailing Reason = "failing"
+
+// ReasonWorking marks the event where a failing Steerer made every change
+// it wanted again and its View follows the kernel. Dst is zero.
+const ReasonWorking Reason = "working"
+
 // An Event reports one steering change of a guarded prefix: what the
 // Steerer changed in the kernel, why and when.
 type Event struct {
@@ -45,7 +56,8 @@ type Event struct {
 	Previous Interface
 	// Reason is why: link-down or ip-down (Previous failed), recovered
 	// (the kernel's own route is healthy again and used), removed (the
-	// route used before is gone), reconciled or restored.
+	// route used before is gone), reconciled or restored; failing or
+	// working for a change of the Steerer's own health.
 	Reason Reason
 	// Added and Removed are the routes the Steerer added to and deleted
 	// from the kernel for this change.

@@ -3,6 +3,8 @@
 package route
 
 import (
+	"context"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -30,7 +32,10 @@ func (l latencies) report(b *testing.B, prefix string) {
 // BenchmarkCarrierLossToKernelSteer: carrier lost on eth3 (its switch port
 // set down) to the kernel's own lookup (RTM_GETROUTE, polled) naming eth2,
 // with a Steerer guarding the subnet (it set ignore_routes_with_linkdown
-// on eth3, so no health report is needed). Baseline in the same run: the
+// on eth3, so no health report is needed). No netpulse code runs on this
+// path: it measures the kernel acting on the sysctl the Steerer set; the
+// Steerer's own paths are BenchmarkLinkVerdictToKernelSteer,
+// BenchmarkIPVerdictToKernelSteer and BenchmarkCarrierLossToSteererView. Baseline in the same run: the
 // time until a per-device RTM_GETLINK shows eth3 without carrier.
 // Run with -benchtime=200x.
 func BenchmarkCarrierLossToKernelSteer(b *testing.B) {
@@ -102,4 +107,109 @@ func BenchmarkIPVerdictToKernelSteer(b *testing.B) {
 	}
 	steer.report(b, "steer-")
 	poll.report(b, "routeget-")
+}
+
+// steererNoSysctl is c.steerer with KeepLinkdownSysctl: the kernel keeps
+// using a route whose link lost carrier, so only the Steerer can steer.
+func (c *cipLab) steererNoSysctl(t testing.TB) *Steerer {
+	t.Helper()
+	st, err := NewSteerer(context.Background(), &SteererConfig{
+		NetNS: c.node.FD(), Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"}, KeepLinkdownSysctl: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// BenchmarkLinkVerdictToKernelSteer: with the Steerer's code on the path
+// (unlike BenchmarkCarrierLossToKernelSteer, where the kernel steers by
+// itself through the sysctl): carrier lost on eth3, the sysctl left alone
+// (KeepLinkdownSysctl), and once the loss is visible (per-device
+// RTM_GETLINK, as linkmon's check sees it) the link verdict
+// SetLinkState(eth3, down); measured from the verdict to the kernel's
+// lookup naming eth2. Baseline in the same run: one RTM_GETROUTE round
+// trip (the polling resolution). Run with -benchtime=100x.
+func BenchmarkLinkVerdictToKernelSteer(b *testing.B) {
+	c := newCIPLab(b, false, false)
+	st := c.steererNoSysctl(b)
+	var steer, poll latencies
+	for b.Loop() {
+		b.StopTimer()
+		if err := c.sw.SetDown("p3"); err != nil {
+			b.Fatal(err)
+		}
+		c.carrier(b, "eth3", false)
+		b.StartTimer()
+		t0 := time.Now()
+		c.kernelOut(b)
+		poll = append(poll, time.Since(t0))
+		start := time.Now()
+		st.SetLinkState(c.eth3, StateDown)
+		deadline := start.Add(5 * time.Second)
+		for c.kernelOut(b) != c.eth2 {
+			if time.Now().After(deadline) {
+				b.Fatal("kernel still uses eth3 5 s after the verdict")
+			}
+		}
+		steer = append(steer, time.Since(start))
+		b.StopTimer()
+		st.SetLinkState(c.eth3, StateUp)
+		if err := c.sw.SetUp("p3"); err != nil {
+			b.Fatal(err)
+		}
+		c.carrier(b, "eth3", true)
+		waitFor(b, 5*time.Second, "kernel back on eth3", func() bool { return c.kernelOut(b) == c.eth3 })
+		b.StartTimer()
+	}
+	steer.report(b, "steer-")
+	poll.report(b, "routeget-")
+}
+
+// BenchmarkCarrierLossToSteererView: carrier lost on eth3 with the sysctl
+// left alone and no verdict: the Steerer's own View sees the link
+// notification, marks eth3's routes linkdown after its coalescing window
+// (ViewConfig.Coalesce, 10 ms) and the Steerer installs the override;
+// measured from the carrier loss to the kernel's lookup naming eth2.
+// Baseline in the same run: until a per-device RTM_GETLINK shows eth3
+// without carrier. Run with -benchtime=100x.
+func BenchmarkCarrierLossToSteererView(b *testing.B) {
+	c := newCIPLab(b, false, false)
+	c.steererNoSysctl(b)
+	var steer, carrier latencies
+	for b.Loop() {
+		start := time.Now()
+		if err := c.sw.SetDown("p3"); err != nil {
+			b.Fatal(err)
+		}
+		var seenCarrier, seenSteer time.Duration
+		deadline := start.Add(5 * time.Second)
+		for (seenCarrier == 0 || seenSteer == 0) && time.Now().Before(deadline) {
+			if seenSteer == 0 {
+				if ans, err := c.node.RouteGet(c.server); err == nil && ans.OutIface == c.eth2 {
+					seenSteer = time.Since(start)
+				}
+			}
+			if seenCarrier == 0 {
+				if up, err := c.node.Carrier("eth3"); err == nil && !up {
+					seenCarrier = time.Since(start)
+				}
+			}
+		}
+		if seenSteer == 0 {
+			b.Fatal("kernel still uses eth3 5 s after carrier loss")
+		}
+		steer = append(steer, seenSteer)
+		carrier = append(carrier, seenCarrier)
+		b.StopTimer()
+		if err := c.sw.SetUp("p3"); err != nil {
+			b.Fatal(err)
+		}
+		c.carrier(b, "eth3", true)
+		waitFor(b, 5*time.Second, "kernel back on eth3", func() bool { return c.kernelOut(b) == c.eth3 })
+		b.StartTimer()
+	}
+	steer.report(b, "steer-")
+	carrier.report(b, "carrier-seen-")
 }

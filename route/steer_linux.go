@@ -60,6 +60,14 @@ type Steerer struct {
 	pending pendingRoutes // under recMu
 	stats   SteererSnapshot
 	dropped atomic.Uint64
+
+	// nsFD is the Steerer's own duplicate of the caller's namespace
+	// descriptor (0: the caller's namespace), closed by Close.
+	nsFD int
+
+	// routeFault, if set (tests), fails route changes before they reach
+	// the kernel when it returns an error.
+	routeFault atomic.Pointer[func(r *Route, add bool) error]
 }
 
 type sysctlValue struct {
@@ -82,25 +90,45 @@ func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.view, err = NewView(ctx, &ViewConfig{NetNS: c.NetNS, Tables: []uint32{c.Table}, Prefer: c.Interfaces, Logger: c.Logger})
+	// Its own copy of the caller's descriptor: the sysctls are put back
+	// on Close, maybe long after the caller closed its own.
+	if c.NetNS != 0 {
+		if s.nsFD, err = dupNetNS(c.NetNS); err != nil {
+			return nil, err
+		}
+		s.cfg.NetNS = s.nsFD
+	}
+	s.view, err = NewView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{c.Table}, Prefer: c.Interfaces, Logger: c.Logger, Coalesce: c.Coalesce})
 	if err != nil {
+		s.closeNS()
 		return nil, err
 	}
 	s.rt, err = rtnetlink.Dial(s.view.cfgNetlink())
 	if err != nil {
 		s.view.Close()
+		s.closeNS()
 		return nil, wrapErr("dial", err)
 	}
 	s.viewC, s.unsub = s.view.Subscribe()
+	fail := func(err error) (*Steerer, error) {
+		s.restoreSysctls()
+		s.unsub()
+		s.rt.Close()
+		s.view.Close()
+		s.closeNS()
+		return nil, err
+	}
+	// A Steerer that may not change routes protects nothing: say so now,
+	// not at the first failure (which may come long after, and is then
+	// only an error event).
+	if err := s.checkPermission(); err != nil {
+		return fail(err)
+	}
 	s.removeStale()
 	s.recoverSysctls()
 	if !c.KeepLinkdownSysctl {
 		if err := s.setSysctls(); err != nil {
-			s.restoreSysctls()
-			s.unsub()
-			s.rt.Close()
-			s.view.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	s.reconcile(false)
@@ -193,9 +221,17 @@ func (s *Steerer) Close() error {
 		s.unsub()
 		s.rt.Close()
 		s.view.Close()
+		s.closeNS()
 		close(s.events)
 	})
 	return err
+}
+
+func (s *Steerer) closeNS() {
+	if s.nsFD != 0 {
+		unix.Close(s.nsFD)
+		s.nsFD = 0
+	}
 }
 
 // abandon stops the Steerer without restoring anything, as a killed
@@ -206,6 +242,7 @@ func (s *Steerer) abandon() {
 		s.unsub()
 		s.rt.Close()
 		s.view.Close()
+		s.closeNS()
 		close(s.events)
 	})
 }
@@ -249,6 +286,7 @@ func (s *Steerer) guardedIndexes(t *Table) map[int]bool {
 func (s *Steerer) reconcile(emit bool) {
 	var plans []steerPlan
 	var flagged map[int]bool
+	var firstErr error
 	s.view.Read(s.cfg.Table, func(t *Table) {
 		g := s.guardedIndexes(t)
 		for _, p := range s.cfg.Prefixes {
@@ -281,6 +319,7 @@ func (s *Steerer) reconcile(emit bool) {
 			s.pending.added(r)
 		}
 		ev.Time = time.Now()
+		firstErr = cmp(firstErr, ev.Err)
 		s.smu.Lock()
 		prev, known := s.current[pl.dst]
 		s.current[pl.dst] = pl.effective
@@ -321,6 +360,15 @@ func (s *Steerer) reconcile(emit bool) {
 	s.smu.Lock()
 	s.guards = guards
 	s.smu.Unlock()
+	failure := firstErr
+	if failure == nil && s.view.failing.Load() {
+		failure = s.view.Snapshot().LastError
+		if failure == nil {
+			failure = errors.New("route: view failing")
+		}
+		failure = wrapErr("view", failure)
+	}
+	s.setFailing(failure)
 }
 
 // pendingRoutes remembers the Steerer's own changes that its view has not
@@ -409,6 +457,11 @@ func (s *Steerer) emit(ev Event) {
 func (s *Steerer) routeOp(r *Route, add bool) error {
 	rm := encodeRoute(r)
 	var err error
+	if f := s.routeFault.Load(); f != nil {
+		if err := (*f)(r, add); err != nil {
+			return wrapErr("steer", err)
+		}
+	}
 	if add {
 		err = s.rt.Route.Add(rm)
 		if errors.Is(err, unix.EEXIST) {
@@ -643,4 +696,50 @@ func inNetNS(fd int, fn func() error) error {
 		return wrapErr("enter namespace", fmt.Errorf("setns: %w", ee.Err))
 	}
 	return err
+}
+
+// setFailing records the Steerer's health after a reconciliation (err:
+// the first failure, nil when every change was made and the view follows
+// the kernel) and reports each change of it on Events.
+func (s *Steerer) setFailing(err error) {
+	s.smu.Lock()
+	was := s.stats.Failing
+	s.stats.Failing = err != nil
+	if err != nil {
+		s.stats.LastError = err
+	}
+	s.smu.Unlock()
+	if was == (err != nil) {
+		return
+	}
+	ev := Event{Time: time.Now(), Reason: ReasonWorking}
+	if err != nil {
+		ev.Reason, ev.Err = ReasonFailing, err
+	}
+	s.emit(ev)
+}
+
+// checkPermission adds and deletes a route that carries no traffic (an
+// unreachable route of the Steerer's protocol in SysctlMarkTable, with a
+// metric no mark uses): without CAP_NET_ADMIN in the namespace it fails
+// with EPERM, an error wrapping os.ErrPermission.
+func (s *Steerer) checkPermission() error {
+	dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	if s.cfg.Prefixes[0].Addr().Is4() {
+		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	probe := Route{Dst: dst, Table: SysctlMarkTable, Metric: ^uint32(0), Protocol: s.cfg.Protocol, Type: TypeUnreachable}
+	err := s.rt.Route.Add(encodeRoute(&probe))
+	if err == nil || errors.Is(err, unix.EEXIST) {
+		rm := encodeRoute(&probe)
+		rm.Scope = unix.RT_SCOPE_NOWHERE
+		err = s.rt.Route.Delete(rm)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return wrapErr("steer", fmt.Errorf("changing routes needs CAP_NET_ADMIN in the namespace: %w", err))
+	}
+	if err != nil {
+		return wrapErr("steer", fmt.Errorf("trial route change: %w", err))
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"time"
 )
 
 // SteererConfig configures a Steerer.
@@ -45,6 +46,12 @@ type SteererConfig struct {
 	// Steerer started after a crash puts the value back. A sysctl already
 	// at 1 is left alone (and stays 1).
 	KeepLinkdownSysctl bool
+
+	// Coalesce is the coalescing window of the Steerer's View (see
+	// ViewConfig.Coalesce): the Steerer acts on kernel changes that come
+	// without a route notification (carrier, admin state) at most this
+	// long after them, plus the View's read. 0 means DefaultCoalesce.
+	Coalesce time.Duration
 
 	// EventBuffer is the capacity of the Events channel (0: 64). When it
 	// is full, events are dropped and counted.
@@ -99,6 +106,9 @@ func (c *SteererConfig) validate() (SteererConfig, error) {
 	if out.NetNS < 0 {
 		return out, wrapErr("config", fmt.Errorf("negative namespace descriptor: %w", os.ErrInvalid))
 	}
+	if out.Coalesce < 0 {
+		return out, wrapErr("config", fmt.Errorf("negative coalescing window %v: %w", out.Coalesce, os.ErrInvalid))
+	}
 	return out, nil
 }
 
@@ -132,4 +142,9 @@ type SteererSnapshot struct {
 	Errors uint64
 	// EventsDropped counts events lost because Events was full.
 	EventsDropped uint64
+	// Failing is true while the last reconciliation failed to make a
+	// change or the View cannot follow the kernel (see ReasonFailing).
+	Failing bool
+	// LastError is the last such failure (nil if none).
+	LastError error
 }

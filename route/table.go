@@ -25,6 +25,11 @@ type Table struct {
 	// ranks mirrors rank for small ifindexes (rank+1, 0: unranked), so
 	// that the tie-break on Select's hot path is an array read.
 	ranks []int32
+	// tracked maps the interfaces a View asked about (track) to their
+	// prefixes and the number of routes of each through them, kept
+	// current by setEntry, so that a carrier change of a small link is
+	// applied without walking every route.
+	tracked map[int]map[netip.Prefix]int32
 }
 
 // entry holds the routes of one prefix in kernel order, stored by value
@@ -231,12 +236,12 @@ func (t *Table) insert(r Route, pos position, move ...bool) {
 	t.name(&r)
 	e, ok := t.trie.Get(r.Dst)
 	if !ok {
-		t.trie.Insert(r.Dst, newEntry(r.Dst, []Route{r}))
+		t.setEntry(r.Dst, []Route{r})
 		t.n++
 		return
 	}
 	rs := slices.Clone(e.routes)
-	defer func() { t.trie.Insert(r.Dst, newEntry(r.Dst, rs)) }()
+	defer func() { t.setEntry(r.Dst, rs) }()
 	if mv {
 		n := len(rs)
 		rs = slices.DeleteFunc(rs, func(x Route) bool { return sameKey(&x, &r) })
@@ -283,9 +288,9 @@ func (t *Table) Delete(r Route) bool {
 	for i := range e.routes {
 		if sameKey(&e.routes[i], &r) {
 			if len(e.routes) == 1 {
-				t.trie.Delete(dst)
+				t.setEntry(dst, nil)
 			} else {
-				t.trie.Insert(dst, newEntry(dst, slices.Delete(slices.Clone(e.routes), i, i+1)))
+				t.setEntry(dst, slices.Delete(slices.Clone(e.routes), i, i+1))
 			}
 			t.n--
 			return true

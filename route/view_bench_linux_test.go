@@ -21,6 +21,21 @@ import (
 // a View of it.
 func kernelTable(b *testing.B) (*netlab.NS, *View, []netip.Addr) {
 	b.Helper()
+	_, node, _, dsts := kernelRoutes(b)
+	start := time.Now()
+	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { v.Close() })
+	b.Logf("view opened (dump of %d routes) in %v", v.Snapshot().Routes, time.Since(start))
+	return node, v, dsts
+}
+
+// kernelRoutes fills the lab namespace as kernelTable says, without a
+// View, and returns the node, its peer namespace and random destinations.
+func kernelRoutes(b *testing.B) (*netlab.Lab, *netlab.NS, *netlab.NS, []netip.Addr) {
+	b.Helper()
 	lab := netlab.New(b)
 	node, err := lab.NewNS("node")
 	if err != nil {
@@ -95,13 +110,6 @@ func kernelTable(b *testing.B) (*netlab.NS, *View, []netip.Addr) {
 		}
 	}
 	b.Logf("200,000 routes added in %v", time.Since(start))
-	start = time.Now()
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { v.Close() })
-	b.Logf("view opened (dump of %d routes) in %v", v.Snapshot().Routes, time.Since(start))
 	dsts := make([]netip.Addr, 4096)
 	for i := range dsts {
 		if i%2 == 0 {
@@ -115,7 +123,7 @@ func kernelTable(b *testing.B) (*netlab.NS, *View, []netip.Addr) {
 			dsts[i] = netip.AddrFrom16(a)
 		}
 	}
-	return node, v, dsts
+	return lab, node, peer, dsts
 }
 
 // BenchmarkViewOnKernelTable measures the View (read lock included) on a

@@ -4,7 +4,6 @@ package route
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -33,10 +32,18 @@ const maxDumpTries = 10
 // View is a live view of a namespace's routing state: routes of the
 // configured tables with their nexthops and flags, links and addresses.
 // It subscribes to route, address, link and netconf notifications before
-// dumping, applies route notifications as they come, and dumps again after
-// an overrun (ENOBUFS) or a link or netconf change (the kernel changes
-// nexthop flags and flushes routes of a downed link without a route
-// notification). Its methods are safe for concurrent use.
+// dumping and applies route notifications as they come. The kernel
+// changes nexthop flags and flushes routes of a downed link without a
+// route notification, so a change of a link's admin state, carrier or
+// name, a removed address or an ignore_routes_with_linkdown change makes
+// the view read again the routes through that interface (a dump filtered
+// by output interface; a carrier change alone it applies itself), at
+// most once per coalescing window (ViewConfig.Coalesce) however many
+// notifications arrived in it; other
+// link notifications (statistics, MTU...) cost nothing. An overrun
+// (ENOBUFS) makes it dump everything again, at most at a rate that keeps
+// full dumps under a fifth of a core. Its methods are safe for concurrent
+// use.
 type View struct {
 	cfg    ViewConfig
 	log    *slog.Logger
@@ -57,6 +64,19 @@ type View struct {
 
 	overruns, dumps, dumpRetries, decodeErrors, receiveErrors, updates atomic.Uint64
 	lastErr                                                            atomic.Pointer[error]
+
+	// nsFD is the view's own duplicate of cfg.NetNS (0: the caller's
+	// namespace), closed by Close; cfg.NetNS holds it too.
+	nsFD int
+	// filt is a request socket with strict checking, for dumps filtered
+	// by output interface.
+	filt *netlink.Conn
+	// Refresh state, owned by the reader goroutine.
+	pend refreshState
+	// failing is true while the view cannot follow the kernel (its
+	// notification socket broken, a dump failing).
+	failing                                   atomic.Bool
+	refreshes, hintsIgnored, fullDumpsDelayed atomic.Uint64
 }
 
 // NewView opens a view of the namespace's routing state, dumps it and
@@ -71,24 +91,41 @@ func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
+	// Work on a duplicate of the caller's descriptor: the caller may close
+	// its own (or its number may be reused for another namespace) while
+	// the view still needs it to re-subscribe.
+	if c.NetNS != 0 {
+		fd, err := dupNetNS(c.NetNS)
+		if err != nil {
+			return nil, err
+		}
+		v.nsFD, v.cfg.NetNS = fd, fd
+	}
 	// Subscribe first, then dump: a change between the two is then seen.
 	v.sub, err = v.subscribe()
 	if err != nil {
+		v.closeNS()
 		return nil, err
 	}
-	v.req, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: c.NetNS, Strict: false})
+	v.req, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: false})
 	if err != nil {
 		v.sub.Close()
+		v.closeNS()
+		return nil, wrapErr("dial", err)
+	}
+	v.filt, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: true})
+	if err != nil {
+		v.sub.Close()
+		v.req.Close()
+		v.closeNS()
 		return nil, wrapErr("dial", err)
 	}
 	if err := ctx.Err(); err != nil {
-		v.sub.Close()
-		v.req.Close()
+		v.closeSockets()
 		return nil, err
 	}
 	if err := v.dump(); err != nil {
-		v.sub.Close()
-		v.req.Close()
+		v.closeSockets()
 		return nil, err
 	}
 	v.wg.Add(1)
@@ -120,8 +157,9 @@ func (v *View) subscribe() (*netlink.Conn, error) {
 // kernel marks an overrun socket congested and then drops notifications
 // without reporting ENOBUFS again until its queue has been read empty,
 // which a busy table may never allow: a fresh socket has no such state.
-// It reports false when the view is closing.
-func (v *View) resubscribe() bool {
+// It reports false when the view is closing, and the error that kept the
+// old socket in place.
+func (v *View) resubscribe() (bool, error) {
 	fresh, err := v.subscribe()
 	v.sockMu.Lock()
 	defer v.sockMu.Unlock()
@@ -129,16 +167,16 @@ func (v *View) resubscribe() bool {
 		if fresh != nil {
 			fresh.Close()
 		}
-		return false
+		return false, nil
 	}
 	if err != nil {
 		// Keep the old socket: it still works, only less reliably.
-		v.log.Error("route: resubscribe after overrun", "err", err)
-		return true
+		v.log.Error("route: resubscribe", "err", err)
+		return true, err
 	}
 	v.sub.Close()
 	v.sub = fresh
-	return true
+	return true, nil
 }
 
 func (v *View) subConn() *netlink.Conn {
@@ -158,6 +196,8 @@ func (v *View) Close() error {
 		v.sockMu.Unlock()
 		v.wg.Wait()
 		v.req.Close()
+		v.filt.Close()
+		v.closeNS()
 		v.subMu.Lock()
 		for ch := range v.subs {
 			close(ch)
@@ -170,7 +210,9 @@ func (v *View) Close() error {
 
 // Subscribe returns a channel that receives a value after each change of
 // the view (coalesced: one pending value at most), and a function that
-// cancels the subscription. The channel is closed by cancel or Close.
+// cancels the subscription. A change of the view's own health
+// (ViewSnapshot.Failing) is a change too. The channel is closed by cancel
+// or Close.
 func (v *View) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	v.subMu.Lock()
@@ -266,7 +308,9 @@ func (v *View) Addresses(index int) []Address {
 // Snapshot returns the view's counters.
 func (v *View) Snapshot() ViewSnapshot {
 	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
-		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load()}
+		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load(),
+		Failing: v.failing.Load(), Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
+		FullDumpsDelayed: v.fullDumpsDelayed.Load()}
 	if e := v.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}
@@ -283,133 +327,15 @@ const (
 	maxReceiveBackoff = 5 * time.Second
 )
 
-func (v *View) run() {
-	defer v.wg.Done()
-	backoff := minReceiveBackoff
-	for {
-		msgs, err := v.subConn().Receive()
-		if v.closed.Load() {
-			return
-		}
-		if err != nil {
-			if errors.Is(err, unix.ENOBUFS) {
-				v.overruns.Add(1)
-				v.log.Warn("route: notification overrun, dumping again")
-				if !v.resubscribe() {
-					return
-				}
-				if derr := v.dump(); derr != nil {
-					v.log.Error("route: dump after overrun", "err", derr)
-				}
-				v.notify()
-				continue
-			}
-			var oe *netlink.OpError
-			if errors.As(err, &oe) && oe.Timeout() {
-				continue
-			}
-			// A broken socket: wait (backing off while it stays broken),
-			// replace it, dump again to stay correct, and go on.
-			v.receiveErrors.Add(1)
-			v.lastErr.Store(&err)
-			v.log.Error("route: receive", "err", err, "retry_in", backoff)
-			select {
-			case <-v.done:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxReceiveBackoff)
-			if !v.resubscribe() {
-				return
-			}
-			if derr := v.dump(); derr != nil {
-				v.log.Error("route: dump", "err", derr)
-			}
-			v.notify()
-			continue
-		}
-		backoff = minReceiveBackoff
-		redump := false
-		changed := false
-		v.mu.Lock()
-		for _, m := range msgs {
-			switch m.Header.Type {
-			case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
-				var rm rtnetlink.RouteMessage
-				if err := rm.UnmarshalBinary(m.Data); err != nil {
-					v.decodeErrors.Add(1)
-					continue
-				}
-				r, ok := decodeRoute(&rm)
-				if !ok {
-					continue
-				}
-				t := v.tables[r.Table]
-				if t == nil {
-					continue
-				}
-				changed = true
-				if m.Header.Type == unix.RTM_DELROUTE {
-					t.Delete(r)
-					continue
-				}
-				pos := appendPos
-				switch {
-				case m.Header.Flags&netlink.Replace != 0:
-					// Which route a replace took the place of is not
-					// always the one the rules say (IPv6 with equal
-					// routes): apply it, then read the table again.
-					pos = replacePos
-					redump = true
-				case rm.Family == unix.AF_INET && m.Header.Flags&netlink.Append == 0:
-					pos = prependPos
-				}
-				// IPv6 keeps two identical routes after a replace.
-				t.insert(r, pos, pos != replacePos || rm.Family == unix.AF_INET)
-			case unix.RTM_NEWLINK, unix.RTM_DELLINK, unix.RTM_NEWNETCONF, unix.RTM_DELNETCONF:
-				// Hints: nexthop flags and routes of a link change without
-				// route notifications; read the whole state again.
-				redump = true
-			case unix.RTM_NEWADDR, unix.RTM_DELADDR:
-				var am rtnetlink.AddressMessage
-				if err := am.UnmarshalBinary(m.Data); err != nil {
-					v.decodeErrors.Add(1)
-					continue
-				}
-				a, ok := decodeAddr(&am)
-				if !ok {
-					continue
-				}
-				changed = true
-				for _, t := range v.tables {
-					if l, ok := t.links[a.Interface.Index]; ok {
-						a.Interface.Name = l.Name
-					}
-					if m.Header.Type == unix.RTM_NEWADDR {
-						t.AddAddress(a)
-					} else {
-						t.DeleteAddress(a)
-					}
-				}
-			}
-		}
-		v.mu.Unlock()
-		if redump {
-			if err := v.dump(); err != nil {
-				v.log.Error("route: dump", "err", err)
-			}
-			changed = true
-		}
-		if changed {
-			v.notify()
-		}
-	}
-}
-
 // dumpAll runs one dump request and reports whether it was interrupted.
 func (v *View) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
+	return v.dumpOn(v.req, typ, body)
+}
+
+// dumpOn runs one dump request on c, retrying while it is interrupted.
+func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
 	for try := 0; ; try++ {
-		msgs, err := v.req.Execute(netlink.Message{
+		msgs, err := c.Execute(netlink.Message{
 			Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Dump},
 			Data:   body,
 		})
@@ -519,8 +445,9 @@ func ipAddr(ip net.IP) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
-// decodeRoute converts a route message; ok is false for cached clones and
-// families other than IPv4 and IPv6.
+// decodeRoute converts a route message; ok is false for cached clones,
+// families other than IPv4 and IPv6, and a destination the message's
+// family cannot hold (found by FuzzDecodeRoute).
 func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 	if rm.Flags&rtmFCloned != 0 {
 		return Route{}, false
@@ -539,7 +466,12 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 		dst = a
 		if rm.Family == unix.AF_INET6 {
 			dst = netip.AddrFrom16(dst.As16())
+		} else if !dst.Is4() {
+			return Route{}, false // an IPv6 destination in an IPv4 route
 		}
+	}
+	if int(rm.DstLength) > dst.BitLen() {
+		return Route{}, false
 	}
 	r := Route{
 		Dst:      netip.PrefixFrom(dst, int(rm.DstLength)).Masked(),
@@ -587,8 +519,14 @@ func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {
 	if !ok {
 		return Address{}, false
 	}
-	if am.Family == unix.AF_INET6 {
+	switch {
+	case am.Family == unix.AF_INET6:
 		a = netip.AddrFrom16(a.As16())
+	case am.Family != unix.AF_INET || !a.Is4():
+		return Address{}, false
+	}
+	if int(am.PrefixLength) > a.BitLen() {
+		return Address{}, false // found by FuzzDecodeAddress
 	}
 	flags := uint32(am.Flags)
 	if am.Attributes.Flags != 0 {

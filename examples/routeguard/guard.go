@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -20,26 +21,40 @@ import (
 type output struct {
 	mu   sync.Mutex
 	w    io.Writer
+	diag io.Writer     // diagnostics (the Steerer's health): stderr
 	json *jsonl.Writer // nil: text
 }
 
 func newOutput(w io.Writer, json bool) *output {
-	o := &output{w: w}
+	o := &output{w: w, diag: io.Discard}
 	if json {
 		o.json = jsonl.NewWriter(w)
 	}
 	return o
 }
 
-// steering prints one steering event. With -json only the actions of the
-// contract (link-down, ip-down, recovered) are printed; the text form also
-// shows routes gone, repairs and the final restore.
-func (o *output) steering(ev route.Event) {
+// steering prints one steering event and returns the output's error (a
+// closed pipe: EPIPE). With -json only the actions of the contract
+// (link-down, ip-down, recovered) are printed; the text form also shows
+// routes gone, repairs and the final restore. A change of the Steerer's
+// own health (failing, working) goes to diag in both forms: it is no
+// steering action.
+func (o *output) steering(ev route.Event) error {
+	if ev.Reason == route.ReasonFailing || ev.Reason == route.ReasonWorking {
+		line := fmt.Sprintf("%s steering %s", jsonl.Stamp(ev.Time), ev.Reason)
+		if ev.Err != nil {
+			line += ": " + ev.Err.Error()
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		fmt.Fprintln(o.diag, line)
+		return nil
+	}
 	if o.json != nil {
 		if rec, ok := jsonl.RouteRecord(ev); ok {
-			o.json.Write(rec)
+			return o.json.Write(rec)
 		}
-		return
+		return nil
 	}
 	ts := jsonl.Stamp(ev.Time)
 	line := fmt.Sprintf("%s %v %v -> %v (%s)", ts, ev.Dst, name(ev.Previous), name(ev.Interface), ev.Reason)
@@ -51,7 +66,8 @@ func (o *output) steering(ev route.Event) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	fmt.Fprintln(o.w, line)
+	_, err := fmt.Fprintln(o.w, line)
+	return err
 }
 
 func name(i route.Interface) string {
@@ -138,8 +154,21 @@ func run(ctx context.Context, o options, out *output) error {
 			}
 		}
 	}
+	// The run ends on ctx (a signal), or on the first failure that leaves
+	// routeguard unable to do its job: the output closed (a reader such
+	// as "head -c 1" gone: EPIPE, since SIGPIPE is ignored) or steering
+	// refused for want of CAP_NET_ADMIN. Either way the table is restored
+	// before run returns.
 	sub, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var failOnce sync.Once
+	var failure error
+	fail := func(err error) {
+		failOnce.Do(func() {
+			failure = err
+			cancel()
+		})
+	}
 	var ips <-chan ipmon.Event
 	if poller != nil {
 		ips = poller.Subscribe(sub)
@@ -149,16 +178,21 @@ func run(ctx context.Context, o options, out *output) error {
 	wg.Go(func() { healthfeed.Feed{Setter: st}.Run(links, ips) })
 	wg.Go(func() {
 		for ev := range st.Events() {
-			out.steering(ev)
+			if ev.Reason == route.ReasonFailing && errors.Is(ev.Err, os.ErrPermission) {
+				fail(fmt.Errorf("steering refused (routeguard needs CAP_NET_ADMIN): %w", ev.Err))
+			}
+			if err := out.steering(ev); err != nil {
+				fail(fmt.Errorf("output: %w", err))
+			}
 		}
 	})
 	if o.ready != nil {
 		close(o.ready)
 	}
-	<-ctx.Done()
+	<-sub.Done()
 	cancel()
 	// Close restores the table and closes Events, which ends the printer.
 	err = st.Close()
 	wg.Wait()
-	return err
+	return errors.Join(failure, err)
 }

@@ -12,7 +12,8 @@
 //
 //	-i LIST            the interfaces to guard, comma-separated, in order of
 //	                   preference; their subnet routes (the prefixes of their
-//	                   global addresses) are guarded
+//	                   global addresses) are guarded (repeatable: each -i
+//	                   adds to the list; a name given twice is refused)
 //	-target IFACE=ADDR probe ADDR out of IFACE for the IP-level verdict
 //	                   (repeatable; ipmon's forms IFACE=ADDR/arp and
 //	                   IFACE=ADDR/ll are accepted)
@@ -33,9 +34,32 @@
 //
 // time is RFC 3339 with nanoseconds (UTC); interface is the interface now
 // used for dst, previous the one used before; reason is "link-down",
-// "ip-down" or "recovered". On SIGINT or SIGTERM routeguard removes every
-// route it installed, puts back the sysctls it changed, and exits 0; it
-// exits 1 on an error and 2 on a bad command line.
+// "ip-down" or "recovered". Flags other than -i and -target take one value:
+// a repeated one is refused.
+//
+// When the Steerer fails to change a route, or its view of the kernel
+// fails, routeguard writes "TIME steering failing: ERROR" to stderr (and
+// "TIME steering working" once it works again) and keeps trying.
+//
+// Exit status, and what is left in the kernel. Every non-zero exit prints
+// "routeguard: ERROR" on stderr.
+//
+//	0  SIGINT or SIGTERM: every route routeguard installed is removed and the
+//	   sysctls it changed are put back.
+//	1  routeguard cannot do its job:
+//	   - at start: an unknown interface, no subnet to guard, a namespace
+//	     that cannot be opened, or no CAP_NET_ADMIN (the error names it;
+//	     checked at start even when the ignore_routes_with_linkdown
+//	     sysctls are already set): nothing was changed;
+//	   - while running: a route change refused for want of CAP_NET_ADMIN,
+//	     or the output closed (a reader such as "head -c 1" gone: the write
+//	     fails with EPIPE, routeguard does not die of SIGPIPE): the table
+//	     is restored first, as on SIGTERM.
+//	2  a bad command line (the flag package's message and the usage).
+//
+// Killed by SIGKILL, routeguard leaves its routes and sysctls; the next
+// routeguard (or route.Steerer of the same protocol) started in the
+// namespace removes them, from the marks it left in the kernel.
 package main
 
 import (
@@ -68,10 +92,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("routeguard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	list := fs.String("i", "", "comma-separated interfaces to guard, in order of preference (required)")
+	fs.Var(ifaceList{&o.ifaces}, "i", "comma-separated interfaces to guard, in order of preference (required; repeatable, adding to the list)")
 	o.probes = probeflags.Register(fs)
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "work inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
+	// A flag that takes one value refuses a second one: silently keeping
+	// the last (-interval 1s -interval 10ms) hides a mistake.
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "i" || f.Name == "target" {
+			return // lists
+		}
+		f.Value = onceValue(f.Name, f.Value)
+	})
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -80,11 +112,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if err := o.probes.Check(); err != nil {
 		return o, err
-	}
-	for _, n := range strings.Split(*list, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			o.ifaces = append(o.ifaces, n)
-		}
 	}
 	if len(o.ifaces) == 0 {
 		return o, errors.New("-i names no interface")
@@ -97,6 +124,58 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
+// ifaceList is -i: comma-separated names, repeatable (each -i adds to the
+// list, in order); a name given twice is refused.
+type ifaceList struct{ names *[]string }
+
+func (l ifaceList) String() string {
+	if l.names == nil {
+		return ""
+	}
+	return strings.Join(*l.names, ",")
+}
+
+func (l ifaceList) Set(s string) error {
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if slices.Contains(*l.names, n) {
+			return fmt.Errorf("interface %q named twice", n)
+		}
+		*l.names = append(*l.names, n)
+	}
+	return nil
+}
+
+// once wraps a flag that takes one value and refuses a second.
+type once struct {
+	flag.Value
+	name string
+	set  bool
+}
+
+func (o *once) Set(s string) error {
+	if o.set {
+		return fmt.Errorf("-%s given twice (it takes one value)", o.name)
+	}
+	o.set = true
+	return o.Value.Set(s)
+}
+
+// onceBool keeps a boolean flag usable without a value (-json).
+type onceBool struct{ *once }
+
+func (onceBool) IsBoolFlag() bool { return true }
+
+func onceValue(name string, v flag.Value) flag.Value {
+	o := &once{Value: v, name: name}
+	if b, ok := v.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return onceBool{o}
+	}
+	return o
+}
+
 func main() {
 	o, err := parseFlags(os.Args[1:], os.Stderr)
 	if err != nil {
@@ -106,9 +185,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "routeguard:", err)
 		os.Exit(2)
 	}
+	// A closed output (routeguard -json | head -c 1) must end routeguard
+	// through its cleanup, not kill it by SIGPIPE with the sysctls set
+	// and routes installed: with SIGPIPE ignored the write fails with
+	// EPIPE and run restores the table before it returns the error.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, newOutput(os.Stdout, o.json)); err != nil {
+	out := newOutput(os.Stdout, o.json)
+	out.diag = os.Stderr
+	if err := run(ctx, o, out); err != nil {
 		fmt.Fprintln(os.Stderr, "routeguard:", err)
 		os.Exit(1)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -46,10 +47,20 @@ func TestParseFlags(t *testing.T) {
 		{"-i", "eth2", "-target", "nonsense"},
 		{"-i", "eth2", "-target", "eth9=198.18.10.1"},
 		{"-i", "eth2", "extra"},
+		{"-i", "eth2", "-interval", "1s", "-interval", "10ms"},
+		{"-i", "eth2", "-json", "-json"},
+		{"-i", "eth2", "-netns", "/a", "-netns", "/b"},
+		{"-i", "eth2", "-fail-after", "3", "-fail-after", "4"},
+		{"-i", "eth2,eth2"},
+		{"-i", "eth2", "-i", "eth2"},
 	} {
 		_, err := parseFlags(bad, io.Discard)
 		require.Error(t, err, "%q", bad)
 	}
+	// -i is a list: repeated, it adds to it in order.
+	o, err = parseFlags([]string{"-i", "eth3", "-i", "eth2,eth4"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"eth3", "eth2", "eth4"}, o.ifaces)
 }
 
 func TestSteeringJSON(t *testing.T) {
@@ -224,22 +235,34 @@ func probed(g *guardLab) bool {
 	return err == nil
 }
 
-// TestBinary builds routeguard and checks its exit statuses: 2 for a bad
-// command line, 1 for an unknown interface, 0 on SIGTERM with the table
-// restored.
-func TestBinary(t *testing.T) {
-	t.Parallel()
-	g := newGuardLab(t)
-	before := g.routes(t)
+// buildBinary builds routeguard into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "routeguard")
 	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// TestBinary builds routeguard and checks its exit statuses: 2 for a bad
+// command line (with a message), 1 for an unknown interface, 0 on SIGTERM
+// with the table restored.
+func TestBinary(t *testing.T) {
+	t.Parallel()
+	g := newGuardLab(t)
+	before := g.routes(t)
+	bin := buildBinary(t)
 
 	var ee *exec.ExitError
-	_, err = exec.Command(bin, "-i", "").CombinedOutput()
+	out, err := exec.Command(bin, "-i", "").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 2, ee.ExitCode())
+	require.Contains(t, string(out), "routeguard: -i names no interface")
+	out, err = exec.Command(bin, "-i", "eth3", "-interval", "1s", "-interval", "2s").CombinedOutput()
+	require.True(t, errors.As(err, &ee), "%v", err)
+	require.Equal(t, 2, ee.ExitCode())
+	require.Contains(t, string(out), "-interval given twice")
 	out, err = exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth7").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
@@ -295,4 +318,102 @@ func TestBinary(t *testing.T) {
 	v, err := g.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
 	require.NoError(t, err)
 	require.Equal(t, "0", v)
+}
+
+// waitSysctl waits until eth3's ignore_routes_with_linkdown reads want.
+func (g *guardLab) waitSysctl(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, err := g.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
+		require.NoError(t, err)
+		if v == want {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "sysctl still %s, want %s", v, want)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// routeguard -json | head -c 1: once its reader is gone, the next event's
+// write fails; routeguard restores the table and the sysctls, prints the
+// error and exits 1 (it used to die of SIGPIPE, leaving both).
+func TestBinaryClosedOutput(t *testing.T) {
+	t.Parallel()
+	g := newGuardLab(t)
+	before := g.routes(t)
+	bin := buildBinary(t)
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
+	cmd.Stdout = pw
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	require.NoError(t, pw.Close())
+	require.NoError(t, pr.Close()) // the reader is gone before any output
+	g.waitSysctl(t, "1")
+	time.Sleep(200 * time.Millisecond) // let it finish starting (linkmon)
+	start := time.Now()
+	require.NoError(t, g.sw.SetDown("p3"))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("routeguard still runs 20 s after its output closed")
+	}
+	t.Logf("exited %v after the event; stderr: %s", time.Since(start), stderr.String())
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "%v", err)
+	require.Equal(t, 1, ee.ExitCode(), "killed by a signal? %v", ee.ProcessState)
+	require.Contains(t, stderr.String(), "routeguard: output:")
+	require.Contains(t, stderr.String(), "broken pipe")
+	for _, k := range []string{"net/ipv4/conf/eth3/ignore_routes_with_linkdown", "net/ipv4/conf/eth2/ignore_routes_with_linkdown"} {
+		v, err := g.node.ReadSysctl(k)
+		require.NoError(t, err)
+		require.Equal(t, "0", v, k)
+	}
+	require.NoError(t, g.sw.SetUp("p3"))
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.EqualFunc(before, g.routes(t), func(a, b route.Route) bool { return a.Equal(&b) }) {
+		require.True(t, time.Now().Before(deadline), "routes not restored:\nbefore %v\nafter %v", before, g.routes(t))
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Without CAP_NET_ADMIN (setpriv), with the sysctls already set or not,
+// routeguard exits 1 at once with a message naming the capability and
+// changes nothing.
+func TestBinaryWithoutCapNetAdmin(t *testing.T) {
+	t.Parallel()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv not installed")
+	}
+	g := newGuardLab(t)
+	bin := buildBinary(t)
+	for _, preset := range []string{"0", "1"} {
+		for _, k := range []string{"eth3", "eth2"} {
+			require.NoError(t, g.node.Sysctl("net/ipv4/conf/"+k+"/ignore_routes_with_linkdown", preset))
+		}
+		before := g.routes(t)
+		start := time.Now()
+		out, err := exec.Command(setpriv, "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--",
+			bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json").CombinedOutput()
+		t.Logf("sysctls %s: exit after %v: %s", preset, time.Since(start), out)
+		var ee *exec.ExitError
+		require.True(t, errors.As(err, &ee), "%v: %s", err, out)
+		require.Equal(t, 1, ee.ExitCode())
+		require.Contains(t, string(out), "routeguard: ")
+		require.Contains(t, string(out), "CAP_NET_ADMIN")
+		require.True(t, slices.EqualFunc(before, g.routes(t), func(a, b route.Route) bool { return a.Equal(&b) }))
+		for _, k := range []string{"eth3", "eth2"} {
+			v, err := g.node.ReadSysctl("net/ipv4/conf/" + k + "/ignore_routes_with_linkdown")
+			require.NoError(t, err)
+			require.Equal(t, preset, v)
+		}
+	}
 }
