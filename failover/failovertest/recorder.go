@@ -198,3 +198,29 @@ func (r *Recorder) Violations() []string {
 	defer r.mu.Unlock()
 	return slices.Clone(r.violations)
 }
+
+// Drop takes p off ifc and forgets its return path, as an operator's `ip
+// addr del` behind the engine's back would; no call is recorded.
+func (r *Recorder) Drop(ifc string, p netip.Prefix) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.hold(p), ifc)
+	delete(r.steered, p)
+}
+
+// Verify implements failover.Verifier from the model: the addresses not
+// held by ifc, and whether any of them is steered elsewhere.
+func (r *Recorder) Verify(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var d failover.Drift
+	for _, p := range addrs {
+		if !r.holders[p][ifc.Name] {
+			d.Addresses = append(d.Addresses, p)
+		}
+		if r.steered[p] != ifc.Name {
+			d.ReturnPath = true
+		}
+	}
+	return d, nil
+}

@@ -1,0 +1,275 @@
+//go:build linux
+
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	_ Verifier        = (*KernelActuator)(nil)
+	_ DriftHinter     = (*KernelActuator)(nil)
+	_ ConflictChecker = (*KernelActuator)(nil)
+)
+
+// Verify implements Verifier: it lists the addresses of the namespace
+// (missing ones are reported) and, for each address that is present, asks
+// the kernel which route a packet from it to its subnet would take (`ip
+// route get SUBNET-HOST from ADDR fibmatch`): the return path is complete
+// when that is the on-link route in ifc's return table.
+func (a *KernelActuator) Verify(ctx context.Context, ifc Interface, addrs []netip.Prefix) (Drift, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var d Drift
+	l, err := a.linkLocked(ifc)
+	if err != nil {
+		return d, err
+	}
+	all, err := a.rt.Address.List()
+	if err != nil {
+		return d, fmt.Errorf("failover: list addresses: %w", err)
+	}
+	local := map[netip.Addr]bool{}
+	have := map[netip.Prefix]bool{}
+	for _, m := range all {
+		if m.Attributes == nil {
+			continue
+		}
+		got, ok := netip.AddrFromSlice(m.Attributes.Address)
+		if !ok {
+			continue
+		}
+		got = got.Unmap()
+		local[got] = true
+		if int(m.Index) == l.index {
+			have[netip.PrefixFrom(got, int(m.PrefixLength))] = true
+		}
+	}
+	table := a.cfg.ReturnTableBase + uint32(l.index)
+	for _, p := range addrs {
+		if !have[p] {
+			d.Addresses = append(d.Addresses, p)
+			continue
+		}
+		if a.cfg.NoReturnPath || d.ReturnPath {
+			continue
+		}
+		dst, ok := subnetHost(p, local)
+		if !ok {
+			continue // a subnet of local addresses only: no return path to check
+		}
+		ok, err := a.returnPathOK(p.Addr(), dst, table, l.index)
+		if err != nil {
+			return d, err
+		}
+		d.ReturnPath = !ok
+	}
+	return d, nil
+}
+
+// subnetHost returns an address of p's subnet that is not local, to ask
+// the kernel how replies to the subnet would leave.
+func subnetHost(p netip.Prefix, local map[netip.Addr]bool) (netip.Addr, bool) {
+	a := p.Masked().Addr().Next()
+	for i := 0; i < 64 && a.IsValid() && p.Contains(a); i, a = i+1, a.Next() {
+		if !local[a] && (a.Is6() || p.Bits() >= 31 || a.Next().IsValid() && p.Contains(a.Next())) {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (a *KernelActuator) returnPathOK(src, dst netip.Addr, table uint32, index int) (bool, error) {
+	rm := &rtnetlink.RouteMessage{
+		Family:    unix.AF_INET,
+		DstLength: 32,
+		SrcLength: 32,
+		Flags:     unix.RTM_F_FIB_MATCH,
+		Attributes: rtnetlink.RouteAttributes{
+			Dst: net.IP(dst.AsSlice()),
+			Src: net.IP(src.AsSlice()),
+		},
+	}
+	if dst.Is6() {
+		rm.Family, rm.DstLength, rm.SrcLength = unix.AF_INET6, 128, 128
+	}
+	msgs, err := a.rt.Execute(rm, unix.RTM_GETROUTE, netlink.Request)
+	if err != nil {
+		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
+			return false, nil
+		}
+		return false, fmt.Errorf("failover: route get %v from %v: %w", dst, src, err)
+	}
+	for _, m := range msgs {
+		if r, ok := m.(*rtnetlink.RouteMessage); ok {
+			return r.Attributes.Table == table && int(r.Attributes.OutIface) == index, nil
+		}
+	}
+	return false, nil
+}
+
+// Sweep removes the return-path rules (priority RulePriority or protocol
+// ReturnPathProtocol, pointing into the return tables) whose source is not
+// one of keep, and the marked routes of return tables that no remaining
+// rule points to: what an earlier run left behind for addresses it no
+// longer manages. A program calls it once at start, before the engine.
+// It returns how many rules and routes it removed.
+func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return 0, errActuatorClosed
+	}
+	kept := map[netip.Addr]bool{}
+	for _, p := range keep {
+		kept[p.Addr()] = true
+	}
+	ours := func(t uint32) bool { return t >= a.cfg.ReturnTableBase && t-a.cfg.ReturnTableBase < 1<<20 }
+	rules, err := a.rt.Rule.List()
+	if err != nil {
+		return 0, fmt.Errorf("failover: list rules: %w", err)
+	}
+	removed := 0
+	used := map[uint32]bool{}
+	for i := range rules {
+		r := &rules[i]
+		at := r.Attributes
+		if at == nil || at.Table == nil || !ours(*at.Table) {
+			continue
+		}
+		mine := (at.Priority != nil && *at.Priority == a.cfg.RulePriority) || (at.Protocol != nil && *at.Protocol == ReturnPathProtocol)
+		if !mine {
+			continue
+		}
+		if at.Src != nil {
+			if s, ok := netip.AddrFromSlice(*at.Src); ok && kept[s.Unmap()] {
+				used[*at.Table] = true
+				continue
+			}
+		}
+		if err := a.rt.Rule.Delete(r); err != nil && !errors.Is(err, unix.ENOENT) {
+			return removed, fmt.Errorf("failover: delete stale return rule: %w", err)
+		}
+		removed++
+	}
+	routes, err := a.rt.Route.List()
+	if err != nil {
+		return removed, fmt.Errorf("failover: list routes: %w", err)
+	}
+	for i := range routes {
+		r := &routes[i]
+		t := r.Attributes.Table
+		if !ours(t) || used[t] || r.Protocol != ReturnPathProtocol {
+			continue
+		}
+		if err := a.rt.Route.Delete(r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+			return removed, fmt.Errorf("failover: delete stale return route: %w", err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// driftWatch follows the kernel's address and rule notifications for
+// DriftHints.
+type driftWatch struct {
+	once sync.Once
+	mu   sync.Mutex
+	conn *rtnetlink.Conn
+	// stopped: Close ran; a watch that starts afterwards stops at once.
+	stopped bool
+	ch      chan struct{}
+	done    chan struct{}
+	err     error
+}
+
+// DriftHints implements DriftHinter: a value arrives whenever an address
+// or a rule is deleted in the namespace (or notifications were lost). The
+// channel is closed by Close, or at once if the notifications cannot be
+// followed (then the engine verifies on its RepairInterval only).
+func (a *KernelActuator) DriftHints() <-chan struct{} {
+	w := &a.hints
+	w.once.Do(func() {
+		w.ch = make(chan struct{}, 1)
+		w.done = make(chan struct{})
+		a.mu.Lock()
+		closed := a.closed
+		a.mu.Unlock()
+		groups := uint32(unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | 1<<(unix.RTNLGRP_IPV4_RULE-1) | 1<<(unix.RTNLGRP_IPV6_RULE-1))
+		var c *rtnetlink.Conn
+		var err error
+		if !closed {
+			c, err = rtnetlink.Dial(&netlink.Config{NetNS: a.cfg.NetNS, Groups: groups})
+		}
+		if closed || err != nil {
+			w.err = err
+			close(w.ch)
+			close(w.done)
+			return
+		}
+		w.mu.Lock()
+		if w.stopped {
+			w.mu.Unlock()
+			c.Close()
+			close(w.ch)
+			close(w.done)
+			return
+		}
+		w.conn = c
+		w.mu.Unlock()
+		go w.run(c)
+	})
+	return w.ch
+}
+
+func (w *driftWatch) run(c *rtnetlink.Conn) {
+	defer close(w.done)
+	defer close(w.ch)
+	for {
+		_, nm, err := c.Receive()
+		w.mu.Lock()
+		closed := w.conn == nil
+		w.mu.Unlock()
+		if closed {
+			return
+		}
+		hint := false
+		if err != nil {
+			if !errors.Is(err, unix.ENOBUFS) {
+				return
+			}
+			hint = true // lost notifications: check
+		}
+		for _, m := range nm {
+			if m.Header.Type == unix.RTM_DELADDR || m.Header.Type == unix.RTM_DELRULE {
+				hint = true
+			}
+		}
+		if hint {
+			select {
+			case w.ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (w *driftWatch) stop() {
+	w.mu.Lock()
+	c := w.conn
+	w.conn, w.stopped = nil, true
+	w.mu.Unlock()
+	if c != nil {
+		c.Close()
+		<-w.done
+	}
+}
