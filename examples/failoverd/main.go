@@ -85,13 +85,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("failoverd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.primary, "primary", "", "primary `interface`")
-	standby := fs.String("standby", "", "comma-separated standby interfaces, in order of preference")
-	address := fs.String("address", "", "comma-separated service addresses with prefix length")
+	var standby, address []string
+	fs.Var(listFlag{&standby}, "standby", "comma-separated standby interfaces, in order of preference (repeatable)")
+	fs.Var(listFlag{&address}, "address", "comma-separated service addresses with prefix length (repeatable)")
 	o.probes = probeflags.Register(fs)
 	failback := fs.String("failback", "auto", "failback `policy`: auto, manual or never")
 	fs.DurationVar(&o.holdDown, "hold-down", failover.DefaultHoldDown, "how long the primary must be up before an auto failback")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "work inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
+	refuseRepeats(fs, "standby", "address", "target")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -104,11 +106,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.primary == "" {
 		return o, errors.New("-primary is required")
 	}
-	o.standbys = splitList(*standby)
+	o.standbys = standby
 	if len(o.standbys) == 0 {
 		return o, errors.New("-standby needs at least one interface")
 	}
-	for _, a := range splitList(*address) {
+	seen := map[string]bool{o.primary: true}
+	for _, s := range o.standbys {
+		if seen[s] {
+			return o, fmt.Errorf("interface %s is named twice in -primary/-standby", s)
+		}
+		seen[s] = true
+	}
+	for _, a := range address {
 		p, err := netip.ParsePrefix(a)
 		if err != nil {
 			return o, fmt.Errorf("-address %q: want an address with its prefix length, e.g. 198.18.10.50/24", a)
