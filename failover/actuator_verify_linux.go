@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -272,4 +273,49 @@ func (w *driftWatch) stop() {
 		c.Close()
 		<-w.done
 	}
+}
+
+var _ SelfAnnouncer = (*KernelActuator)(nil)
+
+// AnnounceOwn implements SelfAnnouncer: one gratuitous ARP per IPv4
+// address and one unsolicited NA per global IPv6 address that ifc holds
+// (not tentative, not failed DAD), except those in except.
+func (a *KernelActuator) AnnounceOwn(ctx context.Context, ifc Interface, except []netip.Prefix) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l, err := a.linkLocked(ifc)
+	if err != nil {
+		return err
+	}
+	if len(l.mac) != 6 {
+		return nil // not Ethernet: nothing to announce
+	}
+	all, err := a.rt.Address.List()
+	if err != nil {
+		return fmt.Errorf("failover: list addresses: %w", err)
+	}
+	var errs []error
+	for _, m := range all {
+		if int(m.Index) != l.index || m.Attributes == nil || m.Scope != unix.RT_SCOPE_UNIVERSE {
+			continue
+		}
+		flags := m.Attributes.Flags | uint32(m.Flags)
+		if flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
+			continue
+		}
+		addr, ok := netip.AddrFromSlice(m.Attributes.Address)
+		if !ok {
+			continue
+		}
+		addr = addr.Unmap()
+		if slices.ContainsFunc(except, func(p netip.Prefix) bool { return p.Addr() == addr }) {
+			continue
+		}
+		if addr.Is4() {
+			errs = append(errs, a.sendARP(ifc, l, addr))
+		} else {
+			errs = append(errs, a.sendNA(ifc, l, addr))
+		}
+	}
+	return errors.Join(errs...)
 }

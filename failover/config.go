@@ -55,6 +55,11 @@ type Config struct {
 	// NoRepair turns verification and repair off.
 	NoRepair bool
 
+	// NoSurvivorAnnouncements turns off the announcements of the
+	// surviving members' own addresses after a member loses its link (see
+	// SelfAnnouncer).
+	NoSurvivorAnnouncements bool
+
 	// Logger receives a line per decision and per failed action; nil is
 	// silent.
 	Logger *slog.Logger

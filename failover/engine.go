@@ -45,6 +45,9 @@ type Engine struct {
 	// set by a DriftHinter's hint and taken by the engine's goroutine.
 	verifier Verifier
 	hinted   atomic.Bool
+	// selfAnn is the Actuator as a SelfAnnouncer (nil: the survivors'
+	// own addresses are not announced).
+	selfAnn SelfAnnouncer
 
 	// in holds evidence not yet taken by the engine's goroutine.
 	inMu   sync.Mutex
@@ -120,6 +123,12 @@ type group struct {
 	annLeft int
 	annNext time.Time
 
+	// The surviving members' own addresses are announced after ownLost
+	// lost its link (SelfAnnouncer).
+	ownLost *member
+	ownLeft int
+	ownNext time.Time
+
 	wakeAt time.Time // failback or settle deadline
 }
 
@@ -161,6 +170,9 @@ func New(cfg Config) (*Engine, error) {
 	e.events = newEventQueue(c.EventBuffer)
 	if v, ok := c.Actuator.(Verifier); ok && !c.NoRepair {
 		e.verifier = v
+	}
+	if sa, ok := c.Actuator.(SelfAnnouncer); ok && !c.NoSurvivorAnnouncements {
+		e.selfAnn = sa
 	}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.events.forward(ctx) }()
@@ -393,6 +405,10 @@ func (e *Engine) step() time.Time {
 		e.decide(g)
 		now = time.Now()
 		e.announce(g, now)
+		e.announceSurvivors(g, now)
+		if g.ownLeft > 0 {
+			next = earliest(next, g.ownNext)
+		}
 		if e.verifier != nil {
 			e.verify(g, e.verifier, now, hinted)
 			if g.state == GroupUp && g.active != nil && !g.dirty {
@@ -440,6 +456,9 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
 	from := m.health
 	m.health, m.reason, m.since, m.evidence = h, r, now, evidence
 	m.group.blocked = nil // something changed: a blocked move may succeed now
+	if h == HealthLinkDown && from == HealthUp {
+		e.survivorsLost(m.group, m, now)
+	}
 	if h == HealthUp {
 		m.upSince = now
 	} else {

@@ -243,3 +243,65 @@ func TestConflictBlocksPlacement(t *testing.T) {
 		require.Equal(t, []bool{true, true, true, false, false}, ca.checks, "probe before the first placement only")
 	})
 }
+
+// TestSurvivorsAnnounced: when a member loses its link, the members that
+// are up announce their own addresses from their own interfaces, after the
+// move's first announcement, AnnounceCount rounds AnnounceInterval apart;
+// the member that lost its link and a member that is down do not.
+func TestSurvivorsAnnounced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, failover.GroupConfig{Primary: "eth3", Standbys: []string{"eth2", "eth4", "eth5"}, AnnounceCount: 3}, nil)
+		defer r.close()
+		r.start("eth3", "eth2", "eth4", "eth5")
+		r.link("eth5", false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		r.rec.Reset()
+		before := r.e.Snapshot().Counters.SurvivorAnnouncements
+		require.Equal(t, uint64(9), before, "eth5's loss: eth3, eth2 and eth4, 3 rounds")
+		lost := time.Now()
+		r.link("eth3", false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		calls := r.rec.Calls()
+		var own []failovertest.Call
+		firstAnnounce := -1
+		for i, c := range calls {
+			switch c.Op {
+			case failovertest.OpAnnounceOwn:
+				own = append(own, c)
+				require.Greater(t, firstAnnounce, -1, "after the move's first announcement")
+				require.Equal(t, []netip.Prefix{svc4, svc6}, c.Addresses, "the service addresses excepted")
+			case failovertest.OpAnnounce:
+				if firstAnnounce < 0 {
+					firstAnnounce = i
+				}
+			}
+		}
+		require.Len(t, own, 6, "eth2 and eth4, 3 rounds")
+		for i, c := range own {
+			require.Equal(t, []string{"eth2", "eth4"}[i%2], c.Interface.Name)
+			require.Equal(t, lost.Add(time.Duration(i/2)*failover.DefaultAnnounceInterval), c.Time)
+		}
+		require.Equal(t, before+6, r.e.Snapshot().Counters.SurvivorAnnouncements)
+		// A standby that loses its link: the active's own addresses too.
+		r.rec.Reset()
+		r.link("eth4", false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone, 3 rounds")
+	})
+}
+
+// TestNoSurvivorAnnouncements: off by Config.
+func TestNoSurvivorAnnouncements(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, failover.GroupConfig{}, func(c *failover.Config) { c.NoSurvivorAnnouncements = true })
+		defer r.close()
+		r.start("eth3", "eth2")
+		r.link("eth3", false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Zero(t, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn))
+	})
+}

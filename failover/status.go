@@ -129,6 +129,9 @@ type Counters struct {
 	// Announcements counts rounds sent; AnnounceErrors the failed ones.
 	Announcements  uint64 `json:"announcements"`
 	AnnounceErrors uint64 `json:"announce_errors"`
+	// SurvivorAnnouncements counts rounds of a surviving member's own
+	// addresses announced after another member lost its link.
+	SurvivorAnnouncements uint64 `json:"survivor_announcements"`
 	// EventsDropped counts events dropped because Events was not read.
 	EventsDropped uint64 `json:"events_dropped"`
 }

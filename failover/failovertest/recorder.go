@@ -21,16 +21,20 @@ const (
 	OpRemove   = "remove"
 	OpSteer    = "steer"
 	OpAnnounce = "announce"
+	// OpAnnounceOwn is an announcement of an interface's own addresses
+	// (failover.SelfAnnouncer).
+	OpAnnounceOwn = "announce-own"
 )
 
 // Call is one recorded actuator call.
 type Call struct {
-	// Op is OpAdd, OpRemove, OpSteer or OpAnnounce.
+	// Op is OpAdd, OpRemove, OpSteer, OpAnnounce or OpAnnounceOwn.
 	Op        string
 	Interface failover.Interface
 	// Address is the address of an add or remove.
 	Address netip.Prefix
-	// Addresses are the addresses of a steer or announce.
+	// Addresses are the addresses of a steer or announce (for
+	// OpAnnounceOwn: the addresses excepted).
 	Addresses []netip.Prefix
 	// Time is when the call was made (time.Now, so simulated time under
 	// testing/synctest).
@@ -223,4 +227,11 @@ func (r *Recorder) Verify(ctx context.Context, ifc failover.Interface, addrs []n
 		}
 	}
 	return d, nil
+}
+
+// AnnounceOwn implements failover.SelfAnnouncer: it records the call.
+func (r *Recorder) AnnounceOwn(ctx context.Context, ifc failover.Interface, except []netip.Prefix) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.record(Call{Op: OpAnnounceOwn, Interface: ifc, Addresses: slices.Clone(except)})
 }
