@@ -26,7 +26,9 @@ import (
 // a duplicate address detection neighbour solicitation for IPv6 (any
 // neighbour advertisement for the address counts). Answers from the
 // members' own hardware addresses do not count: another member of the
-// group may answer for an address the group already holds.
+// group may answer for an address the group already holds. A device
+// at a member's last known index (a member renamed away) is no conflict
+// either: RemoveAddress takes the address off it.
 func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, p netip.Prefix, members []Interface, probe bool) error {
 	a.mu.Lock()
 	if a.closed {
@@ -45,6 +47,11 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, p 
 	}
 	isMember := func(name string) bool {
 		return slices.ContainsFunc(members, func(m Interface) bool { return m.Name == name })
+	}
+	// A device that was a member under another name (renamed away) may
+	// still hold the address: it is the group's, and the move removes it.
+	wasMember := func(index uint32) bool {
+		return slices.ContainsFunc(members, func(m Interface) bool { return m.Index != 0 && m.Index == int(index) })
 	}
 	names := map[uint32]string{}
 	var memberMACs []net.HardwareAddr
@@ -66,7 +73,7 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, p 
 			continue
 		}
 		got, ok := netip.AddrFromSlice(m.Attributes.Address)
-		if ok && got.Unmap() == p.Addr() && !isMember(names[m.Index]) {
+		if ok && got.Unmap() == p.Addr() && !isMember(names[m.Index]) && !wasMember(m.Index) {
 			return &ConflictError{Address: p, Interface: names[m.Index]}
 		}
 	}

@@ -205,13 +205,20 @@ func (a *KernelActuator) AddAddress(ctx context.Context, ifc Interface, p netip.
 }
 
 // RemoveAddress implements Actuator. An interface that does not exist, or
-// does not hold p, is success.
+// does not hold p, is success. When ifc's name no longer exists and
+// ifc.Index is set, p is removed from the device at that index: a member
+// renamed away keeps its addresses otherwise.
 func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
 	if errors.Is(err, unix.ENODEV) {
-		return nil
+		if ifc.Index == 0 {
+			return nil
+		}
+		// The name is gone: the device may have been renamed and still
+		// hold the address; take it off by the member's last index.
+		l, err = link{index: ifc.Index}, nil
 	}
 	if err != nil {
 		return err

@@ -186,3 +186,40 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	t.Logf("announce=%v: eth2 dead %v in the %v after eth3's carrier loss", announce, dead, time.Since(t0).Round(time.Millisecond))
 	return dead, peerNeigh(t, peer, eth2Addr.Addr()), l2.Attributes.Address
 }
+
+// TestKernelRenamedMember: the active eth3 is renamed eth9 (`ip link set
+// eth3 name eth9`, which the kernel only allows while it is down): the
+// addresses move to eth2 and stay there while eth9 is up again; a new
+// device on the bridge that takes the name eth3 is the member eth3 (new
+// index), and the addresses fail back to it.
+func TestKernelRenamedMember(t *testing.T) {
+	k := newKernelLabWith(t, true, failover.GroupConfig{HoldDown: 300 * time.Millisecond}, nil, defaultMonitors)
+	old, err := k.node.Index("eth3")
+	require.NoError(t, err)
+	require.NoError(t, k.node.Rename("eth3", "eth9"))
+	sw := k.waitSwitch(failover.ReasonLinkDown)
+	require.Equal(t, "eth2", sw.To.Name)
+	on, off := k.addrsOn("eth2"), k.addrsOn("eth9")
+	for _, p := range svcAddrs {
+		require.Contains(t, on, p)
+		require.NotContains(t, off, p, "removed from the renamed device")
+	}
+	k.echoAll("after the rename")
+	k.noSwitch(500 * time.Millisecond) // eth9 is up again: not a member
+	require.Equal(t, failover.HealthLinkDown, k.e.Snapshot().Groups[0].Members[0].Health)
+
+	// A new device on the bridge takes the name. (A second lab object
+	// only to create the pair; explicit indexes avoid the first lab's.)
+	lab2 := netlab.New(t)
+	require.NoError(t, lab2.Veth(k.node, "eth4", k.sw, "p4", &netlab.VethOptions{Index: 1900, PeerIndex: 1901}))
+	require.NoError(t, k.sw.SetMaster("p4", "br0"))
+	require.NoError(t, k.node.AddAddr("eth4", netip.MustParsePrefix("198.18.10.4/24")))
+	require.NoError(t, k.node.Rename("eth4", "eth3"))
+	fb := k.waitSwitch(failover.ReasonFailback)
+	require.Equal(t, "eth3", fb.To.Name)
+	require.Equal(t, 1900, fb.To.Index, "the new device")
+	require.NotEqual(t, old, fb.To.Index)
+	k.requireOn("eth3")
+	k.echoAll("after failback to the new eth3")
+	t.Logf("\n%s", k.e.Snapshot())
+}
