@@ -17,68 +17,74 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CheckConflict implements ConflictChecker. The local check lists the
-// namespace's addresses: p's address on an interface whose name is not a
-// member's is a conflict. The probe (ConflictProbes probes,
-// ConflictProbeInterval apart, answers awaited one interval after the
-// last) is sent on target's link from its hardware address: an RFC 5227
-// ARP probe for IPv4 (any ARP packet whose sender is the address counts),
-// a duplicate address detection neighbour solicitation for IPv6 (any
-// neighbour advertisement for the address counts). Answers from the
-// members' own hardware addresses do not count: another member of the
-// group may answer for an address the group already holds. A device
-// at a member's last known index (a member renamed away) is no conflict
-// either: RemoveAddress takes the address off it.
-func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, p netip.Prefix, members []Interface, probe bool) error {
+// CheckConflict implements ConflictChecker. The local check is one dump
+// of the namespace's addresses: an address of addrs on a device that is
+// not a member is a conflict. A device at a member's last known index (a
+// member renamed away) is no conflict: RemoveAddress takes the address
+// off it. Only a holder at an unknown index costs a link lookup, for its
+// name, so a move between members pays one address dump.
+//
+// The probe (ConflictProbes probes, ConflictProbeInterval apart, answers
+// awaited one interval after the last) is sent on target's link from its
+// hardware address: an RFC 5227 ARP probe for IPv4 (any ARP packet whose
+// sender is the address counts), a duplicate address detection neighbour
+// solicitation for IPv6 (any neighbour advertisement for the address
+// counts). Answers from the members' own hardware addresses do not count:
+// another member of the group may answer for an address the group
+// already holds.
+func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, addrs []netip.Prefix, members []Interface, probe bool) error {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if a.closed {
-		a.mu.Unlock()
 		return errActuatorClosed
 	}
-	links, err := a.rt.Link.List()
-	if err != nil {
-		a.mu.Unlock()
-		return fmt.Errorf("failover: list links: %w", err)
-	}
-	addrs, err := a.rt.Address.List()
-	a.mu.Unlock()
+	all, err := a.rt.Address.List()
 	if err != nil {
 		return fmt.Errorf("failover: list addresses: %w", err)
 	}
-	isMember := func(name string) bool {
-		return slices.ContainsFunc(members, func(m Interface) bool { return m.Name == name })
+	for _, m := range all {
+		if m.Attributes == nil {
+			continue
+		}
+		got, ok := netip.AddrFromSlice(m.Attributes.Address)
+		if !ok {
+			continue
+		}
+		i := slices.IndexFunc(addrs, func(p netip.Prefix) bool { return p.Addr() == got.Unmap() })
+		if i < 0 || slices.ContainsFunc(members, func(x Interface) bool { return x.Index != 0 && x.Index == int(m.Index) }) {
+			continue
+		}
+		name := ""
+		if lm, err := a.rt.Link.Get(m.Index); err == nil && lm.Attributes != nil {
+			name = lm.Attributes.Name
+		}
+		if name != "" && slices.ContainsFunc(members, func(x Interface) bool { return x.Name == name }) {
+			continue // a member whose index the engine has not seen yet
+		}
+		if name == "" {
+			name = fmt.Sprintf("index %d", m.Index)
+		}
+		return &ConflictError{Address: addrs[i], Interface: name}
 	}
-	// A device that was a member under another name (renamed away) may
-	// still hold the address: it is the group's, and the move removes it.
-	wasMember := func(index uint32) bool {
-		return slices.ContainsFunc(members, func(m Interface) bool { return m.Index != 0 && m.Index == int(index) })
+	if !probe || a.cfg.ConflictProbes < 0 {
+		return nil
 	}
-	names := map[uint32]string{}
+	links, err := a.rt.Link.List()
+	if err != nil {
+		return fmt.Errorf("failover: list links: %w", err)
+	}
 	var memberMACs []net.HardwareAddr
 	var tl link
 	for _, l := range links {
 		if l.Attributes == nil {
 			continue
 		}
-		names[l.Index] = l.Attributes.Name
-		if isMember(l.Attributes.Name) {
+		if slices.ContainsFunc(members, func(x Interface) bool { return x.Name == l.Attributes.Name }) {
 			memberMACs = append(memberMACs, l.Attributes.Address)
 		}
 		if l.Attributes.Name == target.Name {
 			tl = link{index: int(l.Index), mac: l.Attributes.Address}
 		}
-	}
-	for _, m := range addrs {
-		if m.Attributes == nil {
-			continue
-		}
-		got, ok := netip.AddrFromSlice(m.Attributes.Address)
-		if ok && got.Unmap() == p.Addr() && !isMember(names[m.Index]) && !wasMember(m.Index) {
-			return &ConflictError{Address: p, Interface: names[m.Index]}
-		}
-	}
-	if !probe || a.cfg.ConflictProbes < 0 {
-		return nil
 	}
 	if tl.index == 0 {
 		return fmt.Errorf("failover: conflict probe on %s: %w", target.Name, unix.ENODEV)
@@ -86,12 +92,21 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, p 
 	if len(tl.mac) != 6 {
 		return nil // not Ethernet: nothing to probe with
 	}
-	mac, err := a.probe(ctx, target, tl, p.Addr(), memberMACs)
-	if err != nil {
-		return err
+	if a.closed {
+		return errActuatorClosed
 	}
-	if mac != nil {
-		return &ConflictError{Address: p, HardwareAddr: mac, Via: target.Name}
+	// The probes wait without the lock: other calls (Holders, Verify)
+	// need not wait for them.
+	a.mu.Unlock()
+	defer a.mu.Lock()
+	for _, p := range addrs {
+		mac, err := a.probe(ctx, target, tl, p.Addr(), memberMACs)
+		if err != nil {
+			return err
+		}
+		if mac != nil {
+			return &ConflictError{Address: p, HardwareAddr: mac, Via: target.Name}
+		}
 	}
 	return nil
 }

@@ -59,6 +59,6 @@ func (*KernelActuator) DriftHints() <-chan struct{} {
 func (*KernelActuator) Sweep(context.Context, []netip.Prefix) (int, error) { return 0, errNoKernel }
 
 // CheckConflict returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) CheckConflict(context.Context, Interface, netip.Prefix, []Interface, bool) error {
+func (*KernelActuator) CheckConflict(context.Context, Interface, []netip.Prefix, []Interface, bool) error {
 	return errNoKernel
 }

@@ -612,11 +612,13 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 		for i, m := range g.members {
 			members[i] = m.ifc()
 		}
-		for _, p := range g.cfg.Addresses {
-			if err := cc.CheckConflict(ctx, ifc, p, members, !g.placed); err != nil {
-				e.failed(g, target, "conflict", ifc, p, err)
-				return
+		if err := cc.CheckConflict(ctx, ifc, g.cfg.Addresses, members, !g.placed); err != nil {
+			var p netip.Prefix
+			if ce, ok := err.(*ConflictError); ok {
+				p = ce.Address
 			}
+			e.failed(g, target, "conflict", ifc, p, err)
+			return
 		}
 	}
 	for _, p := range g.cfg.Addresses {

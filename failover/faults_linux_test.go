@@ -221,7 +221,7 @@ func TestKernelConflict(t *testing.T) {
 			ctx := t.Context()
 			// Free: no conflict, with and without the probe.
 			for _, probe := range []bool{true, false} {
-				require.NoError(t, c.act.CheckConflict(ctx, conflictMembers[0], tc.addr, conflictMembers, probe))
+				require.NoError(t, c.act.CheckConflict(ctx, conflictMembers[0], []netip.Prefix{tc.addr}, conflictMembers, probe))
 			}
 			if tc.holder == "peer" {
 				require.NoError(t, c.peer.AddAddr("eth0", tc.addr))
@@ -229,7 +229,7 @@ func TestKernelConflict(t *testing.T) {
 				require.NoError(t, c.node.AddAddr("lo", netip.PrefixFrom(tc.addr.Addr(), tc.addr.Addr().BitLen())))
 			}
 			t0 := time.Now()
-			err := c.act.CheckConflict(ctx, conflictMembers[0], tc.addr, conflictMembers, true)
+			err := c.act.CheckConflict(ctx, conflictMembers[0], []netip.Prefix{tc.addr}, conflictMembers, true)
 			t.Logf("conflict found after %v: %v", time.Since(t0), err)
 			var ce *failover.ConflictError
 			require.True(t, errors.As(err, &ce), "%v", err)
@@ -237,7 +237,7 @@ func TestKernelConflict(t *testing.T) {
 			if tc.holder == "peer" {
 				require.Equal(t, c.peerMAC, ce.HardwareAddr)
 				require.Contains(t, err.Error(), c.peerMAC.String())
-				require.NoError(t, c.act.CheckConflict(ctx, conflictMembers[0], tc.addr, conflictMembers, false),
+				require.NoError(t, c.act.CheckConflict(ctx, conflictMembers[0], []netip.Prefix{tc.addr}, conflictMembers, false),
 					"without the probe only local holders count")
 			} else {
 				require.Equal(t, "lo", ce.Interface)
@@ -284,10 +284,10 @@ func TestKernelConflictMembersDoNotCount(t *testing.T) {
 	require.NoError(t, c.node.AddAddr("eth3", svc4))
 	require.NoError(t, c.node.AddAddr("eth3", svc6))
 	for _, p := range svcAddrs {
-		require.NoError(t, c.act.CheckConflict(t.Context(), conflictMembers[0], p, conflictMembers, true))
-		require.NoError(t, c.act.CheckConflict(t.Context(), conflictMembers[1], p, conflictMembers, true), "probe from eth2: eth3 answers, a member")
+		require.NoError(t, c.act.CheckConflict(t.Context(), conflictMembers[0], []netip.Prefix{p}, conflictMembers, true))
+		require.NoError(t, c.act.CheckConflict(t.Context(), conflictMembers[1], []netip.Prefix{p}, conflictMembers, true), "probe from eth2: eth3 answers, a member")
 	}
-	err := c.act.CheckConflict(t.Context(), conflictMembers[1], svc4, conflictMembers[1:], true)
+	err := c.act.CheckConflict(t.Context(), conflictMembers[1], svcAddrs, conflictMembers[1:], true)
 	var ce *failover.ConflictError
 	require.True(t, errors.As(err, &ce), "eth3 is no member of this group: %v", err)
 	require.Equal(t, "eth3", ce.Interface)
