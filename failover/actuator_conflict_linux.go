@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mdlayher/packet"
@@ -99,13 +100,28 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, ad
 	// need not wait for them.
 	a.mu.Unlock()
 	defer a.mu.Lock()
-	for _, p := range addrs {
-		mac, err := a.probe(ctx, target, tl, p.Addr(), memberMACs)
-		if err != nil {
-			return err
+	// All addresses at once: the first placement waits for one probe
+	// sequence, not one per address.
+	type result struct {
+		mac net.HardwareAddr
+		err error
+	}
+	res := make([]result, len(addrs))
+	var wg sync.WaitGroup
+	for i, p := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i].mac, res[i].err = a.probe(ctx, target, tl, p.Addr(), memberMACs)
+		}()
+	}
+	wg.Wait()
+	for i, r := range res {
+		if r.err != nil {
+			return r.err
 		}
-		if mac != nil {
-			return &ConflictError{Address: p, HardwareAddr: mac, Via: target.Name}
+		if r.mac != nil {
+			return &ConflictError{Address: addrs[i], HardwareAddr: r.mac, Via: target.Name}
 		}
 	}
 	return nil

@@ -602,7 +602,6 @@ func (e *Engine) decide(g *group) {
 // the return path and send the first announcement.
 func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Time) {
 	g.attempt++
-	g.dirty = true
 	ctx, ifc := e.ctx, target.ifc()
 	if cc, ok := e.act.(ConflictChecker); ok {
 		// Before the first placement the address is probed for on the
@@ -621,6 +620,9 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 			return
 		}
 	}
+	// Nothing was touched before this point: a refused move leaves no
+	// half move behind.
+	g.dirty = true
 	for _, p := range g.cfg.Addresses {
 		if err := e.act.AddAddress(ctx, ifc, p); err != nil {
 			e.failed(g, target, "add", ifc, p, err)

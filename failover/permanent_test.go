@@ -227,6 +227,10 @@ func TestConflictBlocksPlacement(t *testing.T) {
 		require.True(t, ae[0].Permanent)
 		require.Contains(t, ae[0].Err.Error(), "198.18.10.50")
 		require.Contains(t, ae[0].Err.Error(), "02:00:00:00:00:09")
+		require.Equal(t, svc4, ae[0].Address)
+		st := e.Snapshot()
+		require.False(t, st.Groups[0].MovePending, "nothing was touched")
+		require.Contains(t, st.Groups[0].PermanentError, "198.18.10.50")
 
 		// The other host lets it go; the next change places it (probing
 		// again), and a later failover checks only locally.
