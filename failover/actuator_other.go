@@ -49,7 +49,7 @@ func (*KernelActuator) Verify(context.Context, Interface, []netip.Prefix) (Drift
 }
 
 // DriftHints returns a closed channel.
-func (*KernelActuator) DriftHints() <-chan struct{} {
+func (*KernelActuator) DriftHints(context.Context) <-chan struct{} {
 	c := make(chan struct{})
 	close(c)
 	return c

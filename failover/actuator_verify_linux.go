@@ -181,71 +181,60 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 }
 
 // driftWatch follows the kernel's address and rule notifications for
-// DriftHints.
+// DriftHints: one socket and goroutine per DriftHints call, until its
+// context is done or the actuator is closed.
 type driftWatch struct {
-	once sync.Once
-	mu   sync.Mutex
-	conn *rtnetlink.Conn
-	// stopped: Close ran; a watch that starts afterwards stops at once.
-	stopped bool
-	ch      chan struct{}
-	done    chan struct{}
-	err     error
+	mu      sync.Mutex
+	stopped bool // the actuator is closed: no new watch
+	conns   map[*rtnetlink.Conn]bool
+	wg      sync.WaitGroup
 }
 
 // DriftHints implements DriftHinter: a value arrives whenever an address
 // or a rule is deleted in the namespace (or notifications were lost). The
-// channel is closed by Close, or at once if the notifications cannot be
-// followed (then the engine verifies on its RepairInterval only).
-func (a *KernelActuator) DriftHints() <-chan struct{} {
+// channel is closed once ctx is done or the actuator is closed, or at once
+// if the notifications cannot be followed (then the engine verifies on its
+// RepairInterval only).
+func (a *KernelActuator) DriftHints(ctx context.Context) <-chan struct{} {
 	w := &a.hints
-	w.once.Do(func() {
-		w.ch = make(chan struct{}, 1)
-		w.done = make(chan struct{})
-		a.mu.Lock()
-		closed := a.closed
-		a.mu.Unlock()
-		groups := uint32(unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | 1<<(unix.RTNLGRP_IPV4_RULE-1) | 1<<(unix.RTNLGRP_IPV6_RULE-1))
-		var c *rtnetlink.Conn
-		var err error
-		if !closed {
-			c, err = rtnetlink.Dial(&netlink.Config{NetNS: a.cfg.NetNS, Groups: groups})
-		}
-		if closed || err != nil {
-			w.err = err
-			close(w.ch)
-			close(w.done)
-			return
-		}
-		w.mu.Lock()
-		if w.stopped {
-			w.mu.Unlock()
-			c.Close()
-			close(w.ch)
-			close(w.done)
-			return
-		}
-		w.conn = c
-		w.mu.Unlock()
-		go w.run(c)
-	})
-	return w.ch
+	ch := make(chan struct{}, 1)
+	groups := uint32(unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | 1<<(unix.RTNLGRP_IPV4_RULE-1) | 1<<(unix.RTNLGRP_IPV6_RULE-1))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped || ctx.Err() != nil {
+		close(ch)
+		return ch
+	}
+	c, err := rtnetlink.Dial(&netlink.Config{NetNS: a.cfg.NetNS, Groups: groups})
+	if err != nil {
+		close(ch)
+		return ch
+	}
+	if w.conns == nil {
+		w.conns = map[*rtnetlink.Conn]bool{}
+	}
+	w.conns[c] = true
+	w.wg.Add(1)
+	go w.run(c, ch)
+	context.AfterFunc(ctx, func() { w.drop(c) })
+	return ch
 }
 
-func (w *driftWatch) run(c *rtnetlink.Conn) {
-	defer close(w.done)
-	defer close(w.ch)
+func (w *driftWatch) run(c *rtnetlink.Conn, ch chan struct{}) {
+	defer w.wg.Done()
+	defer close(ch)
 	for {
 		_, nm, err := c.Receive()
 		w.mu.Lock()
-		closed := w.conn == nil
+		live := w.conns[c]
 		w.mu.Unlock()
-		if closed {
+		if !live {
 			return
 		}
 		hint := false
 		if err != nil {
 			if !errors.Is(err, unix.ENOBUFS) {
+				w.drop(c)
 				return
 			}
 			hint = true // lost notifications: check
@@ -257,22 +246,33 @@ func (w *driftWatch) run(c *rtnetlink.Conn) {
 		}
 		if hint {
 			select {
-			case w.ch <- struct{}{}:
+			case ch <- struct{}{}:
 			default:
 			}
 		}
 	}
 }
 
+// drop closes one watch's socket, which ends its goroutine.
+func (w *driftWatch) drop(c *rtnetlink.Conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conns[c] {
+		delete(w.conns, c)
+		c.Close()
+	}
+}
+
+// stop closes every watch and waits for their goroutines.
 func (w *driftWatch) stop() {
 	w.mu.Lock()
-	c := w.conn
-	w.conn, w.stopped = nil, true
-	w.mu.Unlock()
-	if c != nil {
+	w.stopped = true
+	for c := range w.conns {
+		delete(w.conns, c)
 		c.Close()
-		<-w.done
 	}
+	w.mu.Unlock()
+	w.wg.Wait()
 }
 
 var _ SelfAnnouncer = (*KernelActuator)(nil)

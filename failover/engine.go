@@ -178,7 +178,7 @@ func New(cfg Config) (*Engine, error) {
 	go func() { defer e.wg.Done(); e.events.forward(ctx) }()
 	go func() { defer e.wg.Done(); e.run() }()
 	if h, ok := c.Actuator.(DriftHinter); ok && e.verifier != nil {
-		hints := h.DriftHints()
+		hints := h.DriftHints(ctx)
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

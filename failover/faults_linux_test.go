@@ -3,6 +3,7 @@
 package failover_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -315,4 +316,57 @@ func TestKernelConflictMembersDoNotCount(t *testing.T) {
 	var ce *failover.ConflictError
 	require.True(t, errors.As(err, &ce), "eth3 is no member of this group: %v", err)
 	require.Equal(t, "eth3", ce.Interface)
+}
+
+// TestKernelDriftHints: a deleted address or rule is hinted; the channel
+// closes when its context is done, or when the actuator is closed, and
+// leaves no goroutine behind (goleak).
+func TestKernelDriftHints(t *testing.T) {
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	sw, err := lab.NewNS("sw")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	require.NoError(t, err)
+	defer act.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	hints := act.DriftHints(ctx)
+	eth2 := failover.Interface{Name: "eth2"}
+	require.NoError(t, act.AddAddress(ctx, eth2, svc4))
+	require.NoError(t, act.SteerReturn(ctx, eth2, []netip.Prefix{svc4}))
+	recv := func(what string) bool {
+		t.Helper()
+		select {
+		case _, ok := <-hints:
+			return ok
+		case <-time.After(2 * time.Second):
+			t.Fatalf("nothing on the channel: %s", what)
+			return false
+		}
+	}
+	for len(hints) > 0 {
+		<-hints
+	}
+	require.NoError(t, node.DelAddr("eth2", svc4))
+	require.True(t, recv("address deleted"))
+	rules := returnRules(t, node)
+	require.Len(t, rules, 1)
+	c, err := node.Dial()
+	require.NoError(t, err)
+	require.NoError(t, c.Rule.Delete(&rules[0]))
+	c.Close()
+	require.True(t, recv("rule deleted"))
+	cancel()
+	for recv("closed on cancel") {
+	}
+
+	hints = act.DriftHints(context.Background())
+	require.NoError(t, act.Close())
+	for recv("closed by Close") {
+	}
+	hints = act.DriftHints(context.Background())
+	_, ok := <-hints
+	require.False(t, ok, "closed at once after Close")
 }

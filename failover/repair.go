@@ -27,8 +27,9 @@ type Verifier interface {
 type DriftHinter interface {
 	// DriftHints returns a channel that receives a value whenever
 	// something the actuator put in place may have been removed. It is
-	// closed when the actuator is closed.
-	DriftHints() <-chan struct{}
+	// closed once ctx is done (the engine passes a context that Close
+	// cancels) or the actuator is closed.
+	DriftHints(ctx context.Context) <-chan struct{}
 }
 
 // Drift is what Verify found missing.
