@@ -4,6 +4,7 @@ package failover
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -94,16 +95,16 @@ func (a *KernelActuator) returnPathOK(src, dst netip.Addr, table uint32, index i
 		Family:    unix.AF_INET,
 		DstLength: 32,
 		SrcLength: 32,
-		Flags:     unix.RTM_F_FIB_MATCH,
-		Attributes: rtnetlink.RouteAttributes{
-			Dst: net.IP(dst.AsSlice()),
-			Src: net.IP(src.AsSlice()),
-		},
+		// The table of the route found (LOOKUP_TABLE; without it IPv4
+		// reports the cached route's table, main), the FIB entry itself
+		// (FIB_MATCH).
+		Flags:      unix.RTM_F_FIB_MATCH | unix.RTM_F_LOOKUP_TABLE,
+		Attributes: rtnetlink.RouteAttributes{Dst: net.IP(dst.AsSlice())},
 	}
 	if dst.Is6() {
 		rm.Family, rm.DstLength, rm.SrcLength = unix.AF_INET6, 128, 128
 	}
-	msgs, err := a.rt.Execute(rm, unix.RTM_GETROUTE, netlink.Request)
+	msgs, err := a.rt.Execute(routeGet{rm, src}, unix.RTM_GETROUTE, netlink.Request)
 	if err != nil {
 		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
 			return false, nil
@@ -116,6 +117,27 @@ func (a *KernelActuator) returnPathOK(src, dst netip.Addr, table uint32, index i
 		}
 	}
 	return false, nil
+}
+
+// routeGet is a route request with RTA_SRC: the source the lookup (and
+// the policy rules) see. rtnetlink's RouteAttributes.Src is RTA_PREFSRC,
+// which the kernel's RTM_GETROUTE ignores.
+type routeGet struct {
+	*rtnetlink.RouteMessage
+	src netip.Addr
+}
+
+func (r routeGet) MarshalBinary() ([]byte, error) {
+	b, err := r.RouteMessage.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	a := r.src.AsSlice()
+	attr := make([]byte, 4+len(a)) // IPv4 8, IPv6 20 bytes: aligned
+	binary.NativeEndian.PutUint16(attr[0:], uint16(len(attr)))
+	binary.NativeEndian.PutUint16(attr[2:], unix.RTA_SRC)
+	copy(attr[4:], a)
+	return append(b, attr...), nil
 }
 
 // Sweep removes the return-path rules (priority RulePriority or protocol

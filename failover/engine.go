@@ -114,8 +114,11 @@ type group struct {
 	// moves only re-check locally for conflicts (no probe on the wire).
 	placed bool
 	// verifyAt is when the active member's addresses and return path are
-	// next verified (Config.RepairInterval).
-	verifyAt time.Time
+	// next verified (Config.RepairInterval). returnShadowed: re-steering
+	// did not complete the return path; it is not checked again until the
+	// next move.
+	verifyAt       time.Time
+	returnShadowed bool
 
 	request *request
 
@@ -647,7 +650,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	from := g.active
 	attempts := g.attempt
 	g.active, g.dirty, g.attempt, g.retryAt, g.retryTarget, g.lastErr = target, false, 0, time.Time{}, nil, nil
-	g.blocked, g.permErr, g.placed = nil, nil, true
+	g.blocked, g.permErr, g.placed, g.returnShadowed = nil, nil, true, false
 	g.verifyAt = time.Now().Add(e.cfg.RepairInterval)
 	if r := g.request; r != nil && r.to == target {
 		g.request = nil

@@ -311,3 +311,59 @@ func TestNoSurvivorAnnouncements(t *testing.T) {
 		require.Zero(t, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn))
 	})
 }
+
+// shadowedVerifier reports the return path incomplete whatever is done.
+type shadowedVerifier struct{ *failovertest.Recorder }
+
+func (s shadowedVerifier) Verify(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+	d, err := s.Recorder.Verify(ctx, ifc, addrs)
+	d.ReturnPath = true
+	return d, err
+}
+
+// TestRepairDoesNotFight: a return path that re-steering cannot complete
+// is steered again once, reported once, and not fought every
+// RepairInterval; addresses are still repaired; a move checks again.
+func TestRepairDoesNotFight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := failovertest.NewRecorder()
+		e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			Addresses: []netip.Prefix{svc4}, MinDwell: -1, HoldDown: -1}}, Actuator: shadowedVerifier{rec}, RepairInterval: 100 * time.Millisecond})
+		require.NoError(t, err)
+		var evs []failover.Event
+		var mu sync.Mutex
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range e.Events() {
+				mu.Lock()
+				evs = append(evs, ev)
+				mu.Unlock()
+			}
+		}()
+		defer func() { e.Close(); <-done }()
+		for _, n := range []string{"eth3", "eth2"} {
+			e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		require.Equal(t, 2, countOps(rec.Calls(), failovertest.OpSteer), "the move's steer and one repair")
+		mu.Lock()
+		ae := actionErrors(evs)
+		mu.Unlock()
+		require.Len(t, ae, 1)
+		require.Equal(t, "repair", ae[0].Op)
+		require.Contains(t, ae[0].Err.Error(), "not repaired again until the next move")
+		// Addresses are still repaired.
+		rec.Drop("eth3", svc4)
+		time.Sleep(100 * time.Millisecond)
+		synctest.Wait()
+		require.Equal(t, []string{"eth3"}, rec.Holders(svc4))
+		// A move checks again: one more steer by the move, one by a repair.
+		rec.Reset()
+		e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: false})
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		require.Equal(t, 2, countOps(rec.Calls(), failovertest.OpSteer))
+	})
+}

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -64,6 +65,8 @@ func (e *RepairEvent) EventTime() time.Time { return e.Time }
 
 func (*RepairEvent) isEvent() {}
 
+var errReturnShadowed = errors.New("failover: the return path is still incomplete right after it was steered again (a rule of higher precedence, or another program, takes it): not repaired again until the next move")
+
 // verify checks the active member of g and repairs it when something is
 // missing; it runs on the engine's goroutine.
 func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
@@ -76,6 +79,9 @@ func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
 	g.verifyAt = now.Add(e.cfg.RepairInterval)
 	ctx, ifc := e.ctx, g.active.ifc()
 	d, err := v.Verify(ctx, ifc, g.cfg.Addresses)
+	if g.returnShadowed {
+		d.ReturnPath = false
+	}
 	if err != nil || d.None() {
 		return // cannot tell: the next move or verification will
 	}
@@ -98,6 +104,16 @@ func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
 	}
 	if ctx.Err() != nil {
 		return
+	}
+	if errs == nil && d.ReturnPath {
+		// A return path that is still incomplete right after it was
+		// steered again is shadowed by something this engine does not
+		// own (e.g. a rule of higher precedence): say so once, and do not
+		// fight it every RepairInterval; the next move checks again.
+		if d2, err := v.Verify(ctx, ifc, g.cfg.Addresses); err == nil && d2.ReturnPath {
+			g.returnShadowed = true
+			errs = errReturnShadowed
+		}
 	}
 	done := time.Now()
 	if errs == nil {
