@@ -14,6 +14,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -208,8 +209,27 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 type driftWatch struct {
 	mu      sync.Mutex
 	stopped bool // the actuator is closed: no new watch
-	conns   map[*rtnetlink.Conn]bool
+	conns   map[*netlink.Conn]bool
 	wg      sync.WaitGroup
+}
+
+// deletionsOnly is a classic BPF filter for the notification socket: only
+// RTM_DELADDR and RTM_DELRULE reach user space, so that the addresses and
+// rules a move adds wake nobody (the filter reads nlmsg_type, in host byte
+// order, with a big-endian load).
+func deletionsOnly() ([]bpf.RawInstruction, error) {
+	be := func(t uint16) uint32 {
+		var b [2]byte
+		binary.NativeEndian.PutUint16(b[:], t)
+		return uint32(binary.BigEndian.Uint16(b[:]))
+	}
+	return bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: be(unix.RTM_DELADDR), SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: be(unix.RTM_DELRULE), SkipFalse: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
 }
 
 // DriftHints implements DriftHinter: a value arrives whenever an address
@@ -227,13 +247,16 @@ func (a *KernelActuator) DriftHints(ctx context.Context) <-chan struct{} {
 		close(ch)
 		return ch
 	}
-	c, err := rtnetlink.Dial(&netlink.Config{NetNS: a.cfg.NetNS, Groups: groups})
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: a.cfg.NetNS, Groups: groups})
 	if err != nil {
 		close(ch)
 		return ch
 	}
+	if f, err := deletionsOnly(); err == nil {
+		_ = c.SetBPF(f) // without it every notification is looked at
+	}
 	if w.conns == nil {
-		w.conns = map[*rtnetlink.Conn]bool{}
+		w.conns = map[*netlink.Conn]bool{}
 	}
 	w.conns[c] = true
 	w.wg.Add(1)
@@ -242,11 +265,11 @@ func (a *KernelActuator) DriftHints(ctx context.Context) <-chan struct{} {
 	return ch
 }
 
-func (w *driftWatch) run(c *rtnetlink.Conn, ch chan struct{}) {
+func (w *driftWatch) run(c *netlink.Conn, ch chan struct{}) {
 	defer w.wg.Done()
 	defer close(ch)
 	for {
-		_, nm, err := c.Receive()
+		nm, err := c.Receive()
 		w.mu.Lock()
 		live := w.conns[c]
 		w.mu.Unlock()
@@ -276,7 +299,7 @@ func (w *driftWatch) run(c *rtnetlink.Conn, ch chan struct{}) {
 }
 
 // drop closes one watch's socket, which ends its goroutine.
-func (w *driftWatch) drop(c *rtnetlink.Conn) {
+func (w *driftWatch) drop(c *netlink.Conn) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.conns[c] {

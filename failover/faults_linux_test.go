@@ -349,8 +349,17 @@ func TestKernelDriftHints(t *testing.T) {
 			return false
 		}
 	}
+	time.Sleep(50 * time.Millisecond)
 	for len(hints) > 0 {
 		<-hints
+	}
+	// Additions wake nobody (the socket's filter passes deletions only).
+	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.9/24")))
+	require.NoError(t, act.SteerReturn(ctx, eth2, []netip.Prefix{svc4}))
+	select {
+	case <-hints:
+		t.Fatal("a hint for an addition")
+	case <-time.After(100 * time.Millisecond):
 	}
 	require.NoError(t, node.DelAddr("eth2", svc4))
 	require.True(t, recv("address deleted"))
