@@ -216,10 +216,10 @@ func (e *Engine) Close() error {
 }
 
 // Events returns the channel of events (*HealthEvent, *SwitchEvent,
-// *GroupEvent, *ActionErrorEvent, *RepairEvent) in the order they happened. A slow reader
-// blocks nobody: beyond Config.EventBuffer queued events the oldest are
-// dropped and counted (Counters.EventsDropped). The channel is closed by
-// Close.
+// *GroupEvent, *ActionErrorEvent, *RepairEvent) in the order they
+// happened. A slow reader blocks nobody: beyond Config.EventBuffer queued
+// events the oldest are dropped and counted (Counters.EventsDropped). The
+// channel is closed by Close.
 func (e *Engine) Events() <-chan Event { return e.events.out }
 
 // Link records link evidence for an interface. It never blocks. Evidence
