@@ -56,7 +56,7 @@ type Config struct {
 	NoRepair bool
 
 	// NoSurvivorAnnouncements turns off the announcements of the
-	// surviving members' own addresses after a member loses its link (see
+	// surviving members' own addresses after a member fails (see
 	// SelfAnnouncer).
 	NoSurvivorAnnouncements bool
 

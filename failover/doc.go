@@ -51,7 +51,7 @@
 // Verifier is asked every Config.RepairInterval (and at once when a
 // DriftHinter hints) whether the active member still holds the addresses
 // and the return path, and what was removed behind the engine's back is
-// put back (RepairEvent, Counters.Repairs). When a member loses its link, a
+// put back (RepairEvent, Counters.Repairs). When a member fails, a
 // SelfAnnouncer announces the surviving members' own addresses, so that
 // neighbours that learnt them at the dead interface's hardware address
 // (ARP flux) reach them again. Members are named: a member renamed away is

@@ -127,7 +127,7 @@ type group struct {
 	annNext time.Time
 
 	// The surviving members' own addresses are announced after ownLost
-	// lost its link (SelfAnnouncer).
+	// failed (SelfAnnouncer).
 	ownLost *member
 	ownLeft int
 	ownNext time.Time
@@ -459,7 +459,7 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
 	from := m.health
 	m.health, m.reason, m.since, m.evidence = h, r, now, evidence
 	m.group.blocked = nil // something changed: a blocked move may succeed now
-	if h == HealthLinkDown && from == HealthUp {
+	if from == HealthUp && (h == HealthLinkDown || h == HealthIPDown) {
 		e.survivorsLost(m.group, m, now)
 	}
 	if h == HealthUp {

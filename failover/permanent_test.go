@@ -250,7 +250,7 @@ func TestConflictBlocksPlacement(t *testing.T) {
 	})
 }
 
-// TestSurvivorsAnnounced: when a member loses its link, the members that
+// TestSurvivorsAnnounced: when a member fails (link or IP), the members that
 // are up announce their own addresses from their own interfaces, after the
 // move's first announcement, AnnounceCount rounds AnnounceInterval apart;
 // the member that lost its link and a member that is down do not.
@@ -296,6 +296,20 @@ func TestSurvivorsAnnounced(t *testing.T) {
 		time.Sleep(time.Second)
 		synctest.Wait()
 		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone, 3 rounds")
+		// An IP-only failure too (eth4 back up first, then its path dead).
+		r.link("eth4", true)
+		r.ip("eth4", failover.VerdictAlive)
+		r.rec.Reset()
+		r.ip("eth4", failover.VerdictDead)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone again")
+		// A member that comes up announces nothing.
+		r.rec.Reset()
+		r.ip("eth4", failover.VerdictAlive)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Zero(t, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn))
 	})
 }
 

@@ -130,7 +130,7 @@ type Counters struct {
 	Announcements  uint64 `json:"announcements"`
 	AnnounceErrors uint64 `json:"announce_errors"`
 	// SurvivorAnnouncements counts rounds of a surviving member's own
-	// addresses announced after another member lost its link.
+	// addresses announced after another member failed.
 	SurvivorAnnouncements uint64 `json:"survivor_announcements"`
 	// EventsDropped counts events dropped because Events was not read.
 	EventsDropped uint64 `json:"events_dropped"`

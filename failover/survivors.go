@@ -12,11 +12,12 @@ import (
 // Why: with Linux's default ARP sysctls (arp_ignore=0) any interface
 // answers ARP for any of the host's addresses, so a neighbour may have
 // learnt a standby's own address at the primary's hardware address (ARP
-// flux). When the primary loses its link, the replies to the standby's
-// own address (its probes included) keep going to the dead NIC, and the
-// standby looks dead too. When a member of a group loses its link, the
-// engine therefore announces the surviving members' own addresses from
-// their own interfaces, the same number of rounds as after a move
+// flux). When the primary fails, the replies to the standby's own address
+// (its probes included) keep going to the dead NIC or path, and the
+// standby looks dead too. When a member of a group fails (link-down, or
+// ip-down: its path is dead with carrier up), the engine therefore
+// announces the surviving members' own addresses from their own
+// interfaces, the same number of rounds as after a move
 // (GroupConfig.AnnounceCount, AnnounceInterval), after the move's first
 // announcement.
 type SelfAnnouncer interface {
@@ -26,8 +27,8 @@ type SelfAnnouncer interface {
 	AnnounceOwn(ctx context.Context, ifc Interface, except []netip.Prefix) error
 }
 
-// survivorsLost records that a member of g lost its link: its surviving
-// members' own addresses are announced.
+// survivorsLost records that a member of g failed: its surviving members'
+// own addresses are announced.
 func (e *Engine) survivorsLost(g *group, lost *member, now time.Time) {
 	if e.selfAnn == nil || g.cfg.AnnounceCount <= 0 {
 		return

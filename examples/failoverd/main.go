@@ -87,7 +87,7 @@
 //     member that vanishes between its last link report and an action
 //     (ENODEV) is printed as "(permanent)" and tried again when a member's
 //     health changes.
-//   - ARP flux. When a member loses its link, the members that are up
+//   - ARP flux. When a member fails (link or IP), the members that are up
 //     announce their own addresses (gratuitous ARP, unsolicited NA), so
 //     that hosts that had learnt them at the dead NIC's MAC address (Linux's
 //     default arp_ignore=0) reach them again at once. Setting arp_ignore=1
