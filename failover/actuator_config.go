@@ -1,6 +1,9 @@
 package failover
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Defaults for ActuatorConfig.
 const (
@@ -10,6 +13,16 @@ const (
 	// DefaultRulePriority is the priority of the return-path rules (before
 	// the main table's 32766).
 	DefaultRulePriority = 1748
+	// ReturnPathProtocol marks the return-path rules and routes as the
+	// actuator's own (the rtnetlink protocol field, "proto 78" in `ip
+	// rule` and `ip route`), so that Sweep finds what an earlier run left.
+	ReturnPathProtocol = 78
+	// DefaultConflictProbes is how many probes CheckConflict sends for an
+	// address before its first placement.
+	DefaultConflictProbes = 3
+	// DefaultConflictProbeInterval is the time between conflict probes;
+	// answers are awaited for one interval after the last.
+	DefaultConflictProbeInterval = 100 * time.Millisecond
 )
 
 // ActuatorConfig configures NewActuator. A nil *ActuatorConfig means
@@ -27,7 +40,8 @@ const (
 // their subnet thus leaves through the member that holds them; everything
 // else (other sources, other destinations) falls through to the main table
 // untouched. Rules and routes stay in place, with the addresses, when the
-// program exits.
+// program exits; they carry the protocol ReturnPathProtocol, and Sweep
+// removes those of addresses no longer managed.
 type ActuatorConfig struct {
 	// NetNS is a file descriptor of the network namespace to act in
 	// (e.g. from netlab's NS.FD or an open /var/run/netns/NAME); 0 means the
@@ -45,6 +59,17 @@ type ActuatorConfig struct {
 	// NoReturnPath turns SteerReturn into a no-op, for a host whose routes
 	// are steered by other means (e.g. the route package's Steerer).
 	NoReturnPath bool
+
+	// ConflictProbes is how many probes (RFC 5227 ARP probes for IPv4,
+	// duplicate address detection neighbour solicitations for IPv6)
+	// CheckConflict sends before an address is first placed (default
+	// DefaultConflictProbes; negative: no probe, only the local check).
+	ConflictProbes int
+
+	// ConflictProbeInterval is the time between probes (default
+	// DefaultConflictProbeInterval). RFC 5227 asks for 1-2 s; the first
+	// placement waits ConflictProbes x ConflictProbeInterval.
+	ConflictProbeInterval time.Duration
 
 	// Logger, nil for silence.
 	Logger *slog.Logger

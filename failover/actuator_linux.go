@@ -37,12 +37,20 @@ type KernelActuator struct {
 	arp    map[int]*packet.Conn // per interface index, opened on first use
 	na     *ipv6.PacketConn     // opened on first use
 	naRaw  *icmp.PacketConn
+
+	// ownNS: cfg.NetNS is our duplicate of the caller's descriptor, closed
+	// by Close.
+	ownNS bool
+	hints driftWatch
 }
 
 var _ Actuator = (*KernelActuator)(nil)
 
 // NewActuator opens a kernel actuator. It needs CAP_NET_ADMIN (addresses,
-// rules, routes) and CAP_NET_RAW (AF_PACKET, raw ICMPv6) in the namespace.
+// rules, routes) and CAP_NET_RAW (AF_PACKET, raw ICMPv6): without either
+// in its effective set it fails at once with an error that names the
+// capability and satisfies errors.Is(err, os.ErrPermission). The namespace
+// descriptor is duplicated, so the caller may close its own at once.
 func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) {
 	var c ActuatorConfig
 	if cfg != nil {
@@ -57,16 +65,40 @@ func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) {
 	if c.NetNS < 0 {
 		return nil, fmt.Errorf("failover: invalid namespace descriptor %d", c.NetNS)
 	}
+	if c.ConflictProbes == 0 {
+		c.ConflictProbes = DefaultConflictProbes
+	}
+	if c.ConflictProbeInterval <= 0 {
+		c.ConflictProbeInterval = DefaultConflictProbeInterval
+	}
+	if err := checkCapabilities(); err != nil {
+		return nil, err
+	}
+	ownNS := false
+	if c.NetNS > 0 {
+		// The caller may close its descriptor (or reuse its number) at
+		// any time; sockets opened later must still enter this namespace.
+		fd, err := unix.FcntlInt(uintptr(c.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("failover: duplicate namespace descriptor %d: %w", c.NetNS, err)
+		}
+		c.NetNS, ownNS = fd, true
+	}
 	rt, err := rtnetlink.Dial(&netlink.Config{NetNS: c.NetNS})
 	if err != nil {
+		if ownNS {
+			unix.Close(c.NetNS)
+		}
 		return nil, fmt.Errorf("failover: rtnetlink: %w", err)
 	}
-	return &KernelActuator{cfg: c, rt: rt, arp: map[int]*packet.Conn{}}, nil
+	return &KernelActuator{cfg: c, rt: rt, arp: map[int]*packet.Conn{}, ownNS: ownNS}, nil
 }
 
-// Close closes the actuator's sockets. It is idempotent. Addresses, rules
-// and routes stay.
+// Close closes the actuator's sockets and its namespace descriptor, and
+// closes the DriftHints channel. It is idempotent. Addresses, rules and
+// routes stay.
 func (a *KernelActuator) Close() error {
+	a.hints.stop()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -74,6 +106,9 @@ func (a *KernelActuator) Close() error {
 	}
 	a.closed = true
 	var errs []error
+	if a.ownNS {
+		errs = append(errs, unix.Close(a.cfg.NetNS))
+	}
 	for i, c := range a.arp {
 		errs = append(errs, c.Close())
 		delete(a.arp, i)
@@ -170,13 +205,20 @@ func (a *KernelActuator) AddAddress(ctx context.Context, ifc Interface, p netip.
 }
 
 // RemoveAddress implements Actuator. An interface that does not exist, or
-// does not hold p, is success.
+// does not hold p, is success. When ifc's name no longer exists and
+// ifc.Index is set, p is removed from the device at that index: a member
+// renamed away keeps its addresses otherwise.
 func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
 	if errors.Is(err, unix.ENODEV) {
-		return nil
+		if ifc.Index == 0 {
+			return nil
+		}
+		// The name is gone: the device may have been renamed and still
+		// hold the address; take it off by the member's last index.
+		l, err = link{index: ifc.Index}, nil
 	}
 	if err != nil {
 		return err
@@ -309,7 +351,7 @@ func returnRoute(sub netip.Prefix, index int, table uint32) *rtnetlink.RouteMess
 		Family:    unix.AF_INET,
 		DstLength: uint8(sub.Bits()),
 		Table:     unix.RT_TABLE_UNSPEC,
-		Protocol:  unix.RTPROT_STATIC,
+		Protocol:  ReturnPathProtocol,
 		Scope:     unix.RT_SCOPE_LINK,
 		Type:      unix.RTN_UNICAST,
 		Attributes: rtnetlink.RouteAttributes{
@@ -331,6 +373,7 @@ func returnRule(addr netip.Addr, prio, table uint32) *rtnetlink.RuleMessage {
 	if addr.Is6() {
 		fam = unix.AF_INET6
 	}
+	proto := uint8(ReturnPathProtocol)
 	return &rtnetlink.RuleMessage{
 		Family:    fam,
 		SrcLength: uint8(addr.BitLen()),
@@ -340,6 +383,7 @@ func returnRule(addr netip.Addr, prio, table uint32) *rtnetlink.RuleMessage {
 			Src:      &src,
 			Priority: &prio,
 			Table:    &table,
+			Protocol: &proto,
 		},
 	}
 }

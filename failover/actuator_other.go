@@ -42,3 +42,23 @@ func (*KernelActuator) Close() error { return nil }
 func (*KernelActuator) Holders(context.Context, netip.Prefix) ([]Interface, error) {
 	return nil, errNoKernel
 }
+
+// Verify returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) Verify(context.Context, Interface, []netip.Prefix) (Drift, error) {
+	return Drift{}, errNoKernel
+}
+
+// DriftHints returns a closed channel.
+func (*KernelActuator) DriftHints(context.Context) <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// Sweep returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) Sweep(context.Context, []netip.Prefix) (int, error) { return 0, errNoKernel }
+
+// CheckConflict returns an error wrapping errors.ErrUnsupported.
+func (*KernelActuator) CheckConflict(context.Context, Interface, []netip.Prefix, []Interface, bool) error {
+	return errNoKernel
+}

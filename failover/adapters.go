@@ -19,6 +19,21 @@ func LinkEvidenceFrom(s linkmon.State) LinkEvidence {
 	}
 }
 
+// RenamedAway returns, for a linkmon event whose link changed its name,
+// the link evidence that the old name is gone; ok is false for other
+// events.
+func RenamedAway(ev linkmon.Event) (LinkEvidence, bool) {
+	old := ev.Previous.Name
+	if old == "" || old == ev.State.Name {
+		return LinkEvidence{}, false
+	}
+	t := ev.State.Changed
+	if t.IsZero() {
+		t = ev.Time
+	}
+	return LinkEvidence{Interface: old, Index: ev.Previous.Index, Present: false, Time: t}, true
+}
+
 // IPEvidenceFrom converts an ipmon verdict event to IP evidence; ok is
 // false for other events (target changes). An ipmon "dead" verdict
 // reached without any target that is down (only targets that never
@@ -48,12 +63,20 @@ func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
 // Watcher.Subscribe) into the engine, from a goroutine the engine owns. It
 // runs until the channel is closed or the engine is closed; Close waits
 // for it. It returns ErrClosed if the engine is closed.
+//
+// Members are named: a link renamed away from a member's name (the event's
+// Previous has the old name) makes that member gone (Present false: link
+// down, never chosen, its addresses moved if it held them), and a link
+// that takes a member's name later is that member.
 func (e *Engine) FollowLinks(events <-chan linkmon.Event) error {
 	return e.follow(func() bool {
 		select {
 		case ev, ok := <-events:
 			if !ok {
 				return false
+			}
+			if gone, ok := RenamedAway(ev); ok {
+				e.Link(gone)
 			}
 			e.Link(LinkEvidenceFrom(ev.State))
 			return true

@@ -18,6 +18,7 @@ const (
 	DefaultRetryMax         = 5 * time.Second
 	DefaultSettle           = 500 * time.Millisecond
 	DefaultEventBuffer      = 4096
+	DefaultRepairInterval   = 250 * time.Millisecond
 )
 
 // Config configures an Engine. It is validated by New.
@@ -44,6 +45,20 @@ type Config struct {
 	// before the oldest are dropped and counted (default
 	// DefaultEventBuffer).
 	EventBuffer int
+
+	// RepairInterval is how often the engine verifies, when the Actuator
+	// is a Verifier, that each active member still holds its addresses and
+	// return path, and puts back what is missing (default
+	// DefaultRepairInterval). A DriftHinter's hint verifies at once.
+	RepairInterval time.Duration
+
+	// NoRepair turns verification and repair off.
+	NoRepair bool
+
+	// NoSurvivorAnnouncements turns off the announcements of the
+	// surviving members' own addresses after a member fails (see
+	// SelfAnnouncer).
+	NoSurvivorAnnouncements bool
 
 	// Logger receives a line per decision and per failed action; nil is
 	// silent.
@@ -133,6 +148,9 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = DefaultEventBuffer
+	}
+	if c.RepairInterval <= 0 {
+		c.RepairInterval = DefaultRepairInterval
 	}
 	owner := map[string]string{}
 	names := map[string]bool{}

@@ -35,6 +35,28 @@
 // only considers the addresses moved once every step succeeded, so an
 // address is never removed from its holder before it is in place elsewhere.
 //
+// Errors are of two kinds. A transient failure of an action is retried
+// with backoff (ActionErrorEvent.RetryIn). A permanent one (IsPermanent: a
+// missing privilege, a missing member, an address held outside the group)
+// is reported at once with ActionErrorEvent.Permanent and
+// GroupStatus.PermanentError and is not retried on a timer; the engine
+// tries again when a member's health changes or the application asks for a
+// move. Before a group's addresses are first placed, an Actuator that is a
+// ConflictChecker probes for them (the kernel actuator: local interfaces,
+// RFC 5227 ARP probe, IPv6 duplicate address detection); later moves check
+// the host's own interfaces only, so that a failover never waits for a
+// probe.
+//
+// What the engine put in place it keeps in place: an Actuator that is a
+// Verifier is asked every Config.RepairInterval (and at once when a
+// DriftHinter hints) whether the active member still holds the addresses
+// and the return path, and what was removed behind the engine's back is
+// put back (RepairEvent, Counters.Repairs). When a member fails, a
+// SelfAnnouncer announces the surviving members' own addresses, so that
+// neighbours that learnt them at the dead interface's hardware address
+// (ARP flux) reach them again. Members are named: a member renamed away is
+// gone (FollowLinks), and a device that takes the name is that member.
+//
 // Failback to the primary after it recovers follows the group's policy:
 // auto (after the hold-down and the minimum dwell time), manual
 // (Engine.Failback) or never. Failures of the active member always move the

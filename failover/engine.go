@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +41,13 @@ type Engine struct {
 	// followMu orders FollowLinks/FollowIP against Close.
 	followMu sync.Mutex
 	events   *eventQueue
+	// verifier is the Actuator as a Verifier (nil: no repair); hinted is
+	// set by a DriftHinter's hint and taken by the engine's goroutine.
+	verifier Verifier
+	hinted   atomic.Bool
+	// selfAnn is the Actuator as a SelfAnnouncer (nil: the survivors'
+	// own addresses are not announced).
+	selfAnn SelfAnnouncer
 
 	// in holds evidence not yet taken by the engine's goroutine.
 	inMu   sync.Mutex
@@ -96,12 +104,33 @@ type group struct {
 	retryAt     time.Time
 	retryTarget *member
 	lastErr     error
+	// blocked is the target of a move that failed with a permanent error
+	// (IsPermanent): it is not tried again until a member's health changes
+	// or the application asks for a move. permErr is that error, kept
+	// until a move succeeds.
+	blocked *member
+	permErr error
+	// placed: the addresses were placed once by this engine, so later
+	// moves only re-check locally for conflicts (no probe on the wire).
+	placed bool
+	// verifyAt is when the active member's addresses and return path are
+	// next verified (Config.RepairInterval). returnShadowed: re-steering
+	// did not complete the return path; it is not checked again until the
+	// next move.
+	verifyAt       time.Time
+	returnShadowed bool
 
 	request *request
 
 	annTo   *member
 	annLeft int
 	annNext time.Time
+
+	// The surviving members' own addresses are announced after ownLost
+	// failed (SelfAnnouncer).
+	ownLost *member
+	ownLeft int
+	ownNext time.Time
 
 	wakeAt time.Time // failback or settle deadline
 }
@@ -142,9 +171,34 @@ func New(cfg Config) (*Engine, error) {
 		e.groups = append(e.groups, g)
 	}
 	e.events = newEventQueue(c.EventBuffer)
+	if v, ok := c.Actuator.(Verifier); ok && !c.NoRepair {
+		e.verifier = v
+	}
+	if sa, ok := c.Actuator.(SelfAnnouncer); ok && !c.NoSurvivorAnnouncements {
+		e.selfAnn = sa
+	}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.events.forward(ctx) }()
 	go func() { defer e.wg.Done(); e.run() }()
+	if h, ok := c.Actuator.(DriftHinter); ok && e.verifier != nil {
+		hints := h.DriftHints(ctx)
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			for {
+				select {
+				case _, ok := <-hints:
+					if !ok {
+						return
+					}
+					e.hinted.Store(true)
+					e.poke()
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	return e, nil
 }
 
@@ -162,10 +216,10 @@ func (e *Engine) Close() error {
 }
 
 // Events returns the channel of events (*HealthEvent, *SwitchEvent,
-// *GroupEvent, *ActionErrorEvent) in the order they happened. A slow reader
-// blocks nobody: beyond Config.EventBuffer queued events the oldest are
-// dropped and counted (Counters.EventsDropped). The channel is closed by
-// Close.
+// *GroupEvent, *ActionErrorEvent, *RepairEvent) in the order they
+// happened. A slow reader blocks nobody: beyond Config.EventBuffer queued
+// events the oldest are dropped and counted (Counters.EventsDropped). The
+// channel is closed by Close.
 func (e *Engine) Events() <-chan Event { return e.events.out }
 
 // Link records link evidence for an interface. It never blocks. Evidence
@@ -286,6 +340,7 @@ func (e *Engine) requestMove(groupName, to string, reason Reason) error {
 		return nil
 	}
 	g.request = &request{to: m, reason: reason}
+	g.blocked = nil
 	e.poke()
 	return nil
 }
@@ -345,6 +400,7 @@ func (e *Engine) step() time.Time {
 	}
 
 	var next time.Time
+	hinted := e.hinted.Swap(false)
 	for _, g := range e.groups {
 		if e.ctx.Err() != nil {
 			return time.Time{}
@@ -352,6 +408,16 @@ func (e *Engine) step() time.Time {
 		e.decide(g)
 		now = time.Now()
 		e.announce(g, now)
+		e.announceSurvivors(g, now)
+		if g.ownLeft > 0 {
+			next = earliest(next, g.ownNext)
+		}
+		if e.verifier != nil {
+			e.verify(g, e.verifier, now, hinted)
+			if g.state == GroupUp && g.active != nil && !g.dirty {
+				next = earliest(next, g.verifyAt)
+			}
+		}
 		for _, t := range []time.Time{g.wakeAt, g.retryAt} {
 			next = earliest(next, t)
 		}
@@ -392,6 +458,10 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
 	}
 	from := m.health
 	m.health, m.reason, m.since, m.evidence = h, r, now, evidence
+	m.group.blocked = nil // something changed: a blocked move may succeed now
+	if from == HealthUp && (h == HealthLinkDown || h == HealthIPDown) {
+		e.survivorsLost(m.group, m, now)
+	}
 	if h == HealthUp {
 		m.upSince = now
 	} else {
@@ -524,6 +594,9 @@ func (e *Engine) decide(g *group) {
 	if target == g.retryTarget && now.Before(g.retryAt) {
 		return // backing off
 	}
+	if target == g.blocked {
+		return // a permanent error: reported, not retried until something changes
+	}
 	e.move(g, target, reason, evidence)
 }
 
@@ -532,8 +605,27 @@ func (e *Engine) decide(g *group) {
 // the return path and send the first announcement.
 func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Time) {
 	g.attempt++
-	g.dirty = true
 	ctx, ifc := e.ctx, target.ifc()
+	if cc, ok := e.act.(ConflictChecker); ok {
+		// Before the first placement the address is probed for on the
+		// wire; a move between members only re-checks the host's own
+		// interfaces, so that a failover is never delayed by a probe.
+		members := make([]Interface, len(g.members))
+		for i, m := range g.members {
+			members[i] = m.ifc()
+		}
+		if err := cc.CheckConflict(ctx, ifc, g.cfg.Addresses, members, !g.placed); err != nil {
+			var p netip.Prefix
+			if ce, ok := err.(*ConflictError); ok {
+				p = ce.Address
+			}
+			e.failed(g, target, "conflict", ifc, p, err)
+			return
+		}
+	}
+	// Nothing was touched before this point: a refused move leaves no
+	// half move behind.
+	g.dirty = true
 	for _, p := range g.cfg.Addresses {
 		if err := e.act.AddAddress(ctx, ifc, p); err != nil {
 			e.failed(g, target, "add", ifc, p, err)
@@ -558,6 +650,8 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	from := g.active
 	attempts := g.attempt
 	g.active, g.dirty, g.attempt, g.retryAt, g.retryTarget, g.lastErr = target, false, 0, time.Time{}, nil, nil
+	g.blocked, g.permErr, g.placed, g.returnShadowed = nil, nil, true, false
+	g.verifyAt = time.Now().Add(e.cfg.RepairInterval)
 	if r := g.request; r != nil && r.to == target {
 		g.request = nil
 	}
@@ -594,6 +688,18 @@ func (e *Engine) failed(g *group, target *member, op string, ifc Interface, p ne
 	if e.ctx.Err() != nil {
 		return // closing: the context was canceled under the actuator
 	}
+	if IsPermanent(err) {
+		// Retrying cannot help (a missing privilege or member, an address
+		// held elsewhere): report it at once, once.
+		now := time.Now()
+		g.retryAt, g.retryTarget, g.lastErr = time.Time{}, nil, err
+		g.blocked, g.permErr = target, err
+		e.counters.ActionErrors++
+		e.counters.PermanentErrors++
+		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: op, Interface: ifc, Address: p, Err: err, Attempt: g.attempt, Permanent: true})
+		e.log("action failed permanently", "group", g.cfg.Name, "op", op, "interface", ifc.Name, "address", p, "err", err)
+		return
+	}
 	d := e.cfg.RetryMin
 	for i := 1; i < g.attempt && d < e.cfg.RetryMax; i++ {
 		d *= 2
@@ -625,7 +731,11 @@ func (e *Engine) announce(g *group, now time.Time) {
 	e.counters.Announcements++
 	if err := e.act.Announce(e.ctx, g.annTo.ifc(), g.cfg.Addresses); err != nil && e.ctx.Err() == nil {
 		e.counters.AnnounceErrors++
-		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: "announce", Interface: g.annTo.ifc(), Err: err})
+		perm := IsPermanent(err)
+		if perm {
+			e.counters.PermanentErrors++
+		}
+		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: "announce", Interface: g.annTo.ifc(), Err: err, Permanent: perm})
 	}
 }
 

@@ -310,7 +310,8 @@ func TestFailoverOnLinkDown(t *testing.T) {
 		require.Equal(t, []netip.Prefix{svc4, svc6}, sw[0].Addresses)
 
 		// Order: add on the standby first, then remove from the failed
-		// member, then steer, then the first announcement.
+		// member, then steer, then the first announcement; then the
+		// survivor's own addresses (SelfAnnouncer).
 		var ops []string
 		for _, c := range r.rec.Calls() {
 			ops = append(ops, c.Op+" "+c.Interface.Name+" "+c.Address.String())
@@ -319,6 +320,7 @@ func TestFailoverOnLinkDown(t *testing.T) {
 			"add eth2 " + svc4.String(), "add eth2 " + svc6.String(),
 			"remove eth3 " + svc4.String(), "remove eth3 " + svc6.String(),
 			"steer eth2 invalid Prefix", "announce eth2 invalid Prefix",
+			"announce-own eth2 invalid Prefix",
 		}, ops)
 
 		// The other four rounds follow, 200 ms apart.

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// An Event is one of *HealthEvent, *SwitchEvent, *GroupEvent or
-// *ActionErrorEvent, delivered in order on Engine.Events.
+// An Event is one of *HealthEvent, *SwitchEvent, *GroupEvent,
+// *ActionErrorEvent or *RepairEvent, delivered in order on Engine.Events.
 type Event interface {
 	// EventTime is when the engine emitted the event.
 	EventTime() time.Time
@@ -67,12 +67,13 @@ type GroupEvent struct {
 }
 
 // ActionErrorEvent reports a failed actuator call. The engine retries the
-// move after RetryIn.
+// move after RetryIn, unless the error is permanent.
 type ActionErrorEvent struct {
 	// Time is when the call failed; Group is the group being moved.
 	Time  time.Time
 	Group string
-	// Op is "add", "remove", "steer" or "announce".
+	// Op is "conflict" (the address is held elsewhere), "add", "remove",
+	// "steer", "announce" or "repair".
 	Op        string
 	Interface Interface
 	// Address is the address concerned (zero for steer and announce).
@@ -82,8 +83,15 @@ type ActionErrorEvent struct {
 	// Attempt is the number of the failed attempt, from 1.
 	Attempt int
 	// RetryIn is the backoff before the next attempt (0 for announce,
-	// which is not retried beyond its schedule).
+	// which is not retried beyond its schedule, and for a permanent
+	// error).
 	RetryIn time.Duration
+	// Permanent: the error is permanent (IsPermanent: a missing
+	// privilege or member, an address conflict). The move is not retried
+	// on a timer; the engine tries again when a member's health changes or
+	// the application asks for a move. A program that cannot fix the
+	// cause should stop.
+	Permanent bool
 }
 
 // EventTime implements Event.

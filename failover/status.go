@@ -74,6 +74,10 @@ type GroupStatus struct {
 	// LastError is the error of the last failed move attempt ("" if the
 	// last attempt succeeded).
 	LastError string `json:"last_error,omitempty"`
+	// PermanentError is the permanent error (IsPermanent) that stopped the
+	// last move ("" if none since the last successful move): the move is
+	// not retried until a member's health changes or a move is asked for.
+	PermanentError string `json:"permanent_error,omitempty"`
 	// Members: the primary, then the standbys in order.
 	Members []InterfaceStatus `json:"members"`
 }
@@ -113,11 +117,21 @@ type Counters struct {
 	HealthChanges uint64 `json:"health_changes"`
 	Switches      uint64 `json:"switches"`
 	Failbacks     uint64 `json:"failbacks"`
-	// ActionErrors counts failed move attempts (each is retried).
+	// ActionErrors counts failed move attempts (each is retried unless
+	// its error is permanent).
 	ActionErrors uint64 `json:"action_errors"`
+	// PermanentErrors counts the permanent errors among the failed
+	// actions and announcements (not retried on a timer).
+	PermanentErrors uint64 `json:"permanent_errors"`
+	// Repairs counts re-assertions of the active member's addresses or
+	// return path after they were removed behind the engine's back.
+	Repairs uint64 `json:"repairs"`
 	// Announcements counts rounds sent; AnnounceErrors the failed ones.
 	Announcements  uint64 `json:"announcements"`
 	AnnounceErrors uint64 `json:"announce_errors"`
+	// SurvivorAnnouncements counts rounds of a surviving member's own
+	// addresses announced after another member failed.
+	SurvivorAnnouncements uint64 `json:"survivor_announcements"`
 	// EventsDropped counts events dropped because Events was not read.
 	EventsDropped uint64 `json:"events_dropped"`
 }
@@ -144,6 +158,9 @@ func (e *Engine) Snapshot() Status {
 		}
 		if g.lastErr != nil {
 			gs.LastError = g.lastErr.Error()
+		}
+		if g.permErr != nil {
+			gs.PermanentError = g.permErr.Error()
 		}
 		for _, m := range g.members {
 			is := InterfaceStatus{
@@ -195,6 +212,9 @@ func (s Status) String() string {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", g.Name, g.State, active, fb, g.Switches, strings.Join(addrs, ","))
 		if g.MovePending {
 			fmt.Fprintf(tw, "  move pending, last error: %s\n", g.LastError)
+		}
+		if g.PermanentError != "" {
+			fmt.Fprintf(tw, "  stopped by a permanent error (not retried): %s\n", g.PermanentError)
 		}
 		fmt.Fprintln(tw)
 		fmt.Fprintln(tw, "  NETWORK_INTERFACE\tROLE\tACTIVE\tHEALTH\tFAILURE\tLINK\tIP\tSINCE")

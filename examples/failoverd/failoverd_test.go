@@ -36,10 +36,30 @@ func TestParseFlags(t *testing.T) {
 		{"-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24", "-failback", "sometimes"},
 		{"-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24", "-target", "eth3"},
 		{"-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24", "extra"},
+		{"-primary", "eth3", "-primary", "eth4", "-standby", "eth2", "-address", "198.18.10.50/24"},
+		{"-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24", "-interval", "1s", "-interval", "2s"},
+		{"-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24", "-json", "-json"},
+		{"-primary", "eth3", "-standby", "eth2,eth3", "-address", "198.18.10.50/24"},
+		{"-primary", "eth3", "-standby", "eth2", "-standby", "eth2", "-address", "198.18.10.50/24"},
 	} {
 		_, err := parseFlags(args, io.Discard)
 		require.Error(t, err, "%v", args)
 	}
+}
+
+// TestRepeatedListFlags: -standby and -address are repeatable lists; a
+// flag that takes one value refuses a second one, naming it.
+func TestRepeatedListFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-primary", "eth3", "-standby", "eth2", "-standby", "eth4,eth5",
+		"-address", "198.18.10.50/24", "-address", "198.18.10.51/24,2001:db8::50/64"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, []string{"eth2", "eth4", "eth5"}, o.standbys)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("198.18.10.51/24"),
+		netip.MustParsePrefix("2001:db8::50/64")}, o.addresses)
+	var msg bytes.Buffer
+	_, err = parseFlags([]string{"-primary", "eth3", "-primary", "eth4", "-standby", "eth2", "-address", "198.18.10.50/24"}, &msg)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "-primary given more than once")
 }
 
 func TestJSONLines(t *testing.T) {

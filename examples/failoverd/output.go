@@ -82,8 +82,31 @@ func (o *output) event(ev failover.Event) {
 		if ev.RetryIn > 0 {
 			retry = fmt.Sprintf("; retry in %v", ev.RetryIn)
 		}
+		if ev.Permanent {
+			retry = " (permanent)"
+		}
 		fmt.Fprintf(o.errw, "%s %s failed: %v%s\n", stamp(ev.Time), what, ev.Err, retry)
+	case *failover.RepairEvent:
+		var missing []string
+		if len(ev.Missing.Addresses) > 0 {
+			missing = append(missing, joinPrefixes(ev.Missing.Addresses))
+		}
+		if ev.Missing.ReturnPath {
+			missing = append(missing, "return path")
+		}
+		res := "put back"
+		if ev.Err != nil {
+			res = fmt.Sprintf("repair failed: %v", ev.Err)
+		}
+		fmt.Fprintf(o.errw, "%s %s missing on %s (removed behind failoverd's back): %s\n", stamp(ev.Time), strings.Join(missing, " and "), ev.Interface.Name, res)
 	}
+}
+
+// note prints a message to standard error.
+func (o *output) note(msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintf(o.errw, "failoverd: %s\n", msg)
 }
 
 // status prints the status table (to standard error under -json, so that

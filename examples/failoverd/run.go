@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -31,6 +32,13 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		return err
 	}
 	defer act.Close()
+	// Return-path rules and routes an earlier run left for addresses that
+	// are no longer managed.
+	if n, err := act.Sweep(ctx, o.addresses); err != nil {
+		return err
+	} else if n > 0 {
+		out.note(fmt.Sprintf("removed %d return-path rules and routes left by an earlier run", n))
+	}
 	initial, err := holder(ctx, act, members, o.addresses)
 	if err != nil {
 		return err
@@ -86,6 +94,9 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 			return nil
 		case ev := <-events:
 			out.event(ev)
+			if err := fatal(ev); err != nil {
+				return err
+			}
 		case <-status:
 			out.status(e.Snapshot())
 		}
@@ -113,4 +124,23 @@ func holder(ctx context.Context, act *failover.KernelActuator, members []string,
 		found = on[0]
 	}
 	return found, nil
+}
+
+// fatal returns the error that ends failoverd for ev: a missing privilege
+// or an address held elsewhere, which no retry can fix. Other permanent
+// errors (a member gone meanwhile) are retried by the engine when the
+// member's health changes.
+func fatal(ev failover.Event) error {
+	a, ok := ev.(*failover.ActionErrorEvent)
+	if !ok || !a.Permanent {
+		return nil
+	}
+	var ce *failover.ConflictError
+	switch {
+	case errors.As(a.Err, &ce):
+		return fmt.Errorf("not taking %v: %w", ce.Address, a.Err)
+	case errors.Is(a.Err, os.ErrPermission):
+		return fmt.Errorf("%s on %s: %w (failoverd needs CAP_NET_ADMIN and CAP_NET_RAW)", a.Op, a.Interface.Name, a.Err)
+	}
+	return nil
 }

@@ -21,16 +21,20 @@ const (
 	OpRemove   = "remove"
 	OpSteer    = "steer"
 	OpAnnounce = "announce"
+	// OpAnnounceOwn is an announcement of an interface's own addresses
+	// (failover.SelfAnnouncer).
+	OpAnnounceOwn = "announce-own"
 )
 
 // Call is one recorded actuator call.
 type Call struct {
-	// Op is OpAdd, OpRemove, OpSteer or OpAnnounce.
+	// Op is OpAdd, OpRemove, OpSteer, OpAnnounce or OpAnnounceOwn.
 	Op        string
 	Interface failover.Interface
 	// Address is the address of an add or remove.
 	Address netip.Prefix
-	// Addresses are the addresses of a steer or announce.
+	// Addresses are the addresses of a steer or announce (for
+	// OpAnnounceOwn: the addresses excepted).
 	Addresses []netip.Prefix
 	// Time is when the call was made (time.Now, so simulated time under
 	// testing/synctest).
@@ -197,4 +201,37 @@ func (r *Recorder) Violations() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.violations)
+}
+
+// Drop takes p off ifc and forgets its return path, as an operator's `ip
+// addr del` behind the engine's back would; no call is recorded.
+func (r *Recorder) Drop(ifc string, p netip.Prefix) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.hold(p), ifc)
+	delete(r.steered, p)
+}
+
+// Verify implements failover.Verifier from the model: the addresses not
+// held by ifc, and whether any of them is steered elsewhere.
+func (r *Recorder) Verify(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var d failover.Drift
+	for _, p := range addrs {
+		if !r.holders[p][ifc.Name] {
+			d.Addresses = append(d.Addresses, p)
+		}
+		if r.steered[p] != ifc.Name {
+			d.ReturnPath = true
+		}
+	}
+	return d, nil
+}
+
+// AnnounceOwn implements failover.SelfAnnouncer: it records the call.
+func (r *Recorder) AnnounceOwn(ctx context.Context, ifc failover.Interface, except []netip.Prefix) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.record(Call{Op: OpAnnounceOwn, Interface: ifc, Addresses: slices.Clone(except)})
 }

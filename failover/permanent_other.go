@@ -1,0 +1,5 @@
+//go:build !linux
+
+package failover
+
+func isNoDevice(error) bool { return false }

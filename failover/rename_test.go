@@ -1,0 +1,77 @@
+package failover_test
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/linkmon/linkmontest"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRenamedMember: with the fake link source, the active eth3 is renamed
+// eth9: eth3 is gone (link-down, never chosen) and the addresses move to
+// eth2; eth9's later changes do not touch eth3; a new device that takes
+// the name eth3 is that member (its index followed) and, up, gets the
+// addresses back by failback.
+func TestRenamedMember(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, failover.GroupConfig{HoldDown: -1, MinDwell: -1}, nil)
+		defer r.close()
+		src := linkmontest.New(linkmontest.Link(13, "eth3", true), linkmontest.Link(12, "eth2", true))
+		defer src.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		require.NoError(t, r.e.FollowLinks(src.Subscribe(ctx)))
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"eth3"}, r.holders())
+		r.take()
+
+		src.Set(linkmontest.Link(13, "eth9", true)) // ip link set eth3 name eth9
+		synctest.Wait()
+		require.Equal(t, []string{"eth2"}, r.holders(), "the addresses left the renamed member")
+		m := r.member("eth3")
+		require.Equal(t, failover.HealthLinkDown, m.Health)
+		require.Equal(t, "down", m.Link)
+		sw := switches(r.take())
+		require.Len(t, sw, 1)
+		require.Equal(t, failover.ReasonLinkDown, sw[0].Reason)
+
+		// eth9 flaps: not a member, eth3 stays gone.
+		src.Set(linkmontest.Link(13, "eth9", false))
+		src.Set(linkmontest.Link(13, "eth9", true))
+		synctest.Wait()
+		require.Equal(t, failover.HealthLinkDown, r.member("eth3").Health)
+		require.Equal(t, []string{"eth2"}, r.holders())
+		require.Positive(t, r.e.Snapshot().Counters.UnknownEvidence)
+
+		// A new device takes the name: it is eth3.
+		src.Set(linkmontest.Link(21, "eth3", true))
+		synctest.Wait()
+		m = r.member("eth3")
+		require.Equal(t, failover.HealthUp, m.Health)
+		require.Equal(t, 21, m.Index)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		require.Equal(t, []string{"eth3"}, r.holders(), "failback to the new eth3")
+	})
+}
+
+func TestRenamedAway(t *testing.T) {
+	now := time.Now()
+	ev := linkmon.Event{Previous: linkmon.State{Index: 13, Name: "eth3", Present: true},
+		State: linkmon.State{Index: 13, Name: "eth9", Present: true, Changed: now}}
+	gone, ok := failover.RenamedAway(ev)
+	require.True(t, ok)
+	require.Equal(t, failover.LinkEvidence{Interface: "eth3", Index: 13, Time: now}, gone)
+	ev.Previous.Name = "eth9"
+	_, ok = failover.RenamedAway(ev)
+	require.False(t, ok)
+	_, ok = failover.RenamedAway(linkmon.Event{State: linkmon.State{Name: "eth3"}})
+	require.False(t, ok, "a new link")
+}
