@@ -13,6 +13,8 @@ import (
 type ViewConfig struct {
 	// NetNS is a file descriptor of the network namespace to watch
 	// (e.g. from /var/run/netns/NAME); 0 means the caller's namespace.
+	// NewView duplicates it (F_DUPFD_CLOEXEC): the caller may close it
+	// afterwards.
 	NetNS int
 
 	// Tables lists the routing tables to keep; the first is the one

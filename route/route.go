@@ -4,10 +4,14 @@
 // can make the kernel agree (Steerer).
 //
 // The view is kept current from route, address, link and netconf
-// notifications: subscribe first, then dump, then apply; an overrun
-// (ENOBUFS) or a link or netconf change triggers a fresh dump, because the
-// kernel changes nexthop flags (RTNH_F_LINKDOWN, RTNH_F_DEAD) and flushes
-// IPv4 routes of a downed link without a route notification.
+// notifications: subscribe first, then dump, then apply. The kernel
+// changes nexthop flags (RTNH_F_LINKDOWN, RTNH_F_DEAD) and flushes IPv4
+// routes of a downed link without a route notification, so a change of a
+// link's carrier is applied to its routes by the view itself, and a
+// change of its admin state, a removed address or an
+// ignore_routes_with_linkdown change makes it read that interface's
+// routes again, at most once per coalescing window; an overrun (ENOBUFS)
+// triggers a fresh dump.
 //
 // Health is supplied by the caller through the small HealthSource
 // interface: route never imports the packages that produce it.

@@ -80,6 +80,13 @@ type sysctlValue struct {
 // linkdown sysctl on guarded interfaces (unless configured not to) and
 // reconciles once. Interfaces that do not exist yet are guarded once they
 // appear (the sysctl is then not set for them).
+//
+// It first checks that it may change routes (a trial change of a route
+// that carries no traffic): without CAP_NET_ADMIN in the namespace it
+// returns an error wrapping os.ErrPermission that names the capability,
+// even when the sysctls are already set and nothing else would fail
+// before the first steering. The Steerer keeps its own duplicate of
+// cfg.NetNS: the caller may close its descriptor once NewSteerer returns.
 func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	c, err := cfg.validate()
 	if err != nil {

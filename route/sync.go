@@ -21,30 +21,34 @@ func usesInterface(r *Route, index int) bool {
 func (t *Table) setEntry(p netip.Prefix, rs []Route) {
 	if len(t.tracked) > 0 {
 		old, _ := t.trie.Get(p)
-		for idx, m := range t.tracked {
-			n := m[p]
-			for i := range old.routes {
-				if usesInterface(&old.routes[i], idx) {
-					n--
-				}
-			}
-			for i := range rs {
-				if usesInterface(&rs[i], idx) {
-					n++
-				}
-			}
-			if n > 0 {
-				m[p] = n
-			} else {
-				delete(m, p)
-			}
-		}
+		t.retrack(p, old.routes, -1)
+		t.retrack(p, rs, 1)
 	}
 	if len(rs) == 0 {
 		t.trie.Delete(p)
 		return
 	}
 	t.trie.Insert(p, newEntry(p, rs))
+}
+
+// retrack adds d to the count of prefix p of each tracked interface that
+// a route of rs goes through (once per route), touching only those.
+func (t *Table) retrack(p netip.Prefix, rs []Route, d int32) {
+	for i := range rs {
+		nhs := rs[i].Nexthops
+		for j := range nhs {
+			idx := nhs[j].Interface.Index
+			m, ok := t.tracked[idx]
+			if !ok || slices.ContainsFunc(nhs[:j], func(n Nexthop) bool { return n.Interface.Index == idx }) {
+				continue
+			}
+			if n := m[p] + d; n > 0 {
+				m[p] = n
+			} else {
+				delete(m, p)
+			}
+		}
+	}
 }
 
 // track returns the prefixes with a route through interface idx, walking

@@ -81,7 +81,8 @@ type View struct {
 
 // NewView opens a view of the namespace's routing state, dumps it and
 // keeps it current until Close. cfg may be nil (defaults). The context
-// bounds the initial dump only.
+// bounds the initial dump only. The view keeps its own duplicate of
+// cfg.NetNS: the caller may close its descriptor once NewView returns.
 func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {

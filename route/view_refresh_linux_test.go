@@ -191,3 +191,60 @@ func TestViewKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	})
 	require.False(t, v.Snapshot().Failing)
 }
+
+// A view whose notification socket breaks says so on its stream: a
+// notification with Snapshot().Failing true (LastError set), then, once
+// it replaced the socket and dumped again, one with Failing false; it
+// follows the kernel again afterwards.
+func TestViewReportsItsHealth(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	peer, err := lab.NewNS("peer")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
+	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
+	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	require.NoError(t, err)
+	defer v.Close()
+	ch, cancel := v.Subscribe()
+	defer cancel()
+	seen := false
+	// The failing state lasts the receive backoff (10 ms, doubling while
+	// the socket keeps breaking): break it until a notification shows it.
+	for try := 0; try < 8 && !seen; try++ {
+		require.NoError(t, v.subConn().Close())
+		timeout := time.After(10 * time.Second)
+	wait:
+		for {
+			select {
+			case <-ch:
+				if s := v.Snapshot(); s.Failing {
+					require.Error(t, s.LastError)
+					seen = true
+					break wait
+				}
+				if v.Snapshot().ReceiveErrors > uint64(try) {
+					break wait
+				}
+			case <-timeout:
+				t.Fatal("no notification after the socket broke")
+			}
+		}
+	}
+	require.True(t, seen, "never notified while failing")
+	waitFor(t, 10*time.Second, "healthy again", func() bool {
+		select {
+		case <-ch:
+		default:
+		}
+		return !v.Snapshot().Failing
+	})
+	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.99.0/24"), Dev: "eth2"}))
+	waitFor(t, 10*time.Second, "route added after the repair seen", func() bool {
+		r, ok := v.Lookup(netip.MustParseAddr("198.18.99.1"))
+		return ok && r.Dst.Bits() == 24
+	})
+	t.Logf("snapshot %+v", v.Snapshot())
+}
