@@ -30,13 +30,20 @@
 // # What counts as a reply
 //
 // Every probe carries the Poller's echo ID, a sequence number and a 20-byte
-// payload: a random per-Poller cookie, the target's slot and generation and
-// the 32-bit probe number. A reply counts only if it is an echo reply with
-// that ID and cookie, from the target's address, to a probe that was sent
-// and is still waiting (not timed out, not answered). Everything else is
-// dropped and counted in Snapshot.Drops by reason: foreign (another ID:
-// another process's pinger), spoofed (our ID but a wrong cookie, source or
-// sequence), late, duplicate, malformed, wrong interface. This is what
+// payload: the target's slot and generation, the 32-bit probe number and an
+// 8-byte authenticator of them (SipHash-2-4 under a random per-Poller key),
+// different for every probe, so that seeing one probe or reply does not let
+// anyone forge a reply to another. A classic BPF filter on each receive
+// socket passes only echo replies of the right length with our ID, so that
+// a flood of foreign packets never reaches user space; what passes is
+// decoded and authenticated before any lock is taken. A reply counts only
+// if it is an echo reply with that ID and a valid authenticator, from the
+// target's address, to a probe that was sent and is still waiting (not
+// timed out, not answered). Everything else is dropped (foreign packets in
+// the kernel, uncounted) and counted in Snapshot.Drops by reason: foreign
+// (another ID: another process's pinger, where a datagram socket lets one
+// through), spoofed (our ID but a wrong authenticator, source or sequence),
+// late, duplicate, malformed, wrong interface. This is what
 // keeps two interfaces on one subnet from vouching for each other.
 //
 // # Ingress: the ARP flux rule

@@ -124,10 +124,12 @@ type Snapshot struct {
 
 // Drops counts packets that did not count as replies, by reason.
 type Drops struct {
-	// Foreign: an echo reply with another ID (another process's pinger).
+	// Foreign: an echo reply with another ID (another process's pinger)
+	// that got past the kernel's filter (which drops them on raw sockets
+	// before they are counted).
 	Foreign uint64
-	// Spoofed: our ID but a wrong cookie, an unknown target, a source that
-	// is not the target, or a sequence never sent.
+	// Spoofed: our ID but a wrong authenticator, an unknown target, a
+	// source that is not the target, or a sequence never sent.
 	Spoofed uint64
 	// Late: a reply to a probe whose timeout had expired (or of a removed
 	// or re-tuned target).

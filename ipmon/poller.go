@@ -37,7 +37,8 @@ func keyOf(ev Event) evKey {
 type transport interface {
 	// mode returns the socket mode in use.
 	mode() Mode
-	// echoID returns the ICMP echo ID of the family's socket.
+	// echoID returns the ICMP echo ID of the family's socket. It never
+	// changes after Open and is also called without Poller.mu.
 	echoID(v6 bool) uint16
 	// attach checks t against the kernel (interface exists, not a local
 	// address, source is local) and prepares its sending state. It is
@@ -91,15 +92,20 @@ type rxPacket struct {
 	// malformed: the receiver could not decode the packet (truncated, bad
 	// IP header).
 	malformed bool
+	// checked: echo fields and why were set by precheck, without the lock.
+	checked bool
+	why     dropReason
+	f       echoFields
 }
 
 // Poller probes targets and reports their states. Its methods are safe for
 // concurrent use.
 type Poller struct {
-	cfg    Config
-	tr     transport
-	log    *slog.Logger
-	cookie [8]byte
+	cfg Config
+	tr  transport
+	log *slog.Logger
+	key probeKey   // authenticates each probe (mac.go)
+	rx  rxCounters // receive-path counters kept without mu (rx.go)
 
 	mu        sync.Mutex
 	closed    bool
@@ -145,9 +151,11 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	if _, err := rand.Read(p.cookie[:]); err != nil {
-		return nil, fmt.Errorf("ipmon: random cookie: %w", err)
+	var k [16]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, fmt.Errorf("ipmon: random probe key: %w", err)
 	}
+	p.key = newProbeKey(k)
 	p.hub = fanout.New(0, keyOf, Event.Coalesce)
 	tr.start(p)
 	p.schedWG.Add(1)
@@ -490,7 +498,7 @@ func (p *Poller) fireDue(now time.Time) time.Duration {
 func (p *Poller) sendProbe(tg *target, now time.Time) {
 	n := tg.sendSlot(now, now.UnixNano())
 	if tg.t.Kind != ARPProbe {
-		buildEcho(tg.pkt[:], tg.t.Addr.Is6(), p.tr.echoID(tg.t.Addr.Is6()), &p.cookie,
+		buildEcho(tg.pkt[:], tg.t.Addr.Is6(), p.tr.echoID(tg.t.Addr.Is6()), &p.key,
 			echoFields{slot: tg.slot, gen: tg.gen, prob: n})
 	}
 	p.sent++
@@ -513,16 +521,30 @@ func (p *Poller) deliver(pk *rxPacket) {
 	p.deliverLocked(pk, now)
 }
 
-// deliverBatch handles received packets under one hold of the lock.
+// deliverBatch handles received packets: each is decoded and its
+// authenticator checked first, without the lock (a forged packet never
+// takes what the scheduler needs); those that pass are handled under one
+// hold of the lock.
 func (p *Poller) deliverBatch(pks []rxPacket) {
 	now := time.Now()
+	good := 0
+	for i := range pks {
+		if p.precheck(&pks[i]) {
+			good++
+		}
+	}
+	if good == 0 {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	for i := range pks {
-		p.deliverLocked(&pks[i], now)
+		if pks[i].why == dropNone {
+			p.deliverLocked(&pks[i], now)
+		}
 	}
 }
 
@@ -539,7 +561,10 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 			return
 		}
 	} else {
-		f, why := parseEcho(pk.data, pk.v6, p.tr.echoID(pk.v6), true, &p.cookie)
+		f, why := pk.f, pk.why
+		if !pk.checked {
+			f, why = parseEcho(pk.data, pk.v6, p.tr.echoID(pk.v6), true, &p.key)
+		}
 		if why != dropNone {
 			p.drops.add(why)
 			return
@@ -754,7 +779,7 @@ func (p *Poller) Snapshot() Snapshot {
 		Received:      p.received,
 		Overruns:      p.overruns,
 		Rebinds:       p.rebinds,
-		Drops:         p.drops,
+		Drops:         p.rx.add(p.drops),
 	}
 	for _, tg := range p.sortedTargets() {
 		s.Targets = append(s.Targets, tg.stats())

@@ -337,6 +337,13 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 			s.id = uint16(a.Port)
 		}
 	}
+	// Only our echo replies get past the kernel (before the socket queue):
+	// see replyFilter. Packets queued before the filter was attached fail
+	// validation like any forged one.
+	if err := attachReplyFilter(fd, v6, raw && !v6, s.id); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	s.fd = fd
 	return s, nil
 }
@@ -344,7 +351,9 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 // drain reads every reply waiting on s with recvmmsg into preallocated
 // buffers and hands each batch to deliver.
 func (s *rxSocket) drain(deliver func([]rxPacket)) {
-	for range 64 { // bounded: the scheduler must get back to sending
+	// Bounded (256 packets a call): the scheduler must get back to its
+	// sends and timeouts; whatever is left waits for the next turn.
+	for range 8 {
 		for i := range s.mm {
 			sl := &s.slots[i]
 			sl.iov.Base = &sl.buf[0]
