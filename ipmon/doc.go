@@ -23,7 +23,10 @@
 // consecutive misses make an Up target Down, and an Unknown target Down if it
 // has answered since it was added, else Unverified: a target that never
 // answered is reported as such instead of as a silent "down". A send the
-// kernel refuses (no carrier, no route) is a miss. A miss of a probe older
+// kernel refuses because the path is dead (no route, network unreachable
+// or down) is a miss; one it refuses only for lack of local buffer space
+// (EAGAIN, ENOBUFS: local congestion) is neither a miss nor a reply and is
+// counted apart (Snapshot.LocalSendErrors). A miss of a probe older
 // than one already answered (Timeout > Interval) counts as loss but does
 // not break a run of replies.
 //

@@ -104,10 +104,14 @@ type Snapshot struct {
 	// Interfaces lists every interface with at least one target, sorted by
 	// name.
 	Interfaces []InterfaceStatus
-	// Sent counts probes sent; SendErrors the sends the kernel refused
-	// (each also counts as a miss when its timeout expires); Received the
-	// replies accepted.
+	// Sent counts probes sent; SendErrors the sends the kernel refused;
+	// Received the replies accepted.
 	Sent, SendErrors, Received uint64
+	// LocalSendErrors counts the SendErrors that only meant local buffer
+	// space was short (EAGAIN, ENOBUFS, ENOMEM): those probes are not
+	// misses. Every other refusal (no route, network down or unreachable)
+	// counts as a miss when its timeout expires.
+	LocalSendErrors uint64
 	// Overruns counts probes sent more than one interval late because the
 	// poller fell behind.
 	Overruns uint64
@@ -173,6 +177,10 @@ type TargetStats struct {
 	// OtherIngress counts accepted replies that arrived on another
 	// interface than the probe's (ARP flux; only without StrictIngress).
 	OtherIngress uint64
+	// LocalSendErrors counts probes this host could not send for lack of
+	// local buffer space (EAGAIN, ENOBUFS, ENOMEM): neither misses nor
+	// replies, they do not count against the target.
+	LocalSendErrors uint64
 }
 
 // InterfaceStatus is one interface's IP verdict and the counts behind it.

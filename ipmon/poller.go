@@ -50,8 +50,9 @@ type transport interface {
 	// (pkt must then stay untouched until flush). Called with Poller.mu
 	// held.
 	send(t *target, pkt []byte) error
-	// flush sends what send queued and returns how many sends failed.
-	// Called with Poller.mu held.
+	// flush sends what send queued, reports each send the kernel refused
+	// to Poller.sendFailed and returns how many there were. Called with
+	// Poller.mu held.
 	flush() int
 	// start hands the transport its Poller (for deliveries).
 	start(p *Poller)
@@ -118,6 +119,7 @@ type Poller struct {
 	diags     map[string]string // per interface
 
 	sent, sendErrors, received, overruns, rebinds uint64
+	localSendErrors                               uint64
 	drops                                         Drops
 
 	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
@@ -456,7 +458,7 @@ const sendSlack = 10 * time.Millisecond
 // fire handles due targets and returns how long to sleep (0: more due).
 func (p *Poller) fire(now time.Time) time.Duration {
 	d := p.fireDue(now)
-	p.sendErrors += uint64(p.tr.flush())
+	p.tr.flush() // failures go to sendFailed
 	return d
 }
 
@@ -503,9 +505,7 @@ func (p *Poller) sendProbe(tg *target, now time.Time) {
 	}
 	p.sent++
 	if err := p.tr.send(tg, tg.pkt[:]); err != nil {
-		// The probe stays pending and times out as a miss: a send error
-		// (no carrier, no route) is evidence of a dead path too.
-		p.sendErrors++
+		p.sendFailed(tg, n, err)
 	}
 }
 
@@ -771,15 +771,16 @@ func (p *Poller) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Snapshot{
-		At:            time.Now(),
-		Mode:          p.tr.mode(),
-		StrictIngress: p.cfg.StrictIngress,
-		Sent:          p.sent,
-		SendErrors:    p.sendErrors,
-		Received:      p.received,
-		Overruns:      p.overruns,
-		Rebinds:       p.rebinds,
-		Drops:         p.rx.add(p.drops),
+		At:              time.Now(),
+		Mode:            p.tr.mode(),
+		StrictIngress:   p.cfg.StrictIngress,
+		Sent:            p.sent,
+		SendErrors:      p.sendErrors,
+		LocalSendErrors: p.localSendErrors,
+		Received:        p.received,
+		Overruns:        p.overruns,
+		Rebinds:         p.rebinds,
+		Drops:           p.rx.add(p.drops),
 	}
 	for _, tg := range p.sortedTargets() {
 		s.Targets = append(s.Targets, tg.stats())

@@ -149,6 +149,10 @@ type linuxTransport struct {
 	txGen uint64 // incremented by every flush
 	txMM  [txBatch]mmsghdr
 	txIOV [txBatch]unix.Iovec
+	// The target and probe number of each queued message, for
+	// Poller.sendFailed.
+	txTg    [txBatch]*target
+	txProbe [txBatch]uint32
 
 	p     *Poller
 	wg    sync.WaitGroup
@@ -853,11 +857,12 @@ func (t *linuxTransport) send(tg *target, pkt []byte) error {
 	if t.txN > 0 && (t.txFD != tx.fd || t.txN == txBatch || tx.queued == t.txGen) {
 		// Another socket, a full batch, or this target's buffer is
 		// queued already (it is sent again before the flush).
-		t.p.sendErrors += uint64(t.flush())
+		t.flush()
 	}
 	tx.queued = t.txGen
 	t.txFD = tx.fd
 	i := t.txN
+	t.txTg[i], t.txProbe[i] = tg, tg.next-1 // the probe sendSlot just numbered
 	t.txIOV[i].Base = &pkt[0]
 	t.txIOV[i].SetLen(len(pkt))
 	m := &t.txMM[i].hdr
@@ -875,24 +880,26 @@ func (t *linuxTransport) send(tg *target, pkt []byte) error {
 }
 
 // flush sends the queued probes with sendmmsg. A full socket buffer or
-// any other error fails that probe (it becomes a miss), never a wait.
+// any other error fails that probe, never a wait: Poller.sendFailed
+// decides whether it is a miss (a dead path) or nothing (local
+// congestion).
 func (t *linuxTransport) flush() int {
 	failed := 0
 	for off := 0; off < t.txN; {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.txFD), uintptr(unsafe.Pointer(&t.txMM[off])), uintptr(t.txN-off), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
-		if e != 0 {
+		if e != 0 || r == 0 {
 			// The message at off failed; go on with the next.
-			failed++
-			off++
-			continue
-		}
-		if r == 0 {
+			if e == 0 {
+				e = unix.EIO
+			}
+			t.p.sendFailed(t.txTg[off], t.txProbe[off], e)
 			failed++
 			off++
 			continue
 		}
 		off += int(r)
 	}
+	clear(t.txTg[:t.txN])
 	t.txN = 0
 	t.txGen++
 	return failed
