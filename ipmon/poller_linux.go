@@ -142,6 +142,7 @@ type linuxTransport struct {
 	links   *netlink.Conn
 	linksWG sync.WaitGroup
 	closing atomic.Bool
+	carrier carrierWatch // used by followLinks only (carrier_linux.go)
 
 	// Probes queued by send for one sendmmsg, used under Poller.mu.
 	txFD  int
@@ -476,6 +477,7 @@ func (t *linuxTransport) followLinks() {
 			case unix.RTM_NEWLINK:
 				var lm rtnetlink.LinkMessage
 				if lm.UnmarshalBinary(m.Data) == nil && lm.Attributes != nil {
+					t.noteCarrier(&lm)
 					t.p.rebind(lm.Attributes.Name, int(lm.Index))
 				}
 			case unix.RTM_NEWADDR:

@@ -44,3 +44,10 @@ func (p *Poller) precheck(pk *rxPacket) bool {
 	}
 	return false
 }
+
+// hasInterface reports whether iface has targets.
+func (p *Poller) hasInterface(iface string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ifaces[iface] != nil
+}
