@@ -608,6 +608,7 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 		p.received++
 		if pk.ifindex != 0 && pk.ifindex != tg.ifindex {
 			tg.otherIngress++
+			p.noteOtherIngress(tg, pk.ifindex)
 		}
 		if changed {
 			p.changed(tg, prev, now)

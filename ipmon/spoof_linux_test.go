@@ -173,7 +173,8 @@ func TestLabSpoofedRepliesNeverRaiseATarget(t *testing.T) {
 // TestLabARPFluxIngress forces ARP flux: the server's neighbour entry for
 // eth3's address names eth2's hardware address, so replies to eth3's probes
 // arrive on eth2. By default eth3's target is up (its egress works) and the
-// replies are counted as other-ingress; with StrictIngress they are dropped
+// replies are counted as other-ingress, and said once in Diagnostics (ARP
+// flux, with the sysctls); with StrictIngress they are dropped
 // as wrong-interface and the target never comes up.
 func TestLabARPFluxIngress(t *testing.T) {
 	t.Parallel()
@@ -202,6 +203,13 @@ func TestLabARPFluxIngress(t *testing.T) {
 		if !strict {
 			w.waitTarget("eth3", d.ServerAddr4, Up, 5*time.Second)
 			require.Eventually(t, func() bool { return p.Snapshot().Targets[0].OtherIngress > 0 }, 5*time.Second, 10*time.Millisecond)
+			// Said once, with the sysctls that fix it.
+			time.Sleep(100 * time.Millisecond)
+			s := p.Snapshot()
+			require.Len(t, s.Diagnostics, 1, "%q", s.Diagnostics)
+			for _, want := range []string{"ARP flux", "eth3", "arp_ignore=1", "arp_announce=2", "arp_filter=1"} {
+				require.Contains(t, s.Diagnostics[0], want)
+			}
 		} else {
 			w.waitTarget("eth3", d.ServerAddr4, Unverified, 5*time.Second)
 			s := p.Snapshot()
