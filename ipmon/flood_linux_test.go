@@ -259,3 +259,57 @@ func TestLabForgedReplyFlood(t *testing.T) {
 	require.LessOrEqual(t, res.detect, floodBound+10*time.Millisecond+300*time.Millisecond)
 	require.Positive(t, res.drops.Spoofed, "no forged reply with our identifier reached validation")
 }
+
+// TestLabForgedReplyFloodTrials measures what TestLabForgedReplyFlood
+// checks, over NETPULSE_FLOOD_TRIALS trials (skipped when unset), each
+// with a quiet baseline trial beside it: eth3's detection time (median,
+// p99), eth2's false downs, and the CPU of this process (the Poller; the
+// generator is another process) per second of flood against the same
+// window quiet. NETPULSE_FLOOD_RATE sets the rate (default 100,000/s),
+// NETPULSE_FLOOD_KNOWN the share of packets with our ID (one in N; 0:
+// none, as the generator).
+func TestLabForgedReplyFloodTrials(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("NETPULSE_FLOOD_TRIALS"))
+	if n <= 0 {
+		t.Skip("set NETPULSE_FLOOD_TRIALS to measure")
+	}
+	rate, known := 100_000, 4
+	if v := os.Getenv("NETPULSE_FLOOD_RATE"); v != "" {
+		rate, _ = strconv.Atoi(v)
+	}
+	if v := os.Getenv("NETPULSE_FLOOD_KNOWN"); v != "" {
+		known, _ = strconv.Atoi(v)
+	}
+	var quiet, flooded, cpuQ, cpuF []time.Duration
+	var downs, quietDowns int
+	var sentRate []float64
+	for i := range n {
+		for _, r := range []int{0, rate} {
+			t.Run(fmt.Sprintf("trial%d-rate%d", i, r), func(t *testing.T) {
+				res := floodTrial(t, 47, r, 500*time.Millisecond, known)
+				if r == 0 {
+					quiet = append(quiet, res.detect)
+					cpuQ = append(cpuQ, res.cpuFlood)
+					if res.eth2Down {
+						quietDowns++
+					}
+					return
+				}
+				flooded = append(flooded, res.detect)
+				cpuF = append(cpuF, res.cpuFlood)
+				sentRate = append(sentRate, res.sent.Rate())
+				if res.eth2Down {
+					downs++
+				}
+			})
+		}
+	}
+	slices.Sort(sentRate)
+	t.Logf("%d trials, flood asked %d/s, reached median %.0f/s (min %.0f), one in %d with our ID", n, rate, sentRate[len(sentRate)/2], sentRate[0], known)
+	t.Logf("eth3 down (bound %v, goal %v): quiet median %v p99 %v max %v; flooded median %v p99 %v max %v",
+		floodBound, floodBound+10*time.Millisecond, percentile(quiet, 0.5), percentile(quiet, 0.99), slices.Max(quiet),
+		percentile(flooded, 0.5), percentile(flooded, 0.99), slices.Max(flooded))
+	t.Logf("eth2 false downs: quiet %d, flooded %d", quietDowns, downs)
+	t.Logf("Poller process CPU per second: quiet median %v, flooded median %v (ratio %.1f)",
+		percentile(cpuQ, 0.5), percentile(cpuF, 0.5), float64(percentile(cpuF, 0.5))/float64(percentile(cpuQ, 0.5)))
+}
