@@ -145,11 +145,16 @@ type Drops struct {
 	// WrongInterface: with StrictIngress, a reply that arrived on another
 	// interface than its probe left from.
 	WrongInterface uint64
+	// Overflow: packets the kernel dropped because a receive socket's
+	// buffer was full (a flood that got past the filter, or a Poller
+	// starved of CPU); genuine replies may be among them. As the kernel
+	// reports it (SO_RXQ_OVFL), with the next packet received.
+	Overflow uint64
 }
 
 // Total returns the sum of all drop counters.
 func (d Drops) Total() uint64 {
-	return d.Foreign + d.Spoofed + d.Late + d.Duplicate + d.Malformed + d.WrongInterface
+	return d.Foreign + d.Spoofed + d.Late + d.Duplicate + d.Malformed + d.WrongInterface + d.Overflow
 }
 
 // TargetStats is one target's state and statistics.

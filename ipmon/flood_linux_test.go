@@ -313,3 +313,35 @@ func TestLabForgedReplyFloodTrials(t *testing.T) {
 	t.Logf("Poller process CPU per second: quiet median %v, flooded median %v (ratio %.1f)",
 		percentile(cpuQ, 0.5), percentile(cpuF, 0.5), float64(percentile(cpuF, 0.5))/float64(percentile(cpuQ, 0.5)))
 }
+
+// TestLabReceiveOverflowCounted: when the receive socket's buffer
+// overflows (here: forged replies with our ID and length at 50,000/s while
+// the scheduler is held off for 300 ms), the kernel's drop count reaches
+// Drops.Overflow.
+func TestLabReceiveOverflowCounted(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	pair, err := lab.NewIPMonPair("", 48)
+	require.NoError(t, err)
+	p := openIn(t, pair.Node, Config{Interval: 10 * time.Millisecond})
+	require.NoError(t, p.Add(Target{Addr: pair.ServerAddr4, Interface: "eth2"}))
+	require.Eventually(t, func() bool { return p.Snapshot().Received > 0 }, 5*time.Second, 10*time.Millisecond)
+	f := startFlood(t, pair.Server, netlab.FloodConfig{
+		Dst:          []netip.Addr{pair.NodeAddr4},
+		TargetSource: pair.ServerAddr4, OtherSource: pair.ServerAddr4,
+		Rate: 50_000, Duration: 1500 * time.Millisecond,
+		KnownID: p.tr.echoID(false), KnownEvery: 1, KnownLen: echoLen,
+	})
+	time.Sleep(300 * time.Millisecond) // the generator starts
+	require.Zero(t, p.Snapshot().Drops.Overflow, "overflow before the scheduler was held")
+	// The scheduler takes mu before each drain: holding it stops the
+	// reading while the flood fills the buffer.
+	p.mu.Lock()
+	time.Sleep(300 * time.Millisecond)
+	p.mu.Unlock()
+	require.Eventually(t, func() bool { return p.Snapshot().Drops.Overflow > 0 }, 2*time.Second, 10*time.Millisecond)
+	st := f.wait(t)
+	d := p.Snapshot().Drops
+	t.Logf("flood sent %d; drops %+v", st.Sent, d)
+	require.Positive(t, d.Spoofed)
+}

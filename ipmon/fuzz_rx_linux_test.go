@@ -24,23 +24,25 @@ import (
 
 // referenceControl decodes oob with x/sys/unix's (allocating) parser, as
 // parseControl must: the last timestamp and packet-info messages win.
-func referenceControl(oob []byte) (ifindex int, wall int64, ok bool) {
+func referenceControl(oob []byte) (ifindex int, wall int64, ovfl uint32, ok bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	for _, m := range msgs {
 		switch {
 		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
 			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
 			wall = ts.Nano()
+		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_RXQ_OVFL && len(m.Data) >= 4:
+			ovfl = *(*uint32)(unsafe.Pointer(&m.Data[0]))
 		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
 			ifindex = int((*unix.Inet4Pktinfo)(unsafe.Pointer(&m.Data[0])).Ifindex)
 		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
 			ifindex = int((*unix.Inet6Pktinfo)(unsafe.Pointer(&m.Data[0])).Ifindex)
 		}
 	}
-	return ifindex, wall, true
+	return ifindex, wall, ovfl, true
 }
 
 // FuzzParseControl: the allocation-free control-message parser never
@@ -49,6 +51,13 @@ func referenceControl(oob []byte) (ifindex int, wall int64, ok bool) {
 func FuzzParseControl(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, unix.SizeofCmsghdr))
+	// SO_RXQ_OVFL as the kernel sends it (a 4-byte count).
+	ovfl := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&ovfl[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SO_RXQ_OVFL
+	h.SetLen(unix.CmsgLen(4))
+	ovfl[unix.CmsgLen(0)] = 7
+	f.Add(ovfl)
 	f.Fuzz(func(t *testing.T, oob []byte) {
 		// The kernel hands an aligned buffer; so does the receive slot.
 		buf := make([]uint64, (len(oob)+7)/8)
@@ -56,9 +65,9 @@ func FuzzParseControl(f *testing.F) {
 		copy(b, oob)
 		var pk rxPacket
 		parseControl(b, &pk)
-		if ifindex, wall, ok := referenceControl(b); ok {
-			if pk.ifindex != ifindex || pk.rxWall != wall {
-				t.Fatalf("parseControl: ifindex %d wall %d; x/sys/unix: %d %d", pk.ifindex, pk.rxWall, ifindex, wall)
+		if ifindex, wall, ovfl, ok := referenceControl(b); ok {
+			if pk.ifindex != ifindex || pk.rxWall != wall || pk.overflow != ovfl {
+				t.Fatalf("parseControl: ifindex %d wall %d overflow %d; x/sys/unix: %d %d %d", pk.ifindex, pk.rxWall, pk.overflow, ifindex, wall, ovfl)
 			}
 		}
 	})

@@ -93,6 +93,9 @@ type rxPacket struct {
 	// malformed: the receiver could not decode the packet (truncated, bad
 	// IP header).
 	malformed bool
+	// overflow is the socket's count of packets the kernel dropped for a
+	// full receive buffer (SO_RXQ_OVFL), 0 if none so far.
+	overflow uint32
 	// checked: echo fields and why were set by precheck, without the lock.
 	checked bool
 	why     dropReason

@@ -311,6 +311,11 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return fail("setsockopt SO_TIMESTAMPNS", err)
 	}
+	// The kernel's count of packets dropped for a full receive buffer
+	// comes with each packet received after one (Drops.Overflow).
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
+		return fail("setsockopt SO_RXQ_OVFL", err)
+	}
 	// A large receive buffer absorbs bursts of replies; FORCE needs
 	// CAP_NET_ADMIN, else the plain option is capped by rmem_max.
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
@@ -427,6 +432,8 @@ func parseControl(oob []byte, pk *rxPacket) {
 		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
 			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
 			pk.rxWall = ts.Nano()
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && len(data) >= 4:
+			pk.overflow = *(*uint32)(unsafe.Pointer(&data[0]))
 		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
 			pk.ifindex = int((*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0])).Ifindex)
 		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:

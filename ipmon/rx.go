@@ -7,6 +7,9 @@ import "sync/atomic"
 // Snapshot.
 type rxCounters struct {
 	foreign, spoofed, malformed atomic.Uint64
+	// overflow4 and overflow6 are the receive sockets' drop counts as the
+	// kernel last reported them (cumulative).
+	overflow4, overflow6 atomic.Uint64
 }
 
 // add returns d plus the counts refused before the lock.
@@ -14,7 +17,20 @@ func (c *rxCounters) add(d Drops) Drops {
 	d.Foreign += c.foreign.Load()
 	d.Spoofed += c.spoofed.Load()
 	d.Malformed += c.malformed.Load()
+	d.Overflow += c.overflow4.Load() + c.overflow6.Load()
 	return d
+}
+
+// noteOverflow records a receive socket's drop count carried by pk (it
+// only grows; the receiving goroutine is the only writer).
+func (c *rxCounters) noteOverflow(pk *rxPacket) {
+	o := &c.overflow4
+	if pk.v6 {
+		o = &c.overflow6
+	}
+	if n := uint64(pk.overflow); n > o.Load() {
+		o.Store(n)
+	}
 }
 
 // precheck decodes an echo reply and checks its identifier and per-probe
@@ -25,6 +41,9 @@ func (c *rxCounters) add(d Drops) Drops {
 func (p *Poller) precheck(pk *rxPacket) bool {
 	if pk.kind == ARPProbe {
 		return true
+	}
+	if pk.overflow != 0 {
+		p.rx.noteOverflow(pk)
 	}
 	pk.checked = true
 	if pk.malformed {
