@@ -23,20 +23,30 @@
 // consecutive misses make an Up target Down, and an Unknown target Down if it
 // has answered since it was added, else Unverified: a target that never
 // answered is reported as such instead of as a silent "down". A send the
-// kernel refuses (no carrier, no route) is a miss. A miss of a probe older
+// kernel refuses because the path is dead (no route, network unreachable
+// or down) is a miss; one it refuses only for lack of local buffer space
+// (EAGAIN, ENOBUFS: local congestion) is neither a miss nor a reply and is
+// counted apart (Snapshot.LocalSendErrors). A miss of a probe older
 // than one already answered (Timeout > Interval) counts as loss but does
 // not break a run of replies.
 //
 // # What counts as a reply
 //
 // Every probe carries the Poller's echo ID, a sequence number and a 20-byte
-// payload: a random per-Poller cookie, the target's slot and generation and
-// the 32-bit probe number. A reply counts only if it is an echo reply with
-// that ID and cookie, from the target's address, to a probe that was sent
-// and is still waiting (not timed out, not answered). Everything else is
-// dropped and counted in Snapshot.Drops by reason: foreign (another ID:
-// another process's pinger), spoofed (our ID but a wrong cookie, source or
-// sequence), late, duplicate, malformed, wrong interface. This is what
+// payload: the target's slot and generation, the 32-bit probe number and an
+// 8-byte authenticator of them (SipHash-2-4 under a random per-Poller key),
+// different for every probe, so that seeing one probe or reply does not let
+// anyone forge a reply to another. A classic BPF filter on each receive
+// socket passes only echo replies of the right length with our ID, so that
+// a flood of foreign packets never reaches user space; what passes is
+// decoded and authenticated before any lock is taken. A reply counts only
+// if it is an echo reply with that ID and a valid authenticator, from the
+// target's address, to a probe that was sent and is still waiting (not
+// timed out, not answered). Everything else is dropped (foreign packets in
+// the kernel, uncounted) and counted in Snapshot.Drops by reason: foreign
+// (another ID: another process's pinger, where a datagram socket lets one
+// through), spoofed (our ID but a wrong authenticator, source or sequence),
+// late, duplicate, malformed, wrong interface. This is what
 // keeps two interfaces on one subnet from vouching for each other.
 //
 // # Ingress: the ARP flux rule
@@ -54,15 +64,28 @@
 // also catches a path that is dead inbound only; use it on hosts set up
 // with arp_ignore=1 and arp_announce=2 (or arp_filter=1). When strict
 // ingress is asked for on an interface whose settings allow ARP flux, the
-// Poller reports a diagnostic naming the sysctls to set.
+// Poller reports a diagnostic naming the sysctls to set. Without strict
+// ingress, the first reply of an interface that arrives on another one
+// leaves one diagnostic (and one log warning) saying that ARP flux is
+// happening, with the same sysctls.
+//
+// # Carrier return
+//
+// Carrier loss flushes an interface's neighbour entries, and the probes
+// sent while it lasts leave INCOMPLETE entries whose solicitations the
+// kernel retries only every retrans_time (1 s). When an interface with
+// targets gets its carrier back, the Poller deletes its INCOMPLETE and
+// FAILED entries so that the next probe solicits at once: recovery then
+// takes RecoverAfter intervals, not up to a second more. This needs
+// CAP_NET_ADMIN; without it a diagnostic says so, once.
 //
 // # Sockets and scheduling
 //
 // Raw mode (CAP_NET_RAW): one raw socket per (interface, family) bound to
 // the interface (SO_BINDTOIFINDEX) sends the probes of every target on that
 // interface, and receives nothing (a one-instruction BPF filter); one
-// unbound raw socket per family with a kernel ICMP filter (echo replies
-// only) receives. Unprivileged mode (the group in net.ipv4.ping_group_range,
+// unbound raw socket per family with a kernel ICMP filter and a BPF filter
+// (echo replies of our ID and length only) receives. Unprivileged mode (the group in net.ipv4.ping_group_range,
 // which also gates ICMPv6): one datagram ICMP socket per family; the kernel
 // sets the echo ID to the socket's port and hands it only the replies
 // carrying it, and would hand a socket bound to eth3 no reply arriving on
@@ -74,7 +97,8 @@
 // One goroutine drives all targets from a heap ordered by each target's
 // next deadline (send or timeout); first sends are spread at random across
 // the interval, so 10,000 targets added at once do not send in a burst.
-// One goroutine per receive socket reads replies. The send and receive
+// The same goroutine reads the replies (recvmmsg, at most 256 a turn, so
+// that a flood cannot hold its sends and timeouts back). The send and receive
 // paths of echo probes allocate nothing per probe. RTT comes from kernel
 // receive timestamps (SO_TIMESTAMPNS) when they agree with the monotonic
 // clock.

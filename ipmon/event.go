@@ -104,10 +104,14 @@ type Snapshot struct {
 	// Interfaces lists every interface with at least one target, sorted by
 	// name.
 	Interfaces []InterfaceStatus
-	// Sent counts probes sent; SendErrors the sends the kernel refused
-	// (each also counts as a miss when its timeout expires); Received the
-	// replies accepted.
+	// Sent counts probes sent; SendErrors the sends the kernel refused;
+	// Received the replies accepted.
 	Sent, SendErrors, Received uint64
+	// LocalSendErrors counts the SendErrors that only meant local buffer
+	// space was short (EAGAIN, ENOBUFS, ENOMEM): those probes are not
+	// misses. Every other refusal (no route, network down or unreachable)
+	// counts as a miss when its timeout expires.
+	LocalSendErrors uint64
 	// Overruns counts probes sent more than one interval late because the
 	// poller fell behind.
 	Overruns uint64
@@ -124,10 +128,12 @@ type Snapshot struct {
 
 // Drops counts packets that did not count as replies, by reason.
 type Drops struct {
-	// Foreign: an echo reply with another ID (another process's pinger).
+	// Foreign: an echo reply with another ID (another process's pinger)
+	// that got past the kernel's filter (which drops them on raw sockets
+	// before they are counted).
 	Foreign uint64
-	// Spoofed: our ID but a wrong cookie, an unknown target, a source that
-	// is not the target, or a sequence never sent.
+	// Spoofed: our ID but a wrong authenticator, an unknown target, a
+	// source that is not the target, or a sequence never sent.
 	Spoofed uint64
 	// Late: a reply to a probe whose timeout had expired (or of a removed
 	// or re-tuned target).
@@ -139,11 +145,16 @@ type Drops struct {
 	// WrongInterface: with StrictIngress, a reply that arrived on another
 	// interface than its probe left from.
 	WrongInterface uint64
+	// Overflow: packets the kernel dropped because a receive socket's
+	// buffer was full (a flood that got past the filter, or a Poller
+	// starved of CPU); genuine replies may be among them. As the kernel
+	// reports it (SO_RXQ_OVFL), with the next packet received.
+	Overflow uint64
 }
 
 // Total returns the sum of all drop counters.
 func (d Drops) Total() uint64 {
-	return d.Foreign + d.Spoofed + d.Late + d.Duplicate + d.Malformed + d.WrongInterface
+	return d.Foreign + d.Spoofed + d.Late + d.Duplicate + d.Malformed + d.WrongInterface + d.Overflow
 }
 
 // TargetStats is one target's state and statistics.
@@ -171,6 +182,10 @@ type TargetStats struct {
 	// OtherIngress counts accepted replies that arrived on another
 	// interface than the probe's (ARP flux; only without StrictIngress).
 	OtherIngress uint64
+	// LocalSendErrors counts probes this host could not send for lack of
+	// local buffer space (EAGAIN, ENOBUFS, ENOMEM): neither misses nor
+	// replies, they do not count against the target.
+	LocalSendErrors uint64
 }
 
 // InterfaceStatus is one interface's IP verdict and the counts behind it.

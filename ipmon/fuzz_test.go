@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-var fuzzCookie = [8]byte{1, 2, 3, 4, 5, 6, 7, 8}
+var fuzzKey = newProbeKey([16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
 
 const fuzzID = 0x4242
 
@@ -27,10 +27,10 @@ func ipv4Wrap(icmp []byte) []byte {
 // request would have produced as a reply.
 func FuzzParseEcho(f *testing.F) {
 	req := make([]byte, echoLen)
-	buildEcho(req, false, fuzzID, &fuzzCookie, echoFields{slot: 3, gen: 7, prob: 0x10002})
+	buildEcho(req, false, fuzzID, &fuzzKey, echoFields{slot: 3, gen: 7, prob: 0x10002})
 	good4 := echoReplyFor(req, false)
 	req6 := make([]byte, echoLen)
-	buildEcho(req6, true, fuzzID, &fuzzCookie, echoFields{slot: 1, gen: 2, prob: 5})
+	buildEcho(req6, true, fuzzID, &fuzzKey, echoFields{slot: 1, gen: 2, prob: 5})
 	good6 := echoReplyFor(req6, true)
 	f.Add(ipv4Wrap(good4), false, true)
 	f.Add(good4, false, false)
@@ -52,14 +52,14 @@ func FuzzParseEcho(f *testing.F) {
 				return
 			}
 		}
-		fields, why := parseEcho(data, v6, fuzzID, true, &fuzzCookie)
+		fields, why := parseEcho(data, v6, fuzzID, true, &fuzzKey)
 		if why != dropNone {
 			return
 		}
 		// Accepted: it must be exactly the reply to the request with these
 		// fields.
 		want := make([]byte, echoLen)
-		buildEcho(want, v6, fuzzID, &fuzzCookie, fields)
+		buildEcho(want, v6, fuzzID, &fuzzKey, fields)
 		want = echoReplyFor(want, v6)
 		if v6 {
 			// The kernel fills the ICMPv6 checksum; ignore it.
@@ -91,9 +91,9 @@ func FuzzParseARP(f *testing.F) {
 
 func TestParseEchoReasons(t *testing.T) {
 	req := make([]byte, echoLen)
-	buildEcho(req, false, fuzzID, &fuzzCookie, echoFields{slot: 3, gen: 7, prob: 9})
+	buildEcho(req, false, fuzzID, &fuzzKey, echoFields{slot: 3, gen: 7, prob: 9})
 	good := echoReplyFor(req, false)
-	f, why := parseEcho(good, false, fuzzID, true, &fuzzCookie)
+	f, why := parseEcho(good, false, fuzzID, true, &fuzzKey)
 	if why != dropNone || f.slot != 3 || f.gen != 7 || f.prob != 9 || f.seq != 9 {
 		t.Fatalf("good reply: %+v %d", f, why)
 	}
@@ -114,11 +114,11 @@ func TestParseEchoReasons(t *testing.T) {
 		{"request, not reply", req, dropMalformed},
 		{"bad checksum", mut(20, 1, false), dropMalformed},
 		{"other id", mut(4, 1, true), dropForeign},
-		{"wrong cookie", mut(9, 1, true), dropSpoofed},
+		{"wrong authenticator", mut(9, 1, true), dropSpoofed},
 		{"seq does not match probe", mut(7, 1, true), dropSpoofed},
 		{"short", good[:7], dropMalformed},
 	} {
-		if _, why := parseEcho(tc.b, false, fuzzID, true, &fuzzCookie); why != tc.want {
+		if _, why := parseEcho(tc.b, false, fuzzID, true, &fuzzKey); why != tc.want {
 			t.Errorf("%s: reason %d, want %d", tc.name, why, tc.want)
 		}
 	}

@@ -9,11 +9,12 @@ import (
 // its probe without a table lookup by address:
 //
 //	0      8      12     16     20
-//	cookie | slot | gen  | probe|
+//	mac    | slot | gen  | probe|
 //
-// cookie is random per Poller; slot and gen name the target (gen changes
-// when a slot is reused or a target re-tuned); probe is the target's 32-bit
-// probe number, whose low 16 bits are the ICMP sequence.
+// slot and gen name the target (gen changes when a slot is reused or a
+// target re-tuned); probe is the target's 32-bit probe number, whose low 16
+// bits are the ICMP sequence; mac authenticates them, per probe (probeKey.mac),
+// so that no reply can be forged without the Poller's secret key.
 const (
 	icmpHeaderLen = 8
 	payloadLen    = 20
@@ -64,7 +65,7 @@ type echoFields struct {
 // buildEcho writes an echo request into b (len >= echoLen) and returns
 // echoLen. For IPv4 it fills the checksum; for IPv6 the kernel does (it
 // must: the checksum covers a pseudo-header with the source address).
-func buildEcho(b []byte, v6 bool, id uint16, cookie *[8]byte, f echoFields) int {
+func buildEcho(b []byte, v6 bool, id uint16, key *probeKey, f echoFields) int {
 	_ = b[echoLen-1]
 	if v6 {
 		b[0] = icmpv6EchoRequest
@@ -75,7 +76,7 @@ func buildEcho(b []byte, v6 bool, id uint16, cookie *[8]byte, f echoFields) int 
 	b[2], b[3] = 0, 0
 	binary.BigEndian.PutUint16(b[4:], id)
 	binary.BigEndian.PutUint16(b[6:], uint16(f.prob))
-	copy(b[8:16], cookie[:])
+	binary.BigEndian.PutUint64(b[8:], key.mac(v6, id, f.slot, f.gen, f.prob))
 	binary.BigEndian.PutUint32(b[16:], f.slot)
 	binary.BigEndian.PutUint32(b[20:], f.gen)
 	binary.BigEndian.PutUint32(b[24:], f.prob)
@@ -122,10 +123,10 @@ func stripIPv4(b []byte) ([]byte, netip.Addr, dropReason) {
 }
 
 // parseEcho validates an ICMP (v6 false) or ICMPv6 echo reply against the
-// poller's echo ID and cookie. It does not look at the target: that is the
-// caller's part (source, slot, sequence). checkID is false for datagram
-// sockets, where the kernel matched the ID already (and rewrote it).
-func parseEcho(b []byte, v6 bool, id uint16, checkID bool, cookie *[8]byte) (echoFields, dropReason) {
+// poller's echo ID and the probe's authenticator. It does not look at the
+// target: that is the caller's part (source, slot, sequence). checkID is
+// false for datagram sockets, where the kernel matched the ID already.
+func parseEcho(b []byte, v6 bool, id uint16, checkID bool, key *probeKey) (echoFields, dropReason) {
 	var f echoFields
 	if len(b) < icmpHeaderLen {
 		return f, dropMalformed
@@ -148,13 +149,15 @@ func parseEcho(b []byte, v6 bool, id uint16, checkID bool, cookie *[8]byte) (ech
 	if len(b) != echoLen {
 		return f, dropSpoofed
 	}
-	if [8]byte(b[8:16]) != *cookie {
-		return f, dropSpoofed
-	}
 	f.slot = binary.BigEndian.Uint32(b[16:])
 	f.gen = binary.BigEndian.Uint32(b[20:])
 	f.prob = binary.BigEndian.Uint32(b[24:])
 	if uint16(f.prob) != f.seq {
+		return f, dropSpoofed
+	}
+	// The echo ID the probe carried: with checkID false (datagram socket)
+	// the reply's own, which the kernel matched to the socket.
+	if binary.BigEndian.Uint64(b[8:]) != key.mac(v6, f.id, f.slot, f.gen, f.prob) {
 		return f, dropSpoofed
 	}
 	return f, dropNone

@@ -37,7 +37,8 @@ func keyOf(ev Event) evKey {
 type transport interface {
 	// mode returns the socket mode in use.
 	mode() Mode
-	// echoID returns the ICMP echo ID of the family's socket.
+	// echoID returns the ICMP echo ID of the family's socket. It never
+	// changes after Open and is also called without Poller.mu.
 	echoID(v6 bool) uint16
 	// attach checks t against the kernel (interface exists, not a local
 	// address, source is local) and prepares its sending state. It is
@@ -49,8 +50,9 @@ type transport interface {
 	// (pkt must then stay untouched until flush). Called with Poller.mu
 	// held.
 	send(t *target, pkt []byte) error
-	// flush sends what send queued and returns how many sends failed.
-	// Called with Poller.mu held.
+	// flush sends what send queued, reports each send the kernel refused
+	// to Poller.sendFailed and returns how many there were. Called with
+	// Poller.mu held.
 	flush() int
 	// start hands the transport its Poller (for deliveries).
 	start(p *Poller)
@@ -91,15 +93,23 @@ type rxPacket struct {
 	// malformed: the receiver could not decode the packet (truncated, bad
 	// IP header).
 	malformed bool
+	// overflow is the socket's count of packets the kernel dropped for a
+	// full receive buffer (SO_RXQ_OVFL), 0 if none so far.
+	overflow uint32
+	// checked: echo fields and why were set by precheck, without the lock.
+	checked bool
+	why     dropReason
+	f       echoFields
 }
 
 // Poller probes targets and reports their states. Its methods are safe for
 // concurrent use.
 type Poller struct {
-	cfg    Config
-	tr     transport
-	log    *slog.Logger
-	cookie [8]byte
+	cfg Config
+	tr  transport
+	log *slog.Logger
+	key probeKey   // authenticates each probe (mac.go)
+	rx  rxCounters // receive-path counters kept without mu (rx.go)
 
 	mu        sync.Mutex
 	closed    bool
@@ -112,6 +122,7 @@ type Poller struct {
 	diags     map[string]string // per interface
 
 	sent, sendErrors, received, overruns, rebinds uint64
+	localSendErrors                               uint64
 	drops                                         Drops
 
 	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
@@ -145,9 +156,11 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	if _, err := rand.Read(p.cookie[:]); err != nil {
-		return nil, fmt.Errorf("ipmon: random cookie: %w", err)
+	var k [16]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, fmt.Errorf("ipmon: random probe key: %w", err)
 	}
+	p.key = newProbeKey(k)
 	p.hub = fanout.New(0, keyOf, Event.Coalesce)
 	tr.start(p)
 	p.schedWG.Add(1)
@@ -448,7 +461,7 @@ const sendSlack = 10 * time.Millisecond
 // fire handles due targets and returns how long to sleep (0: more due).
 func (p *Poller) fire(now time.Time) time.Duration {
 	d := p.fireDue(now)
-	p.sendErrors += uint64(p.tr.flush())
+	p.tr.flush() // failures go to sendFailed
 	return d
 }
 
@@ -490,14 +503,12 @@ func (p *Poller) fireDue(now time.Time) time.Duration {
 func (p *Poller) sendProbe(tg *target, now time.Time) {
 	n := tg.sendSlot(now, now.UnixNano())
 	if tg.t.Kind != ARPProbe {
-		buildEcho(tg.pkt[:], tg.t.Addr.Is6(), p.tr.echoID(tg.t.Addr.Is6()), &p.cookie,
+		buildEcho(tg.pkt[:], tg.t.Addr.Is6(), p.tr.echoID(tg.t.Addr.Is6()), &p.key,
 			echoFields{slot: tg.slot, gen: tg.gen, prob: n})
 	}
 	p.sent++
 	if err := p.tr.send(tg, tg.pkt[:]); err != nil {
-		// The probe stays pending and times out as a miss: a send error
-		// (no carrier, no route) is evidence of a dead path too.
-		p.sendErrors++
+		p.sendFailed(tg, n, err)
 	}
 }
 
@@ -513,16 +524,30 @@ func (p *Poller) deliver(pk *rxPacket) {
 	p.deliverLocked(pk, now)
 }
 
-// deliverBatch handles received packets under one hold of the lock.
+// deliverBatch handles received packets: each is decoded and its
+// authenticator checked first, without the lock (a forged packet never
+// takes what the scheduler needs); those that pass are handled under one
+// hold of the lock.
 func (p *Poller) deliverBatch(pks []rxPacket) {
 	now := time.Now()
+	good := 0
+	for i := range pks {
+		if p.precheck(&pks[i]) {
+			good++
+		}
+	}
+	if good == 0 {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	for i := range pks {
-		p.deliverLocked(&pks[i], now)
+		if pks[i].why == dropNone {
+			p.deliverLocked(&pks[i], now)
+		}
 	}
 }
 
@@ -539,7 +564,10 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 			return
 		}
 	} else {
-		f, why := parseEcho(pk.data, pk.v6, p.tr.echoID(pk.v6), true, &p.cookie)
+		f, why := pk.f, pk.why
+		if !pk.checked {
+			f, why = parseEcho(pk.data, pk.v6, p.tr.echoID(pk.v6), true, &p.key)
+		}
 		if why != dropNone {
 			p.drops.add(why)
 			return
@@ -583,6 +611,7 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 		p.received++
 		if pk.ifindex != 0 && pk.ifindex != tg.ifindex {
 			tg.otherIngress++
+			p.noteOtherIngress(tg, pk.ifindex)
 		}
 		if changed {
 			p.changed(tg, prev, now)
@@ -746,15 +775,16 @@ func (p *Poller) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Snapshot{
-		At:            time.Now(),
-		Mode:          p.tr.mode(),
-		StrictIngress: p.cfg.StrictIngress,
-		Sent:          p.sent,
-		SendErrors:    p.sendErrors,
-		Received:      p.received,
-		Overruns:      p.overruns,
-		Rebinds:       p.rebinds,
-		Drops:         p.drops,
+		At:              time.Now(),
+		Mode:            p.tr.mode(),
+		StrictIngress:   p.cfg.StrictIngress,
+		Sent:            p.sent,
+		SendErrors:      p.sendErrors,
+		LocalSendErrors: p.localSendErrors,
+		Received:        p.received,
+		Overruns:        p.overruns,
+		Rebinds:         p.rebinds,
+		Drops:           p.rx.add(p.drops),
 	}
 	for _, tg := range p.sortedTargets() {
 		s.Targets = append(s.Targets, tg.stats())

@@ -142,6 +142,7 @@ type linuxTransport struct {
 	links   *netlink.Conn
 	linksWG sync.WaitGroup
 	closing atomic.Bool
+	carrier carrierWatch // used by followLinks only (carrier_linux.go)
 
 	// Probes queued by send for one sendmmsg, used under Poller.mu.
 	txFD  int
@@ -149,6 +150,10 @@ type linuxTransport struct {
 	txGen uint64 // incremented by every flush
 	txMM  [txBatch]mmsghdr
 	txIOV [txBatch]unix.Iovec
+	// The target and probe number of each queued message, for
+	// Poller.sendFailed.
+	txTg    [txBatch]*target
+	txProbe [txBatch]uint32
 
 	p     *Poller
 	wg    sync.WaitGroup
@@ -306,6 +311,11 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		return fail("setsockopt SO_TIMESTAMPNS", err)
 	}
+	// The kernel's count of packets dropped for a full receive buffer
+	// comes with each packet received after one (Drops.Overflow).
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
+		return fail("setsockopt SO_RXQ_OVFL", err)
+	}
 	// A large receive buffer absorbs bursts of replies; FORCE needs
 	// CAP_NET_ADMIN, else the plain option is capped by rmem_max.
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20); err != nil {
@@ -337,6 +347,13 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 			s.id = uint16(a.Port)
 		}
 	}
+	// Only our echo replies get past the kernel (before the socket queue):
+	// see replyFilter. Packets queued before the filter was attached fail
+	// validation like any forged one.
+	if err := attachReplyFilter(fd, v6, raw && !v6, s.id); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	s.fd = fd
 	return s, nil
 }
@@ -344,7 +361,9 @@ func (t *linuxTransport) openRx(v6, raw bool) (*rxSocket, error) {
 // drain reads every reply waiting on s with recvmmsg into preallocated
 // buffers and hands each batch to deliver.
 func (s *rxSocket) drain(deliver func([]rxPacket)) {
-	for range 64 { // bounded: the scheduler must get back to sending
+	// Bounded (256 packets a call): the scheduler must get back to its
+	// sends and timeouts; whatever is left waits for the next turn.
+	for range 8 {
 		for i := range s.mm {
 			sl := &s.slots[i]
 			sl.iov.Base = &sl.buf[0]
@@ -413,6 +432,8 @@ func parseControl(oob []byte, pk *rxPacket) {
 		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
 			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
 			pk.rxWall = ts.Nano()
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && len(data) >= 4:
+			pk.overflow = *(*uint32)(unsafe.Pointer(&data[0]))
 		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
 			pk.ifindex = int((*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0])).Ifindex)
 		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
@@ -463,6 +484,7 @@ func (t *linuxTransport) followLinks() {
 			case unix.RTM_NEWLINK:
 				var lm rtnetlink.LinkMessage
 				if lm.UnmarshalBinary(m.Data) == nil && lm.Attributes != nil {
+					t.noteCarrier(&lm)
 					t.p.rebind(lm.Attributes.Name, int(lm.Index))
 				}
 			case unix.RTM_NEWADDR:
@@ -844,11 +866,12 @@ func (t *linuxTransport) send(tg *target, pkt []byte) error {
 	if t.txN > 0 && (t.txFD != tx.fd || t.txN == txBatch || tx.queued == t.txGen) {
 		// Another socket, a full batch, or this target's buffer is
 		// queued already (it is sent again before the flush).
-		t.p.sendErrors += uint64(t.flush())
+		t.flush()
 	}
 	tx.queued = t.txGen
 	t.txFD = tx.fd
 	i := t.txN
+	t.txTg[i], t.txProbe[i] = tg, tg.next-1 // the probe sendSlot just numbered
 	t.txIOV[i].Base = &pkt[0]
 	t.txIOV[i].SetLen(len(pkt))
 	m := &t.txMM[i].hdr
@@ -866,24 +889,26 @@ func (t *linuxTransport) send(tg *target, pkt []byte) error {
 }
 
 // flush sends the queued probes with sendmmsg. A full socket buffer or
-// any other error fails that probe (it becomes a miss), never a wait.
+// any other error fails that probe, never a wait: Poller.sendFailed
+// decides whether it is a miss (a dead path) or nothing (local
+// congestion).
 func (t *linuxTransport) flush() int {
 	failed := 0
 	for off := 0; off < t.txN; {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(t.txFD), uintptr(unsafe.Pointer(&t.txMM[off])), uintptr(t.txN-off), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
-		if e != 0 {
+		if e != 0 || r == 0 {
 			// The message at off failed; go on with the next.
-			failed++
-			off++
-			continue
-		}
-		if r == 0 {
+			if e == 0 {
+				e = unix.EIO
+			}
+			t.p.sendFailed(t.txTg[off], t.txProbe[off], e)
 			failed++
 			off++
 			continue
 		}
 		off += int(r)
 	}
+	clear(t.txTg[:t.txN])
 	t.txN = 0
 	t.txGen++
 	return failed

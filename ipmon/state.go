@@ -61,6 +61,7 @@ type tracker struct {
 	sumRTT, sumSqRTT        float64 // in ns, for avg and mdev
 	lastReply               time.Time
 	otherIngress            uint64
+	localSendErrors         uint64
 
 	// loss window: bit i set = probe lost.
 	window     []uint64
@@ -315,6 +316,7 @@ func (tr *tracker) stats() TargetStats {
 		MinRTT:             tr.minRTT,
 		MaxRTT:             tr.maxRTT,
 		OtherIngress:       tr.otherIngress,
+		LocalSendErrors:    tr.localSendErrors,
 	}
 	if tr.windowLen > 0 {
 		st.Loss = float64(tr.windowLost) / float64(tr.windowLen)

@@ -1,0 +1,39 @@
+package ipmon
+
+import "fmt"
+
+// ARP flux made visible. With Linux's default ARP settings a host on the
+// subnet may resolve eth3's address to eth2's hardware address; replies to
+// eth3's probes then come in through eth2, and a failure of eth2 takes
+// eth3's targets down with it. Such replies are accepted (without
+// StrictIngress) and counted in TargetStats.OtherIngress; the first one of
+// an interface also leaves one diagnostic in Snapshot.Diagnostics and one
+// warning in the log, naming the sysctls that stop it.
+
+// fluxKey is the diagnostics key of an interface's ARP flux notice (apart
+// from the interface's own key, which the StrictIngress check uses).
+func fluxKey(iface string) string { return iface + "\x00arp-flux" }
+
+// noteOtherIngress is called, with Poller.mu held, for an accepted reply of
+// tg that arrived on interface index ifindex instead of tg's. It says so
+// once per interface.
+func (p *Poller) noteOtherIngress(tg *target, ifindex int) {
+	k := fluxKey(tg.t.Interface)
+	if _, said := p.diags[k]; said {
+		return
+	}
+	iface := tg.t.Interface
+	var msg string
+	if tg.t.Addr.Is4() {
+		msg = fmt.Sprintf("ipmon: replies to probes sent from %s arrive on another interface (index %d): ARP flux, "+
+			"another interface on the subnet answers ARP for %s's address, so a failure of that interface would take %s's targets down too; "+
+			"set net.ipv4.conf.all.arp_ignore=1 and net.ipv4.conf.all.arp_announce=2 (or net.ipv4.conf.%s.arp_filter=1)",
+			iface, ifindex, iface, iface, iface)
+	} else {
+		msg = fmt.Sprintf("ipmon: replies to probes sent from %s arrive on another interface (index %d): "+
+			"the neighbours reach %s's address through another interface, so a failure of that interface would take %s's targets down too",
+			iface, ifindex, iface, iface)
+	}
+	p.diags[k] = msg
+	p.log.Warn(msg, "interface", iface, "ingress_index", ifindex, "target", tg.t.Addr)
+}
