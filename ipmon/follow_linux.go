@@ -1,0 +1,250 @@
+//go:build linux
+
+package ipmon
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// barriers lets Add and Update wait until the link follower has applied
+// every notification the kernel queued before they were called: a request
+// sent on the notification socket itself is answered behind them.
+type barriers struct {
+	mu      sync.Mutex
+	seq     uint32
+	waiting []barrier
+}
+
+type barrier struct {
+	seq uint32
+	ch  chan struct{}
+}
+
+// release lets every waiter whose request was sent at or before seq go.
+func (b *barriers) release(seq uint32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, w := range b.waiting {
+		if int32(w.seq-seq) <= 0 {
+			close(w.ch)
+			continue
+		}
+		b.waiting[n] = w
+		n++
+	}
+	b.waiting = b.waiting[:n]
+}
+
+// barrierTimeout bounds how long sync waits for the follower; then it dumps
+// the table itself.
+const barrierTimeout = time.Second
+
+// sync returns once the table holds every link and address change made
+// before it was called.
+func (t *linuxTransport) sync() error {
+	t.bar.mu.Lock()
+	t.bar.seq++
+	if t.bar.seq == 0 {
+		t.bar.seq++
+	}
+	seq := t.bar.seq
+	ch := make(chan struct{})
+	t.bar.waiting = append(t.bar.waiting, barrier{seq, ch})
+	t.bar.mu.Unlock()
+	req, _ := (&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: 1}).MarshalBinary()
+	_, err := t.links.Send(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request, Sequence: seq},
+		Data:   req,
+	})
+	if err == nil {
+		timer := time.NewTimer(barrierTimeout)
+		defer timer.Stop()
+		select {
+		case <-ch:
+			return nil
+		case <-t.p.done:
+			return ErrClosed
+		case <-timer.C:
+		}
+	}
+	// The request failed or its answer was lost (ENOBUFS): dump.
+	if err := t.dumpTable(); err != nil {
+		return err
+	}
+	t.bar.release(seq)
+	return nil
+}
+
+// dumpTable fills the table from a dump of the namespace's links and
+// addresses.
+func (t *linuxTransport) dumpTable() error {
+	t.lk.Lock()
+	defer t.lk.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	for try := 0; ; try++ {
+		links, err := t.rt.Link.List()
+		if err != nil {
+			if errors.Is(err, unix.EINTR) && try < 3 {
+				continue // interrupted dump (NLM_F_DUMP_INTR)
+			}
+			return fmt.Errorf("ipmon: list links: %w", err)
+		}
+		addrs, err := t.rt.Address.List()
+		if err != nil {
+			if errors.Is(err, unix.EINTR) && try < 3 {
+				continue
+			}
+			return fmt.Errorf("ipmon: list addresses: %w", err)
+		}
+		t.table.reset(links, addrs)
+		return nil
+	}
+}
+
+// followLinks applies the link and address notifications to the table.
+// After each batch it hands every link that appeared or changed, and every
+// link that got an address, to Poller.rebind, which moves the targets of
+// an interface that was created again under its old name, then has
+// Poller.refresh re-check every target (local now? source address?). After
+// lost notifications (ENOBUFS) it dumps the table again and does the same
+// for every link. It returns when the socket is closed.
+func (t *linuxTransport) followLinks() {
+	defer t.linksWG.Done()
+	pid := t.links.PID()
+	for {
+		msgs, err := t.links.Receive()
+		if t.closing.Load() {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, unix.ENOBUFS) {
+				t.bar.mu.Lock()
+				sent := t.bar.seq
+				t.bar.mu.Unlock()
+				if err := t.dumpTable(); err != nil {
+					t.p.setHealth(fmt.Sprintf("link and address notifications lost (ENOBUFS) and the dump failed: %v", err))
+					t.pause()
+					continue
+				}
+				t.p.setHealth("")
+				t.bar.release(sent)
+				for idx, name := range t.table.linkList() {
+					t.p.rebind(name, idx)
+				}
+				t.p.refresh()
+				continue
+			}
+			t.p.log.Warn("ipmon: link notifications", "err", err)
+			t.p.setHealth(fmt.Sprintf("link and address notifications: %v", err))
+			t.pause()
+			continue
+		}
+		t.p.setHealth("")
+		changed := false
+		var barrierSeq uint32
+		seen := make(map[int]bool)
+		for _, m := range msgs {
+			if m.Header.PID == pid && m.Header.Sequence != 0 {
+				// The answer to a barrier request.
+				barrierSeq = m.Header.Sequence
+				continue
+			}
+			if !t.table.apply(m) {
+				continue
+			}
+			changed = true
+			switch m.Header.Type {
+			case unix.RTM_NEWLINK:
+				var lm rtnetlink.LinkMessage
+				if lm.UnmarshalBinary(m.Data) == nil {
+					seen[int(lm.Index)] = true
+				}
+			case unix.RTM_NEWADDR:
+				var am rtnetlink.AddressMessage
+				if am.UnmarshalBinary(m.Data) == nil {
+					seen[int(am.Index)] = true
+				}
+			}
+		}
+		if barrierSeq != 0 {
+			t.bar.release(barrierSeq)
+		}
+		for idx := range seen {
+			if name, ok := t.table.linkName(idx); ok {
+				t.p.rebind(name, idx)
+			}
+		}
+		if changed {
+			t.p.refresh()
+		}
+	}
+}
+
+func (t *linuxTransport) pause() {
+	select {
+	case <-t.p.done:
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// chooseSource returns the source address of tgt's probes out of the
+// interface of index idx, or why it cannot be probed from there now. An
+// interface that is administratively down is not held for want of an
+// address (IPv6 drops its addresses when down, and a deleted interface
+// goes down before it loses them): its probes fail, as a dead path's do.
+func (t *linuxTransport) chooseSource(tgt Target, idx int) (netip.Addr, Hold) {
+	src, h := t.pickSource(tgt, idx)
+	if h == HoldNoSource && !t.table.up(idx) {
+		return netip.Addr{}, HoldNone
+	}
+	return src, h
+}
+
+func (t *linuxTransport) pickSource(tgt Target, idx int) (netip.Addr, Hold) {
+	switch {
+	case tgt.Kind == ARPProbe:
+		return netip.Addr{}, HoldNone
+	case tgt.Source.IsValid():
+		return tgt.Source, HoldNone
+	case tgt.Kind == LinkLocalEcho:
+		if a, ok := t.table.linkLocal(idx); ok {
+			return a, HoldNone
+		}
+		return netip.Addr{}, HoldNoSource
+	}
+	if a, ok := t.table.source(idx, tgt.Addr); ok {
+		return a, HoldNone
+	}
+	return netip.Addr{}, HoldNoSource
+}
+
+// resolve implements resolver.
+func (t *linuxTransport) resolve(tgt Target) (int, netip.Addr, Hold) {
+	idx, _, ok := t.table.link(tgt.Interface)
+	if !ok {
+		return 0, netip.Addr{}, HoldNone
+	}
+	if _, ok := t.table.local(tgt.Addr); ok {
+		return idx, netip.Addr{}, HoldLocal
+	}
+	src, h := t.chooseSource(tgt, idx)
+	return idx, src, h
+}
+
+// setSource implements resolver.
+func (t *linuxTransport) setSource(tg *target, src netip.Addr) {
+	if tg.t.Kind != ARPProbe {
+		prepareDest(&tg.tx, tg.t, src, tg.ifindex)
+	}
+}
