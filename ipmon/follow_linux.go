@@ -132,6 +132,9 @@ func (t *linuxTransport) followLinks() {
 				t.bar.mu.Lock()
 				sent := t.bar.seq
 				t.bar.mu.Unlock()
+				// What is still queued is older than what was lost:
+				// applied over the dump it would undo newer changes.
+				t.discardQueued()
 				if err := t.dumpTable(); err != nil {
 					t.p.setHealth(fmt.Sprintf("link and address notifications lost (ENOBUFS) and the dump failed: %v", err))
 					t.pause()
@@ -189,6 +192,22 @@ func (t *linuxTransport) followLinks() {
 			t.p.refresh()
 		}
 	}
+}
+
+// discardQueued reads and drops the notifications queued on the socket,
+// without blocking (bounded).
+func (t *linuxTransport) discardQueued() {
+	// A deadline already past fails before reading anything: give it a
+	// millisecond to find the queue empty.
+	if t.links.SetReadDeadline(time.Now().Add(time.Millisecond)) != nil {
+		return
+	}
+	for range 10000 {
+		if _, err := t.links.Receive(); err != nil && !errors.Is(err, unix.ENOBUFS) {
+			break
+		}
+	}
+	_ = t.links.SetReadDeadline(time.Time{})
 }
 
 func (t *linuxTransport) pause() {
