@@ -237,7 +237,7 @@ func BenchmarkAdd10000(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := 0; i < b.N; i++ {
-		p, err := Open(context.Background(), &Config{NetNS: pair.Node.FD(), Interval: time.Hour})
+		p, err := Open(context.Background(), &Config{NetNS: pair.Node.FD(), Interval: time.Hour, Timeout: time.Second})
 		if err != nil {
 			b.Fatal(err)
 		}
