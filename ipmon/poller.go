@@ -172,7 +172,10 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 // again (a new index) the Poller moves its targets to it by itself, as soon
 // as their source address (if set) is on it (Snapshot.Rebinds counts
 // them). An interface renamed keeps its targets, still probed through it,
-// until an interface of their name appears.
+// until an interface of their name appears. Add sees every link and
+// address change made before it is called. A target whose interface has
+// no address to probe from is added held (HoldNoSource), and one whose
+// address becomes local later is held (HoldLocal); see Hold.
 // It returns an error wrapping ErrInvalidTarget (malformed target, multicast,
 // broadcast, unspecified, wrong family), ErrLocalAddress (an address of
 // this host), ErrUnknownInterface, ErrExists or ErrClosed.
