@@ -46,6 +46,7 @@ type tableAddr struct {
 	bits        int
 	bcast       netip.Addr
 	flags       uint32 // IFA_F_*
+	created     uint32 // IFA_CACHEINFO cstamp (hundredths of a second since boot)
 }
 
 func newAddrTable() *addrTable {
@@ -137,6 +138,7 @@ func (at *addrTable) setAddrLocked(am *rtnetlink.AddressMessage, add bool) {
 		return
 	}
 	a.bcast = ipAddr(am.Attributes.Broadcast)
+	a.created = am.Attributes.CacheInfo.Created
 	k := addrKey{a.index, a.local, a.bits}
 	if add {
 		at.addrs[k] = a
@@ -156,13 +158,6 @@ func (at *addrTable) link(name string) (int, net.HardwareAddr, bool) {
 		}
 	}
 	return 0, nil, false
-}
-
-// up reports whether the interface of index idx is administratively up.
-func (at *addrTable) up(idx int) bool {
-	at.mu.Lock()
-	defer at.mu.Unlock()
-	return at.links[idx].up
 }
 
 // linkName returns the name of the interface of index idx.
@@ -211,7 +206,15 @@ func (at *addrTable) broadcast(a netip.Addr) bool {
 }
 
 // source chooses the source address of an echo probe to dst out of the
-// interface of index idx: one of that interface's own addresses, never
+// interface of index idx (see bestSource).
+func (at *addrTable) source(idx int, dst netip.Addr) (netip.Addr, bool) {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	return bestSource(at.addrs, idx, dst)
+}
+
+// bestSource chooses the source address of an echo probe to dst out of
+// the interface of index idx: one of that interface's own addresses, never
 // another interface's. The kernel, left to choose, takes another
 // interface's address when this one has none (IPv4: the first primary
 // address of the namespace; IPv6: a global address of any interface beats
@@ -222,22 +225,40 @@ func (at *addrTable) broadcast(a netip.Addr) bool {
 // primary address, then any. IPv6: for a link-local dst the interface's
 // link-local address; else a usable (not tentative, not failed) global
 // address whose prefix holds dst, then any usable global one (not
-// deprecated first), then the link-local one. ok is false when the
-// interface has no address of dst's family.
-func (at *addrTable) source(idx int, dst netip.Addr) (netip.Addr, bool) {
-	at.mu.Lock()
-	defer at.mu.Unlock()
-	best, bestRank := netip.Addr{}, -1
-	for _, ta := range at.addrs {
-		if ta.index != idx || ta.local.Is4() != dst.Is4() {
+// deprecated first), then the link-local one. An address that is also on
+// another interface is never chosen. Among equals the oldest
+// address wins: the interface's own address predates a service address
+// moved onto it. ok is false when the interface has no address of dst's
+// family.
+func bestSource(addrs map[addrKey]tableAddr, idx int, dst netip.Addr) (netip.Addr, bool) {
+	var best tableAddr
+	bestRank := -1
+	for _, ta := range addrs {
+		if ta.index != idx || ta.local.Is4() != dst.Is4() || elsewhere(addrs, ta) {
 			continue
 		}
 		r := rankSource(ta, dst)
-		if r > bestRank || r == bestRank && ta.local.Less(best) {
-			best, bestRank = ta.local, r
+		if r < 0 || r < bestRank {
+			continue
+		}
+		if r > bestRank || ta.created < best.created || ta.created == best.created && ta.local.Less(best.local) {
+			best, bestRank = ta, r
 		}
 	}
-	return best, bestRank >= 0
+	return best.local, bestRank >= 0
+}
+
+// elsewhere reports whether ta's address is also on another interface: a
+// service address being moved (added to the new member before it leaves
+// the old one). Replies to it may come back through either interface, so
+// it identifies no return path; and it is about to leave one of them.
+func elsewhere(addrs map[addrKey]tableAddr, ta tableAddr) bool {
+	for k := range addrs {
+		if k.local == ta.local && k.index != ta.index {
+			return true
+		}
+	}
+	return false
 }
 
 // rankSource ranks a candidate source address for dst: higher is better,
@@ -284,8 +305,12 @@ func rankSource(ta tableAddr, dst netip.Addr) int {
 func (at *addrTable) linkLocal(idx int) (netip.Addr, bool) {
 	at.mu.Lock()
 	defer at.mu.Unlock()
+	return linkLocalOf(at.addrs, idx)
+}
+
+func linkLocalOf(addrs map[addrKey]tableAddr, idx int) (netip.Addr, bool) {
 	var best netip.Addr
-	for _, ta := range at.addrs {
+	for _, ta := range addrs {
 		if ta.index == idx && ta.local.Is6() && ta.local.IsLinkLocalUnicast() && ta.flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 {
 			if !best.IsValid() || ta.local.Less(best) {
 				best = ta.local
@@ -293,4 +318,46 @@ func (at *addrTable) linkLocal(idx int) (netip.Addr, bool) {
 		}
 	}
 	return best, best.IsValid()
+}
+
+// tableView is a copy of the table, for re-checking many targets without
+// holding its lock or scanning every address per target. byLink leaves out
+// the addresses that are on two interfaces (see elsewhere).
+type tableView struct {
+	byName map[string]int
+	up     map[int]bool
+	local  map[netip.Addr]bool
+	byLink map[int]map[addrKey]tableAddr
+}
+
+func (at *addrTable) view() *tableView {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	v := &tableView{byName: make(map[string]int, len(at.links)), up: make(map[int]bool, len(at.links)),
+		local: make(map[netip.Addr]bool, len(at.addrs)), byLink: make(map[int]map[addrKey]tableAddr)}
+	for idx, l := range at.links {
+		v.byName[l.name] = idx
+		v.up[idx] = l.up
+	}
+	links := make(map[netip.Addr]int, len(at.addrs))
+	for k := range at.addrs {
+		if i, ok := links[k.local]; ok && i != k.index {
+			links[k.local] = -1 // on two interfaces: see elsewhere
+		} else if !ok {
+			links[k.local] = k.index
+		}
+	}
+	for k, ta := range at.addrs {
+		v.local[ta.local] = true
+		if links[k.local] < 0 {
+			continue
+		}
+		m := v.byLink[k.index]
+		if m == nil {
+			m = make(map[addrKey]tableAddr)
+			v.byLink[k.index] = m
+		}
+		m[k] = ta
+	}
+	return v
 }

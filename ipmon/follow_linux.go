@@ -51,6 +51,9 @@ const barrierTimeout = time.Second
 // sync returns once the table holds every link and address change made
 // before it was called.
 func (t *linuxTransport) sync() error {
+	if t.closing.Load() {
+		return ErrClosed
+	}
 	t.bar.mu.Lock()
 	t.bar.seq++
 	if t.bar.seq == 0 {
@@ -183,13 +186,18 @@ func (t *linuxTransport) followLinks() {
 		if barrierSeq != 0 {
 			t.bar.release(barrierSeq)
 		}
+		// Re-check first: a probe sent from an address that has just left
+		// its interface (the interface's last one: the kernel then
+		// flushes its neighbours) makes the kernel resolve the target with
+		// another interface's address as ARP sender, which points the
+		// target's cache at this interface for that other address.
+		if changed {
+			t.p.refresh()
+		}
 		for idx := range seen {
 			if name, ok := t.table.linkName(idx); ok {
 				t.p.rebind(name, idx)
 			}
-		}
-		if changed {
-			t.p.refresh()
 		}
 	}
 }
@@ -218,47 +226,55 @@ func (t *linuxTransport) pause() {
 }
 
 // chooseSource returns the source address of tgt's probes out of the
-// interface of index idx, or why it cannot be probed from there now. An
-// interface that is administratively down is not held for want of an
-// address (IPv6 drops its addresses when down, and a deleted interface
-// goes down before it loses them): its probes fail, as a dead path's do.
+// interface of index idx, or why it cannot be probed from there now.
 func (t *linuxTransport) chooseSource(tgt Target, idx int) (netip.Addr, Hold) {
-	src, h := t.pickSource(tgt, idx)
-	if h == HoldNoSource && !t.table.up(idx) {
-		return netip.Addr{}, HoldNone
-	}
-	return src, h
+	t.table.mu.Lock()
+	defer t.table.mu.Unlock()
+	return pickSource(tgt, t.table.addrs, idx, t.table.links[idx].up)
 }
 
-func (t *linuxTransport) pickSource(tgt Target, idx int) (netip.Addr, Hold) {
+// pickSource chooses from addrs (the table's, or a view's addresses of the
+// interface). An interface that is administratively down is not held for
+// want of an address (IPv6 drops its addresses when down, and a deleted
+// interface goes down before it loses them): its probes fail, as a dead
+// path's do.
+func pickSource(tgt Target, addrs map[addrKey]tableAddr, idx int, up bool) (netip.Addr, Hold) {
+	var src netip.Addr
+	ok := true
 	switch {
 	case tgt.Kind == ARPProbe:
 		return netip.Addr{}, HoldNone
 	case tgt.Source.IsValid():
 		return tgt.Source, HoldNone
 	case tgt.Kind == LinkLocalEcho:
-		if a, ok := t.table.linkLocal(idx); ok {
-			return a, HoldNone
-		}
-		return netip.Addr{}, HoldNoSource
+		src, ok = linkLocalOf(addrs, idx)
+	default:
+		src, ok = bestSource(addrs, idx, tgt.Addr)
 	}
-	if a, ok := t.table.source(idx, tgt.Addr); ok {
-		return a, HoldNone
+	switch {
+	case ok:
+		return src, HoldNone
+	case !up:
+		return netip.Addr{}, HoldNone
 	}
 	return netip.Addr{}, HoldNoSource
 }
 
-// resolve implements resolver.
-func (t *linuxTransport) resolve(tgt Target) (int, netip.Addr, Hold) {
-	idx, _, ok := t.table.link(tgt.Interface)
-	if !ok {
-		return 0, netip.Addr{}, HoldNone
+// resolver implements resolver: it works on a copy of the table taken
+// once.
+func (t *linuxTransport) resolver() func(Target) (int, netip.Addr, Hold) {
+	v := t.table.view()
+	return func(tgt Target) (int, netip.Addr, Hold) {
+		idx, ok := v.byName[tgt.Interface]
+		if !ok {
+			return 0, netip.Addr{}, HoldNone
+		}
+		if v.local[tgt.Addr] {
+			return idx, netip.Addr{}, HoldLocal
+		}
+		src, h := pickSource(tgt, v.byLink[idx], idx, v.up[idx])
+		return idx, src, h
 	}
-	if _, ok := t.table.local(tgt.Addr); ok {
-		return idx, netip.Addr{}, HoldLocal
-	}
-	src, h := t.chooseSource(tgt, idx)
-	return idx, src, h
 }
 
 // setSource implements resolver.

@@ -45,13 +45,13 @@ func (h Hold) String() string {
 }
 
 // resolver is implemented by a transport that follows the namespace's
-// links and addresses. resolve says, from what it knows now, which
-// interface index t's interface has (0: none), which source address its
-// probes take, and whether it must be held. setSource rewrites a target's
-// prepared destination for a new source address; it is called with
-// Poller.mu held.
+// links and addresses. resolver returns a function that says, from what
+// the transport knows at the call, which interface index t's interface has
+// (0: none), which source address its probes take, and whether it must be
+// held. setSource rewrites a target's prepared destination for a new
+// source address; it is called with Poller.mu held.
 type resolver interface {
-	resolve(t Target) (ifindex int, src netip.Addr, hold Hold)
+	resolver() func(t Target) (ifindex int, src netip.Addr, hold Hold)
 	setSource(tg *target, src netip.Addr)
 }
 
@@ -73,22 +73,58 @@ func (p *Poller) refresh() {
 	if !ok {
 		return
 	}
+	// Decide without Poller.mu (10,000 targets must not stall the
+	// scheduler), apply under it to the targets not changed meanwhile.
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	type check struct {
+		tg      *target
+		t       Target
+		ifindex int
+		src     netip.Addr
+		hold    Hold
+	}
+	checks := make([]check, 0, len(p.targets))
+	for _, tg := range p.targets {
+		checks = append(checks, check{tg, tg.t, tg.ifindex, tg.src, tg.hold})
+	}
+	p.mu.Unlock()
+	resolve := r.resolver()
+	n := 0
+	for _, c := range checks {
+		idx, src, h := resolve(c.t)
+		if idx == 0 || idx != c.ifindex {
+			continue // gone, or recreated: rebind's business
+		}
+		if h == c.hold && (h != HoldNone || src == c.src) {
+			continue
+		}
+		c.src, c.hold = src, h
+		checks[n] = c
+		n++
+	}
+	if n == 0 {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	now := time.Now()
-	for _, tg := range p.sortedTargets() {
-		idx, src, h := r.resolve(tg.t)
-		if idx == 0 || idx != tg.ifindex {
-			continue
+	for _, c := range checks[:n] {
+		tg := c.tg
+		if p.targets[c.t.key()] != tg || tg.t != c.t || tg.ifindex != c.ifindex {
+			continue // removed, updated or rebound meanwhile
 		}
-		if h == HoldNone && src != tg.src {
-			r.setSource(tg, src)
-			tg.src = src
+		if c.hold == HoldNone && c.src != tg.src {
+			r.setSource(tg, c.src)
+			tg.src = c.src
 		}
-		p.setHold(tg, h, now)
+		p.setHold(tg, c.hold, now)
 	}
 }
 

@@ -57,7 +57,8 @@ func statsOf(t *testing.T, p *Poller, tg Target) TargetStats {
 // would come back through eth3) while its IPv6 target uses eth2's own
 // address; the service address placed on eth2 becomes its source and the
 // target comes up; eth3's path dying then leaves eth2's target up; the
-// service address removed, the target is held again.
+// service address also on eth3 (a move under way) holds it; the service
+// address removed, the target is held again.
 func TestLabSourceIsOwnAddress(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t)
@@ -98,6 +99,15 @@ func TestLabSourceIsOwnAddress(t *testing.T) {
 	require.Equal(t, Up, statsOf(t, p, t2).State)
 	require.NoError(t, d.Switch.SetMaster("p3", "br0"))
 	w.waitTarget("eth3", d.ServerAddr4, Up, 10*time.Second)
+
+	// The service address is added to eth3 too (a move begins): on two
+	// interfaces it identifies no return path, so eth2's target is held;
+	// gone from eth3 again, it is eth2's source again.
+	require.NoError(t, d.Node.AddAddr("eth3", service))
+	w.waitHold(t2.key(), HoldNoSource, Unknown, time.Second)
+	require.Equal(t, d.Eth3Addr4, statsOf(t, p, t3).Source)
+	require.NoError(t, d.Node.DelAddr("eth3", service))
+	w.waitHold(t2.key(), HoldNone, Up, 10*time.Second)
 
 	require.NoError(t, d.Node.DelAddr("eth2", service))
 	w.waitHold(t2.key(), HoldNoSource, Unknown, time.Second)

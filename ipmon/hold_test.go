@@ -20,17 +20,19 @@ type resolvingFake struct {
 	src      map[string]netip.Addr
 }
 
-func (r *resolvingFake) resolve(t Target) (int, netip.Addr, Hold) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	idx := r.ifindex[t.Interface]
-	switch {
-	case r.local[t.Addr]:
-		return idx, netip.Addr{}, HoldLocal
-	case r.noSource[t.Interface]:
-		return idx, netip.Addr{}, HoldNoSource
+func (r *resolvingFake) resolver() func(Target) (int, netip.Addr, Hold) {
+	return func(t Target) (int, netip.Addr, Hold) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		idx := r.ifindex[t.Interface]
+		switch {
+		case r.local[t.Addr]:
+			return idx, netip.Addr{}, HoldLocal
+		case r.noSource[t.Interface]:
+			return idx, netip.Addr{}, HoldNoSource
+		}
+		return idx, r.src[t.Interface], HoldNone
 	}
-	return idx, r.src[t.Interface], HoldNone
 }
 
 func (r *resolvingFake) setSource(*target, netip.Addr) {}

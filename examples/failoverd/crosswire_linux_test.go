@@ -15,6 +15,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // crossLab is issue 11's lab for the cross-wired verdicts: node eth3
@@ -53,6 +54,31 @@ func buildCrossLab(t *testing.T, standbyAddr bool) crossLab {
 		require.NoError(t, c.sw.SetMaster(p, "br0"))
 	}
 	return c
+}
+
+// logNeighbours logs the server's IPv4 neighbour entries and the node's
+// hardware addresses: a cross-wired return path shows as one of the node's
+// addresses at the other member's hardware address.
+func (c crossLab) logNeighbours(t *testing.T) {
+	for _, dev := range []string{"eth3", "eth2"} {
+		if l, err := c.node.Link(dev); err == nil && l.Attributes != nil {
+			t.Logf("node %s: %v", dev, l.Attributes.Address)
+		}
+	}
+	rt, err := c.server.Dial()
+	if err != nil {
+		return
+	}
+	defer rt.Close()
+	ns, err := rt.Neigh.List()
+	if err != nil {
+		return
+	}
+	for _, n := range ns {
+		if n.Attributes != nil && n.Family == unix.AF_INET {
+			t.Logf("server neighbour %v at %v state %#x", n.Attributes.Address, n.Attributes.LLAddress, n.State)
+		}
+	}
 }
 
 type record map[string]any
@@ -162,6 +188,7 @@ func crossWireRun(t *testing.T, standbyAddr bool) {
 			for _, m := range rec.all() {
 				t.Logf("%v", m)
 			}
+			c.logNeighbours(t)
 		}
 	}()
 	rec.wait(t, "eth3 up", 0, 5*time.Second, health("eth3", "up"))
@@ -208,6 +235,18 @@ func crossWireRun(t *testing.T, standbyAddr bool) {
 // each waits mostly for failover's minimum dwell), so that a failure in
 // half of the runs (as reported) passes unnoticed with probability
 // 1/1024 per case.
+//
+// Known residual (standby without an address, about 1 run in 20 under
+// -race, none in 120 without): the server ends with the primary's own
+// address (198.18.10.3) at eth2's hardware address, as logged on failure.
+// When the failback removes eth2's last IPv4 address the kernel flushes
+// eth2's neighbours; an IPv4 packet out of eth2 before ipmon has seen the
+// removal and held eth2's target makes the kernel resolve the server
+// again with another interface's address as ARP sender (arp_announce=2
+// falls back to it), so the server sends eth3's replies to eth2. ipmon, an
+// observer, cannot order its hold before the removal; repairing the
+// server's cache (announcing the primary's own address after such a
+// failback, issue 12 item 9) is the failover engine's part.
 func TestCrossWiredVerdicts(t *testing.T) {
 	runs := 10
 	if testing.Short() {
