@@ -94,6 +94,21 @@
 // route's output interface exactly as SO_BINDTODEVICE does. In both modes
 // the probe leaves from the interface's own address, or Target.Source.
 //
+// # Links and addresses
+//
+// The Poller keeps a table of the namespace's links and addresses from the
+// rtnetlink notifications it subscribes to (subscribed before the first
+// dump; dumped again after lost notifications), so that Add reads it
+// instead of dumping. On every change it re-checks each target: its
+// interface recreated under the same name (the target moves to it), its
+// source address (an echo probe always leaves from an address of its own
+// interface, so the reply tests that interface's path; an interface with
+// none holds the target: HoldNoSource), and whether its address has become
+// local (HoldLocal: a node can always reach itself). A held target is not
+// probed and its state is unknown; it is probed again when the reason goes
+// away. A Poller that cannot follow the notifications says so with a
+// HealthChanged event.
+//
 // One goroutine drives all targets from a heap ordered by each target's
 // next deadline (send or timeout); first sends are spread at random across
 // the interval, so 10,000 targets added at once do not send in a burst.

@@ -15,15 +15,21 @@ const (
 	TargetChanged EventKind = iota
 	// VerdictChanged: an interface's verdict changed.
 	VerdictChanged
+	// HealthChanged: the Poller's own health changed (Health): it could
+	// not follow link and address notifications, or it can again. A
+	// subscription starts with one only when the Poller is not healthy.
+	HealthChanged
 )
 
-// String returns "target" or "verdict".
+// String returns "target", "verdict" or "health".
 func (k EventKind) String() string {
 	switch k {
 	case TargetChanged:
 		return "target"
 	case VerdictChanged:
 		return "verdict"
+	case HealthChanged:
+		return "health"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -57,6 +63,8 @@ type Event struct {
 	Misses, Replies int
 	// Removed is set when the target was removed (State is then Unknown).
 	Removed bool
+	// Hold says why the target is not probed for now (HoldNone: it is).
+	Hold Hold
 
 	// Verdict is the interface's new verdict, PreviousVerdict the one
 	// before, Rule the rule that decided it.
@@ -65,6 +73,10 @@ type Event struct {
 	// Evidence lists the interface's targets and their states when the
 	// verdict was decided.
 	Evidence []Evidence
+
+	// Health is the Poller's new health, PreviousHealth the one before
+	// (HealthChanged).
+	Health, PreviousHealth Health
 }
 
 // Evidence is one target's part in an interface verdict.
@@ -124,6 +136,10 @@ type Snapshot struct {
 	// ingress on an interface whose ARP settings make it unreliable, with
 	// the sysctls to set).
 	Diagnostics []string
+	// Health is the Poller's own health; HealthFaults counts the times it
+	// became unhealthy.
+	Health       Health
+	HealthFaults uint64
 }
 
 // Drops counts packets that did not count as replies, by reason.
@@ -186,6 +202,11 @@ type TargetStats struct {
 	// local buffer space (EAGAIN, ENOBUFS, ENOMEM): neither misses nor
 	// replies, they do not count against the target.
 	LocalSendErrors uint64
+	// Hold says why the target is not probed for now (HoldNone: it is);
+	// Source is the source address its probes take (invalid for ARP
+	// probes and held targets).
+	Hold   Hold
+	Source netip.Addr
 }
 
 // InterfaceStatus is one interface's IP verdict and the counts behind it.

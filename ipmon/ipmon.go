@@ -84,10 +84,15 @@ func (m Mode) String() string {
 type ProbeKind int
 
 const (
-	// Echo sends ICMP echo (IPv4) or ICMPv6 echo (IPv6) requests from the
-	// interface's own address (or Target.Source). For an IPv6 target and an
-	// interface without a global address, the kernel picks the interface's
-	// link-local address; set Source to a link-local address to force it.
+	// Echo sends ICMP echo (IPv4) or ICMPv6 echo (IPv6) requests from an
+	// address of the interface itself (or Target.Source), never from
+	// another interface's: the reply then comes back to this interface
+	// and tests its path both ways. The Poller picks it (IPv4: a primary
+	// address whose prefix holds the target first; IPv6: a usable global
+	// address, else the link-local one) and picks again when the
+	// interface's addresses change. An interface that is up with no
+	// address of the target's family holds the target (HoldNoSource) until
+	// it gets one.
 	Echo ProbeKind = iota
 	// ARPProbe sends RFC 5227 ARP probes (sender protocol address 0.0.0.0)
 	// for an IPv4 target out of the interface through AF_PACKET, so that an
@@ -250,7 +255,8 @@ func (r VerdictRule) validate() error {
 type Config struct {
 	// NetNS is a file descriptor of the network namespace to work in
 	// (sockets, interface and address lookups). 0 means the calling
-	// thread's namespace.
+	// thread's namespace. Open works on its own duplicate (closed by
+	// Close): the caller may close this one as soon as Open returns.
 	NetNS int
 
 	// Mode chooses raw or unprivileged ICMP sockets. Auto (default) tries
@@ -378,8 +384,8 @@ type Target struct {
 	// leave through it.
 	Interface string
 	// Source, if valid, is the source address of the probes; it must be of
-	// Addr's family. Invalid (zero): the kernel picks the interface's own
-	// address.
+	// Addr's family and an address of this host. Invalid (zero): an
+	// address of Interface itself, chosen by the Poller (see Echo).
 	Source netip.Addr
 	// Interval between probes, per-probe Timeout, consecutive misses to
 	// declare the target down (FailAfter) and consecutive replies to

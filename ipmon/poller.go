@@ -28,6 +28,9 @@ func keyOf(ev Event) evKey {
 	if ev.Kind == VerdictChanged {
 		return evKey{kind: VerdictChanged, iface: ev.Interface}
 	}
+	if ev.Kind == HealthChanged {
+		return evKey{kind: HealthChanged}
+	}
 	return evKey{kind: TargetChanged, k: ev.Target.key()}
 }
 
@@ -79,6 +82,11 @@ type target struct {
 	due       time.Time
 	pkt       [echoLen]byte
 	tx        txState // transport's per-target data (sockaddr, control msg)
+
+	// src is the source address the probes take (chosen by attach, kept
+	// current by refresh); hold why the target is not probed for now.
+	src  netip.Addr
+	hold Hold
 }
 
 // rxPacket is a received packet handed to Poller.deliver by the transport.
@@ -124,6 +132,8 @@ type Poller struct {
 	sent, sendErrors, received, overruns, rebinds uint64
 	localSendErrors                               uint64
 	drops                                         Drops
+	health                                        Health
+	healthFaults                                  uint64
 
 	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
 	done    chan struct{}
@@ -152,6 +162,7 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 		ifaces:  make(map[string]*ifaceState),
 		diags:   make(map[string]string),
 		done:    make(chan struct{}),
+		health:  Health{OK: true},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -174,7 +185,10 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 // again (a new index) the Poller moves its targets to it by itself, as soon
 // as their source address (if set) is on it (Snapshot.Rebinds counts
 // them). An interface renamed keeps its targets, still probed through it,
-// until an interface of their name appears.
+// until an interface of their name appears. Add sees every link and
+// address change made before it is called. A target whose interface has
+// no address to probe from is added held (HoldNoSource), and one whose
+// address becomes local later is held (HoldLocal); see Hold.
 // It returns an error wrapping ErrInvalidTarget (malformed target, multicast,
 // broadcast, unspecified, wrong family), ErrLocalAddress (an address of
 // this host), ErrUnknownInterface, ErrExists or ErrClosed.
@@ -194,6 +208,11 @@ func (p *Poller) Add(t Target) error {
 	}
 	p.mu.Unlock()
 
+	if s, ok := p.tr.(syncer); ok {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
 	tg := &target{tracker: newTracker(t, p.cfg.LossWindow, time.Now()), heapIdx: -1}
 	if err := p.tr.attach(tg); err != nil {
 		return err
@@ -215,7 +234,9 @@ func (p *Poller) Add(t Target) error {
 	// are added at once.
 	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
 	tg.due = tg.nextSend
-	p.heap.push(tg)
+	if tg.hold == HoldNone {
+		p.heap.push(tg)
+	}
 	is := p.ifaces[t.Interface]
 	if is == nil {
 		is = &ifaceState{name: t.Interface, rule: p.cfg.rule(t.Interface), lastChange: now, targets: make(map[key]*target)}
@@ -287,6 +308,11 @@ func (p *Poller) Update(t Target) error {
 	if old == nil {
 		return fmt.Errorf("%w: %v", ErrNotFound, t)
 	}
+	if s, ok := p.tr.(syncer); ok {
+		if err := s.sync(); err != nil {
+			return err
+		}
+	}
 	probe, err := p.prepareTx(t)
 	if err != nil {
 		return err
@@ -300,10 +326,10 @@ func (p *Poller) Update(t Target) error {
 		}
 		return fmt.Errorf("%w: %v", ErrNotFound, t)
 	}
-	p.swapTx(old, probe)
 	retimed := old.t.Interval != t.Interval || old.t.Timeout != t.Timeout
 	old.retune(t)
-	if retimed {
+	p.swapTx(old, probe)
+	if retimed && old.hold == HoldNone {
 		p.gens[old.slot]++
 		old.gen = p.gens[old.slot]
 		now := time.Now()
@@ -363,7 +389,8 @@ func (p *Poller) prepareTx(t Target) (*target, error) {
 // old one. Called with Poller.mu held.
 func (p *Poller) swapTx(tg, probe *target) {
 	p.tr.detach(tg)
-	tg.tx, tg.ifindex = probe.tx, probe.ifindex
+	tg.tx, tg.ifindex, tg.src = probe.tx, probe.ifindex, probe.src
+	p.setHold(tg, probe.hold, time.Now())
 }
 
 // rebind moves the targets of iface to the interface index index, if they
@@ -646,6 +673,7 @@ func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) Event 
 		RTT:       tg.lastRTT,
 		Misses:    tg.misses,
 		Replies:   tg.replies,
+		Hold:      tg.hold,
 	}
 }
 
@@ -739,6 +767,9 @@ func (p *Poller) Subscribe(ctx context.Context) <-chan Event {
 			ev.Initial = true
 			initial = append(initial, ev)
 		}
+		if !p.health.OK {
+			initial = append(initial, Event{Kind: HealthChanged, At: now, Initial: true, Health: p.health, PreviousHealth: p.health})
+		}
 	}
 	return p.hub.Subscribe(ctx, initial)
 }
@@ -785,9 +816,16 @@ func (p *Poller) Snapshot() Snapshot {
 		Overruns:        p.overruns,
 		Rebinds:         p.rebinds,
 		Drops:           p.rx.add(p.drops),
+		Health:          p.health,
+		HealthFaults:    p.healthFaults,
 	}
 	for _, tg := range p.sortedTargets() {
-		s.Targets = append(s.Targets, tg.stats())
+		ts := tg.stats()
+		ts.Hold = tg.hold
+		if tg.hold == HoldNone {
+			ts.Source = tg.src
+		}
+		s.Targets = append(s.Targets, ts)
 	}
 	for _, name := range p.sortedIfaces() {
 		is := p.ifaces[name]

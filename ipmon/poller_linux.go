@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -37,8 +36,21 @@ func Open(ctx context.Context, cfg *Config) (*Poller, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Keep a copy of the caller's namespace descriptor: the caller may
+	// close its own right after Open, and a reused number would then name
+	// another namespace (issue 12 item 7). The transport closes the copy.
+	if c.NetNS != 0 {
+		fd, err := unix.FcntlInt(uintptr(c.NetNS), unix.F_DUPFD_CLOEXEC, 3)
+		if err != nil {
+			return nil, fmt.Errorf("ipmon: namespace descriptor %d: %w", c.NetNS, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err))
+		}
+		c.NetNS = fd
+	}
 	tr, err := openTransport(&c)
 	if err != nil {
+		if c.NetNS != 0 {
+			unix.Close(c.NetNS)
+		}
 		return nil, err
 	}
 	p, err := newPoller(c, tr)
@@ -137,12 +149,16 @@ type linuxTransport struct {
 	closed bool
 
 	// links is subscribed to the namespace's link and address
-	// notifications, so that targets follow an interface deleted and
-	// created again (a new index), also when its addresses come later.
+	// notifications, which keep table (see addrtable_linux.go), so that
+	// targets follow an interface deleted and created again (a new
+	// index), also when its addresses come later, and their source
+	// addresses and locality follow address changes.
 	links   *netlink.Conn
 	linksWG sync.WaitGroup
 	closing atomic.Bool
 	carrier carrierWatch // used by followLinks only (carrier_linux.go)
+	table   *addrTable
+	bar     barriers
 
 	// Probes queued by send for one sendmmsg, used under Poller.mu.
 	txFD  int
@@ -198,6 +214,7 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 		netns: cfg.NetNS,
 		txs:   make(map[txKey]*txSocket),
 		arps:  make(map[int]*arpSocket),
+		table: newAddrTable(),
 	}
 	var rawErr, unprivErr error
 	if cfg.Mode == Auto || cfg.Mode == Raw {
@@ -235,6 +252,14 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 		t.closeRx()
 		t.rt.Close()
 		return nil, fmt.Errorf("ipmon: rtnetlink link notifications: %w", err)
+	}
+	// Subscribed first, then dumped: a change in between is queued on
+	// links and applied over the dump.
+	if err := t.dumpTable(); err != nil {
+		t.closeRx()
+		t.rt.Close()
+		t.links.Close()
+		return nil, err
 	}
 	if err := t.setupWait(); err != nil {
 		t.closeRx()
@@ -453,84 +478,6 @@ func (t *linuxTransport) start(p *Poller) {
 	go t.followLinks()
 }
 
-// followLinks reads link and address notifications and hands the name and
-// index of every link that appears or changes, and of every link that gets
-// an address, to Poller.rebind, which moves the targets of an interface
-// that was created again under its old name. After lost notifications
-// (ENOBUFS) it lists the links instead. It returns when the socket is
-// closed.
-func (t *linuxTransport) followLinks() {
-	defer t.linksWG.Done()
-	for {
-		msgs, err := t.links.Receive()
-		if t.closing.Load() {
-			return
-		}
-		if err != nil {
-			if errors.Is(err, unix.ENOBUFS) {
-				t.relistLinks()
-				continue
-			}
-			t.p.log.Warn("ipmon: link notifications", "err", err)
-			select {
-			case <-t.p.done:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		for _, m := range msgs {
-			switch m.Header.Type {
-			case unix.RTM_NEWLINK:
-				var lm rtnetlink.LinkMessage
-				if lm.UnmarshalBinary(m.Data) == nil && lm.Attributes != nil {
-					t.noteCarrier(&lm)
-					t.p.rebind(lm.Attributes.Name, int(lm.Index))
-				}
-			case unix.RTM_NEWADDR:
-				var am rtnetlink.AddressMessage
-				if am.UnmarshalBinary(m.Data) == nil {
-					t.rebindIndex(am.Index)
-				}
-			}
-		}
-	}
-}
-
-// rebindIndex hands the link of index to Poller.rebind.
-func (t *linuxTransport) rebindIndex(index uint32) {
-	t.lk.Lock()
-	if t.closed {
-		t.lk.Unlock()
-		return
-	}
-	l, err := t.rt.Link.Get(index)
-	t.lk.Unlock()
-	if err == nil && l.Attributes != nil {
-		t.p.rebind(l.Attributes.Name, int(l.Index))
-	}
-}
-
-// relistLinks hands every current link to Poller.rebind.
-func (t *linuxTransport) relistLinks() {
-	t.lk.Lock()
-	if t.closed {
-		t.lk.Unlock()
-		return
-	}
-	links, err := t.rt.Link.List()
-	t.lk.Unlock()
-	if err != nil {
-		t.p.log.Warn("ipmon: list links", "err", err)
-		return
-	}
-	for _, l := range links {
-		if l.Attributes != nil {
-			t.p.rebind(l.Attributes.Name, int(l.Index))
-		}
-	}
-}
-
 // setupWait creates the epoll instance and the eventfd the scheduler sleeps
 // on.
 func (t *linuxTransport) setupWait() error {
@@ -636,11 +583,18 @@ func (t *linuxTransport) close() error {
 	if t.rt != nil {
 		errs = append(errs, t.rt.Close())
 	}
+	if t.netns != 0 {
+		// Open's copy of the caller's descriptor.
+		unix.Close(t.netns)
+		t.netns = 0
+	}
 	return errors.Join(errs...)
 }
 
-// attach resolves the interface, refuses local addresses and prepares the
-// target's destination and control message.
+// attach resolves the interface, refuses local addresses, chooses the
+// source address and prepares the target's destination and control
+// message, from the link and address table (no dump). A target whose
+// interface has no address to probe from is prepared held (tg.hold).
 func (t *linuxTransport) attach(tg *target) error {
 	tgt := tg.t
 	v6 := tgt.Addr.Is6()
@@ -652,74 +606,35 @@ func (t *linuxTransport) attach(tg *target) error {
 		t.lk.Unlock()
 		return ErrClosed
 	}
-	links, err := t.rt.Link.List()
-	if err != nil {
-		t.lk.Unlock()
-		return fmt.Errorf("ipmon: list links: %w", err)
-	}
-	var link *rtnetlink.LinkMessage
-	for i := range links {
-		if links[i].Attributes != nil && links[i].Attributes.Name == tgt.Interface {
-			link = &links[i]
-			break
-		}
-	}
-	if link == nil {
+	idx, hw, ok := t.table.link(tgt.Interface)
+	if !ok {
 		t.lk.Unlock()
 		return fmt.Errorf("%w %q (target %v)", ErrUnknownInterface, tgt.Interface, tgt.Addr)
 	}
-	addrs, err := t.rt.Address.List()
-	if err != nil {
+	if at, ok := t.table.local(tgt.Addr); ok {
 		t.lk.Unlock()
-		return fmt.Errorf("ipmon: list addresses: %w", err)
+		return fmt.Errorf("%w: %v is an address of this host (interface index %d): a node can always reach itself", ErrLocalAddress, tgt.Addr, at)
 	}
-	srcLocal := !tgt.Source.IsValid()
-	for _, am := range addrs {
-		if am.Attributes == nil {
-			continue
-		}
-		for _, ip := range []net.IP{am.Attributes.Address, am.Attributes.Local} {
-			a, ok := netip.AddrFromSlice(ip)
-			if !ok {
-				continue
-			}
-			a = a.Unmap()
-			if a == tgt.Addr {
-				t.lk.Unlock()
-				return fmt.Errorf("%w: %v is an address of this host (interface index %d): a node can always reach itself", ErrLocalAddress, tgt.Addr, am.Index)
-			}
-			if a == tgt.Source {
-				srcLocal = true
-			}
-		}
-		if b, ok := netip.AddrFromSlice(am.Attributes.Broadcast); ok && b.Unmap() == tgt.Addr {
-			t.lk.Unlock()
-			return fmt.Errorf("%w: %v is a broadcast address of this host", ErrInvalidTarget, tgt.Addr)
-		}
-	}
-	if !srcLocal {
+	if t.table.broadcast(tgt.Addr) {
 		t.lk.Unlock()
-		return fmt.Errorf("%w: source %v is not an address of this host", ErrInvalidTarget, tgt.Source)
+		return fmt.Errorf("%w: %v is a broadcast address of this host", ErrInvalidTarget, tgt.Addr)
 	}
-	tg.ifindex = int(link.Index)
-	src := tgt.Source
-	if tgt.Kind == LinkLocalEcho {
-		for _, am := range addrs {
-			if am.Index != link.Index || am.Attributes == nil {
-				continue
-			}
-			if a, ok := netip.AddrFromSlice(am.Attributes.Address); ok && a.Is6() && a.IsLinkLocalUnicast() {
-				src = a
-				break
-			}
-		}
-		if !src.IsValid() {
+	if tgt.Source.IsValid() {
+		if _, ok := t.table.local(tgt.Source); !ok {
 			t.lk.Unlock()
-			return fmt.Errorf("%w: interface %q has no IPv6 link-local address for link-local echo", ErrInvalidTarget, tgt.Interface)
+			return fmt.Errorf("%w: source %v is not an address of this host", ErrInvalidTarget, tgt.Source)
 		}
 	}
+	tg.ifindex = idx
+	src, hold := t.chooseSource(tgt, idx)
+	if tgt.Kind == LinkLocalEcho && hold == HoldNoSource {
+		t.lk.Unlock()
+		return fmt.Errorf("%w: interface %q has no IPv6 link-local address for link-local echo", ErrInvalidTarget, tgt.Interface)
+	}
+	tg.src, tg.hold = src, hold
 	if tgt.Kind == ARPProbe {
-		err := t.attachARP(tg, link)
+		lm := &rtnetlink.LinkMessage{Index: uint32(idx), Attributes: &rtnetlink.LinkAttributes{Name: tgt.Interface, Address: hw}}
+		err := t.attachARP(tg, lm)
 		t.lk.Unlock()
 		return err
 	}
@@ -727,6 +642,7 @@ func (t *linuxTransport) attach(tg *target) error {
 		k := txKey{tg.ifindex, v6}
 		s := t.txs[k]
 		if s == nil {
+			var err error
 			s, err = t.openTx(tg.ifindex, v6)
 			if err != nil {
 				t.lk.Unlock()

@@ -1,0 +1,270 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// crossLab is issue 11's lab for the cross-wired verdicts: node eth3
+// (primary, 198.18.10.3) and eth2 (standby, 198.18.10.2 or no address) on
+// one bridge with a server at 198.18.10.100; arp_ignore=1 and
+// arp_announce=2 on the node.
+type crossLab struct {
+	lab              *netlab.Lab
+	node, sw, server *netlab.NS
+}
+
+func buildCrossLab(t *testing.T, standbyAddr bool) crossLab {
+	t.Helper()
+	netlab.Require(t)
+	lab, err := netlab.Open(netlab.Config{Named: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, lab.Close()) })
+	c := crossLab{lab: lab}
+	c.node, err = lab.NewNS("node")
+	require.NoError(t, err)
+	c.sw, err = lab.NewNS("sw")
+	require.NoError(t, err)
+	c.server, err = lab.NewNS("srv")
+	require.NoError(t, err)
+	require.NoError(t, c.node.SetStrictARP(true))
+	require.NoError(t, c.sw.Bridge("br0"))
+	require.NoError(t, lab.Veth(c.node, "eth3", c.sw, "p3", nil))
+	require.NoError(t, c.node.AddAddr("eth3", netip.MustParsePrefix("198.18.10.3/24")))
+	require.NoError(t, lab.Veth(c.node, "eth2", c.sw, "p2", nil))
+	if standbyAddr {
+		require.NoError(t, c.node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
+	}
+	require.NoError(t, lab.Veth(c.server, "eth0", c.sw, "ps", nil))
+	require.NoError(t, c.server.AddAddr("eth0", netip.MustParsePrefix("198.18.10.100/24")))
+	for _, p := range []string{"p3", "p2", "ps"} {
+		require.NoError(t, c.sw.SetMaster(p, "br0"))
+	}
+	return c
+}
+
+// logNeighbours logs the server's IPv4 neighbour entries and the node's
+// hardware addresses: a cross-wired return path shows as one of the node's
+// addresses at the other member's hardware address.
+func (c crossLab) logNeighbours(t *testing.T) {
+	for _, dev := range []string{"eth3", "eth2"} {
+		if l, err := c.node.Link(dev); err == nil && l.Attributes != nil {
+			t.Logf("node %s: %v", dev, l.Attributes.Address)
+		}
+	}
+	rt, err := c.server.Dial()
+	if err != nil {
+		return
+	}
+	defer rt.Close()
+	ns, err := rt.Neigh.List()
+	if err != nil {
+		return
+	}
+	for _, n := range ns {
+		if n.Attributes != nil && n.Family == unix.AF_INET {
+			t.Logf("server neighbour %v at %v state %#x", n.Attributes.Address, n.Attributes.LLAddress, n.State)
+		}
+	}
+}
+
+type record map[string]any
+
+// recorder collects failoverd's JSON lines with the time they were read.
+type recorder struct {
+	mu   sync.Mutex
+	recs []record
+}
+
+func (r *recorder) feed(l *lines) {
+	for s := range l.ch {
+		var m record
+		if json.Unmarshal([]byte(s), &m) != nil {
+			continue
+		}
+		r.mu.Lock()
+		r.recs = append(r.recs, m)
+		r.mu.Unlock()
+	}
+}
+
+// wait returns the first record from index from on that matches.
+func (r *recorder) wait(t *testing.T, what string, from int, d time.Duration, match func(record) bool) (record, int) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		recs := r.all()
+		for i := from; i < len(recs); i++ {
+			if match(recs[i]) {
+				return recs[i], i
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v; records: %v", what, d, recs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (r *recorder) all() []record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]record(nil), r.recs...)
+}
+
+func health(iface, state string) func(record) bool {
+	return func(m record) bool { return m["event"] == "health" && m["interface"] == iface && m["state"] == state }
+}
+
+// since returns the records from index i on that match.
+func (r *recorder) since(i int, match func(record) bool) []record {
+	var out []record
+	for j, m := range r.all() {
+		if j >= i && match(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (r *recorder) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.recs)
+}
+
+func isSwitch(to string) func(record) bool {
+	return func(m record) bool { return m["event"] == "switch" && m["to"] == to }
+}
+
+// crossWireRun runs issue 11's sequence once on a fresh lab: failoverd
+// with eth3 primary and eth2 standby, carrier loss on eth3 (move), carrier
+// back (failback), then eth2's bridge port detached (eth3 must stay up),
+// reattached, and eth3's detached (eth3 goes ip-down and the address moves
+// to eth2, which must stay up).
+func crossWireRun(t *testing.T, standbyAddr bool) {
+	c := buildCrossLab(t, standbyAddr)
+	args := []string{"-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24",
+		"-target", "eth3=198.18.10.100", "-target", "eth2=198.18.10.100", "-interval", "50ms",
+		"-failback", "auto", "-hold-down", "300ms", "-json", "-netns", c.node.Path()}
+	o, err := parseFlags(args, io.Discard)
+	require.NoError(t, err)
+	stdout, stderr := newLines(), newLines()
+	rec := &recorder{}
+	fed := make(chan struct{}, 2)
+	go func() { rec.feed(stdout); fed <- struct{}{} }()
+	go func() {
+		for range stderr.ch {
+		}
+		fed <- struct{}{}
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, o, newOutput(stdout, stderr, true), make(chan os.Signal)) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+		close(stdout.ch)
+		close(stderr.ch)
+		<-fed
+		<-fed
+	}()
+
+	defer func() {
+		if t.Failed() {
+			for _, m := range rec.all() {
+				t.Logf("%v", m)
+			}
+			c.logNeighbours(t)
+		}
+	}()
+	rec.wait(t, "eth3 up", 0, 5*time.Second, health("eth3", "up"))
+	rec.wait(t, "eth2 up", 0, 5*time.Second, health("eth2", "up"))
+	// Let both targets answer before the first fault.
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, c.sw.SetDown("p3"))
+	_, i := rec.wait(t, "move to eth2", 0, 5*time.Second, isSwitch("eth2"))
+	require.NoError(t, c.sw.SetUp("p3"))
+	_, i = rec.wait(t, "failback to eth3", i, 20*time.Second, isSwitch("eth3"))
+	time.Sleep(300 * time.Millisecond)
+
+	// A fault on eth2's path: eth3 must not go ip-down, nothing moves.
+	i = rec.len()
+	require.NoError(t, c.sw.SetMaster("p2", ""))
+	if standbyAddr {
+		rec.wait(t, "eth2 ip-down", i, 5*time.Second, health("eth2", "ip-down"))
+	}
+	// Three detection bounds (3 x 50ms + 50ms) more.
+	time.Sleep(600 * time.Millisecond)
+	require.Empty(t, rec.since(i, health("eth3", "ip-down")), "eth2's fault took eth3 down: %v", rec.since(i, func(record) bool { return true }))
+	require.Empty(t, rec.since(i, func(m record) bool { return m["event"] == "switch" }), "a fault on the standby moved the address")
+	require.NoError(t, c.sw.SetMaster("p2", "br0"))
+	if standbyAddr {
+		rec.wait(t, "eth2 up again", i, 5*time.Second, health("eth2", "up"))
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	// A fault on eth3's path: eth3 goes ip-down, the address moves to
+	// eth2, and eth2 stays up.
+	i = rec.len()
+	require.NoError(t, c.sw.SetMaster("p3", ""))
+	rec.wait(t, "eth3 ip-down", i, 5*time.Second, health("eth3", "ip-down"))
+	sw, _ := rec.wait(t, "move to eth2", i, 5*time.Second, func(m record) bool { return m["event"] == "switch" })
+	require.Equal(t, "eth2", sw["to"], "%v", sw)
+	require.Equal(t, "ip-down", sw["reason"], "%v", sw)
+	time.Sleep(600 * time.Millisecond)
+	require.Empty(t, rec.since(i, health("eth2", "ip-down")), "eth3's fault took eth2 down: %v", rec.since(i, func(record) bool { return true }))
+}
+
+// TestCrossWiredVerdicts is issue 11 item 4: after a failover and a
+// failback, a fault on one member's path must not take the other member's
+// target down. Ten runs per case, each on its own lab (run side by side:
+// each waits mostly for failover's minimum dwell), so that a failure in
+// half of the runs (as reported) passes unnoticed with probability
+// 1/1024 per case.
+//
+// Known residual (standby without an address, about 1 run in 20 under
+// -race, none in 120 without): the server ends with the primary's own
+// address (198.18.10.3) at eth2's hardware address, as logged on failure.
+// When the failback removes eth2's last IPv4 address the kernel flushes
+// eth2's neighbours; an IPv4 packet out of eth2 before ipmon has seen the
+// removal and held eth2's target makes the kernel resolve the server
+// again with another interface's address as ARP sender (arp_announce=2
+// falls back to it), so the server sends eth3's replies to eth2. ipmon, an
+// observer, cannot order its hold before the removal; repairing the
+// server's cache (announcing the primary's own address after such a
+// failback, issue 12 item 9) is the failover engine's part.
+func TestCrossWiredVerdicts(t *testing.T) {
+	runs := 10
+	if testing.Short() {
+		runs = 2
+	}
+	var wg sync.WaitGroup
+	for _, standbyAddr := range []bool{false, true} {
+		name := "standby-without-address"
+		if standbyAddr {
+			name = "standby-with-address"
+		}
+		for r := range runs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t.Run(fmt.Sprintf("%s/run%d", name, r), func(t *testing.T) { crossWireRun(t, standbyAddr) })
+			}()
+		}
+	}
+	wg.Wait()
+}

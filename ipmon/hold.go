@@ -1,0 +1,188 @@
+package ipmon
+
+import (
+	"fmt"
+	mrand "math/rand/v2"
+	"net/netip"
+	"time"
+)
+
+// Hold says why a target is not probed for now. A held target's state is
+// Unknown (it is no evidence either way); probing resumes by itself when
+// the reason goes away, and each change is a TargetChanged event with the
+// new Hold.
+type Hold int
+
+const (
+	// HoldNone: the target is probed.
+	HoldNone Hold = iota
+	// HoldLocal: the target's address has become an address of this host
+	// (a service address moved here, for example): a node can always reach
+	// itself, so probing it would prove nothing. Add refuses such a target
+	// (ErrLocalAddress); a target that becomes local later is held.
+	HoldLocal
+	// HoldNoSource: the target's interface has no address of the target's
+	// family to send from (for IPv4: no IPv4 address at all on it). An echo
+	// probe from another interface's address would be answered through
+	// that other interface and test its path instead, so the target is not
+	// probed until the interface gets an address. A standby without an
+	// address of its own tests its path with ARPProbe (IPv4) or
+	// LinkLocalEcho (IPv6) targets.
+	HoldNoSource
+)
+
+// String returns "none", "local" or "no-source".
+func (h Hold) String() string {
+	switch h {
+	case HoldNone:
+		return "none"
+	case HoldLocal:
+		return "local"
+	case HoldNoSource:
+		return "no-source"
+	}
+	return fmt.Sprintf("Hold(%d)", int(h))
+}
+
+// resolver is implemented by a transport that follows the namespace's
+// links and addresses. resolver returns a function that says, from what
+// the transport knows at the call, which interface index t's interface has
+// (0: none), which source address its probes take, and whether it must be
+// held. setSource rewrites a target's prepared destination for a new
+// source address; it is called with Poller.mu held.
+type resolver interface {
+	resolver() func(t Target) (ifindex int, src netip.Addr, hold Hold)
+	setSource(tg *target, src netip.Addr)
+}
+
+// syncer is implemented by a transport whose view of links and addresses
+// lags the kernel's: sync returns once it holds every change made before
+// the call.
+type syncer interface {
+	sync() error
+}
+
+// refresh re-checks every target after a link or address change: a target
+// whose address became local is held, one whose interface lost its last
+// address of the target's family is held, one whose reason went away is
+// probed again, and one whose interface's preferred source address changed
+// takes the new one. Targets whose interface has another index now are
+// rebind's business. Called by the transport without Poller.mu.
+func (p *Poller) refresh() {
+	r, ok := p.tr.(resolver)
+	if !ok {
+		return
+	}
+	// Decide without Poller.mu (10,000 targets must not stall the
+	// scheduler), apply under it to the targets not changed meanwhile.
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	type check struct {
+		tg      *target
+		t       Target
+		ifindex int
+		src     netip.Addr
+		hold    Hold
+	}
+	checks := make([]check, 0, len(p.targets))
+	for _, tg := range p.targets {
+		checks = append(checks, check{tg, tg.t, tg.ifindex, tg.src, tg.hold})
+	}
+	p.mu.Unlock()
+	resolve := r.resolver()
+	n := 0
+	for _, c := range checks {
+		idx, src, h := resolve(c.t)
+		if idx == 0 || idx != c.ifindex {
+			continue // gone, or recreated: rebind's business
+		}
+		if h == c.hold && (h != HoldNone || src == c.src) {
+			continue
+		}
+		c.src, c.hold = src, h
+		checks[n] = c
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	now := time.Now()
+	for _, c := range checks[:n] {
+		tg := c.tg
+		if p.targets[c.t.key()] != tg || tg.t != c.t || tg.ifindex != c.ifindex {
+			continue // removed, updated or rebound meanwhile
+		}
+		if c.hold == HoldNone && c.src != tg.src {
+			r.setSource(tg, c.src)
+			tg.src = c.src
+		}
+		p.setHold(tg, c.hold, now)
+	}
+}
+
+// setHold holds or resumes tg. Called with Poller.mu held.
+func (p *Poller) setHold(tg *target, h Hold, now time.Time) {
+	if tg.hold == h {
+		return
+	}
+	was := tg.hold
+	tg.hold = h
+	prev := tg.state
+	if was == HoldNone {
+		// Stop probing; replies to probes in flight count as late.
+		p.heap.remove(tg)
+		p.gens[tg.slot]++
+		tg.gen = p.gens[tg.slot]
+		tg.resizeRing()
+		tg.state, tg.lastChange = Unknown, now
+		tg.misses, tg.replies = 0, 0
+	}
+	if h == HoldNone {
+		tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(tg.t.Interval))))
+		tg.due = tg.nextSend
+		p.heap.push(tg)
+		p.kick()
+		p.log.Info("ipmon: target probed again", "target", tg.t.String(), "was", was.String())
+	} else {
+		p.log.Info("ipmon: target held", "target", tg.t.String(), "hold", h.String())
+	}
+	p.changed(tg, prev, now)
+}
+
+// setHealth records the Poller's own condition (problem "" is healthy) and
+// publishes a HealthChanged event when it changes. Called without
+// Poller.mu.
+func (p *Poller) setHealth(problem string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.health.Problem == problem {
+		return
+	}
+	prev := p.health
+	p.health = Health{OK: problem == "", Problem: problem, Since: time.Now()}
+	if problem != "" {
+		p.healthFaults++
+	}
+	p.hub.Publish(Event{Kind: HealthChanged, At: p.health.Since, Health: p.health, PreviousHealth: prev})
+}
+
+// Health is the Poller's own condition, apart from its targets': whether
+// it still follows the namespace's links and addresses (the notifications
+// that keep interfaces, source addresses and local addresses current).
+type Health struct {
+	// OK is false while something the Poller needs fails; it retries by
+	// itself.
+	OK bool
+	// Problem says what fails ("" when OK).
+	Problem string
+	// Since is when the condition began (zero: since Open).
+	Since time.Time
+}
