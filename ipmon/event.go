@@ -57,6 +57,11 @@ type Event struct {
 	Misses, Replies int
 	// Removed is set when the target was removed (State is then Unknown).
 	Removed bool
+	// BFD is the session's state, diagnostic and negotiated timers, for a
+	// target of Kind BFD (zero otherwise). A BFD target has an event for
+	// every change of its session state, also one that leaves State as it
+	// is (Down to Init).
+	BFD BFDStatus
 
 	// Verdict is the interface's new verdict, PreviousVerdict the one
 	// before, Rule the rule that decided it.
@@ -116,6 +121,8 @@ type Snapshot struct {
 	Rebinds uint64
 	// Drops counts received packets that were not accepted, by reason.
 	Drops Drops
+	// BFD counts the BFD control packets of every session.
+	BFD BFDCounters
 	// Diagnostics lists configuration problems found (for example strict
 	// ingress on an interface whose ARP settings make it unreliable, with
 	// the sysctls to set).
@@ -171,6 +178,9 @@ type TargetStats struct {
 	// OtherIngress counts accepted replies that arrived on another
 	// interface than the probe's (ARP flux; only without StrictIngress).
 	OtherIngress uint64
+	// BFD is the session of a target of Kind BFD (zero otherwise); Sent
+	// and Received then count control packets.
+	BFD BFDStatus
 }
 
 // InterfaceStatus is one interface's IP verdict and the counts behind it.

@@ -76,7 +76,8 @@ type target struct {
 	heapIdx   int
 	due       time.Time
 	pkt       [echoLen]byte
-	tx        txState // transport's per-target data (sockaddr, control msg)
+	tx        txState    // transport's per-target data (sockaddr, control msg)
+	bfd       *bfdTarget // the session of a BFD target, else nil
 }
 
 // rxPacket is a received packet handed to Poller.deliver by the transport.
@@ -113,6 +114,7 @@ type Poller struct {
 
 	sent, sendErrors, received, overruns, rebinds uint64
 	drops                                         Drops
+	bfd                                           bfdTable
 
 	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
 	done    chan struct{}
@@ -202,6 +204,9 @@ func (p *Poller) Add(t Target) error {
 	// are added at once.
 	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
 	tg.due = tg.nextSend
+	if t.Kind == BFD {
+		p.addBFD(tg, now)
+	}
 	p.heap.push(tg)
 	is := p.ifaces[t.Interface]
 	if is == nil {
@@ -236,6 +241,9 @@ func (p *Poller) Remove(t Target) error {
 	now := time.Now()
 	delete(p.targets, t.key())
 	p.heap.remove(tg)
+	if tg.bfd != nil {
+		p.adminDownBFD(tg)
+	}
 	p.tr.detach(tg)
 	p.freeSlot(tg)
 	prev := tg.state
@@ -290,6 +298,10 @@ func (p *Poller) Update(t Target) error {
 	p.swapTx(old, probe)
 	retimed := old.t.Interval != t.Interval || old.t.Timeout != t.Timeout
 	old.retune(t)
+	if old.bfd != nil {
+		p.updateBFD(old, time.Now())
+		return nil
+	}
 	if retimed {
 		p.gens[old.slot]++
 		old.gen = p.gens[old.slot]
@@ -462,6 +474,12 @@ func (p *Poller) fireDue(now time.Time) time.Duration {
 		if tg.due.After(horizon) {
 			return tg.due.Sub(now)
 		}
+		if tg.bfd != nil {
+			if wait := p.fireBFD(tg, now); wait > 0 {
+				return wait
+			}
+			continue
+		}
 		if changed, prev := tg.expire(now); changed {
 			p.changed(tg, prev, now)
 		}
@@ -617,6 +635,7 @@ func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) Event 
 		RTT:       tg.lastRTT,
 		Misses:    tg.misses,
 		Replies:   tg.replies,
+		BFD:       tg.bfdStatus(),
 	}
 }
 
@@ -757,8 +776,11 @@ func (p *Poller) Snapshot() Snapshot {
 		Drops:         p.drops,
 	}
 	for _, tg := range p.sortedTargets() {
-		s.Targets = append(s.Targets, tg.stats())
+		st := tg.stats()
+		st.BFD = tg.bfdStatus()
+		s.Targets = append(s.Targets, st)
 	}
+	s.BFD = p.bfd.n
 	for _, name := range p.sortedIfaces() {
 		is := p.ifaces[name]
 		up, down, unv, unk := is.counts()
@@ -795,6 +817,7 @@ func (p *Poller) Close() error {
 		// Stop the scheduler before the sockets it uses are closed.
 		p.tr.kick()
 		p.schedWG.Wait()
+		p.closeBFD()
 		// The transport's goroutines (ARP) call deliver, which takes mu:
 		// close it without holding mu.
 		p.closeErr = p.tr.close()
