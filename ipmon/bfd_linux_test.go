@@ -3,7 +3,9 @@
 package ipmon
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,4 +92,139 @@ func TestBFDTwoPollers(t *testing.T) {
 	s := node.Snapshot()
 	require.Zero(t, s.BFD.Malformed+s.BFD.TTL+s.BFD.Auth, "%+v", s.BFD)
 	require.NotZero(t, s.BFD.Received)
+}
+
+// frrBFDConf is bfdd's configuration for peers at 10 ms x 3.
+func frrBFDConf(peers ...[2]netip.Addr) string {
+	var b strings.Builder
+	b.WriteString("bfd\n")
+	for _, p := range peers {
+		fmt.Fprintf(&b, " peer %v local-address %v\n  receive-interval 10\n  transmit-interval 10\n  detect-multiplier 3\n !\n", p[0], p[1])
+	}
+	b.WriteString("!\n")
+	return b.String()
+}
+
+// bfdSwitched is a node and a server on one bridge in a switch namespace
+// (ports pn and ps), so that a path can be cut with carrier kept.
+type bfdSwitched struct {
+	node, sw, srv *netlab.NS
+	node4, srv4   netip.Addr
+	node6, srv6   netip.Addr
+}
+
+func newBFDSwitched(t *testing.T, l *netlab.Lab, tag string, subnet byte) *bfdSwitched {
+	t.Helper()
+	b := &bfdSwitched{
+		node4: netip.AddrFrom4([4]byte{198, 18, subnet, 2}),
+		srv4:  netip.AddrFrom4([4]byte{198, 18, subnet, 1}),
+		node6: netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::2", subnet)),
+		srv6:  netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::1", subnet)),
+	}
+	var err error
+	b.node, err = l.NewNS("node" + tag)
+	require.NoError(t, err)
+	b.sw, err = l.NewNS("sw" + tag)
+	require.NoError(t, err)
+	b.srv, err = l.NewNS("srv" + tag)
+	require.NoError(t, err)
+	require.NoError(t, b.sw.Bridge("br0"))
+	for _, v := range []struct {
+		ns        *netlab.NS
+		dev, port string
+		addr4, a6 netip.Addr
+	}{{b.node, "eth2", "pn", b.node4, b.node6}, {b.srv, "s0", "ps", b.srv4, b.srv6}} {
+		require.NoError(t, l.Veth(v.ns, v.dev, b.sw, v.port, nil))
+		require.NoError(t, b.sw.SetMaster(v.port, "br0"))
+		require.NoError(t, v.ns.AddAddr(v.dev, netip.PrefixFrom(v.addr4, 24)))
+		require.NoError(t, v.ns.AddAddr(v.dev, netip.PrefixFrom(v.a6, 64)))
+	}
+	// IPv6 addresses must finish duplicate address detection before
+	// anything binds to them.
+	require.NoError(t, b.node.Sysctl("net.ipv6.conf.eth2.accept_dad", "0"))
+	return b
+}
+
+// TestBFDAgainstFRR runs netpulse's BFD against FRR's bfdd at 10 ms x 3,
+// IPv4 and IPv6: the sessions come up; the node's bridge port detached
+// (carrier kept) takes them down with control-detection-time-expired;
+// attached again, up; bfdd shutting the peer down administratively takes
+// them down with neighbor-signaled-session-down, and up again after
+// no shutdown; the Poller closing makes bfdd show the peer down with the
+// remote diagnostic administratively-down.
+func TestBFDAgainstFRR(t *testing.T) {
+	netlab.RequireFRR(t)
+	l := netlab.New(t)
+	b := newBFDSwitched(t, l, "frr", 62)
+	frr := b.srv.StartFRR(t, frrBFDConf([2]netip.Addr{b.node4, b.srv4}, [2]netip.Addr{b.node6, b.srv6}))
+	node := openIn(t, b.node, Config{})
+	w := subscribe(t, node)
+	for _, a := range []netip.Addr{b.srv4, b.srv6} {
+		require.NoError(t, node.Add(Target{Interface: "eth2", Addr: a, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+	}
+	up := func(what string) {
+		t.Helper()
+		for _, a := range []netip.Addr{b.srv4, b.srv6} {
+			ev := w.waitBFD("eth2", a, BFDUp, 15*time.Second)
+			require.Equal(t, Up, ev.State, what)
+		}
+		require.Eventually(t, func() bool {
+			for _, a := range []netip.Addr{b.node4, b.node6} {
+				p, err := frr.BFDPeer(a.String())
+				if err != nil || p.Status != "up" {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 50*time.Millisecond, "bfdd: %s", frr.Log())
+	}
+	down := func(what string, diag BFDDiag) {
+		t.Helper()
+		for _, a := range []netip.Addr{b.srv4, b.srv6} {
+			ev := w.waitBFD("eth2", a, BFDDown, 5*time.Second)
+			require.Equal(t, Down, ev.State, what)
+			require.Equal(t, diag, ev.BFD.Diag, what)
+		}
+	}
+	up("start")
+	for _, ts := range node.Snapshot().Targets {
+		require.Equal(t, 10*time.Millisecond, ts.BFD.TxInterval, "%+v", ts.BFD)
+		require.Equal(t, 30*time.Millisecond, ts.BFD.DetectionTime, "%+v", ts.BFD)
+	}
+
+	require.NoError(t, b.sw.SetMaster("pn", ""))
+	down("path cut", BFDDiagControlDetectionExpired)
+	require.NoError(t, b.sw.SetMaster("pn", "br0"))
+	up("path back")
+
+	for _, p := range [][2]netip.Addr{{b.node4, b.srv4}, {b.node6, b.srv6}} {
+		_, err := frr.Vtysh("configure terminal", "bfd", fmt.Sprintf("peer %v local-address %v", p[0], p[1]), "shutdown")
+		require.NoError(t, err)
+	}
+	down("bfdd shutdown", BFDDiagNeighborSignaledDown)
+	require.Equal(t, BFDAdminDown, w.last[key{"eth2", b.srv4, BFD}].BFD.RemoteState)
+	for _, p := range [][2]netip.Addr{{b.node4, b.srv4}, {b.node6, b.srv6}} {
+		_, err := frr.Vtysh("configure terminal", "bfd", fmt.Sprintf("peer %v local-address %v", p[0], p[1]), "no shutdown")
+		require.NoError(t, err)
+	}
+	up("bfdd no shutdown")
+
+	require.NoError(t, node.Close())
+	var last []netlab.BFDPeer
+	ok := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !ok; time.Sleep(50 * time.Millisecond) {
+		ok = true
+		for _, a := range []netip.Addr{b.node4, b.node6} {
+			p, err := frr.BFDPeer(a.String())
+			last = append(last[:0], p)
+			if err != nil || p.Status != "down" || p.RemoteDiagnostic != "administratively down" {
+				ok = false
+				break
+			}
+		}
+	}
+	require.True(t, ok, "bfdd after close: %+v", last)
+	ps, _ := frr.BFDPeers()
+	t.Logf("bfdd after close: %+v", ps)
+	require.NotEmpty(t, frr.LogLines("state-change", "down"), frr.Log())
 }
