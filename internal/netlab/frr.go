@@ -103,16 +103,20 @@ func (n *NS) StartFRR(t testing.TB, bfddConf string) *FRR {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	write("zebra.conf", "log timestamp precision 6\n")
-	write("bfdd.conf", "log timestamp precision 6\ndebug bfd peer\ndebug bfd network\n!\n"+bfddConf)
+	// The log goes to a file named in the configuration (not --log), so
+	// that the timestamp precision applies to it.
+	logConf := func(name string) string {
+		return "log file " + filepath.Join(dir, name) + "\nlog timestamp precision 6\n"
+	}
+	write("zebra.conf", logConf("zebra.log"))
+	write("bfdd.conf", logConf("bfdd.log")+"debug bfd peer\ndebug bfd network\n!\n"+bfddConf)
 	common := []string{"-u", "frr", "-g", "frr", "--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"), "-P", "0"}
-	zebra := append([]string{"-i", filepath.Join(dir, "zebra.pid"), "-f", filepath.Join(dir, "zebra.conf"),
-		"--log", "file:" + filepath.Join(dir, "zebra.log")}, common...)
+	zebra := append([]string{"-i", filepath.Join(dir, "zebra.pid"), "-f", filepath.Join(dir, "zebra.conf")}, common...)
 	if err := f.start(frrZebra, zebra, filepath.Join(dir, "zebra.vty")); err != nil {
 		t.Fatal(err)
 	}
 	bfdd := append([]string{"-i", filepath.Join(dir, "bfdd.pid"), "-f", filepath.Join(dir, "bfdd.conf"),
-		"--bfdctl", filepath.Join(dir, "bfdd.sock"), "--log", "file:" + filepath.Join(dir, "bfdd.log")}, common...)
+		"--bfdctl", filepath.Join(dir, "bfdd.sock")}, common...)
 	if err := f.start(frrBFDD, bfdd, filepath.Join(dir, "bfdd.vty")); err != nil {
 		t.Fatal(err)
 	}
@@ -249,4 +253,28 @@ func (f *FRR) LogLines(words ...string) []string {
 		}
 	}
 	return out
+}
+
+// BFDDPid returns bfdd's process id (0 if not running).
+func (f *FRR) BFDDPid() int {
+	if len(f.procs) < 2 {
+		return 0
+	}
+	return f.procs[1].Process.Pid
+}
+
+// LogTimes returns the times of bfdd's log lines that contain all of words
+// (the log is written with microsecond timestamps in local time).
+func (f *FRR) LogTimes(words ...string) []time.Time {
+	var ts []time.Time
+	for _, l := range f.LogLines(words...) {
+		if len(l) < 26 {
+			continue
+		}
+		t, err := time.ParseInLocation("2006/01/02 15:04:05.000000", l[:26], time.Local)
+		if err == nil {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
