@@ -95,11 +95,14 @@ func TestBFDTwoPollers(t *testing.T) {
 }
 
 // frrBFDConf is bfdd's configuration for peers at 10 ms x 3.
-func frrBFDConf(peers ...[2]netip.Addr) string {
+func frrBFDConf(peers ...[2]netip.Addr) string { return frrBFDConfAt(10, peers...) }
+
+// frrBFDConfAt is bfdd's configuration for peers at ms milliseconds x 3.
+func frrBFDConfAt(ms int, peers ...[2]netip.Addr) string {
 	var b strings.Builder
 	b.WriteString("bfd\n")
 	for _, p := range peers {
-		fmt.Fprintf(&b, " peer %v local-address %v\n  receive-interval 10\n  transmit-interval 10\n  detect-multiplier 3\n !\n", p[0], p[1])
+		fmt.Fprintf(&b, " peer %v local-address %v\n  receive-interval %d\n  transmit-interval %d\n  detect-multiplier 3\n !\n", p[0], p[1], ms, ms)
 	}
 	b.WriteString("!\n")
 	return b.String()

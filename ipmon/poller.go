@@ -433,10 +433,13 @@ const maxBatch = 256
 func (p *Poller) run() {
 	defer p.schedWG.Done()
 	for {
+		// Read what arrived before judging deadlines: after a stall (a
+		// loaded machine) a packet that came in before a BFD detection
+		// time expired must count before that expiry is decided.
+		p.tr.drain()
 		p.mu.Lock()
 		wait := p.fire(time.Now())
 		p.mu.Unlock()
-		p.tr.drain()
 		select {
 		case <-p.done:
 			return
