@@ -4,6 +4,7 @@ package ipmon
 
 import (
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"net/netip"
 	"os"
@@ -21,7 +22,9 @@ import (
 func bfdPercentiles(b *testing.B, prefix string, ds []time.Duration) (p50, p99 time.Duration) {
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	q := func(f float64) time.Duration { return s[min(len(s)-1, int(f*float64(len(s))))] }
+	// Nearest rank: the smallest value with at least f of the samples at
+	// or below it (p99 of 100 samples is the 99th, not the maximum).
+	q := func(f float64) time.Duration { return s[max(0, int(math.Ceil(f*float64(len(s))))-1)] }
 	p50, p99 = q(0.5), q(0.99)
 	b.ReportMetric(float64(p50.Microseconds())/1000, prefix+"-p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, prefix+"-p99-ms")
