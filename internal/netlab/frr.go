@@ -109,7 +109,7 @@ func (n *NS) StartFRR(t testing.TB, bfddConf string) *FRR {
 		return "log file " + filepath.Join(dir, name) + "\nlog timestamp precision 6\n"
 	}
 	write("zebra.conf", logConf("zebra.log"))
-	write("bfdd.conf", logConf("bfdd.log")+"debug bfd peer\ndebug bfd network\n!\n"+bfddConf)
+	write("bfdd.conf", logConf("bfdd.log")+"debug bfd peer\n!\n"+bfddConf)
 	common := []string{"-u", "frr", "-g", "frr", "--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"), "-P", "0"}
 	zebra := append([]string{"-i", filepath.Join(dir, "zebra.pid"), "-f", filepath.Join(dir, "zebra.conf")}, common...)
 	if err := f.start(frrZebra, zebra, filepath.Join(dir, "zebra.vty")); err != nil {
