@@ -128,6 +128,49 @@
 // sends ICMPv6 echo from the interface's link-local address, so that the
 // reply comes back to that interface. Both follow the same state rules.
 //
+// # BFD sessions
+//
+// A target of Kind BFD is a single-hop BFD session (RFC 5880, RFC 5881)
+// with the target address, out of the target's interface: the way
+// routers, switches and FRR's bfdd test the path to an adjacent system,
+// independent of ICMP filtering, and the way two netpulse nodes poll each
+// other (one of them Passive). Target.Interval is both the desired minimum
+// transmit interval and the required minimum receive interval,
+// Target.FailAfter the Detect Mult. The session is the target's state:
+// Up while the session is Up, Down once it left Up, Unverified if it never
+// came Up within (Detect Mult + 1) x 1 s; verdicts, failover and route use
+// it unchanged. Every change of the session state is an event (also one
+// that leaves the target state as it is, Down to Init), carrying the
+// session state, the local and remote diagnostics, the discriminators and
+// the negotiated timers (Event.BFD, TargetStats.BFD).
+//
+// What is implemented: control packets over UDP to port 3784 from a source
+// port in 49152-65535, TTL / hop limit 255 sent and required on receipt
+// (GTSM: IP_MINTTL / IPV6_MINHOPCOUNT in the kernel, checked again from
+// the control message), IPv4 and IPv6; per interface and family one socket
+// bound to the interface receives on port 3784 and one sends, shared by
+// every session on it; the scheduler goroutine drives every session from
+// its heap (no goroutine per session); the state machine of RFC 5880 6.8.6
+// (AdminDown, Down, Init, Up), discriminators (random, demultiplexed by
+// Your Discriminator, else by interface and source address), the timer
+// negotiation (transmit interval = max(local desired, remote required),
+// detection time = remote Detect Mult x max(local required, remote
+// desired)), the 1 s minimum transmit interval while not Up, the Poll
+// Sequence for every timer change while Up (an increase of the transmit
+// interval and a decrease of the required receive interval take effect
+// when the Final arrives; a Final answers a Poll at once), the 75-100%
+// transmit jitter (at most 90% with Detect Mult 1), the diagnostic codes,
+// the passive role, and AdminDown (diag 7, three copies) sent on Remove and
+// Close, so that the peer reports a clean shutdown (FRR's bfdd shows the
+// remote diagnostic "administratively down").
+//
+// Not implemented: authentication (a packet with the A bit is dropped and
+// counted, Snapshot.BFD.Auth), Demand mode (the D bit is never sent, a
+// peer's is ignored), the Echo function (Required Min Echo RX is sent as
+// 0), multihop BFD (RFC 5883), and the Control Plane Independent bit
+// (always 0: netpulse runs in user space). The source address is the
+// kernel's choice for the interface unless Target.Source is set.
+//
 // # Events
 //
 // Subscribe delivers the current state of every target and interface, then

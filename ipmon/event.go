@@ -65,6 +65,11 @@ type Event struct {
 	Removed bool
 	// Hold says why the target is not probed for now (HoldNone: it is).
 	Hold Hold
+	// BFD is the session's state, diagnostic and negotiated timers, for a
+	// target of Kind BFD (zero otherwise). A BFD target has an event for
+	// every change of its session state, also one that leaves State as it
+	// is (Down to Init).
+	BFD BFDStatus
 
 	// Verdict is the interface's new verdict, PreviousVerdict the one
 	// before, Rule the rule that decided it.
@@ -132,6 +137,8 @@ type Snapshot struct {
 	Rebinds uint64
 	// Drops counts received packets that were not accepted, by reason.
 	Drops Drops
+	// BFD counts the BFD control packets of every session.
+	BFD BFDCounters
 	// Diagnostics lists configuration problems found (for example strict
 	// ingress on an interface whose ARP settings make it unreliable, with
 	// the sysctls to set).
@@ -207,6 +214,9 @@ type TargetStats struct {
 	// probes and held targets).
 	Hold   Hold
 	Source netip.Addr
+	// BFD is the session of a target of Kind BFD (zero otherwise); Sent
+	// and Received then count control packets.
+	BFD BFDStatus
 }
 
 // InterfaceStatus is one interface's IP verdict and the counts behind it.

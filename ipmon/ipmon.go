@@ -111,9 +111,19 @@ const (
 	// every send fails, and the target, never having answered, is reported
 	// Unverified.
 	LinkLocalEcho
+	// BFD runs a single-hop BFD session (RFC 5880, RFC 5881) with the
+	// target out of the interface: UDP control packets to port 3784 with
+	// TTL 255. Target.Interval is the desired transmit and required receive
+	// interval, Target.FailAfter the Detect Mult (1..255), Target.Passive
+	// the passive role; Timeout and RecoverAfter are not used (BFD's
+	// three-way handshake is its own debounce). The target is Up while the
+	// session is Up, Down once it left Up, and Unverified if it never came
+	// Up within (Detect Mult + 1) x 1 s. See the package documentation,
+	// "BFD sessions".
+	BFD
 )
 
-// String returns "echo", "arp" or "link-local-echo".
+// String returns "echo", "arp", "link-local-echo" or "bfd".
 func (k ProbeKind) String() string {
 	switch k {
 	case Echo:
@@ -122,6 +132,8 @@ func (k ProbeKind) String() string {
 		return "arp"
 	case LinkLocalEcho:
 		return "link-local-echo"
+	case BFD:
+		return "bfd"
 	}
 	return fmt.Sprintf("ProbeKind(%d)", int(k))
 }
@@ -396,10 +408,14 @@ type Target struct {
 	RecoverAfter int
 	// Kind is how the target is probed (default Echo).
 	Kind ProbeKind
+	// Passive makes a BFD session wait for the peer's first packet before
+	// sending any (RFC 5880 6.1); two ends of which one is passive peer
+	// each other. Only for Kind BFD.
+	Passive bool
 }
 
-// String returns "IFACE=ADDR" (with "/arp" or "/ll" appended for ARPProbe
-// and LinkLocalEcho), the form ParseTargetSpec reads.
+// String returns "IFACE=ADDR" (with "/arp", "/ll" or "/bfd" appended for
+// ARPProbe, LinkLocalEcho and BFD), the form ParseTargetSpec reads.
 func (t Target) String() string {
 	s := t.Interface + "=" + t.Addr.String()
 	switch t.Kind {
@@ -407,6 +423,8 @@ func (t Target) String() string {
 		s += "/arp"
 	case LinkLocalEcho:
 		s += "/ll"
+	case BFD:
+		s += "/bfd"
 	}
 	return s
 }
@@ -484,8 +502,15 @@ func (t Target) normalize(cfg *Config) (Target, error) {
 		if t.Source.IsValid() {
 			return t, fmt.Errorf("%w: link-local echo uses the interface's link-local address; Source must be empty", ErrInvalidTarget)
 		}
+	case BFD:
+		if t.FailAfter > 255 {
+			return t, fmt.Errorf("%w: a BFD Detect Mult is at most 255, got %d", ErrInvalidTarget, t.FailAfter)
+		}
 	default:
 		return t, fmt.Errorf("%w: unknown probe kind %d", ErrInvalidTarget, int(t.Kind))
+	}
+	if t.Passive && t.Kind != BFD {
+		return t, fmt.Errorf("%w: Passive is for BFD targets only", ErrInvalidTarget)
 	}
 	if t.Interval == 0 {
 		t.Interval = cfg.Interval
@@ -510,8 +535,8 @@ func (t Target) normalize(cfg *Config) (Target, error) {
 }
 
 // ParseTargetSpec parses "IFACE=ADDR" (the form of a -target flag) into a
-// Target with Kind Echo; "IFACE=ADDR/arp" gives an ARPProbe target and
-// "IFACE=ADDR/ll" a LinkLocalEcho one. The
+// Target with Kind Echo; "IFACE=ADDR/arp" gives an ARPProbe target,
+// "IFACE=ADDR/ll" a LinkLocalEcho one and "IFACE=ADDR/bfd" a BFD one. The
 // address may be IPv4 or IPv6 (a zone, if written, must name IFACE).
 // Timings are left zero (the Poller's defaults).
 func ParseTargetSpec(spec string) (Target, error) {
@@ -524,6 +549,8 @@ func ParseTargetSpec(spec string) (Target, error) {
 		addr, kind = a, ARPProbe
 	} else if a, ok := strings.CutSuffix(addr, "/ll"); ok {
 		addr, kind = a, LinkLocalEcho
+	} else if a, ok := strings.CutSuffix(addr, "/bfd"); ok {
+		addr, kind = a, BFD
 	}
 	a, err := netip.ParseAddr(addr)
 	if err != nil {

@@ -87,6 +87,7 @@ type target struct {
 	// current by refresh); hold why the target is not probed for now.
 	src  netip.Addr
 	hold Hold
+	bfd  *bfdTarget // the session of a BFD target, else nil
 }
 
 // rxPacket is a received packet handed to Poller.deliver by the transport.
@@ -134,6 +135,7 @@ type Poller struct {
 	drops                                         Drops
 	health                                        Health
 	healthFaults                                  uint64
+	bfd                                           bfdTable
 
 	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
 	done    chan struct{}
@@ -234,6 +236,9 @@ func (p *Poller) Add(t Target) error {
 	// are added at once.
 	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
 	tg.due = tg.nextSend
+	if t.Kind == BFD {
+		p.addBFD(tg, now)
+	}
 	if tg.hold == HoldNone {
 		p.heap.push(tg)
 	}
@@ -270,6 +275,9 @@ func (p *Poller) Remove(t Target) error {
 	now := time.Now()
 	delete(p.targets, t.key())
 	p.heap.remove(tg)
+	if tg.bfd != nil {
+		p.adminDownBFD(tg)
+	}
 	p.tr.detach(tg)
 	p.freeSlot(tg)
 	prev := tg.state
@@ -329,6 +337,10 @@ func (p *Poller) Update(t Target) error {
 	retimed := old.t.Interval != t.Interval || old.t.Timeout != t.Timeout
 	old.retune(t)
 	p.swapTx(old, probe)
+	if old.bfd != nil {
+		p.updateBFD(old, time.Now())
+		return nil
+	}
 	if retimed && old.hold == HoldNone {
 		p.gens[old.slot]++
 		old.gen = p.gens[old.slot]
@@ -461,10 +473,13 @@ const maxBatch = 256
 func (p *Poller) run() {
 	defer p.schedWG.Done()
 	for {
+		// Read what arrived before judging deadlines: after a stall (a
+		// loaded machine) a packet that came in before a BFD detection
+		// time expired must count before that expiry is decided.
+		p.tr.drain()
 		p.mu.Lock()
 		wait := p.fire(time.Now())
 		p.mu.Unlock()
-		p.tr.drain()
 		select {
 		case <-p.done:
 			return
@@ -501,6 +516,12 @@ func (p *Poller) fireDue(now time.Time) time.Duration {
 		tg := p.heap[0]
 		if tg.due.After(horizon) {
 			return tg.due.Sub(now)
+		}
+		if tg.bfd != nil {
+			if wait := p.fireBFD(tg, now); wait > 0 {
+				return wait
+			}
+			continue
 		}
 		if changed, prev := tg.expire(now); changed {
 			p.changed(tg, prev, now)
@@ -674,6 +695,7 @@ func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) Event 
 		Misses:    tg.misses,
 		Replies:   tg.replies,
 		Hold:      tg.hold,
+		BFD:       tg.bfdStatus(),
 	}
 }
 
@@ -825,8 +847,10 @@ func (p *Poller) Snapshot() Snapshot {
 		if tg.hold == HoldNone {
 			ts.Source = tg.src
 		}
+		ts.BFD = tg.bfdStatus()
 		s.Targets = append(s.Targets, ts)
 	}
+	s.BFD = p.bfd.n
 	for _, name := range p.sortedIfaces() {
 		is := p.ifaces[name]
 		up, down, unv, unk := is.counts()
@@ -863,6 +887,7 @@ func (p *Poller) Close() error {
 		// Stop the scheduler before the sockets it uses are closed.
 		p.tr.kick()
 		p.schedWG.Wait()
+		p.closeBFD()
 		// The transport's goroutines (ARP) call deliver, which takes mu:
 		// close it without holding mu.
 		p.closeErr = p.tr.close()

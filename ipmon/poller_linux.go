@@ -77,6 +77,7 @@ type txState struct {
 	fd   int // socket to send on
 	sock *txSocket
 	arp  *arpSocket
+	bfd  *bfdSock
 	sa4  unix.RawSockaddrInet4
 	sa6  unix.RawSockaddrInet6
 	ctl  [64]byte
@@ -146,6 +147,7 @@ type linuxTransport struct {
 	rt     *rtnetlink.Conn
 	txs    map[txKey]*txSocket
 	arps   map[int]*arpSocket
+	bfd    bfdSockets
 	closed bool
 
 	// links is subscribed to the namespace's link and address
@@ -548,6 +550,7 @@ func (t *linuxTransport) drain() {
 	if t.rx6 != nil {
 		t.rx6.drain(t.p.deliverBatch)
 	}
+	t.drainBFD()
 }
 
 func (t *linuxTransport) closeRx() {
@@ -573,6 +576,7 @@ func (t *linuxTransport) close() error {
 		unix.Close(s.fd)
 		delete(t.txs, k)
 	}
+	t.closeBFDSockets()
 	var errs []error
 	for k, a := range t.arps {
 		errs = append(errs, a.close())
@@ -636,6 +640,15 @@ func (t *linuxTransport) attach(tg *target) error {
 		lm := &rtnetlink.LinkMessage{Index: uint32(idx), Attributes: &rtnetlink.LinkAttributes{Name: tgt.Interface, Address: hw}}
 		err := t.attachARP(tg, lm)
 		t.lk.Unlock()
+		return err
+	}
+	if tgt.Kind == BFD {
+		err := t.attachBFD(tg, tgt.Interface, v6)
+		t.lk.Unlock()
+		if err == nil {
+			prepareDest(&tg.tx, tgt, src, tg.ifindex)
+			prepareBFDDest(&tg.tx, v6)
+		}
 		return err
 	}
 	if t.m == Raw {
@@ -766,6 +779,10 @@ func (t *linuxTransport) detach(tg *target) {
 	if a := tg.tx.arp; a != nil {
 		tg.tx.arp = nil
 		t.detachARP(tg, a)
+	}
+	if b := tg.tx.bfd; b != nil {
+		tg.tx.bfd = nil
+		t.detachBFD(b)
 	}
 }
 

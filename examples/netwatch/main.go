@@ -7,6 +7,8 @@
 //	netwatch [-i eth2,eth3] [-json] [-netns /var/run/netns/NAME]
 //	         [-target IFACE=ADDR ...] [-discover] [-interval 1s] [-timeout 1s]
 //	         [-fail-after 3] [-recover-after 2]
+//	         [-bfd IFACE=PEER ...] [-bfd-interval 300ms] [-bfd-multiplier 3]
+//	         [-bfd-passive]
 //
 // Flags:
 //
@@ -28,6 +30,12 @@
 //	-timeout D   per-probe timeout (default: the interval)
 //	-fail-after N      consecutive misses that declare a target down (default 3)
 //	-recover-after N   consecutive replies that declare it up again (default 2)
+//	-bfd IFACE=PEER    run a BFD session (RFC 5880/5881, single hop) with PEER
+//	             out of IFACE (repeatable); it is a target like the others
+//	-bfd-interval D    BFD desired transmit and required receive interval
+//	             (default 300ms)
+//	-bfd-multiplier N  BFD detect multiplier (default 3)
+//	-bfd-passive       BFD passive role: send nothing until the peer is heard
 //
 // Without -json, netwatch first prints a table of the watched links (name,
 // index, carrier, admin state, operstate, speed) and then one line per
@@ -50,6 +58,27 @@
 // answering. Without -json a target change is one line such as
 //
 //	2026-11-22T05:00:00.123456789Z eth2 target 198.18.10.1 down (3 misses, 0 replies, rtt 0.412 ms)
+//
+// A BFD session prints, on every change of its session state (the initial
+// one included), one line
+//
+//	{"time":"2026-11-22T05:00:00.123456789Z","event":"bfd","interface":"eth3","peer":"198.18.10.100","state":"down","diag":"control-detection-time-expired","tx_us":300000,"rx_us":300000,"multiplier":3}
+//
+// where state is "up", "down", "init" or "admin-down"; diag the local
+// diagnostic ("none", "control-detection-time-expired", "echo-failed",
+// "neighbor-signaled-session-down", "forwarding-plane-reset", "path-down",
+// "concatenated-path-down", "admin-down", "reverse-concatenated-path-down");
+// tx_us and rx_us the negotiated transmit and receive intervals in
+// microseconds (at least 1 s while the session is not up, as RFC 5880
+// requires) and multiplier the local detect multiplier. Its target record
+// ("event":"target", rtt_us 0) follows the session: "up" while it is up,
+// "down" once it left up, "unverified" if it never came up within
+// (multiplier + 1) seconds. Without -json a BFD change is one line such as
+//
+//	2026-11-22T05:00:00.123456789Z eth3 bfd 198.18.10.100 down (diag control-detection-time-expired, tx 300ms, rx 300ms, multiplier 3)
+//
+// When netwatch exits it sends AdminDown to its BFD peers, so that they
+// report a clean shutdown.
 //
 // time is RFC 3339 with nanoseconds (UTC), carrier is the carrier as linkmon
 // reports it, admin_up the administrative state and oper the kernel's
@@ -85,6 +114,7 @@ type options struct {
 	netns    string
 	probes   *probeflags.Flags
 	discover bool
+	bfd      *bfdFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -96,7 +126,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.netns, "netns", "", "watch inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
 	o.probes = probeflags.Register(fs)
 	fs.BoolVar(&o.discover, "discover", false, "also probe the first-hop gateways of the -i interfaces")
+	o.bfd = registerBFD(fs)
 	if err := probeflags.Parse(fs, args); err != nil {
+		return o, err
+	}
+	if err := o.bfd.check(); err != nil {
 		return o, err
 	}
 	if err := o.probes.Check(); err != nil {

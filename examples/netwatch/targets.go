@@ -18,7 +18,7 @@ func openProbes(ctx context.Context, o options, netns *os.File) (*ipmon.Poller, 
 	if o.probes == nil {
 		o.probes = &probeflags.Flags{}
 	}
-	targets := o.probes.Targets
+	targets := append(o.probes.Targets, o.bfd.targets()...)
 	fd := 0
 	if netns != nil {
 		fd = int(netns.Fd())
@@ -53,9 +53,14 @@ func openProbes(ctx context.Context, o options, netns *os.File) (*ipmon.Poller, 
 
 // watchTargets prints every target state change until ctx is done.
 func watchTargets(ctx context.Context, p *ipmon.Poller, out *output) {
+	seen := bfdTracker{}
 	for ev := range p.Subscribe(ctx) {
 		if ev.Kind != ipmon.TargetChanged {
 			continue
+		}
+		out.bfd(seen, ev)
+		if ev.Target.Kind == ipmon.BFD && ev.State == ev.Previous && !ev.Initial && !ev.Removed {
+			continue // a session state change only (down -> init)
 		}
 		out.target(ev)
 	}

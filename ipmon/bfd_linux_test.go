@@ -1,0 +1,233 @@
+//go:build linux
+
+package ipmon
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/stretchr/testify/require"
+)
+
+// waitBFD waits until the latest event of the BFD target iface/addr has
+// session state want, and returns it.
+func (w *watcher) waitBFD(iface string, addr netip.Addr, want BFDState, timeout time.Duration) Event {
+	w.t.Helper()
+	k := key{iface, addr, BFD}
+	if ev, ok := w.last[k]; ok && ev.BFD.State == want {
+		return ev
+	}
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-w.ch:
+			if !ok {
+				w.t.Fatalf("subscription closed waiting for BFD %s=%v %v", iface, addr, want)
+			}
+			if ev.Kind != TargetChanged {
+				continue
+			}
+			w.last[ev.Target.key()] = ev
+			if ev.Target.key() == k && ev.BFD.State == want {
+				return ev
+			}
+		case <-deadline:
+			w.t.Fatalf("no BFD %v event for %s=%v within %v (last: %+v)", want, iface, addr, timeout, w.last[k].BFD)
+		}
+	}
+}
+
+// TestBFDTwoPollers peers two Pollers (the server's passive) over a veth,
+// IPv4 and IPv6, at 10 ms x 3: both come Up and the target is Up; the
+// server's path silenced (its address deleted) takes the node's session
+// Down with control-detection-time-expired; the server's Poller closing
+// (AdminDown) takes it Down with neighbor-signaled-session-down.
+func TestBFDTwoPollers(t *testing.T) {
+	l := netlab.New(t)
+	pr, err := l.NewIPMonPair("bfd2", 61)
+	require.NoError(t, err)
+	node := openIn(t, pr.Node, Config{})
+	srv := openIn(t, pr.Server, Config{})
+	wn, ws := subscribe(t, node), subscribe(t, srv)
+	for _, fam := range []struct{ node, srv netip.Addr }{{pr.NodeAddr4, pr.ServerAddr4}, {pr.NodeAddr6, pr.ServerAddr6}} {
+		require.NoError(t, node.Add(Target{Interface: pr.NodeDev, Addr: fam.srv, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+		require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: fam.node, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
+	}
+	for _, fam := range []struct{ node, srv netip.Addr }{{pr.NodeAddr4, pr.ServerAddr4}, {pr.NodeAddr6, pr.ServerAddr6}} {
+		ev := wn.waitBFD(pr.NodeDev, fam.srv, BFDUp, 10*time.Second)
+		require.Equal(t, Up, ev.State)
+		ws.waitBFD(pr.ServerDev, fam.node, BFDUp, 10*time.Second)
+		// Once the Poll Sequence is over, both ends run at 10 ms.
+		require.Eventually(t, func() bool {
+			for _, ts := range node.Snapshot().Targets {
+				if ts.Target.Addr == fam.srv && ts.BFD.TxInterval == 10*time.Millisecond && ts.BFD.DetectionTime == 30*time.Millisecond && !ts.BFD.Polling {
+					return true
+				}
+			}
+			return false
+		}, 5*time.Second, 10*time.Millisecond)
+	}
+
+	// Silence: the server drops the IPv4 address, its packets stop.
+	require.NoError(t, pr.Server.DelAddr(pr.ServerDev, netip.PrefixFrom(pr.ServerAddr4, 24)))
+	ev := wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDDown, 5*time.Second)
+	require.Equal(t, Down, ev.State)
+	require.Equal(t, BFDDiagControlDetectionExpired, ev.BFD.Diag)
+	require.NoError(t, pr.Server.AddAddr(pr.ServerDev, netip.PrefixFrom(pr.ServerAddr4, 24)))
+	ev = wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDUp, 10*time.Second)
+	require.Equal(t, Up, ev.State)
+
+	// The server closes: AdminDown reaches the node on both families.
+	require.NoError(t, srv.Close())
+	for _, a := range []netip.Addr{pr.ServerAddr4, pr.ServerAddr6} {
+		ev := wn.waitBFD(pr.NodeDev, a, BFDDown, 2*time.Second)
+		require.Equal(t, BFDDiagNeighborSignaledDown, ev.BFD.Diag, a)
+		require.Equal(t, BFDAdminDown, ev.BFD.RemoteState, a)
+		require.Equal(t, Down, ev.State)
+	}
+	s := node.Snapshot()
+	require.Zero(t, s.BFD.Malformed+s.BFD.TTL+s.BFD.Auth, "%+v", s.BFD)
+	require.NotZero(t, s.BFD.Received)
+}
+
+// frrBFDConf is bfdd's configuration for peers at 10 ms x 3.
+func frrBFDConf(peers ...[2]netip.Addr) string { return frrBFDConfAt(10, peers...) }
+
+// frrBFDConfAt is bfdd's configuration for peers at ms milliseconds x 3.
+func frrBFDConfAt(ms int, peers ...[2]netip.Addr) string {
+	var b strings.Builder
+	b.WriteString("bfd\n")
+	for _, p := range peers {
+		fmt.Fprintf(&b, " peer %v local-address %v\n  receive-interval %d\n  transmit-interval %d\n  detect-multiplier 3\n !\n", p[0], p[1], ms, ms)
+	}
+	b.WriteString("!\n")
+	return b.String()
+}
+
+// bfdSwitched is a node and a server on one bridge in a switch namespace
+// (ports pn and ps), so that a path can be cut with carrier kept.
+type bfdSwitched struct {
+	node, sw, srv *netlab.NS
+	node4, srv4   netip.Addr
+	node6, srv6   netip.Addr
+}
+
+func newBFDSwitched(t *testing.T, l *netlab.Lab, tag string, subnet byte) *bfdSwitched {
+	t.Helper()
+	b := &bfdSwitched{
+		node4: netip.AddrFrom4([4]byte{198, 18, subnet, 2}),
+		srv4:  netip.AddrFrom4([4]byte{198, 18, subnet, 1}),
+		node6: netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::2", subnet)),
+		srv6:  netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::1", subnet)),
+	}
+	var err error
+	b.node, err = l.NewNS("node" + tag)
+	require.NoError(t, err)
+	b.sw, err = l.NewNS("sw" + tag)
+	require.NoError(t, err)
+	b.srv, err = l.NewNS("srv" + tag)
+	require.NoError(t, err)
+	require.NoError(t, b.sw.Bridge("br0"))
+	for _, v := range []struct {
+		ns        *netlab.NS
+		dev, port string
+		addr4, a6 netip.Addr
+	}{{b.node, "eth2", "pn", b.node4, b.node6}, {b.srv, "s0", "ps", b.srv4, b.srv6}} {
+		require.NoError(t, l.Veth(v.ns, v.dev, b.sw, v.port, nil))
+		require.NoError(t, b.sw.SetMaster(v.port, "br0"))
+		require.NoError(t, v.ns.AddAddr(v.dev, netip.PrefixFrom(v.addr4, 24)))
+		require.NoError(t, v.ns.AddAddr(v.dev, netip.PrefixFrom(v.a6, 64)))
+	}
+	// IPv6 addresses must finish duplicate address detection before
+	// anything binds to them.
+	require.NoError(t, b.node.Sysctl("net.ipv6.conf.eth2.accept_dad", "0"))
+	return b
+}
+
+// TestBFDAgainstFRR runs netpulse's BFD against FRR's bfdd at 10 ms x 3,
+// IPv4 and IPv6: the sessions come up; the node's bridge port detached
+// (carrier kept) takes them down with control-detection-time-expired;
+// attached again, up; bfdd shutting the peer down administratively takes
+// them down with neighbor-signaled-session-down, and up again after
+// no shutdown; the Poller closing makes bfdd show the peer down with the
+// remote diagnostic administratively-down.
+func TestBFDAgainstFRR(t *testing.T) {
+	netlab.RequireFRR(t)
+	l := netlab.New(t)
+	b := newBFDSwitched(t, l, "frr", 62)
+	frr := b.srv.StartFRR(t, frrBFDConf([2]netip.Addr{b.node4, b.srv4}, [2]netip.Addr{b.node6, b.srv6}))
+	node := openIn(t, b.node, Config{})
+	w := subscribe(t, node)
+	for _, a := range []netip.Addr{b.srv4, b.srv6} {
+		require.NoError(t, node.Add(Target{Interface: "eth2", Addr: a, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+	}
+	up := func(what string) {
+		t.Helper()
+		for _, a := range []netip.Addr{b.srv4, b.srv6} {
+			ev := w.waitBFD("eth2", a, BFDUp, 15*time.Second)
+			require.Equal(t, Up, ev.State, what)
+		}
+		require.Eventually(t, func() bool {
+			for _, a := range []netip.Addr{b.node4, b.node6} {
+				p, err := frr.BFDPeer(a.String())
+				if err != nil || p.Status != "up" {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 50*time.Millisecond, "bfdd: %s", frr.Log())
+	}
+	down := func(what string, diag BFDDiag) {
+		t.Helper()
+		for _, a := range []netip.Addr{b.srv4, b.srv6} {
+			ev := w.waitBFD("eth2", a, BFDDown, 5*time.Second)
+			require.Equal(t, Down, ev.State, what)
+			require.Equal(t, diag, ev.BFD.Diag, what)
+		}
+	}
+	up("start")
+	for _, ts := range node.Snapshot().Targets {
+		require.Equal(t, 10*time.Millisecond, ts.BFD.TxInterval, "%+v", ts.BFD)
+		require.Equal(t, 30*time.Millisecond, ts.BFD.DetectionTime, "%+v", ts.BFD)
+	}
+
+	require.NoError(t, b.sw.SetMaster("pn", ""))
+	down("path cut", BFDDiagControlDetectionExpired)
+	require.NoError(t, b.sw.SetMaster("pn", "br0"))
+	up("path back")
+
+	for _, p := range [][2]netip.Addr{{b.node4, b.srv4}, {b.node6, b.srv6}} {
+		_, err := frr.Vtysh("configure terminal", "bfd", fmt.Sprintf("peer %v local-address %v", p[0], p[1]), "shutdown")
+		require.NoError(t, err)
+	}
+	down("bfdd shutdown", BFDDiagNeighborSignaledDown)
+	require.Equal(t, BFDAdminDown, w.last[key{"eth2", b.srv4, BFD}].BFD.RemoteState)
+	for _, p := range [][2]netip.Addr{{b.node4, b.srv4}, {b.node6, b.srv6}} {
+		_, err := frr.Vtysh("configure terminal", "bfd", fmt.Sprintf("peer %v local-address %v", p[0], p[1]), "no shutdown")
+		require.NoError(t, err)
+	}
+	up("bfdd no shutdown")
+
+	require.NoError(t, node.Close())
+	var last []netlab.BFDPeer
+	ok := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !ok; time.Sleep(50 * time.Millisecond) {
+		ok = true
+		for _, a := range []netip.Addr{b.node4, b.node6} {
+			p, err := frr.BFDPeer(a.String())
+			last = append(last[:0], p)
+			if err != nil || p.Status != "down" || p.RemoteDiagnostic != "administratively down" {
+				ok = false
+				break
+			}
+		}
+	}
+	require.True(t, ok, "bfdd after close: %+v", last)
+	ps, _ := frr.BFDPeers()
+	t.Logf("bfdd after close: %+v", ps)
+	require.NotEmpty(t, frr.LogLines("state-change", "down"), frr.Log())
+}
