@@ -176,6 +176,14 @@ func run(ctx context.Context, o options, out *output) error {
 	links := lw.Subscribe(sub)
 	var wg sync.WaitGroup
 	wg.Go(func() { healthfeed.Feed{Setter: st}.Run(links, ips) })
+	if poller != nil && o.onIP != nil {
+		tee := poller.Subscribe(sub)
+		wg.Go(func() {
+			for ev := range tee {
+				o.onIP(ev)
+			}
+		})
+	}
 	wg.Go(func() {
 		for ev := range st.Events() {
 			if ev.Reason == route.ReasonFailing && errors.Is(ev.Err, os.ErrPermission) {

@@ -75,6 +75,7 @@ import (
 	"syscall"
 
 	"github.com/netpulse/netpulse/internal/probeflags"
+	"github.com/netpulse/netpulse/ipmon"
 )
 
 // options are the parsed command line.
@@ -86,6 +87,9 @@ type options struct {
 
 	// ready, if not nil, is closed once routeguard guards (tests).
 	ready chan struct{}
+	// onIP, if not nil, sees every ipmon event (tests: the failure
+	// sequences start once the paths are verified).
+	onIP func(ipmon.Event)
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {

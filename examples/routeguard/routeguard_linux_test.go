@@ -14,11 +14,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/netpulse/netpulse/internal/netlab"
+	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/route"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -141,6 +143,24 @@ func TestRouteguardInLab(t *testing.T) {
 		"-interval", "20ms", "-fail-after", "3", "-recover-after", "2"}, io.Discard)
 	require.NoError(t, err)
 	o.ready = make(chan struct{})
+	// eth3State is the state of eth3's target as routeguard's probes see
+	// it: a failure sequence starts only once the path was verified, else
+	// a target that never answered is no evidence of a dead path and
+	// nothing is steered (#11.5).
+	var eth3State atomic.Int32
+	o.onIP = func(ev ipmon.Event) {
+		if ev.Kind == ipmon.TargetChanged && ev.Interface == "eth3" {
+			eth3State.Store(int32(ev.State))
+		}
+	}
+	waitAlive := func() {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for ipmon.TargetState(eth3State.Load()) != ipmon.Up {
+			require.True(t, time.Now().Before(deadline), "eth3's target does not answer routeguard's probes")
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -192,6 +212,7 @@ func TestRouteguardInLab(t *testing.T) {
 		require.True(t, time.Now().Before(deadline))
 		time.Sleep(20 * time.Millisecond)
 	}
+	waitAlive()
 
 	// Carrier loss on eth3.
 	require.NoError(t, g.sw.SetDown("p3"))
@@ -201,6 +222,7 @@ func TestRouteguardInLab(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, g.sw.SetUp("p3"))
 	expect("eth3", "eth2", "recovered")
+	waitAlive() // if the target went down without carrier: up again now
 
 	// eth3's path dies with carrier up: ipmon's verdict steers.
 	require.NoError(t, g.sw.SetMaster("p3", ""))
@@ -208,6 +230,7 @@ func TestRouteguardInLab(t *testing.T) {
 	require.Equal(t, "eth2", g.out(t))
 	require.NoError(t, g.sw.SetMaster("p3", "br0"))
 	expect("eth3", "eth2", "recovered")
+	waitAlive()
 
 	// Steer once more, then stop as on SIGTERM: the table is restored.
 	require.NoError(t, g.sw.SetMaster("p3", ""))
