@@ -474,6 +474,20 @@ func TestBFDPollerSimulated(t *testing.T) {
 		ev = waitBFD(srvA, BFDUp)
 		require.Equal(t, Up, ev.State)
 
+		// Update slows the node's session to 50 ms x 4 through a Poll
+		// Sequence: both ends follow, the session stays Up.
+		require.NoError(t, node.Update(Target{Interface: "eth2", Addr: srvA, Kind: BFD, Interval: 50 * time.Millisecond, FailAfter: 4}))
+		settled := func() bool {
+			n, s := node.Snapshot().Targets[0], srv.Snapshot().Targets[0]
+			return !n.BFD.Polling && n.BFD.TxInterval == 50*time.Millisecond && s.BFD.DetectionTime == 200*time.Millisecond
+		}
+		for i := 0; i < 100 && !settled(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.True(t, settled(), "node %+v srv %+v", node.Snapshot().Targets[0].BFD, srv.Snapshot().Targets[0].BFD)
+		require.Equal(t, Up, node.Snapshot().Targets[0].State)
+		require.Equal(t, BFDUp, srv.Snapshot().Targets[0].BFD.State)
+
 		require.NoError(t, srv.Remove(Target{Interface: "eth2", Addr: nodeA, Kind: BFD}))
 		ev = waitBFD(srvA, BFDDown)
 		require.Equal(t, Down, ev.State)
