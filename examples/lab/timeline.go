@@ -199,6 +199,10 @@ func (o *output) event(r record) {
 		} else {
 			what = fmt.Sprintf("target  %s via %s %s", r.ip.Target.Addr, r.ip.Interface, r.ip.State)
 		}
+	case r.route != nil && r.route.Reason == route.ReasonFailing:
+		what = fmt.Sprintf("route   steering failing: %v", r.route.Err)
+	case r.route != nil && r.route.Reason == route.ReasonWorking:
+		what = "route   steering works again"
 	case r.route != nil:
 		what = fmt.Sprintf("route   %s now via %s (was %s): %s", r.route.Dst, name(r.route.Interface.Name), name(r.route.Previous.Name), r.route.Reason)
 	case r.fo != nil:
