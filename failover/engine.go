@@ -669,6 +669,17 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	// The first announcement goes out at once, before the event.
 	g.annTo, g.annLeft, g.annNext = target, g.cfg.AnnounceCount, now
 	e.announce(g, now)
+	// The member that gave the addresses up may be left with no address
+	// of its own in that family; the kernel then resolves its neighbours
+	// with another member's own address as ARP sender and points the
+	// neighbour's entry for that address at this member's NIC (seen after
+	// a failback: the primary's own address learnt at the standby's MAC,
+	// so the primary's replies came in through the standby). So the
+	// members' own addresses are announced after every move, as after a
+	// failure (announceSurvivors, after this announcement).
+	if from != nil && g.ownLeft <= 0 {
+		e.survivorsLost(g, nil, now)
+	}
 	done := time.Now()
 	ev := &SwitchEvent{
 		Time: done, Group: g.cfg.Name, Addresses: append([]netip.Prefix(nil), g.cfg.Addresses...),

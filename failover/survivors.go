@@ -19,7 +19,11 @@ import (
 // announces the surviving members' own addresses from their own
 // interfaces, the same number of rounds as after a move
 // (GroupConfig.AnnounceCount, AnnounceInterval), after the move's first
-// announcement.
+// announcement. It does the same after every move between members: a
+// member that gave the service addresses up may have no address of its own
+// left, and the kernel then resolves its neighbours with another member's
+// own address as ARP sender, pointing their entries for that address at
+// the wrong NIC.
 type SelfAnnouncer interface {
 	// AnnounceOwn sends one round of announcements (gratuitous ARP,
 	// unsolicited NA) of the global addresses ifc holds, except those in
@@ -27,8 +31,9 @@ type SelfAnnouncer interface {
 	AnnounceOwn(ctx context.Context, ifc Interface, except []netip.Prefix) error
 }
 
-// survivorsLost records that a member of g failed: its surviving members'
-// own addresses are announced.
+// survivorsLost records that a member of g failed (lost; nil after a move
+// between members): the own addresses of its members that are up are
+// announced.
 func (e *Engine) survivorsLost(g *group, lost *member, now time.Time) {
 	if e.selfAnn == nil || g.cfg.AnnounceCount <= 0 {
 		return
