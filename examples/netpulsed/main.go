@@ -355,4 +355,3 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 }
-
