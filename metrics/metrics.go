@@ -22,7 +22,8 @@
 //	netpulse_replies_dropped_total{reason}           packets refused as replies, by reason (Probes)
 //	netpulse_group_active{group,interface}           1 on the member holding the addresses (Groups)
 //	netpulse_switches_total{group,reason}            address moves, the initial placement excluded (Switches)
-//	netpulse_route_steered{prefix,interface}         per guarded prefix, the interface now used: 1 while steered off the kernel's choice (Steering)
+//	netpulse_route_steered{prefix,interface}         1 on the interface each guarded prefix now uses (Steering)
+//	netpulse_route_override{prefix}                  1 while a Steerer's override routes are installed for the prefix (Steering)
 //	netpulse_hook_failures_total                     notify hooks that failed or timed out (HookFailures)
 //
 // This package imports the netpulse packages; none of them imports it, so a
@@ -76,7 +77,7 @@ type Collector struct {
 	src Sources
 
 	carrier, health, targetUp, unverified, rtt, sent, dropped *prometheus.Desc
-	active, switches, steered, hookFailures                   *prometheus.Desc
+	active, switches, steered, override, hookFailures         *prometheus.Desc
 }
 
 // NewCollector returns a Collector reading src.
@@ -95,7 +96,8 @@ func NewCollector(src Sources) *Collector {
 		dropped:      d("netpulse_replies_dropped_total", "Received packets not accepted as replies, by reason.", "reason"),
 		active:       d("netpulse_group_active", "1 on the member holding the group's addresses, 0 on the others.", "group", "interface"),
 		switches:     d("netpulse_switches_total", "Moves of a group's addresses, by reason (the initial placement excluded).", "group", "reason"),
-		steered:      d("netpulse_route_steered", "Per guarded prefix, the interface now used: 1 while steered off the kernel's own choice, 0 otherwise.", "prefix", "interface"),
+		steered:      d("netpulse_route_steered", "1 on the interface a guarded prefix now uses (after steering; the series of the interface used before goes away).", "prefix", "interface"),
+		override:     d("netpulse_route_override", "1 while the Steerer's override routes keep the prefix off the kernel's own choice, else 0.", "prefix"),
 		hookFailures: d("netpulse_hook_failures_total", "Notify hooks that failed, were killed at their timeout or could not be queued."),
 	}
 }
@@ -103,7 +105,7 @@ func NewCollector(src Sources) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.carrier, c.health, c.targetUp, c.unverified, c.rtt, c.sent, c.dropped,
-		c.active, c.switches, c.steered, c.hookFailures} {
+		c.active, c.switches, c.steered, c.override, c.hookFailures} {
 		ch <- d
 	}
 }
@@ -162,7 +164,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Steering != nil {
 		for _, s := range c.src.Steering() {
 			for _, g := range s.Guards {
-				gauge(c.steered, b2f(g.Steered), g.Dst.String(), g.Interface.Name)
+				if g.Interface.Name != "" {
+					gauge(c.steered, 1, g.Dst.String(), g.Interface.Name)
+				}
+				gauge(c.override, b2f(g.Steered), g.Dst.String())
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,7 +133,10 @@ func (h *hooks) run(cfg notifyConfig, n notice) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cfg.Exec)
-	cmd.Env = append(os.Environ(), hookEnv(n)...)
+	// The daemon's own NETPULSE_* variables are not passed on: the hook
+	// sees only those of the event.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NETPULSE_") })
+	cmd.Env = append(env, hookEnv(n)...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
