@@ -695,3 +695,32 @@ func TestDaemon(t *testing.T) {
 	_, err = os.Stat(sock)
 	require.ErrorIs(t, err, os.ErrNotExist, "control socket removed")
 }
+
+// TestPermanentError: without the capabilities (run as nobody) the daemon
+// exits 1 at once and names what is missing; it never retries.
+func TestPermanentError(t *testing.T) {
+	d := buildDaemonLab(t)
+	bin := binary(t)
+	dir, err := os.MkdirTemp("", "netpulsed-nobody")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	binCopy := filepath.Join(dir, "netpulsed")
+	b, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	writeFile(t, binCopy, string(b), 0o755)
+	cfg := filepath.Join(dir, "n.yaml")
+	writeFile(t, cfg, labConfig(d.node.Path(), "/bin/true", "1s", filepath.Join(dir, "s.sock"), "127.0.0.1:9", "1s", ""), 0o644)
+	cmd := exec.Command(binCopy, "-config", cfg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err = cmd.Run()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "%v; %s", err, stderr.String())
+	require.Equal(t, 1, ee.ExitCode())
+	require.Contains(t, stderr.String(), "CAP_NET_ADMIN")
+	require.Contains(t, stderr.String(), cfg+":1:8: ")
+	require.Less(t, time.Since(start), 5*time.Second)
+}

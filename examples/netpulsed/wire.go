@@ -56,7 +56,11 @@ func checkKernel(ctx context.Context, c *config) configErrors {
 	}
 	v, err := route.NewView(ctx, &route.ViewConfig{NetNS: fd})
 	if err != nil {
-		return configErrors{c.errorAt("netns", "cannot read the namespace's links and addresses: %v", err)}
+		msg := fmt.Sprintf("cannot read the namespace's links and addresses: %v", err)
+		if errors.Is(err, os.ErrPermission) {
+			msg += " (netpulsed needs CAP_NET_ADMIN and CAP_NET_RAW, and CAP_SYS_ADMIN to enter the namespace given by netns)"
+		}
+		return configErrors{c.errorAt("netns", "%s", msg)}
 	}
 	defer v.Close()
 	links := map[string]int{}
