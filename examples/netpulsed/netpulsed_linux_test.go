@@ -106,7 +106,7 @@ func buildDaemonLab(t *testing.T) *daemonLab {
 // labConfig is the daemon's config for the lab; extra is appended to the
 // groups list.
 func labConfig(netns, hook, hookTimeout, socket, metrics, dbHold, extra string) string {
-	return fmt.Sprintf(`netns: %s
+	cfg := fmt.Sprintf(`netns: %s
 probe: {interval: 10ms, timeout: 50ms, fail_after: 3, recover_after: 2}
 subnets:
   - prefix: 198.18.10.0/24
@@ -133,6 +133,10 @@ metrics: {listen: %s}
 control: {socket: %s}
 log: {json: true}
 `, netns, dbHold, extra, hook, hookTimeout, metrics, socket)
+	if hook == "" {
+		cfg = strings.Replace(cfg, "notify: {exec: , timeout: "+hookTimeout+"}\n", "", 1)
+	}
+	return cfg
 }
 
 // addrsOn returns the addresses on the named link of ns.
@@ -724,3 +728,5 @@ func TestPermanentError(t *testing.T) {
 	require.Contains(t, stderr.String(), cfg+":1:8: ")
 	require.Less(t, time.Since(start), 5*time.Second)
 }
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
