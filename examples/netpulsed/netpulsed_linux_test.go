@@ -47,7 +47,11 @@ func binary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "netpulsed")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".").CombinedOutput()
+		args := []string{"build", "-o", binPath}
+		if raceBuild {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append(args, ".")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("%v: %s", err, out)
 		}
@@ -626,9 +630,18 @@ func TestDaemon(t *testing.T) {
 	require.Equal(t, map[string]string{"NETPULSE_EVENT": "switch", "NETPULSE_GROUP": "web", "NETPULSE_INTERFACE": "eth2",
 		"NETPULSE_ADDRESSES": "198.18.10.50/24", "NETPULSE_FROM": "eth3", "NETPULSE_TO": "eth2", "NETPULSE_REASON": "link-down"}, hookSwitch)
 	var kinds []string
+	var health map[string]string
 	for _, h := range hookLog(t, hookLogPath) {
 		kinds = append(kinds, h["NETPULSE_EVENT"])
+		if h["NETPULSE_EVENT"] == "health" && h["NETPULSE_INTERFACE"] == "eth3" && h["NETPULSE_STATE"] == "link-down" {
+			health = h
+		}
 	}
+	require.NotNil(t, health, "a hook ran for eth3's health change")
+	delete(health, "NETPULSE_TIME")
+	require.Equal(t, map[string]string{"NETPULSE_EVENT": "health", "NETPULSE_GROUP": "web", "NETPULSE_INTERFACE": "eth3",
+		"NETPULSE_STATE": "link-down", "NETPULSE_FAILURE": "link+ip", "NETPULSE_FROM": "up", "NETPULSE_TO": "link-down",
+		"NETPULSE_REASON": "link-down"}, health)
 	require.Contains(t, kinds, "health")
 	require.Contains(t, kinds, "route")
 

@@ -422,6 +422,9 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 				e.mu.Unlock()
 			}
 			for _, n := range engineNotices(ev) {
+				if n.Group == "" {
+					n.Group = g.Name // a health event: the member's group
+				}
 				e.emit(n)
 			}
 		}
