@@ -689,15 +689,21 @@ type healthFeed struct {
 	index    map[string]int         // present links by name
 	link     map[int]route.State    // link state by index
 	ip       map[string]route.State // IP state by name
-	steerers map[*route.Steerer]bool
+	steerers map[healthSetter]bool
+}
+
+// healthSetter is what the feed drives: a *route.Steerer (a fake in tests).
+type healthSetter interface {
+	SetLinkState(index int, st route.State)
+	SetIPState(index int, st route.State)
 }
 
 func newHealthFeed() *healthFeed {
-	return &healthFeed{index: map[string]int{}, link: map[int]route.State{}, ip: map[string]route.State{}, steerers: map[*route.Steerer]bool{}}
+	return &healthFeed{index: map[string]int{}, link: map[int]route.State{}, ip: map[string]route.State{}, steerers: map[healthSetter]bool{}}
 }
 
 // add feeds st from now on, starting with the health known so far.
-func (f *healthFeed) add(st *route.Steerer) {
+func (f *healthFeed) add(st healthSetter) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.steerers[st] = true
@@ -707,7 +713,7 @@ func (f *healthFeed) add(st *route.Steerer) {
 	}
 }
 
-func (f *healthFeed) remove(st *route.Steerer) {
+func (f *healthFeed) remove(st healthSetter) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.steerers, st)
