@@ -503,7 +503,7 @@ func TestDaemon(t *testing.T) {
 	}
 
 	cmd := exec.Command(bin, "-config", cfgPath)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns.path)
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+ns.path, "WATCHDOG_USEC=200000")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	stderr := &safeBuffer{}
@@ -526,6 +526,7 @@ func TestDaemon(t *testing.T) {
 	// Ready once the addresses are placed.
 	ready := ns.wait(t, "READY=1", 15*time.Second)
 	require.Contains(t, ready, "STATUS=web up on eth3; db up on eth5; 2 subnets")
+	ns.wait(t, "WATCHDOG=1", 2*time.Second) // every 100ms for WATCHDOG_USEC=200000
 	require.Contains(t, addrsOn(t, d.node, "eth3"), netip.MustParsePrefix("198.18.10.50/24"))
 	require.Contains(t, addrsOn(t, d.node, "eth5"), netip.MustParsePrefix("198.18.20.50/24"))
 
