@@ -103,7 +103,9 @@
 // their own goroutine: they never delay detection or failover. A hook
 // still running at notify.timeout is killed with its process group. A
 // failed or killed hook is logged and counted (netpulse_hook_failures_total);
-// beyond 1024 queued events new ones are dropped and counted too.
+// beyond 1024 queued events new ones are dropped and counted too. The hook
+// runs as the daemon's user and, under the shipped unit, inherits its
+// ambient capabilities (CAP_NET_ADMIN, CAP_NET_RAW) and its sandbox.
 //
 // # Metrics
 //
