@@ -107,6 +107,9 @@ type configError struct {
 }
 
 func (e configError) Error() string {
+	if e.line == 0 {
+		return e.file + ": " + e.msg // the file itself (unreadable)
+	}
 	return fmt.Sprintf("%s:%d:%d: %s", e.file, e.line, e.col, e.msg)
 }
 
@@ -642,7 +645,7 @@ func (c *config) errorAt(key any, format string, args ...any) configError {
 func loadConfig(name string) (*config, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return nil, configErrors{{name, 0, 0, err.Error()}}
+		return nil, configErrors{{name, 0, 0, errors.Unwrap(err).Error()}}
 	}
 	return parseConfig(name, data)
 }
