@@ -122,21 +122,28 @@ func (s samples) String() string {
 // from the injection to the switch record, and, when eth3 failed, to the
 // route record of 198.18.10.0/24.
 func cycles(t *testing.T, d *daemonLab, p *proc, n int, sw, rt *samples, onEth3 *bool) {
+	cycles2(t, d, p, p, n, sw, rt, onEth3)
+}
+
+// cycles2 is cycles with the switch records read from p and the route
+// records from q (failoverd and routeguard running side by side).
+func cycles2(t *testing.T, d *daemonLab, p, q *proc, n int, sw, rt *samples, onEth3 *bool) {
 	for range n {
 		quiet(t, p)
-		if rt != nil && sw == nil {
+		quiet(t, q)
+		if rt != nil && (sw == nil || p != q) {
 			// routeguard: the prefix must be on eth3 to be moved off it.
-			all := p.recs.since(0)
+			all := q.recs.since(0)
 			if len(all) > 0 && all[len(all)-1]["interface"] != "eth3" {
-				p.recs.wait(t, len(all), map[string]any{"event": "route", "interface": "eth3"})
-				quiet(t, p)
+				q.recs.wait(t, len(all), map[string]any{"event": "route", "interface": "eth3"})
+				quiet(t, q)
 			}
 		}
 		port, from, to := "p2", "eth2", "eth3"
 		if *onEth3 {
 			port, from, to = "p3", "eth3", "eth2"
 		}
-		mark := p.recs.len()
+		mark, qmark := p.recs.len(), q.recs.len()
 		t0 := time.Now()
 		require.NoError(t, d.sw.SetDown(port))
 		if sw != nil {
@@ -145,21 +152,22 @@ func cycles(t *testing.T, d *daemonLab, p *proc, n int, sw, rt *samples, onEth3 
 			*onEth3 = !*onEth3
 		}
 		if rt != nil && from == "eth3" {
-			_, _, at := p.recs.wait(t, mark, map[string]any{"event": "route", "dst": "198.18.10.0/24", "interface": "eth2", "reason": "link-down"})
+			_, _, at := q.recs.wait(t, qmark, map[string]any{"event": "route", "dst": "198.18.10.0/24", "interface": "eth2", "reason": "link-down"})
 			*rt = append(*rt, at.Sub(t0))
 		}
-		mark = p.recs.len()
+		mark, qmark = p.recs.len(), q.recs.len()
 		require.NoError(t, d.sw.SetUp(port))
 		if sw != nil {
 			p.recs.wait(t, mark, map[string]any{"event": "health", "interface": from, "state": "up"})
 		}
 		if rt != nil && from == "eth3" {
-			p.recs.wait(t, mark, map[string]any{"event": "route", "dst": "198.18.10.0/24", "interface": "eth3", "reason": "recovered"})
+			q.recs.wait(t, qmark, map[string]any{"event": "route", "dst": "198.18.10.0/24", "interface": "eth3", "reason": "recovered"})
 		}
 		// Let the targets behind the restored link answer again (the
 		// neighbour entries were flushed with the carrier, and a loss
 		// longer than 3 probes takes the IP verdict down): wait for quiet.
 		quiet(t, p)
+		quiet(t, q)
 	}
 }
 
@@ -215,7 +223,7 @@ func TestMeasure(t *testing.T) {
 		return slices.Contains(addrsOn(t, d.node, "eth3"), mustPrefix("198.18.10.50/24"))
 	}
 
-	var npSw, npRt, fdSw, rgRt samples
+	var npSw, npRt, fdSw, rgRt, bothSw, bothRt samples
 	var npCPU, fdCPU, rgCPU float64
 	var npRSS, fdRSS, rgRSS int64
 	for block := range 2 {
@@ -246,9 +254,20 @@ func TestMeasure(t *testing.T) {
 		on = true
 		cycles(t, d, rg, 8, nil, &rgRt, &on)
 		rg.stop(t)
+
+		// failoverd and routeguard side by side: both jobs at once, as
+		// netpulsed does them.
+		fd = startProc(t, failoverd, nil, fdArgs...)
+		rg = startProc(t, routeguard, nil, rgArgs...)
+		fd.recs.wait(t, 0, map[string]any{"event": "health", "interface": "eth2", "state": "up"})
+		time.Sleep(300 * time.Millisecond)
+		on = where()
+		cycles2(t, d, fd, rg, 15, &bothSw, &bothRt, &on)
+		fd.stop(t)
+		rg.stop(t)
 	}
-	t.Logf("failover (carrier loss -> switch record): netpulsed %v; failoverd %v", npSw, fdSw)
-	t.Logf("steering (carrier loss -> route record):  netpulsed %v; routeguard %v", npRt, rgRt)
+	t.Logf("failover (carrier loss -> switch record): netpulsed %v; failoverd %v; failoverd beside routeguard %v", npSw, fdSw, bothSw)
+	t.Logf("steering (carrier loss -> route record):  netpulsed %v; routeguard %v; routeguard beside failoverd %v", npRt, rgRt, bothRt)
 	t.Logf("idle over %v: netpulsed (2 groups, 2 subnets, 4 targets at 10ms) %.2f%% of a core, RSS %.1f MiB; failoverd (1 group, 2 targets) %.2f%%, %.1f MiB; routeguard (1 subnet, 2 targets) %.2f%%, %.1f MiB",
 		idle, npCPU, float64(npRSS)/(1<<20), fdCPU, float64(fdRSS)/(1<<20), rgCPU, float64(rgRSS)/(1<<20))
 	require.Len(t, npSw, 30)
