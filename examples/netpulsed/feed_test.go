@@ -60,7 +60,7 @@ func verdict(iface string, v ipmon.Verdict, targets ...ipmon.TargetState) ipmon.
 func TestHealthFeed(t *testing.T) {
 	f := newHealthFeed()
 	s1 := &fakeSetter{}
-	f.add(s1)
+	f.add(s1, []string{"eth3", "eth2"})
 	require.Empty(t, s1.take())
 
 	links := make(chan linkmon.Event)
@@ -91,7 +91,9 @@ func TestHealthFeed(t *testing.T) {
 
 	// A Steerer added later starts with everything known.
 	s2 := &fakeSetter{}
-	f.add(s2)
+	f.add(s2, []string{"eth3", "eth2"})
+	s3 := &fakeSetter{} // steers by eth5 only: hears nothing of eth3 and eth2
+	f.add(s3, []string{"eth5"})
 	got := s2.take()
 	slices.Sort(got)
 	require.Equal(t, []string{"ip 6 up", "ip 9 down", "link 6 up", "link 9 up"}, got)
@@ -103,6 +105,10 @@ func TestHealthFeed(t *testing.T) {
 	barrier()
 	require.Empty(t, s1.take())
 	require.Equal(t, []string{"link 9 down", "ip 6 up"}, s2.take())
+	links <- linkEv(11, "eth5", true, true)
+	barrier()
+	require.Equal(t, []string{"link 11 up", "ip 11 unknown"}, s3.take())
+	require.Empty(t, s2.take())
 
 	close(links)
 	close(ips)

@@ -327,7 +327,7 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 				return permanent(fmt.Sprintf("subnet %v: steering", s.Prefix), err)
 			}
 			r.st = st
-			e.feed.add(st)
+			e.feed.add(st, s.Interfaces)
 			go func() {
 				defer close(r.done)
 				for ev := range st.Events() {
@@ -686,10 +686,10 @@ func orNone(s string) string {
 // evidence.
 type healthFeed struct {
 	mu       sync.Mutex
-	index    map[string]int         // present links by name
-	link     map[int]route.State    // link state by index
-	ip       map[string]route.State // IP state by name
-	steerers map[healthSetter]bool
+	index    map[string]int            // present links by name
+	link     map[int]route.State       // link state by index
+	ip       map[string]route.State    // IP state by name
+	steerers map[healthSetter][]string // the interfaces each steers by
 }
 
 // healthSetter is what the feed drives: a *route.Steerer (a fake in tests).
@@ -699,15 +699,21 @@ type healthSetter interface {
 }
 
 func newHealthFeed() *healthFeed {
-	return &healthFeed{index: map[string]int{}, link: map[int]route.State{}, ip: map[string]route.State{}, steerers: map[healthSetter]bool{}}
+	return &healthFeed{index: map[string]int{}, link: map[int]route.State{}, ip: map[string]route.State{}, steerers: map[healthSetter][]string{}}
 }
 
-// add feeds st from now on, starting with the health known so far.
-func (f *healthFeed) add(st healthSetter) {
+// add feeds st with the health of the named interfaces from now on,
+// starting with the health known so far. Only those interfaces are fed: a
+// Steerer reconciles on every call, so health it does not steer by would
+// cost it a reconciliation for nothing.
+func (f *healthFeed) add(st healthSetter, names []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.steerers[st] = true
+	f.steerers[st] = names
 	for name, i := range f.index {
+		if !slices.Contains(names, name) {
+			continue
+		}
 		st.SetLinkState(i, f.link[i])
 		st.SetIPState(i, f.ip[name])
 	}
@@ -765,8 +771,10 @@ func (f *healthFeed) run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 				f.mu.Lock()
 				f.ip[ev.Interface] = st
 				if i, ok := f.index[ev.Interface]; ok {
-					for s := range f.steerers {
-						s.SetIPState(i, st)
+					for s, names := range f.steerers {
+						if slices.Contains(names, ev.Interface) {
+							s.SetIPState(i, st)
+						}
 					}
 				}
 				f.mu.Unlock()
@@ -795,7 +803,12 @@ func (f *healthFeed) onLink(s, p linkmon.State) {
 		}
 		delete(f.link, s.Index)
 	}
-	for st := range f.steerers {
+	for st, names := range f.steerers {
+		// A link renamed away from a steered name is down for the
+		// Steerer that knew it by that name.
+		if !slices.Contains(names, s.Name) && !(p.Present && slices.Contains(names, p.Name)) {
+			continue
+		}
 		st.SetLinkState(s.Index, ls)
 		if fresh {
 			st.SetIPState(s.Index, f.ip[s.Name])
