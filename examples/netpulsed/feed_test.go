@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/route"
+)
+
+// fakeSetter records what a feed applies, as "link 5 up" / "ip 5 down".
+type fakeSetter struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (f *fakeSetter) SetLinkState(i int, st route.State) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, fmt.Sprintf("link %d %v", i, st))
+}
+
+func (f *fakeSetter) SetIPState(i int, st route.State) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, fmt.Sprintf("ip %d %v", i, st))
+}
+
+func (f *fakeSetter) take() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.got
+	f.got = nil
+	return g
+}
+
+func linkEv(index int, name string, present, carrier bool) linkmon.Event {
+	return linkmon.Event{State: linkmon.State{Index: index, Name: name, Present: present, Carrier: carrier, AdminUp: true}}
+}
+
+func verdict(iface string, v ipmon.Verdict, targets ...ipmon.TargetState) ipmon.Event {
+	ev := ipmon.Event{Kind: ipmon.VerdictChanged, Interface: iface, Verdict: v}
+	for i, s := range targets {
+		ev.Evidence = append(ev.Evidence, ipmon.Evidence{Addr: netip.AddrFrom4([4]byte{198, 18, 10, byte(100 + i)}), State: s})
+	}
+	return ev
+}
+
+// TestHealthFeed runs a sequence through the daemon's health glue: an IP
+// verdict about a name is applied by the index the link events gave it,
+// again when the link is re-created under a new index, and to a Steerer
+// added later; a dead verdict over targets that never answered steers
+// nothing (unverified is no evidence).
+func TestHealthFeed(t *testing.T) {
+	f := newHealthFeed()
+	s1 := &fakeSetter{}
+	f.add(s1, []string{"eth3", "eth2"})
+	require.Empty(t, s1.take())
+
+	links := make(chan linkmon.Event)
+	ips := make(chan ipmon.Event)
+	done := make(chan struct{})
+	go func() { f.run(links, ips); close(done) }()
+	// barrier returns once every event sent before was applied: the feed
+	// takes the next event only after the previous one, and a watcher
+	// health event is applied to nothing.
+	barrier := func() { links <- linkmon.Event{Health: &linkmon.Health{}} }
+
+	// The verdict comes before the link is known: kept, applied with it.
+	ips <- verdict("eth3", ipmon.VerdictDead, ipmon.Down)
+	links <- linkEv(5, "eth3", true, true)
+	links <- linkEv(6, "eth2", true, true)
+	ips <- verdict("eth2", ipmon.VerdictDead, ipmon.Unverified)
+	ips <- verdict("eth2", ipmon.VerdictAlive, ipmon.Up)
+	barrier()
+	require.Equal(t, []string{"link 5 up", "ip 5 down", "link 6 up", "ip 6 unknown", "ip 6 unknown", "ip 6 up"}, s1.take(),
+		"dead over unverified targets is unknown, not down")
+
+	// eth3 re-created as index 9: its last IP state follows the new index.
+	links <- linkEv(5, "eth3", false, false)
+	links <- linkEv(9, "eth3", true, true)
+	ips <- verdict("eth2", ipmon.VerdictAlive, ipmon.Up)
+	barrier()
+	require.Equal(t, []string{"link 5 unknown", "link 9 up", "ip 9 down", "ip 6 up"}, s1.take())
+
+	// A Steerer added later starts with everything known.
+	s2 := &fakeSetter{}
+	f.add(s2, []string{"eth3", "eth2"})
+	s3 := &fakeSetter{} // steers by eth5 only: hears nothing of eth3 and eth2
+	f.add(s3, []string{"eth5"})
+	got := s2.take()
+	slices.Sort(got)
+	require.Equal(t, []string{"ip 6 up", "ip 9 down", "link 6 up", "link 9 up"}, got)
+
+	// Carrier loss reaches both; a removed one gets nothing more.
+	f.remove(s1)
+	links <- linkEv(9, "eth3", true, false)
+	ips <- verdict("eth2", ipmon.VerdictAlive, ipmon.Up)
+	barrier()
+	require.Empty(t, s1.take())
+	require.Equal(t, []string{"link 9 down", "ip 6 up"}, s2.take())
+	links <- linkEv(11, "eth5", true, true)
+	barrier()
+	require.Equal(t, []string{"link 11 up", "ip 11 unknown"}, s3.take())
+	require.Empty(t, s2.take())
+
+	close(links)
+	close(ips)
+	<-done
+}
