@@ -268,6 +268,19 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// command is exec.Command bounded by the test: the process is killed when
+// the test ends, also when it fails (a require in the middle of a
+// sequence) or after two minutes, so that no routeguard outlives its test
+// (nor blocks a pipe read for ever); the namespace it works in is removed
+// by the lab's cleanup afterwards.
+func command(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
 // TestBinary builds routeguard and checks its exit statuses: 2 for a bad
 // command line (with a message), 1 for an unknown interface, 0 on SIGTERM
 // with the table restored.
@@ -278,20 +291,20 @@ func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
 
 	var ee *exec.ExitError
-	out, err := exec.Command(bin, "-i", "").CombinedOutput()
+	out, err := command(t, bin, "-i", "").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 2, ee.ExitCode())
 	require.Contains(t, string(out), "routeguard: -i names no interface")
-	out, err = exec.Command(bin, "-i", "eth3", "-interval", "1s", "-interval", "2s").CombinedOutput()
+	out, err = command(t, bin, "-i", "eth3", "-interval", "1s", "-interval", "2s").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 2, ee.ExitCode())
 	require.Contains(t, string(out), "-interval given twice")
-	out, err = exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth7").CombinedOutput()
+	out, err = command(t, bin, "-netns", g.node.Path(), "-i", "eth3,eth7").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
 	require.Contains(t, string(out), `unknown interface "eth7"`)
 
-	cmd := exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
+	cmd := command(t, bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -368,7 +381,7 @@ func TestBinaryClosedOutput(t *testing.T) {
 	bin := buildBinary(t)
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
-	cmd := exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
+	cmd := command(t, bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
 	cmd.Stdout = pw
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -424,7 +437,7 @@ func TestBinaryWithoutCapNetAdmin(t *testing.T) {
 		}
 		before := g.routes(t)
 		start := time.Now()
-		out, err := exec.Command(setpriv, "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--",
+		out, err := command(t, setpriv, "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--",
 			bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json").CombinedOutput()
 		t.Logf("sysctls %s: exit after %v: %s", preset, time.Since(start), out)
 		var ee *exec.ExitError
