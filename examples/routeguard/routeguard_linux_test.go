@@ -59,6 +59,9 @@ func TestParseFlags(t *testing.T) {
 		_, err := parseFlags(bad, io.Discard)
 		require.Error(t, err, "%q", bad)
 	}
+	// The same check and message as netwatch's (probeflags.Parse).
+	_, err = parseFlags([]string{"-i", "eth2", "-interval", "1s", "-interval", "10ms"}, io.Discard)
+	require.ErrorContains(t, err, "flag -interval given 2 times")
 	// -i is a list: repeated, it adds to it in order.
 	o, err = parseFlags([]string{"-i", "eth3", "-i", "eth2,eth4"}, io.Discard)
 	require.NoError(t, err)
@@ -298,7 +301,7 @@ func TestBinary(t *testing.T) {
 	out, err = command(t, bin, "-i", "eth3", "-interval", "1s", "-interval", "2s").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 2, ee.ExitCode())
-	require.Contains(t, string(out), "-interval given twice")
+	require.Contains(t, string(out), "routeguard: flag -interval given 2 times")
 	out, err = command(t, bin, "-netns", g.node.Path(), "-i", "eth3,eth7").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
