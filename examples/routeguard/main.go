@@ -39,7 +39,11 @@
 //
 // When the Steerer fails to change a route, or its view of the kernel
 // fails, routeguard writes "TIME steering failing: ERROR" to stderr (and
-// "TIME steering working" once it works again) and keeps trying.
+// "TIME steering working" once it works again) and keeps trying. When the
+// link watcher's netlink sockets fail (it keeps reopening them, and sees no
+// carrier change meanwhile), it writes "TIME link watcher failing
+// (reopening with backoff): ERROR" to stderr, and "TIME link watcher:
+// sockets reopened" once they work again.
 //
 // Exit status, and what is left in the kernel. Every non-zero exit prints
 // "routeguard: ERROR" on stderr.

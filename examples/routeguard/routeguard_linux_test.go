@@ -21,6 +21,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -80,6 +81,26 @@ func TestSteeringJSON(t *testing.T) {
 	b, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, `{"time":"2026-11-22T05:00:00.000000001Z","event":"route","dst":"198.18.10.0/24","interface":"eth2","previous":"eth3","reason":"link-down"}`+"\n", string(b))
+}
+
+// The health of the Steerer and of the link watcher goes to diag (stderr)
+// in both forms, never into the JSON-lines contract on stdout.
+func TestDiagnostics(t *testing.T) {
+	at := time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC)
+	for _, asJSON := range []bool{false, true} {
+		var stdout, diag strings.Builder
+		o := newOutput(&stdout, asJSON)
+		o.diag = &diag
+		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonFailing, Err: os.ErrPermission}))
+		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonWorking}))
+		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Err: errors.New("receive: EBADF"), ErrTime: at}})
+		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Healthy: true}})
+		require.Empty(t, stdout.String(), "json %v", asJSON)
+		require.Equal(t, "2026-11-22T05:00:00.000000001Z steering failing: permission denied\n"+
+			"2026-11-22T05:00:00.000000001Z steering working\n"+
+			"2026-11-22T05:00:00.000000001Z link watcher failing (reopening with backoff): receive: EBADF\n"+
+			"2026-11-22T05:00:00.000000001Z link watcher: sockets reopened\n", diag.String(), "json %v", asJSON)
+	}
 }
 
 // guardLab is the CIP topology in named namespaces: node with eth3
