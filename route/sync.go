@@ -240,7 +240,11 @@ func (t *Table) syncInterfaces(idx map[int]bool, krs []Route) bool {
 }
 
 // deleteInterface removes every route through the interface (the kernel
-// removes them when the link is deleted) and reports whether one was.
+// removes them when the link is deleted) and reports whether one was. The
+// interface is no longer tracked: a view that sees links come and go
+// keeps no entry per deleted link.
 func (t *Table) deleteInterface(index int) bool {
-	return t.syncInterfaces(map[int]bool{index: true}, nil)
+	changed := t.syncInterfaces(map[int]bool{index: true}, nil)
+	delete(t.tracked, index)
+	return changed
 }

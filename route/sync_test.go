@@ -87,3 +87,27 @@ func TestTrackedInterfacesFollowChanges(t *testing.T) {
 	}
 	require.Len(t, tb.tracked, 3, "setCarrier and syncInterfaces track what they touch")
 }
+
+// A deleted interface loses its routes and its tracking entry; the other
+// interfaces stay tracked and current.
+func TestDeleteInterfaceForgetsItsTracking(t *testing.T) {
+	tb := NewTable()
+	for i, idx := range []int{1, 2, 2} {
+		tb.insert(Route{Dst: netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/24", i)), Table: TableMain, Type: TypeUnicast,
+			Nexthops: []Nexthop{{Interface: Interface{Index: idx}, Weight: 1}}}, appendPos)
+	}
+	tb.track(1)
+	require.Len(t, tb.track(2), 2)
+	for range 100 {
+		idx := 10
+		tb.insert(Route{Dst: netip.MustParsePrefix("198.18.50.0/24"), Table: TableMain, Type: TypeUnicast,
+			Nexthops: []Nexthop{{Interface: Interface{Index: idx}, Weight: 1}}}, appendPos)
+		require.True(t, tb.deleteInterface(idx))
+		require.False(t, tb.deleteInterface(idx+1), "no route through it")
+	}
+	require.Len(t, tb.tracked, 2, "deleted interfaces are not tracked any more")
+	require.True(t, tb.deleteInterface(2))
+	require.Equal(t, 1, tb.Len())
+	require.Equal(t, map[netip.Prefix]int32{netip.MustParsePrefix("198.18.0.0/24"): 1}, tb.track(1))
+	require.NotContains(t, tb.tracked, 2)
+}

@@ -195,6 +195,18 @@ func TestRunInNamedNamespace(t *testing.T) {
 	require.EqualError(t, err, `unknown interface "eth7"`)
 }
 
+// command is exec.Command bounded by the test: the process is killed when
+// the test ends, also when it fails (a require in the middle of a
+// sequence) or after two minutes, so that no netwatch outlives its test
+// (nor blocks a pipe read for ever).
+func command(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
 // TestBinary builds netwatch and checks its exit statuses: 2 with a message
 // for a bad command line, 1 with a message for an unknown interface, 0 on
 // SIGINT.
@@ -216,7 +228,7 @@ func TestBinary(t *testing.T) {
 		{[]string{"-discover"}, "netwatch: -discover needs -i"},
 		{[]string{"-nope"}, "netwatch: flag provided but not defined: -nope"},
 	} {
-		cmd := exec.Command(bin, c.args...)
+		cmd := command(t, bin, c.args...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err = cmd.Run()
@@ -226,13 +238,13 @@ func TestBinary(t *testing.T) {
 		require.Empty(t, stdout.String(), "%q", c.args)
 	}
 
-	cmd := exec.Command(bin, "-netns", node.Path(), "-i", "eth2,eth7")
+	cmd := command(t, bin, "-netns", node.Path(), "-i", "eth2,eth7")
 	out, err = cmd.CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
 	require.Contains(t, string(out), `unknown interface "eth7"`)
 
-	cmd = exec.Command(bin, "-netns", node.Path(), "-i", "eth2")
+	cmd = command(t, bin, "-netns", node.Path(), "-i", "eth2")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

@@ -70,6 +70,19 @@ func (o *output) steering(ev route.Event) error {
 	return err
 }
 
+// linkHealth prints a health event of the link watcher (its sockets
+// failed, a reopen failed, or they were reopened) to diag in both forms:
+// while it fails, routeguard sees no carrier change, and says so.
+func (o *output) linkHealth(ev linkmon.Event) {
+	line := jsonl.Stamp(ev.Time) + " link watcher: sockets reopened"
+	if !ev.Health.Healthy {
+		line = fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", jsonl.Stamp(ev.Time), ev.Health.Err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fmt.Fprintln(o.diag, line)
+}
+
 func name(i route.Interface) string {
 	if s := i.String(); s != "" {
 		return s
@@ -175,7 +188,7 @@ func run(ctx context.Context, o options, out *output) error {
 	}
 	links := lw.Subscribe(sub)
 	var wg sync.WaitGroup
-	wg.Go(func() { healthfeed.Feed{Setter: st}.Run(links, ips) })
+	wg.Go(func() { healthfeed.Feed{Setter: st, OnLinkHealth: out.linkHealth}.Run(links, ips) })
 	if poller != nil && o.onIP != nil {
 		tee := poller.Subscribe(sub)
 		wg.Go(func() {

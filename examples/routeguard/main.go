@@ -39,7 +39,11 @@
 //
 // When the Steerer fails to change a route, or its view of the kernel
 // fails, routeguard writes "TIME steering failing: ERROR" to stderr (and
-// "TIME steering working" once it works again) and keeps trying.
+// "TIME steering working" once it works again) and keeps trying. When the
+// link watcher's netlink sockets fail (it keeps reopening them, and sees no
+// carrier change meanwhile), it writes "TIME link watcher failing
+// (reopening with backoff): ERROR" to stderr, and "TIME link watcher:
+// sockets reopened" once they work again.
 //
 // Exit status, and what is left in the kernel. Every non-zero exit prints
 // "routeguard: ERROR" on stderr.
@@ -55,7 +59,9 @@
 //	     or the output closed (a reader such as "head -c 1" gone: the write
 //	     fails with EPIPE, routeguard does not die of SIGPIPE): the table
 //	     is restored first, as on SIGTERM.
-//	2  a bad command line (the flag package's message and the usage).
+//	2  a bad command line: a bad flag or value (the flag package's message
+//	   and the usage), a flag that takes one value given twice, an extra
+//	   argument.
 //
 // Killed by SIGKILL, routeguard leaves its routes and sysctls; the next
 // routeguard (or route.Steerer of the same protocol) started in the
@@ -102,13 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.netns, "netns", "", "work inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
 	// A flag that takes one value refuses a second one: silently keeping
 	// the last (-interval 1s -interval 10ms) hides a mistake.
-	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "i" || f.Name == "target" {
-			return // lists
-		}
-		f.Value = onceValue(f.Name, f.Value)
-	})
-	if err := fs.Parse(args); err != nil {
+	if err := probeflags.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -150,34 +150,6 @@ func (l ifaceList) Set(s string) error {
 		*l.names = append(*l.names, n)
 	}
 	return nil
-}
-
-// once wraps a flag that takes one value and refuses a second.
-type once struct {
-	flag.Value
-	name string
-	set  bool
-}
-
-func (o *once) Set(s string) error {
-	if o.set {
-		return fmt.Errorf("-%s given twice (it takes one value)", o.name)
-	}
-	o.set = true
-	return o.Value.Set(s)
-}
-
-// onceBool keeps a boolean flag usable without a value (-json).
-type onceBool struct{ *once }
-
-func (onceBool) IsBoolFlag() bool { return true }
-
-func onceValue(name string, v flag.Value) flag.Value {
-	o := &once{Value: v, name: name}
-	if b, ok := v.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-		return onceBool{o}
-	}
-	return o
 }
 
 func main() {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -59,6 +60,9 @@ func TestParseFlags(t *testing.T) {
 		_, err := parseFlags(bad, io.Discard)
 		require.Error(t, err, "%q", bad)
 	}
+	// The same check and message as netwatch's (probeflags.Parse).
+	_, err = parseFlags([]string{"-i", "eth2", "-interval", "1s", "-interval", "10ms"}, io.Discard)
+	require.ErrorContains(t, err, "flag -interval given 2 times")
 	// -i is a list: repeated, it adds to it in order.
 	o, err = parseFlags([]string{"-i", "eth3", "-i", "eth2,eth4"}, io.Discard)
 	require.NoError(t, err)
@@ -77,6 +81,26 @@ func TestSteeringJSON(t *testing.T) {
 	b, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, `{"time":"2026-11-22T05:00:00.000000001Z","event":"route","dst":"198.18.10.0/24","interface":"eth2","previous":"eth3","reason":"link-down"}`+"\n", string(b))
+}
+
+// The health of the Steerer and of the link watcher goes to diag (stderr)
+// in both forms, never into the JSON-lines contract on stdout.
+func TestDiagnostics(t *testing.T) {
+	at := time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC)
+	for _, asJSON := range []bool{false, true} {
+		var stdout, diag strings.Builder
+		o := newOutput(&stdout, asJSON)
+		o.diag = &diag
+		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonFailing, Err: os.ErrPermission}))
+		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonWorking}))
+		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Err: errors.New("receive: EBADF"), ErrTime: at}})
+		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Healthy: true}})
+		require.Empty(t, stdout.String(), "json %v", asJSON)
+		require.Equal(t, "2026-11-22T05:00:00.000000001Z steering failing: permission denied\n"+
+			"2026-11-22T05:00:00.000000001Z steering working\n"+
+			"2026-11-22T05:00:00.000000001Z link watcher failing (reopening with backoff): receive: EBADF\n"+
+			"2026-11-22T05:00:00.000000001Z link watcher: sockets reopened\n", diag.String(), "json %v", asJSON)
+	}
 }
 
 // guardLab is the CIP topology in named namespaces: node with eth3
@@ -268,6 +292,19 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// command is exec.Command bounded by the test: the process is killed when
+// the test ends, also when it fails (a require in the middle of a
+// sequence) or after two minutes, so that no routeguard outlives its test
+// (nor blocks a pipe read for ever); the namespace it works in is removed
+// by the lab's cleanup afterwards.
+func command(t *testing.T, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
 // TestBinary builds routeguard and checks its exit statuses: 2 for a bad
 // command line (with a message), 1 for an unknown interface, 0 on SIGTERM
 // with the table restored.
@@ -278,20 +315,20 @@ func TestBinary(t *testing.T) {
 	bin := buildBinary(t)
 
 	var ee *exec.ExitError
-	out, err := exec.Command(bin, "-i", "").CombinedOutput()
+	out, err := command(t, bin, "-i", "").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 2, ee.ExitCode())
 	require.Contains(t, string(out), "routeguard: -i names no interface")
-	out, err = exec.Command(bin, "-i", "eth3", "-interval", "1s", "-interval", "2s").CombinedOutput()
+	out, err = command(t, bin, "-i", "eth3", "-interval", "1s", "-interval", "2s").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 2, ee.ExitCode())
-	require.Contains(t, string(out), "-interval given twice")
-	out, err = exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth7").CombinedOutput()
+	require.Contains(t, string(out), "routeguard: flag -interval given 2 times")
+	out, err = command(t, bin, "-netns", g.node.Path(), "-i", "eth3,eth7").CombinedOutput()
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
 	require.Contains(t, string(out), `unknown interface "eth7"`)
 
-	cmd := exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
+	cmd := command(t, bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -368,7 +405,7 @@ func TestBinaryClosedOutput(t *testing.T) {
 	bin := buildBinary(t)
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
-	cmd := exec.Command(bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
+	cmd := command(t, bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json")
 	cmd.Stdout = pw
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -424,7 +461,7 @@ func TestBinaryWithoutCapNetAdmin(t *testing.T) {
 		}
 		before := g.routes(t)
 		start := time.Now()
-		out, err := exec.Command(setpriv, "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--",
+		out, err := command(t, setpriv, "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--",
 			bin, "-netns", g.node.Path(), "-i", "eth3,eth2", "-json").CombinedOutput()
 		t.Logf("sysctls %s: exit after %v: %s", preset, time.Since(start), out)
 		var ee *exec.ExitError

@@ -23,19 +23,6 @@ func LinkState(s linkmon.State) route.State {
 	return route.StateDown
 }
 
-// IPState is the IP-level health of a bare verdict. A verdict alone cannot
-// tell a dead path from targets that never answered: use EventIPState for
-// events, which does.
-func IPState(v ipmon.Verdict) route.State {
-	switch v {
-	case ipmon.VerdictAlive:
-		return route.StateUp
-	case ipmon.VerdictDead:
-		return route.StateDown
-	}
-	return route.StateUnknown
-}
-
 // EventIPState is the IP-level health of an ipmon VerdictChanged event, with
 // the one meaning of dead failover uses (failover.IPEvidenceFrom): a dead
 // verdict is StateDown only when at least one of the interface's targets is

@@ -44,9 +44,6 @@ func TestStates(t *testing.T) {
 	require.Equal(t, route.StateDown, healthfeed.LinkState(linkmon.State{Present: true, AdminUp: true}))
 	require.Equal(t, route.StateDown, healthfeed.LinkState(linkmon.State{Present: true, Carrier: true}), "admin down")
 	require.Equal(t, route.StateUnknown, healthfeed.LinkState(linkmon.State{}), "gone")
-	require.Equal(t, route.StateUp, healthfeed.IPState(ipmon.VerdictAlive))
-	require.Equal(t, route.StateDown, healthfeed.IPState(ipmon.VerdictDead))
-	require.Equal(t, route.StateUnknown, healthfeed.IPState(ipmon.VerdictUnknown))
 }
 
 // deadEvent is a dead verdict with a target that answered and stopped: a
