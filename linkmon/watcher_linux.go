@@ -60,12 +60,11 @@ func Open(ctx context.Context, cfg *Config) (*Watcher, error) {
 		k.log = slog.New(slog.DiscardHandler)
 	}
 	if vc.NetNS != 0 {
-		// Above the standard descriptors: a duplicate numbered 0 (a
-		// program started with stdin closed) would mean "the caller's
-		// namespace" to every later reopen.
-		fd, err := unix.FcntlInt(uintptr(vc.NetNS), unix.F_DUPFD_CLOEXEC, 3)
+		// Above the standard descriptors (netns.Dup): a duplicate
+		// numbered 0 would mean "the caller's namespace" to every reopen.
+		fd, err := netns.Dup(vc.NetNS)
 		if err != nil {
-			return nil, &Error{Op: "open", Err: fmt.Errorf("duplicate namespace descriptor: %w", err)}
+			return nil, &Error{Op: "open", Err: err}
 		}
 		k.netns = fd
 	}

@@ -6,11 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,12 +43,11 @@ type refreshState struct {
 	backoff  time.Duration // after a failed refresh
 }
 
-// dupNetNS duplicates a namespace descriptor (close-on-exec, above the
-// standard descriptors).
+// dupNetNS duplicates a namespace descriptor (internal/netns.Dup).
 func dupNetNS(fd int) (int, error) {
-	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	nfd, err := netns.Dup(fd)
 	if err != nil {
-		return 0, wrapErr("duplicate namespace descriptor", os.NewSyscallError("fcntl", err))
+		return 0, wrapErr("duplicate namespace descriptor", err)
 	}
 	return nfd, nil
 }

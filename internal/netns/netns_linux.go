@@ -4,6 +4,8 @@ package netns
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -49,4 +51,18 @@ func Do(fd int, fn func() error) error {
 		panic(r.p)
 	}
 	return r.err
+}
+
+// Dup returns a duplicate of the namespace descriptor fd that the caller
+// owns: close-on-exec, and numbered 3 or above, so that it can never be 0 (a
+// program started with stdin closed would otherwise get 0, which every
+// netpulse package reads as "the caller's namespace"). A constructor keeps
+// such a copy because its caller may close its own descriptor, or reuse
+// the number for another namespace, right after the constructor returns.
+func Dup(fd int) (int, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return -1, fmt.Errorf("duplicate namespace descriptor %d: %w", fd, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err))
+	}
+	return nfd, nil
 }

@@ -77,3 +77,26 @@ func TestDo(t *testing.T) {
 	require.ErrorAs(t, netns.Do(int(null.Fd()), func() error { return nil }), &ee, "not a namespace")
 	require.ErrorIs(t, ee, unix.EINVAL)
 }
+
+// TestDup: the copy is close-on-exec, numbered 3 or above, and names the
+// same namespace. (linkmon's TestNetNSDuplicateIsNeverZero runs a child
+// with descriptor 0 closed.)
+func TestDup(t *testing.T) {
+	f, err := os.Open("/proc/self/ns/net")
+	require.NoError(t, err)
+	defer f.Close()
+	fd, err := netns.Dup(int(f.Fd()))
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	require.GreaterOrEqual(t, fd, 3)
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	require.NoError(t, err)
+	require.NotZero(t, flags&unix.FD_CLOEXEC, "close-on-exec")
+	var a, b unix.Stat_t
+	require.NoError(t, unix.Fstat(int(f.Fd()), &a))
+	require.NoError(t, unix.Fstat(fd, &b))
+	require.Equal(t, a.Ino, b.Ino, "the same namespace")
+
+	_, err = netns.Dup(-1)
+	require.ErrorIs(t, err, unix.EBADF)
+}

@@ -15,3 +15,8 @@ func Do(fd int, fn func() error) error {
 	}
 	return &EnterError{FD: fd, Err: errors.ErrUnsupported}
 }
+
+// Dup needs Linux.
+func Dup(fd int) (int, error) {
+	return -1, &EnterError{FD: fd, Err: errors.ErrUnsupported}
+}
