@@ -32,8 +32,8 @@ type carrierWatch struct {
 	off atomic.Bool
 }
 
-// noteCarrier is called by the link follower with every RTM_NEWLINK. On a
-// carrier return (IFF_LOWER_UP set after it was clear) of an interface
+// noteCarrier is called by the link follower with every RTM_NEWLINK, before
+// the table applies it. On a carrier return (IFF_LOWER_UP set after it was clear) of an interface
 // with targets, it flushes the interface's unresolved neighbour entries.
 func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 	cw := &t.carrier
@@ -42,6 +42,13 @@ func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 	}
 	up := lm.Flags&unix.IFF_LOWER_UP != 0 && lm.Flags&unix.IFF_UP != 0
 	was, known := cw.up[lm.Index]
+	if !known {
+		// The first notification of this link since Open: its carrier
+		// before is what the table holds (Open's dump; called before the
+		// notification is applied), so that a link without carrier at
+		// Open gets the flush when carrier first returns.
+		was, known = t.table.carrier(int(lm.Index))
+	}
 	cw.up[lm.Index] = up
 	if !up || !known || was || cw.refused || cw.off.Load() || lm.Attributes == nil {
 		return
