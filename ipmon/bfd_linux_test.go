@@ -262,3 +262,28 @@ func TestBFDAgainstFRR(t *testing.T) {
 	t.Logf("bfdd after close: %+v", ps)
 	require.NotEmpty(t, frr.LogLines("state-change", "down"), frr.Log())
 }
+
+// TestBFDSourceArrivesLater: a BFD target added while its interface has no
+// IPv4 address is held (HoldNoSource); when the address comes, the target
+// takes it as source and its session comes Up (the destination keeps the
+// BFD port when the source is rewritten).
+func TestBFDSourceArrivesLater(t *testing.T) {
+	l := netlab.New(t)
+	pr, err := l.NewIPMonPair("bfdsrc", 62)
+	require.NoError(t, err)
+	require.NoError(t, pr.Node.DelAddr(pr.NodeDev, pr.NodePrefix4))
+	node := openIn(t, pr.Node, Config{})
+	srv := openIn(t, pr.Server, Config{})
+	wn := subscribe(t, node)
+	tg := Target{Interface: pr.NodeDev, Addr: pr.ServerAddr4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}
+	require.NoError(t, node.Add(tg))
+	require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: pr.NodeAddr4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
+	require.Equal(t, HoldNoSource, statsOf(t, node, tg).Hold)
+	require.NoError(t, pr.Node.AddAddr(pr.NodeDev, pr.NodePrefix4))
+	ev := wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDUp, 10*time.Second)
+	require.Equal(t, Up, ev.State)
+	require.Equal(t, HoldNone, ev.Hold)
+	ts := statsOf(t, node, tg)
+	require.Equal(t, pr.NodeAddr4, ts.Source)
+	require.Zero(t, node.Snapshot().BFD.SendErrors)
+}
