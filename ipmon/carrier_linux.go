@@ -62,7 +62,8 @@ func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 		// Without CAP_NET_ADMIN recovery takes up to retrans_time longer;
 		// say so once, do not retry.
 		cw.refused = true
-		t.p.diagnose(lm.Attributes.Name, "ipmon: cannot delete unresolved neighbour entries after carrier returns "+
+		// Its own key: the interface's own is the StrictIngress check's.
+		t.p.diagnoseAs(diagKey(lm.Attributes.Name, "carrier"), lm.Attributes.Name, "ipmon: cannot delete unresolved neighbour entries after carrier returns "+
 			"(needs CAP_NET_ADMIN): recovery may wait up to the neighbour retransmit time (1 s)")
 	case err != nil:
 		t.p.log.Debug("ipmon: flush unresolved neighbours after carrier return", "interface", lm.Attributes.Name, "err", err)
