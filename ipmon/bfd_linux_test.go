@@ -17,56 +17,16 @@ import (
 // session state want, and returns it.
 func (w *watcher) waitBFD(iface string, addr netip.Addr, want BFDState, timeout time.Duration) Event {
 	w.t.Helper()
-	k := key{iface, addr, BFD}
-	if ev, ok := w.last[k]; ok && ev.BFD.State == want {
-		return ev
-	}
-	deadline := time.After(timeout)
-	for {
-		select {
-		case ev, ok := <-w.ch:
-			if !ok {
-				w.t.Fatalf("subscription closed waiting for BFD %s=%v %v", iface, addr, want)
-			}
-			if ev.Kind != TargetChanged {
-				continue
-			}
-			w.last[ev.Target.key()] = ev
-			if ev.Target.key() == k && ev.BFD.State == want {
-				return ev
-			}
-		case <-deadline:
-			w.t.Fatalf("no BFD %v event for %s=%v within %v (last: %+v)", want, iface, addr, timeout, w.last[k].BFD)
-		}
-	}
+	return w.waitFor(key{iface, addr, BFD}, "BFD "+want.String(), timeout, func(ev Event) bool { return ev.BFD.State == want })
 }
 
 // waitBFDDiag waits for an event of the BFD target iface/addr with session
 // state want and diagnostic diag.
 func (w *watcher) waitBFDDiag(iface string, addr netip.Addr, want BFDState, diag BFDDiag, timeout time.Duration) Event {
 	w.t.Helper()
-	k := key{iface, addr, BFD}
-	if ev, ok := w.last[k]; ok && ev.BFD.State == want && ev.BFD.Diag == diag {
-		return ev
-	}
-	deadline := time.After(timeout)
-	for {
-		select {
-		case ev, ok := <-w.ch:
-			if !ok {
-				w.t.Fatalf("subscription closed waiting for BFD %s=%v %v/%v", iface, addr, want, diag)
-			}
-			if ev.Kind != TargetChanged {
-				continue
-			}
-			w.last[ev.Target.key()] = ev
-			if ev.Target.key() == k && ev.BFD.State == want && ev.BFD.Diag == diag {
-				return ev
-			}
-		case <-deadline:
-			w.t.Fatalf("no BFD %v/%v event for %s=%v within %v (last: %+v)", want, diag, iface, addr, timeout, w.last[k].BFD)
-		}
-	}
+	return w.waitFor(key{iface, addr, BFD}, "BFD "+want.String()+"/"+diag.String(), timeout, func(ev Event) bool {
+		return ev.BFD.State == want && ev.BFD.Diag == diag
+	})
 }
 
 // TestBFDTwoPollers peers two Pollers (the server's passive) over a veth,
