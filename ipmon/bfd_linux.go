@@ -258,24 +258,10 @@ func (t *linuxTransport) drainBFD() {
 // drain reads the packets waiting on s's receive socket with recvmmsg.
 func (s *bfdSock) drain(deliver func([]bfdRx)) {
 	for range 16 { // bounded: the scheduler must get back to its timers
-		for i := range s.mm {
-			sl := &s.slots[i]
-			sl.iov.Base = &sl.buf[0]
-			sl.iov.SetLen(len(sl.buf))
-			s.mm[i].hdr = unix.Msghdr{
-				Name:    (*byte)(unsafe.Pointer(&sl.name)),
-				Namelen: uint32(unsafe.Sizeof(sl.name)),
-				Iov:     &sl.iov,
-				Iovlen:  1,
-				Control: &sl.oob[0],
-			}
-			s.mm[i].hdr.SetControllen(len(sl.oob))
-		}
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.rx), uintptr(unsafe.Pointer(&s.mm[0])), rxBatch, unix.MSG_DONTWAIT, 0, 0)
-		if e != 0 {
+		n, ok := recvBatch(s.rx, &s.mm, &s.slots)
+		if !ok {
 			return
 		}
-		n := int(r)
 		for i := 0; i < n; i++ {
 			s.parse(i, &s.pks[i])
 		}
