@@ -75,11 +75,16 @@ func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 }
 
 // flushUnresolved deletes the INCOMPLETE and FAILED neighbour entries
-// (IPv4 and IPv6) of the link index and returns how many it deleted.
+// (IPv4 and IPv6) of the link index and returns how many it deleted. The
+// dump and the deletions run without lk (a netlink.Conn is safe for
+// concurrent use): Add and the scheduler's BFD drain, which take lk, do
+// not wait for them. t.rt stays open meanwhile: close stops the link
+// follower, the only caller, before it closes t.rt.
 func (t *linuxTransport) flushUnresolved(index uint32) (int, error) {
 	t.lk.Lock()
-	defer t.lk.Unlock()
-	if t.closed {
+	closed := t.closed
+	t.lk.Unlock()
+	if closed {
 		return 0, nil
 	}
 	neighs, err := t.rt.Neigh.List()
