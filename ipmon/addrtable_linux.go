@@ -29,6 +29,8 @@ type tableLink struct {
 	name string
 	hw   net.HardwareAddr
 	up   bool // IFF_UP
+	// carrier: IFF_UP and IFF_LOWER_UP, as last dumped or notified.
+	carrier bool
 }
 
 type addrKey struct {
@@ -106,7 +108,8 @@ func (at *addrTable) setLinkLocked(lm *rtnetlink.LinkMessage) {
 	if lm.Attributes == nil {
 		return
 	}
-	l := tableLink{name: lm.Attributes.Name, hw: append(net.HardwareAddr(nil), lm.Attributes.Address...), up: lm.Flags&unix.IFF_UP != 0}
+	l := tableLink{name: lm.Attributes.Name, hw: append(net.HardwareAddr(nil), lm.Attributes.Address...), up: lm.Flags&unix.IFF_UP != 0,
+		carrier: lm.Flags&unix.IFF_UP != 0 && lm.Flags&unix.IFF_LOWER_UP != 0}
 	if old, ok := at.links[int(lm.Index)]; ok && l.name == "" {
 		l.name = old.name
 	}
@@ -158,6 +161,15 @@ func (at *addrTable) link(name string) (int, net.HardwareAddr, bool) {
 		}
 	}
 	return 0, nil, false
+}
+
+// carrier reports the carrier of link idx as the table last saw it, and
+// whether the table knows the link.
+func (at *addrTable) carrier(idx int) (up, ok bool) {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	l, ok := at.links[idx]
+	return l.carrier, ok
 }
 
 // linkName returns the name of the interface of index idx.

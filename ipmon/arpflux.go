@@ -1,6 +1,9 @@
 package ipmon
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // ARP flux made visible. With Linux's default ARP settings a host on the
 // subnet may resolve eth3's address to eth2's hardware address; replies to
@@ -12,7 +15,24 @@ import "fmt"
 
 // fluxKey is the diagnostics key of an interface's ARP flux notice (apart
 // from the interface's own key, which the StrictIngress check uses).
-func fluxKey(iface string) string { return iface + "\x00arp-flux" }
+func fluxKey(iface string) string { return diagKey(iface, "arp-flux") }
+
+// diagKey is the key in Poller.diags of an interface's notice about topic,
+// apart from the interface's own key (the StrictIngress check's): a notice
+// of one kind never replaces one of another. Sorted by key, an interface's
+// notices stay together.
+func diagKey(iface, topic string) string { return iface + "\x00" + topic }
+
+// forgetDiags drops every notice about iface (its last target is gone).
+// Called with Poller.mu held.
+func (p *Poller) forgetDiags(iface string) {
+	delete(p.diags, iface)
+	for k := range p.diags {
+		if strings.HasPrefix(k, iface+"\x00") {
+			delete(p.diags, k)
+		}
+	}
+}
 
 // noteOtherIngress is called, with Poller.mu held, for an accepted reply of
 // tg that arrived on interface index ifindex instead of tg's. It says so

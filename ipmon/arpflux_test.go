@@ -64,3 +64,26 @@ func TestARPFluxSaidOnce(t *testing.T) {
 		require.Equal(t, 1, strings.Count(logs.String(), "ARP flux"), "logged more than once: %s", logs.String())
 	})
 }
+
+// TestARPFluxForgottenWithInterface: the ARP flux notice of an interface
+// goes when its last target is removed, like the interface's other
+// notices; an interface that still has targets keeps its own.
+func TestARPFluxForgottenWithInterface(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, f := fakePoller(t, Config{Interval: 10 * time.Millisecond})
+		f.mu.Lock()
+		f.ifindex["eth4"] = 4
+		f.ingress = 2
+		f.mu.Unlock()
+		f.setAnswering(tgtA, true)
+		f.setAnswering(tgtB, true)
+		require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth3"}))
+		require.NoError(t, p.Add(Target{Addr: tgtB, Interface: "eth4"}))
+		time.Sleep(time.Second)
+		require.Len(t, p.Snapshot().Diagnostics, 2, "%q", p.Snapshot().Diagnostics)
+		require.NoError(t, p.Remove(Target{Addr: tgtA, Interface: "eth3"}))
+		d := p.Snapshot().Diagnostics
+		require.Len(t, d, 1, "%q", d)
+		require.Contains(t, d[0], "sent from eth4")
+	})
+}

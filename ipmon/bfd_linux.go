@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -40,6 +41,11 @@ type bfdSockets struct {
 	scratch  []*bfdSock
 	draining bool
 	pending  []*bfdSock // released while draining: closed after it
+	// open is len(list), also read without lk: the scheduler takes lk
+	// in drainBFD only when there are BFD sockets, so that a Poller
+	// without BFD targets never waits there for an Add or a neighbour
+	// flush that holds lk.
+	open atomic.Int32
 }
 
 // attachBFD gives tg the socket pair of its interface and family, opening
@@ -58,6 +64,7 @@ func (t *linuxTransport) attachBFD(tg *target, iface string, v6 bool) error {
 		}
 		b.socks[k] = s
 		b.list = append(b.list, s)
+		b.open.Store(int32(len(b.list)))
 	}
 	s.refs++
 	tg.tx.bfd = s
@@ -89,6 +96,7 @@ func (t *linuxTransport) detachBFD(s *bfdSock) {
 			break
 		}
 	}
+	b.open.Store(int32(len(b.list)))
 	if b.draining {
 		b.pending = append(b.pending, s)
 		return
@@ -233,6 +241,11 @@ func (t *linuxTransport) sendBFD(tg *target, pkt []byte) error {
 // Called by the scheduler goroutine without Poller.mu; sockets released
 // meanwhile are closed only when it is done.
 func (t *linuxTransport) drainBFD() {
+	if t.bfd.open.Load() == 0 {
+		// None (a socket opened meanwhile is level-triggered in epoll:
+		// read at the next turn).
+		return
+	}
 	t.lk.Lock()
 	b := &t.bfd
 	if t.closed || len(b.list) == 0 {
@@ -258,24 +271,10 @@ func (t *linuxTransport) drainBFD() {
 // drain reads the packets waiting on s's receive socket with recvmmsg.
 func (s *bfdSock) drain(deliver func([]bfdRx)) {
 	for range 16 { // bounded: the scheduler must get back to its timers
-		for i := range s.mm {
-			sl := &s.slots[i]
-			sl.iov.Base = &sl.buf[0]
-			sl.iov.SetLen(len(sl.buf))
-			s.mm[i].hdr = unix.Msghdr{
-				Name:    (*byte)(unsafe.Pointer(&sl.name)),
-				Namelen: uint32(unsafe.Sizeof(sl.name)),
-				Iov:     &sl.iov,
-				Iovlen:  1,
-				Control: &sl.oob[0],
-			}
-			s.mm[i].hdr.SetControllen(len(sl.oob))
-		}
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.rx), uintptr(unsafe.Pointer(&s.mm[0])), rxBatch, unix.MSG_DONTWAIT, 0, 0)
-		if e != 0 {
+		n, ok := recvBatch(s.rx, &s.mm, &s.slots)
+		if !ok {
 			return
 		}
-		n := int(r)
 		for i := 0; i < n; i++ {
 			s.parse(i, &s.pks[i])
 		}
@@ -327,5 +326,6 @@ func (t *linuxTransport) closeBFDSockets() {
 		s.close()
 	}
 	t.bfd.list = nil
+	t.bfd.open.Store(0)
 	clear(t.bfd.socks)
 }

@@ -17,56 +17,16 @@ import (
 // session state want, and returns it.
 func (w *watcher) waitBFD(iface string, addr netip.Addr, want BFDState, timeout time.Duration) Event {
 	w.t.Helper()
-	k := key{iface, addr, BFD}
-	if ev, ok := w.last[k]; ok && ev.BFD.State == want {
-		return ev
-	}
-	deadline := time.After(timeout)
-	for {
-		select {
-		case ev, ok := <-w.ch:
-			if !ok {
-				w.t.Fatalf("subscription closed waiting for BFD %s=%v %v", iface, addr, want)
-			}
-			if ev.Kind != TargetChanged {
-				continue
-			}
-			w.last[ev.Target.key()] = ev
-			if ev.Target.key() == k && ev.BFD.State == want {
-				return ev
-			}
-		case <-deadline:
-			w.t.Fatalf("no BFD %v event for %s=%v within %v (last: %+v)", want, iface, addr, timeout, w.last[k].BFD)
-		}
-	}
+	return w.waitFor(key{iface, addr, BFD}, "BFD "+want.String(), timeout, func(ev Event) bool { return ev.BFD.State == want })
 }
 
 // waitBFDDiag waits for an event of the BFD target iface/addr with session
 // state want and diagnostic diag.
 func (w *watcher) waitBFDDiag(iface string, addr netip.Addr, want BFDState, diag BFDDiag, timeout time.Duration) Event {
 	w.t.Helper()
-	k := key{iface, addr, BFD}
-	if ev, ok := w.last[k]; ok && ev.BFD.State == want && ev.BFD.Diag == diag {
-		return ev
-	}
-	deadline := time.After(timeout)
-	for {
-		select {
-		case ev, ok := <-w.ch:
-			if !ok {
-				w.t.Fatalf("subscription closed waiting for BFD %s=%v %v/%v", iface, addr, want, diag)
-			}
-			if ev.Kind != TargetChanged {
-				continue
-			}
-			w.last[ev.Target.key()] = ev
-			if ev.Target.key() == k && ev.BFD.State == want && ev.BFD.Diag == diag {
-				return ev
-			}
-		case <-deadline:
-			w.t.Fatalf("no BFD %v/%v event for %s=%v within %v (last: %+v)", want, diag, iface, addr, timeout, w.last[k].BFD)
-		}
-	}
+	return w.waitFor(key{iface, addr, BFD}, "BFD "+want.String()+"/"+diag.String(), timeout, func(ev Event) bool {
+		return ev.BFD.State == want && ev.BFD.Diag == diag
+	})
 }
 
 // TestBFDTwoPollers peers two Pollers (the server's passive) over a veth,
@@ -261,4 +221,29 @@ func TestBFDAgainstFRR(t *testing.T) {
 	ps, _ := frr.BFDPeers()
 	t.Logf("bfdd after close: %+v", ps)
 	require.NotEmpty(t, frr.LogLines("state-change", "down"), frr.Log())
+}
+
+// TestBFDSourceArrivesLater: a BFD target added while its interface has no
+// IPv4 address is held (HoldNoSource); when the address comes, the target
+// takes it as source and its session comes Up (the destination keeps the
+// BFD port when the source is rewritten).
+func TestBFDSourceArrivesLater(t *testing.T) {
+	l := netlab.New(t)
+	pr, err := l.NewIPMonPair("bfdsrc", 62)
+	require.NoError(t, err)
+	require.NoError(t, pr.Node.DelAddr(pr.NodeDev, pr.NodePrefix4))
+	node := openIn(t, pr.Node, Config{})
+	srv := openIn(t, pr.Server, Config{})
+	wn := subscribe(t, node)
+	tg := Target{Interface: pr.NodeDev, Addr: pr.ServerAddr4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}
+	require.NoError(t, node.Add(tg))
+	require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: pr.NodeAddr4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
+	require.Equal(t, HoldNoSource, statsOf(t, node, tg).Hold)
+	require.NoError(t, pr.Node.AddAddr(pr.NodeDev, pr.NodePrefix4))
+	ev := wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDUp, 10*time.Second)
+	require.Equal(t, Up, ev.State)
+	require.Equal(t, HoldNone, ev.Hold)
+	ts := statsOf(t, node, tg)
+	require.Equal(t, pr.NodeAddr4, ts.Source)
+	require.Zero(t, node.Snapshot().BFD.SendErrors)
 }

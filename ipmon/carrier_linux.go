@@ -32,8 +32,8 @@ type carrierWatch struct {
 	off atomic.Bool
 }
 
-// noteCarrier is called by the link follower with every RTM_NEWLINK. On a
-// carrier return (IFF_LOWER_UP set after it was clear) of an interface
+// noteCarrier is called by the link follower with every RTM_NEWLINK, before
+// the table applies it. On a carrier return (IFF_LOWER_UP set after it was clear) of an interface
 // with targets, it flushes the interface's unresolved neighbour entries.
 func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 	cw := &t.carrier
@@ -42,6 +42,13 @@ func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 	}
 	up := lm.Flags&unix.IFF_LOWER_UP != 0 && lm.Flags&unix.IFF_UP != 0
 	was, known := cw.up[lm.Index]
+	if !known {
+		// The first notification of this link since Open: its carrier
+		// before is what the table holds (Open's dump; called before the
+		// notification is applied), so that a link without carrier at
+		// Open gets the flush when carrier first returns.
+		was, known = t.table.carrier(int(lm.Index))
+	}
 	cw.up[lm.Index] = up
 	if !up || !known || was || cw.refused || cw.off.Load() || lm.Attributes == nil {
 		return
@@ -55,7 +62,8 @@ func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 		// Without CAP_NET_ADMIN recovery takes up to retrans_time longer;
 		// say so once, do not retry.
 		cw.refused = true
-		t.p.diagnose(lm.Attributes.Name, "ipmon: cannot delete unresolved neighbour entries after carrier returns "+
+		// Its own key: the interface's own is the StrictIngress check's.
+		t.p.diagnoseAs(diagKey(lm.Attributes.Name, "carrier"), lm.Attributes.Name, "ipmon: cannot delete unresolved neighbour entries after carrier returns "+
 			"(needs CAP_NET_ADMIN): recovery may wait up to the neighbour retransmit time (1 s)")
 	case err != nil:
 		t.p.log.Debug("ipmon: flush unresolved neighbours after carrier return", "interface", lm.Attributes.Name, "err", err)
@@ -67,11 +75,16 @@ func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 }
 
 // flushUnresolved deletes the INCOMPLETE and FAILED neighbour entries
-// (IPv4 and IPv6) of the link index and returns how many it deleted.
+// (IPv4 and IPv6) of the link index and returns how many it deleted. The
+// dump and the deletions run without lk (a netlink.Conn is safe for
+// concurrent use): Add and the scheduler's BFD drain, which take lk, do
+// not wait for them. t.rt stays open meanwhile: close stops the link
+// follower, the only caller, before it closes t.rt.
 func (t *linuxTransport) flushUnresolved(index uint32) (int, error) {
 	t.lk.Lock()
-	defer t.lk.Unlock()
-	if t.closed {
+	closed := t.closed
+	t.lk.Unlock()
+	if closed {
 		return 0, nil
 	}
 	neighs, err := t.rt.Neigh.List()

@@ -168,8 +168,10 @@
 // counted, Snapshot.BFD.Auth), Demand mode (the D bit is never sent, a
 // peer's is ignored), the Echo function (Required Min Echo RX is sent as
 // 0), multihop BFD (RFC 5883), and the Control Plane Independent bit
-// (always 0: netpulse runs in user space). The source address is the
-// kernel's choice for the interface unless Target.Source is set.
+// (always 0: netpulse runs in user space). The source address is chosen
+// as for Echo, an address of the target's interface itself (Target.Source
+// if set), and follows address changes; an interface with none of the
+// target's family holds the session (HoldNoSource) until it gets one.
 //
 // # Events
 //

@@ -291,4 +291,8 @@ func (t *linuxTransport) setSource(tg *target, src netip.Addr) {
 	if tg.t.Kind != ARPProbe {
 		prepareDest(&tg.tx, tg.t, src, tg.ifindex)
 	}
+	if tg.t.Kind == BFD {
+		// prepareDest rewrote the sockaddr with port 0.
+		prepareBFDDest(&tg.tx, tg.t.Addr.Is6())
+	}
 }

@@ -17,27 +17,7 @@ import (
 // st, and returns it.
 func (w *watcher) waitHold(k key, h Hold, st TargetState, timeout time.Duration) Event {
 	w.t.Helper()
-	if ev, ok := w.last[k]; ok && ev.Hold == h && ev.State == st {
-		return ev
-	}
-	deadline := time.After(timeout)
-	for {
-		select {
-		case ev, ok := <-w.ch:
-			if !ok {
-				w.t.Fatalf("subscription closed waiting for %v hold %v", k, h)
-			}
-			if ev.Kind != TargetChanged {
-				continue
-			}
-			w.last[ev.Target.key()] = ev
-			if ev.Target.key() == k && ev.Hold == h && ev.State == st {
-				return ev
-			}
-		case <-deadline:
-			w.t.Fatalf("no %v/%v event for %v within %v (last: %+v)", st, h, k, timeout, w.last[k])
-		}
-	}
+	return w.waitFor(k, st.String()+"/"+h.String(), timeout, func(ev Event) bool { return ev.Hold == h && ev.State == st })
 }
 
 func statsOf(t *testing.T, p *Poller, tg Target) TargetStats {

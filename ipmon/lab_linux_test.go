@@ -35,26 +35,32 @@ func (w *watcher) waitTarget(iface string, addr netip.Addr, want TargetState, ti
 
 func (w *watcher) waitKind(iface string, addr netip.Addr, kind ProbeKind, want TargetState, timeout time.Duration) Event {
 	w.t.Helper()
-	k := key{iface, addr, kind}
-	if ev, ok := w.last[k]; ok && ev.State == want {
+	return w.waitFor(key{iface, addr, kind}, want.String(), timeout, func(ev Event) bool { return ev.State == want })
+}
+
+// waitFor waits until the latest event of target k satisfies ok (what
+// names the wait in a failure), and returns it.
+func (w *watcher) waitFor(k key, what string, timeout time.Duration, ok func(Event) bool) Event {
+	w.t.Helper()
+	if ev, seen := w.last[k]; seen && ok(ev) {
 		return ev
 	}
 	deadline := time.After(timeout)
 	for {
 		select {
-		case ev, ok := <-w.ch:
-			if !ok {
-				w.t.Fatalf("subscription closed waiting for %s=%v %v", iface, addr, want)
+		case ev, open := <-w.ch:
+			if !open {
+				w.t.Fatalf("subscription closed waiting for %v %s", k, what)
 			}
 			if ev.Kind != TargetChanged {
 				continue
 			}
 			w.last[ev.Target.key()] = ev
-			if ev.Target.key() == k && ev.State == want {
+			if ev.Target.key() == k && ok(ev) {
 				return ev
 			}
 		case <-deadline:
-			w.t.Fatalf("no %v event for %s=%v within %v (last: %+v)", want, iface, addr, timeout, w.last[k])
+			w.t.Fatalf("no %s event for %v within %v (last: %+v)", what, k, timeout, w.last[k])
 		}
 	}
 }

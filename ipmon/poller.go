@@ -291,7 +291,7 @@ func (p *Poller) Remove(t Target) error {
 	p.reverdict(is, now)
 	if len(is.targets) == 0 {
 		delete(p.ifaces, t.Interface)
-		delete(p.diags, t.Interface)
+		p.forgetDiags(t.Interface)
 	}
 	return nil
 }
@@ -756,13 +756,16 @@ func (p *Poller) verdictEvent(is *ifaceState, prev Verdict, now time.Time) Event
 
 // diagnose records a configuration problem for an interface (once) and
 // logs it.
-func (p *Poller) diagnose(iface, msg string) {
+func (p *Poller) diagnose(iface, msg string) { p.diagnoseAs(iface, iface, msg) }
+
+// diagnoseAs is diagnose under the diagnostics key k (see diagKey).
+func (p *Poller) diagnoseAs(k, iface, msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.diags[iface] == msg {
+	if p.diags[k] == msg {
 		return
 	}
-	p.diags[iface] = msg
+	p.diags[k] = msg
 	p.log.Warn(msg, "interface", iface)
 }
 

@@ -391,24 +391,10 @@ func (s *rxSocket) drain(deliver func([]rxPacket)) {
 	// Bounded (256 packets a call): the scheduler must get back to its
 	// sends and timeouts; whatever is left waits for the next turn.
 	for range 8 {
-		for i := range s.mm {
-			sl := &s.slots[i]
-			sl.iov.Base = &sl.buf[0]
-			sl.iov.SetLen(len(sl.buf))
-			s.mm[i].hdr = unix.Msghdr{
-				Name:    (*byte)(unsafe.Pointer(&sl.name)),
-				Namelen: uint32(unsafe.Sizeof(sl.name)),
-				Iov:     &sl.iov,
-				Iovlen:  1,
-				Control: &sl.oob[0],
-			}
-			s.mm[i].hdr.SetControllen(len(sl.oob))
-		}
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.mm[0])), rxBatch, unix.MSG_DONTWAIT, 0, 0)
-		if e != 0 {
+		n, ok := recvBatch(s.fd, &s.mm, &s.slots)
+		if !ok {
 			return // EAGAIN: nothing more; anything else: try again later
 		}
-		n := int(r)
 		for i := 0; i < n; i++ {
 			s.parse(i, &s.pks[i])
 		}

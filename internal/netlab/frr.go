@@ -3,6 +3,7 @@
 package netlab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,14 +171,21 @@ func (f *FRR) Stop() {
 	f.procs, f.waits = nil, nil
 }
 
+// vtyshTimeout bounds one vtysh run: a daemon that stops answering must
+// fail the test, not hang it until the test binary's own timeout (which
+// skips the cleanup that stops the daemons).
+const vtyshTimeout = 10 * time.Second
+
 // Vtysh runs vtysh with the commands (each one -c) against these daemons
-// and returns its output.
+// and returns its output. A run is killed after 10 s.
 func (f *FRR) Vtysh(cmds ...string) (string, error) {
 	args := []string{"--vty_socket", f.Dir}
 	for _, c := range cmds {
 		args = append(args, "-c", c)
 	}
-	out, err := exec.Command(frrVtysh, args...).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), vtyshTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, frrVtysh, args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("netlab: vtysh %q: %w: %s", cmds, err, out)
 	}
