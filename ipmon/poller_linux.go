@@ -40,9 +40,9 @@ func Open(ctx context.Context, cfg *Config) (*Poller, error) {
 	// close its own right after Open, and a reused number would then name
 	// another namespace (issue 12 item 7). The transport closes the copy.
 	if c.NetNS != 0 {
-		fd, err := unix.FcntlInt(uintptr(c.NetNS), unix.F_DUPFD_CLOEXEC, 3)
+		fd, err := netns.Dup(c.NetNS)
 		if err != nil {
-			return nil, fmt.Errorf("ipmon: namespace descriptor %d: %w", c.NetNS, os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err))
+			return nil, fmt.Errorf("ipmon: %w", err)
 		}
 		c.NetNS = fd
 	}
