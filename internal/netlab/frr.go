@@ -67,8 +67,14 @@ type FRR struct {
 // StartFRR starts zebra and bfdd inside n with bfddConf as bfdd's
 // configuration (timestamps in the log are to the microsecond, so that
 // tests can read when a state changed), and waits until both answer
-// vtysh. It stops them at cleanup.
+// vtysh. It stops them at cleanup. bfdd logs every peer event (debug bfd
+// peer); StartFRRQuiet starts it without.
 func (n *NS) StartFRR(t testing.TB, bfddConf string) *FRR {
+	t.Helper()
+	return n.startFRR(t, "debug bfd peer\n", bfddConf)
+}
+
+func (n *NS) startFRR(t testing.TB, debug, bfddConf string) *FRR {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "netpulse-frr-")
 	if err != nil {
@@ -110,7 +116,7 @@ func (n *NS) StartFRR(t testing.TB, bfddConf string) *FRR {
 		return "log file " + filepath.Join(dir, name) + "\nlog timestamp precision 6\n"
 	}
 	write("zebra.conf", logConf("zebra.log"))
-	write("bfdd.conf", logConf("bfdd.log")+"debug bfd peer\n!\n"+bfddConf)
+	write("bfdd.conf", logConf("bfdd.log")+debug+"!\n"+bfddConf)
 	common := []string{"-u", "frr", "-g", "frr", "--vty_socket", dir, "-z", filepath.Join(dir, "zserv.api"), "-P", "0"}
 	zebra := append([]string{"-i", filepath.Join(dir, "zebra.pid"), "-f", filepath.Join(dir, "zebra.conf")}, common...)
 	if err := f.start(frrZebra, zebra, filepath.Join(dir, "zebra.vty")); err != nil {
