@@ -42,6 +42,14 @@ func percentiles(b *testing.B, prefix string, ds []time.Duration) {
 // involved. Run with -benchtime=200x for 200 trials. Reported next to it,
 // from the same trials: linkmon's detection (the input failover depends on)
 // and failover's own share (evidence to the GARP at the peer).
+//
+// The peer's sniffer runs in this process and stamps a packet with
+// time.Now() when its goroutine reads it, so failover's share also holds
+// that goroutine's wake-up, and the work the engine does right after the
+// GARP in the same step (the survivors' own announcements, the
+// verification the move's own deletions hint) competes with it for the
+// two CPUs: about 0.2 ms of the median on a loaded 2-core machine, though
+// the GARP leaves no later (turning both off gave the base's median).
 func BenchmarkCarrierLossToGARP(b *testing.B) {
 	for _, check := range []time.Duration{10 * time.Millisecond, 5 * time.Millisecond} {
 		b.Run("nic-like/linkmon-check="+check.String(), func(b *testing.B) {
