@@ -78,9 +78,9 @@ func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) {
 	if c.NetNS > 0 {
 		// The caller may close its descriptor (or reuse its number) at
 		// any time; sockets opened later must still enter this namespace.
-		fd, err := unix.FcntlInt(uintptr(c.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		fd, err := netns.Dup(c.NetNS)
 		if err != nil {
-			return nil, fmt.Errorf("failover: duplicate namespace descriptor %d: %w", c.NetNS, err)
+			return nil, fmt.Errorf("failover: %w", err)
 		}
 		c.NetNS, ownNS = fd, true
 	}
