@@ -262,6 +262,7 @@ func stepFlap(s *session, r *stepResult) {
 	sw := s.topo.sw
 	const flaps = 6
 	var flapEnd time.Time
+	s.waitPenaltyBelow("eth3", damping.Penalty/8, 5*time.Second)
 	from, t0 := s.fault(r, fmt.Sprintf("eth3 flaps %d times, 20 ms apart", flaps), func() error {
 		defer func() { flapEnd = time.Now() }()
 		return sw.Flap("p3", flaps, 10*time.Millisecond)
