@@ -150,10 +150,11 @@ func TestLabCarrierReturnRecovery(t *testing.T) {
 // The carrier-loss figure it logs is slow here (0.65-1 s) and is not what
 // it asserts: with no linkmon checking the carrier, the node's carrier
 // loss waits for the non-urgent linkwatch run, and meanwhile veth refuses
-// the probes with ENOBUFS (its peer is down), which ipmon counts as local
-// send errors, not misses (senderr.go). A physical NIC queues or drops
-// such packets without an error. In examples/lab, linkmon's carrier check
-// makes the loss known in a few ms.
+// the probes (its peer is down: NET_XMIT_DROP, ENOBUFS to the sender),
+// which ipmon counts as local send errors, not misses (senderr.go; the
+// log line shows them: about 60 per cycle). Whether a physical NIC's
+// driver refuses like this or queues silently was not checked. In
+// examples/lab, linkmon's carrier check makes the loss known in a few ms.
 func TestLabCarrierReturnRecoveryNICLike(t *testing.T) {
 	n := 3
 	if v := os.Getenv("NETPULSE_CARRIER_TRIALS"); v != "" {
