@@ -20,9 +20,37 @@ import (
 // target Up, and checks that eth2's target never left Up.
 func carrierTrials(t *testing.T, subnet byte, n int, down time.Duration, flush bool) (recover, detect []time.Duration) {
 	t.Helper()
+	return carrierTrialsWith(t, carrierLab{subnet: subnet, n: n, down: down, flush: flush})
+}
+
+// carrierLab describes a run of carrierTrialsWith.
+type carrierLab struct {
+	subnet byte
+	n      int
+	down   time.Duration
+	flush  bool // the Poller's neighbour flush on carrier return
+	// nicLike builds the lab with NIC-like veths (equal ifindex at both
+	// ends), as examples/lab does.
+	nicLike bool
+	// syncPort brings the switch port up with SetPortUp (its linkwatch
+	// event processed at once) instead of SetUp.
+	syncPort bool
+}
+
+func carrierTrialsWith(t *testing.T, c carrierLab) (recover, detect []time.Duration) {
+	t.Helper()
+	subnet, n, down, flush := c.subnet, c.n, c.down, c.flush
 	lab := netlab.New(t)
-	d, err := lab.NewIPMonDual("", subnet, true)
+	build := lab.NewIPMonDual
+	if c.nicLike {
+		build = lab.NewIPMonDualNIC
+	}
+	d, err := build("", subnet, true)
 	require.NoError(t, err)
+	portUp := d.Switch.SetUp
+	if c.syncPort {
+		portUp = d.Switch.SetPortUp
+	}
 	p := openIn(t, d.Node, Config{Interval: 10 * time.Millisecond, Timeout: 10 * time.Millisecond, FailAfter: 3, RecoverAfter: 2})
 	p.tr.(*linuxTransport).carrier.off.Store(!flush)
 	w := subscribe(t, p)
@@ -62,10 +90,12 @@ func carrierTrials(t *testing.T, subnet byte, n int, down time.Duration, flush b
 		detect = append(detect, waitBoth(Down, t0))
 		time.Sleep(down)
 		t1 := time.Now()
-		require.NoError(t, d.Switch.SetUp("p3"))
+		require.NoError(t, portUp("p3"))
 		recover = append(recover, waitBoth(Up, t1))
 		time.Sleep(50 * time.Millisecond)
 	}
+	sn := p.Snapshot()
+	t.Logf("probes sent %d, send errors %d (local: %d)", sn.Sent, sn.SendErrors, sn.LocalSendErrors)
 	return recover, detect
 }
 
@@ -111,7 +141,7 @@ func TestLabCarrierReturnRecovery(t *testing.T) {
 // solicitation is up to retrans_time (1 s) away (580-700 ms measured).
 func TestLabCarrierReturnAfterOpenWithoutCarrier(t *testing.T) {
 	lab := netlab.New(t)
-	d, err := lab.NewIPMonDual("", 46, true)
+	d, err := lab.NewIPMonDual("", 48, true)
 	require.NoError(t, err)
 	require.NoError(t, d.Switch.SetDown("p3"))
 	require.Eventually(t, func() bool {
@@ -132,4 +162,52 @@ func TestLabCarrierReturnAfterOpenWithoutCarrier(t *testing.T) {
 	rec := max(ev4.At.Sub(t1), ev6.At.Sub(t1))
 	t.Logf("carrier back -> up: IPv4 %v, IPv6 %v", ev4.At.Sub(t1), ev6.At.Sub(t1))
 	require.Less(t, rec, 300*time.Millisecond)
+}
+
+// TestLabCarrierReturnRecoveryNICLike is TestLabCarrierReturnRecovery on
+// NIC-like veths (equal ifindex at both ends), the lab of examples/lab: the
+// node's interfaces behave like physical NICs, whose carrier-loss
+// notifications the kernel batches. The switch port comes back with
+// SetPortUp, as a hardware switch port that forwards once its link is up
+// (with a plain SetUp the emulated port stays operstate-down, a disabled
+// bridge port, until the host-wide non-urgent linkwatch run: see
+// netlab.NS.SetPortUp). Asserted: median < 100 ms from carrier back to both
+// of eth3's targets Up, eth2's never changing. NETPULSE_CARRIER_TRIALS sets
+// the number of cycles (default 3); NETPULSE_CARRIER_BASELINE=1 first runs
+// as many with a plain SetUp of the port (the lab before its repair) and
+// with the Poller's neighbour flush off, for same-run baselines.
+//
+// The carrier-loss figure it logs is slow here (0.65-1 s) and is not what
+// it asserts: with no linkmon checking the carrier, the node's carrier
+// loss waits for the non-urgent linkwatch run, and meanwhile veth refuses
+// the probes (its peer is down: NET_XMIT_DROP, ENOBUFS to the sender),
+// which ipmon counts as local send errors, not misses (senderr.go; the
+// log line shows them: about 60 per cycle). Whether a physical NIC's
+// driver refuses like this or queues silently was not checked. In
+// examples/lab, linkmon's carrier check makes the loss known in a few ms.
+func TestLabCarrierReturnRecoveryNICLike(t *testing.T) {
+	n := 3
+	if v := os.Getenv("NETPULSE_CARRIER_TRIALS"); v != "" {
+		var err error
+		n, err = strconv.Atoi(v)
+		require.NoError(t, err)
+	}
+	report := func(what string, rec, det []time.Duration) {
+		t.Logf("%s: carrier back -> up, %d trials: median %v p99 %v max %v; carrier lost -> down: median %v p99 %v max %v",
+			what, len(rec), percentile(rec, 0.5), percentile(rec, 0.99), slices.Max(rec), percentile(det, 0.5), percentile(det, 0.99), slices.Max(det))
+	}
+	if os.Getenv("NETPULSE_CARRIER_BASELINE") == "1" {
+		t.Run("baseline-port-setup", func(t *testing.T) {
+			rec, det := carrierTrialsWith(t, carrierLab{subnet: 46, n: n, down: 300 * time.Millisecond, flush: true, nicLike: true})
+			report("baseline NIC-like, plain port SetUp, flush on", rec, det)
+		})
+		t.Run("baseline-no-flush", func(t *testing.T) {
+			rec, det := carrierTrialsWith(t, carrierLab{subnet: 47, n: n, down: 300 * time.Millisecond, nicLike: true, syncPort: true})
+			report("baseline NIC-like, SetPortUp, flush off", rec, det)
+		})
+	}
+	rec, det := carrierTrialsWith(t, carrierLab{subnet: 45, n: n, down: 300 * time.Millisecond, flush: true, nicLike: true, syncPort: true})
+	report("NIC-like, SetPortUp, flush on", rec, det)
+	require.Less(t, percentile(rec, 0.5), 100*time.Millisecond)
+	require.Less(t, slices.Max(rec), 300*time.Millisecond)
 }

@@ -179,7 +179,7 @@ func stepCIP(s *session, r *stepResult) {
 	s.reachable(r, "after carrier loss")
 	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", ipmon.VerdictDead))
 
-	from, t0 = s.fault(r, "carrier back on eth3", func() error { return sw.SetUp("p3") })
+	from, t0 = s.fault(r, "carrier back on eth3", func() error { return sw.SetPortUp("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier back seen", isLink("eth3", true))
 	s.expect(r, from, t0, expectWithin, "routes restored", isRoute("eth3", route.ReasonRecovered))
 	s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
@@ -228,7 +228,7 @@ func stepStandby(s *session, r *stepResult) {
 	s.activeIs(r, "eth3")
 
 	from, t0 = s.fault(r, "eth3's carrier back and eth2's port attached again", func() error {
-		if err := sw.SetUp("p3"); err != nil {
+		if err := sw.SetPortUp("p3"); err != nil {
 			return err
 		}
 		return sw.SetMaster("p2", "br0")
@@ -244,7 +244,7 @@ func stepRecovery(s *session, r *stepResult) {
 	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
 	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", ipmon.VerdictDead))
 
-	from, t0 = s.fault(r, "carrier back on eth3: is the recovery seen?", func() error { return sw.SetUp("p3") })
+	from, t0 = s.fault(r, "carrier back on eth3: is the recovery seen?", func() error { return sw.SetPortUp("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier back seen", isLink("eth3", true))
 	s.expect(r, from, t0, expectWithin, "primary's IP path alive", isVerdict("eth3", ipmon.VerdictAlive))
 	up, ok1 := s.expect(r, from, t0, expectWithin, "primary up again", isHealth("eth3", failover.HealthUp))
@@ -262,6 +262,7 @@ func stepFlap(s *session, r *stepResult) {
 	sw := s.topo.sw
 	const flaps = 6
 	var flapEnd time.Time
+	s.waitPenaltyBelow("eth3", damping.Penalty/8, 5*time.Second)
 	from, t0 := s.fault(r, fmt.Sprintf("eth3 flaps %d times, 20 ms apart", flaps), func() error {
 		defer func() { flapEnd = time.Now() }()
 		return sw.Flap("p3", flaps, 10*time.Millisecond)

@@ -78,6 +78,10 @@ type IPMonDual struct {
 
 // NewIPMonDual builds an IPMonDual in l. Namespace names get the suffix tag.
 func (l *Lab) NewIPMonDual(tag string, subnet byte, strictARP bool) (*IPMonDual, error) {
+	return l.newIPMonDual(tag, subnet, strictARP, nil)
+}
+
+func (l *Lab) newIPMonDual(tag string, subnet byte, strictARP bool, veth *VethOptions) (*IPMonDual, error) {
 	node, err := l.NewNS("node" + tag)
 	if err != nil {
 		return nil, err
@@ -115,7 +119,7 @@ func (l *Lab) NewIPMonDual(tag string, subnet byte, strictARP bool) (*IPMonDual,
 		{node, "eth2", "p2", []netip.Addr{d.Eth2Addr4, d.Eth2Addr6}},
 		{srv, "s0", "ps", []netip.Addr{d.ServerAddr4, d.ServerAddr6}},
 	} {
-		if err := l.Veth(v.a, v.aName, sw, v.port, nil); err != nil {
+		if err := l.Veth(v.a, v.aName, sw, v.port, veth); err != nil {
 			return nil, err
 		}
 		if err := sw.SetMaster(v.port, "br0"); err != nil {
