@@ -159,8 +159,11 @@ type linuxTransport struct {
 	linksWG sync.WaitGroup
 	closing atomic.Bool
 	carrier carrierWatch // used by followLinks only (carrier_linux.go)
-	table   *addrTable
-	bar     barriers
+	// carrierProbes: per-device carrier readings after local send errors
+	// (carrierprobe_linux.go).
+	carrierProbes carrierProbes
+	table         *addrTable
+	bar           barriers
 
 	// Probes queued by send for one sendmmsg, used under Poller.mu.
 	txFD  int
