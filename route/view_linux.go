@@ -478,9 +478,9 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 		Dst:      netip.PrefixFrom(dst, int(rm.DstLength)).Masked(),
 		Table:    uint32(rm.Table),
 		Metric:   rm.Attributes.Priority,
-		Protocol: rm.Protocol,
-		Scope:    rm.Scope,
-		Type:     rm.Type,
+		Protocol: Protocol(rm.Protocol),
+		Scope:    Scope(rm.Scope),
+		Type:     Type(rm.Type),
 		Tos:      rm.Tos,
 		SrcLen:   rm.SrcLength,
 	}
@@ -533,7 +533,7 @@ func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {
 	if am.Attributes.Flags != 0 {
 		flags = am.Attributes.Flags
 	}
-	return Address{Prefix: netip.PrefixFrom(a, int(am.PrefixLength)), Interface: Interface{Index: int(am.Index)}, Scope: am.Scope, Flags: flags}, true
+	return Address{Prefix: netip.PrefixFrom(a, int(am.PrefixLength)), Interface: Interface{Index: int(am.Index)}, Scope: Scope(am.Scope), Flags: flags}, true
 }
 
 // encodeRoute builds the message that adds or deletes r.
@@ -542,9 +542,9 @@ func encodeRoute(r *Route) *rtnetlink.RouteMessage {
 		Family:    unix.AF_INET6,
 		DstLength: uint8(r.Dst.Bits()),
 		Tos:       r.Tos,
-		Protocol:  r.Protocol,
-		Scope:     r.Scope,
-		Type:      r.Type,
+		Protocol:  uint8(r.Protocol),
+		Scope:     uint8(r.Scope),
+		Type:      uint8(r.Type),
 		Attributes: rtnetlink.RouteAttributes{
 			Dst:      net.IP(r.Dst.Addr().AsSlice()),
 			Priority: r.Metric,
