@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // ipRouteAll returns `ip -4 route show table all` run in ns, one
@@ -25,10 +25,14 @@ func ipRouteAll(t *testing.T, ns *netlab.NS) []string {
 	defer cancel()
 	// The lab's namespaces are anonymous: nsenter gets it as fd 3.
 	cmd := exec.CommandContext(ctx, "nsenter", "--net=/proc/self/fd/3", "ip", "-4", "route", "show", "table", "all")
-	f := os.NewFile(uintptr(ns.FD()), "netns")
+	// A duplicate: the *os.File closes what it holds (Close, or its
+	// finalizer), and the lab's descriptor must stay open.
+	fd, err := unix.FcntlInt(uintptr(ns.FD()), unix.F_DUPFD_CLOEXEC, 0)
+	require.NoError(t, err)
+	f := os.NewFile(uintptr(fd), "netns")
+	defer f.Close()
 	cmd.ExtraFiles = []*os.File{f}
 	out, err := cmd.CombinedOutput()
-	runtime.KeepAlive(ns)
 	require.NoError(t, err, "%s", out)
 	var lines []string
 	for _, l := range strings.Split(string(out), "\n") {
