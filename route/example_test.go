@@ -36,5 +36,5 @@ func ExampleTable_Select() {
 	// Output:
 	// kernel: eth3
 	// select: eth2 from 198.18.10.2
-	// route: no healthy route to 198.18.10.100: 198.18.10.0/24 dev eth3 proto 2 scope 0 metric 0: ip-down (link up, ip down); 198.18.10.0/24 dev eth2 proto 2 scope 0 metric 0: link-down (link down, ip unknown)
+	// route: no healthy route to 198.18.10.100: 198.18.10.0/24 dev eth3 proto kernel: ip-down (link up, ip down); 198.18.10.0/24 dev eth2 proto kernel: link-down (link down, ip unknown)
 }

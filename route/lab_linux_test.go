@@ -318,7 +318,7 @@ func TestSteererHygiene(t *testing.T) {
 
 	// The program dies without cleaning up: its routes and the sysctl it
 	// set stay.
-	st.abandon()
+	st.k.abandon()
 	require.Len(t, oursIn(c.routes(t)), 2)
 	v, err := c.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
 	require.NoError(t, err)

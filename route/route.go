@@ -92,17 +92,11 @@ type Nexthop struct {
 	Weight int
 }
 
-// Kernel route types and protocols used by this package
-// (include/uapi/linux/rtnetlink.h).
+// Routing tables with a name in iproute2's rt_tables.
 const (
-	TypeUnicast     uint8  = 1 // RTN_UNICAST
-	TypeBlackhole   uint8  = 6 // RTN_BLACKHOLE
-	TypeUnreachable uint8  = 7 // RTN_UNREACHABLE
-	TypeProhibit    uint8  = 8 // RTN_PROHIBIT
-	TypeThrow       uint8  = 9 // RTN_THROW
-	ProtocolKernel  uint8  = 2 // RTPROT_KERNEL: added by the kernel (prefix routes)
-	ProtocolStatic  uint8  = 4 // RTPROT_STATIC: added by an administrator
-	TableMain       uint32 = 254
+	TableDefault uint32 = 253 // RT_TABLE_DEFAULT: "default"
+	TableMain    uint32 = 254 // RT_TABLE_MAIN: "main"
+	TableLocal   uint32 = 255 // RT_TABLE_LOCAL: "local"
 )
 
 // A Route is one kernel route.
@@ -114,11 +108,11 @@ type Route struct {
 	// Metric is the route's priority: lower is preferred.
 	Metric uint32
 	// Protocol says who installed the route (RTPROT_*).
-	Protocol uint8
+	Protocol Protocol
 	// Scope is the route's scope (RT_SCOPE_*).
-	Scope uint8
+	Scope Scope
 	// Type is the route type (RTN_*).
-	Type uint8
+	Type Type
 	// Tos is the IPv4 TOS selector; routes with a non-zero TOS only match
 	// flows with that TOS and are skipped by Lookup and Select.
 	Tos uint8
@@ -163,38 +157,56 @@ func (r *Route) Usable() bool {
 	return false
 }
 
-// String formats the route like iproute2.
+// String formats the route as `ip route` prints it, on one line:
+// the type unless unicast, the destination ("default", or an address
+// alone for a host route), via and dev of a single
+// path, the table unless main, proto unless boot, scope unless global,
+// src and metric when set, the nexthop flags, then each path of a
+// multipath route ("nexthop via ... dev ... weight ...").
 func (r Route) String() string {
 	var b strings.Builder
-	switch r.Type {
-	case TypeUnicast:
-	case TypeBlackhole:
-		b.WriteString("blackhole ")
-	case TypeUnreachable:
-		b.WriteString("unreachable ")
-	case TypeProhibit:
-		b.WriteString("prohibit ")
-	case TypeThrow:
-		b.WriteString("throw ")
-	default:
-		fmt.Fprintf(&b, "type%d ", r.Type)
+	if r.Type != TypeUnicast {
+		b.WriteString(r.Type.String())
+		b.WriteByte(' ')
 	}
-	b.WriteString(r.Dst.String())
+	switch {
+	case r.Dst.Bits() == 0:
+		b.WriteString("default")
+	case r.Dst.IsSingleIP():
+		b.WriteString(r.Dst.Addr().String())
+	default:
+		b.WriteString(r.Dst.String())
+	}
 	if len(r.Nexthops) == 1 {
 		nh := r.Nexthops[0]
 		if nh.Gateway.IsValid() {
 			fmt.Fprintf(&b, " via %v", nh.Gateway)
 		}
-		fmt.Fprintf(&b, " dev %v", nh.Interface)
+		if nh.Interface.Index != 0 || nh.Interface.Name != "" {
+			fmt.Fprintf(&b, " dev %v", nh.Interface)
+		}
 	}
-	if r.Table != TableMain && r.Table != 0 {
+	switch r.Table {
+	case TableMain, 0:
+	case TableLocal:
+		b.WriteString(" table local")
+	case TableDefault:
+		b.WriteString(" table default")
+	default:
 		fmt.Fprintf(&b, " table %d", r.Table)
 	}
-	fmt.Fprintf(&b, " proto %d scope %d", r.Protocol, r.Scope)
+	if r.Protocol != ProtocolBoot {
+		fmt.Fprintf(&b, " proto %v", r.Protocol)
+	}
+	if r.Scope != ScopeUniverse {
+		fmt.Fprintf(&b, " scope %v", r.Scope)
+	}
 	if r.Src.IsValid() {
 		fmt.Fprintf(&b, " src %v", r.Src)
 	}
-	fmt.Fprintf(&b, " metric %d", r.Metric)
+	if r.Metric != 0 {
+		fmt.Fprintf(&b, " metric %d", r.Metric)
+	}
 	if len(r.Nexthops) == 1 && r.Nexthops[0].Flags != 0 {
 		fmt.Fprintf(&b, " %v", r.Nexthops[0].Flags)
 	}
@@ -251,7 +263,7 @@ type Address struct {
 	// Interface is the interface holding it.
 	Interface Interface
 	// Scope is the address scope (RT_SCOPE_*; 0 global, 253 link).
-	Scope uint8
+	Scope Scope
 	// Flags are the IFA_F_* flags.
 	Flags uint32
 }

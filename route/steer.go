@@ -11,7 +11,7 @@ import (
 // Steerer finds and removes what an earlier one (killed before it could
 // clean up) left in the kernel. 241 is not assigned in rtnetlink.h nor in
 // iproute2's rt_protos.
-const DefaultProtocol uint8 = 241
+const DefaultProtocol Protocol = 241
 
 // DefaultOverrideMetric is the metric of the routes a Steerer installs.
 // Their prefixes are more specific than the guarded prefix, so they win
@@ -102,7 +102,7 @@ func halves(p netip.Prefix) (lo, hi netip.Prefix, ok bool) {
 // plan decides the overrides for guarded prefix p in t. guarded tells
 // whether an interface index is one the Steerer guards; routes through
 // other interfaces are never steered away from (but may be steered to).
-func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(int) bool, proto uint8, metric uint32) steerPlan {
+func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(int) bool, proto Protocol, metric uint32) steerPlan {
 	pl := steerPlan{dst: p}
 	lo, hi, ok := halves(p)
 	if !ok {

@@ -27,7 +27,7 @@ func TestSteererHealthEvents(t *testing.T) {
 	c := newCIPLab(t, false, false)
 	st := c.steerer(t)
 	fault := func(r *Route, add bool) error { return unix.EPERM }
-	st.routeFault.Store(&fault)
+	st.k.routeFault.Store(&fault)
 	st.SetIPState(c.eth3, StateDown)
 	ev := nextEvent(t, st, func(ev Event) bool { return ev.Reason == ReasonFailing })
 	require.ErrorIs(t, ev.Err, os.ErrPermission)
@@ -37,7 +37,7 @@ func TestSteererHealthEvents(t *testing.T) {
 	require.Equal(t, c.eth3, c.kernelOut(t), "steered although every change failed")
 	// Still failing: no second failing event.
 	st.SetIPState(c.eth2, StateUp)
-	st.routeFault.Store(nil)
+	st.k.routeFault.Store(nil)
 	st.Reconcile()
 	ev = nextEvent(t, st, func(ev Event) bool { return ev.Reason == ReasonFailing || ev.Reason == ReasonWorking })
 	require.Equal(t, ReasonWorking, ev.Reason)

@@ -20,22 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A Steerer makes the kernel agree with Select for guarded prefixes: when
-// the interface the kernel uses for a guarded prefix is unhealthy (by the
-// health the caller feeds in, or by the kernel's linkdown flag) and a
-// healthy route to the same prefix exists, it installs the two halves of
-// the prefix through the healthy route, marked with its protocol. Being
-// more specific they win over the prefix whatever the metrics, so the
-// guarded routes themselves are never modified: removing the halves
-// restores the table exactly, a route deleted by an operator meanwhile
-// needs no repair, and after a crash the marked routes are all that is
-// left (a new Steerer removes them when it starts).
-//
-// Health is fed with SetHealth, SetLinkState and SetIPState; every change
-// is applied to the kernel before the setter returns, and reported on
-// Events. Kernel changes (routes, links, netconf) are reconciled by the
-// Steerer's goroutine as they are notified.
-type Steerer struct {
+// steerKernel is the Linux part of a Steerer.
+type steerKernel struct {
 	cfg   SteererConfig
 	log   *slog.Logger
 	view  *View
@@ -75,24 +61,12 @@ type sysctlValue struct {
 	mark     Route
 }
 
-// NewSteerer starts a Steerer: it opens its own View of the namespace,
-// removes routes left by an earlier Steerer of the same protocol, sets the
-// linkdown sysctl on guarded interfaces (unless configured not to) and
-// reconciles once. Interfaces that do not exist yet are guarded once they
-// appear (the sysctl is then not set for them).
-//
-// It first checks that it may change routes (a trial change of a route
-// that carries no traffic): without CAP_NET_ADMIN in the namespace it
-// returns an error wrapping os.ErrPermission that names the capability,
-// even when the sysctls are already set and nothing else would fail
-// before the first steering. The Steerer keeps its own duplicate of
-// cfg.NetNS: the caller may close its descriptor once NewSteerer returns.
-func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
+func newSteerKernel(ctx context.Context, cfg *SteererConfig) (*steerKernel, error) {
 	c, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
-	s := &Steerer{cfg: c, log: c.Logger, done: make(chan struct{}),
+	s := &steerKernel{cfg: c, log: c.Logger, done: make(chan struct{}),
 		events: make(chan Event, c.EventBuffer), health: map[int]Health{}, current: map[netip.Prefix]Interface{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -110,14 +84,14 @@ func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 		s.closeNS()
 		return nil, err
 	}
-	s.rt, err = rtnetlink.Dial(s.view.cfgNetlink())
+	s.rt, err = rtnetlink.Dial(s.view.k.cfgNetlink())
 	if err != nil {
 		s.view.Close()
 		s.closeNS()
 		return nil, wrapErr("dial", err)
 	}
 	s.viewC, s.unsub = s.view.Subscribe()
-	fail := func(err error) (*Steerer, error) {
+	fail := func(err error) (*steerKernel, error) {
 		s.restoreSysctls()
 		s.unsub()
 		s.rt.Close()
@@ -144,34 +118,25 @@ func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	return s, nil
 }
 
-// View returns the Steerer's view of the namespace (closed by Close).
-func (s *Steerer) View() *View { return s.view }
+func (s *steerKernel) View() *View { return s.view }
 
-// Events returns the channel of steering events. It is closed by Close
-// after the restoring events.
-func (s *Steerer) Events() <-chan Event { return s.events }
+func (s *steerKernel) Events() <-chan Event { return s.events }
 
-// Health returns the health last set for the interface index.
-func (s *Steerer) Health(index int) Health {
+func (s *steerKernel) Health(index int) Health {
 	s.hmu.RLock()
 	h := s.health[index]
 	s.hmu.RUnlock()
 	return h
 }
 
-// SetHealth sets both levels of an interface's health and reconciles: the
-// kernel is steered accordingly when it returns (as are the health
-// setters below; they serialise with each other).
-func (s *Steerer) SetHealth(index int, h Health) {
+func (s *steerKernel) SetHealth(index int, h Health) {
 	s.hmu.Lock()
 	s.health[index] = h
 	s.hmu.Unlock()
 	s.apply()
 }
 
-// SetLinkState sets the link level of an interface's health (from a link
-// monitor) and reconciles.
-func (s *Steerer) SetLinkState(index int, st State) {
+func (s *steerKernel) SetLinkState(index int, st State) {
 	s.hmu.Lock()
 	h := s.health[index]
 	h.Link = st
@@ -180,9 +145,7 @@ func (s *Steerer) SetLinkState(index int, st State) {
 	s.apply()
 }
 
-// SetIPState sets the IP level of an interface's health (from an IP
-// monitor) and reconciles.
-func (s *Steerer) SetIPState(index int, st State) {
+func (s *steerKernel) SetIPState(index int, st State) {
 	s.hmu.Lock()
 	h := s.health[index]
 	h.IP = st
@@ -191,14 +154,12 @@ func (s *Steerer) SetIPState(index int, st State) {
 	s.apply()
 }
 
-// Reconcile reconciles now (the health setters and kernel changes do it
-// already).
-func (s *Steerer) Reconcile() { s.apply() }
+func (s *steerKernel) Reconcile() { s.apply() }
 
 // apply reconciles in the caller's goroutine, so that a health verdict
 // reaches the kernel without waiting for another goroutine to be
 // scheduled. It does nothing once Close began.
-func (s *Steerer) apply() {
+func (s *steerKernel) apply() {
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
 	if s.stopped {
@@ -207,8 +168,7 @@ func (s *Steerer) apply() {
 	s.reconcile(true)
 }
 
-// Snapshot returns the guarded prefixes' state and the counters.
-func (s *Steerer) Snapshot() SteererSnapshot {
+func (s *steerKernel) Snapshot() SteererSnapshot {
 	s.smu.Lock()
 	out := s.stats
 	out.Guards = slices.Clone(s.guards)
@@ -217,9 +177,7 @@ func (s *Steerer) Snapshot() SteererSnapshot {
 	return out
 }
 
-// Close removes every route the Steerer installed, puts the sysctls back,
-// stops its goroutine and its view, and closes Events. It is idempotent.
-func (s *Steerer) Close() error {
+func (s *steerKernel) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.stop()
@@ -234,7 +192,7 @@ func (s *Steerer) Close() error {
 	return err
 }
 
-func (s *Steerer) closeNS() {
+func (s *steerKernel) closeNS() {
 	if s.nsFD != 0 {
 		unix.Close(s.nsFD)
 		s.nsFD = 0
@@ -243,7 +201,7 @@ func (s *Steerer) closeNS() {
 
 // abandon stops the Steerer without restoring anything, as a killed
 // program would (for tests of restart recovery).
-func (s *Steerer) abandon() {
+func (s *steerKernel) abandon() {
 	s.once.Do(func() {
 		s.stop()
 		s.unsub()
@@ -256,7 +214,7 @@ func (s *Steerer) abandon() {
 
 // stop ends reconciliation: no health setter reconciles afterwards, and
 // the goroutine has returned.
-func (s *Steerer) stop() {
+func (s *steerKernel) stop() {
 	s.recMu.Lock()
 	s.stopped = true
 	s.recMu.Unlock()
@@ -264,7 +222,7 @@ func (s *Steerer) stop() {
 	s.wg.Wait()
 }
 
-func (s *Steerer) run() {
+func (s *steerKernel) run() {
 	defer s.wg.Done()
 	for {
 		select {
@@ -279,7 +237,7 @@ func (s *Steerer) run() {
 	}
 }
 
-func (s *Steerer) guardedIndexes(t *Table) map[int]bool {
+func (s *steerKernel) guardedIndexes(t *Table) map[int]bool {
 	m := map[int]bool{}
 	for _, n := range s.cfg.Interfaces {
 		if l, ok := t.LinkByName(n); ok {
@@ -290,7 +248,7 @@ func (s *Steerer) guardedIndexes(t *Table) map[int]bool {
 }
 
 // reconcile computes the plan of every guarded prefix and applies it.
-func (s *Steerer) reconcile(emit bool) {
+func (s *steerKernel) reconcile(emit bool) {
 	var plans []steerPlan
 	var flagged map[int]bool
 	var firstErr error
@@ -368,7 +326,7 @@ func (s *Steerer) reconcile(emit bool) {
 	s.guards = guards
 	s.smu.Unlock()
 	failure := firstErr
-	if failure == nil && s.view.failing.Load() {
+	if failure == nil && s.view.k.failing.Load() {
 		failure = s.view.Snapshot().LastError
 		if failure == nil {
 			failure = errors.New("route: view failing")
@@ -451,7 +409,7 @@ func cmp(a, b error) error {
 	return b
 }
 
-func (s *Steerer) emit(ev Event) {
+func (s *steerKernel) emit(ev Event) {
 	select {
 	case s.events <- ev:
 	default:
@@ -461,7 +419,7 @@ func (s *Steerer) emit(ev Event) {
 
 // routeOp adds or deletes one route. Adding a route that exists and
 // deleting one that is gone succeed: the view may lag behind the kernel.
-func (s *Steerer) routeOp(r *Route, add bool) error {
+func (s *steerKernel) routeOp(r *Route, add bool) error {
 	rm := encodeRoute(r)
 	var err error
 	if f := s.routeFault.Load(); f != nil {
@@ -493,7 +451,7 @@ func (s *Steerer) routeOp(r *Route, add bool) error {
 }
 
 // ours returns every route of the Steerer's protocol in its table.
-func (s *Steerer) ours() []Route {
+func (s *steerKernel) ours() []Route {
 	var rs []Route
 	s.view.Read(s.cfg.Table, func(t *Table) {
 		for _, r := range t.Routes() {
@@ -505,7 +463,7 @@ func (s *Steerer) ours() []Route {
 	return rs
 }
 
-func (s *Steerer) removeStale() {
+func (s *steerKernel) removeStale() {
 	for _, r := range s.ours() {
 		if err := s.routeOp(&r, false); err == nil {
 			s.stats.StaleRemoved++
@@ -517,7 +475,7 @@ func (s *Steerer) removeStale() {
 
 // restore deletes every route the Steerer installed and reports the
 // guarded prefixes going back to the kernel's own choice.
-func (s *Steerer) restore() error {
+func (s *steerKernel) restore() error {
 	var errs []error
 	byDst := map[netip.Prefix][]Route{}
 	for _, r := range s.ours() {
@@ -558,7 +516,7 @@ func (s *Steerer) restore() error {
 	return errors.Join(errs...)
 }
 
-func (s *Steerer) families() []string {
+func (s *steerKernel) families() []string {
 	var fam []string
 	for _, p := range s.cfg.Prefixes {
 		f := "ipv6"
@@ -579,7 +537,7 @@ func (s *Steerer) families() []string {
 // them, so a restart leaves the namespace as it was found.
 
 // sysctlMark returns the mark of the sysctl of family f on interface index.
-func (s *Steerer) sysctlMark(f string, index int) Route {
+func (s *steerKernel) sysctlMark(f string, index int) Route {
 	dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	if f == "ipv4" {
 		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
@@ -593,7 +551,7 @@ func sysctlKey(f, name string) string {
 
 // recoverSysctls undoes the sysctl changes of a Steerer of the same
 // protocol that died without restoring them.
-func (s *Steerer) recoverSysctls() {
+func (s *steerKernel) recoverSysctls() {
 	rms, err := s.rt.Route.List()
 	if err != nil {
 		s.log.Warn("route: list sysctl marks", "err", err)
@@ -625,7 +583,7 @@ func (s *Steerer) recoverSysctls() {
 	}
 }
 
-func (s *Steerer) setSysctls() error {
+func (s *steerKernel) setSysctls() error {
 	type want struct {
 		f     string
 		name  string
@@ -680,7 +638,7 @@ func linkByName(ls []Link, name string) (Link, bool) {
 	return Link{}, false
 }
 
-func (s *Steerer) restoreSysctls() {
+func (s *steerKernel) restoreSysctls() {
 	for _, v := range s.sysctls {
 		err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(v.key, []byte(v.old), 0) })
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -708,7 +666,7 @@ func inNetNS(fd int, fn func() error) error {
 // setFailing records the Steerer's health after a reconciliation (err:
 // the first failure, nil when every change was made and the view follows
 // the kernel) and reports each change of it on Events.
-func (s *Steerer) setFailing(err error) {
+func (s *steerKernel) setFailing(err error) {
 	s.smu.Lock()
 	was := s.stats.Failing
 	s.stats.Failing = err != nil
@@ -730,7 +688,7 @@ func (s *Steerer) setFailing(err error) {
 // unreachable route of the Steerer's protocol in SysctlMarkTable, with a
 // metric no mark uses): without CAP_NET_ADMIN in the namespace it fails
 // with EPERM, an error wrapping os.ErrPermission.
-func (s *Steerer) checkPermission() error {
+func (s *steerKernel) checkPermission() error {
 	dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	if s.cfg.Prefixes[0].Addr().Is4() {
 		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)

@@ -32,7 +32,7 @@ type SteererConfig struct {
 	// Protocol marks the routes the Steerer installs (0: DefaultProtocol).
 	// Two Steerers in one namespace and table need distinct values: each
 	// removes, when it starts, every route of its protocol in its table.
-	Protocol uint8
+	Protocol Protocol
 
 	// Metric is the metric of installed routes (0: DefaultOverrideMetric).
 	Metric uint32

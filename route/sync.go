@@ -91,13 +91,6 @@ func (t *Table) prefixesUsing(idx map[int]bool) []netip.Prefix {
 	return slices.Compact(out)
 }
 
-// Kernel route types a carrier change leaves alone in IPv6 (RTF_LOCAL,
-// RTF_ANYCAST routes).
-const (
-	typeLocal   uint8 = 2 // RTN_LOCAL
-	typeAnycast uint8 = 4 // RTN_ANYCAST
-)
-
 // setCarrier applies to the routes through interface idx what the kernel
 // does to them when the interface, administratively up, loses or regains
 // its carrier: RTNH_F_LINKDOWN is set on their nexthops through it (and
@@ -112,7 +105,8 @@ func (t *Table) setCarrier(idx int, carrier, ignore4, ignore6 bool) bool {
 		dirty := false
 		for i := range rs {
 			r := &rs[i]
-			if p.Addr().Is6() && (r.Type == typeLocal || r.Type == typeAnycast) {
+			// A carrier change leaves IPv6 local and anycast routes alone.
+			if p.Addr().Is6() && (r.Type == TypeLocal || r.Type == TypeAnycast) {
 				continue
 			}
 			var nhs []Nexthop

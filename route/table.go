@@ -385,7 +385,7 @@ func (t *Table) better(a *Route, ai int, b *Route, bi int) bool {
 
 // pick returns the index in rs of the best healthy unicast route and the
 // index of its hop, or -1.
-func (t *Table) pick(rs []Route, h HealthSource, skipProto uint8) (int, int) {
+func (t *Table) pick(rs []Route, h HealthSource, skipProto Protocol) (int, int) {
 	best, bestHop := -1, -1
 	for i := range rs {
 		r := &rs[i]

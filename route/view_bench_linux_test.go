@@ -157,7 +157,7 @@ func BenchmarkViewOnKernelTable(b *testing.B) {
 	}
 	b.Run("Dump", func(b *testing.B) {
 		for b.Loop() {
-			if err := v.dump(); err != nil {
+			if err := v.k.dump(); err != nil {
 				b.Fatal(err)
 			}
 		}

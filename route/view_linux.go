@@ -29,22 +29,8 @@ const nlmFDumpIntr = 0x10
 // maxDumpTries bounds the retries of an interrupted dump.
 const maxDumpTries = 10
 
-// View is a live view of a namespace's routing state: routes of the
-// configured tables with their nexthops and flags, links and addresses.
-// It subscribes to route, address, link and netconf notifications before
-// dumping and applies route notifications as they come. The kernel
-// changes nexthop flags and flushes routes of a downed link without a
-// route notification, so a change of a link's admin state, carrier or
-// name, a removed address or an ignore_routes_with_linkdown change makes
-// the view read again the routes through that interface (a dump filtered
-// by output interface; a carrier change alone it applies itself), at
-// most once per coalescing window (ViewConfig.Coalesce) however many
-// notifications arrived in it; other
-// link notifications (statistics, MTU...) cost nothing. An overrun
-// (ENOBUFS) makes it dump everything again, at most at a rate that keeps
-// full dumps under a fifth of a core. Its methods are safe for concurrent
-// use.
-type View struct {
+// viewKernel is the Linux part of a View.
+type viewKernel struct {
 	cfg    ViewConfig
 	log    *slog.Logger
 	sockMu sync.Mutex // guards sub, which an overrun replaces
@@ -79,16 +65,12 @@ type View struct {
 	refreshes, hintsIgnored, fullDumpsDelayed atomic.Uint64
 }
 
-// NewView opens a view of the namespace's routing state, dumps it and
-// keeps it current until Close. cfg may be nil (defaults). The context
-// bounds the initial dump only. The view keeps its own duplicate of
-// cfg.NetNS: the caller may close its descriptor once NewView returns.
-func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
+func newViewKernel(ctx context.Context, cfg *ViewConfig) (*viewKernel, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	v := &View{cfg: c, log: c.Logger, done: make(chan struct{}), tables: map[uint32]*Table{}, subs: map[chan struct{}]struct{}{}}
+	v := &viewKernel{cfg: c, log: c.Logger, done: make(chan struct{}), tables: map[uint32]*Table{}, subs: map[chan struct{}]struct{}{}}
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
 	}
@@ -135,7 +117,7 @@ func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 }
 
 // subscribe opens a socket subscribed to the groups the view follows.
-func (v *View) subscribe() (*netlink.Conn, error) {
+func (v *viewKernel) subscribe() (*netlink.Conn, error) {
 	groups := uint32(0)
 	for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
 		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF} {
@@ -160,7 +142,7 @@ func (v *View) subscribe() (*netlink.Conn, error) {
 // which a busy table may never allow: a fresh socket has no such state.
 // It reports false when the view is closing, and the error that kept the
 // old socket in place.
-func (v *View) resubscribe() (bool, error) {
+func (v *viewKernel) resubscribe() (bool, error) {
 	fresh, err := v.subscribe()
 	v.sockMu.Lock()
 	defer v.sockMu.Unlock()
@@ -180,15 +162,13 @@ func (v *View) resubscribe() (bool, error) {
 	return true, nil
 }
 
-func (v *View) subConn() *netlink.Conn {
+func (v *viewKernel) subConn() *netlink.Conn {
 	v.sockMu.Lock()
 	defer v.sockMu.Unlock()
 	return v.sub
 }
 
-// Close stops the view and waits for its goroutine. It is idempotent.
-// Subscription channels are closed.
-func (v *View) Close() error {
+func (v *viewKernel) Close() error {
 	v.once.Do(func() {
 		v.sockMu.Lock()
 		v.closed.Store(true)
@@ -209,12 +189,7 @@ func (v *View) Close() error {
 	return nil
 }
 
-// Subscribe returns a channel that receives a value after each change of
-// the view (coalesced: one pending value at most), and a function that
-// cancels the subscription. A change of the view's own health
-// (ViewSnapshot.Failing) is a change too. The channel is closed by cancel
-// or Close.
-func (v *View) Subscribe() (<-chan struct{}, func()) {
+func (v *viewKernel) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	v.subMu.Lock()
 	if v.closed.Load() {
@@ -234,7 +209,7 @@ func (v *View) Subscribe() (<-chan struct{}, func()) {
 	}
 }
 
-func (v *View) notify() {
+func (v *viewKernel) notify() {
 	v.updates.Add(1)
 	v.subMu.Lock()
 	for ch := range v.subs {
@@ -246,31 +221,21 @@ func (v *View) notify() {
 	v.subMu.Unlock()
 }
 
-// Lookup returns the route the kernel would use for dst in the view's
-// first table (see Table.Lookup). It does not allocate. Routes of the
-// local table (the namespace's own addresses) are not in the view unless
-// configured.
-func (v *View) Lookup(dst netip.Addr) (Route, bool) {
+func (v *viewKernel) Lookup(dst netip.Addr) (Route, bool) {
 	v.mu.RLock()
 	r, ok := v.first.Lookup(dst)
 	v.mu.RUnlock()
 	return r, ok
 }
 
-// Select returns the best route to dst in the view's first table whose
-// output interface is healthy by h (see Table.Select). It does not
-// allocate on success when h does not.
-func (v *View) Select(dst netip.Addr, h HealthSource) (Selection, error) {
+func (v *viewKernel) Select(dst netip.Addr, h HealthSource) (Selection, error) {
 	v.mu.RLock()
 	s, err := v.first.Select(dst, h)
 	v.mu.RUnlock()
 	return s, err
 }
 
-// Read calls fn with the table with the given id (0: the first configured
-// table) under the view's read lock; fn must not keep t nor modify it.
-// It reports false if the table is not in the view.
-func (v *View) Read(table uint32, fn func(t *Table)) bool {
+func (v *viewKernel) Read(table uint32, fn func(t *Table)) bool {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	t := v.first
@@ -284,30 +249,25 @@ func (v *View) Read(table uint32, fn func(t *Table)) bool {
 	return true
 }
 
-// Routes returns every route of the first table.
-func (v *View) Routes() []Route {
+func (v *viewKernel) Routes() []Route {
 	var out []Route
 	v.Read(0, func(t *Table) { out = t.Routes() })
 	return out
 }
 
-// Links returns every link.
-func (v *View) Links() []Link {
+func (v *viewKernel) Links() []Link {
 	var out []Link
 	v.Read(0, func(t *Table) { out = t.Links() })
 	return out
 }
 
-// Addresses returns the addresses of the interface with the given index,
-// or of every interface when index is 0.
-func (v *View) Addresses(index int) []Address {
+func (v *viewKernel) Addresses(index int) []Address {
 	var out []Address
 	v.Read(0, func(t *Table) { out = t.Addresses(index) })
 	return out
 }
 
-// Snapshot returns the view's counters.
-func (v *View) Snapshot() ViewSnapshot {
+func (v *viewKernel) Snapshot() ViewSnapshot {
 	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
 		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load(),
 		Failing: v.failing.Load(), Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
@@ -329,12 +289,12 @@ const (
 )
 
 // dumpAll runs one dump request and reports whether it was interrupted.
-func (v *View) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
+func (v *viewKernel) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
 	return v.dumpOn(v.req, typ, body)
 }
 
 // dumpOn runs one dump request on c, retrying while it is interrupted.
-func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
+func (v *viewKernel) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
 	for try := 0; ; try++ {
 		msgs, err := c.Execute(netlink.Message{
 			Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Dump},
@@ -360,7 +320,7 @@ func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]n
 }
 
 // dump reads links, addresses and routes and replaces the tables.
-func (v *View) dump() error {
+func (v *viewKernel) dump() error {
 	v.dumps.Add(1)
 	lb, _ := (&rtnetlink.LinkMessage{}).MarshalBinary()
 	lmsgs, err := v.dumpAll(unix.RTM_GETLINK, 0, lb)
@@ -478,9 +438,9 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 		Dst:      netip.PrefixFrom(dst, int(rm.DstLength)).Masked(),
 		Table:    uint32(rm.Table),
 		Metric:   rm.Attributes.Priority,
-		Protocol: rm.Protocol,
-		Scope:    rm.Scope,
-		Type:     rm.Type,
+		Protocol: Protocol(rm.Protocol),
+		Scope:    Scope(rm.Scope),
+		Type:     Type(rm.Type),
 		Tos:      rm.Tos,
 		SrcLen:   rm.SrcLength,
 	}
@@ -533,7 +493,7 @@ func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {
 	if am.Attributes.Flags != 0 {
 		flags = am.Attributes.Flags
 	}
-	return Address{Prefix: netip.PrefixFrom(a, int(am.PrefixLength)), Interface: Interface{Index: int(am.Index)}, Scope: am.Scope, Flags: flags}, true
+	return Address{Prefix: netip.PrefixFrom(a, int(am.PrefixLength)), Interface: Interface{Index: int(am.Index)}, Scope: Scope(am.Scope), Flags: flags}, true
 }
 
 // encodeRoute builds the message that adds or deletes r.
@@ -542,9 +502,9 @@ func encodeRoute(r *Route) *rtnetlink.RouteMessage {
 		Family:    unix.AF_INET6,
 		DstLength: uint8(r.Dst.Bits()),
 		Tos:       r.Tos,
-		Protocol:  r.Protocol,
-		Scope:     r.Scope,
-		Type:      r.Type,
+		Protocol:  uint8(r.Protocol),
+		Scope:     uint8(r.Scope),
+		Type:      uint8(r.Type),
 		Attributes: rtnetlink.RouteAttributes{
 			Dst:      net.IP(r.Dst.Addr().AsSlice()),
 			Priority: r.Metric,
@@ -587,4 +547,4 @@ func encodeRoute(r *Route) *rtnetlink.RouteMessage {
 }
 
 // cfgNetlink returns a netlink configuration for the view's namespace.
-func (v *View) cfgNetlink() *netlink.Config { return &netlink.Config{NetNS: v.cfg.NetNS} }
+func (v *viewKernel) cfgNetlink() *netlink.Config { return &netlink.Config{NetNS: v.cfg.NetNS} }

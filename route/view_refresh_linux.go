@@ -52,14 +52,14 @@ func dupNetNS(fd int) (int, error) {
 	return nfd, nil
 }
 
-func (v *View) closeNS() {
+func (v *viewKernel) closeNS() {
 	if v.nsFD != 0 {
 		unix.Close(v.nsFD)
 		v.nsFD = 0
 	}
 }
 
-func (v *View) closeSockets() {
+func (v *viewKernel) closeSockets() {
 	v.sub.Close()
 	v.req.Close()
 	v.filt.Close()
@@ -68,7 +68,7 @@ func (v *View) closeSockets() {
 
 // setFailing records the view's health and tells subscribers when it
 // changes.
-func (v *View) setFailing(failing bool, err error) {
+func (v *viewKernel) setFailing(failing bool, err error) {
 	if err != nil {
 		v.lastErr.Store(&err)
 	}
@@ -78,7 +78,7 @@ func (v *View) setFailing(failing bool, err error) {
 }
 
 // want schedules a refresh of interface index (0: none) or of everything.
-func (v *View) want(index int, full bool) {
+func (v *viewKernel) want(index int, full bool) {
 	now := time.Now()
 	p := &v.pend
 	if index != 0 {
@@ -111,7 +111,7 @@ func (v *View) want(index int, full bool) {
 	}
 }
 
-func (v *View) run() {
+func (v *viewKernel) run() {
 	defer v.wg.Done()
 	backoff := minReceiveBackoff
 	for {
@@ -167,7 +167,7 @@ func (v *View) run() {
 
 // apply applies a batch of notifications to the tables, notes what must
 // be read again, and reports whether the tables changed.
-func (v *View) apply(msgs []netlink.Message) bool {
+func (v *viewKernel) apply(msgs []netlink.Message) bool {
 	changed := false
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -257,7 +257,7 @@ func (v *View) apply(msgs []netlink.Message) bool {
 // refresh of the link's routes when it changes what routing sees: admin
 // state, carrier, name (routes carry it), appearance. Other attributes
 // (statistics, MTU, operstate alone...) change no route.
-func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bool {
+func (v *viewKernel) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bool {
 	idx := int(lm.Index)
 	if typ == unix.RTM_DELLINK {
 		if v.cfg.redumpEveryHint {
@@ -307,7 +307,7 @@ func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bo
 // ignoreLinkdown returns the effective ignore_routes_with_linkdown of an
 // interface for IPv4 (its own value or "all") and IPv6 (its own value,
 // which "all" sets), read with RTM_GETNETCONF.
-func (v *View) ignoreLinkdown(idx int) (v4, v6 bool, err error) {
+func (v *viewKernel) ignoreLinkdown(idx int) (v4, v6 bool, err error) {
 	get := func(family uint8, ifindex int32) (bool, error) {
 		ae := netlink.NewAttributeEncoder()
 		ae.Int32(netconfaIfindex, ifindex)
@@ -354,7 +354,7 @@ func (v *View) ignoreLinkdown(idx int) (v4, v6 bool, err error) {
 
 // applyCarrier applies carrier changes to the routes of the interfaces in
 // idx; an interface it cannot handle so is put in dirty (a filtered dump).
-func (v *View) applyCarrier(idx, dirty map[int]bool) map[int]bool {
+func (v *viewKernel) applyCarrier(idx, dirty map[int]bool) map[int]bool {
 	for i := range idx {
 		if dirty[i] {
 			continue
@@ -382,7 +382,7 @@ func (v *View) applyCarrier(idx, dirty map[int]bool) map[int]bool {
 // netconf change alters: ignore_routes_with_linkdown makes the kernel
 // report RTNH_F_DEAD on the linkdown nexthops of the interface (or of
 // every interface for "all" and "default").
-func (v *View) netconfChanged(data []byte) {
+func (v *viewKernel) netconfChanged(data []byte) {
 	if v.cfg.redumpEveryHint {
 		v.want(0, true)
 		return
@@ -430,7 +430,7 @@ func (v *View) netconfChanged(data []byte) {
 
 // refresh reads again what the notifications said changed: the routes
 // of the changed interfaces, or everything.
-func (v *View) refresh() {
+func (v *viewKernel) refresh() {
 	p := &v.pend
 	dirty, carrier, full := p.dirty, p.carrier, p.full
 	p.dirty, p.carrier, p.full, p.due = nil, nil, false, time.Time{}
@@ -469,7 +469,7 @@ func (v *View) refresh() {
 
 // refreshInterfaces reads the routes through each interface in idx (a
 // dump filtered by output interface) and puts them in the tables.
-func (v *View) refreshInterfaces(idx map[int]bool) error {
+func (v *viewKernel) refreshInterfaces(idx map[int]bool) error {
 	var krs []Route
 	for i := range idx {
 		for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {

@@ -214,7 +214,7 @@ func TestViewReportsItsHealth(t *testing.T) {
 	// The failing state lasts the receive backoff (10 ms, doubling while
 	// the socket keeps breaking): break it until a notification shows it.
 	for try := 0; try < 8 && !seen; try++ {
-		require.NoError(t, v.subConn().Close())
+		require.NoError(t, v.k.subConn().Close())
 		timeout := time.After(10 * time.Second)
 	wait:
 		for {

@@ -322,7 +322,7 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 		if s.SteerRoutes {
 			r.slot = e.freeSlot()
 			st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: e.fd, Prefixes: []netip.Prefix{s.Prefix},
-				Interfaces: s.Interfaces, Protocol: route.DefaultProtocol + uint8(r.slot), Logger: e.log})
+				Interfaces: s.Interfaces, Protocol: route.DefaultProtocol + route.Protocol(r.slot), Logger: e.log})
 			if err != nil {
 				return permanent(fmt.Sprintf("subnet %v: steering", s.Prefix), err)
 			}
