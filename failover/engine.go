@@ -115,10 +115,12 @@ type group struct {
 	placed bool
 	// verifyAt is when the active member's addresses and return path are
 	// next verified (Config.RepairInterval). returnShadowed: re-steering
-	// did not complete the return path; it is not checked again until the
-	// next move.
+	// did not complete the return path shadowAfter times in a row; it is
+	// not checked again until the next move. shadowStreak counts those
+	// times.
 	verifyAt       time.Time
 	returnShadowed bool
+	shadowStreak   int
 
 	request *request
 
@@ -650,7 +652,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	from := g.active
 	attempts := g.attempt
 	g.active, g.dirty, g.attempt, g.retryAt, g.retryTarget, g.lastErr = target, false, 0, time.Time{}, nil, nil
-	g.blocked, g.permErr, g.placed, g.returnShadowed = nil, nil, true, false
+	g.blocked, g.permErr, g.placed, g.returnShadowed, g.shadowStreak = nil, nil, true, false, 0
 	g.verifyAt = time.Now().Add(e.cfg.RepairInterval)
 	if r := g.request; r != nil && r.to == target {
 		g.request = nil

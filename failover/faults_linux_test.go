@@ -125,6 +125,15 @@ func TestKernelRepair(t *testing.T) {
 	ev := waitRepair()
 	require.True(t, ev.Missing.ReturnPath)
 	require.Empty(t, ev.Missing.Addresses)
+	// Two deletions: the engine may repair after the first and again
+	// after the second (one or two repairs), never give up on them.
+	require.Eventually(t, func() bool {
+		d, err := k.act.Verify(t.Context(), failover.Interface{Name: "eth3"}, svcAddrs)
+		return err == nil && d.None()
+	}, time.Second, time.Millisecond, "return path complete again")
+	time.Sleep(2 * failover.DefaultRepairInterval)
+	afterRules := k.e.Snapshot().Counters.Repairs
+	require.Contains(t, []uint64{6, 7}, afterRules, "5 address repairs, then 1 or 2 for the two rules")
 	for _, r := range returnRules(t, k.node) {
 		require.NotNil(t, r.Attributes.Protocol)
 		require.Equal(t, uint8(failover.ReturnPathProtocol), *r.Attributes.Protocol, "marked as ours")
@@ -147,16 +156,15 @@ func TestKernelRepair(t *testing.T) {
 	require.Equal(t, uint8(failover.ReturnPathProtocol), ours[0].Protocol)
 	t0 = time.Now()
 	require.NoError(t, c.Route.Delete(&ours[0]))
-	ev = waitRepair()
+	require.Eventually(t, func() bool { return k.e.Snapshot().Counters.Repairs > afterRules }, 2*time.Second, time.Millisecond,
+		"the return-table route repaired")
 	routeTook := time.Since(t0)
-	require.True(t, ev.Missing.ReturnPath)
 	k.echoAll("after the route repair")
 
-	// Exactly one repair per fault: nothing is repaired while all is in
-	// place.
+	// One repair per fault: nothing is repaired while all is in place.
 	time.Sleep(3 * failover.DefaultRepairInterval)
 	st := k.e.Snapshot()
-	require.Equal(t, uint64(7), st.Counters.Repairs)
+	require.Equal(t, afterRules+1, st.Counters.Repairs)
 	slices.Sort(took)
 	t.Logf("address repaired after (sorted, 5 trials) %v; median %v; rules repaired after %v; return-table route after %v (periodic check, RepairInterval %v)",
 		took, took[len(took)/2], ruleTook, routeTook, failover.DefaultRepairInterval)

@@ -65,6 +65,10 @@ func (e *RepairEvent) EventTime() time.Time { return e.Time }
 
 func (*RepairEvent) isEvent() {}
 
+// shadowAfter is how many repairs in a row must leave the return path
+// incomplete before the engine stops re-steering it.
+const shadowAfter = 3
+
 var errReturnShadowed = errors.New("failover: the return path is still incomplete right after it was steered again (a rule of higher precedence, or another program, takes it): not repaired again until the next move")
 
 // verify checks the active member of g and repairs it when something is
@@ -105,17 +109,31 @@ func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
 	if ctx.Err() != nil {
 		return
 	}
+	retry := false
 	if errs == nil && d.ReturnPath {
 		// A return path that is still incomplete right after it was
-		// steered again is shadowed by something this engine does not
-		// own (e.g. a rule of higher precedence): say so once, and do not
-		// fight it every RepairInterval; the next move checks again.
+		// steered again, shadowAfter times in a row, is shadowed by
+		// something this engine does not own (e.g. a rule of higher
+		// precedence): say so once, and do not fight it every
+		// RepairInterval; the next move checks again. Fewer times may be
+		// a second deletion racing the repair (an operator deleting the
+		// IPv4 and then the IPv6 rule): steer again at the next step.
 		if d2, err := v.Verify(ctx, ifc, g.cfg.Addresses); err == nil && d2.ReturnPath {
-			g.returnShadowed = true
-			errs = errReturnShadowed
+			g.shadowStreak++
+			if g.shadowStreak >= shadowAfter {
+				g.returnShadowed = true
+				errs = errReturnShadowed
+			} else {
+				retry = true
+			}
+		} else {
+			g.shadowStreak = 0
 		}
 	}
 	done := time.Now()
+	if retry {
+		g.verifyAt = done
+	}
 	if errs == nil {
 		e.counters.Repairs++
 	} else {
