@@ -468,3 +468,29 @@ func TestKernelVerify(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, failover.Drift{ReturnPath: true}, d)
 }
+
+// TestKernelHolder: the member holding every address is where a restarted
+// program leaves them; none, or addresses spread over two members, is the
+// primary; an address on a non-member does not count.
+func TestKernelHolder(t *testing.T) {
+	c := newConflictLab(t)
+	ctx := t.Context()
+	members := []string{"eth3", "eth2"}
+	h, err := c.act.Holder(ctx, members, svcAddrs)
+	require.NoError(t, err)
+	require.Equal(t, "eth3", h, "held nowhere: the primary")
+	for _, p := range svcAddrs {
+		require.NoError(t, c.node.AddAddr("eth2", p))
+	}
+	h, err = c.act.Holder(ctx, members, svcAddrs)
+	require.NoError(t, err)
+	require.Equal(t, "eth2", h, "both addresses on the standby")
+	require.NoError(t, c.node.DelAddr("eth2", svc6))
+	require.NoError(t, c.node.AddAddr("eth3", svc6))
+	h, err = c.act.Holder(ctx, members, svcAddrs)
+	require.NoError(t, err)
+	require.Equal(t, "eth3", h, "spread over two members: the primary")
+	h, err = c.act.Holder(ctx, []string{"eth2"}, []netip.Prefix{svc6})
+	require.NoError(t, err)
+	require.Equal(t, "eth2", h, "held by a non-member only: the first member")
+}

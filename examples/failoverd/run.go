@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"slices"
 
@@ -39,7 +38,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 	} else if n > 0 {
 		out.note(fmt.Sprintf("removed %d return-path rules and routes left by an earlier run", n))
 	}
-	initial, err := holder(ctx, act, members, o.addresses)
+	initial, err := act.Holder(ctx, members, o.addresses)
 	if err != nil {
 		return err
 	}
@@ -101,29 +100,6 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 			out.status(e.Snapshot())
 		}
 	}
-}
-
-// holder returns the member that already holds every address, or the
-// primary when none (or more than one) does.
-func holder(ctx context.Context, act *failover.KernelActuator, members []string, addrs []netip.Prefix) (string, error) {
-	found := ""
-	for _, a := range addrs {
-		hs, err := act.Holders(ctx, a)
-		if err != nil {
-			return "", err
-		}
-		var on []string
-		for _, h := range hs {
-			if slices.Contains(members, h.Name) {
-				on = append(on, h.Name)
-			}
-		}
-		if len(on) != 1 || (found != "" && on[0] != found) {
-			return members[0], nil
-		}
-		found = on[0]
-	}
-	return found, nil
 }
 
 // fatal returns the error that ends failoverd for ev: a missing privilege

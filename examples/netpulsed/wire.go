@@ -350,7 +350,7 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 		initial, ok := holders[g.Name]
 		if !ok || initial == "" || !slices.Contains(g.members(), initial) {
 			var err error
-			if initial, err = holder(ctx, e.act, g.members(), g.Addresses); err != nil {
+			if initial, err = e.act.Holder(ctx, g.members(), g.Addresses); err != nil {
 				return fmt.Errorf("group %s: finding the addresses: %w", g.Name, err)
 			}
 		}
@@ -486,29 +486,6 @@ func (e *engine) close(failed bool) error {
 	}
 	_ = failed
 	return errors.Join(errs...)
-}
-
-// holder returns the member that already holds every address, or the
-// primary when none (or more than one) does.
-func holder(ctx context.Context, act *failover.KernelActuator, members []string, addrs []netip.Prefix) (string, error) {
-	found := ""
-	for _, a := range addrs {
-		hs, err := act.Holders(ctx, a)
-		if err != nil {
-			return "", err
-		}
-		var on []string
-		for _, h := range hs {
-			if slices.Contains(members, h.Name) {
-				on = append(on, h.Name)
-			}
-		}
-		if len(on) != 1 || (found != "" && on[0] != found) {
-			return members[0], nil
-		}
-		found = on[0]
-	}
-	return found, nil
 }
 
 // placed reports whether every group's addresses are placed (or the group
