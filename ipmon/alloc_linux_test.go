@@ -4,7 +4,6 @@ package ipmon
 
 import (
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
@@ -27,33 +26,7 @@ func TestProbePathAllocs(t *testing.T) {
 		name := map[bool]string{false: "ipv4", true: "ipv6"}[a.Is6()]
 		t.Run(name, func(t *testing.T) {
 			require.NoError(t, p.Add(Target{Addr: a, Interface: "eth2", Interval: time.Hour, Timeout: time.Second}))
-			var tg *target
-			p.mu.Lock()
-			for _, x := range p.targets {
-				if x.t.Addr == a {
-					tg = x
-				}
-			}
-			p.mu.Unlock()
-			probe := func() {
-				p.mu.Lock()
-				want := p.received + 1
-				p.sendProbe(tg, time.Now())
-				p.tr.flush()
-				p.mu.Unlock()
-				for i := 0; ; i++ {
-					p.mu.Lock()
-					got := p.received
-					p.mu.Unlock()
-					if got >= want {
-						return
-					}
-					if i > 1e7 {
-						t.Fatal("no reply")
-					}
-					runtime.Gosched()
-				}
-			}
+			probe := roundTrip(t, p, a)
 			for range 50 { // warm up: ARP/ND, buffers
 				probe()
 			}

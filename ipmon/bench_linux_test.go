@@ -4,6 +4,7 @@ package ipmon
 
 import (
 	"context"
+	"net/netip"
 	"runtime"
 	"testing"
 	"time"
@@ -40,31 +41,7 @@ func BenchmarkProbePath(b *testing.B) {
 			if err := p.Add(Target{Addr: dst, Interface: "eth2", Interval: time.Hour, Timeout: time.Second}); err != nil {
 				b.Fatal(err)
 			}
-			var tg *target
-			p.mu.Lock()
-			for _, t := range p.targets {
-				tg = t
-			}
-			p.mu.Unlock()
-			probe := func() {
-				p.mu.Lock()
-				want := p.received + 1
-				p.sendProbe(tg, time.Now())
-				p.tr.flush()
-				p.mu.Unlock()
-				for i := 0; ; i++ {
-					p.mu.Lock()
-					got := p.received
-					p.mu.Unlock()
-					if got >= want {
-						return
-					}
-					if i > 1e7 {
-						b.Fatal("no reply")
-					}
-					runtime.Gosched()
-				}
-			}
+			probe := roundTrip(b, p, dst)
 			for range 100 { // warm up: ARP/ND, buffers
 				probe()
 			}
@@ -77,5 +54,42 @@ func BenchmarkProbePath(b *testing.B) {
 			s := p.Snapshot()
 			b.ReportMetric(float64(s.Targets[0].AvgRTT.Microseconds()), "avg-rtt-us")
 		})
+	}
+}
+
+// roundTrip returns a function that sends one probe to the target at addr
+// (already added) and waits, bounded, for its reply: the probe path of the
+// allocation test and the probe benchmark.
+func roundTrip(tb testing.TB, p *Poller, addr netip.Addr) func() {
+	tb.Helper()
+	var tg *target
+	p.mu.Lock()
+	for _, x := range p.targets {
+		if x.t.Addr == addr {
+			tg = x
+		}
+	}
+	p.mu.Unlock()
+	if tg == nil {
+		tb.Fatalf("no target %v", addr)
+	}
+	return func() {
+		p.mu.Lock()
+		want := p.received + 1
+		p.sendProbe(tg, time.Now())
+		p.tr.flush()
+		p.mu.Unlock()
+		for i := 0; ; i++ {
+			p.mu.Lock()
+			got := p.received
+			p.mu.Unlock()
+			if got >= want {
+				return
+			}
+			if i > 1e7 {
+				tb.Fatal("no reply")
+			}
+			runtime.Gosched()
+		}
 	}
 }
