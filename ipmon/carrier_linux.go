@@ -22,10 +22,10 @@ import (
 // INCOMPLETE and FAILED neighbour entries (they hold nothing learnt); the
 // next probe creates a fresh entry, which solicits at once.
 
-// carrierWatch remembers each link's carrier as last notified. Used by the
-// link follower goroutine only.
+// carrierWatch is the state of the flush. Used by the link follower
+// goroutine only; a link's carrier before a notification is the link
+// table's (addrtable_linux.go), which the notification has not changed yet.
 type carrierWatch struct {
-	up      map[uint32]bool
 	refused bool // EPERM once: not tried again
 	// off turns the flush off: tests measure the kernel's own recovery
 	// with it, as a baseline.
@@ -33,23 +33,15 @@ type carrierWatch struct {
 }
 
 // noteCarrier is called by the link follower with every RTM_NEWLINK, before
-// the table applies it. On a carrier return (IFF_LOWER_UP set after it was clear) of an interface
-// with targets, it flushes the interface's unresolved neighbour entries.
+// the table applies it. On a carrier return (IFF_LOWER_UP set after it was
+// clear) of an interface with targets, it flushes the interface's
+// unresolved neighbour entries.
 func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 	cw := &t.carrier
-	if cw.up == nil {
-		cw.up = make(map[uint32]bool)
-	}
 	up := lm.Flags&unix.IFF_LOWER_UP != 0 && lm.Flags&unix.IFF_UP != 0
-	was, known := cw.up[lm.Index]
-	if !known {
-		// The first notification of this link since Open: its carrier
-		// before is what the table holds (Open's dump; called before the
-		// notification is applied), so that a link without carrier at
-		// Open gets the flush when carrier first returns.
-		was, known = t.table.carrier(int(lm.Index))
-	}
-	cw.up[lm.Index] = up
+	// The carrier before this notification: the table's (Open's dump, then
+	// every notification), which applies this one only after.
+	was, known := t.table.carrier(int(lm.Index))
 	if !up || !known || was || cw.refused || cw.off.Load() || lm.Attributes == nil {
 		return
 	}
