@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +78,18 @@ func TestJSONLines(t *testing.T) {
 	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"health","interface":"eth3","state":"link-down","failure":"link+ip"}`, lines[0])
 	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"switch","address":"198.18.10.50/24","from":"eth3","to":"eth2","reason":"ip-down"}`, lines[1])
 	require.Contains(t, lines[2], `"address":"2001:db8::50/64"`)
+}
+
+// TestFatal: a privilege lost while running, or an address held elsewhere,
+// ends failoverd (the daemon restores and exits 1); other errors, and
+// transient ones, do not.
+func TestFatal(t *testing.T) {
+	eth3 := failover.Interface{Name: "eth3"}
+	require.ErrorContains(t, fatal(&failover.ActionErrorEvent{Op: "add", Interface: eth3, Err: os.ErrPermission, Permanent: true}),
+		"failoverd needs CAP_NET_ADMIN and CAP_NET_RAW")
+	ce := &failover.ConflictError{Address: netip.MustParsePrefix("198.18.10.50/24")}
+	require.ErrorContains(t, fatal(&failover.ActionErrorEvent{Op: "add", Interface: eth3, Err: ce, Permanent: true}), "not taking 198.18.10.50/24")
+	require.NoError(t, fatal(&failover.ActionErrorEvent{Op: "add", Interface: eth3, Err: failover.ErrMemberMissing, Permanent: true}))
+	require.NoError(t, fatal(&failover.ActionErrorEvent{Op: "add", Interface: eth3, Err: os.ErrPermission}), "not permanent")
+	require.NoError(t, fatal(&failover.HealthEvent{}))
 }
