@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -269,4 +270,125 @@ func TestSubscribeContext(t *testing.T) {
 		r.links.send(up(2, "eth2"))
 		require.Len(t, r.observed(), 1)
 	})
+}
+
+// TestConditionFolded: condition changes a subscriber did not read are
+// folded into one, with the Previous it saw and the count in a DropEvent.
+func TestConditionFolded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, false)
+		defer r.m.Close()
+		ch := r.m.Subscribe(t.Context())
+		errSock := errors.New("socket failed")
+		const n = 40
+		for i := range n {
+			time.Sleep(time.Millisecond)
+			c := netpulse.Condition{OK: i%2 == 1}
+			if !c.OK {
+				c.Err = errSock
+			}
+			r.links.send(&netpulse.ConditionEvent{Time: time.Now(), Condition: c})
+		}
+		var conds, dropped int
+		var prev *netpulse.ConditionEvent
+		for len(ch) > 0 {
+			switch e := (<-ch).(type) {
+			case *netpulse.ConditionEvent:
+				conds++
+				if prev != nil {
+					require.Equal(t, prev.Condition, e.Previous)
+				}
+				prev = e
+			case *netpulse.DropEvent:
+				dropped += int(e.Count)
+			default:
+				t.Fatalf("unexpected %T", e)
+			}
+			synctest.Wait()
+		}
+		require.Positive(t, dropped)
+		require.Equal(t, n, conds+dropped)
+		require.True(t, prev.Condition.OK, "the latest condition")
+		require.Equal(t, netpulse.ReasonWorking, prev.Reason)
+	})
+}
+
+// otherEvent is an event type the Monitor does not know.
+type otherEvent struct{ time.Time }
+
+func (e *otherEvent) EventTime() time.Time { return e.Time }
+
+// TestForeignEvents: events of a source that carry no evidence (a link
+// event on the IP source, or a type the Monitor does not know) change
+// nothing.
+func TestForeignEvents(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, true)
+		defer r.m.Close()
+		r.links.send(&otherEvent{time.Now()})
+		r.links.send(verdict("eth2", vDead))
+		r.ips.send(up(2, "eth2"))
+		r.ips.send(&otherEvent{time.Now()})
+		require.Empty(t, r.observed())
+		require.Empty(t, r.m.Snapshot())
+	})
+}
+
+// TestAddLost: the mark of the fan-out cap counts the dropped events on the
+// next delivery, from the time of the first loss.
+func TestAddLost(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	e := &Event{Time: t0}
+	d := delivery{ev: e}.addLost(3)
+	require.Equal(t, delivery{ev: e, lost: 3, lostAt: t0}, d)
+	d.ev = &Event{Time: t0.Add(time.Second)}
+	require.Equal(t, delivery{ev: d.ev, lost: 5, lostAt: t0}, d.addLost(2))
+}
+
+// TestConcurrentUse: Subscribe, Feed, Snapshot and Close from many
+// goroutines while the sources send (run with -race); every subscription
+// ends with Close and no goroutine is left (goleak in TestMain).
+func TestConcurrentUse(t *testing.T) {
+	links, ips := newFake(), newFake()
+	m, err := New(context.Background(), &Config{Links: links, Probes: ips})
+	require.NoError(t, err)
+	stop := make(chan struct{})
+	var senders, users sync.WaitGroup
+	senders.Add(2)
+	go func() {
+		defer senders.Done()
+		for i := 0; ; i++ {
+			select {
+			case links.in <- up(2+i%3, "eth2"):
+			case <-stop:
+				return
+			}
+		}
+	}()
+	go func() {
+		defer senders.Done()
+		for i := 0; ; i++ {
+			select {
+			case ips.in <- verdict("eth2", netpulse.Verdict(i%4)):
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for range 4 {
+		users.Add(1)
+		go func() {
+			defer users.Done()
+			ch := m.Subscribe(context.Background())
+			_ = m.Feed(&recorder{})
+			_ = m.Snapshot()
+			for range ch {
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, m.Close())
+	users.Wait() // every subscription was closed
+	close(stop)
+	senders.Wait()
 }
