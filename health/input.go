@@ -9,7 +9,10 @@ import (
 // The Monitor's core is fed inputs, not the sources' event types: decodeLink
 // and decodeIP are the only places that know what a LinkSource and an
 // IPSource send, so that the core's rules (one meaning of dead, interfaces
-// keyed by name) do not depend on the detectors' event shapes.
+// keyed by name) do not depend on the detectors' event shapes. For now they
+// decode the package's own input types only; when linkmon's and ipmon's
+// events are netpulse.Events (issue 13) they gain a case each for
+// *linkmon.LinkEvent and *ipmon.VerdictEvent, and nothing else changes.
 
 // linkInput is one observation of a link, as linkmon reports it: its full
 // new state and, for a rename, the identity it had before.
