@@ -93,9 +93,9 @@ func (w *ethWorker) detail(index int) Detail {
 		}
 		switch lm.Autoneg {
 		case ethtool.AutonegOn:
-			d.Autoneg = Yes
+			d.Autoneg = TristateYes
 		case ethtool.AutonegOff:
-			d.Autoneg = No
+			d.Autoneg = TristateNo
 		}
 	case errors.Is(err, os.ErrNotExist):
 	default:
@@ -104,9 +104,9 @@ func (w *ethWorker) detail(index int) Detail {
 	ls, err := w.client.LinkState(ifi)
 	switch {
 	case err == nil:
-		d.LinkDetected = No
+		d.LinkDetected = TristateNo
 		if ls.Link {
-			d.LinkDetected = Yes
+			d.LinkDetected = TristateYes
 		}
 	case errors.Is(err, os.ErrNotExist):
 	default:

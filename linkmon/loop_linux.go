@@ -14,7 +14,8 @@ import (
 // socket failures, dumps and the carrier check of NIC-like links.
 
 // read is the notification reader: the hot path from the kernel to the
-// subscribers. It allocates nothing per message.
+// subscribers. It allocates nothing per message (the core allocates the one
+// event a change makes).
 func (k *kernel) read() {
 	defer k.wg.Done()
 	var m linkMsg
@@ -79,7 +80,7 @@ func (k *kernel) read() {
 // until it works or the watcher is closed (then it returns false).
 func (k *kernel) recover(cause error) bool {
 	werr := &Error{Op: "receive", Err: cause}
-	k.c.setHealth(werr, time.Now())
+	k.c.setCondition(werr, time.Now())
 	k.log.Warn("linkmon: netlink socket failed; reopening", "err", cause)
 	backoff := 10 * time.Millisecond
 	for {
@@ -96,14 +97,14 @@ func (k *kernel) recover(cause error) bool {
 		}
 		if err == nil {
 			k.c.count(func(c *Counters) { c.Reopens++ })
-			k.c.setHealth(nil, time.Now())
+			k.c.setCondition(nil, time.Now())
 			k.log.Info("linkmon: netlink sockets reopened")
 			return true
 		}
 		if k.isClosed() {
 			return false
 		}
-		k.c.setHealth(&Error{Op: "reopen", Err: err}, time.Now())
+		k.c.setCondition(&Error{Op: "reopen", Err: err}, time.Now())
 		backoff = min(backoff*2, 5*time.Second)
 	}
 }

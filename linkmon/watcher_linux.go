@@ -39,15 +39,8 @@ type kernel struct {
 	wg      sync.WaitGroup
 }
 
-// Open starts watching links. A nil cfg means the defaults. It returns an
-// *Error: wrapping os.ErrNotExist when a selected interface does not exist
-// (unless Config.AllowMissing), os.ErrPermission when the namespace cannot be
-// entered; or a plain error for an invalid Config.
-func Open(ctx context.Context, cfg *Config) (*Watcher, error) {
-	vc, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
+// open starts the kernel side and returns the watcher; vc is validated.
+func open(ctx context.Context, vc *config) (*Watcher, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -89,7 +82,7 @@ func Open(ctx context.Context, cfg *Config) (*Watcher, error) {
 		for _, sel := range vc.Interfaces {
 			found := false
 			for _, l := range snap.Links {
-				if (sel.Index != 0 && l.Index == sel.Index) || (sel.Index == 0 && l.Name == sel.Name) {
+				if (sel.Name != "" && l.Name == sel.Name) || (sel.Name == "" && l.Index == sel.Index) {
 					found = true
 					break
 				}
@@ -107,7 +100,7 @@ func Open(ctx context.Context, cfg *Config) (*Watcher, error) {
 	c.start()
 	k.wg.Add(1)
 	go k.read()
-	if vc.CheckInterval > 0 {
+	if !vc.NoCarrierCheck {
 		k.wg.Add(1)
 		go k.checkLoop()
 	}
