@@ -25,7 +25,8 @@ type core struct {
 	ctr     Counters
 	nicIdx  []checkTarget // scratch for nicTargets
 
-	st *stream.Stream[*LinkEvent]
+	st  *stream.Stream[*LinkEvent]
+	evs []LinkEvent // the rest of the current block of events (see emit)
 
 	// Hooks set by the kernel side before the core is used; each must not
 	// block.
@@ -214,11 +215,23 @@ func (c *core) commit(e *entry, st State, now time.Time) {
 	c.emit(prev, st, now)
 }
 
-// emit publishes one change: one allocation, the event every subscriber
-// shares.
+// emit publishes one change as one event that every subscriber shares.
+// Events are carved out of blocks of eventBlock: one allocation per block,
+// not per change. An event a subscriber keeps keeps its block alive (at
+// most eventBlock events' memory), which is bounded and short-lived in
+// the common case of a subscriber that handles events as they come.
 func (c *core) emit(prev, st State, now time.Time) {
-	c.st.Publish(&LinkEvent{State: st, Previous: prev, Seq: c.st.Next(), Time: now})
+	if len(c.evs) == 0 {
+		c.evs = make([]LinkEvent, eventBlock)
+	}
+	e := &c.evs[0]
+	c.evs = c.evs[1:]
+	*e = LinkEvent{State: st, Previous: prev, Seq: c.st.Next(), Time: now}
+	c.st.Publish(e)
 }
+
+// eventBlock is how many events one allocation makes room for.
+const eventBlock = 16
 
 // remove emits the disappearance of a watched link and forgets it.
 func (c *core) remove(e *entry, name string, now time.Time) {

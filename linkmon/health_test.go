@@ -141,3 +141,44 @@ func TestQueueCapUnderChurn(t *testing.T) {
 		require.False(t, last.State.Carrier, "the latest state of eth2 arrives")
 	})
 }
+
+// TestSharedEventsNeverModified: events are shared by every subscriber, so
+// coalescing for a slow one makes a new event and leaves the ones a fast
+// subscriber already holds as they were; the slow one gets the transition
+// from the state it saw last straight to the latest.
+func TestSharedEventsNeverModified(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCore(testConfig(t, Config{Buffer: 1}))
+		c.start()
+		defer c.stop()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c.apply(msg(2, "eth2", true, true), time.Now())
+		fast, slow := c.subscribe(ctx), c.subscribe(ctx)
+		recvLink(t, fast)
+		recvLink(t, slow)
+		var held []*LinkEvent
+		var copies []LinkEvent
+		for i := range 20 {
+			c.apply(msg(2, "eth2", true, i%2 == 1), time.Now())
+			ev := recvLink(t, fast)
+			held = append(held, ev)
+			copies = append(copies, *ev)
+		}
+		synctest.Wait()
+		var got []*LinkEvent
+		for len(slow) > 0 {
+			got = append(got, recvLink(t, slow))
+			synctest.Wait()
+		}
+		require.Less(t, len(got), 20, "the slow subscriber's events were coalesced")
+		for i := range held {
+			require.Equal(t, copies[i], *held[i], "event %d modified after it was sent", i)
+		}
+		require.True(t, got[0].Previous.Carrier && !got[0].State.Carrier, "the first event it got, sent before it fell behind")
+		last := got[len(got)-1]
+		require.True(t, last.State.Carrier, "the latest state")
+		require.Equal(t, got[len(got)-2].State.Carrier, last.Previous.Carrier, "chained from what it saw")
+		require.Equal(t, held[len(held)-1].Seq, last.Seq)
+	})
+}

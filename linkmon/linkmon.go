@@ -54,8 +54,8 @@
 //
 // Links that the kernel notifies promptly cost no CPU while quiet, and a
 // change reaches a subscriber as soon as the kernel's notification is read,
-// with one allocation per change (the *LinkEvent, shared by every
-// subscriber). On a NIC-like link the carrier check bounds the delay by
+// and every subscriber shares the same *LinkEvent (events are allocated in
+// small blocks: less than one allocation per change). On a NIC-like link the carrier check bounds the delay by
 // about one CheckInterval; it costs one timer wake-up per interval plus a
 // part linear in the number of NIC-like links. The README gives measured
 // figures.
