@@ -1,7 +1,7 @@
 // Package linkmon watches the link level of a host's network interfaces:
 // carrier, operational state and administrative state, as a table and as a
-// stream of changes, delivered within a fraction of a millisecond of the
-// kernel knowing.
+// stream of changes, delivered as soon as the kernel notifies them (and,
+// for NIC-like devices, within about one carrier-check interval).
 //
 // A Watcher subscribes to the kernel's link notifications (rtnetlink group
 // RTNLGRP_LINK) before it dumps the link table, so that no change between
@@ -52,10 +52,10 @@
 //
 // # Cost and latency
 //
-// Links that the kernel notifies promptly cost no CPU while quiet, and a
-// change reaches a subscriber as soon as the kernel's notification is read,
-// and every subscriber shares the same *LinkEvent (events are allocated in
-// small blocks: less than one allocation per change). On a NIC-like link the carrier check bounds the delay by
+// Links that the kernel notifies promptly cost no CPU while quiet. A change
+// reaches a subscriber as soon as the kernel's notification is read; every
+// subscriber receives the same *LinkEvent, and events are allocated in
+// small blocks (less than one allocation per change). On a NIC-like link the carrier check bounds the delay by
 // about one CheckInterval; it costs one timer wake-up per interval plus a
 // part linear in the number of NIC-like links. The README gives measured
 // figures.

@@ -16,8 +16,9 @@ type Watcher struct {
 }
 
 // Open starts watching the links of a network namespace. A nil cfg means
-// the defaults. ctx bounds the setup (the first dump, entering the
-// namespace); cancelling it later has no effect: Close ends the watcher.
+// the defaults. ctx bounds the setup (entering the namespace, the first
+// dump): Open returns ctx's error if it is done before the watcher runs.
+// Cancelling it later has no effect: Close ends the watcher.
 //
 // It returns an error wrapping os.ErrInvalid for an invalid Config (see
 // Config.Validate), or an *Error: wrapping os.ErrNotExist when a selected
