@@ -48,3 +48,13 @@ func TestStateVocabulary(t *testing.T) {
 	require.Equal(t, netpulse.Interface{Name: "eth2"}, gone.Interface(), "a link that is gone has no index")
 	require.Equal(t, netpulse.StateDown, gone.Link())
 }
+
+// TestSelectionNameAuthoritative: a selector with a name selects by name,
+// whatever its index says; one with only an index selects that index.
+func TestSelectionNameAuthoritative(t *testing.T) {
+	c := newCore(testConfig(t, Config{Interfaces: []netpulse.Interface{{Index: 99, Name: "eth2"}, {Index: 7}}}))
+	require.True(t, c.selected(2, []byte("eth2")))
+	require.False(t, c.selected(99, []byte("eth9")), "the stale index of a named selector selects nothing")
+	require.True(t, c.selected(7, []byte("anything")))
+	require.False(t, c.selected(8, []byte("eth3")))
+}
