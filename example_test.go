@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -25,7 +26,7 @@ func Example() {
 
 	// Link level: carrier of eth2 and eth3.
 	links, err := linkmon.Open(ctx, &linkmon.Config{
-		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}},
+		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -55,7 +56,11 @@ func Example() {
 	}
 	defer steer.Close()
 	go func() { // link level: carrier and admin state
-		for ev := range links.Subscribe(ctx) {
+		for x := range links.Subscribe(ctx) {
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
+				continue
+			}
 			st := route.StateDown
 			if ev.State.Present && ev.State.Carrier && ev.State.AdminUp {
 				st = route.StateUp

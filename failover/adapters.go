@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 )
@@ -22,7 +23,7 @@ func LinkEvidenceFrom(s linkmon.State) LinkEvidence {
 // RenamedAway returns, for a linkmon event whose link changed its name,
 // the link evidence that the old name is gone; ok is false for other
 // events.
-func RenamedAway(ev linkmon.Event) (LinkEvidence, bool) {
+func RenamedAway(ev *linkmon.LinkEvent) (LinkEvidence, bool) {
 	old := ev.Previous.Name
 	if old == "" || old == ev.State.Name {
 		return LinkEvidence{}, false
@@ -59,8 +60,8 @@ func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
 	return IPEvidence{Interface: ev.Interface, Verdict: v, Time: ev.At}, true
 }
 
-// FollowLinks feeds every event of a linkmon subscription (e.g.
-// Watcher.Subscribe) into the engine, from a goroutine the engine owns. It
+// FollowLinks feeds every link event of a linkmon subscription (e.g.
+// Watcher.Subscribe; its other events are skipped) into the engine, from a goroutine the engine owns. It
 // runs until the channel is closed or the engine is closed; Close waits
 // for it. It returns ErrClosed if the engine is closed.
 //
@@ -68,12 +69,16 @@ func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
 // Previous has the old name) makes that member gone (Present false: link
 // down, never chosen, its addresses moved if it held them), and a link
 // that takes a member's name later is that member.
-func (e *Engine) FollowLinks(events <-chan linkmon.Event) error {
+func (e *Engine) FollowLinks(events <-chan netpulse.Event) error {
 	return e.follow(func() bool {
 		select {
-		case ev, ok := <-events:
+		case x, ok := <-events:
 			if !ok {
 				return false
+			}
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
+				return true
 			}
 			if gone, ok := RenamedAway(ev); ok {
 				e.Link(gone)

@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -49,12 +50,12 @@ func TestLinkEvidenceFrom(t *testing.T) {
 func TestFollow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
-		links := make(chan linkmon.Event)
+		links := make(chan netpulse.Event)
 		ips := make(chan ipmon.Event)
 		require.NoError(t, r.e.FollowLinks(links))
 		require.NoError(t, r.e.FollowIP(ips))
 		for _, n := range []string{"eth3", "eth2"} {
-			links <- linkmon.Event{Initial: true, State: linkmon.State{Name: n, Index: ifIndex(n), Present: true, AdminUp: true, Carrier: true, Changed: time.Now()}}
+			links <- &linkmon.LinkEvent{Initial: true, State: linkmon.State{Name: n, Index: ifIndex(n), Present: true, AdminUp: true, Carrier: true, Changed: time.Now()}}
 		}
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, r.holders())

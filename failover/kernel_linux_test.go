@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -58,7 +59,7 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 	t := k.t
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: k.node.FD(),
-		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}}, CheckInterval: mon.checkInterval})
+		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}, CheckInterval: mon.checkInterval})
 	require.NoError(t, err)
 	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: k.node.FD(), Interval: mon.interval, Timeout: mon.timeout,
 		FailAfter: mon.failAfter, RecoverAfter: mon.recoverAfter})

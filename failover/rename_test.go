@@ -64,7 +64,7 @@ func TestRenamedMember(t *testing.T) {
 
 func TestRenamedAway(t *testing.T) {
 	now := time.Now()
-	ev := linkmon.Event{Previous: linkmon.State{Index: 13, Name: "eth3", Present: true},
+	ev := &linkmon.LinkEvent{Previous: linkmon.State{Index: 13, Name: "eth3", Present: true},
 		State: linkmon.State{Index: 13, Name: "eth9", Present: true, Changed: now}}
 	gone, ok := failover.RenamedAway(ev)
 	require.True(t, ok)
@@ -72,6 +72,6 @@ func TestRenamedAway(t *testing.T) {
 	ev.Previous.Name = "eth9"
 	_, ok = failover.RenamedAway(ev)
 	require.False(t, ok)
-	_, ok = failover.RenamedAway(linkmon.Event{State: linkmon.State{Name: "eth3"}})
+	_, ok = failover.RenamedAway(&linkmon.LinkEvent{State: linkmon.State{Name: "eth3"}})
 	require.False(t, ok, "a new link")
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -98,7 +99,7 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(), Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}}})
+	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(), Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
 	require.NoError(t, err)
 	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: node.FD(), Interval: 10 * time.Millisecond, Timeout: 20 * time.Millisecond,
 		FailAfter: 3, RecoverAfter: 2})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -43,9 +44,9 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		return err
 	}
 
-	sel := make([]linkmon.Interface, len(members))
+	sel := make([]netpulse.Interface, len(members))
 	for i, m := range members {
-		sel[i] = linkmon.Interface{Name: m}
+		sel[i] = netpulse.Interface{Name: m}
 	}
 	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: fd, Interfaces: sel})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/ipmon"
@@ -57,7 +58,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	fd := topo.node.FD()
 	if a.watcher, err = linkmon.Open(ctx, &linkmon.Config{
 		NetNS:      fd,
-		Interfaces: []linkmon.Interface{{Name: "eth2"}, {Name: "eth3"}},
+		Interfaces: []netpulse.Interface{{Name: "eth2"}, {Name: "eth3"}},
 		Damping:    damping,
 	}); err != nil {
 		return nil, fmt.Errorf("linkmon: %w", err)
@@ -108,7 +109,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	// The Steerer's health, and the timeline, from their own subscriptions.
 	feed := healthfeed.Feed{
 		Setter: a.steerer,
-		OnLink: func(ev linkmon.Event) { rec.add(record{at: ev.Time, link: &ev}) },
+		OnLink: func(ev *linkmon.LinkEvent) { rec.add(record{at: ev.Time, link: ev}) },
 		OnIP:   func(ev ipmon.Event) { rec.add(record{at: ev.At, ip: &ev}) },
 	}
 	links, targets := a.watcher.Subscribe(ctx), a.poller.Subscribe(ctx)

@@ -274,10 +274,10 @@ func stepFlap(s *session, r *stepResult) {
 	// Reported carrier changes against the kernel's: damping keeps the
 	// application from following each flap, exactly as linkmon.Damping
 	// promises (dampingProblems).
-	var evs []linkmon.Event
+	var evs []linkmon.LinkEvent
 	s.rec.mu.Lock()
 	for _, rec := range s.rec.recs[from:] {
-		if rec.link != nil && !rec.link.IsHealth() && rec.link.State.Name == "eth3" {
+		if rec.link != nil && rec.link.State.Name == "eth3" {
 			evs = append(evs, *rec.link)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // A record is one event of the node's netpulse: exactly one field is set.
 type record struct {
 	at    time.Time
-	link  *linkmon.Event
+	link  *linkmon.LinkEvent
 	ip    *ipmon.Event
 	route *route.Event
 	fo    failover.Event
@@ -236,7 +236,7 @@ func (o *output) event(r record) {
 func (o *output) jsonEvent(r record) {
 	switch {
 	case r.link != nil:
-		o.json.Write(jsonl.LinkRecord(*r.link))
+		o.json.Write(jsonl.LinkRecord(r.link))
 	case r.ip != nil:
 		if r.ip.Kind == ipmon.TargetChanged {
 			o.json.Write(jsonl.TargetRecord(*r.ip))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
@@ -40,8 +41,8 @@ func (f *fakeSetter) take() []string {
 	return g
 }
 
-func linkEv(index int, name string, present, carrier bool) linkmon.Event {
-	return linkmon.Event{State: linkmon.State{Index: index, Name: name, Present: present, Carrier: carrier, AdminUp: true}}
+func linkEv(index int, name string, present, carrier bool) *linkmon.LinkEvent {
+	return &linkmon.LinkEvent{State: linkmon.State{Index: index, Name: name, Present: present, Carrier: carrier, AdminUp: true}}
 }
 
 func verdict(iface string, v ipmon.Verdict, targets ...ipmon.TargetState) ipmon.Event {
@@ -63,14 +64,14 @@ func TestHealthFeed(t *testing.T) {
 	f.add(s1, []string{"eth3", "eth2"})
 	require.Empty(t, s1.take())
 
-	links := make(chan linkmon.Event)
+	links := make(chan netpulse.Event)
 	ips := make(chan ipmon.Event)
 	done := make(chan struct{})
 	go func() { f.run(links, ips); close(done) }()
 	// barrier returns once every event sent before was applied: the feed
 	// takes the next event only after the previous one, and a watcher
-	// health event is applied to nothing.
-	barrier := func() { links <- linkmon.Event{Health: &linkmon.Health{}} }
+	// condition event is applied to nothing.
+	barrier := func() { links <- &netpulse.ConditionEvent{} }
 
 	// The verdict comes before the link is known: kept, applied with it.
 	ips <- verdict("eth3", ipmon.VerdictDead, ipmon.Down)

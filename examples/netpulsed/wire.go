@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -727,16 +728,17 @@ func ipState(ev ipmon.Event) (route.State, bool) {
 }
 
 // run applies events until both channels are closed.
-func (f *healthFeed) run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
+func (f *healthFeed) run(links <-chan netpulse.Event, ips <-chan ipmon.Event) {
 	for links != nil || ips != nil {
 		select {
-		case ev, ok := <-links:
+		case x, ok := <-links:
 			if !ok {
 				links = nil
 				continue
 			}
-			if ev.IsHealth() {
-				continue
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
+				continue // the watcher's condition, or drops
 			}
 			f.onLink(ev.State, ev.Previous)
 		case ev, ok := <-ips:

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -73,10 +74,10 @@ func (o *output) steering(ev route.Event) error {
 // linkHealth prints a health event of the link watcher (its sockets
 // failed, a reopen failed, or they were reopened) to diag in both forms:
 // while it fails, routeguard sees no carrier change, and says so.
-func (o *output) linkHealth(ev linkmon.Event) {
+func (o *output) linkHealth(ev *netpulse.ConditionEvent) {
 	line := jsonl.Stamp(ev.Time) + " link watcher: sockets reopened"
-	if !ev.Health.Healthy {
-		line = fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", jsonl.Stamp(ev.Time), ev.Health.Err)
+	if !ev.Condition.OK {
+		line = fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", jsonl.Stamp(ev.Time), ev.Condition.Err)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -146,7 +147,7 @@ func run(ctx context.Context, o options, out *output) error {
 
 	lcfg := &linkmon.Config{NetNS: netns}
 	for _, n := range o.ifaces {
-		lcfg.Interfaces = append(lcfg.Interfaces, linkmon.Interface{Name: n})
+		lcfg.Interfaces = append(lcfg.Interfaces, netpulse.Interface{Name: n})
 	}
 	lw, err := linkmon.Open(ctx, lcfg)
 	if err != nil {

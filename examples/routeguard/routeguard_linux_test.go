@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
-	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -93,8 +93,8 @@ func TestDiagnostics(t *testing.T) {
 		o.diag = &diag
 		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonFailing, Err: os.ErrPermission}))
 		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonWorking}))
-		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Err: errors.New("receive: EBADF"), ErrTime: at}})
-		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Healthy: true}})
+		o.linkHealth(&netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{Err: errors.New("receive: EBADF"), Since: at}})
+		o.linkHealth(&netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{OK: true}})
 		require.Empty(t, stdout.String(), "json %v", asJSON)
 		require.Equal(t, "2026-11-22T05:00:00.000000001Z steering failing: permission denied\n"+
 			"2026-11-22T05:00:00.000000001Z steering working\n"+

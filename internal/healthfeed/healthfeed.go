@@ -5,6 +5,7 @@
 package healthfeed
 
 import (
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -51,14 +52,16 @@ type Setter interface {
 }
 
 // A Feed applies link and IP events to a Setter. OnLink and OnIP, if set,
-// see every event after it was applied (e.g. to print it). A linkmon health
-// event (the watcher's sockets failed or were reopened) carries no link: it
-// is applied to nothing and goes to OnLinkHealth, if set, not to OnLink.
+// see every event after it was applied (e.g. to print it). A linkmon
+// condition event (the watcher's sockets failed or were reopened) carries
+// no link: it is applied to nothing and goes to OnLinkHealth, if set, not to
+// OnLink. A linkmon drop event is applied to nothing either (the link
+// events that follow carry the full states).
 type Feed struct {
 	Setter       Setter
-	OnLink       func(linkmon.Event)
+	OnLink       func(*linkmon.LinkEvent)
 	OnIP         func(ipmon.Event)
-	OnLinkHealth func(linkmon.Event)
+	OnLinkHealth func(*netpulse.ConditionEvent)
 }
 
 // Run applies events until both channels are closed (a nil channel counts as
@@ -69,20 +72,24 @@ type Feed struct {
 // its verdict does not change; a verdict about an interface not seen yet is
 // applied as soon as its link is. A verdict becomes an IP state through
 // EventIPState: a dead verdict over unverified targets only steers nothing.
-func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
+func (f Feed) Run(links <-chan netpulse.Event, ips <-chan ipmon.Event) {
 	index := map[string]int{}           // present links by name
 	verdict := map[string]route.State{} // last IP state by name (zero: StateUnknown)
 	for links != nil || ips != nil {
 		select {
-		case ev, ok := <-links:
+		case x, ok := <-links:
 			if !ok {
 				links = nil
 				continue
 			}
-			if ev.IsHealth() {
+			if c, ok := x.(*netpulse.ConditionEvent); ok {
 				if f.OnLinkHealth != nil {
-					f.OnLinkHealth(ev)
+					f.OnLinkHealth(c)
 				}
+				continue
+			}
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
 				continue
 			}
 			s, p := ev.State, ev.Previous

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -74,7 +75,7 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	lw, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(),
-		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}}})
+		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
 	require.NoError(t, err)
 	defer lw.Close()
 	const iv = 20 * time.Millisecond

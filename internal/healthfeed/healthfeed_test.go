@@ -1,11 +1,13 @@
 package healthfeed_test
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -89,13 +91,13 @@ func TestEventIPState(t *testing.T) {
 // answers. eth3 must not be set down at any point; when its target later
 // answers and then stops, it is.
 func TestRunUnverifiedDoesNotSteer(t *testing.T) {
-	links := make(chan linkmon.Event)
+	links := make(chan netpulse.Event)
 	ips := make(chan ipmon.Event)
 	var r recorder
 	done := make(chan struct{})
 	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
-	links <- linkmon.Event{State: linkmon.State{Index: 3, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
-	links <- linkmon.Event{State: linkmon.State{Index: 2, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 3, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 2, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
 	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}
 	ips <- unverifiedEvent("eth3")
 	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth3", Verdict: ipmon.VerdictAlive}
@@ -118,19 +120,19 @@ func TestRunUnverifiedDoesNotSteer(t *testing.T) {
 func TestRun(t *testing.T) {
 	// Unbuffered channels and sends from one goroutine: Run handles the
 	// events in exactly this order.
-	links := make(chan linkmon.Event)
+	links := make(chan netpulse.Event)
 	ips := make(chan ipmon.Event)
 	var r recorder
 	var seenLinks, seenIPs int
-	f := healthfeed.Feed{Setter: &r, OnLink: func(linkmon.Event) { seenLinks++ }, OnIP: func(ipmon.Event) { seenIPs++ }}
+	f := healthfeed.Feed{Setter: &r, OnLink: func(*linkmon.LinkEvent) { seenLinks++ }, OnIP: func(ipmon.Event) { seenIPs++ }}
 	done := make(chan struct{})
 	go func() { f.Run(links, ips); close(done) }()
 
 	// A verdict about eth3 before its link is known waits for it.
 	ips <- deadEvent("eth3")
 	ips <- ipmon.Event{Kind: ipmon.TargetChanged, Interface: "eth3", State: ipmon.Down}
-	links <- linkmon.Event{State: linkmon.State{Index: 7, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
-	links <- linkmon.Event{State: linkmon.State{Index: 7, Name: "eth3", Present: true, AdminUp: true}}
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 7, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 7, Name: "eth3", Present: true, AdminUp: true}}
 	close(links)
 	close(ips)
 	<-done
@@ -144,27 +146,28 @@ func TestRun(t *testing.T) {
 	}, r.calls)
 }
 
-// TestRunSkipsLinkHealth: a linkmon health event is no link (its State is
-// zero): it sets nothing and goes to OnLinkHealth only.
+// TestRunSkipsLinkHealth: a linkmon condition event is no link: it sets
+// nothing and goes to OnLinkHealth only; a drop event sets nothing either.
 func TestRunSkipsLinkHealth(t *testing.T) {
-	links := make(chan linkmon.Event, 3)
+	links := make(chan netpulse.Event, 4)
 	var r recorder
 	var onLink, onHealth int
-	links <- linkmon.Event{State: linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
-	links <- linkmon.Event{Health: &linkmon.Health{Healthy: false}}
-	links <- linkmon.Event{Health: &linkmon.Health{Healthy: true}}
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
+	links <- &netpulse.ConditionEvent{Condition: netpulse.Condition{Err: errors.New("receive")}}
+	links <- &netpulse.ConditionEvent{Condition: netpulse.Condition{OK: true}}
+	links <- &netpulse.DropEvent{Count: 1}
 	close(links)
-	healthfeed.Feed{Setter: &r, OnLink: func(linkmon.Event) { onLink++ }, OnLinkHealth: func(linkmon.Event) { onHealth++ }}.Run(links, nil)
+	healthfeed.Feed{Setter: &r, OnLink: func(*linkmon.LinkEvent) { onLink++ }, OnLinkHealth: func(*netpulse.ConditionEvent) { onHealth++ }}.Run(links, nil)
 	require.Equal(t, []call{{false, 3, route.StateUp}, {true, 3, route.StateUnknown}}, r.calls)
 	require.Equal(t, 1, onLink)
 	require.Equal(t, 2, onHealth)
 }
 
 func TestRunIPAfterLink(t *testing.T) {
-	links := make(chan linkmon.Event, 1)
+	links := make(chan netpulse.Event, 1)
 	ips := make(chan ipmon.Event, 1)
 	var r recorder
-	links <- linkmon.Event{State: linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
 	close(links)
 	done := make(chan struct{})
 	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
@@ -182,7 +185,7 @@ func TestRunIPAfterLink(t *testing.T) {
 func TestVerdictFollowsName(t *testing.T) {
 	// Unbuffered channels and sends from one goroutine: Run handles the
 	// events in exactly this order.
-	links := make(chan linkmon.Event)
+	links := make(chan netpulse.Event)
 	ips := make(chan ipmon.Event)
 	var r recorder
 	done := make(chan struct{})
@@ -192,13 +195,13 @@ func TestVerdictFollowsName(t *testing.T) {
 	}
 	dead := deadEvent("eth2")
 
-	links <- linkmon.Event{State: up(5, "eth2")}
+	links <- &linkmon.LinkEvent{State: up(5, "eth2")}
 	ips <- dead
-	links <- linkmon.Event{State: linkmon.State{Index: 5, Name: "eth2"}, Previous: up(5, "eth2")}  // deleted
-	links <- linkmon.Event{State: up(7, "eth2")}                                                   // re-created
-	links <- linkmon.Event{State: up(7, "eth9"), Previous: up(7, "eth2")}                          // renamed away
-	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive} // about no link now
-	links <- linkmon.Event{State: up(8, "eth2")}                                                   // another eth2
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 5, Name: "eth2"}, Previous: up(5, "eth2")} // deleted
+	links <- &linkmon.LinkEvent{State: up(7, "eth2")}                                                  // re-created
+	links <- &linkmon.LinkEvent{State: up(7, "eth9"), Previous: up(7, "eth2")}                         // renamed away
+	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}     // about no link now
+	links <- &linkmon.LinkEvent{State: up(8, "eth2")}                                                  // another eth2
 	close(links)
 	close(ips)
 	<-done

@@ -44,7 +44,7 @@ type Link struct {
 }
 
 // LinkRecord returns the record of a linkmon event.
-func LinkRecord(ev linkmon.Event) Link {
+func LinkRecord(ev *linkmon.LinkEvent) Link {
 	s := ev.State
 	return Link{Stamp(ev.Time), "link", s.Name, s.Index, s.Carrier, s.AdminUp, s.Oper.String()}
 }

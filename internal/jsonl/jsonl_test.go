@@ -39,8 +39,8 @@ func TestRecords(t *testing.T) {
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "link", "interface": "eth3", "index": 7.0,
 		"carrier": false, "admin_up": true, "oper": "lowerlayerdown",
-	}, line(t, jsonl.LinkRecord(linkmon.Event{Time: at, State: linkmon.State{
-		Index: 7, Name: "eth3", AdminUp: true, Oper: linkmon.OperLowerLayerDown,
+	}, line(t, jsonl.LinkRecord(&linkmon.LinkEvent{Time: at, State: linkmon.State{
+		Index: 7, Name: "eth3", AdminUp: true, Oper: linkmon.OperStateLowerLayerDown,
 	}})))
 
 	require.Equal(t, map[string]any{
