@@ -29,6 +29,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Merge combines a waiting event old with a newer event new of the same key;
@@ -46,6 +47,7 @@ type Hub[K comparable, E any] struct {
 	merge  Merge[E]
 	limit  int
 	mark   func(E, uint64) E
+	dropEv func(uint64, time.Time) E
 
 	mu     sync.Mutex
 	subs   []*sub[K, E]
@@ -65,8 +67,9 @@ const DefaultLimit = 16384
 type Option[E any] func(*options[E])
 
 type options[E any] struct {
-	limit int
-	mark  func(E, uint64) E
+	limit  int
+	mark   func(E, uint64) E
+	dropEv func(uint64, time.Time) E
 }
 
 // WithLimit caps the events waiting in each subscriber's queue (beyond its
@@ -80,6 +83,15 @@ func WithLimit[E any](n int) Option[E] { return func(o *options[E]) { o.limit = 
 // previous event.
 func WithDropMark[E any](mark func(e E, dropped uint64) E) Option[E] {
 	return func(o *options[E]) { o.mark = mark }
+}
+
+// WithDropEvent sets the function that makes the event a subscriber
+// receives, just before the next event that did fit, after the cap dropped
+// events of its queue: dropped is their number, first when the first of
+// them was dropped. It is an alternative to WithDropMark for streams whose
+// events cannot carry a count.
+func WithDropEvent[E any](f func(dropped uint64, first time.Time) E) Option[E] {
+	return func(o *options[E]) { o.dropEv = f }
 }
 
 type item[K comparable, E any] struct {
@@ -100,9 +112,10 @@ type sub[K comparable, E any] struct {
 	busy   bool         // the forwarder holds an item it has not delivered yet
 	closed bool
 
-	limit      int    // most items waiting in queue[head:]
-	superseded int    // waiting items a later item of the same key follows
-	dropped    uint64 // dropped since the last item the forwarder took
+	limit      int       // most items waiting in queue[head:]
+	superseded int       // waiting items a later item of the same key follows
+	dropped    uint64    // dropped since the last item the forwarder took
+	droppedAt  time.Time // when the first of them was dropped (WithDropEvent)
 }
 
 // keepQueue is the largest queue capacity a subscriber keeps for its next
@@ -123,7 +136,7 @@ func New[K comparable, E any](buffer int, key func(E) K, merge Merge[E], opts ..
 	if o.limit <= 0 {
 		o.limit = DefaultLimit
 	}
-	return &Hub[K, E]{buffer: buffer, key: key, merge: merge, limit: o.limit, mark: o.mark, done: make(chan struct{})}
+	return &Hub[K, E]{buffer: buffer, key: key, merge: merge, limit: o.limit, mark: o.mark, dropEv: o.dropEv, done: make(chan struct{})}
 }
 
 // Coalesced returns how many events were merged into waiting ones.
@@ -250,14 +263,28 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 		}
 		s.head++
 		s.compact()
+		var dropEv E
+		hasDropEv := false
 		if s.dropped > 0 {
 			if s.h.mark != nil {
 				it.e = s.h.mark(it.e, s.dropped)
+			}
+			if s.h.dropEv != nil {
+				dropEv, hasDropEv = s.h.dropEv(s.dropped, s.droppedAt), true
 			}
 			s.dropped = 0
 		}
 		s.busy = true
 		s.mu.Unlock()
+		if hasDropEv {
+			select {
+			case s.out <- dropEv:
+			case <-ctx.Done():
+				return
+			case <-s.h.done:
+				return
+			}
+		}
 		select {
 		case s.out <- it.e:
 		case <-ctx.Done():
@@ -300,6 +327,9 @@ func (s *sub[K, E]) drop() {
 				s.last[k] = s.off + uint64(j)
 			}
 		}
+	}
+	if s.dropped == 0 && s.h.dropEv != nil {
+		s.droppedAt = time.Now()
 	}
 	s.dropped++
 	s.h.dropped.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -222,4 +223,49 @@ func TestLimitRandomSequences(t *testing.T) {
 			require.Equal(t, h.Dropped(), told, "seed %d", seed)
 		})
 	}
+}
+
+// TestLimitDropEvent: with WithDropEvent, a subscriber that fell behind
+// past the cap receives an event of its own carrying the count just before
+// the next event that fit, and every drop is told.
+func TestLimitDropEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const limit, n = 8, 1000
+		h := New(0, mevKey, mmerge, WithLimit[mev](limit),
+			WithDropEvent(func(d uint64, first time.Time) mev {
+				require.False(t, first.IsZero())
+				return mev{ev: ev{key: -1}, dropped: d}
+			}))
+		defer h.Close()
+		ch := h.Subscribe(context.Background(), nil)
+		for v := range n {
+			h.Publish(mev{ev: ev{key: v, val: v, final: true}})
+		}
+		synctest.Wait()
+		var got []int
+		var told uint64
+		afterDrop := false
+		for {
+			synctest.Wait()
+			select {
+			case e := <-ch:
+				if e.key == -1 {
+					require.False(t, afterDrop, "one drop event before the next event")
+					told += e.dropped
+					afterDrop = true
+					continue
+				}
+				afterDrop = false
+				got = append(got, e.val)
+				continue
+			default:
+			}
+			break
+		}
+		require.False(t, afterDrop, "a drop event is followed by the event that fit")
+		require.Positive(t, told)
+		require.Equal(t, h.Dropped(), told, "every drop told")
+		require.Equal(t, uint64(n-len(got)), told)
+		require.IsIncreasing(t, got)
+	})
 }
