@@ -43,7 +43,8 @@ func (f *fakeTransport) sent(a netip.Addr) int {
 	return f.sends[a]
 }
 
-func (f *fakeTransport) mode() Mode            { return Raw }
+func (f *fakeTransport) mode() Mode            { return ModeRaw }
+func (f *fakeTransport) index(name string) int { return f.ifindex[name] }
 func (f *fakeTransport) echoID(v6 bool) uint16 { return 0x4242 }
 func (f *fakeTransport) start(p *Poller)       { f.p = p }
 func (f *fakeTransport) close() error          { return nil }

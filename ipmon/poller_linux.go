@@ -23,19 +23,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Open opens the sockets and starts a Poller with no targets. It returns an
-// error wrapping ErrInvalidTarget for a bad Config, and, when no ICMP socket
-// can be opened, one that satisfies errors.Is(err, os.ErrPermission) and
-// names what is missing (CAP_NET_RAW for raw sockets, the group in
-// net.ipv4.ping_group_range for unprivileged ones).
-func Open(ctx context.Context, cfg *Config) (*Poller, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+// open opens the sockets and starts a Poller for the validated c.
+func open(ctx context.Context, c Config) (*Poller, error) {
 	// Keep a copy of the caller's namespace descriptor: the caller may
 	// close its own right after Open, and a reused number would then name
 	// another namespace (issue 12 item 7). The transport closes the copy.
@@ -222,23 +211,23 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 		table: newAddrTable(),
 	}
 	var rawErr, unprivErr error
-	if cfg.Mode == Auto || cfg.Mode == Raw {
+	if cfg.Mode == ModeAuto || cfg.Mode == ModeRaw {
 		t.rx4, rawErr = t.openRx(false, true)
 		if rawErr == nil {
-			t.m = Raw
+			t.m = ModeRaw
 		}
 	}
-	if t.rx4 == nil && (cfg.Mode == Auto || cfg.Mode == Unprivileged) {
+	if t.rx4 == nil && (cfg.Mode == ModeAuto || cfg.Mode == ModeUnprivileged) {
 		t.rx4, unprivErr = t.openRx(false, false)
 		if unprivErr == nil {
-			t.m = Unprivileged
+			t.m = ModeUnprivileged
 		}
 	}
 	if t.rx4 == nil {
 		return nil, &permError{raw: rawErr, unpriv: unprivErr}
 	}
 	var err error
-	t.rx6, err = t.openRx(true, t.m == Raw)
+	t.rx6, err = t.openRx(true, t.m == ModeRaw)
 	if err != nil {
 		t.err6 = fmt.Errorf("ipmon: no ICMPv6 socket: %w", err)
 	}
@@ -276,6 +265,15 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 }
 
 func (t *linuxTransport) mode() Mode { return t.m }
+
+// index implements transport, from the link table.
+func (t *linuxTransport) index(name string) int {
+	idx, _, ok := t.table.link(name)
+	if !ok {
+		return 0
+	}
+	return idx
+}
 
 func (t *linuxTransport) echoID(v6 bool) uint16 {
 	if v6 {
@@ -591,7 +589,7 @@ func (t *linuxTransport) close() error {
 func (t *linuxTransport) attach(tg *target) error {
 	tgt := tg.t
 	v6 := tgt.Addr.Is6()
-	if tgt.Kind != ARPProbe && v6 && t.rx6 == nil {
+	if tgt.Kind != ProbeARP && v6 && t.rx6 == nil {
 		return t.err6
 	}
 	t.lk.Lock()
@@ -620,18 +618,18 @@ func (t *linuxTransport) attach(tg *target) error {
 	}
 	tg.ifindex = idx
 	src, hold := t.chooseSource(tgt, idx)
-	if tgt.Kind == LinkLocalEcho && hold == HoldNoSource {
+	if tgt.Kind == ProbeLinkLocalEcho && hold == HoldNoSource {
 		t.lk.Unlock()
 		return fmt.Errorf("%w: interface %q has no IPv6 link-local address for link-local echo", ErrInvalidTarget, tgt.Interface)
 	}
 	tg.src, tg.hold = src, hold
-	if tgt.Kind == ARPProbe {
+	if tgt.Kind == ProbeARP {
 		lm := &rtnetlink.LinkMessage{Index: uint32(idx), Attributes: &rtnetlink.LinkAttributes{Name: tgt.Interface, Address: hw}}
 		err := t.attachARP(tg, lm)
 		t.lk.Unlock()
 		return err
 	}
-	if tgt.Kind == BFD {
+	if tgt.Kind == ProbeBFD {
 		err := t.attachBFD(tg, tgt.Interface, v6)
 		t.lk.Unlock()
 		if err == nil {
@@ -640,7 +638,7 @@ func (t *linuxTransport) attach(tg *target) error {
 		}
 		return err
 	}
-	if t.m == Raw {
+	if t.m == ModeRaw {
 		k := txKey{tg.ifindex, v6}
 		s := t.txs[k]
 		if s == nil {
@@ -781,7 +779,7 @@ const txBatch = 64
 // send queues one probe for sendmmsg (flushing first if it goes out of
 // another socket), without allocating.
 func (t *linuxTransport) send(tg *target, pkt []byte) error {
-	if tg.t.Kind == ARPProbe {
+	if tg.t.Kind == ProbeARP {
 		return t.sendARP(tg)
 	}
 	tx := &tg.tx

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -182,7 +183,7 @@ func run(ctx context.Context, o options, out *output) error {
 			cancel()
 		})
 	}
-	var ips <-chan ipmon.Event
+	var ips <-chan netpulse.Event
 	if poller != nil {
 		ips = poller.Subscribe(sub)
 	}
