@@ -10,7 +10,7 @@ import (
 
 // Hold says why a target is not probed for now. A held target's state is
 // Unknown (it is no evidence either way); probing resumes by itself when
-// the reason goes away, and each change is a TargetChanged event with the
+// the reason goes away, and each change is a *TargetEvent with the
 // new Hold.
 type Hold int
 

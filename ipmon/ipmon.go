@@ -153,8 +153,9 @@ const (
 )
 
 // VerdictRule decides an interface's verdict from its targets' states. Only
-// Up counts as evidence of a working path; Down and Unverified count
-// against; Unknown counts as "could still be up".
+// TargetUp counts as evidence of a working path; TargetDown and
+// TargetUnverified count against; TargetUnknown counts as "could still be
+// up". See Decide for how the counts become a verdict.
 type VerdictRule struct {
 	Kind RuleKind
 	// N is the quorum for Kind == Quorum (at least 1).
@@ -376,7 +377,7 @@ func (t Target) String() string {
 // DetectionBound returns the longest time from the moment t's target stops
 // answering to the moment it is declared down, scheduling jitter aside:
 // FailAfter x Interval + Timeout. t must have its defaults filled (as in
-// Snapshot or Event).
+// Snapshot or TargetEvent).
 func (t Target) DetectionBound() time.Duration {
 	return time.Duration(t.FailAfter)*t.Interval + t.Timeout
 }
