@@ -77,11 +77,11 @@ func TestHealthFeed(t *testing.T) {
 	ips <- verdict("eth3", netpulse.VerdictDead, ipmon.TargetDown)
 	links <- linkEv(5, "eth3", true, true)
 	links <- linkEv(6, "eth2", true, true)
-	ips <- verdict("eth2", netpulse.VerdictDead, ipmon.TargetUnverified)
+	ips <- verdict("eth2", netpulse.VerdictUnverified, ipmon.TargetUnverified)
 	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
 	barrier()
 	require.Equal(t, []string{"link 5 up", "ip 5 down", "link 6 up", "ip 6 unknown", "ip 6 unknown", "ip 6 up"}, s1.take(),
-		"dead over unverified targets is unknown, not down")
+		"an unverified verdict is unknown, not down")
 
 	// eth3 re-created as index 9: its last IP state follows the new index.
 	links <- linkEv(5, "eth3", false, false)
