@@ -18,7 +18,16 @@ import (
 	"github.com/netpulse/netpulse/ipmon/internal/core"
 )
 
-func init() { core.NewHub = newHub }
+func init() {
+	core.NewHub = newHub
+	core.Targets = func(c *Config) (func(Target) (Target, error), func(Target) (Target, error), func(string) VerdictRule, error) {
+		cfg, err := c.withDefaults()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return func(t Target) (Target, error) { return t.normalize(&cfg) }, identity, cfg.rule, nil
+	}
+}
 
 // newHub returns the event hub of a Poller (and of the ipmontest fake):
 // unbuffered subscriptions whose waiting events of one target (or one

@@ -38,7 +38,10 @@ type iface struct {
 // Poller is a fake of *ipmon.Poller. Its methods are safe for concurrent
 // use. The zero value is not usable: call New.
 type Poller struct {
-	cfg ipmon.Config
+	cfg       ipmon.Config
+	normalize func(ipmon.Target) (ipmon.Target, error)
+	identity  func(ipmon.Target) (ipmon.Target, error)
+	rule      func(iface string) ipmon.VerdictRule
 
 	// AddHook, if set, is called by Add before anything else; a non-nil
 	// error is returned by Add (to simulate ipmon.ErrLocalAddress and the
@@ -55,56 +58,25 @@ type Poller struct {
 }
 
 // New returns a fake poller. cfg may be nil; its default timings fill
-// targets' zero fields and its verdict rules decide interface verdicts.
-// It panics if cfg is invalid (ipmon.Config.Validate): a test's mistake.
+// targets' zero fields and its verdict rules decide interface verdicts,
+// exactly as ipmon.Open's Poller does. It panics if cfg is invalid
+// (ipmon.Config.Validate): a test's mistake.
 func New(cfg *ipmon.Config) *Poller {
-	if err := cfg.Validate(); err != nil {
+	targets := core.Targets.(func(*ipmon.Config) (func(ipmon.Target) (ipmon.Target, error), func(ipmon.Target) (ipmon.Target, error), func(string) ipmon.VerdictRule, error))
+	normalize, identity, rule, err := targets(cfg)
+	if err != nil {
 		panic(err)
 	}
-	p := &Poller{targets: map[core.Key]*target{}, ifaces: map[string]*iface{}, index: map[string]int{}, hub: core.NewHub()}
+	p := &Poller{normalize: normalize, identity: identity, rule: rule,
+		targets: map[core.Key]*target{}, ifaces: map[string]*iface{}, index: map[string]int{}, hub: core.NewHub()}
 	if cfg != nil {
 		p.cfg = *cfg
-	}
-	if p.cfg.Interval == 0 {
-		p.cfg.Interval = ipmon.DefaultInterval
-	}
-	if p.cfg.Timeout == 0 {
-		p.cfg.Timeout = p.cfg.Interval
-	}
-	if p.cfg.FailAfter == 0 {
-		p.cfg.FailAfter = ipmon.DefaultFailAfter
-	}
-	if p.cfg.RecoverAfter == 0 {
-		p.cfg.RecoverAfter = ipmon.DefaultRecoverAfter
 	}
 	return p
 }
 
 func keyOf(t ipmon.Target) core.Key {
 	return core.Key{Iface: t.Interface, Addr: t.Addr, Kind: int(t.Kind)}
-}
-
-func (p *Poller) fill(t ipmon.Target) ipmon.Target {
-	if t.Interval == 0 {
-		t.Interval = p.cfg.Interval
-	}
-	if t.Timeout == 0 {
-		t.Timeout = p.cfg.Timeout
-	}
-	if t.FailAfter == 0 {
-		t.FailAfter = p.cfg.FailAfter
-	}
-	if t.RecoverAfter == 0 {
-		t.RecoverAfter = p.cfg.RecoverAfter
-	}
-	return t
-}
-
-func (p *Poller) rule(name string) ipmon.VerdictRule {
-	if r, ok := p.cfg.InterfaceVerdict[name]; ok {
-		return r
-	}
-	return p.cfg.Verdict
 }
 
 // SetIndex sets the interface index the fake's events carry for the
@@ -120,17 +92,20 @@ func (p *Poller) iface(name string) netpulse.Interface {
 	return netpulse.Interface{Index: p.index[name], Name: name}
 }
 
-// Add adds a target in state ipmon.TargetUnknown. It returns AddHook's
-// error, or an error wrapping ipmon.ErrExists, ipmon.ErrInvalidTarget (no
-// address or interface) or ipmon.ErrClosed.
+// Add adds a target in state ipmon.TargetUnknown, with its zero fields
+// filled as ipmon.Poller.Add fills them. It returns AddHook's error, or an
+// error wrapping ipmon.ErrExists, ipmon.ErrClosed, or what ipmon.Poller.Add
+// returns for a target it refuses without looking at the kernel
+// (ipmon.ErrInvalidTarget, ipmon.ErrLocalAddress for a loopback address).
 func (p *Poller) Add(t ipmon.Target) error {
 	if p.AddHook != nil {
 		if err := p.AddHook(t); err != nil {
 			return err
 		}
 	}
-	if !t.Addr.IsValid() || t.Interface == "" {
-		return fmt.Errorf("%w: %v", ipmon.ErrInvalidTarget, t)
+	t, err := p.normalize(t)
+	if err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -142,7 +117,7 @@ func (p *Poller) Add(t ipmon.Target) error {
 		return fmt.Errorf("%w: %v", ipmon.ErrExists, t)
 	}
 	now := time.Now()
-	tg := &target{t: p.fill(t), lastChange: now}
+	tg := &target{t: t, lastChange: now}
 	p.targets[k] = tg
 	is := p.ifaces[t.Interface]
 	if is == nil {
@@ -157,8 +132,12 @@ func (p *Poller) Add(t ipmon.Target) error {
 
 // Remove removes a target (identified by Interface, Addr, Kind) and
 // publishes an event with Removed set. It returns an error wrapping
-// ipmon.ErrNotFound or ipmon.ErrClosed.
+// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or ipmon.ErrClosed.
 func (p *Poller) Remove(t ipmon.Target) error {
+	t, err := p.identity(t)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -185,9 +164,14 @@ func (p *Poller) Remove(t ipmon.Target) error {
 	return nil
 }
 
-// Update replaces a target's timings and source. It returns an error
-// wrapping ipmon.ErrNotFound or ipmon.ErrClosed.
+// Update replaces a target's timings and source, filled and checked as
+// ipmon.Poller.Update does. It returns an error wrapping
+// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or ipmon.ErrClosed.
 func (p *Poller) Update(t ipmon.Target) error {
+	t, err := p.normalize(t)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -197,15 +181,20 @@ func (p *Poller) Update(t ipmon.Target) error {
 	if tg == nil {
 		return fmt.Errorf("%w: %v", ipmon.ErrNotFound, t)
 	}
-	tg.t = p.fill(t)
+	tg.t = t
 	return nil
 }
 
 // Set gives the target identified by t (Interface, Addr, Kind) a new state
 // and last RTT, and publishes the change (and the interface's new verdict,
 // if it changed). Setting the current state again only updates the RTT.
-// It returns an error wrapping ipmon.ErrNotFound or ipmon.ErrClosed.
+// It returns an error wrapping ipmon.ErrNotFound, ipmon.ErrInvalidTarget
+// or ipmon.ErrClosed.
 func (p *Poller) Set(t ipmon.Target, s ipmon.TargetState, rtt time.Duration) error {
+	t, err := p.identity(t)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

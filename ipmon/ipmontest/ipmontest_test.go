@@ -3,6 +3,7 @@ package ipmontest_test
 import (
 	"context"
 	"net/netip"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -99,4 +100,24 @@ func TestFake(t *testing.T) {
 		}
 		require.ErrorIs(t, p.Add(a), ipmon.ErrClosed)
 	})
+}
+
+// TestFakeTargetsAsPoller: the fake fills and checks targets with the
+// Poller's own rules (they once drifted): a target's default timeout
+// follows its own interval, addresses are unmapped, and what the Poller
+// refuses without the kernel the fake refuses with the same errors.
+func TestFakeTargetsAsPoller(t *testing.T) {
+	p := ipmontest.New(&ipmon.Config{Interval: 100 * time.Millisecond})
+	defer p.Close()
+	require.NoError(t, p.Add(ipmon.Target{Addr: netip.MustParseAddr("::ffff:198.18.0.1"), Interface: "eth3", Interval: 10 * time.Millisecond}))
+	got := p.Targets()[0]
+	require.Equal(t, netip.MustParseAddr("198.18.0.1"), got.Addr, "unmapped")
+	require.Equal(t, 10*time.Millisecond, got.Timeout, "the default timeout follows the target's interval")
+	require.Equal(t, ipmon.DefaultFailAfter, got.FailAfter)
+	require.ErrorIs(t, p.Add(ipmon.Target{Addr: netip.MustParseAddr("224.0.0.1"), Interface: "eth3"}), ipmon.ErrInvalidTarget)
+	require.ErrorIs(t, p.Add(ipmon.Target{Addr: netip.MustParseAddr("127.0.0.1"), Interface: "eth3"}), ipmon.ErrLocalAddress)
+	require.ErrorIs(t, p.Add(ipmon.Target{Addr: netip.MustParseAddr("198.18.0.2")}), ipmon.ErrInvalidTarget, "no interface")
+	require.ErrorIs(t, p.Update(ipmon.Target{Addr: got.Addr, Interface: "eth3", Interval: -1}), os.ErrInvalid)
+	require.NoError(t, p.Set(ipmon.Target{Addr: netip.MustParseAddr("::ffff:198.18.0.1"), Interface: "eth3"}, ipmon.TargetUp, 0), "identified as the Poller does")
+	require.Panics(t, func() { ipmontest.New(&ipmon.Config{Mode: 7}) }, "an invalid config is a test's mistake")
 }

@@ -55,3 +55,13 @@ type Hub = fanout.Hub[EventKey, netpulse.Event]
 // NewHub returns an event hub with ipmon's keying, folding and drop
 // events. ipmon sets it when it is initialized (it owns the event types).
 var NewHub func() *Hub
+
+// Targets is set by ipmon when it is initialized: a function of type
+//
+//	func(*ipmon.Config) (normalize func(ipmon.Target) (ipmon.Target, error), identity func(ipmon.Target) (ipmon.Target, error), rule func(iface string) ipmon.VerdictRule, err error)
+//
+// giving, for a Config (validated with the Poller's rules), what the
+// Poller's Add and Update check and fill in (normalize), what its Remove
+// checks (identity), and each interface's verdict rule. This package cannot
+// name ipmon's types: ipmontest asserts the function's type.
+var Targets any
