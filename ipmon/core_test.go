@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/fanout"
 	"github.com/stretchr/testify/require"
 )
 
@@ -229,6 +230,77 @@ func TestSlowSubscriberCoalesces(t *testing.T) {
 		require.Equal(t, TargetUp, last.State)
 		require.Positive(t, last.Coalesced)
 		require.Equal(t, p.Snapshot().Targets[0].State, last.State)
+	})
+}
+
+// TestStuckSubscriberDropEvent: a subscriber that stops reading under
+// churn that nothing can fold (a target added and removed again and again:
+// a removal is never folded away) loses events past its queue's cap, and
+// is told: a *netpulse.DropEvent with their count comes just before the
+// next event it receives, and the latest state (the last removal) still
+// arrives.
+func TestStuckSubscriberDropEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := fakePoller(t, Config{Interval: time.Hour, Timeout: time.Second})
+		ch := p.Subscribe(t.Context())
+		const cycles = fanout.DefaultLimit + 1000
+		tg := Target{Addr: tgtA, Interface: "eth2"}
+		for range cycles {
+			require.NoError(t, p.Add(tg))
+			require.NoError(t, p.Remove(tg))
+		}
+		synctest.Wait()
+		var dropped uint64
+		var targets int
+		var last *TargetEvent
+		afterDrop := false
+		for done := false; !done; {
+			synctest.Wait()
+			select {
+			case ev := <-ch:
+				switch e := ev.(type) {
+				case *netpulse.DropEvent:
+					require.False(t, afterDrop)
+					require.Positive(t, e.Count)
+					dropped += e.Count
+					afterDrop = true
+				case *TargetEvent:
+					targets++
+					last = e
+					afterDrop = false
+				}
+			default:
+				done = true
+			}
+		}
+		require.False(t, afterDrop, "a drop event is followed by the event that fit")
+		require.Positive(t, dropped, "the subscriber is told what it lost")
+		require.True(t, last.Removed, "the latest state arrives")
+		require.LessOrEqual(t, targets, fanout.DefaultLimit+2)
+	})
+}
+
+// TestEventInterfaceIndex: events name their interface with the index the
+// Poller's transport knows now, 0 once the interface is gone.
+func TestEventInterfaceIndex(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, f := fakePoller(t, Config{Interval: 10 * time.Millisecond, FailAfter: 1, RecoverAfter: 1})
+		ch := p.Subscribe(t.Context())
+		f.setAnswering(tgtA, true)
+		require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth2"}))
+		ev := next[*TargetEvent](t, ch)
+		require.Equal(t, TargetUp, ev.State)
+		require.Equal(t, netpulse.Interface{Index: 2, Name: "eth2"}, ev.Interface)
+		v := next[*VerdictEvent](t, ch)
+		require.Equal(t, netpulse.Interface{Index: 2, Name: "eth2"}, v.Interface)
+		f.deleteLink("eth2")
+		f.setAnswering(tgtA, false)
+		ev = next[*TargetEvent](t, ch)
+		require.Equal(t, TargetDown, ev.State)
+		require.Equal(t, netpulse.Interface{Name: "eth2"}, ev.Interface, "gone: index 0")
+		v = next[*VerdictEvent](t, ch)
+		require.Equal(t, netpulse.VerdictDead, v.Verdict)
+		require.Equal(t, 0, v.Interface.Index)
 	})
 }
 

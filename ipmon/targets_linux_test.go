@@ -77,9 +77,12 @@ func TestLabUnverified(t *testing.T) {
 	absent := netip.MustParseAddr("2001:db8:17::99") // nobody holds it
 	require.NoError(t, p.Add(Target{Addr: silent, Interface: "eth2"}))
 	require.NoError(t, p.Add(Target{Addr: absent, Interface: "eth2"}))
+	eth2, err := pair.Node.Index("eth2")
+	require.NoError(t, err)
 	for _, a := range []netip.Addr{silent, absent} {
 		ev := w.waitTarget("eth2", a, TargetUnverified, 5*time.Second)
 		require.Equal(t, TargetUnknown, ev.Previous)
+		require.Equal(t, netpulse.Interface{Index: eth2, Name: "eth2"}, ev.Interface, "the index in the Poller's namespace")
 	}
 	s := p.Snapshot()
 	require.Equal(t, netpulse.VerdictUnverified, s.Interfaces[0].Verdict, "targets that never answered are no evidence")
