@@ -196,7 +196,7 @@ type TargetStats struct {
 	// probes and held targets).
 	Hold   Hold
 	Source netip.Addr
-	// BFD is the session of a target of Kind BFD (zero otherwise); Sent
+	// BFD is the session of a target of Kind ProbeBFD (zero otherwise); Sent
 	// and Received then count control packets.
 	BFD BFDStatus
 }

@@ -27,8 +27,8 @@ const (
 	// probe from another interface's address would be answered through
 	// that other interface and test its path instead, so the target is not
 	// probed until the interface gets an address. A standby without an
-	// address of its own tests its path with ARPProbe (IPv4) or
-	// LinkLocalEcho (IPv6) targets. An address that is on two interfaces
+	// address of its own tests its path with ProbeARP (IPv4) or
+	// ProbeLinkLocalEcho (IPv6) targets. An address that is on two interfaces
 	// at once (a service address being moved; an unnumbered setup) is no
 	// source for either: set Target.Source to use it anyway.
 	HoldNoSource

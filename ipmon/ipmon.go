@@ -158,7 +158,7 @@ const (
 // up". See Decide for how the counts become a verdict.
 type VerdictRule struct {
 	Kind RuleKind
-	// N is the quorum for Kind == Quorum (at least 1).
+	// N is the quorum for Kind == RuleQuorum (at least 1).
 	N int
 }
 
@@ -202,7 +202,7 @@ type Config struct {
 	// Close): the caller may close this one as soon as Open returns.
 	NetNS int
 
-	// Mode chooses raw or unprivileged ICMP sockets. Auto (default) tries
+	// Mode chooses raw or unprivileged ICMP sockets. ModeAuto (default) tries
 	// raw first, then unprivileged.
 	Mode Mode
 
@@ -236,7 +236,7 @@ type Config struct {
 	// figure covers (default 100, at most 1024).
 	LossWindow int
 
-	// Verdict is the rule deciding each interface's verdict (default Any).
+	// Verdict is the rule deciding each interface's verdict (default RuleAny).
 	Verdict VerdictRule
 	// InterfaceVerdict overrides Verdict for named interfaces.
 	InterfaceVerdict map[string]VerdictRule
@@ -342,7 +342,7 @@ type Target struct {
 	Interface string
 	// Source, if valid, is the source address of the probes; it must be of
 	// Addr's family and an address of this host. Invalid (zero): an
-	// address of Interface itself, chosen by the Poller (see Echo).
+	// address of Interface itself, chosen by the Poller (see ProbeEcho).
 	Source netip.Addr
 	// Interval between probes, per-probe Timeout, consecutive misses to
 	// declare the target down (FailAfter) and consecutive replies to
@@ -351,16 +351,17 @@ type Target struct {
 	Timeout      time.Duration
 	FailAfter    int
 	RecoverAfter int
-	// Kind is how the target is probed (default Echo).
+	// Kind is how the target is probed (default ProbeEcho).
 	Kind ProbeKind
 	// Passive makes a BFD session wait for the peer's first packet before
 	// sending any (RFC 5880 6.1); two ends of which one is passive peer
-	// each other. Only for Kind BFD.
+	// each other. Only for Kind ProbeBFD.
 	Passive bool
 }
 
 // String returns "IFACE=ADDR" (with "/arp", "/ll" or "/bfd" appended for
-// ARPProbe, LinkLocalEcho and BFD), the form ParseTargetSpec reads.
+// ProbeARP, ProbeLinkLocalEcho and ProbeBFD), the form ParseTargetSpec
+// reads.
 func (t Target) String() string {
 	s := t.Interface + "=" + t.Addr.String()
 	switch t.Kind {
@@ -491,8 +492,9 @@ func (t Target) normalize(cfg *Config) (Target, error) {
 }
 
 // ParseTargetSpec parses "IFACE=ADDR" (the form of a -target flag) into a
-// Target with Kind Echo; "IFACE=ADDR/arp" gives an ARPProbe target,
-// "IFACE=ADDR/ll" a LinkLocalEcho one and "IFACE=ADDR/bfd" a BFD one. The
+// Target with Kind ProbeEcho; "IFACE=ADDR/arp" gives a ProbeARP target,
+// "IFACE=ADDR/ll" a ProbeLinkLocalEcho one and "IFACE=ADDR/bfd" a ProbeBFD
+// one. The
 // address may be IPv4 or IPv6 (a zone, if written, must name IFACE).
 // Timings are left zero (the Poller's defaults).
 func ParseTargetSpec(spec string) (Target, error) {
