@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -70,17 +69,14 @@ func Example() {
 	}()
 	go func() { // IP level: the verdict over each interface's targets
 		for ev := range probes.Subscribe(ctx) {
-			// One meaning of dead, failover's: a dead verdict over targets
-			// that never answered (unverified) proves nothing about the
-			// path and steers nothing.
+			// One meaning of dead: ipmon reports a failing rule over targets
+			// that never answered as unverified, which steers nothing.
 			ip, ok := failover.IPEvidenceFrom(ev)
 			if !ok {
 				continue
 			}
 			st := map[failover.Verdict]route.State{failover.VerdictAlive: route.StateUp, failover.VerdictDead: route.StateDown}[ip.Verdict]
-			if ifi, err := net.InterfaceByName(ev.Interface); err == nil {
-				steer.SetIPState(ifi.Index, st)
-			}
+			steer.SetIPState(ev.(*ipmon.VerdictEvent).Interface.Index, st)
 		}
 	}()
 

@@ -35,29 +35,16 @@ func RenamedAway(ev *linkmon.LinkEvent) (LinkEvidence, bool) {
 	return LinkEvidence{Interface: old, Index: ev.Previous.Index, Present: false, Time: t}, true
 }
 
-// IPEvidenceFrom converts an ipmon verdict event to IP evidence; ok is
-// false for other events (target changes). An ipmon "dead" verdict
-// reached without any target that is down (only targets that never
-// answered: unverified) becomes VerdictUnverified, which does not fail the
-// interface: a target that never answered proves nothing about the path.
-func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
-	if ev.Kind != ipmon.VerdictChanged {
+// IPEvidenceFrom converts an ipmon verdict event (*ipmon.VerdictEvent) to
+// IP evidence; ok is false for other events. ipmon already applies the one
+// meaning of dead (a dead verdict reached only on targets that never
+// answered is unverified), so the verdict is taken as it is.
+func IPEvidenceFrom(ev netpulse.Event) (IPEvidence, bool) {
+	v, ok := ev.(*ipmon.VerdictEvent)
+	if !ok {
 		return IPEvidence{}, false
 	}
-	v := VerdictUnknown
-	switch ev.Verdict {
-	case ipmon.VerdictAlive:
-		v = VerdictAlive
-	case ipmon.VerdictDead:
-		v = VerdictUnverified
-		for _, e := range ev.Evidence {
-			if e.State == ipmon.Down {
-				v = VerdictDead
-				break
-			}
-		}
-	}
-	return IPEvidence{Interface: ev.Interface, Verdict: v, Time: ev.At}, true
+	return IPEvidence{Interface: v.Interface.Name, Verdict: Verdict(v.Verdict), Time: v.Time}, true
 }
 
 // FollowLinks feeds every link event of a linkmon subscription (e.g.
@@ -93,7 +80,7 @@ func (e *Engine) FollowLinks(events <-chan netpulse.Event) error {
 
 // FollowIP feeds the verdict events of an ipmon subscription (e.g.
 // Poller.Subscribe) into the engine, like FollowLinks.
-func (e *Engine) FollowIP(events <-chan ipmon.Event) error {
+func (e *Engine) FollowIP(events <-chan netpulse.Event) error {
 	return e.follow(func() bool {
 		select {
 		case ev, ok := <-events:

@@ -74,13 +74,13 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 	require.NoError(t, k.e.FollowIP(p.Subscribe(ctx)))
 	for _, pa := range peerAddrs {
 		require.NoError(t, p.Add(ipmon.Target{Interface: "eth3", Addr: pa.Addr()}))
-		kind := ipmon.Echo
+		kind := ipmon.ProbeEcho
 		if !k.standbyHasAddr {
 			if pa.Addr().Is4() {
-				require.NoError(t, p.Add(ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: ipmon.ARPProbe}))
+				require.NoError(t, p.Add(ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: ipmon.ProbeARP}))
 				continue
 			}
-			kind = ipmon.LinkLocalEcho
+			kind = ipmon.ProbeLinkLocalEcho
 			// A standby without an address has no route to the subnet,
 			// and then the kernel sends the link-local echo out of eth3
 			// (the interface is a preference for a global destination,

@@ -115,14 +115,14 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	for _, ifc := range []string{"eth3", "eth2"} {
 		require.NoError(t, p.Add(ipmon.Target{Interface: ifc, Addr: peerAddrs[0].Addr()}))
 	}
-	verdict := map[string]ipmon.Verdict{}
+	verdict := map[string]netpulse.Verdict{}
 	waitAlive := func() {
 		deadline := time.After(10 * time.Second)
-		for verdict["eth2"] != ipmon.VerdictAlive || verdict["eth3"] != ipmon.VerdictAlive {
+		for verdict["eth2"] != netpulse.VerdictAlive || verdict["eth3"] != netpulse.VerdictAlive {
 			select {
-			case ev := <-evs:
-				if ev.Kind == ipmon.VerdictChanged {
-					verdict[ev.Interface] = ev.Verdict
+			case raw := <-evs:
+				if ev, ok := raw.(*ipmon.VerdictEvent); ok {
+					verdict[ev.Interface.Name] = ev.Verdict
 				}
 			case <-deadline:
 				t.Fatalf("targets not alive: %v", verdict)
@@ -148,16 +148,16 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	time.Sleep(200 * time.Millisecond)
 	for {
 		select {
-		case ev := <-evs:
-			if ev.Kind == ipmon.VerdictChanged {
-				verdict[ev.Interface] = ev.Verdict
+		case raw := <-evs:
+			if ev, ok := raw.(*ipmon.VerdictEvent); ok {
+				verdict[ev.Interface.Name] = ev.Verdict
 			}
 			continue
 		default:
 		}
 		break
 	}
-	require.Equal(t, ipmon.VerdictAlive, verdict["eth2"], "flux alone does not kill eth2's path")
+	require.Equal(t, netpulse.VerdictAlive, verdict["eth2"], "flux alone does not kill eth2's path")
 
 	require.NoError(t, sw.SetDown("p3"))
 	t0 := time.Now()
@@ -166,15 +166,16 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	end := time.After(time.Second)
 	for done := false; !done; {
 		select {
-		case ev := <-evs:
-			if ev.Kind != ipmon.VerdictChanged || ev.Interface != "eth2" {
+		case raw := <-evs:
+			ev, ok := raw.(*ipmon.VerdictEvent)
+			if !ok || ev.Interface.Name != "eth2" {
 				continue
 			}
 			switch {
-			case ev.Verdict == ipmon.VerdictDead && deadSince.IsZero():
-				deadSince = ev.At
-			case ev.Verdict == ipmon.VerdictAlive && !deadSince.IsZero():
-				dead += ev.At.Sub(deadSince)
+			case ev.Verdict == netpulse.VerdictDead && deadSince.IsZero():
+				deadSince = ev.Time
+			case ev.Verdict == netpulse.VerdictAlive && !deadSince.IsZero():
+				dead += ev.Time.Sub(deadSince)
 				deadSince = time.Time{}
 			}
 		case <-end:

@@ -60,7 +60,7 @@ func (p *Poller) matchARP(pk *rxPacket) (*target, uint32) {
 	if f.op != 2 {
 		return nil, 0
 	}
-	tg := p.targets[key{f.iface, f.spa, ARPProbe}]
+	tg := p.targets[key{f.iface, f.spa, ProbeARP}]
 	if tg == nil {
 		// A reply from an address we do not probe: someone else's.
 		p.drops.Foreign++

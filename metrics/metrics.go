@@ -134,8 +134,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		s := c.src.Probes()
 		for _, t := range s.Targets {
 			iface, addr := t.Target.Interface, t.Target.Addr.String()
-			gauge(c.targetUp, b2f(t.State == ipmon.Up), iface, addr)
-			gauge(c.unverified, b2f(t.State == ipmon.Unverified), iface, addr)
+			gauge(c.targetUp, b2f(t.State == ipmon.TargetUp), iface, addr)
+			gauge(c.unverified, b2f(t.State == ipmon.TargetUnverified), iface, addr)
 			gauge(c.rtt, t.LastRTT.Seconds(), iface, addr)
 		}
 		counter(c.sent, s.Sent)

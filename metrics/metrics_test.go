@@ -32,8 +32,8 @@ func TestCollector(t *testing.T) {
 		Probes: func() ipmon.Snapshot {
 			return ipmon.Snapshot{Sent: 42, Drops: ipmon.Drops{Spoofed: 3, Late: 1},
 				Targets: []ipmon.TargetStats{
-					{Target: ipmon.Target{Interface: "eth2", Addr: netip.MustParseAddr("198.18.10.200")}, State: ipmon.Up, LastRTT: 250 * time.Microsecond},
-					{Target: ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.201")}, State: ipmon.Unverified},
+					{Target: ipmon.Target{Interface: "eth2", Addr: netip.MustParseAddr("198.18.10.200")}, State: ipmon.TargetUp, LastRTT: 250 * time.Microsecond},
+					{Target: ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.201")}, State: ipmon.TargetUnverified},
 				}}
 		},
 		Groups: func() []failover.Status {

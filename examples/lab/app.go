@@ -110,7 +110,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	feed := healthfeed.Feed{
 		Setter: a.steerer,
 		OnLink: func(ev *linkmon.LinkEvent) { rec.add(record{at: ev.Time, link: ev}) },
-		OnIP:   func(ev ipmon.Event) { rec.add(record{at: ev.At, ip: &ev}) },
+		OnIP:   func(ev netpulse.Event) { rec.add(record{at: ev.EventTime(), ip: ev}) },
 	}
 	links, targets := a.watcher.Subscribe(ctx), a.poller.Subscribe(ctx)
 	a.wg.Add(3)

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
-	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
 )
@@ -149,7 +149,7 @@ func (s *session) unsettled() string {
 		}
 	}
 	for _, ifs := range s.app.poller.Snapshot().Interfaces {
-		if ifs.Verdict != ipmon.VerdictAlive {
+		if ifs.Verdict != netpulse.VerdictAlive {
 			return fmt.Sprintf("IP path of %s is %s", ifs.Name, ifs.Verdict)
 		}
 	}
@@ -177,7 +177,7 @@ func stepCIP(s *session, r *stepResult) {
 	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
 	s.lookupNames(r, "eth2")
 	s.reachable(r, "after carrier loss")
-	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", ipmon.VerdictDead))
+	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", netpulse.VerdictDead))
 
 	from, t0 = s.fault(r, "carrier back on eth3", func() error { return sw.SetPortUp("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier back seen", isLink("eth3", true))
@@ -191,7 +191,7 @@ func stepCIP(s *session, r *stepResult) {
 func stepIPOnly(s *session, r *stepResult) {
 	sw := s.topo.sw
 	from, t0 := s.fault(r, "eth3's switch port detached from the switch (carrier stays up)", func() error { return sw.SetMaster("p3", "") })
-	s.expect(r, from, t0, expectWithin, "IP path dead", isVerdict("eth3", ipmon.VerdictDead))
+	s.expect(r, from, t0, expectWithin, "IP path dead", isVerdict("eth3", netpulse.VerdictDead))
 	s.expect(r, from, t0, expectWithin, "reported ip-down", isHealth("eth3", failover.HealthIPDown))
 	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", route.ReasonIPDown))
 	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonIPDown))
@@ -207,7 +207,7 @@ func stepIPOnly(s *session, r *stepResult) {
 	s.reachable(r, "after the IP-only failure")
 
 	from, t0 = s.fault(r, "eth3's switch port attached again", func() error { return sw.SetMaster("p3", "br0") })
-	s.expect(r, from, t0, expectWithin, "IP path alive", isVerdict("eth3", ipmon.VerdictAlive))
+	s.expect(r, from, t0, expectWithin, "IP path alive", isVerdict("eth3", netpulse.VerdictAlive))
 	s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
 }
 
@@ -242,11 +242,11 @@ func stepRecovery(s *session, r *stepResult) {
 	sw := s.topo.sw
 	from, t0 := s.fault(r, "carrier lost on eth3", func() error { return sw.SetDown("p3") })
 	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
-	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", ipmon.VerdictDead))
+	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", netpulse.VerdictDead))
 
 	from, t0 = s.fault(r, "carrier back on eth3: is the recovery seen?", func() error { return sw.SetPortUp("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier back seen", isLink("eth3", true))
-	s.expect(r, from, t0, expectWithin, "primary's IP path alive", isVerdict("eth3", ipmon.VerdictAlive))
+	s.expect(r, from, t0, expectWithin, "primary's IP path alive", isVerdict("eth3", netpulse.VerdictAlive))
 	up, ok1 := s.expect(r, from, t0, expectWithin, "primary up again", isHealth("eth3", failover.HealthUp))
 	back, ok2 := s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
 	if ok1 && ok2 && back-up < holdDown*9/10 {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -21,7 +22,7 @@ import (
 type record struct {
 	at    time.Time
 	link  *linkmon.LinkEvent
-	ip    *ipmon.Event
+	ip    netpulse.Event // from ipmon
 	route *route.Event
 	fo    failover.Event
 }
@@ -105,9 +106,10 @@ func isDamped(name string, damped bool) func(record) bool {
 	}
 }
 
-func isVerdict(name string, v ipmon.Verdict) func(record) bool {
+func isVerdict(name string, v netpulse.Verdict) func(record) bool {
 	return func(r record) bool {
-		return r.ip != nil && r.ip.Kind == ipmon.VerdictChanged && r.ip.Interface == name && r.ip.Verdict == v
+		ev, ok := r.ip.(*ipmon.VerdictEvent)
+		return ok && ev.Interface.Name == name && ev.Verdict == v
 	}
 }
 
@@ -191,13 +193,17 @@ func (o *output) event(r record) {
 			what += fmt.Sprintf(" damped (penalty %.0f)", s.Penalty)
 		}
 	case r.ip != nil:
-		if r.ip.Initial {
-			return
-		}
-		if r.ip.Kind == ipmon.VerdictChanged {
-			what = fmt.Sprintf("ip      %s path %s", r.ip.Interface, r.ip.Verdict)
-		} else {
-			what = fmt.Sprintf("target  %s via %s %s", r.ip.Target.Addr, r.ip.Interface, r.ip.State)
+		switch ev := r.ip.(type) {
+		case *ipmon.VerdictEvent:
+			if ev.Initial {
+				return
+			}
+			what = fmt.Sprintf("ip      %s path %s", ev.Interface.Name, ev.Verdict)
+		case *ipmon.TargetEvent:
+			if ev.Initial {
+				return
+			}
+			what = fmt.Sprintf("target  %s via %s %s", ev.Target.Addr, ev.Interface.Name, ev.State)
 		}
 	case r.route != nil && r.route.Reason == route.ReasonFailing:
 		what = fmt.Sprintf("route   steering failing: %v", r.route.Err)
@@ -238,8 +244,8 @@ func (o *output) jsonEvent(r record) {
 	case r.link != nil:
 		o.json.Write(jsonl.LinkRecord(r.link))
 	case r.ip != nil:
-		if r.ip.Kind == ipmon.TargetChanged {
-			o.json.Write(jsonl.TargetRecord(*r.ip))
+		if ev, ok := r.ip.(*ipmon.TargetEvent); ok {
+			o.json.Write(jsonl.TargetRecord(ev))
 		}
 	case r.route != nil:
 		if rec, ok := jsonl.RouteRecord(*r.route); ok {

@@ -45,8 +45,8 @@ func linkEv(index int, name string, present, carrier bool) *linkmon.LinkEvent {
 	return &linkmon.LinkEvent{State: linkmon.State{Index: index, Name: name, Present: present, Carrier: carrier, AdminUp: true}}
 }
 
-func verdict(iface string, v ipmon.Verdict, targets ...ipmon.TargetState) ipmon.Event {
-	ev := ipmon.Event{Kind: ipmon.VerdictChanged, Interface: iface, Verdict: v}
+func verdict(iface string, v netpulse.Verdict, targets ...ipmon.TargetState) *ipmon.VerdictEvent {
+	ev := &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: iface}, Verdict: v}
 	for i, s := range targets {
 		ev.Evidence = append(ev.Evidence, ipmon.Evidence{Addr: netip.AddrFrom4([4]byte{198, 18, 10, byte(100 + i)}), State: s})
 	}
@@ -65,7 +65,7 @@ func TestHealthFeed(t *testing.T) {
 	require.Empty(t, s1.take())
 
 	links := make(chan netpulse.Event)
-	ips := make(chan ipmon.Event)
+	ips := make(chan netpulse.Event)
 	done := make(chan struct{})
 	go func() { f.run(links, ips); close(done) }()
 	// barrier returns once every event sent before was applied: the feed
@@ -74,19 +74,19 @@ func TestHealthFeed(t *testing.T) {
 	barrier := func() { links <- &netpulse.ConditionEvent{} }
 
 	// The verdict comes before the link is known: kept, applied with it.
-	ips <- verdict("eth3", ipmon.VerdictDead, ipmon.Down)
+	ips <- verdict("eth3", netpulse.VerdictDead, ipmon.TargetDown)
 	links <- linkEv(5, "eth3", true, true)
 	links <- linkEv(6, "eth2", true, true)
-	ips <- verdict("eth2", ipmon.VerdictDead, ipmon.Unverified)
-	ips <- verdict("eth2", ipmon.VerdictAlive, ipmon.Up)
+	ips <- verdict("eth2", netpulse.VerdictUnverified, ipmon.TargetUnverified)
+	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
 	barrier()
 	require.Equal(t, []string{"link 5 up", "ip 5 down", "link 6 up", "ip 6 unknown", "ip 6 unknown", "ip 6 up"}, s1.take(),
-		"dead over unverified targets is unknown, not down")
+		"an unverified verdict is unknown, not down")
 
 	// eth3 re-created as index 9: its last IP state follows the new index.
 	links <- linkEv(5, "eth3", false, false)
 	links <- linkEv(9, "eth3", true, true)
-	ips <- verdict("eth2", ipmon.VerdictAlive, ipmon.Up)
+	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
 	barrier()
 	require.Equal(t, []string{"link 5 unknown", "link 9 up", "ip 9 down", "ip 6 up"}, s1.take())
 
@@ -102,7 +102,7 @@ func TestHealthFeed(t *testing.T) {
 	// Carrier loss reaches both; a removed one gets nothing more.
 	f.remove(s1)
 	links <- linkEv(9, "eth3", true, false)
-	ips <- verdict("eth2", ipmon.VerdictAlive, ipmon.Up)
+	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
 	barrier()
 	require.Empty(t, s1.take())
 	require.Equal(t, []string{"link 9 down", "ip 6 up"}, s2.take())

@@ -504,7 +504,7 @@ func (e *engine) placed() (bool, string) {
 		}
 	}
 	for _, t := range e.probes.Snapshot().Targets {
-		if t.State == ipmon.Unknown {
+		if t.State == ipmon.TargetUnknown {
 			waiting = append(waiting, "target "+t.Target.Addr.String()+" on "+t.Target.Interface)
 		}
 	}
@@ -713,7 +713,7 @@ func linkState(s linkmon.State) route.State {
 	return route.StateDown
 }
 
-func ipState(ev ipmon.Event) (route.State, bool) {
+func ipState(ev netpulse.Event) (route.State, bool) {
 	ip, ok := failover.IPEvidenceFrom(ev)
 	if !ok {
 		return route.StateUnknown, false
@@ -728,7 +728,7 @@ func ipState(ev ipmon.Event) (route.State, bool) {
 }
 
 // run applies events until both channels are closed.
-func (f *healthFeed) run(links <-chan netpulse.Event, ips <-chan ipmon.Event) {
+func (f *healthFeed) run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
 	for links != nil || ips != nil {
 		select {
 		case x, ok := <-links:
@@ -747,11 +747,12 @@ func (f *healthFeed) run(links <-chan netpulse.Event, ips <-chan ipmon.Event) {
 				continue
 			}
 			if st, ok := ipState(ev); ok {
+				name := ev.(*ipmon.VerdictEvent).Interface.Name
 				f.mu.Lock()
-				f.ip[ev.Interface] = st
-				if i, ok := f.index[ev.Interface]; ok {
+				f.ip[name] = st
+				if i, ok := f.index[name]; ok {
 					for s, names := range f.steerers {
-						if slices.Contains(names, ev.Interface) {
+						if slices.Contains(names, name) {
 							s.SetIPState(i, st)
 						}
 					}

@@ -183,7 +183,7 @@ func run(ctx context.Context, o options, out *output) error {
 			cancel()
 		})
 	}
-	var ips <-chan ipmon.Event
+	var ips <-chan netpulse.Event
 	if poller != nil {
 		ips = poller.Subscribe(sub)
 	}

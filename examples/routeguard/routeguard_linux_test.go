@@ -172,15 +172,15 @@ func TestRouteguardInLab(t *testing.T) {
 	// a target that never answered is no evidence of a dead path and
 	// nothing is steered (#11.5).
 	var eth3State atomic.Int32
-	o.onIP = func(ev ipmon.Event) {
-		if ev.Kind == ipmon.TargetChanged && ev.Interface == "eth3" {
+	o.onIP = func(raw netpulse.Event) {
+		if ev, ok := raw.(*ipmon.TargetEvent); ok && ev.Interface.Name == "eth3" {
 			eth3State.Store(int32(ev.State))
 		}
 	}
 	waitAlive := func() {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
-		for ipmon.TargetState(eth3State.Load()) != ipmon.Up {
+		for ipmon.TargetState(eth3State.Load()) != ipmon.TargetUp {
 			require.True(t, time.Now().Before(deadline), "eth3's target does not answer routeguard's probes")
 			time.Sleep(5 * time.Millisecond)
 		}

@@ -24,14 +24,13 @@ func LinkState(s linkmon.State) route.State {
 	return route.StateDown
 }
 
-// EventIPState is the IP-level health of an ipmon VerdictChanged event, with
-// the one meaning of dead failover uses (failover.IPEvidenceFrom): a dead
-// verdict is StateDown only when at least one of the interface's targets is
-// down (it answered, then stopped). A dead verdict over targets that never
-// answered (unverified) is StateUnknown: a target that never answered is no
-// evidence that the path is dead, so it is reported, not acted on (#11.5).
-// ok is false for events that are no verdict.
-func EventIPState(ev ipmon.Event) (st route.State, ok bool) {
+// EventIPState is the IP-level health of an ipmon verdict event, with the
+// one meaning of dead ipmon applies: a dead verdict is StateDown (at least
+// one of the interface's targets answered, then stopped). An unverified
+// verdict (targets that never answered) is StateUnknown: a target that
+// never answered is no evidence that the path is dead, so it is reported,
+// not acted on (#11.5). ok is false for events that are no verdict.
+func EventIPState(ev netpulse.Event) (st route.State, ok bool) {
 	ip, ok := failover.IPEvidenceFrom(ev)
 	if !ok {
 		return route.StateUnknown, false
@@ -60,7 +59,7 @@ type Setter interface {
 type Feed struct {
 	Setter       Setter
 	OnLink       func(*linkmon.LinkEvent)
-	OnIP         func(ipmon.Event)
+	OnIP         func(netpulse.Event)
 	OnLinkHealth func(*netpulse.ConditionEvent)
 }
 
@@ -72,7 +71,7 @@ type Feed struct {
 // its verdict does not change; a verdict about an interface not seen yet is
 // applied as soon as its link is. A verdict becomes an IP state through
 // EventIPState: a dead verdict over unverified targets only steers nothing.
-func (f Feed) Run(links <-chan netpulse.Event, ips <-chan ipmon.Event) {
+func (f Feed) Run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
 	index := map[string]int{}           // present links by name
 	verdict := map[string]route.State{} // last IP state by name (zero: StateUnknown)
 	for links != nil || ips != nil {
@@ -116,8 +115,9 @@ func (f Feed) Run(links <-chan netpulse.Event, ips <-chan ipmon.Event) {
 				continue
 			}
 			if st, ok := EventIPState(ev); ok {
-				verdict[ev.Interface] = st
-				if i, ok := index[ev.Interface]; ok {
+				name := ev.(*ipmon.VerdictEvent).Interface.Name
+				verdict[name] = st
+				if i, ok := index[name]; ok {
 					f.Setter.SetIPState(i, st)
 				}
 			}

@@ -86,18 +86,23 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	require.NoError(t, p.Add(ipmon.Target{Addr: server, Interface: "eth2"}))
 
 	var mu sync.Mutex
-	var eth3Verdicts []ipmon.Event
+	var eth3Verdicts []*ipmon.VerdictEvent
 	eth2Alive, eth3Unverified := false, false
-	feed := healthfeed.Feed{Setter: st, OnIP: func(ev ipmon.Event) {
+	feed := healthfeed.Feed{Setter: st, OnIP: func(raw netpulse.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		switch {
-		case ev.Kind == ipmon.VerdictChanged && ev.Interface == "eth3":
-			eth3Verdicts = append(eth3Verdicts, ev)
-		case ev.Kind == ipmon.VerdictChanged && ev.Interface == "eth2":
-			eth2Alive = ev.Verdict == ipmon.VerdictAlive
-		case ev.Kind == ipmon.TargetChanged && ev.Interface == "eth3":
-			eth3Unverified = ev.State == ipmon.Unverified
+		switch ev := raw.(type) {
+		case *ipmon.VerdictEvent:
+			switch ev.Interface.Name {
+			case "eth3":
+				eth3Verdicts = append(eth3Verdicts, ev)
+			case "eth2":
+				eth2Alive = ev.Verdict == netpulse.VerdictAlive
+			}
+		case *ipmon.TargetEvent:
+			if ev.Interface.Name == "eth3" {
+				eth3Unverified = ev.State == ipmon.TargetUnverified
+			}
 		}
 	}}
 	sub, stop := context.WithCancel(ctx)

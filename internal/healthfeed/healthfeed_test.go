@@ -50,15 +50,16 @@ func TestStates(t *testing.T) {
 
 // deadEvent is a dead verdict with a target that answered and stopped: a
 // dead path.
-func deadEvent(ifc string) ipmon.Event {
-	return ipmon.Event{Kind: ipmon.VerdictChanged, Interface: ifc, Verdict: ipmon.VerdictDead,
-		Evidence: []ipmon.Evidence{{Addr: netip.MustParseAddr("198.18.10.100"), State: ipmon.Down}}}
+func deadEvent(ifc string) *ipmon.VerdictEvent {
+	return &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: ifc}, Verdict: netpulse.VerdictDead,
+		Evidence: []ipmon.Evidence{{Addr: netip.MustParseAddr("198.18.10.100"), State: ipmon.TargetDown}}}
 }
 
-// unverifiedEvent is a dead verdict over a target that never answered.
-func unverifiedEvent(ifc string) ipmon.Event {
-	return ipmon.Event{Kind: ipmon.VerdictChanged, Interface: ifc, Verdict: ipmon.VerdictDead,
-		Evidence: []ipmon.Evidence{{Addr: netip.MustParseAddr("198.18.10.99"), State: ipmon.Unverified}}}
+// unverifiedEvent is the verdict of a rule failing on a target that never
+// answered.
+func unverifiedEvent(ifc string) *ipmon.VerdictEvent {
+	return &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: ifc}, Verdict: netpulse.VerdictUnverified,
+		Evidence: []ipmon.Evidence{{Addr: netip.MustParseAddr("198.18.10.99"), State: ipmon.TargetUnverified}}}
 }
 
 // TestEventIPState: one meaning of dead, failover's: only a target that
@@ -67,22 +68,22 @@ func unverifiedEvent(ifc string) ipmon.Event {
 func TestEventIPState(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		ev   ipmon.Event
+		ev   netpulse.Event
 		want route.State
 	}{
-		{"alive", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictAlive}, route.StateUp},
+		{"alive", &ipmon.VerdictEvent{Verdict: netpulse.VerdictAlive}, route.StateUp},
 		{"dead, a target down", deadEvent("eth3"), route.StateDown},
-		{"dead, every target unverified", unverifiedEvent("eth3"), route.StateUnknown},
-		{"dead, one down and one unverified", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictDead,
+		{"unverified, every target unverified", unverifiedEvent("eth3"), route.StateUnknown},
+		{"dead, one down and one unverified", &ipmon.VerdictEvent{Verdict: netpulse.VerdictDead,
 			Evidence: append(unverifiedEvent("").Evidence, deadEvent("").Evidence...)}, route.StateDown},
-		{"dead without evidence", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictDead}, route.StateUnknown},
-		{"unknown", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictUnknown}, route.StateUnknown},
+		{"unverified without evidence", &ipmon.VerdictEvent{Verdict: netpulse.VerdictUnverified}, route.StateUnknown},
+		{"unknown", &ipmon.VerdictEvent{Verdict: netpulse.VerdictUnknown}, route.StateUnknown},
 	} {
 		st, ok := healthfeed.EventIPState(c.ev)
 		require.True(t, ok, c.name)
 		require.Equal(t, c.want, st, c.name)
 	}
-	_, ok := healthfeed.EventIPState(ipmon.Event{Kind: ipmon.TargetChanged, State: ipmon.Down})
+	_, ok := healthfeed.EventIPState(&ipmon.TargetEvent{State: ipmon.TargetDown})
 	require.False(t, ok, "a target change is no verdict")
 }
 
@@ -92,15 +93,15 @@ func TestEventIPState(t *testing.T) {
 // answers and then stops, it is.
 func TestRunUnverifiedDoesNotSteer(t *testing.T) {
 	links := make(chan netpulse.Event)
-	ips := make(chan ipmon.Event)
+	ips := make(chan netpulse.Event)
 	var r recorder
 	done := make(chan struct{})
 	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
 	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 3, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
 	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 2, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
-	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}
+	ips <- &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: "eth2"}, Verdict: netpulse.VerdictAlive}
 	ips <- unverifiedEvent("eth3")
-	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth3", Verdict: ipmon.VerdictAlive}
+	ips <- &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: "eth3"}, Verdict: netpulse.VerdictAlive}
 	ips <- deadEvent("eth3")
 	close(links)
 	close(ips)
@@ -121,16 +122,16 @@ func TestRun(t *testing.T) {
 	// Unbuffered channels and sends from one goroutine: Run handles the
 	// events in exactly this order.
 	links := make(chan netpulse.Event)
-	ips := make(chan ipmon.Event)
+	ips := make(chan netpulse.Event)
 	var r recorder
 	var seenLinks, seenIPs int
-	f := healthfeed.Feed{Setter: &r, OnLink: func(*linkmon.LinkEvent) { seenLinks++ }, OnIP: func(ipmon.Event) { seenIPs++ }}
+	f := healthfeed.Feed{Setter: &r, OnLink: func(*linkmon.LinkEvent) { seenLinks++ }, OnIP: func(netpulse.Event) { seenIPs++ }}
 	done := make(chan struct{})
 	go func() { f.Run(links, ips); close(done) }()
 
 	// A verdict about eth3 before its link is known waits for it.
 	ips <- deadEvent("eth3")
-	ips <- ipmon.Event{Kind: ipmon.TargetChanged, Interface: "eth3", State: ipmon.Down}
+	ips <- &ipmon.TargetEvent{Interface: netpulse.Interface{Name: "eth3"}, State: ipmon.TargetDown}
 	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 7, Name: "eth3", Present: true, Carrier: true, AdminUp: true}}
 	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 7, Name: "eth3", Present: true, AdminUp: true}}
 	close(links)
@@ -165,14 +166,14 @@ func TestRunSkipsLinkHealth(t *testing.T) {
 
 func TestRunIPAfterLink(t *testing.T) {
 	links := make(chan netpulse.Event, 1)
-	ips := make(chan ipmon.Event, 1)
+	ips := make(chan netpulse.Event, 1)
 	var r recorder
 	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true, AdminUp: true}}
 	close(links)
 	done := make(chan struct{})
 	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
 	require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.calls) == 2 }, time.Second, time.Millisecond)
-	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}
+	ips <- &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: "eth2"}, Verdict: netpulse.VerdictAlive}
 	close(ips)
 	<-done
 	require.Equal(t, call{true, 3, route.StateUp}, r.calls[2])
@@ -186,7 +187,7 @@ func TestVerdictFollowsName(t *testing.T) {
 	// Unbuffered channels and sends from one goroutine: Run handles the
 	// events in exactly this order.
 	links := make(chan netpulse.Event)
-	ips := make(chan ipmon.Event)
+	ips := make(chan netpulse.Event)
 	var r recorder
 	done := make(chan struct{})
 	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
@@ -197,11 +198,11 @@ func TestVerdictFollowsName(t *testing.T) {
 
 	links <- &linkmon.LinkEvent{State: up(5, "eth2")}
 	ips <- dead
-	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 5, Name: "eth2"}, Previous: up(5, "eth2")} // deleted
-	links <- &linkmon.LinkEvent{State: up(7, "eth2")}                                                  // re-created
-	links <- &linkmon.LinkEvent{State: up(7, "eth9"), Previous: up(7, "eth2")}                         // renamed away
-	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}     // about no link now
-	links <- &linkmon.LinkEvent{State: up(8, "eth2")}                                                  // another eth2
+	links <- &linkmon.LinkEvent{State: linkmon.State{Index: 5, Name: "eth2"}, Previous: up(5, "eth2")}      // deleted
+	links <- &linkmon.LinkEvent{State: up(7, "eth2")}                                                       // re-created
+	links <- &linkmon.LinkEvent{State: up(7, "eth9"), Previous: up(7, "eth2")}                              // renamed away
+	ips <- &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: "eth2"}, Verdict: netpulse.VerdictAlive} // about no link now
+	links <- &linkmon.LinkEvent{State: up(8, "eth2")}                                                       // another eth2
 	close(links)
 	close(ips)
 	<-done

@@ -59,10 +59,9 @@ type Target struct {
 	RTTMicros int64  `json:"rtt_us"`
 }
 
-// TargetRecord returns the record of an ipmon target event (Kind
-// TargetChanged).
-func TargetRecord(ev ipmon.Event) Target {
-	return Target{Stamp(ev.At), "target", ev.Interface, ev.Target.Addr.String(), ev.State.String(), ev.RTT.Microseconds()}
+// TargetRecord returns the record of an ipmon target event.
+func TargetRecord(ev *ipmon.TargetEvent) Target {
+	return Target{Stamp(ev.Time), "target", ev.Interface.Name, ev.Target.Addr.String(), ev.State.String(), ev.RTT.Microseconds()}
 }
 
 // Route is a steering record ("event": "route").

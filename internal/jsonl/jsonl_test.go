@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -46,7 +47,7 @@ func TestRecords(t *testing.T) {
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "target", "interface": "eth2", "target": "198.18.10.1",
 		"state": "down", "rtt_us": 1500.0,
-	}, line(t, jsonl.TargetRecord(ipmon.Event{At: at, Interface: "eth2", State: ipmon.Down, RTT: 1500 * time.Microsecond,
+	}, line(t, jsonl.TargetRecord(&ipmon.TargetEvent{Time: at, Interface: netpulse.Interface{Index: 2, Name: "eth2"}, State: ipmon.TargetDown, RTT: 1500 * time.Microsecond,
 		Target: ipmon.Target{Addr: netip.MustParseAddr("198.18.10.1"), Interface: "eth2"}})))
 
 	rev := route.Event{Time: at, Dst: netip.MustParsePrefix("198.18.10.0/24"),
