@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -54,13 +55,27 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer steer.Close()
+	// The Steerer takes each interface's evidence at both levels at once.
+	var mu sync.Mutex
+	known := map[string]netpulse.Evidence{} // by interface name
+	observe := func(name string, update func(*netpulse.Evidence)) {
+		mu.Lock()
+		defer mu.Unlock()
+		e := known[name]
+		update(&e)
+		known[name] = e
+		steer.Observe(e)
+	}
 	go func() { // link level: carrier and admin state
 		for ev := range links.Subscribe(ctx) {
-			st := route.StateDown
+			st := netpulse.StateDown
 			if ev.State.Present && ev.State.Carrier && ev.State.AdminUp {
-				st = route.StateUp
+				st = netpulse.StateUp
 			}
-			steer.SetLinkState(ev.State.Index, st)
+			observe(ev.State.Name, func(e *netpulse.Evidence) {
+				e.Interface = netpulse.Interface{Index: ev.State.Index, Name: ev.State.Name}
+				e.Link = st
+			})
 		}
 	}()
 	go func() { // IP level: the verdict over each interface's targets
@@ -72,10 +87,8 @@ func Example() {
 			if !ok {
 				continue
 			}
-			st := map[failover.Verdict]route.State{failover.VerdictAlive: route.StateUp, failover.VerdictDead: route.StateDown}[ip.Verdict]
-			if ifi, err := net.InterfaceByName(ev.Interface); err == nil {
-				steer.SetIPState(ifi.Index, st)
-			}
+			v := map[failover.Verdict]netpulse.Verdict{failover.VerdictAlive: netpulse.VerdictAlive, failover.VerdictDead: netpulse.VerdictDead}[ip.Verdict]
+			observe(ev.Interface, func(e *netpulse.Evidence) { e.Interface.Name, e.IP = ev.Interface, v })
 		}
 	}()
 

@@ -24,8 +24,9 @@ func TestViewFollowsNotifications(t *testing.T) {
 	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
-	ch, cancel := v.Subscribe()
+	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ch := v.Subscribe(subCtx)
 
 	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
 	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("2001:db8:10::2/64")))

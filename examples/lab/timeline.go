@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -22,8 +23,11 @@ type record struct {
 	at    time.Time
 	link  *linkmon.Event
 	ip    *ipmon.Event
-	route *route.Event
-	fo    failover.Event
+	route *route.SteerEvent
+	// steering is a change of the Steerer's own condition
+	// (*netpulse.ConditionEvent) or a *netpulse.DropEvent.
+	steering netpulse.Event
+	fo       failover.Event
 }
 
 // recorder keeps every event in order, prints it, and lets a step wait for
@@ -111,7 +115,7 @@ func isVerdict(name string, v ipmon.Verdict) func(record) bool {
 	}
 }
 
-func isRoute(to string, reason route.Reason) func(record) bool {
+func isRoute(to string, reason netpulse.Reason) func(record) bool {
 	return func(r record) bool {
 		return r.route != nil && r.route.Interface.Name == to && r.route.Reason == reason
 	}
@@ -199,10 +203,17 @@ func (o *output) event(r record) {
 		} else {
 			what = fmt.Sprintf("target  %s via %s %s", r.ip.Target.Addr, r.ip.Interface, r.ip.State)
 		}
-	case r.route != nil && r.route.Reason == route.ReasonFailing:
-		what = fmt.Sprintf("route   steering failing: %v", r.route.Err)
-	case r.route != nil && r.route.Reason == route.ReasonWorking:
-		what = "route   steering works again"
+	case r.steering != nil:
+		switch ev := r.steering.(type) {
+		case *netpulse.ConditionEvent:
+			if ev.Reason == netpulse.ReasonFailing {
+				what = fmt.Sprintf("route   steering failing: %v", ev.Condition.Err)
+			} else {
+				what = "route   steering works again"
+			}
+		case *netpulse.DropEvent:
+			what = fmt.Sprintf("route   %d steering events dropped", ev.Count)
+		}
 	case r.route != nil:
 		what = fmt.Sprintf("route   %s now via %s (was %s): %s", r.route.Dst, name(r.route.Interface.Name), name(r.route.Previous.Name), r.route.Reason)
 	case r.fo != nil:
@@ -242,7 +253,7 @@ func (o *output) jsonEvent(r record) {
 			o.json.Write(jsonl.TargetRecord(*r.ip))
 		}
 	case r.route != nil:
-		if rec, ok := jsonl.RouteRecord(*r.route); ok {
+		if rec, ok := jsonl.RouteRecord(r.route); ok {
 			o.json.Write(rec)
 		}
 	case r.fo != nil:

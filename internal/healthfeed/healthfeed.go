@@ -5,22 +5,24 @@
 package healthfeed
 
 import (
+	"time"
+
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/route"
 )
 
 // LinkState is the link-level health of a link: up with carrier and admin
 // up, down without either, unknown once the link is gone.
-func LinkState(s linkmon.State) route.State {
+func LinkState(s linkmon.State) netpulse.State {
 	switch {
 	case !s.Present:
-		return route.StateUnknown
+		return netpulse.StateUnknown
 	case s.Carrier && s.AdminUp:
-		return route.StateUp
+		return netpulse.StateUp
 	}
-	return route.StateDown
+	return netpulse.StateDown
 }
 
 // EventIPState is the IP-level health of an ipmon VerdictChanged event, with
@@ -30,32 +32,38 @@ func LinkState(s linkmon.State) route.State {
 // answered (unverified) is StateUnknown: a target that never answered is no
 // evidence that the path is dead, so it is reported, not acted on (#11.5).
 // ok is false for events that are no verdict.
-func EventIPState(ev ipmon.Event) (st route.State, ok bool) {
+func EventIPState(ev ipmon.Event) (st netpulse.State, ok bool) {
 	ip, ok := failover.IPEvidenceFrom(ev)
 	if !ok {
-		return route.StateUnknown, false
+		return netpulse.StateUnknown, false
 	}
 	switch ip.Verdict {
 	case failover.VerdictAlive:
-		return route.StateUp, true
+		return netpulse.StateUp, true
 	case failover.VerdictDead:
-		return route.StateDown, true
+		return netpulse.StateDown, true
 	}
-	return route.StateUnknown, true
+	return netpulse.StateUnknown, true
 }
 
-// Setter is what a Feed drives: *route.Steerer, or a fake.
-type Setter interface {
-	SetLinkState(index int, st route.State)
-	SetIPState(index int, st route.State)
+// verdict is the IP verdict an IP state stands for.
+func verdict(st netpulse.State) netpulse.Verdict {
+	switch st {
+	case netpulse.StateUp:
+		return netpulse.VerdictAlive
+	case netpulse.StateDown:
+		return netpulse.VerdictDead
+	}
+	return netpulse.VerdictUnknown
 }
 
-// A Feed applies link and IP events to a Setter. OnLink and OnIP, if set,
+// A Feed applies link and IP events to an Observer (*route.Steerer, or a
+// fake) as the full evidence of the interface concerned. OnLink and OnIP, if set,
 // see every event after it was applied (e.g. to print it). A linkmon health
 // event (the watcher's sockets failed or were reopened) carries no link: it
 // is applied to nothing and goes to OnLinkHealth, if set, not to OnLink.
 type Feed struct {
-	Setter       Setter
+	Setter       netpulse.Observer
 	OnLink       func(linkmon.Event)
 	OnIP         func(ipmon.Event)
 	OnLinkHealth func(linkmon.Event)
@@ -70,8 +78,9 @@ type Feed struct {
 // applied as soon as its link is. A verdict becomes an IP state through
 // EventIPState: a dead verdict over unverified targets only steers nothing.
 func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
-	index := map[string]int{}           // present links by name
-	verdict := map[string]route.State{} // last IP state by name (zero: StateUnknown)
+	index := map[string]int{}               // present links by name
+	verdicts := map[string]netpulse.State{} // last IP state by name (zero: StateUnknown)
+	last := map[int]netpulse.Evidence{}     // last evidence observed, by present link
 	for links != nil || ips != nil {
 		select {
 		case ev, ok := <-links:
@@ -89,17 +98,23 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 			if p.Present && p.Name != s.Name && index[p.Name] == p.Index {
 				delete(index, p.Name) // renamed away
 			}
-			f.Setter.SetLinkState(s.Index, LinkState(s))
+			e := last[s.Index]
+			e.Time, e.Interface, e.Link = time.Now(), netpulse.Interface{Index: s.Index, Name: s.Name}, LinkState(s)
 			if s.Present {
 				if index[s.Name] != s.Index {
 					// New under this name: the name's verdict, or none
 					// (a renamed link leaves its old name's behind).
 					index[s.Name] = s.Index
-					f.Setter.SetIPState(s.Index, verdict[s.Name])
+					e.IP = verdict(verdicts[s.Name])
 				}
-			} else if index[s.Name] == s.Index {
-				delete(index, s.Name)
+				last[s.Index] = e
+			} else {
+				if index[s.Name] == s.Index {
+					delete(index, s.Name)
+				}
+				delete(last, s.Index)
 			}
+			f.Setter.Observe(e)
 			if f.OnLink != nil {
 				f.OnLink(ev)
 			}
@@ -109,9 +124,12 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 				continue
 			}
 			if st, ok := EventIPState(ev); ok {
-				verdict[ev.Interface] = st
+				verdicts[ev.Interface] = st
 				if i, ok := index[ev.Interface]; ok {
-					f.Setter.SetIPState(i, st)
+					e := last[i]
+					e.Time, e.IP = time.Now(), verdict(st)
+					last[i] = e
+					f.Setter.Observe(e)
 				}
 			}
 			if f.OnIP != nil {

@@ -6,20 +6,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/route"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// call is one piece of evidence observed: the interface's index and its
+// link and IP states.
 type call struct {
-	ip    bool
-	index int
-	st    route.State
+	index    int
+	link, ip netpulse.State
 }
 
 type recorder struct {
@@ -27,23 +28,17 @@ type recorder struct {
 	calls []call
 }
 
-func (r *recorder) SetLinkState(i int, st route.State) {
+func (r *recorder) Observe(ev netpulse.Evidence) {
 	r.mu.Lock()
-	r.calls = append(r.calls, call{false, i, st})
-	r.mu.Unlock()
-}
-
-func (r *recorder) SetIPState(i int, st route.State) {
-	r.mu.Lock()
-	r.calls = append(r.calls, call{true, i, st})
+	r.calls = append(r.calls, call{ev.Interface.Index, ev.Link, ev.IP.State()})
 	r.mu.Unlock()
 }
 
 func TestStates(t *testing.T) {
-	require.Equal(t, route.StateUp, healthfeed.LinkState(linkmon.State{Present: true, Carrier: true, AdminUp: true}))
-	require.Equal(t, route.StateDown, healthfeed.LinkState(linkmon.State{Present: true, AdminUp: true}))
-	require.Equal(t, route.StateDown, healthfeed.LinkState(linkmon.State{Present: true, Carrier: true}), "admin down")
-	require.Equal(t, route.StateUnknown, healthfeed.LinkState(linkmon.State{}), "gone")
+	require.Equal(t, netpulse.StateUp, healthfeed.LinkState(linkmon.State{Present: true, Carrier: true, AdminUp: true}))
+	require.Equal(t, netpulse.StateDown, healthfeed.LinkState(linkmon.State{Present: true, AdminUp: true}))
+	require.Equal(t, netpulse.StateDown, healthfeed.LinkState(linkmon.State{Present: true, Carrier: true}), "admin down")
+	require.Equal(t, netpulse.StateUnknown, healthfeed.LinkState(linkmon.State{}), "gone")
 }
 
 // deadEvent is a dead verdict with a target that answered and stopped: a
@@ -66,15 +61,15 @@ func TestEventIPState(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		ev   ipmon.Event
-		want route.State
+		want netpulse.State
 	}{
-		{"alive", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictAlive}, route.StateUp},
-		{"dead, a target down", deadEvent("eth3"), route.StateDown},
-		{"dead, every target unverified", unverifiedEvent("eth3"), route.StateUnknown},
+		{"alive", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictAlive}, netpulse.StateUp},
+		{"dead, a target down", deadEvent("eth3"), netpulse.StateDown},
+		{"dead, every target unverified", unverifiedEvent("eth3"), netpulse.StateUnknown},
 		{"dead, one down and one unverified", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictDead,
-			Evidence: append(unverifiedEvent("").Evidence, deadEvent("").Evidence...)}, route.StateDown},
-		{"dead without evidence", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictDead}, route.StateUnknown},
-		{"unknown", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictUnknown}, route.StateUnknown},
+			Evidence: append(unverifiedEvent("").Evidence, deadEvent("").Evidence...)}, netpulse.StateDown},
+		{"dead without evidence", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictDead}, netpulse.StateUnknown},
+		{"unknown", ipmon.Event{Kind: ipmon.VerdictChanged, Verdict: ipmon.VerdictUnknown}, netpulse.StateUnknown},
 	} {
 		st, ok := healthfeed.EventIPState(c.ev)
 		require.True(t, ok, c.name)
@@ -104,14 +99,12 @@ func TestRunUnverifiedDoesNotSteer(t *testing.T) {
 	close(ips)
 	<-done
 	require.Equal(t, []call{
-		{false, 3, route.StateUp},
-		{true, 3, route.StateUnknown},
-		{false, 2, route.StateUp},
-		{true, 2, route.StateUnknown},
-		{true, 2, route.StateUp},
-		{true, 3, route.StateUnknown}, // unverified: reported, not acted on
-		{true, 3, route.StateUp},
-		{true, 3, route.StateDown}, // answered, then stopped: a dead path
+		{3, netpulse.StateUp, netpulse.StateUnknown},
+		{2, netpulse.StateUp, netpulse.StateUnknown},
+		{2, netpulse.StateUp, netpulse.StateUp},
+		{3, netpulse.StateUp, netpulse.StateUnknown}, // unverified: reported, not acted on
+		{3, netpulse.StateUp, netpulse.StateUp},
+		{3, netpulse.StateUp, netpulse.StateDown}, // answered, then stopped: a dead path
 	}, r.calls)
 }
 
@@ -138,9 +131,8 @@ func TestRun(t *testing.T) {
 	require.Equal(t, 2, seenLinks)
 	require.Equal(t, 2, seenIPs)
 	require.Equal(t, []call{
-		{false, 7, route.StateUp},
-		{true, 7, route.StateDown}, // the verdict that came first
-		{false, 7, route.StateDown},
+		{7, netpulse.StateUp, netpulse.StateDown}, // with the verdict that came first
+		{7, netpulse.StateDown, netpulse.StateDown},
 	}, r.calls)
 }
 
@@ -155,7 +147,7 @@ func TestRunSkipsLinkHealth(t *testing.T) {
 	links <- linkmon.Event{Health: &linkmon.Health{Healthy: true}}
 	close(links)
 	healthfeed.Feed{Setter: &r, OnLink: func(linkmon.Event) { onLink++ }, OnLinkHealth: func(linkmon.Event) { onHealth++ }}.Run(links, nil)
-	require.Equal(t, []call{{false, 3, route.StateUp}, {true, 3, route.StateUnknown}}, r.calls)
+	require.Equal(t, []call{{3, netpulse.StateUp, netpulse.StateUnknown}}, r.calls)
 	require.Equal(t, 1, onLink)
 	require.Equal(t, 2, onHealth)
 }
@@ -168,11 +160,11 @@ func TestRunIPAfterLink(t *testing.T) {
 	close(links)
 	done := make(chan struct{})
 	go func() { healthfeed.Feed{Setter: &r}.Run(links, ips); close(done) }()
-	require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.calls) == 2 }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.calls) == 1 }, time.Second, time.Millisecond)
 	ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth2", Verdict: ipmon.VerdictAlive}
 	close(ips)
 	<-done
-	require.Equal(t, call{true, 3, route.StateUp}, r.calls[2])
+	require.Equal(t, call{3, netpulse.StateUp, netpulse.StateUp}, r.calls[1])
 }
 
 // A verdict outlives the link it was about: a link re-created under the same
@@ -203,15 +195,11 @@ func TestVerdictFollowsName(t *testing.T) {
 	close(ips)
 	<-done
 	require.Equal(t, []call{
-		{false, 5, route.StateUp},
-		{true, 5, route.StateUnknown}, // no verdict yet
-		{true, 5, route.StateDown},
-		{false, 5, route.StateUnknown},
-		{false, 7, route.StateUp},
-		{true, 7, route.StateDown}, // the name's last verdict
-		{false, 7, route.StateUp},
-		{true, 7, route.StateUnknown}, // eth9 has no verdict of its own
-		{false, 8, route.StateUp},
-		{true, 8, route.StateUp}, // the verdict that came while no eth2 existed
+		{5, netpulse.StateUp, netpulse.StateUnknown}, // no verdict yet
+		{5, netpulse.StateUp, netpulse.StateDown},
+		{5, netpulse.StateUnknown, netpulse.StateDown}, // deleted
+		{7, netpulse.StateUp, netpulse.StateDown},      // the name's last verdict
+		{7, netpulse.StateUp, netpulse.StateUnknown},   // eth9 has no verdict of its own
+		{8, netpulse.StateUp, netpulse.StateUp},        // the verdict that came while no eth2 existed
 	}, r.calls)
 }
