@@ -272,8 +272,18 @@ func TestCIPFailureIPLevel(t *testing.T) {
 	require.ErrorIs(t, err, netlab.ErrNoReply, "the path through eth3 is dead")
 	require.Equal(t, c.eth3, c.kernelOut(t), "the kernel cannot see an IP-level failure")
 
+	// Evidence that proves nothing steers nothing: targets that never
+	// answered (unverified), and evidence about no interface (Index 0).
+	st.Observe(evidence(c.eth3, netpulse.StateUp, netpulse.VerdictUnverified))
+	require.Equal(t, netpulse.HealthUp, st.Health(c.eth3))
+	st.Observe(netpulse.Evidence{Interface: netpulse.Interface{Name: "eth3"}, IP: netpulse.VerdictDead})
+	require.Equal(t, netpulse.HealthUp, st.Health(c.eth3))
+	require.Equal(t, c.eth3, c.kernelOut(t))
+	require.False(t, st.Snapshot().Guards[0].Steered)
+
 	// The IP monitor's verdict.
-	st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictDead))
+	st.Observe(evidence(c.eth3, netpulse.StateUp, netpulse.VerdictDead))
+	require.Equal(t, netpulse.HealthIPDown, st.Health(c.eth3))
 	ev := nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	require.Equal(t, netpulse.ReasonIPDown, ev.Reason)
 	require.Len(t, ev.Added, 2)

@@ -101,6 +101,9 @@ func (v *View) want(index int, full bool) {
 	}
 }
 
+// run is the reader goroutine: it applies notifications as they come,
+// handles a failed receive, and reads again what they said changed when
+// that is due.
 func (v *View) run() {
 	defer v.wg.Done()
 	backoff := minReceiveBackoff
@@ -111,48 +114,64 @@ func (v *View) run() {
 		if v.closed.Load() {
 			return
 		}
-		var oe *netlink.OpError
-		switch {
-		case err == nil:
+		if err == nil {
 			backoff = minReceiveBackoff
 			if v.apply(msgs) {
 				v.notify()
 			}
-		case errors.Is(err, unix.ENOBUFS):
-			v.overruns.Add(1)
-			v.log.Warn("route: notification overrun, dumping again")
-			if ok, _ := v.resubscribe(); !ok {
-				return
-			}
-			v.want(0, true)
-		case errors.As(err, &oe) && oe.Timeout():
-		default:
-			// A broken socket: wait (backing off while it stays broken),
-			// replace it, dump again to stay correct, and go on.
-			v.receiveErrors.Add(1)
-			v.setFailing(true, err)
-			v.log.Error("route: receive", "err", err, "retry_in", backoff)
-			select {
-			case <-v.done:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxReceiveBackoff)
-			ok, rerr := v.resubscribe()
-			if !ok {
-				return
-			}
-			if rerr != nil {
-				v.setFailing(true, rerr)
-				continue
-			}
-			v.pend.full = true
-			v.pend.due = time.Now()
+		} else if !v.receiveFailed(err, &backoff) {
+			return
 		}
 		if !v.pend.due.IsZero() && !time.Now().Before(v.pend.due) {
 			v.refresh()
 		}
 	}
+}
+
+// receiveFailed handles a failed receive: an overrun (a fresh socket and
+// a full dump), the read deadline (a refresh is due), or a broken socket.
+// It reports false when the view is closing.
+func (v *View) receiveFailed(err error, backoff *time.Duration) bool {
+	var oe *netlink.OpError
+	switch {
+	case errors.Is(err, unix.ENOBUFS):
+		v.overruns.Add(1)
+		v.log.Warn("route: notification overrun, dumping again")
+		if ok, _ := v.resubscribe(); !ok {
+			return false
+		}
+		v.want(0, true)
+	case errors.As(err, &oe) && oe.Timeout():
+	default:
+		return v.replaceBroken(err, backoff)
+	}
+	return true
+}
+
+// replaceBroken waits (backing off while the socket stays broken),
+// replaces the notification socket and schedules a full dump to stay
+// correct. It reports false when the view is closing.
+func (v *View) replaceBroken(err error, backoff *time.Duration) bool {
+	v.receiveErrors.Add(1)
+	v.setFailing(true, err)
+	v.log.Error("route: receive", "err", err, "retry_in", *backoff)
+	select {
+	case <-v.done:
+		return false
+	case <-time.After(*backoff):
+	}
+	*backoff = min(2**backoff, maxReceiveBackoff)
+	ok, rerr := v.resubscribe()
+	if !ok {
+		return false
+	}
+	if rerr != nil {
+		v.setFailing(true, rerr)
+		return true
+	}
+	v.pend.full = true
+	v.pend.due = time.Now()
+	return true
 }
 
 // apply applies a batch of notifications to the tables, notes what must
