@@ -55,6 +55,10 @@ type View struct {
 type ViewEvent struct {
 	// Time is when the latest change folded into the event was applied.
 	Time time.Time
+	// Routes, Links and Addresses tell what changed (at least one is
+	// true): routes of the view's tables (their nexthop flags included),
+	// links (admin state, carrier, name; appeared or deleted), addresses.
+	Routes, Links, Addresses bool
 }
 
 // EventTime returns e.Time.
@@ -102,12 +106,17 @@ func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 }
 
 // mergeViewEvents folds a waiting ViewEvent into a newer one (the view's
-// state is read, not carried); condition changes are not folded.
+// state is read, not carried; what changed adds up); condition changes
+// are not folded.
 func mergeViewEvents(old, new netpulse.Event) (netpulse.Event, bool) {
-	if _, ok := old.(*ViewEvent); ok {
-		return new, true
+	o, ok := old.(*ViewEvent)
+	n, nok := new.(*ViewEvent)
+	if !ok || !nok {
+		return old, false
 	}
-	return old, false
+	m := *n
+	m.Routes, m.Links, m.Addresses = o.Routes || n.Routes, o.Links || n.Links, o.Addresses || n.Addresses
+	return &m, true
 }
 
 // Close stops the view, waits for its goroutine and closes every
@@ -138,10 +147,11 @@ func (v *View) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	return v.hub.Subscribe(ctx, initial)
 }
 
-// notify tells subscribers that the view changed.
-func (v *View) notify() {
+// notify tells subscribers what changed in the view.
+func (v *View) notify(ch ViewEvent) {
 	v.updates.Add(1)
-	v.hub.Publish(&ViewEvent{Time: time.Now()})
+	ch.Time = time.Now()
+	v.hub.Publish(&ch)
 }
 
 // setFailing records the view's condition and tells subscribers when it

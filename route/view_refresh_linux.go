@@ -116,8 +116,8 @@ func (v *View) run() {
 		}
 		if err == nil {
 			backoff = minReceiveBackoff
-			if v.apply(msgs) {
-				v.notify()
+			if ch := v.apply(msgs); ch != (ViewEvent{}) {
+				v.notify(ch)
 			}
 		} else if !v.receiveFailed(err, &backoff) {
 			return
@@ -175,9 +175,9 @@ func (v *View) replaceBroken(err error, backoff *time.Duration) bool {
 }
 
 // apply applies a batch of notifications to the tables, notes what must
-// be read again, and reports whether the tables changed.
-func (v *View) apply(msgs []netlink.Message) bool {
-	changed := false
+// be read again, and reports what changed (the zero ViewEvent: nothing).
+func (v *View) apply(msgs []netlink.Message) ViewEvent {
+	var changed ViewEvent
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, m := range msgs {
@@ -196,7 +196,7 @@ func (v *View) apply(msgs []netlink.Message) bool {
 			if t == nil {
 				continue
 			}
-			changed = true
+			changed.Routes = true
 			if m.Header.Type == unix.RTM_DELROUTE {
 				t.Delete(r)
 				continue
@@ -222,7 +222,7 @@ func (v *View) apply(msgs []netlink.Message) bool {
 				continue
 			}
 			if v.linkChanged(m.Header.Type, &lm) {
-				changed = true
+				changed.Links = true
 			}
 		case unix.RTM_NEWNETCONF, unix.RTM_DELNETCONF:
 			v.netconfChanged(m.Data)
@@ -236,7 +236,7 @@ func (v *View) apply(msgs []netlink.Message) bool {
 			if !ok {
 				continue
 			}
-			changed = true
+			changed.Addresses = true
 			for _, t := range v.tables {
 				if l, ok := t.links[a.Interface.Index]; ok {
 					a.Interface.Name = l.Name
@@ -473,7 +473,7 @@ func (v *View) refresh() {
 	p.backoff = 0
 	v.refreshes.Add(1)
 	v.setFailing(false, nil)
-	v.notify()
+	v.notify(ViewEvent{Routes: true, Links: full, Addresses: full})
 }
 
 // refreshInterfaces reads the routes through each interface in idx (a

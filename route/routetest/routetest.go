@@ -55,34 +55,50 @@ type View struct {
 // NewView returns an empty View.
 func NewView() *View {
 	return &View{t: route.NewTable(), hub: fanout.New(1, func(netpulse.Event) struct{} { return struct{}{} },
-		func(_, new netpulse.Event) (netpulse.Event, bool) { return new, true })}
+		func(old, new netpulse.Event) (netpulse.Event, bool) {
+			o, n := *old.(*route.ViewEvent), new.(*route.ViewEvent)
+			o.Time, o.Routes, o.Links, o.Addresses = n.Time, o.Routes || n.Routes, o.Links || n.Links, o.Addresses || n.Addresses
+			return &o, true
+		})}
 }
 
 // Update runs fn with the table under the write lock, then notifies
-// subscribers.
+// subscribers (a ViewEvent that says routes, links and addresses may have
+// changed).
 func (v *View) Update(fn func(t *route.Table)) {
+	v.update(route.ViewEvent{Routes: true, Links: true, Addresses: true}, fn)
+}
+
+func (v *View) update(what route.ViewEvent, fn func(t *route.Table)) {
 	v.mu.Lock()
 	fn(v.t)
 	v.mu.Unlock()
-	v.hub.Publish(&route.ViewEvent{Time: time.Now()})
+	what.Time = time.Now()
+	v.hub.Publish(&what)
 }
 
 // AddRoute adds a route (after routes of its prefix with a metric not
 // above its own, like the kernel's append).
-func (v *View) AddRoute(r route.Route) { v.Update(func(t *route.Table) { t.Add(r) }) }
+func (v *View) AddRoute(r route.Route) {
+	v.update(route.ViewEvent{Routes: true}, func(t *route.Table) { t.Add(r) })
+}
 
 // DeleteRoute deletes a route and reports whether it was there.
 func (v *View) DeleteRoute(r route.Route) bool {
 	var ok bool
-	v.Update(func(t *route.Table) { ok = t.Delete(r) })
+	v.update(route.ViewEvent{Routes: true}, func(t *route.Table) { ok = t.Delete(r) })
 	return ok
 }
 
 // SetLink adds or updates a link.
-func (v *View) SetLink(l route.Link) { v.Update(func(t *route.Table) { t.SetLink(l) }) }
+func (v *View) SetLink(l route.Link) {
+	v.update(route.ViewEvent{Links: true}, func(t *route.Table) { t.SetLink(l) })
+}
 
 // AddAddress adds an address.
-func (v *View) AddAddress(a route.Address) { v.Update(func(t *route.Table) { t.AddAddress(a) }) }
+func (v *View) AddAddress(a route.Address) {
+	v.update(route.ViewEvent{Addresses: true}, func(t *route.Table) { t.AddAddress(a) })
+}
 
 // SetPreference sets the interface preference of Select.
 func (v *View) SetPreference(names []string) {
