@@ -81,8 +81,8 @@ func BenchmarkCarrierLossToKernelSteer(b *testing.B) {
 	_ = st
 }
 
-// BenchmarkIPVerdictToKernelSteer: the IP monitor's verdict (Observe with a dead IP verdict
-// down for eth3) to the kernel's lookup naming eth2. Baseline in the same
+// BenchmarkIPVerdictToKernelSteer: the IP monitor's verdict (Observe:
+// eth3's IP path dead) to the kernel's lookup naming eth2. Baseline in the same
 // run: one RTM_GETROUTE round trip (the polling resolution).
 // Run with -benchtime=200x.
 func BenchmarkIPVerdictToKernelSteer(b *testing.B) {

@@ -46,6 +46,11 @@ type Steerer struct {
 	steerKernel
 }
 
+var (
+	_ netpulse.Observer = (*Steerer)(nil)
+	_ HealthSource      = (*Steerer)(nil)
+)
+
 // NewSteerer starts a Steerer: it opens its own View of the namespace,
 // removes routes left by an earlier Steerer of the same protocol, sets the
 // linkdown sysctl on guarded interfaces (unless configured not to) and

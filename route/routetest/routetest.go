@@ -160,6 +160,12 @@ type Steerer struct {
 	closed   bool
 }
 
+var (
+	_ netpulse.Observer  = (*Steerer)(nil)
+	_ route.HealthSource = (*Steerer)(nil)
+	_ route.HealthSource = (*Health)(nil)
+)
+
 // NewSteerer returns a Steerer whose subscriptions' channels hold buffer
 // events (beyond it, events wait in a queue of route.MaxQueuedEvents).
 func NewSteerer(buffer int) *Steerer {
