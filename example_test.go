@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
@@ -54,29 +55,42 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer steer.Close()
+	// The Steerer takes each interface's evidence at both levels at once.
+	var mu sync.Mutex
+	known := map[string]netpulse.Evidence{} // by interface name
+	observe := func(name string, update func(*netpulse.Evidence)) {
+		mu.Lock()
+		defer mu.Unlock()
+		e := known[name]
+		update(&e)
+		known[name] = e
+		steer.Observe(e)
+	}
 	go func() { // link level: carrier and admin state
 		for x := range links.Subscribe(ctx) {
 			ev, ok := x.(*linkmon.LinkEvent)
 			if !ok {
 				continue
 			}
-			st := route.StateDown
+			st := netpulse.StateDown
 			if ev.State.Present && ev.State.Carrier && ev.State.AdminUp {
-				st = route.StateUp
+				st = netpulse.StateUp
 			}
-			steer.SetLinkState(ev.State.Index, st)
+			observe(ev.State.Name, func(e *netpulse.Evidence) {
+				e.Interface = netpulse.Interface{Index: ev.State.Index, Name: ev.State.Name}
+				e.Link = st
+			})
 		}
 	}()
 	go func() { // IP level: the verdict over each interface's targets
 		for ev := range probes.Subscribe(ctx) {
 			// One meaning of dead: ipmon reports a failing rule over targets
 			// that never answered as unverified, which steers nothing.
-			ip, ok := failover.IPEvidenceFrom(ev)
+			ip, ok := ev.(*ipmon.VerdictEvent)
 			if !ok {
 				continue
 			}
-			st := map[failover.Verdict]route.State{failover.VerdictAlive: route.StateUp, failover.VerdictDead: route.StateDown}[ip.Verdict]
-			steer.SetIPState(ev.(*ipmon.VerdictEvent).Interface.Index, st)
+			observe(ip.Interface.Name, func(e *netpulse.Evidence) { e.Interface.Name, e.IP = ip.Interface.Name, ip.Verdict })
 		}
 	}()
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -45,7 +46,7 @@ func TestCollector(t *testing.T) {
 		Switches: func() map[SwitchKey]uint64 { return map[SwitchKey]uint64{{"web", "link-down"}: 1} },
 		Steering: func() []route.SteererSnapshot {
 			return []route.SteererSnapshot{{Guards: []route.GuardState{{Dst: netip.MustParsePrefix("198.18.10.0/24"),
-				Interface: route.Interface{Index: 2, Name: "eth2"}, Steered: true, Reason: route.ReasonLinkDown}}}}
+				Interface: netpulse.Interface{Index: 2, Name: "eth2"}, Steered: true, Reason: netpulse.ReasonLinkDown}}}}
 		},
 		HookFailures: func() uint64 { return failures },
 	}

@@ -113,6 +113,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 		OnIP:   func(ev netpulse.Event) { rec.add(record{at: ev.EventTime(), ip: ev}) },
 	}
 	links, targets := a.watcher.Subscribe(ctx), a.poller.Subscribe(ctx)
+	steered := a.steerer.Subscribe(context.Background()) // ended by a.steerer.Close
 	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
@@ -120,8 +121,13 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}()
 	go func() {
 		defer a.wg.Done()
-		for ev := range a.steerer.Events() {
-			rec.add(record{at: ev.Time, route: &ev})
+		for e := range steered {
+			switch ev := e.(type) {
+			case *route.SteerEvent:
+				rec.add(record{at: ev.Time, route: ev})
+			default: // the Steerer's condition, or a drop
+				rec.add(record{at: e.EventTime(), steering: e})
+			}
 		}
 	}()
 	go func() {

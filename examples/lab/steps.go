@@ -11,7 +11,6 @@ import (
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/route"
 )
 
 // How long a step waits for what it expects. Generous: the figures printed
@@ -173,7 +172,7 @@ func stepCIP(s *session, r *stepResult) {
 	s.lookupNames(r, "eth3") // eth3 came first: its subnet route is used
 	from, t0 := s.fault(r, "carrier lost on eth3 (its switch port goes down)", func() error { return sw.SetDown("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier loss seen", isLink("eth3", false))
-	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", route.ReasonLinkDown))
+	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", netpulse.ReasonLinkDown))
 	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
 	s.lookupNames(r, "eth2")
 	s.reachable(r, "after carrier loss")
@@ -181,7 +180,7 @@ func stepCIP(s *session, r *stepResult) {
 
 	from, t0 = s.fault(r, "carrier back on eth3", func() error { return sw.SetPortUp("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier back seen", isLink("eth3", true))
-	s.expect(r, from, t0, expectWithin, "routes restored", isRoute("eth3", route.ReasonRecovered))
+	s.expect(r, from, t0, expectWithin, "routes restored", isRoute("eth3", netpulse.ReasonRecovered))
 	s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
 	s.lookupNames(r, "eth3")
 	s.reachable(r, "after recovery")
@@ -193,7 +192,7 @@ func stepIPOnly(s *session, r *stepResult) {
 	from, t0 := s.fault(r, "eth3's switch port detached from the switch (carrier stays up)", func() error { return sw.SetMaster("p3", "") })
 	s.expect(r, from, t0, expectWithin, "IP path dead", isVerdict("eth3", netpulse.VerdictDead))
 	s.expect(r, from, t0, expectWithin, "reported ip-down", isHealth("eth3", failover.HealthIPDown))
-	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", route.ReasonIPDown))
+	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", netpulse.ReasonIPDown))
 	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonIPDown))
 	if s.rec.any(from, isLink("eth3", false)) {
 		r.problem("a carrier loss was reported for an IP-only failure")

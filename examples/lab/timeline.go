@@ -23,8 +23,11 @@ type record struct {
 	at    time.Time
 	link  *linkmon.LinkEvent
 	ip    netpulse.Event // from ipmon
-	route *route.Event
-	fo    failover.Event
+	route *route.SteerEvent
+	// steering is a change of the Steerer's own condition
+	// (*netpulse.ConditionEvent) or a *netpulse.DropEvent.
+	steering netpulse.Event
+	fo       failover.Event
 }
 
 // recorder keeps every event in order, prints it, and lets a step wait for
@@ -113,7 +116,7 @@ func isVerdict(name string, v netpulse.Verdict) func(record) bool {
 	}
 }
 
-func isRoute(to string, reason route.Reason) func(record) bool {
+func isRoute(to string, reason netpulse.Reason) func(record) bool {
 	return func(r record) bool {
 		return r.route != nil && r.route.Interface.Name == to && r.route.Reason == reason
 	}
@@ -205,10 +208,17 @@ func (o *output) event(r record) {
 			}
 			what = fmt.Sprintf("target  %s via %s %s", ev.Target.Addr, ev.Interface.Name, ev.State)
 		}
-	case r.route != nil && r.route.Reason == route.ReasonFailing:
-		what = fmt.Sprintf("route   steering failing: %v", r.route.Err)
-	case r.route != nil && r.route.Reason == route.ReasonWorking:
-		what = "route   steering works again"
+	case r.steering != nil:
+		switch ev := r.steering.(type) {
+		case *netpulse.ConditionEvent:
+			if ev.Reason == netpulse.ReasonFailing {
+				what = fmt.Sprintf("route   steering failing: %v", ev.Condition.Err)
+			} else {
+				what = "route   steering works again"
+			}
+		case *netpulse.DropEvent:
+			what = fmt.Sprintf("route   %d steering events dropped", ev.Count)
+		}
 	case r.route != nil:
 		what = fmt.Sprintf("route   %s now via %s (was %s): %s", r.route.Dst, name(r.route.Interface.Name), name(r.route.Previous.Name), r.route.Reason)
 	case r.fo != nil:
@@ -248,7 +258,7 @@ func (o *output) jsonEvent(r record) {
 			o.json.Write(jsonl.TargetRecord(ev))
 		}
 	case r.route != nil:
-		if rec, ok := jsonl.RouteRecord(*r.route); ok {
+		if rec, ok := jsonl.RouteRecord(r.route); ok {
 			o.json.Write(rec)
 		}
 	case r.fo != nil:

@@ -12,25 +12,18 @@ import (
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/route"
 )
 
-// fakeSetter records what a feed applies, as "link 5 up" / "ip 5 down".
+// fakeSetter records the evidence a feed applies, as "5 link up ip down".
 type fakeSetter struct {
 	mu  sync.Mutex
 	got []string
 }
 
-func (f *fakeSetter) SetLinkState(i int, st route.State) {
+func (f *fakeSetter) Observe(ev netpulse.Evidence) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.got = append(f.got, fmt.Sprintf("link %d %v", i, st))
-}
-
-func (f *fakeSetter) SetIPState(i int, st route.State) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.got = append(f.got, fmt.Sprintf("ip %d %v", i, st))
+	f.got = append(f.got, fmt.Sprintf("%d link %v ip %v", ev.Interface.Index, ev.Link, ev.IP.State()))
 }
 
 func (f *fakeSetter) take() []string {
@@ -80,7 +73,7 @@ func TestHealthFeed(t *testing.T) {
 	ips <- verdict("eth2", netpulse.VerdictUnverified, ipmon.TargetUnverified)
 	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
 	barrier()
-	require.Equal(t, []string{"link 5 up", "ip 5 down", "link 6 up", "ip 6 unknown", "ip 6 unknown", "ip 6 up"}, s1.take(),
+	require.Equal(t, []string{"5 link up ip down", "6 link up ip unknown", "6 link up ip unknown", "6 link up ip up"}, s1.take(),
 		"an unverified verdict is unknown, not down")
 
 	// eth3 re-created as index 9: its last IP state follows the new index.
@@ -88,7 +81,7 @@ func TestHealthFeed(t *testing.T) {
 	links <- linkEv(9, "eth3", true, true)
 	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
 	barrier()
-	require.Equal(t, []string{"link 5 unknown", "link 9 up", "ip 9 down", "ip 6 up"}, s1.take())
+	require.Equal(t, []string{"5 link unknown ip down", "9 link up ip down", "6 link up ip up"}, s1.take())
 
 	// A Steerer added later starts with everything known.
 	s2 := &fakeSetter{}
@@ -97,7 +90,7 @@ func TestHealthFeed(t *testing.T) {
 	f.add(s3, []string{"eth5"})
 	got := s2.take()
 	slices.Sort(got)
-	require.Equal(t, []string{"ip 6 up", "ip 9 down", "link 6 up", "link 9 up"}, got)
+	require.Equal(t, []string{"6 link up ip up", "9 link up ip down"}, got)
 
 	// Carrier loss reaches both; a removed one gets nothing more.
 	f.remove(s1)
@@ -105,10 +98,10 @@ func TestHealthFeed(t *testing.T) {
 	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
 	barrier()
 	require.Empty(t, s1.take())
-	require.Equal(t, []string{"link 9 down", "ip 6 up"}, s2.take())
+	require.Equal(t, []string{"9 link down ip down", "6 link up ip up"}, s2.take())
 	links <- linkEv(11, "eth5", true, true)
 	barrier()
-	require.Equal(t, []string{"link 11 up", "ip 11 unknown"}, s3.take())
+	require.Equal(t, []string{"11 link up ip unknown"}, s3.take())
 	require.Empty(t, s2.take())
 
 	close(links)

@@ -27,8 +27,8 @@ import (
 )
 
 // maxSteered is how many subnets may steer routes: each Steerer needs its
-// own route protocol number, taken from route.DefaultProtocol up.
-const maxSteered = 255 - int(route.DefaultProtocol) + 1
+// own route protocol number, taken from netpulse.DefaultRouteProtocol up.
+const maxSteered = 255 - int(netpulse.DefaultRouteProtocol) + 1
 
 // openNetNS opens the configured namespace (nil file: the daemon's own).
 func openNetNS(c *config) (*os.File, int, error) {
@@ -323,15 +323,16 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 		if s.SteerRoutes {
 			r.slot = e.freeSlot()
 			st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: e.fd, Prefixes: []netip.Prefix{s.Prefix},
-				Interfaces: s.Interfaces, Protocol: route.DefaultProtocol + route.Protocol(r.slot), Logger: e.log})
+				Interfaces: s.Interfaces, Markers: netpulse.Markers{RouteProtocol: netpulse.DefaultRouteProtocol + uint8(r.slot)}, Logger: e.log})
 			if err != nil {
 				return permanent(fmt.Sprintf("subnet %v: steering", s.Prefix), err)
 			}
 			r.st = st
+			steered := st.Subscribe(context.Background()) // ended by st.Close
 			e.feed.add(st, s.Interfaces)
 			go func() {
 				defer close(r.done)
-				for ev := range st.Events() {
+				for ev := range steered {
 					if n, ok := routeNotice(ev); ok {
 						e.emit(n)
 					}
@@ -629,10 +630,15 @@ func engineNotices(ev failover.Event) []notice {
 }
 
 // routeNotice converts a Steerer event; the actions outside the record
-// contract (reconciliations, restores) are text only.
-func routeNotice(ev route.Event) (notice, bool) {
+// contract (reconciliations, restores) and the Steerer's own condition are
+// text only.
+func routeNotice(e netpulse.Event) (notice, bool) {
+	ev, ok := e.(*route.SteerEvent)
+	if !ok {
+		return steererNotice(e)
+	}
 	n := notice{Time: ev.Time, Prefix: ev.Dst.String(), Interface: ev.Interface.Name, From: ev.Previous.Name,
-		To: ev.Interface.Name, Reason: string(ev.Reason)}
+		To: ev.Interface.Name, Reason: ev.Reason.String()}
 	if rec, ok := jsonl.RouteRecord(ev); ok {
 		n.Event = "route"
 		n.Records = []any{rec}
@@ -645,6 +651,23 @@ func routeNotice(ev route.Event) (notice, bool) {
 		n.Error = true
 	}
 	return n, true
+}
+
+// steererNotice converts a change of a Steerer's condition, or a drop of
+// its events, to text.
+func steererNotice(e netpulse.Event) (notice, bool) {
+	switch ev := e.(type) {
+	case *netpulse.ConditionEvent:
+		n := notice{Time: ev.Time, Reason: ev.Reason.String(), Text: "route steering " + ev.Reason.String()}
+		if ev.Condition.Err != nil {
+			n.Text += ": " + ev.Condition.Err.Error()
+			n.Error = true
+		}
+		return n, true
+	case *netpulse.DropEvent:
+		return notice{Time: ev.Time, Text: fmt.Sprintf("route steering: %d events dropped", ev.Count), Error: true}, true
+	}
+	return notice{}, false
 }
 
 func orNone(s string) string {
@@ -665,19 +688,28 @@ func orNone(s string) string {
 type healthFeed struct {
 	mu       sync.Mutex
 	index    map[string]int            // present links by name
-	link     map[int]route.State       // link state by index
-	ip       map[string]route.State    // IP state by name
+	link     map[int]netpulse.State    // link state by index
+	ip       map[string]netpulse.State // IP state by name
 	steerers map[healthSetter][]string // the interfaces each steers by
 }
 
 // healthSetter is what the feed drives: a *route.Steerer (a fake in tests).
-type healthSetter interface {
-	SetLinkState(index int, st route.State)
-	SetIPState(index int, st route.State)
+type healthSetter = netpulse.Observer
+
+// observe gives st the evidence known about interface index, named name.
+func (f *healthFeed) observe(st healthSetter, index int, name string) {
+	ev := netpulse.Evidence{Time: time.Now(), Interface: netpulse.Interface{Index: index, Name: name}, Link: f.link[index]}
+	switch f.ip[name] {
+	case netpulse.StateUp:
+		ev.IP = netpulse.VerdictAlive
+	case netpulse.StateDown:
+		ev.IP = netpulse.VerdictDead
+	}
+	st.Observe(ev)
 }
 
 func newHealthFeed() *healthFeed {
-	return &healthFeed{index: map[string]int{}, link: map[int]route.State{}, ip: map[string]route.State{}, steerers: map[healthSetter][]string{}}
+	return &healthFeed{index: map[string]int{}, link: map[int]netpulse.State{}, ip: map[string]netpulse.State{}, steerers: map[healthSetter][]string{}}
 }
 
 // add feeds st with the health of the named interfaces from now on,
@@ -692,8 +724,7 @@ func (f *healthFeed) add(st healthSetter, names []string) {
 		if !slices.Contains(names, name) {
 			continue
 		}
-		st.SetLinkState(i, f.link[i])
-		st.SetIPState(i, f.ip[name])
+		f.observe(st, i, name)
 	}
 }
 
@@ -703,28 +734,28 @@ func (f *healthFeed) remove(st healthSetter) {
 	delete(f.steerers, st)
 }
 
-func linkState(s linkmon.State) route.State {
+func linkState(s linkmon.State) netpulse.State {
 	switch {
 	case !s.Present:
-		return route.StateUnknown
+		return netpulse.StateUnknown
 	case s.Carrier && s.AdminUp:
-		return route.StateUp
+		return netpulse.StateUp
 	}
-	return route.StateDown
+	return netpulse.StateDown
 }
 
-func ipState(ev netpulse.Event) (route.State, bool) {
+func ipState(ev netpulse.Event) (netpulse.State, bool) {
 	ip, ok := failover.IPEvidenceFrom(ev)
 	if !ok {
-		return route.StateUnknown, false
+		return netpulse.StateUnknown, false
 	}
 	switch ip.Verdict {
 	case failover.VerdictAlive:
-		return route.StateUp, true
+		return netpulse.StateUp, true
 	case failover.VerdictDead:
-		return route.StateDown, true
+		return netpulse.StateDown, true
 	}
-	return route.StateUnknown, true
+	return netpulse.StateUnknown, true
 }
 
 // run applies events until both channels are closed.
@@ -753,7 +784,7 @@ func (f *healthFeed) run(links <-chan netpulse.Event, ips <-chan netpulse.Event)
 				if i, ok := f.index[name]; ok {
 					for s, names := range f.steerers {
 						if slices.Contains(names, name) {
-							s.SetIPState(i, st)
+							f.observe(s, i, name)
 						}
 					}
 				}
@@ -769,13 +800,10 @@ func (f *healthFeed) onLink(s, p linkmon.State) {
 	if p.Present && p.Name != s.Name && f.index[p.Name] == p.Index {
 		delete(f.index, p.Name) // renamed away
 	}
-	ls := linkState(s)
-	f.link[s.Index] = ls
-	fresh := false
+	f.link[s.Index] = linkState(s)
 	if s.Present {
 		if f.index[s.Name] != s.Index {
 			f.index[s.Name] = s.Index
-			fresh = true
 		}
 	} else {
 		if f.index[s.Name] == s.Index {
@@ -789,10 +817,8 @@ func (f *healthFeed) onLink(s, p linkmon.State) {
 		if !slices.Contains(names, s.Name) && !(p.Present && slices.Contains(names, p.Name)) {
 			continue
 		}
-		st.SetLinkState(s.Index, ls)
-		if fresh {
-			st.SetIPState(s.Index, f.ip[s.Name])
-		}
+		// The link state, and the IP state of its (new) name.
+		f.observe(st, s.Index, s.Name)
 	}
 }
 

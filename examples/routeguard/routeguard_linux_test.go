@@ -73,9 +73,9 @@ func TestSteeringJSON(t *testing.T) {
 	r, w := io.Pipe()
 	o := newOutput(w, true)
 	go func() {
-		o.steering(route.Event{Time: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Dst: netip.MustParsePrefix("198.18.10.0/24"),
-			Interface: route.Interface{Index: 3, Name: "eth2"}, Previous: route.Interface{Index: 4, Name: "eth3"}, Reason: route.ReasonLinkDown})
-		o.steering(route.Event{Reason: route.ReasonReconciled}) // not part of the JSON contract
+		o.steering(&route.SteerEvent{Time: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Dst: netip.MustParsePrefix("198.18.10.0/24"),
+			Interface: netpulse.Interface{Index: 3, Name: "eth2"}, Previous: netpulse.Interface{Index: 4, Name: "eth3"}, Reason: netpulse.ReasonLinkDown})
+		o.steering(&route.SteerEvent{Reason: netpulse.ReasonReconciled}) // not part of the JSON contract
 		w.Close()
 	}()
 	b, err := io.ReadAll(r)
@@ -91,8 +91,8 @@ func TestDiagnostics(t *testing.T) {
 		var stdout, diag strings.Builder
 		o := newOutput(&stdout, asJSON)
 		o.diag = &diag
-		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonFailing, Err: os.ErrPermission}))
-		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonWorking}))
+		require.NoError(t, o.steering(&netpulse.ConditionEvent{Time: at, Reason: netpulse.ReasonFailing, Condition: netpulse.Condition{Err: os.ErrPermission}}))
+		require.NoError(t, o.steering(&netpulse.ConditionEvent{Time: at, Reason: netpulse.ReasonWorking, Condition: netpulse.Condition{OK: true}}))
 		o.linkHealth(&netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{Err: errors.New("receive: EBADF"), Since: at}})
 		o.linkHealth(&netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{OK: true}})
 		require.Empty(t, stdout.String(), "json %v", asJSON)

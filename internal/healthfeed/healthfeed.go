@@ -5,23 +5,24 @@
 package healthfeed
 
 import (
+	"time"
+
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/route"
 )
 
 // LinkState is the link-level health of a link: up with carrier and admin
 // up, down without either, unknown once the link is gone.
-func LinkState(s linkmon.State) route.State {
+func LinkState(s linkmon.State) netpulse.State {
 	switch {
 	case !s.Present:
-		return route.StateUnknown
+		return netpulse.StateUnknown
 	case s.Carrier && s.AdminUp:
-		return route.StateUp
+		return netpulse.StateUp
 	}
-	return route.StateDown
+	return netpulse.StateDown
 }
 
 // EventIPState is the IP-level health of an ipmon verdict event, with the
@@ -30,34 +31,40 @@ func LinkState(s linkmon.State) route.State {
 // verdict (targets that never answered) is StateUnknown: a target that
 // never answered is no evidence that the path is dead, so it is reported,
 // not acted on (#11.5). ok is false for events that are no verdict.
-func EventIPState(ev netpulse.Event) (st route.State, ok bool) {
+func EventIPState(ev netpulse.Event) (st netpulse.State, ok bool) {
 	ip, ok := failover.IPEvidenceFrom(ev)
 	if !ok {
-		return route.StateUnknown, false
+		return netpulse.StateUnknown, false
 	}
 	switch ip.Verdict {
 	case failover.VerdictAlive:
-		return route.StateUp, true
+		return netpulse.StateUp, true
 	case failover.VerdictDead:
-		return route.StateDown, true
+		return netpulse.StateDown, true
 	}
-	return route.StateUnknown, true
+	return netpulse.StateUnknown, true
 }
 
-// Setter is what a Feed drives: *route.Steerer, or a fake.
-type Setter interface {
-	SetLinkState(index int, st route.State)
-	SetIPState(index int, st route.State)
+// verdict is the IP verdict an IP state stands for.
+func verdict(st netpulse.State) netpulse.Verdict {
+	switch st {
+	case netpulse.StateUp:
+		return netpulse.VerdictAlive
+	case netpulse.StateDown:
+		return netpulse.VerdictDead
+	}
+	return netpulse.VerdictUnknown
 }
 
-// A Feed applies link and IP events to a Setter. OnLink and OnIP, if set,
-// see every event after it was applied (e.g. to print it). A linkmon
-// condition event (the watcher's sockets failed or were reopened) carries
-// no link: it is applied to nothing and goes to OnLinkHealth, if set, not to
-// OnLink. A linkmon drop event is applied to nothing either (the link
-// events that follow carry the full states).
+// A Feed applies link and IP events to an Observer (*route.Steerer, or a
+// fake) as the full evidence of the interface concerned. OnLink and OnIP,
+// if set, see every event after it was applied (e.g. to print it). A
+// linkmon condition event (the watcher's sockets failed or were reopened)
+// carries no link: it is applied to nothing and goes to OnLinkHealth, if
+// set, not to OnLink. A linkmon drop event is applied to nothing either
+// (the link events that follow carry the full states).
 type Feed struct {
-	Setter       Setter
+	Setter       netpulse.Observer
 	OnLink       func(*linkmon.LinkEvent)
 	OnIP         func(netpulse.Event)
 	OnLinkHealth func(*netpulse.ConditionEvent)
@@ -72,8 +79,9 @@ type Feed struct {
 // applied as soon as its link is. A verdict becomes an IP state through
 // EventIPState: a dead verdict over unverified targets only steers nothing.
 func (f Feed) Run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
-	index := map[string]int{}           // present links by name
-	verdict := map[string]route.State{} // last IP state by name (zero: StateUnknown)
+	index := map[string]int{}               // present links by name
+	verdicts := map[string]netpulse.State{} // last IP state by name (zero: StateUnknown)
+	last := map[int]netpulse.Evidence{}     // last evidence observed, by present link
 	for links != nil || ips != nil {
 		select {
 		case x, ok := <-links:
@@ -95,17 +103,23 @@ func (f Feed) Run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
 			if p.Present && p.Name != s.Name && index[p.Name] == p.Index {
 				delete(index, p.Name) // renamed away
 			}
-			f.Setter.SetLinkState(s.Index, LinkState(s))
+			e := last[s.Index]
+			e.Time, e.Interface, e.Link = time.Now(), netpulse.Interface{Index: s.Index, Name: s.Name}, LinkState(s)
 			if s.Present {
 				if index[s.Name] != s.Index {
 					// New under this name: the name's verdict, or none
 					// (a renamed link leaves its old name's behind).
 					index[s.Name] = s.Index
-					f.Setter.SetIPState(s.Index, verdict[s.Name])
+					e.IP = verdict(verdicts[s.Name])
 				}
-			} else if index[s.Name] == s.Index {
-				delete(index, s.Name)
+				last[s.Index] = e
+			} else {
+				if index[s.Name] == s.Index {
+					delete(index, s.Name)
+				}
+				delete(last, s.Index)
 			}
+			f.Setter.Observe(e)
 			if f.OnLink != nil {
 				f.OnLink(ev)
 			}
@@ -116,9 +130,12 @@ func (f Feed) Run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
 			}
 			if st, ok := EventIPState(ev); ok {
 				name := ev.(*ipmon.VerdictEvent).Interface.Name
-				verdict[name] = st
+				verdicts[name] = st
 				if i, ok := index[name]; ok {
-					f.Setter.SetIPState(i, st)
+					e := last[i]
+					e.Time, e.IP = time.Now(), verdict(st)
+					last[i] = e
+					f.Setter.Observe(e)
 				}
 			}
 			if f.OnIP != nil {

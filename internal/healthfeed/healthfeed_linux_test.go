@@ -74,6 +74,7 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth3", "eth2"}})
 	require.NoError(t, err)
 	defer st.Close()
+	steered := st.Subscribe(ctx)
 	lw, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(),
 		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
 	require.NoError(t, err)
@@ -123,7 +124,7 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	}
 	mu.Unlock()
 	select {
-	case ev := <-st.Events():
+	case ev := <-steered:
 		t.Fatalf("an unverified target steered: %+v", ev)
 	default:
 	}
@@ -134,9 +135,11 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	// The control: carrier loss on eth3 steers to eth2.
 	require.NoError(t, sw.SetDown("p3"))
 	select {
-	case ev := <-st.Events():
+	case e := <-steered:
+		ev, ok := e.(*route.SteerEvent)
+		require.True(t, ok, "%+v", e)
 		require.Equal(t, "eth2", ev.Interface.Name, "%+v", ev)
-		require.Equal(t, route.ReasonLinkDown, ev.Reason, "%+v", ev)
+		require.Equal(t, netpulse.ReasonLinkDown, ev.Reason, "%+v", ev)
 	case <-time.After(10 * time.Second):
 		t.Fatal("carrier loss on eth3 did not steer")
 	}

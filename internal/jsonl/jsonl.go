@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -77,13 +78,13 @@ type Route struct {
 // RouteRecord returns the record of a route.Steerer event, and false for an
 // event that is not a steering action of the contract (reasons other than
 // link-down, ip-down and recovered).
-func RouteRecord(ev route.Event) (Route, bool) {
+func RouteRecord(ev *route.SteerEvent) (Route, bool) {
 	switch ev.Reason {
-	case route.ReasonLinkDown, route.ReasonIPDown, route.ReasonRecovered:
+	case netpulse.ReasonLinkDown, netpulse.ReasonIPDown, netpulse.ReasonRecovered:
 	default:
 		return Route{}, false
 	}
-	return Route{Stamp(ev.Time), "route", ev.Dst.String(), ev.Interface.Name, ev.Previous.Name, string(ev.Reason)}, true
+	return Route{Stamp(ev.Time), "route", ev.Dst.String(), ev.Interface.Name, ev.Previous.Name, ev.Reason.String()}, true
 }
 
 // Health is an interface health record ("event": "health").

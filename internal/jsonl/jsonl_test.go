@@ -50,21 +50,21 @@ func TestRecords(t *testing.T) {
 	}, line(t, jsonl.TargetRecord(&ipmon.TargetEvent{Time: at, Interface: netpulse.Interface{Index: 2, Name: "eth2"}, State: ipmon.TargetDown, RTT: 1500 * time.Microsecond,
 		Target: ipmon.Target{Addr: netip.MustParseAddr("198.18.10.1"), Interface: "eth2"}})))
 
-	rev := route.Event{Time: at, Dst: netip.MustParsePrefix("198.18.10.0/24"),
-		Interface: route.Interface{Index: 2, Name: "eth2"}, Previous: route.Interface{Index: 3, Name: "eth3"},
-		Reason: route.ReasonLinkDown}
+	rev := &route.SteerEvent{Time: at, Dst: netip.MustParsePrefix("198.18.10.0/24"),
+		Interface: netpulse.Interface{Index: 2, Name: "eth2"}, Previous: netpulse.Interface{Index: 3, Name: "eth3"},
+		Reason: netpulse.ReasonLinkDown}
 	rr, ok := jsonl.RouteRecord(rev)
 	require.True(t, ok)
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "route", "dst": "198.18.10.0/24", "interface": "eth2",
 		"previous": "eth3", "reason": "link-down",
 	}, line(t, rr))
-	for _, r := range []route.Reason{route.ReasonIPDown, route.ReasonRecovered} {
+	for _, r := range []netpulse.Reason{netpulse.ReasonIPDown, netpulse.ReasonRecovered} {
 		rev.Reason = r
 		_, ok := jsonl.RouteRecord(rev)
 		require.True(t, ok, r)
 	}
-	for _, r := range []route.Reason{route.ReasonReconciled, route.ReasonRestored, route.ReasonRemoved} {
+	for _, r := range []netpulse.Reason{netpulse.ReasonReconciled, netpulse.ReasonRestored, netpulse.ReasonRemoved} {
 		rev.Reason = r
 		_, ok := jsonl.RouteRecord(rev)
 		require.False(t, ok, "%s is not a steering action of the contract", r)
