@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -72,7 +73,7 @@ func Example() {
 			if !ok {
 				continue
 			}
-			st := map[failover.Verdict]route.State{failover.VerdictAlive: route.StateUp, failover.VerdictDead: route.StateDown}[ip.Verdict]
+			st := map[netpulse.Verdict]route.State{netpulse.VerdictAlive: route.StateUp, netpulse.VerdictDead: route.StateDown}[ip.Verdict]
 			if ifi, err := net.InterfaceByName(ev.Interface); err == nil {
 				steer.SetIPState(ifi.Index, st)
 			}

@@ -3,15 +3,9 @@ package failover
 import (
 	"context"
 	"net/netip"
-)
 
-// Interface selects a network interface. Name is authoritative (it is how
-// groups are configured); Index is the last index seen in link evidence, 0
-// if none.
-type Interface struct {
-	Index int
-	Name  string
-}
+	"github.com/netpulse/netpulse"
+)
 
 // An Actuator carries out the engine's decisions. The engine calls it from
 // a single goroutine, never concurrently, in this order for a move: add the
@@ -28,15 +22,15 @@ type Interface struct {
 // recording fake.
 type Actuator interface {
 	// AddAddress puts p on ifc. An address already there is success.
-	AddAddress(ctx context.Context, ifc Interface, p netip.Prefix) error
+	AddAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error
 	// RemoveAddress takes p off ifc. An address (or an interface) that is
 	// not there is success.
-	RemoveAddress(ctx context.Context, ifc Interface, p netip.Prefix) error
+	RemoveAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error
 	// SteerReturn makes traffic sent from the addresses leave through ifc,
 	// so that replies do not follow another member's route on the same
 	// subnet (which may be dead).
-	SteerReturn(ctx context.Context, ifc Interface, addrs []netip.Prefix) error
+	SteerReturn(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error
 	// Announce sends one round of announcements of addrs from ifc:
 	// gratuitous ARP for IPv4, unsolicited neighbour advertisement for IPv6.
-	Announce(ctx context.Context, ifc Interface, addrs []netip.Prefix) error
+	Announce(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/packet"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
@@ -140,7 +141,7 @@ type link struct {
 
 // linkLocked looks the interface up by name (the name is authoritative: an
 // index can change when an interface is recreated).
-func (a *KernelActuator) linkLocked(ifc Interface) (link, error) {
+func (a *KernelActuator) linkLocked(ifc netpulse.Interface) (link, error) {
 	if a.closed {
 		return link{}, errActuatorClosed
 	}
@@ -191,7 +192,7 @@ func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {
 }
 
 // AddAddress implements Actuator. IPv6 addresses get IFA_F_NODAD.
-func (a *KernelActuator) AddAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
+func (a *KernelActuator) AddAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
@@ -208,7 +209,7 @@ func (a *KernelActuator) AddAddress(ctx context.Context, ifc Interface, p netip.
 // does not hold p, is success. When ifc's name no longer exists and
 // ifc.Index is set, p is removed from the device at that index: a member
 // renamed away keeps its addresses otherwise.
-func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
+func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
@@ -233,7 +234,7 @@ func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p net
 // Holders returns the interfaces that hold address p (same address and
 // prefix length), in index order. A program uses it at start to tell the
 // engine where the addresses already are (GroupConfig.Initial).
-func (a *KernelActuator) Holders(ctx context.Context, p netip.Prefix) ([]Interface, error) {
+func (a *KernelActuator) Holders(ctx context.Context, p netip.Prefix) ([]netpulse.Interface, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -253,22 +254,22 @@ func (a *KernelActuator) Holders(ctx context.Context, p netip.Prefix) ([]Interfa
 			names[l.Index] = l.Attributes.Name
 		}
 	}
-	var out []Interface
+	var out []netpulse.Interface
 	for _, m := range addrs {
 		if m.Attributes == nil || int(m.PrefixLength) != p.Bits() {
 			continue
 		}
 		if got, ok := netip.AddrFromSlice(m.Attributes.Address); ok && got.Unmap() == p.Addr() {
-			out = append(out, Interface{Index: int(m.Index), Name: names[m.Index]})
+			out = append(out, netpulse.Interface{Index: int(m.Index), Name: names[m.Index]})
 		}
 	}
-	slices.SortFunc(out, func(x, y Interface) int { return x.Index - y.Index })
+	slices.SortFunc(out, func(x, y netpulse.Interface) int { return x.Index - y.Index })
 	return out, nil
 }
 
 // SteerReturn implements Actuator: see ActuatorConfig for the rule and
 // table it installs.
-func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs []netip.Prefix) error {
+func (a *KernelActuator) SteerReturn(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	if a.cfg.NoReturnPath {
 		return nil
 	}
@@ -394,7 +395,7 @@ func returnRule(addr netip.Addr, prio, table uint32) *rtnetlink.RuleMessage {
 // one unsolicited neighbour advertisement (override flag, target
 // link-layer address option, hop limit 255, to ff02::1, from the address
 // itself) per IPv6 address.
-func (a *KernelActuator) Announce(ctx context.Context, ifc Interface, addrs []netip.Prefix) error {
+func (a *KernelActuator) Announce(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
@@ -417,7 +418,7 @@ func (a *KernelActuator) Announce(ctx context.Context, ifc Interface, addrs []ne
 
 var broadcast = packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 
-func (a *KernelActuator) sendARP(ifc Interface, l link, addr netip.Addr) error {
+func (a *KernelActuator) sendARP(ifc netpulse.Interface, l link, addr netip.Addr) error {
 	body := ARPAnnouncement(l.mac, addr)
 	for try := 0; try < 2; try++ {
 		c := a.arp[l.index]
@@ -452,7 +453,7 @@ func (a *KernelActuator) sendARP(ifc Interface, l link, addr netip.Addr) error {
 
 var allNodes = &net.IPAddr{IP: net.ParseIP("ff02::1")}
 
-func (a *KernelActuator) sendNA(ifc Interface, l link, addr netip.Addr) error {
+func (a *KernelActuator) sendNA(ifc netpulse.Interface, l link, addr netip.Addr) error {
 	if a.na == nil {
 		err := inNetNS(a.cfg.NetNS, func() error {
 			c, err := icmp.ListenPacket("ip6:ipv6-icmp", "::")

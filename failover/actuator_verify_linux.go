@@ -14,6 +14,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -29,7 +30,7 @@ var (
 // the kernel which route a packet from it to its subnet would take (`ip
 // route get SUBNET-HOST from ADDR fibmatch`): the return path is complete
 // when that is the on-link route in ifc's return table.
-func (a *KernelActuator) Verify(ctx context.Context, ifc Interface, addrs []netip.Prefix) (Drift, error) {
+func (a *KernelActuator) Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (Drift, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var d Drift
@@ -325,7 +326,7 @@ var _ SelfAnnouncer = (*KernelActuator)(nil)
 // AnnounceOwn implements SelfAnnouncer: one gratuitous ARP per IPv4
 // address and one unsolicited NA per global IPv6 address that ifc holds
 // (not tentative, not failed DAD), except those in except.
-func (a *KernelActuator) AnnounceOwn(ctx context.Context, ifc Interface, except []netip.Prefix) error {
+func (a *KernelActuator) AnnounceOwn(ctx context.Context, ifc netpulse.Interface, except []netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 )
@@ -43,15 +44,15 @@ func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
 	if ev.Kind != ipmon.VerdictChanged {
 		return IPEvidence{}, false
 	}
-	v := VerdictUnknown
+	v := netpulse.VerdictUnknown
 	switch ev.Verdict {
 	case ipmon.VerdictAlive:
-		v = VerdictAlive
+		v = netpulse.VerdictAlive
 	case ipmon.VerdictDead:
-		v = VerdictUnverified
+		v = netpulse.VerdictUnverified
 		for _, e := range ev.Evidence {
 			if e.State == ipmon.Down {
-				v = VerdictDead
+				v = netpulse.VerdictDead
 				break
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -18,12 +19,12 @@ func TestIPEvidenceFrom(t *testing.T) {
 	for _, tc := range []struct {
 		verdict ipmon.Verdict
 		states  []ipmon.TargetState
-		want    failover.Verdict
+		want    netpulse.Verdict
 	}{
-		{ipmon.VerdictAlive, []ipmon.TargetState{ipmon.Up}, failover.VerdictAlive},
-		{ipmon.VerdictUnknown, []ipmon.TargetState{ipmon.Unknown}, failover.VerdictUnknown},
-		{ipmon.VerdictDead, []ipmon.TargetState{ipmon.Down, ipmon.Unverified}, failover.VerdictDead},
-		{ipmon.VerdictDead, []ipmon.TargetState{ipmon.Unverified, ipmon.Unverified}, failover.VerdictUnverified},
+		{ipmon.VerdictAlive, []ipmon.TargetState{ipmon.Up}, netpulse.VerdictAlive},
+		{ipmon.VerdictUnknown, []ipmon.TargetState{ipmon.Unknown}, netpulse.VerdictUnknown},
+		{ipmon.VerdictDead, []ipmon.TargetState{ipmon.Down, ipmon.Unverified}, netpulse.VerdictDead},
+		{ipmon.VerdictDead, []ipmon.TargetState{ipmon.Unverified, ipmon.Unverified}, netpulse.VerdictUnverified},
 	} {
 		ev := ipmon.Event{Kind: ipmon.VerdictChanged, At: at, Interface: "eth3", Verdict: tc.verdict}
 		for _, s := range tc.states {
@@ -63,7 +64,7 @@ func TestFollow(t *testing.T) {
 			Evidence: []ipmon.Evidence{{State: ipmon.Down}}, At: time.Now()}
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders())
-		require.Equal(t, failover.HealthIPDown, r.member("eth3").Health)
+		require.Equal(t, netpulse.HealthIPDown, r.member("eth3").Health)
 		close(links)
 		// The engine's Close stops the IP follower, whose channel stays open.
 		r.close()

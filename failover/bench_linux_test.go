@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
@@ -79,7 +80,7 @@ func benchCarrierLoss(b *testing.B, mon *monitors) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sw := k.waitSwitch(failover.ReasonLinkDown)
+		sw := k.waitSwitch(netpulse.ReasonLinkDown)
 		total = append(total, a.Time.Sub(t0))
 		detect = append(detect, sw.EvidenceTime.Sub(t0))
 		own = append(own, a.Time.Sub(sw.EvidenceTime))
@@ -139,7 +140,7 @@ func BenchmarkIPFailureToStandbyAnswer(b *testing.B) {
 		if err != nil {
 			b.Fatalf("trial %d: no echo reply through the standby: %v\n%s", i, err, k.e.Snapshot())
 		}
-		sw := k.waitSwitch(failover.ReasonIPDown)
+		sw := k.waitSwitch(netpulse.ReasonIPDown)
 		total = append(total, answered.Sub(t0))
 		detect = append(detect, sw.EvidenceTime.Sub(t0))
 		rest = append(rest, answered.Sub(sw.EvidenceTime))
@@ -165,7 +166,7 @@ func (k *kernelLab) waitActive(name string, timeout time.Duration) {
 		g := k.e.Snapshot().Groups[0]
 		ok := g.Active == name
 		for _, m := range g.Members {
-			if m.Name == name && (m.Health != failover.HealthUp || m.IP != failover.VerdictAlive) {
+			if m.Name == name && (m.Health != netpulse.HealthUp || m.IP != netpulse.VerdictAlive) {
 				ok = false
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // Errors returned by the Engine's methods; test them with errors.Is.
@@ -72,9 +74,9 @@ type member struct {
 	link *LinkEvidence
 	ip   *IPEvidence
 
-	health  Health
-	failure Failure
-	reason  Reason
+	health  netpulse.Health
+	failure netpulse.Failure
+	reason  netpulse.Reason
 	since   time.Time // last health change (engine clock)
 	upSince time.Time // when it last became up; zero when not up
 	// evidence is the time of the evidence that caused the last health
@@ -84,7 +86,7 @@ type member struct {
 	opDisabled, policyDisabled bool
 }
 
-func (m *member) ifc() Interface { return Interface{Index: m.index, Name: m.name} }
+func (m *member) ifc() netpulse.Interface { return netpulse.Interface{Index: m.index, Name: m.name} }
 
 type group struct {
 	cfg     GroupConfig
@@ -93,7 +95,7 @@ type group struct {
 
 	active     *member // where the addresses are; nil until placed
 	lastSwitch time.Time
-	lastReason Reason
+	lastReason netpulse.Reason
 	switches   uint64
 	state      GroupState
 
@@ -139,7 +141,7 @@ type group struct {
 
 type request struct {
 	to     *member
-	reason Reason
+	reason netpulse.Reason
 }
 
 // New validates cfg and starts an engine. Close it when done.
@@ -287,10 +289,10 @@ func (e *Engine) setDisabled(iface string, off bool) error {
 	now := time.Now()
 	if off {
 		m.opDisabled = true
-		e.recompute(m, now, time.Time{}, ReasonDisabled)
+		e.recompute(m, now, time.Time{}, netpulse.ReasonDisabled)
 	} else {
 		m.opDisabled, m.policyDisabled = false, false
-		e.recompute(m, now, time.Time{}, ReasonEnabled)
+		e.recompute(m, now, time.Time{}, netpulse.ReasonEnabled)
 	}
 	e.mu.Unlock()
 	e.poke()
@@ -302,17 +304,17 @@ func (e *Engine) setDisabled(iface string, off bool) error {
 // SwitchEvent (or ActionErrorEvent) tells when it is done. Moving to the
 // active member is a no-op.
 func (e *Engine) Switch(groupName, to string) error {
-	return e.requestMove(groupName, to, ReasonManual)
+	return e.requestMove(groupName, to, netpulse.ReasonManual)
 }
 
 // Failback moves a group's addresses back to its primary now (reason
 // "failback"), whatever the failback policy and hold-down. The primary
 // must be up. It returns once the move is requested.
 func (e *Engine) Failback(groupName string) error {
-	return e.requestMove(groupName, "", ReasonFailback)
+	return e.requestMove(groupName, "", netpulse.ReasonFailback)
 }
 
-func (e *Engine) requestMove(groupName, to string, reason Reason) error {
+func (e *Engine) requestMove(groupName, to string, reason netpulse.Reason) error {
 	if e.ctx.Err() != nil {
 		return ErrClosed
 	}
@@ -335,7 +337,7 @@ func (e *Engine) requestMove(groupName, to string, reason Reason) error {
 			return fmt.Errorf("%w: %q is not a member of group %q", ErrUnknownInterface, to, groupName)
 		}
 	}
-	if m.health != HealthUp {
+	if m.health != netpulse.HealthUp {
 		return fmt.Errorf("%w: %s is %s", ErrNotHealthy, m.name, m.health)
 	}
 	if g.active == m && !g.dirty {
@@ -392,13 +394,13 @@ func (e *Engine) step() time.Time {
 		if ev.Index != 0 {
 			m.index = ev.Index
 		}
-		e.recompute(m, now, ev.Time, ReasonNone)
+		e.recompute(m, now, ev.Time, netpulse.ReasonNone)
 	}
 	for name, ev := range ips {
 		m := e.byName[name]
 		ev := ev
 		m.ip = &ev
-		e.recompute(m, now, ev.Time, ReasonNone)
+		e.recompute(m, now, ev.Time, netpulse.ReasonNone)
 	}
 
 	var next time.Time
@@ -440,18 +442,18 @@ func earliest(a, b time.Time) time.Time {
 // recompute derives m's health from its evidence and flags and emits a
 // HealthEvent when it changed. why overrides the reason (operator
 // actions); evidence is the time of the evidence that caused it.
-func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
+func (e *Engine) recompute(m *member, now, evidence time.Time, why netpulse.Reason) {
 	h, f, r := evaluate(m.link, m.ip)
-	if h == HealthIPDown && m.group.cfg.DisableOnIPFailure {
+	if h == netpulse.HealthIPDown && m.group.cfg.DisableOnIPFailure {
 		m.policyDisabled = true
 	}
 	switch {
 	case m.opDisabled:
-		h, r = HealthDisabled, ReasonDisabled
+		h, r = netpulse.HealthDisabled, netpulse.ReasonDisabled
 	case m.policyDisabled:
-		h, r = HealthDisabled, ReasonIPDown
+		h, r = netpulse.HealthDisabled, netpulse.ReasonIPDown
 	}
-	if why != ReasonNone && h != HealthDisabled {
+	if why != netpulse.ReasonNone && h != netpulse.HealthDisabled {
 		r = why
 	}
 	m.failure = f
@@ -461,10 +463,10 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
 	from := m.health
 	m.health, m.reason, m.since, m.evidence = h, r, now, evidence
 	m.group.blocked = nil // something changed: a blocked move may succeed now
-	if from == HealthUp && (h == HealthLinkDown || h == HealthIPDown) {
+	if from == netpulse.HealthUp && (h == netpulse.HealthLinkDown || h == netpulse.HealthIPDown) {
 		e.survivorsLost(m.group, m, now)
 	}
-	if h == HealthUp {
+	if h == netpulse.HealthUp {
 		m.upSince = now
 	} else {
 		m.upSince = time.Time{}
@@ -479,17 +481,17 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
 
 // failReason is the reason a move away from a member that is not up
 // carries.
-func failReason(m *member) Reason {
+func failReason(m *member) netpulse.Reason {
 	switch m.health {
-	case HealthIPDown:
-		return ReasonIPDown
-	case HealthDisabled:
+	case netpulse.HealthIPDown:
+		return netpulse.ReasonIPDown
+	case netpulse.HealthDisabled:
 		if m.opDisabled {
-			return ReasonManual
+			return netpulse.ReasonManual
 		}
-		return ReasonIPDown
+		return netpulse.ReasonIPDown
 	default:
-		return ReasonLinkDown
+		return netpulse.ReasonLinkDown
 	}
 }
 
@@ -497,7 +499,7 @@ func failReason(m *member) Reason {
 // standbys) that is up, skipping except.
 func (g *group) firstUp(except *member) *member {
 	for _, m := range g.members {
-		if m != except && m.health == HealthUp {
+		if m != except && m.health == netpulse.HealthUp {
 			return m
 		}
 	}
@@ -511,12 +513,12 @@ func (e *Engine) decide(g *group) {
 	anyUp, anyFailed, ipFailed := false, false, false
 	for _, m := range g.members {
 		switch m.health {
-		case HealthUp:
+		case netpulse.HealthUp:
 			anyUp = true
-		case HealthLinkDown, HealthIPDown, HealthDisabled:
+		case netpulse.HealthLinkDown, netpulse.HealthIPDown, netpulse.HealthDisabled:
 			anyFailed = true
 		}
-		if m.failure == FailureIPOnly {
+		if m.failure == netpulse.FailureIPOnly {
 			ipFailed = true
 		}
 	}
@@ -550,26 +552,26 @@ func (e *Engine) decide(g *group) {
 
 	var (
 		target   *member
-		reason   Reason
+		reason   netpulse.Reason
 		evidence time.Time
 	)
 	switch {
 	case g.active == nil:
 		switch {
-		case g.initial.health == HealthUp:
+		case g.initial.health == netpulse.HealthUp:
 			target = g.initial
-		case g.initial.health == HealthUnknown && now.Before(e.start.Add(e.cfg.Settle)):
+		case g.initial.health == netpulse.HealthUnknown && now.Before(e.start.Add(e.cfg.Settle)):
 			g.wakeAt = e.start.Add(e.cfg.Settle)
 			return
 		default:
 			target = g.firstUp(nil)
 		}
-		reason, evidence = ReasonInitial, target.evidence
-	case g.active.health != HealthUp:
+		reason, evidence = netpulse.ReasonInitial, target.evidence
+	case g.active.health != netpulse.HealthUp:
 		target = g.firstUp(g.active)
 		reason, evidence = failReason(g.active), g.active.evidence
 	case g.request != nil:
-		if g.request.to.health != HealthUp {
+		if g.request.to.health != netpulse.HealthUp {
 			g.request = nil
 			target = g.active
 			break
@@ -578,7 +580,7 @@ func (e *Engine) decide(g *group) {
 	default:
 		target = g.active
 		p := g.members[0]
-		if g.cfg.Failback == FailbackAuto && g.active != p && p.health == HealthUp {
+		if g.cfg.Failback == FailbackAuto && g.active != p && p.health == netpulse.HealthUp {
 			due := p.upSince.Add(g.cfg.HoldDown)
 			if d := g.lastSwitch.Add(g.cfg.MinDwell); d.After(due) {
 				due = d
@@ -586,7 +588,7 @@ func (e *Engine) decide(g *group) {
 			if now.Before(due) {
 				g.wakeAt = due
 			} else {
-				target, reason, evidence = p, ReasonFailback, p.evidence
+				target, reason, evidence = p, netpulse.ReasonFailback, p.evidence
 			}
 		}
 	}
@@ -605,14 +607,14 @@ func (e *Engine) decide(g *group) {
 // move puts the group's addresses on target and nowhere else in the group:
 // add on target first, then remove from every other member, then steer
 // the return path and send the first announcement.
-func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Time) {
+func (e *Engine) move(g *group, target *member, reason netpulse.Reason, evidence time.Time) {
 	g.attempt++
 	ctx, ifc := e.ctx, target.ifc()
 	if cc, ok := e.act.(ConflictChecker); ok {
 		// Before the first placement the address is probed for on the
 		// wire; a move between members only re-checks the host's own
 		// interfaces, so that a failover is never delayed by a probe.
-		members := make([]Interface, len(g.members))
+		members := make([]netpulse.Interface, len(g.members))
 		for i, m := range g.members {
 			members[i] = m.ifc()
 		}
@@ -665,7 +667,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	g.lastSwitch, g.lastReason = now, reason
 	g.switches++
 	e.counters.Switches++
-	if reason == ReasonFailback {
+	if reason == netpulse.ReasonFailback {
 		e.counters.Failbacks++
 	}
 	// The first announcement goes out at once, before the event.
@@ -697,7 +699,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	e.log("switch", "group", g.cfg.Name, "from", ev.From.Name, "to", ifc.Name, "reason", reason.String(), "latency", ev.Latency)
 }
 
-func (e *Engine) failed(g *group, target *member, op string, ifc Interface, p netip.Prefix, err error) {
+func (e *Engine) failed(g *group, target *member, op string, ifc netpulse.Interface, p netip.Prefix, err error) {
 	if e.ctx.Err() != nil {
 		return // closing: the context was canceled under the actuator
 	}

@@ -3,6 +3,8 @@ package failover
 import (
 	"net/netip"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // An Event is one of *HealthEvent, *SwitchEvent, *GroupEvent,
@@ -18,14 +20,14 @@ type HealthEvent struct {
 	// Time is when the engine saw the transition.
 	Time time.Time
 	// Interface is the interface, Group its group.
-	Interface Interface
+	Interface netpulse.Interface
 	Group     string
 	// From and To are the health before and after.
-	From, To Health
+	From, To netpulse.Health
 	// Failure classifies the failure (FailureNone when not failed).
-	Failure Failure
+	Failure netpulse.Failure
 	// Reason says why, e.g. ReasonLinkDown, ReasonIPUp, ReasonDisabled.
-	Reason Reason
+	Reason netpulse.Reason
 	// EvidenceTime is the time of the evidence that caused it (zero for an
 	// operator's action).
 	EvidenceTime time.Time
@@ -42,10 +44,10 @@ type SwitchEvent struct {
 	Addresses []netip.Prefix
 	// From is the member the addresses were on (zero Interface for the
 	// initial placement); To where they are now.
-	From, To Interface
+	From, To netpulse.Interface
 	// Reason is ReasonLinkDown, ReasonIPDown, ReasonFailback,
 	// ReasonManual or ReasonInitial.
-	Reason Reason
+	Reason netpulse.Reason
 	// EvidenceTime is the time of the evidence that triggered the move
 	// (zero when none did, e.g. a manual move).
 	EvidenceTime time.Time
@@ -75,7 +77,7 @@ type ActionErrorEvent struct {
 	// Op is "conflict" (the address is held elsewhere), "add", "remove",
 	// "steer", "announce" or "repair".
 	Op        string
-	Interface Interface
+	Interface netpulse.Interface
 	// Address is the address concerned (zero for steer and announce).
 	Address netip.Prefix
 	// Err is the actuator's error.

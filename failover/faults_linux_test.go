@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
@@ -49,7 +50,7 @@ func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
 	t.Logf("caller's descriptor %d closed; number reused: %d", fd, reused)
 
 	ctx := t.Context()
-	eth2 := failover.Interface{Name: "eth2"}
+	eth2 := netpulse.Interface{Name: "eth2"}
 	require.NoError(t, act.AddAddress(ctx, eth2, svc4))
 	require.NoError(t, act.AddAddress(ctx, eth2, svc6))
 	require.NoError(t, act.Announce(ctx, eth2, svcAddrs), "sockets opened after the close enter the right namespace")
@@ -128,7 +129,7 @@ func TestKernelRepair(t *testing.T) {
 	// Two deletions: the engine may repair after the first and again
 	// after the second (one or two repairs), never give up on them.
 	require.Eventually(t, func() bool {
-		d, err := k.act.Verify(t.Context(), failover.Interface{Name: "eth3"}, svcAddrs)
+		d, err := k.act.Verify(t.Context(), netpulse.Interface{Name: "eth3"}, svcAddrs)
 		return err == nil && d.None()
 	}, time.Second, time.Millisecond, "return path complete again")
 	time.Sleep(2 * failover.DefaultRepairInterval)
@@ -178,7 +179,7 @@ func TestKernelSweep(t *testing.T) {
 	ctx := t.Context()
 	old := netip.MustParsePrefix("198.18.11.77/24")
 	require.NoError(t, k.node.AddAddr("eth2", old))
-	require.NoError(t, k.act.SteerReturn(ctx, failover.Interface{Name: "eth2"}, []netip.Prefix{old}))
+	require.NoError(t, k.act.SteerReturn(ctx, netpulse.Interface{Name: "eth2"}, []netip.Prefix{old}))
 	require.NoError(t, k.node.DelAddr("eth2", old))
 	require.Len(t, returnRules(t, k.node), 3)
 	n, err := k.act.Sweep(ctx, svcAddrs)
@@ -233,7 +234,7 @@ func newConflictLab(t *testing.T) *conflictLab {
 	return &c
 }
 
-var conflictMembers = []failover.Interface{{Name: "eth3"}, {Name: "eth2"}}
+var conflictMembers = []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}
 
 // TestKernelConflict: an address held by another host on the link (IPv4:
 // answered ARP probe; IPv6: answered DAD probe) or by a local interface
@@ -344,7 +345,7 @@ func TestKernelDriftHints(t *testing.T) {
 	defer act.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	hints := act.DriftHints(ctx)
-	eth2 := failover.Interface{Name: "eth2"}
+	eth2 := netpulse.Interface{Name: "eth2"}
 	require.NoError(t, act.AddAddress(ctx, eth2, svc4))
 	require.NoError(t, act.SteerReturn(ctx, eth2, []netip.Prefix{svc4}))
 	recv := func(what string) bool {
@@ -408,7 +409,7 @@ func TestKernelVerify(t *testing.T) {
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
-	eth3 := failover.Interface{Name: "eth3"}
+	eth3 := netpulse.Interface{Name: "eth3"}
 	place := func() {
 		for _, p := range svcAddrs {
 			require.NoError(t, act.AddAddress(ctx, eth3, p))

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/failover/failovertest"
 	"github.com/stretchr/testify/require"
@@ -44,7 +45,7 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
 		defer r.close()
 		eperm := fmt.Errorf("add: %w", os.ErrPermission)
-		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
+		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			if op == failovertest.OpAdd {
 				return eperm
 			}
@@ -91,7 +92,7 @@ func TestMissingMemberPermanent(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
+		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			if ifc.Name == "eth2" && op == failovertest.OpAdd {
 				return fmt.Errorf("eth2: %w", failover.ErrMemberMissing)
 			}
@@ -177,7 +178,7 @@ type conflictActuator struct {
 	checks []bool // the probe flag of each check
 }
 
-func (c *conflictActuator) CheckConflict(ctx context.Context, target failover.Interface, addrs []netip.Prefix, members []failover.Interface, probe bool) error {
+func (c *conflictActuator) CheckConflict(ctx context.Context, target netpulse.Interface, addrs []netip.Prefix, members []netpulse.Interface, probe bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.checks = append(c.checks, probe)
@@ -298,15 +299,15 @@ func TestSurvivorsAnnounced(t *testing.T) {
 		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone, 3 rounds")
 		// An IP-only failure too (eth4 back up first, then its path dead).
 		r.link("eth4", true)
-		r.ip("eth4", failover.VerdictAlive)
+		r.ip("eth4", netpulse.VerdictAlive)
 		r.rec.Reset()
-		r.ip("eth4", failover.VerdictDead)
+		r.ip("eth4", netpulse.VerdictDead)
 		time.Sleep(time.Second)
 		synctest.Wait()
 		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone again")
 		// A member that comes up announces nothing.
 		r.rec.Reset()
-		r.ip("eth4", failover.VerdictAlive)
+		r.ip("eth4", netpulse.VerdictAlive)
 		time.Sleep(time.Second)
 		synctest.Wait()
 		require.Zero(t, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn))
@@ -329,7 +330,7 @@ func TestNoSurvivorAnnouncements(t *testing.T) {
 // shadowedVerifier reports the return path incomplete whatever is done.
 type shadowedVerifier struct{ *failovertest.Recorder }
 
-func (s shadowedVerifier) Verify(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+func (s shadowedVerifier) Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (failover.Drift, error) {
 	d, err := s.Recorder.Verify(ctx, ifc, addrs)
 	d.ReturnPath = true
 	return d, err

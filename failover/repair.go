@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // A Verifier is an Actuator that can tell whether what it put in place is
@@ -19,7 +21,7 @@ type Verifier interface {
 	// Verify reports what of addrs is missing from ifc, and whether their
 	// return path through ifc is incomplete. An error means the check
 	// could not be made.
-	Verify(ctx context.Context, ifc Interface, addrs []netip.Prefix) (Drift, error)
+	Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (Drift, error)
 }
 
 // A DriftHinter is a Verifier that is told by the kernel when addresses or
@@ -52,7 +54,7 @@ type RepairEvent struct {
 	Time  time.Time
 	Group string
 	// Interface is the active member repaired.
-	Interface Interface
+	Interface netpulse.Interface
 	// Missing is what was found missing.
 	Missing Drift
 	// Err is nil when the repair succeeded; otherwise it is tried again at
@@ -74,7 +76,7 @@ var errReturnShadowed = errors.New("failover: the return path is still incomplet
 // verify checks the active member of g and repairs it when something is
 // missing; it runs on the engine's goroutine.
 func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
-	if g.state != GroupUp || g.active == nil || g.dirty || g.active.health != HealthUp {
+	if g.state != GroupUp || g.active == nil || g.dirty || g.active.health != netpulse.HealthUp {
 		return
 	}
 	if !hinted && now.Before(g.verifyAt) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // GroupState is the state of a group.
@@ -62,8 +64,8 @@ type GroupStatus struct {
 	// Engine.Failback returns them).
 	FailbackPending bool `json:"failback_pending"`
 	// LastSwitch and LastReason describe the last move (zero if none).
-	LastSwitch time.Time `json:"last_switch"`
-	LastReason Reason    `json:"last_reason"`
+	LastSwitch time.Time       `json:"last_switch"`
+	LastReason netpulse.Reason `json:"last_reason"`
 	// Switches counts the group's moves (the initial placement included).
 	Switches uint64 `json:"switches"`
 	// MovePending: a move began and has not completed: it failed and is
@@ -92,18 +94,18 @@ type InterfaceStatus struct {
 	// Active: this member holds the group's addresses.
 	Active bool `json:"active"`
 	// Health and Failure as derived from the evidence.
-	Health  Health  `json:"health"`
-	Failure Failure `json:"failure"`
+	Health  netpulse.Health  `json:"health"`
+	Failure netpulse.Failure `json:"failure"`
 	// Disabled by the operator or by policy after an IP-level failure.
 	Disabled bool `json:"disabled"`
 	// Link is "up", "down" (no carrier, admin down or gone) or "unknown".
 	Link string `json:"link"`
 	// IP is the IP verdict on the member's path: the standby's IP health
 	// is watched before it is needed.
-	IP Verdict `json:"ip"`
+	IP netpulse.Verdict `json:"ip"`
 	// Since and Reason describe the last health change.
-	Since  time.Time `json:"since"`
-	Reason Reason    `json:"reason"`
+	Since  time.Time       `json:"since"`
+	Reason netpulse.Reason `json:"reason"`
 }
 
 // Counters are what an operator counts.
@@ -154,7 +156,7 @@ func (e *Engine) Snapshot() Status {
 		}
 		if g.active != nil {
 			gs.Active = g.active.name
-			gs.FailbackPending = g.active != g.members[0] && g.members[0].health == HealthUp
+			gs.FailbackPending = g.active != g.members[0] && g.members[0].health == netpulse.HealthUp
 		}
 		if g.lastErr != nil {
 			gs.LastError = g.lastErr.Error()
@@ -166,7 +168,7 @@ func (e *Engine) Snapshot() Status {
 			is := InterfaceStatus{
 				Name: m.name, Index: m.index, Role: "standby", Active: m == g.active,
 				Health: m.health, Failure: m.failure, Disabled: m.opDisabled || m.policyDisabled,
-				Link: "unknown", IP: VerdictUnknown, Since: m.since, Reason: m.reason,
+				Link: "unknown", IP: netpulse.VerdictUnknown, Since: m.since, Reason: m.reason,
 			}
 			if m.primary {
 				is.Role = "primary"
@@ -224,13 +226,13 @@ func (s Status) String() string {
 				act = "yes"
 			}
 			h := m.Health.String()
-			if m.Disabled && m.Health != HealthDisabled {
+			if m.Disabled && m.Health != netpulse.HealthDisabled {
 				h += " (disabled)"
 			}
 			since := "-"
 			if !m.Since.IsZero() {
 				since = m.Since.Format("15:04:05.000")
-				if m.Reason != ReasonNone {
+				if m.Reason != netpulse.ReasonNone {
 					since += " " + m.Reason.String()
 				}
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
@@ -59,7 +60,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 		}
 	}
 
-	require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: "eth3"}, svcAddrs))
+	require.NoError(t, act.SteerReturn(ctx, netpulse.Interface{Name: "eth3"}, svcAddrs))
 	requireRules("eth3")
 
 	// Watch the rule notifications of both families during the switch.
@@ -71,7 +72,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 
 	for _, to := range []string{"eth2", "eth3"} {
 		from := map[string]string{"eth2": "eth3", "eth3": "eth2"}[to]
-		require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: to}, svcAddrs))
+		require.NoError(t, act.SteerReturn(ctx, netpulse.Interface{Name: to}, svcAddrs))
 		requireRules(to)
 		// Per address: RTM_NEWRULE to the new table, then RTM_DELRULE of
 		// the old one.
@@ -101,7 +102,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	}
 
 	// Steering to the active member again changes nothing.
-	require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: "eth3"}, svcAddrs))
+	require.NoError(t, act.SteerReturn(ctx, netpulse.Interface{Name: "eth3"}, svcAddrs))
 	requireRules("eth3")
 	require.NoError(t, mon.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
 	_, err = mon.Receive()

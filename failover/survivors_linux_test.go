@@ -11,6 +11,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -197,7 +198,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	old, err := k.node.Index("eth3")
 	require.NoError(t, err)
 	require.NoError(t, k.node.Rename("eth3", "eth9"))
-	sw := k.waitSwitch(failover.ReasonLinkDown)
+	sw := k.waitSwitch(netpulse.ReasonLinkDown)
 	require.Equal(t, "eth2", sw.To.Name)
 	on, off := k.addrsOn("eth2"), k.addrsOn("eth9")
 	for _, p := range svcAddrs {
@@ -206,7 +207,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	}
 	k.echoAll("after the rename")
 	k.noSwitch(500 * time.Millisecond) // eth9 is up again: not a member
-	require.Equal(t, failover.HealthLinkDown, k.e.Snapshot().Groups[0].Members[0].Health)
+	require.Equal(t, netpulse.HealthLinkDown, k.e.Snapshot().Groups[0].Members[0].Health)
 
 	// A new device on the bridge takes the name. (A second lab object
 	// only to create the pair; explicit indexes avoid the first lab's.)
@@ -215,7 +216,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	require.NoError(t, k.sw.SetMaster("p4", "br0"))
 	require.NoError(t, k.node.AddAddr("eth4", netip.MustParsePrefix("198.18.10.4/24")))
 	require.NoError(t, k.node.Rename("eth4", "eth3"))
-	fb := k.waitSwitch(failover.ReasonFailback)
+	fb := k.waitSwitch(netpulse.ReasonFailback)
 	require.Equal(t, "eth3", fb.To.Name)
 	require.Equal(t, 1900, fb.To.Index, "the new device")
 	require.NotEqual(t, old, fb.To.Index)

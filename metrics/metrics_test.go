@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -38,8 +39,8 @@ func TestCollector(t *testing.T) {
 		},
 		Groups: func() []failover.Status {
 			return []failover.Status{{Groups: []failover.GroupStatus{{Name: "web", Active: "eth2", Members: []failover.InterfaceStatus{
-				{Name: "eth3", Role: "primary", Health: failover.HealthLinkDown},
-				{Name: "eth2", Role: "standby", Active: true, Health: failover.HealthUp},
+				{Name: "eth3", Role: "primary", Health: netpulse.HealthLinkDown},
+				{Name: "eth2", Role: "standby", Active: true, Health: netpulse.HealthUp},
 			}}}}}
 		},
 		Switches: func() map[SwitchKey]uint64 { return map[SwitchKey]uint64{{"web", "link-down"}: 1} },

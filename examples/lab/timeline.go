@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -117,14 +118,14 @@ func isRoute(to string, reason route.Reason) func(record) bool {
 	}
 }
 
-func isHealth(name string, h failover.Health) func(record) bool {
+func isHealth(name string, h netpulse.Health) func(record) bool {
 	return func(r record) bool {
 		ev, ok := r.fo.(*failover.HealthEvent)
 		return ok && ev.Interface.Name == name && ev.To == h
 	}
 }
 
-func isSwitch(to string, reason failover.Reason) func(record) bool {
+func isSwitch(to string, reason netpulse.Reason) func(record) bool {
 	return func(r record) bool {
 		ev, ok := r.fo.(*failover.SwitchEvent)
 		return ok && ev.To.Name == to && ev.Reason == reason

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -416,7 +417,7 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	go func() {
 		defer close(r.done)
 		for ev := range eng.Events() {
-			if sw, ok := ev.(*failover.SwitchEvent); ok && sw.Reason != failover.ReasonInitial {
+			if sw, ok := ev.(*failover.SwitchEvent); ok && sw.Reason != netpulse.ReasonInitial {
 				e.mu.Lock()
 				e.switches[[2]string{sw.Group, sw.Reason.String()}]++
 				e.mu.Unlock()
@@ -598,7 +599,7 @@ func engineNotices(ev failover.Event) []notice {
 		}
 		n := notice{Time: ev.Time, Event: "switch", Group: ev.Group, Interface: ev.To.Name, Addresses: addrs,
 			From: ev.From.Name, To: ev.To.Name, Reason: ev.Reason.String()}
-		if ev.Reason == failover.ReasonInitial {
+		if ev.Reason == netpulse.ReasonInitial {
 			n.Event = "" // no record, no hook: the initial placement is no move
 			n.Text = fmt.Sprintf("group %s: placed %s on %s", ev.Group, strings.Join(addrs, ","), ev.To.Name)
 			return []notice{n}
@@ -718,9 +719,9 @@ func ipState(ev ipmon.Event) (route.State, bool) {
 		return route.StateUnknown, false
 	}
 	switch ip.Verdict {
-	case failover.VerdictAlive:
+	case netpulse.VerdictAlive:
 		return route.StateUp, true
-	case failover.VerdictDead:
+	case netpulse.VerdictDead:
 		return route.StateDown, true
 	}
 	return route.StateUnknown, true

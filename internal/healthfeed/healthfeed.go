@@ -5,6 +5,7 @@
 package healthfeed
 
 import (
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -36,9 +37,9 @@ func EventIPState(ev ipmon.Event) (st route.State, ok bool) {
 		return route.StateUnknown, false
 	}
 	switch ip.Verdict {
-	case failover.VerdictAlive:
+	case netpulse.VerdictAlive:
 		return route.StateUp, true
-	case failover.VerdictDead:
+	case netpulse.VerdictDead:
 		return route.StateDown, true
 	}
 	return route.StateUnknown, true

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -114,7 +115,7 @@ type Switch struct {
 // SwitchRecords returns one record per address a failover switch moved;
 // none for the initial placement of the addresses, which is no move.
 func SwitchRecords(ev *failover.SwitchEvent) []Switch {
-	if ev.Reason == failover.ReasonInitial {
+	if ev.Reason == netpulse.ReasonInitial {
 		return nil
 	}
 	out := make([]Switch, 0, len(ev.Addresses))
