@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CheckConflict implements ConflictChecker. The local check is one dump
+// checkConflict implements ConflictChecker. The local check is one dump
 // of the namespace's addresses: an address of addrs on a device that is
 // not a member is a conflict. A device at a member's last known index (a
 // member renamed away) is no conflict: RemoveAddress takes the address
@@ -34,7 +34,7 @@ import (
 // counts). Answers from the members' own hardware addresses do not count:
 // another member of the group may answer for an address the group
 // already holds.
-func (a *KernelActuator) CheckConflict(ctx context.Context, target netpulse.Interface, addrs []netip.Prefix, members []netpulse.Interface, probe bool) error {
+func (a *kernelActuator) checkConflict(ctx context.Context, target netpulse.Interface, addrs []netip.Prefix, members []netpulse.Interface, probe bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -68,7 +68,7 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target netpulse.Inte
 		}
 		return &ConflictError{Address: addrs[i], Interface: name}
 	}
-	if !probe || a.cfg.ConflictProbes < 0 {
+	if !probe || a.cfg.NoConflictProbe {
 		return nil
 	}
 	links, err := a.rt.Link.List()
@@ -130,7 +130,7 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target netpulse.Inte
 
 // probe sends the probes for addr on l and returns the hardware address of
 // a non-member that claims it, or nil. It holds no lock while it waits.
-func (a *KernelActuator) probe(ctx context.Context, ifc netpulse.Interface, l link, addr netip.Addr, members []net.HardwareAddr) (net.HardwareAddr, error) {
+func (a *kernelActuator) probe(ctx context.Context, ifc netpulse.Interface, l link, addr netip.Addr, members []net.HardwareAddr) (net.HardwareAddr, error) {
 	proto, msg, dst := uint16(unix.ETH_P_ARP), []byte(nil), net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	if addr.Is4() {
 		msg = ARPProbe(l.mac, addr)

@@ -19,18 +19,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var (
-	_ Verifier        = (*KernelActuator)(nil)
-	_ DriftHinter     = (*KernelActuator)(nil)
-	_ ConflictChecker = (*KernelActuator)(nil)
-)
-
-// Verify implements Verifier: it lists the addresses of the namespace
+// verify implements Verifier: it lists the addresses of the namespace
 // (missing ones are reported) and, for each address that is present, asks
 // the kernel which route a packet from it to its subnet would take (`ip
 // route get SUBNET-HOST from ADDR fibmatch`): the return path is complete
 // when that is the on-link route in ifc's return table.
-func (a *KernelActuator) Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (Drift, error) {
+func (a *kernelActuator) verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (Drift, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var d Drift
@@ -58,7 +52,7 @@ func (a *KernelActuator) Verify(ctx context.Context, ifc netpulse.Interface, add
 			have[netip.PrefixFrom(got, int(m.PrefixLength))] = true
 		}
 	}
-	table := a.cfg.ReturnTableBase + uint32(l.index)
+	table := a.cfg.Markers.ReturnTableBase + uint32(l.index)
 	for _, p := range addrs {
 		if !have[p] {
 			d.Addresses = append(d.Addresses, p)
@@ -92,7 +86,7 @@ func subnetHost(p netip.Prefix, local map[netip.Addr]bool) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func (a *KernelActuator) returnPathOK(src, dst netip.Addr, table uint32, index int) (bool, error) {
+func (a *kernelActuator) returnPathOK(src, dst netip.Addr, table uint32, index int) (bool, error) {
 	rm := &rtnetlink.RouteMessage{
 		Family:    unix.AF_INET,
 		DstLength: 32,
@@ -142,13 +136,13 @@ func (r routeGet) MarshalBinary() ([]byte, error) {
 	return append(b, attr...), nil
 }
 
-// Sweep removes the return-path rules (priority RulePriority or protocol
-// ReturnPathProtocol, pointing into the return tables) whose source is not
+// sweep removes the return-path rules (priority Markers.RulePriority or protocol
+// Markers.ReturnProtocol, pointing into the return tables) whose source is not
 // one of keep, and the marked routes of return tables that no remaining
 // rule points to: what an earlier run left behind for addresses it no
 // longer manages. A program calls it once at start, before the engine.
 // It returns how many rules and routes it removed.
-func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, error) {
+func (a *kernelActuator) sweep(ctx context.Context, keep []netip.Prefix) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -158,7 +152,9 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	for _, p := range keep {
 		kept[p.Addr()] = true
 	}
-	ours := func(t uint32) bool { return t >= a.cfg.ReturnTableBase && t-a.cfg.ReturnTableBase < 1<<20 }
+	ours := func(t uint32) bool {
+		return t >= a.cfg.Markers.ReturnTableBase && t-a.cfg.Markers.ReturnTableBase < 1<<20
+	}
 	rules, err := a.rt.Rule.List()
 	if err != nil {
 		return 0, fmt.Errorf("failover: list rules: %w", err)
@@ -171,7 +167,7 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 		if at == nil || at.Table == nil || !ours(*at.Table) {
 			continue
 		}
-		mine := (at.Priority != nil && *at.Priority == a.cfg.RulePriority) || (at.Protocol != nil && *at.Protocol == ReturnPathProtocol)
+		mine := (at.Priority != nil && *at.Priority == a.cfg.Markers.RulePriority) || (at.Protocol != nil && *at.Protocol == a.cfg.Markers.ReturnProtocol)
 		if !mine {
 			continue
 		}
@@ -193,7 +189,7 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	for i := range routes {
 		r := &routes[i]
 		t := r.Attributes.Table
-		if !ours(t) || used[t] || r.Protocol != ReturnPathProtocol {
+		if !ours(t) || used[t] || r.Protocol != a.cfg.Markers.ReturnProtocol {
 			continue
 		}
 		if err := a.rt.Route.Delete(r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
@@ -233,12 +229,12 @@ func deletionsOnly() ([]bpf.RawInstruction, error) {
 	})
 }
 
-// DriftHints implements DriftHinter: a value arrives whenever an address
+// driftHints implements DriftHinter: a value arrives whenever an address
 // or a rule is deleted in the namespace (or notifications were lost). The
 // channel is closed once ctx is done or the actuator is closed, or at once
 // if the notifications cannot be followed (then the engine verifies on its
 // RepairInterval only).
-func (a *KernelActuator) DriftHints(ctx context.Context) <-chan struct{} {
+func (a *kernelActuator) driftHints(ctx context.Context) <-chan struct{} {
 	w := &a.hints
 	ch := make(chan struct{}, 1)
 	groups := uint32(unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | 1<<(unix.RTNLGRP_IPV4_RULE-1) | 1<<(unix.RTNLGRP_IPV6_RULE-1))
@@ -321,12 +317,10 @@ func (w *driftWatch) stop() {
 	w.wg.Wait()
 }
 
-var _ SelfAnnouncer = (*KernelActuator)(nil)
-
-// AnnounceOwn implements SelfAnnouncer: one gratuitous ARP per IPv4
+// announceOwn implements SelfAnnouncer: one gratuitous ARP per IPv4
 // address and one unsolicited NA per global IPv6 address that ifc holds
 // (not tentative, not failed DAD), except those in except.
-func (a *KernelActuator) AnnounceOwn(ctx context.Context, ifc netpulse.Interface, except []netip.Prefix) error {
+func (a *kernelActuator) announceOwn(ctx context.Context, ifc netpulse.Interface, except []netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)

@@ -67,7 +67,7 @@ func BenchmarkCarrierLossToGARP(b *testing.B) {
 }
 
 func benchCarrierLoss(b *testing.B, mon *monitors) {
-	k := newKernelLabWith(b, true, failover.GroupConfig{HoldDown: -1, MinDwell: -1}, nil, mon)
+	k := newKernelLabWith(b, true, failover.GroupConfig{NoHoldDown: true, NoMinDwell: true}, nil, mon)
 	var total, detect, own []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -117,7 +117,7 @@ func benchCarrierLoss(b *testing.B, mon *monitors) {
 // peer sends an echo to the address every millisecond. Reported next to
 // it: ipmon's detection (its verdict) and the rest.
 func BenchmarkIPFailureToStandbyAnswer(b *testing.B) {
-	k := newKernelLabWith(b, true, failover.GroupConfig{HoldDown: -1, MinDwell: -1}, nil,
+	k := newKernelLabWith(b, true, failover.GroupConfig{NoHoldDown: true, NoMinDwell: true}, nil,
 		&monitors{interval: 10 * time.Millisecond, timeout: 10 * time.Millisecond, failAfter: 3, recoverAfter: 2})
 	p := startPinger(b, k, svc4.Addr())
 	if _, err := p.firstReplyAfter(time.Now(), 2*time.Second); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/fanout"
 )
 
 // Errors returned by the Engine's methods; test them with errors.Is.
@@ -40,9 +41,14 @@ type Engine struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	wake   chan struct{}
-	// followMu orders FollowLinks/FollowIP against Close.
+	// followMu orders FollowLinks/FollowIP and Subscribe against Close.
 	followMu sync.Mutex
-	events   *eventQueue
+	hub      *fanout.Hub[evKey, delivery]
+	// subs counts the subscriptions' goroutines; closed is closed by
+	// Close, closeErr is the Actuator's Close error.
+	subs     sync.WaitGroup
+	closed   chan struct{}
+	closeErr error
 	// verifier is the Actuator as a Verifier (nil: no repair); hinted is
 	// set by a DriftHinter's hint and taken by the engine's goroutine.
 	verifier Verifier
@@ -144,11 +150,26 @@ type request struct {
 	reason netpulse.Reason
 }
 
-// New validates cfg and starts an engine. Close it when done.
-func New(cfg Config) (*Engine, error) {
-	c, err := cfg.validate()
+// New validates cfg (see Config.Validate) and starts an engine. With a nil
+// Config.Actuator it opens a KernelActuator (see NewActuator for the
+// privileges it needs). The engine owns its Actuator: Close closes it.
+//
+// ctx bounds the setup (the privilege checks and the actuator's namespace);
+// cancelling it later has no effect: Close ends the engine.
+func New(ctx context.Context, cfg *Config) (*Engine, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.Actuator == nil {
+		act, err := NewActuator(ctx, &ActuatorConfig{NetNS: c.NetNS, Logger: c.Logger})
+		if err != nil {
+			return nil, err
+		}
+		c.Actuator = act
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
@@ -157,6 +178,7 @@ func New(cfg Config) (*Engine, error) {
 		start:  time.Now(),
 		ctx:    ctx,
 		cancel: cancel,
+		closed: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 		inLink: map[string]LinkEvidence{},
 		inIP:   map[string]IPEvidence{},
@@ -174,15 +196,14 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.groups = append(e.groups, g)
 	}
-	e.events = newEventQueue(c.EventBuffer)
+	e.hub = newHub(c.EventBuffer)
 	if v, ok := c.Actuator.(Verifier); ok && !c.NoRepair {
 		e.verifier = v
 	}
 	if sa, ok := c.Actuator.(SelfAnnouncer); ok && !c.NoSurvivorAnnouncements {
 		e.selfAnn = sa
 	}
-	e.wg.Add(2)
-	go func() { defer e.wg.Done(); e.events.forward(ctx) }()
+	e.wg.Add(1)
 	go func() { defer e.wg.Done(); e.run() }()
 	if h, ok := c.Actuator.(DriftHinter); ok && e.verifier != nil {
 		hints := h.DriftHints(ctx)
@@ -206,25 +227,77 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine and waits for its goroutines; the Events channel
-// is closed. Addresses stay where they are. Close is idempotent.
+// Close stops the engine, waits for its goroutines, closes the channels of
+// every subscription and closes the Actuator (whose error it returns).
+// Addresses stay where they are. Close is idempotent.
 func (e *Engine) Close() error {
 	e.once.Do(func() {
 		e.followMu.Lock()
 		e.cancel()
+		close(e.closed)
 		e.followMu.Unlock()
 		e.wg.Wait()
-		e.events.close()
+		e.hub.Close()
+		e.subs.Wait()
+		e.closeErr = e.act.Close()
 	})
-	return nil
+	return e.closeErr
 }
 
-// Events returns the channel of events (*HealthEvent, *SwitchEvent,
-// *GroupEvent, *ActionErrorEvent, *RepairEvent) in the order they
-// happened. A slow reader blocks nobody: beyond Config.EventBuffer queued
-// events the oldest are dropped and counted (Counters.EventsDropped). The
-// channel is closed by Close.
-func (e *Engine) Events() <-chan Event { return e.events.out }
+// Subscribe returns a channel of the engine's events from now on, in the
+// order they happened: *HealthEvent, *SwitchEvent, *GroupEvent,
+// *ActionErrorEvent, *RepairEvent, and *netpulse.DropEvent. Subscribe
+// before feeding evidence (Link, IP, FollowLinks, FollowIP) to see every
+// event; Snapshot tells the state at any time. Any number of subscriptions
+// may be open.
+//
+// A subscriber that falls behind blocks nobody. Its queue beyond what it
+// received is capped (Config.EventBuffer): the health events of one
+// interface fold into one (From of the oldest, the rest of the latest), so
+// do the group events of one group; past the cap, the events that a later
+// event of the same interface or group follows are dropped first, so that
+// the latest health of every member and the latest state of every group
+// always arrive. A *netpulse.DropEvent with the count of events folded or
+// dropped comes just before the next event delivered (Counters.EventsDropped
+// sums them over the subscribers).
+//
+// The channel is closed when ctx is done or the engine is closed (at once
+// if it already is).
+func (e *Engine) Subscribe(ctx context.Context) <-chan netpulse.Event {
+	out := make(chan netpulse.Event)
+	e.followMu.Lock()
+	defer e.followMu.Unlock()
+	if e.ctx.Err() != nil {
+		close(out)
+		return out
+	}
+	in := e.hub.Subscribe(ctx, nil)
+	e.subs.Add(1)
+	go func() {
+		defer e.subs.Done()
+		defer close(out)
+		send := func(ev netpulse.Event) bool {
+			select {
+			case out <- ev:
+				return true
+			case <-ctx.Done():
+			case <-e.closed:
+			}
+			return false
+		}
+		for d := range in {
+			if d.lost > 0 && !send(&netpulse.DropEvent{Time: d.lostAt, Count: d.lost}) {
+				break
+			}
+			if !send(d.ev) {
+				break
+			}
+		}
+		for range in { // until the hub lets go of it
+		}
+	}()
+	return out
+}
 
 // Link records link evidence for an interface. It never blocks. Evidence
 // about an interface that is in no group is counted and ignored.
@@ -754,8 +827,8 @@ func (e *Engine) announce(g *group, now time.Time) {
 	}
 }
 
-func (e *Engine) emit(ev Event) {
-	e.counters.EventsDropped += e.events.push(ev)
+func (e *Engine) emit(ev netpulse.Event) {
+	e.hub.Publish(delivery{ev: ev})
 }
 
 func (e *Engine) log(msg string, args ...any) {
@@ -763,62 +836,3 @@ func (e *Engine) log(msg string, args ...any) {
 		e.cfg.Logger.Info("failover: "+msg, args...)
 	}
 }
-
-// eventQueue decouples the engine from the reader of Events.
-type eventQueue struct {
-	mu     sync.Mutex
-	buf    []Event
-	max    int
-	notify chan struct{}
-	out    chan Event
-}
-
-func newEventQueue(max int) *eventQueue {
-	return &eventQueue{max: max, notify: make(chan struct{}, 1), out: make(chan Event)}
-}
-
-// push queues ev and returns how many old events were dropped for it.
-func (q *eventQueue) push(ev Event) uint64 {
-	q.mu.Lock()
-	var dropped uint64
-	if len(q.buf) >= q.max {
-		n := len(q.buf) - q.max + 1
-		q.buf = append(q.buf[:0], q.buf[n:]...)
-		dropped = uint64(n)
-	}
-	q.buf = append(q.buf, ev)
-	q.mu.Unlock()
-	select {
-	case q.notify <- struct{}{}:
-	default:
-	}
-	return dropped
-}
-
-func (q *eventQueue) forward(ctx context.Context) {
-	for {
-		q.mu.Lock()
-		var ev Event
-		if len(q.buf) > 0 {
-			ev = q.buf[0]
-			q.buf[0] = nil
-			q.buf = q.buf[1:]
-		}
-		q.mu.Unlock()
-		if ev == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-q.notify:
-				continue
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case q.out <- ev:
-		}
-	}
-}
-
-func (q *eventQueue) close() { close(q.out) }

@@ -1,9 +1,11 @@
 package failover_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +34,7 @@ type rig struct {
 	rec *failovertest.Recorder
 
 	mu     sync.Mutex
-	events []failover.Event
+	events []netpulse.Event
 	done   chan struct{}
 }
 
@@ -49,12 +51,13 @@ func newRig(t *testing.T, gc failover.GroupConfig, mod func(*failover.Config)) *
 	if mod != nil {
 		mod(&cfg)
 	}
-	e, err := failover.New(cfg)
+	e, err := failover.New(context.Background(), &cfg)
 	require.NoError(t, err)
 	r.e = e
+	sub := e.Subscribe(context.Background())
 	go func() {
 		defer close(r.done)
-		for ev := range e.Events() {
+		for ev := range sub {
 			r.mu.Lock()
 			r.events = append(r.events, ev)
 			r.mu.Unlock()
@@ -84,7 +87,7 @@ func ifIndex(name string) int {
 }
 
 // take returns and forgets the events collected so far.
-func (r *rig) take() []failover.Event {
+func (r *rig) take() []netpulse.Event {
 	synctest.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -93,7 +96,7 @@ func (r *rig) take() []failover.Event {
 	return ev
 }
 
-func switches(evs []failover.Event) []*failover.SwitchEvent {
+func switches(evs []netpulse.Event) []*failover.SwitchEvent {
 	var out []*failover.SwitchEvent
 	for _, ev := range evs {
 		if s, ok := ev.(*failover.SwitchEvent); ok {
@@ -103,7 +106,7 @@ func switches(evs []failover.Event) []*failover.SwitchEvent {
 	return out
 }
 
-func healths(evs []failover.Event) []*failover.HealthEvent {
+func healths(evs []netpulse.Event) []*failover.HealthEvent {
 	var out []*failover.HealthEvent
 	for _, ev := range evs {
 		if s, ok := ev.(*failover.HealthEvent); ok {
@@ -539,7 +542,7 @@ func TestMinDwell(t *testing.T) {
 
 func TestFailbackManual(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackManual, HoldDown: time.Second, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackManual, HoldDown: time.Second, NoMinDwell: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
 		r.link("eth3", false)
@@ -567,7 +570,7 @@ func TestFailbackManual(t *testing.T) {
 
 func TestFailbackNever(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackNever, HoldDown: time.Second, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackNever, HoldDown: time.Second, NoMinDwell: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
 		r.link("eth3", false)
@@ -585,7 +588,7 @@ func TestFailbackNever(t *testing.T) {
 
 func TestManualSwitchAndDisable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{Primary: "eth3", Standbys: []string{"eth2", "eth4"}, HoldDown: time.Second, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{Primary: "eth3", Standbys: []string{"eth2", "eth4"}, HoldDown: time.Second, NoMinDwell: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2", "eth4")
 		require.NoError(t, r.e.Switch("eth3", "eth4"))
@@ -751,7 +754,13 @@ func TestConfigValidation(t *testing.T) {
 	rec := failovertest.NewRecorder()
 	good := failover.GroupConfig{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}
 	for name, cfg := range map[string]failover.Config{
-		"no actuator":  {Groups: []failover.GroupConfig{good}},
+		"nil config":   {},
+		"netns twice":  {Actuator: rec, NetNS: 3, Groups: []failover.GroupConfig{good}},
+		"bad netns":    {NetNS: -1, Groups: []failover.GroupConfig{good}},
+		"neg holddown": {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Addresses: []netip.Prefix{svc4}, HoldDown: -1}}},
+		"neg announce": {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Addresses: []netip.Prefix{svc4}, AnnounceCount: -1}}},
+		"switch+value": {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Addresses: []netip.Prefix{svc4}, MinDwell: time.Second, NoMinDwell: true}}},
+		"neg repair":   {Actuator: rec, Groups: []failover.GroupConfig{good}, RepairInterval: -1},
 		"no group":     {Actuator: rec},
 		"no primary":   {Actuator: rec, Groups: []failover.GroupConfig{{Addresses: []netip.Prefix{svc4}}}},
 		"no address":   {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3"}}},
@@ -762,9 +771,25 @@ func TestConfigValidation(t *testing.T) {
 		"bad policy":   {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Failback: 9, Addresses: []netip.Prefix{svc4}}}},
 		"retry bounds": {Actuator: rec, Groups: []failover.GroupConfig{good}, RetryMin: time.Second, RetryMax: time.Millisecond},
 	} {
-		_, err := failover.New(cfg)
-		require.Error(t, err, name)
+		c := &cfg
+		if name == "nil config" {
+			c = nil
+		}
+		require.ErrorIs(t, c.Validate(), os.ErrInvalid, name)
+		_, err := failover.New(context.Background(), c)
+		require.ErrorIs(t, err, os.ErrInvalid, name)
 	}
+	require.NoError(t, (&failover.Config{Actuator: rec, Groups: []failover.GroupConfig{good}}).Validate())
+	for name, ac := range map[string]failover.ActuatorConfig{
+		"bad netns":      {NetNS: -1},
+		"neg probes":     {ConflictProbes: -1},
+		"neg probe ival": {ConflictProbeInterval: -time.Second},
+	} {
+		require.ErrorIs(t, ac.Validate(), os.ErrInvalid, name)
+		_, err := failover.NewActuator(context.Background(), &ac)
+		require.ErrorIs(t, err, os.ErrInvalid, name)
+	}
+	require.NoError(t, (*failover.ActuatorConfig)(nil).Validate())
 	for _, s := range []string{"auto", "manual", "never"} {
 		p, err := failover.ParseFailbackPolicy(s)
 		require.NoError(t, err)
@@ -777,14 +802,16 @@ func TestConfigValidation(t *testing.T) {
 func TestEventsNeverBlockEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(failover.Config{
-			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, MinDwell: -1, HoldDown: -1}},
+		e, err := failover.New(context.Background(), &failover.Config{
+			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}},
 			Actuator:    rec,
 			EventBuffer: 8,
 		})
 		require.NoError(t, err)
 		defer e.Close()
-		// Nobody reads Events: the engine keeps working and counts drops.
+		// A subscriber that never reads: the engine keeps working and
+		// counts drops.
+		_ = e.Subscribe(context.Background())
 		for i := 0; i < 50; i++ {
 			e.Link(failover.LinkEvidence{Interface: "eth2", Present: true, AdminUp: true, Carrier: true})
 			e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: i%2 == 0})

@@ -38,7 +38,7 @@ func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
 
 	fd, err := unix.FcntlInt(uintptr(node.FD()), unix.F_DUPFD_CLOEXEC, 0)
 	require.NoError(t, err)
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
 	require.NoError(t, err)
 	defer act.Close()
 	require.NoError(t, unix.Close(fd))
@@ -79,7 +79,7 @@ func returnRules(t testing.TB, ns *netlab.NS) []rtnetlink.RuleMessage {
 	require.NoError(t, err)
 	var out []rtnetlink.RuleMessage
 	for _, r := range all {
-		if r.Attributes != nil && r.Attributes.Priority != nil && *r.Attributes.Priority == failover.DefaultRulePriority {
+		if r.Attributes != nil && r.Attributes.Priority != nil && *r.Attributes.Priority == netpulse.DefaultRulePriority {
 			out = append(out, r)
 		}
 	}
@@ -93,7 +93,7 @@ func returnRules(t testing.TB, ns *netlab.NS) []rtnetlink.RuleMessage {
 func TestKernelRepair(t *testing.T) {
 	k := newKernelLab(t, true, failover.GroupConfig{})
 	waitRepair := func() *failover.RepairEvent {
-		return k.waitEvent("repair", func(ev failover.Event) bool { _, ok := ev.(*failover.RepairEvent); return ok }, 2*time.Second).(*failover.RepairEvent)
+		return k.waitEvent("repair", func(ev netpulse.Event) bool { _, ok := ev.(*failover.RepairEvent); return ok }, 2*time.Second).(*failover.RepairEvent)
 	}
 	var took []time.Duration
 	for i := 0; i < 5; i++ {
@@ -137,14 +137,14 @@ func TestKernelRepair(t *testing.T) {
 	require.Contains(t, []uint64{6, 7}, afterRules, "5 address repairs, then 1 or 2 for the two rules")
 	for _, r := range returnRules(t, k.node) {
 		require.NotNil(t, r.Attributes.Protocol)
-		require.Equal(t, uint8(failover.ReturnPathProtocol), *r.Attributes.Protocol, "marked as ours")
+		require.Equal(t, netpulse.DefaultReturnProtocol, *r.Attributes.Protocol, "marked as ours")
 	}
 
 	// The on-link route of the return table deleted (no notification is
 	// followed for routes: found by the periodic verification).
 	idx, err := k.node.Index("eth3")
 	require.NoError(t, err)
-	table := uint32(failover.DefaultReturnTableBase + idx)
+	table := netpulse.DefaultReturnTableBase + uint32(idx)
 	routes, err := c.Route.List()
 	require.NoError(t, err)
 	var ours []rtnetlink.RouteMessage
@@ -154,7 +154,7 @@ func TestKernelRepair(t *testing.T) {
 		}
 	}
 	require.Len(t, ours, 1, "the return table holds the subnet's on-link route")
-	require.Equal(t, uint8(failover.ReturnPathProtocol), ours[0].Protocol)
+	require.Equal(t, netpulse.DefaultReturnProtocol, ours[0].Protocol)
 	t0 = time.Now()
 	require.NoError(t, c.Route.Delete(&ours[0]))
 	require.Eventually(t, func() bool { return k.e.Snapshot().Counters.Repairs > afterRules }, 2*time.Second, time.Millisecond,
@@ -228,11 +228,17 @@ func newConflictLab(t *testing.T) *conflictLab {
 	l, err := c.peer.Link("eth0")
 	require.NoError(t, err)
 	c.peerMAC = l.Attributes.Address
-	c.act, err = failover.NewActuator(&failover.ActuatorConfig{NetNS: c.node.FD()})
+	c.act, err = failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.act.Close() })
 	return &c
 }
+
+// borrowed lends an actuator to an engine, which closes the one it owns:
+// the test closes this one itself.
+type borrowed struct{ *failover.KernelActuator }
+
+func (borrowed) Close() error { return nil }
 
 var conflictMembers = []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}
 
@@ -283,17 +289,18 @@ func TestKernelConflict(t *testing.T) {
 			require.Contains(t, err.Error(), tc.addr.Addr().String())
 
 			// The engine refuses to place the group's addresses.
-			e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
-				Addresses: []netip.Prefix{tc.addr}}}, Actuator: c.act})
+			e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+				Addresses: []netip.Prefix{tc.addr}}}, Actuator: borrowed{c.act}})
 			require.NoError(t, err)
 			defer e.Close()
+			sub := e.Subscribe(context.Background())
 			for _, n := range []string{"eth3", "eth2"} {
 				e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
 			}
 			deadline := time.After(5 * time.Second)
 			for done := false; !done; {
 				select {
-				case ev := <-e.Events():
+				case ev := <-sub:
 					if a, ok := ev.(*failover.ActionErrorEvent); ok {
 						require.Equal(t, "conflict", a.Op)
 						require.True(t, a.Permanent)
@@ -340,7 +347,7 @@ func TestKernelDriftHints(t *testing.T) {
 	sw, err := lab.NewNS("sw")
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -405,7 +412,7 @@ func TestKernelVerify(t *testing.T) {
 	for _, p := range eth3Addrs {
 		require.NoError(t, node.AddAddr("eth3", p))
 	}
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
@@ -448,7 +455,7 @@ func TestKernelVerify(t *testing.T) {
 	require.NoError(t, err)
 	n := 0
 	for i := range routes {
-		if routes[i].Attributes.Table == uint32(failover.DefaultReturnTableBase+idx) {
+		if routes[i].Attributes.Table == netpulse.DefaultReturnTableBase+uint32(idx) {
 			require.NoError(t, c.Route.Delete(&routes[i]))
 			d, err := act.Verify(ctx, eth3, svcAddrs)
 			require.NoError(t, err)

@@ -1,6 +1,7 @@
 package failover_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -67,7 +68,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 	addrs := []netip.Prefix{svc4, svc6, netip.MustParsePrefix("198.18.10.51/24")}
 	rec := failovertest.NewRecorder()
 	rec.KeepCalls(64)
-	e, err := failover.New(failover.Config{
+	e, err := failover.New(context.Background(), &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Primary: "eth3", Standbys: []string{"eth2", "eth4"}, Addresses: addrs,
 			Failback: policy, HoldDown: 300 * time.Millisecond, MinDwell: 200 * time.Millisecond,
@@ -78,8 +79,9 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 	})
 	require.NoError(t, err)
 	defer e.Close()
+	sub := e.Subscribe(context.Background())
 	go func() {
-		for range e.Events() {
+		for range sub {
 		}
 	}()
 

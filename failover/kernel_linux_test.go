@@ -42,7 +42,7 @@ type kernelLab struct {
 	mac2, mac3       net.HardwareAddr
 	act              *failover.KernelActuator
 	e                *failover.Engine
-	events           chan failover.Event
+	events           chan netpulse.Event
 	sniff            *netlab.AnnouncementSniffer
 	conns            map[netip.Addr]*bufio.ReadWriter
 	standbyHasAddr   bool
@@ -121,7 +121,7 @@ var defaultMonitors = &monitors{interval: 20 * time.Millisecond, timeout: 100 * 
 func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig, acfg *failover.ActuatorConfig, mon *monitors) *kernelLab {
 	t.Helper()
 	lab := netlab.New(t)
-	k := &kernelLab{t: t, events: make(chan failover.Event, 1024), conns: map[netip.Addr]*bufio.ReadWriter{},
+	k := &kernelLab{t: t, events: make(chan netpulse.Event, 1024), conns: map[netip.Addr]*bufio.ReadWriter{},
 		standbyHasAddr: standbyHasAddr}
 	var err error
 	k.node, err = lab.NewNS("node")
@@ -162,7 +162,7 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 		acfg = &failover.ActuatorConfig{}
 	}
 	acfg.NetNS = k.node.FD()
-	k.act, err = failover.NewActuator(acfg)
+	k.act, err = failover.NewActuator(context.Background(), acfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, k.act.Close()) })
 
@@ -170,14 +170,15 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 
 	gc.Primary, gc.Standbys, gc.Addresses = "eth3", []string{"eth2"}, svcAddrs
 	if gc.MinDwell == 0 {
-		gc.MinDwell = -1
+		gc.NoMinDwell = true
 	}
-	k.e, err = failover.New(failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
+	k.e, err = failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
 	require.NoError(t, err)
 	k.collectorStopped = make(chan struct{})
+	sub := k.e.Subscribe(context.Background())
 	go func() {
 		defer close(k.collectorStopped)
-		for ev := range k.e.Events() {
+		for ev := range sub {
 			select {
 			case k.events <- ev:
 			default:
@@ -233,7 +234,7 @@ func (k *kernelLab) waitCarrier(name string, up bool) {
 	k.feedLink(name)
 }
 
-func (k *kernelLab) waitEvent(what string, match func(failover.Event) bool, timeout time.Duration) failover.Event {
+func (k *kernelLab) waitEvent(what string, match func(netpulse.Event) bool, timeout time.Duration) netpulse.Event {
 	k.t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -260,7 +261,7 @@ func (k *kernelLab) waitEvent(what string, match func(failover.Event) bool, time
 
 func (k *kernelLab) waitSwitch(reason netpulse.Reason) *failover.SwitchEvent {
 	k.t.Helper()
-	ev := k.waitEvent("switch "+reason.String(), func(ev failover.Event) bool {
+	ev := k.waitEvent("switch "+reason.String(), func(ev netpulse.Event) bool {
 		s, ok := ev.(*failover.SwitchEvent)
 		return ok && s.Reason == reason
 	}, 10*time.Second)
@@ -528,7 +529,7 @@ func TestKernelIPOnlyFailure(t *testing.T) {
 		// eth3's path comes back: reported, not failed back.
 		require.NoError(t, k.sw.SetMaster("p3", "br0"))
 		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictAlive})
-		ev := k.waitEvent("eth3 up", func(ev failover.Event) bool {
+		ev := k.waitEvent("eth3 up", func(ev netpulse.Event) bool {
 			h, ok := ev.(*failover.HealthEvent)
 			return ok && h.Interface.Name == "eth3" && h.To == netpulse.HealthUp
 		}, 5*time.Second).(*failover.HealthEvent)
@@ -581,7 +582,7 @@ func TestKernelStandbyDeadBeforeFailure(t *testing.T) {
 		k := newKernelLab(t, has, failover.GroupConfig{})
 		require.NoError(t, k.sw.SetMaster("p2", ""))
 		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: netpulse.VerdictDead})
-		h := k.waitEvent("eth2 ip-down", func(ev failover.Event) bool {
+		h := k.waitEvent("eth2 ip-down", func(ev netpulse.Event) bool {
 			h, ok := ev.(*failover.HealthEvent)
 			return ok && h.Interface.Name == "eth2" && h.To != netpulse.HealthUp
 		}, 5*time.Second).(*failover.HealthEvent)
@@ -590,7 +591,7 @@ func TestKernelStandbyDeadBeforeFailure(t *testing.T) {
 
 		require.NoError(t, k.sw.SetDown("p3"))
 		k.waitCarrier("eth3", false)
-		g := k.waitEvent("subnet-down", func(ev failover.Event) bool {
+		g := k.waitEvent("subnet-down", func(ev netpulse.Event) bool {
 			_, ok := ev.(*failover.GroupEvent)
 			return ok
 		}, 5*time.Second).(*failover.GroupEvent)
@@ -612,7 +613,7 @@ func TestKernelActuatorErrors(t *testing.T) {
 	sw, err := lab.NewNS("sw")
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func actionErrors(evs []failover.Event) []*failover.ActionErrorEvent {
+func actionErrors(evs []netpulse.Event) []*failover.ActionErrorEvent {
 	var out []*failover.ActionErrorEvent
 	for _, ev := range evs {
 		if a, ok := ev.(*failover.ActionErrorEvent); ok {
@@ -198,15 +198,16 @@ func TestConflictBlocksPlacement(t *testing.T) {
 		ca := &conflictActuator{Recorder: failovertest.NewRecorder(), held: map[netip.Addr]*failover.ConflictError{
 			svc4.Addr(): {Address: svc4, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 9}, Via: "eth3"},
 		}}
-		e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
-			Addresses: []netip.Prefix{svc4, svc6}, MinDwell: -1, HoldDown: -1}}, Actuator: ca})
+		e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			Addresses: []netip.Prefix{svc4, svc6}, NoMinDwell: true, NoHoldDown: true}}, Actuator: ca})
 		require.NoError(t, err)
-		var evs []failover.Event
+		var evs []netpulse.Event
 		var emu sync.Mutex
 		done := make(chan struct{})
+		sub := e.Subscribe(context.Background())
 		go func() {
 			defer close(done)
-			for ev := range e.Events() {
+			for ev := range sub {
 				emu.Lock()
 				evs = append(evs, ev)
 				emu.Unlock()
@@ -343,15 +344,16 @@ func (s shadowedVerifier) Verify(ctx context.Context, ifc netpulse.Interface, ad
 func TestRepairDoesNotFight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
-			Addresses: []netip.Prefix{svc4}, MinDwell: -1, HoldDown: -1}}, Actuator: shadowedVerifier{rec}, RepairInterval: 100 * time.Millisecond})
+		e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}}, Actuator: shadowedVerifier{rec}, RepairInterval: 100 * time.Millisecond})
 		require.NoError(t, err)
-		var evs []failover.Event
+		var evs []netpulse.Event
 		var mu sync.Mutex
 		done := make(chan struct{})
+		sub := e.Subscribe(context.Background())
 		go func() {
 			defer close(done)
-			for ev := range e.Events() {
+			for ev := range sub {
 				mu.Lock()
 				evs = append(evs, ev)
 				mu.Unlock()

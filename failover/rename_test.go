@@ -20,7 +20,7 @@ import (
 // addresses back by failback.
 func TestRenamedMember(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{HoldDown: -1, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{NoHoldDown: true, NoMinDwell: true}, nil)
 		defer r.close()
 		src := linkmontest.New(linkmontest.Link(13, "eth3", true), linkmontest.Link(12, "eth2", true))
 		defer src.Close()

@@ -62,10 +62,8 @@ type RepairEvent struct {
 	Err error
 }
 
-// EventTime implements Event.
+// EventTime returns e.Time (netpulse.Event).
 func (e *RepairEvent) EventTime() time.Time { return e.Time }
-
-func (*RepairEvent) isEvent() {}
 
 // shadowAfter is how many repairs in a row must leave the return path
 // incomplete before the engine stops re-steering it.

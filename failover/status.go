@@ -134,7 +134,8 @@ type Counters struct {
 	// SurvivorAnnouncements counts rounds of a surviving member's own
 	// addresses announced after another member failed.
 	SurvivorAnnouncements uint64 `json:"survivor_announcements"`
-	// EventsDropped counts events dropped because Events was not read.
+	// EventsDropped counts events dropped or folded because a
+	// subscriber fell behind (Engine.Subscribe), over all subscribers.
 	EventsDropped uint64 `json:"events_dropped"`
 }
 
@@ -144,6 +145,7 @@ func (e *Engine) Snapshot() Status {
 	defer e.mu.Unlock()
 	e.inMu.Lock()
 	c := e.counters
+	c.EventsDropped = e.hub.Dropped() + e.hub.Coalesced()
 	c.LinkEvidence, c.IPEvidence, c.UnknownEvidence = e.inCnt.link, e.inCnt.ip, e.inCnt.unknown
 	e.inMu.Unlock()
 	st := Status{Time: time.Now(), Counters: c}

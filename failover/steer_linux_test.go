@@ -3,6 +3,7 @@
 package failover_test
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
@@ -41,7 +42,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	rt, err := node.Dial()
 	require.NoError(t, err)
 	defer rt.Close()
-	tableOf := func(n string) uint32 { return failover.DefaultReturnTableBase + uint32(idx[n]) }
+	tableOf := func(n string) uint32 { return netpulse.DefaultReturnTableBase + uint32(idx[n]) }
 	requireRules := func(active string) {
 		t.Helper()
 		rules, err := rt.Rule.List()
@@ -49,7 +50,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 		for _, p := range svcAddrs {
 			var tables []uint32
 			for _, r := range rules {
-				if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != failover.DefaultRulePriority || r.Attributes.Src == nil {
+				if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != netpulse.DefaultRulePriority || r.Attributes.Src == nil {
 					continue
 				}
 				if s, ok := netip.AddrFromSlice(*r.Attributes.Src); ok && s.Unmap() == p.Addr() {

@@ -38,7 +38,7 @@ func joinPrefixes(ps []netip.Prefix) string {
 }
 
 // event prints one engine event.
-func (o *output) event(ev failover.Event) {
+func (o *output) event(ev netpulse.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch ev := ev.(type) {

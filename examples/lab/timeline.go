@@ -24,7 +24,7 @@ type record struct {
 	link  *linkmon.Event
 	ip    *ipmon.Event
 	route *route.Event
-	fo    failover.Event
+	fo    netpulse.Event
 }
 
 // recorder keeps every event in order, prints it, and lets a step wait for

@@ -60,6 +60,7 @@ type Recorder struct {
 	fail       FailFunc
 	violations []string
 	keep       int // calls kept; older ones are dropped (0: all)
+	closed     bool
 }
 
 var _ failover.Actuator = (*Recorder)(nil)
@@ -235,4 +236,21 @@ func (r *Recorder) AnnounceOwn(ctx context.Context, ifc netpulse.Interface, exce
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.record(Call{Op: OpAnnounceOwn, Interface: ifc, Addresses: slices.Clone(except)})
+}
+
+// Close implements failover.Actuator: the engine that owns the Recorder
+// closes it. The Recorder stays usable (its model and log can be read, and
+// calls still work); Closed tells that Close was called.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
+}
+
+// Closed reports whether Close was called.
+func (r *Recorder) Closed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
