@@ -16,6 +16,7 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/announce"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,10 +134,10 @@ func (a *kernelActuator) checkConflict(ctx context.Context, target netpulse.Inte
 func (a *kernelActuator) probe(ctx context.Context, ifc netpulse.Interface, l link, addr netip.Addr, members []net.HardwareAddr) (net.HardwareAddr, error) {
 	proto, msg, dst := uint16(unix.ETH_P_ARP), []byte(nil), net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	if addr.Is4() {
-		msg = ARPProbe(l.mac, addr)
+		msg = announce.ARPProbe(l.mac, addr)
 	} else {
-		proto, msg = unix.ETH_P_IPV6, DADProbe(addr)
-		_, dst = solicitedNode(addr)
+		proto, msg = unix.ETH_P_IPV6, announce.DADProbe(addr)
+		_, dst = announce.SolicitedNode(addr)
 	}
 	var c *packet.Conn
 	err := inNetNS(a.cfg.NetNS, func() error {

@@ -16,6 +16,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/packet"
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/announce"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
@@ -394,7 +395,7 @@ func (a *kernelActuator) announce(ctx context.Context, ifc netpulse.Interface, a
 var broadcast = packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 
 func (a *kernelActuator) sendARP(ifc netpulse.Interface, l link, addr netip.Addr) error {
-	body := ARPAnnouncement(l.mac, addr)
+	body := announce.ARPAnnouncement(l.mac, addr)
 	for try := 0; try < 2; try++ {
 		c := a.arp[l.index]
 		if c == nil {
@@ -454,7 +455,7 @@ func (a *kernelActuator) sendNA(ifc netpulse.Interface, l link, addr netip.Addr)
 		}
 	}
 	cm := &ipv6.ControlMessage{HopLimit: 255, Src: net.IP(addr.AsSlice()), IfIndex: l.index}
-	if _, err := a.na.WriteTo(NeighborAdvertisement(l.mac, addr), cm, allNodes); err != nil {
+	if _, err := a.na.WriteTo(announce.NeighborAdvertisement(l.mac, addr), cm, allNodes); err != nil {
 		return fmt.Errorf("failover: neighbour advertisement for %v on %s: %w", addr, ifc.Name, err)
 	}
 	return nil
