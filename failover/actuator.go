@@ -141,12 +141,13 @@ func (a *KernelActuator) Verify(ctx context.Context, ifc netpulse.Interface, add
 	return a.k.verify(ctx, ifc, addrs)
 }
 
-// DriftHints implements DriftHinter: a value arrives whenever an address
-// or a rule is deleted in the namespace (or notifications were lost). The
-// channel is closed once ctx is done or the actuator is closed, or at once
-// if the notifications cannot be followed (then the engine verifies on its
-// RepairInterval only).
-func (a *KernelActuator) DriftHints(ctx context.Context) <-chan struct{} {
+// DriftHints implements DriftHinter: a hint arrives whenever an address,
+// or a rule pointing into a return table (Markers.ReturnTableBase onward),
+// is deleted in the namespace, and a Lost hint when notifications were
+// lost. The channel is closed once ctx is done or the actuator is closed,
+// or at once if the notifications cannot be followed (then the engine
+// verifies on its RepairInterval only).
+func (a *KernelActuator) DriftHints(ctx context.Context) <-chan DriftHint {
 	return a.k.driftHints(ctx)
 }
 

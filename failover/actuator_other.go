@@ -42,8 +42,8 @@ func (*kernelActuator) announceOwn(context.Context, netpulse.Interface, []netip.
 func (*kernelActuator) verify(context.Context, netpulse.Interface, []netip.Prefix) (Drift, error) {
 	return Drift{}, errNoKernel
 }
-func (*kernelActuator) driftHints(context.Context) <-chan struct{} {
-	c := make(chan struct{})
+func (*kernelActuator) driftHints(context.Context) <-chan DriftHint {
+	c := make(chan DriftHint)
 	close(c)
 	return c
 }

@@ -229,14 +229,11 @@ func deletionsOnly() ([]bpf.RawInstruction, error) {
 	})
 }
 
-// driftHints implements DriftHinter: a value arrives whenever an address
-// or a rule is deleted in the namespace (or notifications were lost). The
-// channel is closed once ctx is done or the actuator is closed, or at once
-// if the notifications cannot be followed (then the engine verifies on its
-// RepairInterval only).
-func (a *kernelActuator) driftHints(ctx context.Context) <-chan struct{} {
+// driftHints follows the deletions of addresses and rules with a socket of
+// its own.
+func (a *kernelActuator) driftHints(ctx context.Context) <-chan DriftHint {
 	w := &a.hints
-	ch := make(chan struct{}, 1)
+	ch := make(chan DriftHint, hintBuffer)
 	groups := uint32(unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | 1<<(unix.RTNLGRP_IPV4_RULE-1) | 1<<(unix.RTNLGRP_IPV6_RULE-1))
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -257,14 +254,67 @@ func (a *kernelActuator) driftHints(ctx context.Context) <-chan struct{} {
 	}
 	w.conns[c] = true
 	w.wg.Add(1)
-	go w.run(c, ch)
+	go w.run(c, ch, a.cfg.Markers.ReturnTableBase)
 	context.AfterFunc(ctx, func() { w.drop(c) })
 	return ch
 }
 
-func (w *driftWatch) run(c *netlink.Conn, ch chan struct{}) {
+// hintBuffer is the capacity of a DriftHints channel; a hint that does not
+// fit is sent as a Lost hint with the next one that does.
+const hintBuffer = 64
+
+// hintOf returns the hint for a deletion notification, if it may concern
+// the actuator: any deleted address; a deleted rule pointing into the
+// return tables from base on.
+func hintOf(m netlink.Message, base uint32) (DriftHint, bool) {
+	switch m.Header.Type {
+	case unix.RTM_DELADDR:
+		var am rtnetlink.AddressMessage
+		if err := am.UnmarshalBinary(m.Data); err != nil || am.Attributes == nil {
+			return DriftHint{Lost: true}, true
+		}
+		addr, ok := netip.AddrFromSlice(am.Attributes.Address)
+		if !ok {
+			return DriftHint{Lost: true}, true
+		}
+		return DriftHint{Interface: netpulse.Interface{Index: int(am.Index)}, Address: addr.Unmap()}, true
+	case unix.RTM_DELRULE:
+		var rm rtnetlink.RuleMessage
+		if err := rm.UnmarshalBinary(m.Data); err != nil || rm.Attributes == nil {
+			return DriftHint{Lost: true}, true
+		}
+		at := rm.Attributes
+		if at.Table == nil || *at.Table < base || *at.Table-base >= 1<<20 || at.Src == nil {
+			return DriftHint{}, false // not a return-path rule
+		}
+		src, ok := netip.AddrFromSlice(*at.Src)
+		if !ok {
+			return DriftHint{Lost: true}, true
+		}
+		return DriftHint{Interface: netpulse.Interface{Index: int(*at.Table - base)}, Address: src.Unmap()}, true
+	}
+	return DriftHint{}, false
+}
+
+func (w *driftWatch) run(c *netlink.Conn, ch chan DriftHint, base uint32) {
 	defer w.wg.Done()
 	defer close(ch)
+	lost := false // a hint did not fit: send a Lost one first
+	send := func(h DriftHint) {
+		if lost {
+			select {
+			case ch <- DriftHint{Lost: true}:
+				lost = false
+			default:
+				return
+			}
+		}
+		select {
+		case ch <- h:
+		default:
+			lost = true
+		}
+	}
 	for {
 		nm, err := c.Receive()
 		w.mu.Lock()
@@ -273,23 +323,16 @@ func (w *driftWatch) run(c *netlink.Conn, ch chan struct{}) {
 		if !live {
 			return
 		}
-		hint := false
 		if err != nil {
 			if !errors.Is(err, unix.ENOBUFS) {
 				w.drop(c)
 				return
 			}
-			hint = true // lost notifications: check
+			send(DriftHint{Lost: true}) // lost notifications: check
 		}
 		for _, m := range nm {
-			if m.Header.Type == unix.RTM_DELADDR || m.Header.Type == unix.RTM_DELRULE {
-				hint = true
-			}
-		}
-		if hint {
-			select {
-			case ch <- struct{}{}:
-			default:
+			if h, ok := hintOf(m, base); ok {
+				send(h)
 			}
 		}
 	}

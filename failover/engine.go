@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/netpulse/netpulse"
@@ -49,10 +48,11 @@ type Engine struct {
 	subs     sync.WaitGroup
 	closed   chan struct{}
 	closeErr error
-	// verifier is the Actuator as a Verifier (nil: no repair); hinted is
-	// set by a DriftHinter's hint and taken by the engine's goroutine.
+	// verifier is the Actuator as a Verifier (nil: no repair); hints are
+	// a DriftHinter's hints, taken by the engine's goroutine.
 	verifier Verifier
-	hinted   atomic.Bool
+	hintMu   sync.Mutex
+	hints    []DriftHint
 	// selfAnn is the Actuator as a SelfAnnouncer (nil: the survivors'
 	// own addresses are not announced).
 	selfAnn SelfAnnouncer
@@ -212,11 +212,17 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 			defer e.wg.Done()
 			for {
 				select {
-				case _, ok := <-hints:
+				case h, ok := <-hints:
 					if !ok {
 						return
 					}
-					e.hinted.Store(true)
+					e.hintMu.Lock()
+					if len(e.hints) < maxHints {
+						e.hints = append(e.hints, h)
+					} else {
+						e.hints = append(e.hints[:0], DriftHint{Lost: true})
+					}
+					e.hintMu.Unlock()
 					e.poke()
 				case <-ctx.Done():
 					return
@@ -477,7 +483,10 @@ func (e *Engine) step() time.Time {
 	}
 
 	var next time.Time
-	hinted := e.hinted.Swap(false)
+	e.hintMu.Lock()
+	hints := e.hints
+	e.hints = nil
+	e.hintMu.Unlock()
 	for _, g := range e.groups {
 		if e.ctx.Err() != nil {
 			return time.Time{}
@@ -490,6 +499,13 @@ func (e *Engine) step() time.Time {
 			next = earliest(next, g.ownNext)
 		}
 		if e.verifier != nil {
+			hinted := false
+			for _, h := range hints {
+				if h.concerns(g) {
+					hinted = true
+					break
+				}
+			}
 			e.verify(g, e.verifier, now, hinted)
 			if g.state == GroupUp && g.active != nil && !g.dirty {
 				next = earliest(next, g.verifyAt)
@@ -504,6 +520,10 @@ func (e *Engine) step() time.Time {
 	}
 	return next
 }
+
+// maxHints bounds the drift hints waiting for the engine's goroutine; past
+// it they are folded into one "lost" hint (verify everything).
+const maxHints = 256
 
 func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {

@@ -355,16 +355,21 @@ func TestKernelDriftHints(t *testing.T) {
 	eth2 := netpulse.Interface{Name: "eth2"}
 	require.NoError(t, act.AddAddress(ctx, eth2, svc4))
 	require.NoError(t, act.SteerReturn(ctx, eth2, []netip.Prefix{svc4}))
+	var last failover.DriftHint
 	recv := func(what string) bool {
 		t.Helper()
 		select {
-		case _, ok := <-hints:
+		case h, ok := <-hints:
+			last = h
 			return ok
 		case <-time.After(2 * time.Second):
 			t.Fatalf("nothing on the channel: %s", what)
 			return false
 		}
 	}
+	l, err := node.Link("eth2")
+	require.NoError(t, err)
+	want := failover.DriftHint{Interface: netpulse.Interface{Index: int(l.Index)}, Address: svc4.Addr()}
 	time.Sleep(50 * time.Millisecond)
 	for len(hints) > 0 {
 		<-hints
@@ -378,7 +383,12 @@ func TestKernelDriftHints(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	require.NoError(t, node.DelAddr("eth2", svc4))
-	require.True(t, recv("address deleted"))
+	// Deleting the primary address of the subnet deletes its secondary
+	// (198.18.10.9) too: each is hinted.
+	for recv("address deleted") && last != want {
+		require.Equal(t, int(l.Index), last.Interface.Index, "the interface it was deleted from: %+v", last)
+	}
+	require.Equal(t, want, last, "the address and the interface it was deleted from")
 	rules := returnRules(t, node)
 	require.Len(t, rules, 1)
 	c, err := node.Dial()
@@ -386,6 +396,7 @@ func TestKernelDriftHints(t *testing.T) {
 	require.NoError(t, c.Rule.Delete(&rules[0]))
 	c.Close()
 	require.True(t, recv("rule deleted"))
+	require.Equal(t, want, last, "the rule's source and the interface of its return table")
 	cancel()
 	for recv("closed on cancel") {
 	}

@@ -25,14 +25,45 @@ type Verifier interface {
 }
 
 // A DriftHinter is a Verifier that is told by the kernel when addresses or
-// rules may have been removed: the engine then verifies at once instead of
-// at the next RepairInterval.
+// rules are deleted: the engine then verifies at once, instead of at the
+// next RepairInterval, the groups whose active member the hint is about.
+// The deletions a move makes on the member it leaves (its addresses, the
+// rules pointing at its return table) thus verify nothing.
 type DriftHinter interface {
-	// DriftHints returns a channel that receives a value whenever
-	// something the actuator put in place may have been removed. It is
-	// closed once ctx is done (the engine passes a context that Close
-	// cancels) or the actuator is closed.
-	DriftHints(ctx context.Context) <-chan struct{}
+	// DriftHints returns a channel that receives a hint for each deletion
+	// that may concern what the actuator put in place. It is closed once
+	// ctx is done (the engine passes a context that Close cancels) or the
+	// actuator is closed.
+	DriftHints(ctx context.Context) <-chan DriftHint
+}
+
+// A DriftHint tells what was deleted.
+type DriftHint struct {
+	// Interface is the interface the address was deleted from, or whose
+	// return table the deleted rule pointed to (Index set; Name when
+	// known).
+	Interface netpulse.Interface
+	// Address is the deleted address, or the source of the deleted rule.
+	Address netip.Addr
+	// Lost: notifications were lost (or hints came faster than they were
+	// taken); anything may have been deleted.
+	Lost bool
+}
+
+// concerns reports whether h may be about what g's active member holds.
+func (h DriftHint) concerns(g *group) bool {
+	if h.Lost {
+		return true
+	}
+	if g.active == nil || (g.active.index != 0 && h.Interface.Index != g.active.index) {
+		return false
+	}
+	for _, p := range g.cfg.Addresses {
+		if p.Addr() == h.Address {
+			return true
+		}
+	}
+	return false
 }
 
 // Drift is what Verify found missing.

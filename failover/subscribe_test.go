@@ -3,8 +3,10 @@ package failover_test
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
@@ -105,5 +107,55 @@ func TestSubscribe(t *testing.T) {
 		require.Equal(t, last, lastStuck, "the latest health of every member arrives")
 		require.Equal(t, netpulse.HealthUp, last["eth3"])
 		require.Positive(t, e.Snapshot().Counters.EventsDropped)
+	})
+}
+
+// hinter is a recording actuator that is a DriftHinter fed by the test
+// and counts Verify calls.
+type hinter struct {
+	*failovertest.Recorder
+	ch       chan failover.DriftHint
+	verifies atomic.Int32
+}
+
+func (h *hinter) DriftHints(ctx context.Context) <-chan failover.DriftHint { return h.ch }
+
+func (h *hinter) Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+	h.verifies.Add(1)
+	return h.Recorder.Verify(ctx, ifc, addrs)
+}
+
+// TestDriftHintsConcern: a hint verifies at once only the group whose
+// active member it is about: the deletions a move makes on the member it
+// leaves verify nothing; a lost hint verifies everything.
+func TestDriftHintsConcern(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &hinter{Recorder: failovertest.NewRecorder(), ch: make(chan failover.DriftHint)}
+		e, err := failover.New(context.Background(), &failover.Config{
+			Groups:         []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
+			Actuator:       h,
+			RepairInterval: time.Hour, // only hints verify
+		})
+		require.NoError(t, err)
+		defer func() {
+			close(h.ch)
+			require.NoError(t, e.Close())
+		}()
+		for _, n := range []string{"eth3", "eth2"} {
+			e.Link(failover.LinkEvidence{Interface: n, Index: ifIndex(n), Present: true, AdminUp: true, Carrier: true})
+		}
+		synctest.Wait()
+		require.Equal(t, []string{"eth3"}, h.Holders(svc4))
+		hint := func(hi failover.DriftHint) int32 {
+			before := h.verifies.Load()
+			h.ch <- hi
+			synctest.Wait()
+			return h.verifies.Load() - before
+		}
+		eth2, eth3 := netpulse.Interface{Index: ifIndex("eth2")}, netpulse.Interface{Index: ifIndex("eth3")}
+		require.Zero(t, hint(failover.DriftHint{Interface: eth2, Address: svc4.Addr()}), "the member left: no verification")
+		require.Zero(t, hint(failover.DriftHint{Interface: eth3, Address: netip.MustParseAddr("198.18.10.9")}), "another address")
+		require.Equal(t, int32(1), hint(failover.DriftHint{Interface: eth3, Address: svc4.Addr()}), "the active member's address")
+		require.Equal(t, int32(1), hint(failover.DriftHint{Lost: true}), "lost notifications")
 	})
 }
