@@ -716,7 +716,7 @@ func (e *Engine) move(g *group, target *member, reason netpulse.Reason, evidence
 			if ce, ok := err.(*ConflictError); ok {
 				p = ce.Address
 			}
-			e.failed(g, target, "conflict", ifc, p, err)
+			e.failed(g, target, OpConflict, ifc, p, err)
 			return
 		}
 	}
@@ -725,7 +725,7 @@ func (e *Engine) move(g *group, target *member, reason netpulse.Reason, evidence
 	g.dirty = true
 	for _, p := range g.cfg.Addresses {
 		if err := e.act.AddAddress(ctx, ifc, p); err != nil {
-			e.failed(g, target, "add", ifc, p, err)
+			e.failed(g, target, OpAdd, ifc, p, err)
 			return
 		}
 	}
@@ -735,13 +735,13 @@ func (e *Engine) move(g *group, target *member, reason netpulse.Reason, evidence
 		}
 		for _, p := range g.cfg.Addresses {
 			if err := e.act.RemoveAddress(ctx, m.ifc(), p); err != nil {
-				e.failed(g, target, "remove", m.ifc(), p, err)
+				e.failed(g, target, OpRemove, m.ifc(), p, err)
 				return
 			}
 		}
 	}
 	if err := e.act.SteerReturn(ctx, ifc, g.cfg.Addresses); err != nil {
-		e.failed(g, target, "steer", ifc, netip.Prefix{}, err)
+		e.failed(g, target, OpSteer, ifc, netip.Prefix{}, err)
 		return
 	}
 	from := g.active
@@ -843,7 +843,7 @@ func (e *Engine) announce(g *group, now time.Time) {
 		if perm {
 			e.counters.PermanentErrors++
 		}
-		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: "announce", Interface: g.annTo.ifc(), Err: err, Permanent: perm})
+		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: OpAnnounce, Interface: g.annTo.ifc(), Err: err, Permanent: perm})
 	}
 }
 

@@ -8,6 +8,25 @@ import (
 	"github.com/netpulse/netpulse/internal/fanout"
 )
 
+// Operations, as ActionErrorEvent.Op names them; failovertest.Recorder
+// records its calls with the same words.
+const (
+	// OpConflict: the conflict check before a move ("conflict").
+	OpConflict = "conflict"
+	// OpAdd: Actuator.AddAddress ("add").
+	OpAdd = "add"
+	// OpRemove: Actuator.RemoveAddress ("remove").
+	OpRemove = "remove"
+	// OpSteer: Actuator.SteerReturn ("steer").
+	OpSteer = "steer"
+	// OpAnnounce: Actuator.Announce ("announce").
+	OpAnnounce = "announce"
+	// OpAnnounceOwn: SelfAnnouncer.AnnounceOwn ("announce-own").
+	OpAnnounceOwn = "announce-own"
+	// OpRepair: putting back what verification found missing ("repair").
+	OpRepair = "repair"
+)
+
 // HealthEvent reports a health transition of one interface.
 type HealthEvent struct {
 	// Time is when the engine saw the transition.
@@ -67,8 +86,9 @@ type ActionErrorEvent struct {
 	// Time is when the call failed; Group is the group being moved.
 	Time  time.Time
 	Group string
-	// Op is "conflict" (the address is held elsewhere), "add", "remove",
-	// "steer", "announce" or "repair".
+	// Op is the operation that failed: OpConflict (the address is held
+	// elsewhere), OpAdd, OpRemove, OpSteer, OpAnnounce, OpAnnounceOwn or
+	// OpRepair.
 	Op        string
 	Interface netpulse.Interface
 	// Address is the address concerned (zero for steer and announce).

@@ -170,7 +170,7 @@ func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
 	} else {
 		e.counters.ActionErrors++
 		g.verifyAt = done.Add(e.cfg.RepairInterval)
-		e.emit(&ActionErrorEvent{Time: done, Group: g.cfg.Name, Op: "repair", Interface: ifc, Err: errs, Permanent: IsPermanent(errs)})
+		e.emit(&ActionErrorEvent{Time: done, Group: g.cfg.Name, Op: OpRepair, Interface: ifc, Err: errs, Permanent: IsPermanent(errs)})
 	}
 	e.emit(&RepairEvent{Time: done, Group: g.cfg.Name, Interface: ifc, Missing: d, Err: errs})
 	e.log("repair", "group", g.cfg.Name, "interface", ifc.Name, "addresses", d.Addresses, "return_path", d.ReturnPath, "err", errs)

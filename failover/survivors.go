@@ -61,7 +61,7 @@ func (e *Engine) announceSurvivors(g *group, now time.Time) {
 		e.counters.SurvivorAnnouncements++
 		if err := e.selfAnn.AnnounceOwn(e.ctx, m.ifc(), g.cfg.Addresses); err != nil && e.ctx.Err() == nil {
 			e.counters.AnnounceErrors++
-			e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: "announce-own", Interface: m.ifc(), Err: err, Permanent: IsPermanent(err)})
+			e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: OpAnnounceOwn, Interface: m.ifc(), Err: err, Permanent: IsPermanent(err)})
 		}
 	}
 }

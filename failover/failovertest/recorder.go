@@ -16,15 +16,16 @@ import (
 	"github.com/netpulse/netpulse/failover"
 )
 
-// Op names, as in Call.Op and the fail hook.
+// Op names, as in Call.Op and the fail hook: failover's, the words of
+// failover.ActionErrorEvent.Op.
 const (
-	OpAdd      = "add"
-	OpRemove   = "remove"
-	OpSteer    = "steer"
-	OpAnnounce = "announce"
+	OpAdd      = failover.OpAdd
+	OpRemove   = failover.OpRemove
+	OpSteer    = failover.OpSteer
+	OpAnnounce = failover.OpAnnounce
 	// OpAnnounceOwn is an announcement of an interface's own addresses
 	// (failover.SelfAnnouncer).
-	OpAnnounceOwn = "announce-own"
+	OpAnnounceOwn = failover.OpAnnounceOwn
 )
 
 // Call is one recorded actuator call.
