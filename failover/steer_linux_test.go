@@ -109,3 +109,56 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	_, err = mon.Receive()
 	require.Error(t, err, "no rule changed")
 }
+
+// TestKernelEngineOpensActuator: with no Config.Actuator, New opens the
+// kernel's in Config.NetNS; the engine places the addresses through it and
+// Close closes it (goleak: its drift watch is gone).
+func TestKernelEngineOpensActuator(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	sw, err := lab.NewNS("sw")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
+	e, err := failover.New(t.Context(), &failover.Config{
+		NetNS:  node.FD(),
+		Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
+	})
+	require.NoError(t, err)
+	defer e.Close()
+	events := e.Subscribe(t.Context())
+	for _, n := range []string{"eth3", "eth2"} {
+		e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+	}
+	deadline := time.After(10 * time.Second)
+	for placed := false; !placed; {
+		select {
+		case ev := <-events:
+			if a, ok := ev.(*failover.ActionErrorEvent); ok {
+				t.Fatalf("%s failed: %v", a.Op, a.Err)
+			}
+			_, placed = ev.(*failover.SwitchEvent)
+		case <-deadline:
+			t.Fatal("no placement")
+		}
+	}
+	l, err := node.Link("eth3")
+	require.NoError(t, err)
+	c, err := node.Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	addrs, err := c.Address.List()
+	require.NoError(t, err)
+	found := false
+	for _, a := range addrs {
+		if got, ok := netip.AddrFromSlice(a.Attributes.Address); ok && a.Index == l.Index && got.Unmap() == svc4.Addr() {
+			found = true
+		}
+	}
+	require.True(t, found, "%v on eth3", svc4)
+	require.NoError(t, e.Close())
+	_, open := <-events
+	require.False(t, open)
+}
