@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -13,16 +14,24 @@ import (
 )
 
 // Errors returned by the Engine's methods; test them with errors.Is.
+// ErrUnknownGroup and ErrUnknownInterface (invalid arguments) also match
+// os.ErrInvalid.
 var (
 	// ErrUnknownGroup: no group of that name.
-	ErrUnknownGroup = errors.New("failover: unknown group")
+	ErrUnknownGroup error = invalidArgument("failover: unknown group")
 	// ErrUnknownInterface: the interface is not a member of any group.
-	ErrUnknownInterface = errors.New("failover: unknown interface")
+	ErrUnknownInterface error = invalidArgument("failover: unknown interface")
 	// ErrNotHealthy: a move was asked to a member that is not up.
 	ErrNotHealthy = errors.New("failover: member is not up")
 	// ErrClosed: the engine is closed.
 	ErrClosed = errors.New("failover: engine closed")
 )
+
+// invalidArgument is an error that matches os.ErrInvalid.
+type invalidArgument string
+
+func (e invalidArgument) Error() string        { return string(e) }
+func (e invalidArgument) Is(target error) bool { return target == os.ErrInvalid }
 
 // An Engine turns link and IP evidence into the health of each interface
 // and moves each group's addresses to a healthy member through its

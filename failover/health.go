@@ -2,6 +2,7 @@ package failover
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/netpulse/netpulse"
@@ -37,14 +38,15 @@ func (p FailbackPolicy) String() string {
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (p FailbackPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
-// ParseFailbackPolicy parses "auto", "manual" or "never".
+// ParseFailbackPolicy parses "auto", "manual" or "never"; another word is
+// an error wrapping os.ErrInvalid.
 func ParseFailbackPolicy(s string) (FailbackPolicy, error) {
 	for i, n := range failbackNames {
 		if s == n {
 			return FailbackPolicy(i), nil
 		}
 	}
-	return 0, fmt.Errorf("failover: unknown failback policy %q (want auto, manual or never)", s)
+	return 0, fmt.Errorf("failover: unknown failback policy %q (want auto, manual or never): %w", s, os.ErrInvalid)
 }
 
 // LinkEvidence is the link-level state of one interface, as a link watcher

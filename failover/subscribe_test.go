@@ -3,6 +3,7 @@ package failover_test
 import (
 	"context"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -158,4 +159,23 @@ func TestDriftHintsConcern(t *testing.T) {
 		require.Equal(t, int32(1), hint(failover.DriftHint{Interface: eth3, Address: svc4.Addr()}), "the active member's address")
 		require.Equal(t, int32(1), hint(failover.DriftHint{Lost: true}), "lost notifications")
 	})
+}
+
+// TestInvalidArguments: unknown groups, interfaces and failback words are
+// invalid arguments (os.ErrInvalid) and keep their own sentinels.
+func TestInvalidArguments(t *testing.T) {
+	e, err := failover.New(context.Background(), &failover.Config{
+		Groups:   []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
+		Actuator: failovertest.NewRecorder(),
+	})
+	require.NoError(t, err)
+	defer e.Close()
+	err = e.Switch("nope", "eth2")
+	require.ErrorIs(t, err, failover.ErrUnknownGroup)
+	require.ErrorIs(t, err, os.ErrInvalid)
+	err = e.Disable("eth9")
+	require.ErrorIs(t, err, failover.ErrUnknownInterface)
+	require.ErrorIs(t, err, os.ErrInvalid)
+	_, err = failover.ParseFailbackPolicy("sometimes")
+	require.ErrorIs(t, err, os.ErrInvalid)
 }
