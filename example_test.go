@@ -95,12 +95,7 @@ func Example() {
 	}()
 
 	// Policy: the service address lives on eth3, or on eth2 when eth3 fails.
-	act, err := failover.NewActuator(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	engine, err := failover.New(failover.Config{
-		Actuator: act,
+	engine, err := failover.New(ctx, &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Primary:   "eth3",
 			Standbys:  []string{"eth2"},
@@ -112,6 +107,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer engine.Close()
+	events := engine.Subscribe(ctx)
 	if err := engine.FollowLinks(links.Subscribe(ctx)); err != nil {
 		log.Fatal(err)
 	}
@@ -122,7 +118,7 @@ func Example() {
 	// What happened, until Ctrl-C.
 	for {
 		select {
-		case ev := <-engine.Events():
+		case ev := <-events:
 			switch ev := ev.(type) {
 			case *failover.HealthEvent:
 				fmt.Printf("%s: %s (%s)\n", ev.Interface.Name, ev.To, ev.Failure)

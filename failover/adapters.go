@@ -44,7 +44,7 @@ func IPEvidenceFrom(ev netpulse.Event) (IPEvidence, bool) {
 	if !ok {
 		return IPEvidence{}, false
 	}
-	return IPEvidence{Interface: v.Interface.Name, Verdict: Verdict(v.Verdict), Time: v.Time}, true
+	return IPEvidence{Interface: v.Interface.Name, Verdict: v.Verdict, Time: v.Time}, true
 }
 
 // FollowLinks feeds every link event of a linkmon subscription (e.g.

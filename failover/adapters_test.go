@@ -19,14 +19,14 @@ func TestIPEvidenceFrom(t *testing.T) {
 	for _, tc := range []struct {
 		verdict netpulse.Verdict
 		states  []ipmon.TargetState
-		want    failover.Verdict
+		want    netpulse.Verdict
 	}{
-		{netpulse.VerdictAlive, []ipmon.TargetState{ipmon.TargetUp}, failover.VerdictAlive},
-		{netpulse.VerdictUnknown, []ipmon.TargetState{ipmon.TargetUnknown}, failover.VerdictUnknown},
-		{netpulse.VerdictDead, []ipmon.TargetState{ipmon.TargetDown, ipmon.TargetUnverified}, failover.VerdictDead},
+		{netpulse.VerdictAlive, []ipmon.TargetState{ipmon.TargetUp}, netpulse.VerdictAlive},
+		{netpulse.VerdictUnknown, []ipmon.TargetState{ipmon.TargetUnknown}, netpulse.VerdictUnknown},
+		{netpulse.VerdictDead, []ipmon.TargetState{ipmon.TargetDown, ipmon.TargetUnverified}, netpulse.VerdictDead},
 		// ipmon applies the one meaning of dead itself: a rule failing on
 		// targets that never answered is an unverified verdict.
-		{netpulse.VerdictUnverified, []ipmon.TargetState{ipmon.TargetUnverified, ipmon.TargetUnverified}, failover.VerdictUnverified},
+		{netpulse.VerdictUnverified, []ipmon.TargetState{ipmon.TargetUnverified, ipmon.TargetUnverified}, netpulse.VerdictUnverified},
 	} {
 		ev := &ipmon.VerdictEvent{Time: at, Interface: netpulse.Interface{Name: "eth3"}, Verdict: tc.verdict}
 		for _, s := range tc.states {
@@ -66,7 +66,7 @@ func TestFollow(t *testing.T) {
 			Evidence: []ipmon.Evidence{{State: ipmon.TargetDown}}, Time: time.Now()}
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders())
-		require.Equal(t, failover.HealthIPDown, r.member("eth3").Health)
+		require.Equal(t, netpulse.HealthIPDown, r.member("eth3").Health)
 		close(links)
 		// The engine's Close stops the IP follower, whose channel stays open.
 		r.close()

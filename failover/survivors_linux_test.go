@@ -91,10 +91,10 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	l2, err := node.Link("eth2")
 	require.NoError(t, err)
 
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { act.Close() })
-	e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+	e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 		Addresses: []netip.Prefix{svc4}, HoldDown: time.Hour}}, Actuator: act, NoSurvivorAnnouncements: !announce})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
@@ -199,7 +199,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	old, err := k.node.Index("eth3")
 	require.NoError(t, err)
 	require.NoError(t, k.node.Rename("eth3", "eth9"))
-	sw := k.waitSwitch(failover.ReasonLinkDown)
+	sw := k.waitSwitch(netpulse.ReasonLinkDown)
 	require.Equal(t, "eth2", sw.To.Name)
 	on, off := k.addrsOn("eth2"), k.addrsOn("eth9")
 	for _, p := range svcAddrs {
@@ -208,7 +208,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	}
 	k.echoAll("after the rename")
 	k.noSwitch(500 * time.Millisecond) // eth9 is up again: not a member
-	require.Equal(t, failover.HealthLinkDown, k.e.Snapshot().Groups[0].Members[0].Health)
+	require.Equal(t, netpulse.HealthLinkDown, k.e.Snapshot().Groups[0].Members[0].Health)
 
 	// A new device on the bridge takes the name. (A second lab object
 	// only to create the pair; explicit indexes avoid the first lab's.)
@@ -217,7 +217,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	require.NoError(t, k.sw.SetMaster("p4", "br0"))
 	require.NoError(t, k.node.AddAddr("eth4", netip.MustParsePrefix("198.18.10.4/24")))
 	require.NoError(t, k.node.Rename("eth4", "eth3"))
-	fb := k.waitSwitch(failover.ReasonFailback)
+	fb := k.waitSwitch(netpulse.ReasonFailback)
 	require.Equal(t, "eth3", fb.To.Name)
 	require.Equal(t, 1900, fb.To.Index, "the new device")
 	require.NotEqual(t, old, fb.To.Index)

@@ -39,8 +39,8 @@ func TestCollector(t *testing.T) {
 		},
 		Groups: func() []failover.Status {
 			return []failover.Status{{Groups: []failover.GroupStatus{{Name: "web", Active: "eth2", Members: []failover.InterfaceStatus{
-				{Name: "eth3", Role: "primary", Health: failover.HealthLinkDown},
-				{Name: "eth2", Role: "standby", Active: true, Health: failover.HealthUp},
+				{Name: "eth3", Role: "primary", Health: netpulse.HealthLinkDown},
+				{Name: "eth2", Role: "standby", Active: true, Health: netpulse.HealthUp},
 			}}}}}
 		},
 		Switches: func() map[SwitchKey]uint64 { return map[SwitchKey]uint64{{"web", "link-down"}: 1} },

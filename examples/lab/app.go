@@ -84,11 +84,11 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
 	if err != nil {
 		return nil, fmt.Errorf("failover actuator: %w", err)
 	}
-	if a.engine, err = failover.New(failover.Config{
+	if a.engine, err = failover.New(ctx, &failover.Config{
 		Actuator: act,
 		Groups: []failover.GroupConfig{{
 			Name: "service", Primary: "eth3", Standbys: []string{"eth2"},
@@ -99,6 +99,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}); err != nil {
 		return nil, fmt.Errorf("failover: %w", err)
 	}
+	engineEvents := a.engine.Subscribe(ctx)
 	if err := a.engine.FollowLinks(a.watcher.Subscribe(ctx)); err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}()
 	go func() {
 		defer a.wg.Done()
-		for ev := range a.engine.Events() {
+		for ev := range engineEvents {
 			rec.add(record{at: ev.EventTime(), fo: ev})
 		}
 	}()

@@ -27,7 +27,7 @@ type record struct {
 	// steering is a change of the Steerer's own condition
 	// (*netpulse.ConditionEvent) or a *netpulse.DropEvent.
 	steering netpulse.Event
-	fo       failover.Event
+	fo       netpulse.Event
 }
 
 // recorder keeps every event in order, prints it, and lets a step wait for
@@ -122,14 +122,14 @@ func isRoute(to string, reason netpulse.Reason) func(record) bool {
 	}
 }
 
-func isHealth(name string, h failover.Health) func(record) bool {
+func isHealth(name string, h netpulse.Health) func(record) bool {
 	return func(r record) bool {
 		ev, ok := r.fo.(*failover.HealthEvent)
 		return ok && ev.Interface.Name == name && ev.To == h
 	}
 }
 
-func isSwitch(to string, reason failover.Reason) func(record) bool {
+func isSwitch(to string, reason netpulse.Reason) func(record) bool {
 	return func(r record) bool {
 		ev, ok := r.fo.(*failover.SwitchEvent)
 		return ok && ev.To.Name == to && ev.Reason == reason

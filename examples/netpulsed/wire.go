@@ -215,7 +215,7 @@ func startEngine(ctx context.Context, c *config, log *slog.Logger, emit func(not
 	if err != nil {
 		return nil, err
 	}
-	if e.act, err = failover.NewActuator(&failover.ActuatorConfig{NetNS: e.fd, Logger: log}); err != nil {
+	if e.act, err = failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: e.fd, Logger: log}); err != nil {
 		return nil, permanent("address actuator", err)
 	}
 	if e.links, err = linkmon.Open(ctx, &linkmon.Config{NetNS: e.fd, Logger: log}); err != nil {
@@ -391,20 +391,17 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	if err != nil {
 		return err
 	}
-	hold := g.HoldDown
-	if hold == 0 {
-		hold = -1 // the engine's "no hold-down"
-	}
-	eng, err := failover.New(failover.Config{
+	eng, err := failover.New(context.Background(), &failover.Config{
 		Groups: []failover.GroupConfig{{Name: g.Name, Primary: g.Primary, Standbys: g.Standbys, Addresses: g.Addresses,
-			Initial: initial, Failback: fb, HoldDown: hold}},
-		Actuator: e.act, Logger: e.log,
+			Initial: initial, Failback: fb, HoldDown: g.HoldDown, NoHoldDown: g.HoldDown == 0}},
+		Actuator: sharedActuator{e.act}, Logger: e.log,
 	})
 	if err != nil {
 		return fmt.Errorf("group %s: %w", g.Name, err)
 	}
 	gctx, cancel := context.WithCancel(context.Background())
 	r := &groupRun{cfg: g, eng: eng, cancel: cancel, done: make(chan struct{})}
+	events := eng.Subscribe(gctx)
 	if err := eng.FollowLinks(e.links.Subscribe(gctx)); err != nil {
 		cancel()
 		eng.Close()
@@ -417,8 +414,8 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	}
 	go func() {
 		defer close(r.done)
-		for ev := range eng.Events() {
-			if sw, ok := ev.(*failover.SwitchEvent); ok && sw.Reason != failover.ReasonInitial {
+		for ev := range events {
+			if sw, ok := ev.(*failover.SwitchEvent); ok && sw.Reason != netpulse.ReasonInitial {
 				e.mu.Lock()
 				e.switches[[2]string{sw.Group, sw.Reason.String()}]++
 				e.mu.Unlock()
@@ -434,6 +431,13 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	e.groups[g.Name] = r
 	return nil
 }
+
+// sharedActuator lends the daemon's actuator to a group's engine, which
+// closes the actuator it owns: the daemon closes this one itself, last.
+type sharedActuator struct{ *failover.KernelActuator }
+
+// Close does nothing.
+func (sharedActuator) Close() error { return nil }
 
 // stopRun stops managing the group: its addresses stay where they are.
 func (r *groupRun) stopRun() {
@@ -586,7 +590,7 @@ func (e *engine) status() statusReport {
 
 // engineNotices converts a failover event to notices (a switch of several
 // addresses is one notice with one record per address).
-func engineNotices(ev failover.Event) []notice {
+func engineNotices(ev netpulse.Event) []notice {
 	switch ev := ev.(type) {
 	case *failover.HealthEvent:
 		return []notice{{Time: ev.Time, Event: "health", Group: "", Interface: ev.Interface.Name, State: ev.To.String(),
@@ -600,7 +604,7 @@ func engineNotices(ev failover.Event) []notice {
 		}
 		n := notice{Time: ev.Time, Event: "switch", Group: ev.Group, Interface: ev.To.Name, Addresses: addrs,
 			From: ev.From.Name, To: ev.To.Name, Reason: ev.Reason.String()}
-		if ev.Reason == failover.ReasonInitial {
+		if ev.Reason == netpulse.ReasonInitial {
 			n.Event = "" // no record, no hook: the initial placement is no move
 			n.Text = fmt.Sprintf("group %s: placed %s on %s", ev.Group, strings.Join(addrs, ","), ev.To.Name)
 			return []notice{n}
@@ -750,9 +754,9 @@ func ipState(ev netpulse.Event) (netpulse.State, bool) {
 		return netpulse.StateUnknown, false
 	}
 	switch ip.Verdict {
-	case failover.VerdictAlive:
+	case netpulse.VerdictAlive:
 		return netpulse.StateUp, true
-	case failover.VerdictDead:
+	case netpulse.VerdictDead:
 		return netpulse.StateDown, true
 	}
 	return netpulse.StateUnknown, true

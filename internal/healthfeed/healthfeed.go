@@ -37,9 +37,9 @@ func EventIPState(ev netpulse.Event) (st netpulse.State, ok bool) {
 		return netpulse.StateUnknown, false
 	}
 	switch ip.Verdict {
-	case failover.VerdictAlive:
+	case netpulse.VerdictAlive:
 		return netpulse.StateUp, true
-	case failover.VerdictDead:
+	case netpulse.VerdictDead:
 		return netpulse.StateDown, true
 	}
 	return netpulse.StateUnknown, true

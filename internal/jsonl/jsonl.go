@@ -114,7 +114,7 @@ type Switch struct {
 // SwitchRecords returns one record per address a failover switch moved;
 // none for the initial placement of the addresses, which is no move.
 func SwitchRecords(ev *failover.SwitchEvent) []Switch {
-	if ev.Reason == failover.ReasonInitial {
+	if ev.Reason == netpulse.ReasonInitial {
 		return nil
 	}
 	out := make([]Switch, 0, len(ev.Addresses))

@@ -72,14 +72,14 @@ func TestRecords(t *testing.T) {
 
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "health", "interface": "eth3", "state": "ip-down", "failure": "ip_only",
-	}, line(t, jsonl.HealthRecord(&failover.HealthEvent{Time: at, Interface: failover.Interface{Name: "eth3"},
-		From: failover.HealthUp, To: failover.HealthIPDown, Failure: failover.FailureIPOnly})))
+	}, line(t, jsonl.HealthRecord(&failover.HealthEvent{Time: at, Interface: netpulse.Interface{Name: "eth3"},
+		From: netpulse.HealthUp, To: netpulse.HealthIPDown, Failure: netpulse.FailureIPOnly})))
 
-	sw := jsonl.SwitchRecords(&failover.SwitchEvent{Time: at, From: failover.Interface{Name: "eth3"},
-		To: failover.Interface{Name: "eth2"}, Reason: failover.ReasonLinkDown,
+	sw := jsonl.SwitchRecords(&failover.SwitchEvent{Time: at, From: netpulse.Interface{Name: "eth3"},
+		To: netpulse.Interface{Name: "eth2"}, Reason: netpulse.ReasonLinkDown,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("2001:db8::50/64")}})
 	require.Len(t, sw, 2)
-	require.Empty(t, jsonl.SwitchRecords(&failover.SwitchEvent{Reason: failover.ReasonInitial,
+	require.Empty(t, jsonl.SwitchRecords(&failover.SwitchEvent{Reason: netpulse.ReasonInitial,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24")}}), "the initial placement is no move")
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "switch", "address": "2001:db8::50/64", "from": "eth3", "to": "eth2", "reason": "link-down",
