@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -25,7 +26,7 @@ func Example() {
 
 	// Link level: carrier of eth2 and eth3.
 	links, err := linkmon.Open(ctx, &linkmon.Config{
-		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}},
+		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}},
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -54,38 +55,47 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer steer.Close()
+	// The Steerer takes each interface's evidence at both levels at once.
+	var mu sync.Mutex
+	known := map[string]netpulse.Evidence{} // by interface name
+	observe := func(name string, update func(*netpulse.Evidence)) {
+		mu.Lock()
+		defer mu.Unlock()
+		e := known[name]
+		update(&e)
+		known[name] = e
+		steer.Observe(e)
+	}
 	go func() { // link level: carrier and admin state
-		for ev := range links.Subscribe(ctx) {
-			st := route.StateDown
-			if ev.State.Present && ev.State.Carrier && ev.State.AdminUp {
-				st = route.StateUp
+		for x := range links.Subscribe(ctx) {
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
+				continue
 			}
-			steer.SetLinkState(ev.State.Index, st)
+			st := netpulse.StateDown
+			if ev.State.Present && ev.State.Carrier && ev.State.AdminUp {
+				st = netpulse.StateUp
+			}
+			observe(ev.State.Name, func(e *netpulse.Evidence) {
+				e.Interface = netpulse.Interface{Index: ev.State.Index, Name: ev.State.Name}
+				e.Link = st
+			})
 		}
 	}()
 	go func() { // IP level: the verdict over each interface's targets
 		for ev := range probes.Subscribe(ctx) {
-			// One meaning of dead, failover's: a dead verdict over targets
-			// that never answered (unverified) proves nothing about the
-			// path and steers nothing.
-			ip, ok := failover.IPEvidenceFrom(ev)
+			// One meaning of dead: ipmon reports a failing rule over targets
+			// that never answered as unverified, which steers nothing.
+			ip, ok := ev.(*ipmon.VerdictEvent)
 			if !ok {
 				continue
 			}
-			st := map[failover.Verdict]route.State{failover.VerdictAlive: route.StateUp, failover.VerdictDead: route.StateDown}[ip.Verdict]
-			if ifi, err := net.InterfaceByName(ev.Interface); err == nil {
-				steer.SetIPState(ifi.Index, st)
-			}
+			observe(ip.Interface.Name, func(e *netpulse.Evidence) { e.Interface.Name, e.IP = ip.Interface.Name, ip.Verdict })
 		}
 	}()
 
 	// Policy: the service address lives on eth3, or on eth2 when eth3 fails.
-	act, err := failover.NewActuator(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	engine, err := failover.New(failover.Config{
-		Actuator: act,
+	engine, err := failover.New(ctx, &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Primary:   "eth3",
 			Standbys:  []string{"eth2"},
@@ -97,6 +107,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer engine.Close()
+	events := engine.Subscribe(ctx)
 	if err := engine.FollowLinks(links.Subscribe(ctx)); err != nil {
 		log.Fatal(err)
 	}
@@ -107,7 +118,7 @@ func Example() {
 	// What happened, until Ctrl-C.
 	for {
 		select {
-		case ev := <-engine.Events():
+		case ev := <-events:
 			switch ev := ev.(type) {
 			case *failover.HealthEvent:
 				fmt.Printf("%s: %s (%s)\n", ev.Interface.Name, ev.To, ev.Failure)

@@ -1,22 +1,16 @@
 package failover
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // Defaults for ActuatorConfig.
 const (
-	// DefaultReturnTableBase is the first routing table number of the
-	// return-path tables: the table of interface index i is base+i.
-	DefaultReturnTableBase = 0x4e500000
-	// DefaultRulePriority is the priority of the return-path rules (before
-	// the main table's 32766).
-	DefaultRulePriority = 1748
-	// ReturnPathProtocol marks the return-path rules and routes as the
-	// actuator's own (the rtnetlink protocol field, "proto 78" in `ip
-	// rule` and `ip route`), so that Sweep finds what an earlier run left.
-	ReturnPathProtocol = 78
 	// DefaultConflictProbes is how many probes CheckConflict sends for an
 	// address before its first placement.
 	DefaultConflictProbes = 3
@@ -35,26 +29,26 @@ const (
 // ignore_routes_with_linkdown is set, and a path that is dead with carrier
 // up is not visible to it at all). SteerReturn therefore installs, for each
 // service address, a source rule "from ADDR lookup TABLE" (priority
-// RulePriority) whose table holds the on-link route of the address's
-// subnet through the active member. Traffic from the service addresses to
-// their subnet thus leaves through the member that holds them; everything
-// else (other sources, other destinations) falls through to the main table
-// untouched. Rules and routes stay in place, with the addresses, when the
-// program exits; they carry the protocol ReturnPathProtocol, and Sweep
-// removes those of addresses no longer managed.
+// Markers.RulePriority) whose table (Markers.ReturnTableBase plus the
+// interface index) holds the on-link route of the address's subnet through
+// the active member. Traffic from the service addresses to their subnet
+// thus leaves through the member that holds them; everything else (other
+// sources, other destinations) falls through to the main table untouched.
+// Rules and routes stay in place, with the addresses, when the program
+// exits; they carry the protocol Markers.ReturnProtocol, and Sweep removes
+// those of addresses no longer managed.
 type ActuatorConfig struct {
 	// NetNS is a file descriptor of the network namespace to act in
 	// (e.g. from netlab's NS.FD or an open /var/run/netns/NAME); 0 means the
-	// caller's namespace.
+	// caller's namespace. The actuator duplicates it: the caller may close
+	// its own at once.
 	NetNS int
 
-	// ReturnTableBase is the first table number of the return-path tables
-	// (default DefaultReturnTableBase).
-	ReturnTableBase uint32
-
-	// RulePriority is the priority of the return-path source rules
-	// (default DefaultRulePriority).
-	RulePriority uint32
+	// Markers are the numbers that mark the return-path rules and routes
+	// as this actuator's own: Markers.ReturnProtocol, ReturnTableBase and
+	// RulePriority (zero fields take their defaults: Markers.WithDefaults). Two
+	// programs in one namespace need distinct markers.
+	Markers netpulse.Markers
 
 	// NoReturnPath turns SteerReturn into a no-op, for a host whose routes
 	// are steered by other means (e.g. the route package's Steerer).
@@ -63,8 +57,12 @@ type ActuatorConfig struct {
 	// ConflictProbes is how many probes (RFC 5227 ARP probes for IPv4,
 	// duplicate address detection neighbour solicitations for IPv6)
 	// CheckConflict sends before an address is first placed (default
-	// DefaultConflictProbes; negative: no probe, only the local check).
+	// DefaultConflictProbes).
 	ConflictProbes int
+
+	// NoConflictProbe turns the probes off: CheckConflict only checks the
+	// host's own interfaces.
+	NoConflictProbe bool
 
 	// ConflictProbeInterval is the time between probes (default
 	// DefaultConflictProbeInterval). RFC 5227 asks for 1-2 s; the first
@@ -73,4 +71,38 @@ type ActuatorConfig struct {
 
 	// Logger, nil for silence.
 	Logger *slog.Logger
+}
+
+// Validate reports the first invalid field of c, as an error wrapping
+// os.ErrInvalid. A nil c is valid (defaults).
+func (c *ActuatorConfig) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+// withDefaults validates c and returns a copy with every default filled in.
+func (c *ActuatorConfig) withDefaults() (ActuatorConfig, error) {
+	var v ActuatorConfig
+	if c != nil {
+		v = *c
+	}
+	invalid := func(format string, args ...any) (ActuatorConfig, error) {
+		return v, fmt.Errorf("failover: ActuatorConfig: "+format+": %w", append(args, os.ErrInvalid)...)
+	}
+	switch {
+	case v.NetNS < 0:
+		return invalid("invalid namespace descriptor %d", v.NetNS)
+	case v.ConflictProbes < 0:
+		return invalid("negative ConflictProbes %d (NoConflictProbe turns the probes off)", v.ConflictProbes)
+	case v.ConflictProbeInterval < 0:
+		return invalid("negative ConflictProbeInterval %v", v.ConflictProbeInterval)
+	}
+	v.Markers = v.Markers.WithDefaults()
+	if v.ConflictProbes == 0 {
+		v.ConflictProbes = DefaultConflictProbes
+	}
+	if v.ConflictProbeInterval == 0 {
+		v.ConflictProbeInterval = DefaultConflictProbeInterval
+	}
+	return v, nil
 }

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/announce"
 	"golang.org/x/sys/unix"
 )
 
-// CheckConflict implements ConflictChecker. The local check is one dump
+// checkConflict implements ConflictChecker. The local check is one dump
 // of the namespace's addresses: an address of addrs on a device that is
 // not a member is a conflict. A device at a member's last known index (a
 // member renamed away) is no conflict: RemoveAddress takes the address
@@ -33,7 +35,7 @@ import (
 // counts). Answers from the members' own hardware addresses do not count:
 // another member of the group may answer for an address the group
 // already holds.
-func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, addrs []netip.Prefix, members []Interface, probe bool) error {
+func (a *kernelActuator) checkConflict(ctx context.Context, target netpulse.Interface, addrs []netip.Prefix, members []netpulse.Interface, probe bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -52,14 +54,14 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, ad
 			continue
 		}
 		i := slices.IndexFunc(addrs, func(p netip.Prefix) bool { return p.Addr() == got.Unmap() })
-		if i < 0 || slices.ContainsFunc(members, func(x Interface) bool { return x.Index != 0 && x.Index == int(m.Index) }) {
+		if i < 0 || slices.ContainsFunc(members, func(x netpulse.Interface) bool { return x.Index != 0 && x.Index == int(m.Index) }) {
 			continue
 		}
 		name := ""
 		if lm, err := a.rt.Link.Get(m.Index); err == nil && lm.Attributes != nil {
 			name = lm.Attributes.Name
 		}
-		if name != "" && slices.ContainsFunc(members, func(x Interface) bool { return x.Name == name }) {
+		if name != "" && slices.ContainsFunc(members, func(x netpulse.Interface) bool { return x.Name == name }) {
 			continue // a member whose index the engine has not seen yet
 		}
 		if name == "" {
@@ -67,7 +69,7 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, ad
 		}
 		return &ConflictError{Address: addrs[i], Interface: name}
 	}
-	if !probe || a.cfg.ConflictProbes < 0 {
+	if !probe || a.cfg.NoConflictProbe {
 		return nil
 	}
 	links, err := a.rt.Link.List()
@@ -80,7 +82,7 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, ad
 		if l.Attributes == nil {
 			continue
 		}
-		if slices.ContainsFunc(members, func(x Interface) bool { return x.Name == l.Attributes.Name }) {
+		if slices.ContainsFunc(members, func(x netpulse.Interface) bool { return x.Name == l.Attributes.Name }) {
 			memberMACs = append(memberMACs, l.Attributes.Address)
 		}
 		if l.Attributes.Name == target.Name {
@@ -129,13 +131,13 @@ func (a *KernelActuator) CheckConflict(ctx context.Context, target Interface, ad
 
 // probe sends the probes for addr on l and returns the hardware address of
 // a non-member that claims it, or nil. It holds no lock while it waits.
-func (a *KernelActuator) probe(ctx context.Context, ifc Interface, l link, addr netip.Addr, members []net.HardwareAddr) (net.HardwareAddr, error) {
+func (a *kernelActuator) probe(ctx context.Context, ifc netpulse.Interface, l link, addr netip.Addr, members []net.HardwareAddr) (net.HardwareAddr, error) {
 	proto, msg, dst := uint16(unix.ETH_P_ARP), []byte(nil), net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	if addr.Is4() {
-		msg = ARPProbe(l.mac, addr)
+		msg = announce.ARPProbe(l.mac, addr)
 	} else {
-		proto, msg = unix.ETH_P_IPV6, DADProbe(addr)
-		_, dst = solicitedNode(addr)
+		proto, msg = unix.ETH_P_IPV6, announce.DADProbe(addr)
+		_, dst = announce.SolicitedNode(addr)
 	}
 	var c *packet.Conn
 	err := inNetNS(a.cfg.NetNS, func() error {

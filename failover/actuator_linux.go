@@ -15,6 +15,8 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
 	"github.com/mdlayher/packet"
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/announce"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
@@ -22,14 +24,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KernelActuator is the kernel's Actuator: addresses, return-path rules and
+// kernelActuator is the kernel's Actuator: addresses, return-path rules and
 // routes through rtnetlink, gratuitous ARP through an AF_PACKET socket
 // (mdlayher/packet) and unsolicited neighbour advertisements through a raw
 // ICMPv6 socket, all in one network namespace. Its methods are safe for
 // concurrent use. Errors wrap the kernel's errno (errors.Is(err,
 // unix.EPERM), unix.ENODEV, ...).
-type KernelActuator struct {
-	cfg ActuatorConfig
+type kernelActuator struct {
+	cfg ActuatorConfig // validated, with defaults
 
 	mu     sync.Mutex
 	closed bool
@@ -44,33 +46,9 @@ type KernelActuator struct {
 	hints driftWatch
 }
 
-var _ Actuator = (*KernelActuator)(nil)
-
-// NewActuator opens a kernel actuator. It needs CAP_NET_ADMIN (addresses,
-// rules, routes) and CAP_NET_RAW (AF_PACKET, raw ICMPv6): without either
-// in its effective set it fails at once with an error that names the
-// capability and satisfies errors.Is(err, os.ErrPermission). The namespace
-// descriptor is duplicated, so the caller may close its own at once.
-func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) {
-	var c ActuatorConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.ReturnTableBase == 0 {
-		c.ReturnTableBase = DefaultReturnTableBase
-	}
-	if c.RulePriority == 0 {
-		c.RulePriority = DefaultRulePriority
-	}
-	if c.NetNS < 0 {
-		return nil, fmt.Errorf("failover: invalid namespace descriptor %d", c.NetNS)
-	}
-	if c.ConflictProbes == 0 {
-		c.ConflictProbes = DefaultConflictProbes
-	}
-	if c.ConflictProbeInterval <= 0 {
-		c.ConflictProbeInterval = DefaultConflictProbeInterval
-	}
+// openKernel opens the kernel part of an actuator; c is validated and has
+// its defaults.
+func openKernel(c ActuatorConfig) (*kernelActuator, error) {
 	if err := checkCapabilities(); err != nil {
 		return nil, err
 	}
@@ -91,13 +69,13 @@ func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) {
 		}
 		return nil, fmt.Errorf("failover: rtnetlink: %w", err)
 	}
-	return &KernelActuator{cfg: c, rt: rt, arp: map[int]*packet.Conn{}, ownNS: ownNS}, nil
+	return &kernelActuator{cfg: c, rt: rt, arp: map[int]*packet.Conn{}, ownNS: ownNS}, nil
 }
 
-// Close closes the actuator's sockets and its namespace descriptor, and
+// close closes the actuator's sockets and its namespace descriptor, and
 // closes the DriftHints channel. It is idempotent. Addresses, rules and
 // routes stay.
-func (a *KernelActuator) Close() error {
+func (a *kernelActuator) close() error {
 	a.hints.stop()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -140,7 +118,7 @@ type link struct {
 
 // linkLocked looks the interface up by name (the name is authoritative: an
 // index can change when an interface is recreated).
-func (a *KernelActuator) linkLocked(ifc Interface) (link, error) {
+func (a *kernelActuator) linkLocked(ifc netpulse.Interface) (link, error) {
 	if a.closed {
 		return link{}, errActuatorClosed
 	}
@@ -190,8 +168,8 @@ func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {
 	return am
 }
 
-// AddAddress implements Actuator. IPv6 addresses get IFA_F_NODAD.
-func (a *KernelActuator) AddAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
+// addAddress implements Actuator. IPv6 addresses get IFA_F_NODAD.
+func (a *kernelActuator) addAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
@@ -204,11 +182,11 @@ func (a *KernelActuator) AddAddress(ctx context.Context, ifc Interface, p netip.
 	return nil
 }
 
-// RemoveAddress implements Actuator. An interface that does not exist, or
+// removeAddress implements Actuator. An interface that does not exist, or
 // does not hold p, is success. When ifc's name no longer exists and
 // ifc.Index is set, p is removed from the device at that index: a member
 // renamed away keeps its addresses otherwise.
-func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p netip.Prefix) error {
+func (a *kernelActuator) removeAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
@@ -230,10 +208,10 @@ func (a *KernelActuator) RemoveAddress(ctx context.Context, ifc Interface, p net
 	return nil
 }
 
-// Holders returns the interfaces that hold address p (same address and
+// holders returns the interfaces that hold address p (same address and
 // prefix length), in index order. A program uses it at start to tell the
 // engine where the addresses already are (GroupConfig.Initial).
-func (a *KernelActuator) Holders(ctx context.Context, p netip.Prefix) ([]Interface, error) {
+func (a *kernelActuator) holders(ctx context.Context, p netip.Prefix) ([]netpulse.Interface, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -253,22 +231,22 @@ func (a *KernelActuator) Holders(ctx context.Context, p netip.Prefix) ([]Interfa
 			names[l.Index] = l.Attributes.Name
 		}
 	}
-	var out []Interface
+	var out []netpulse.Interface
 	for _, m := range addrs {
 		if m.Attributes == nil || int(m.PrefixLength) != p.Bits() {
 			continue
 		}
 		if got, ok := netip.AddrFromSlice(m.Attributes.Address); ok && got.Unmap() == p.Addr() {
-			out = append(out, Interface{Index: int(m.Index), Name: names[m.Index]})
+			out = append(out, netpulse.Interface{Index: int(m.Index), Name: names[m.Index]})
 		}
 	}
-	slices.SortFunc(out, func(x, y Interface) int { return x.Index - y.Index })
+	slices.SortFunc(out, func(x, y netpulse.Interface) int { return x.Index - y.Index })
 	return out, nil
 }
 
-// SteerReturn implements Actuator: see ActuatorConfig for the rule and
+// steerReturn implements Actuator: see ActuatorConfig for the rule and
 // table it installs.
-func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs []netip.Prefix) error {
+func (a *kernelActuator) steerReturn(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	if a.cfg.NoReturnPath {
 		return nil
 	}
@@ -278,7 +256,7 @@ func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs [
 	if err != nil {
 		return err
 	}
-	table := a.cfg.ReturnTableBase + uint32(l.index)
+	table := a.cfg.Markers.ReturnTableBase + uint32(l.index)
 	// The on-link routes of the addresses' subnets through ifc, in its
 	// table.
 	done := map[netip.Prefix]bool{}
@@ -288,7 +266,7 @@ func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs [
 			continue
 		}
 		done[sub] = true
-		if err := a.rt.Route.Replace(returnRoute(sub, l.index, table)); err != nil {
+		if err := a.rt.Route.Replace(returnRoute(sub, l.index, table, a.cfg.Markers.ReturnProtocol)); err != nil {
 			return fmt.Errorf("failover: return route %v via %s (table %d): %w", sub, ifc.Name, table, err)
 		}
 	}
@@ -314,7 +292,7 @@ func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs [
 			stale = append(stale, r)
 		}
 		if !have {
-			if err := a.rt.Rule.Add(returnRule(p.Addr(), a.cfg.RulePriority, table)); err != nil && !errors.Is(err, unix.EEXIST) {
+			if err := a.rt.Rule.Add(returnRule(p.Addr(), a.cfg.Markers.RulePriority, table, a.cfg.Markers.ReturnProtocol)); err != nil && !errors.Is(err, unix.EEXIST) {
 				return fmt.Errorf("failover: return rule from %v to table %d: %w", p.Addr(), table, err)
 			}
 		}
@@ -328,14 +306,14 @@ func (a *KernelActuator) SteerReturn(ctx context.Context, ifc Interface, addrs [
 }
 
 // rulesFor returns our rules (our priority, source exactly addr).
-func (a *KernelActuator) rulesFor(addr netip.Addr) ([]rtnetlink.RuleMessage, error) {
+func (a *kernelActuator) rulesFor(addr netip.Addr) ([]rtnetlink.RuleMessage, error) {
 	all, err := a.rt.Rule.List()
 	if err != nil {
 		return nil, fmt.Errorf("failover: list rules: %w", err)
 	}
 	var out []rtnetlink.RuleMessage
 	for _, r := range all {
-		if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != a.cfg.RulePriority ||
+		if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != a.cfg.Markers.RulePriority ||
 			r.Attributes.Src == nil || int(r.SrcLength) != addr.BitLen() {
 			continue
 		}
@@ -346,12 +324,12 @@ func (a *KernelActuator) rulesFor(addr netip.Addr) ([]rtnetlink.RuleMessage, err
 	return out, nil
 }
 
-func returnRoute(sub netip.Prefix, index int, table uint32) *rtnetlink.RouteMessage {
+func returnRoute(sub netip.Prefix, index int, table uint32, proto uint8) *rtnetlink.RouteMessage {
 	rm := &rtnetlink.RouteMessage{
 		Family:    unix.AF_INET,
 		DstLength: uint8(sub.Bits()),
 		Table:     unix.RT_TABLE_UNSPEC,
-		Protocol:  ReturnPathProtocol,
+		Protocol:  proto,
 		Scope:     unix.RT_SCOPE_LINK,
 		Type:      unix.RTN_UNICAST,
 		Attributes: rtnetlink.RouteAttributes{
@@ -367,13 +345,12 @@ func returnRoute(sub netip.Prefix, index int, table uint32) *rtnetlink.RouteMess
 	return rm
 }
 
-func returnRule(addr netip.Addr, prio, table uint32) *rtnetlink.RuleMessage {
+func returnRule(addr netip.Addr, prio, table uint32, proto uint8) *rtnetlink.RuleMessage {
 	src := net.IP(addr.AsSlice())
 	fam := uint8(unix.AF_INET)
 	if addr.Is6() {
 		fam = unix.AF_INET6
 	}
-	proto := uint8(ReturnPathProtocol)
 	return &rtnetlink.RuleMessage{
 		Family:    fam,
 		SrcLength: uint8(addr.BitLen()),
@@ -388,13 +365,13 @@ func returnRule(addr netip.Addr, prio, table uint32) *rtnetlink.RuleMessage {
 	}
 }
 
-// Announce implements Actuator: one gratuitous ARP request (RFC 5227
+// announce implements Actuator: one gratuitous ARP request (RFC 5227
 // announcement: sender and target address both the address, target
 // hardware address zero, to the broadcast address) per IPv4 address, and
 // one unsolicited neighbour advertisement (override flag, target
 // link-layer address option, hop limit 255, to ff02::1, from the address
 // itself) per IPv6 address.
-func (a *KernelActuator) Announce(ctx context.Context, ifc Interface, addrs []netip.Prefix) error {
+func (a *kernelActuator) announce(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)
@@ -417,8 +394,8 @@ func (a *KernelActuator) Announce(ctx context.Context, ifc Interface, addrs []ne
 
 var broadcast = packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
 
-func (a *KernelActuator) sendARP(ifc Interface, l link, addr netip.Addr) error {
-	body := ARPAnnouncement(l.mac, addr)
+func (a *kernelActuator) sendARP(ifc netpulse.Interface, l link, addr netip.Addr) error {
+	body := announce.ARPAnnouncement(l.mac, addr)
 	for try := 0; try < 2; try++ {
 		c := a.arp[l.index]
 		if c == nil {
@@ -452,7 +429,7 @@ func (a *KernelActuator) sendARP(ifc Interface, l link, addr netip.Addr) error {
 
 var allNodes = &net.IPAddr{IP: net.ParseIP("ff02::1")}
 
-func (a *KernelActuator) sendNA(ifc Interface, l link, addr netip.Addr) error {
+func (a *kernelActuator) sendNA(ifc netpulse.Interface, l link, addr netip.Addr) error {
 	if a.na == nil {
 		err := inNetNS(a.cfg.NetNS, func() error {
 			c, err := icmp.ListenPacket("ip6:ipv6-icmp", "::")
@@ -478,7 +455,7 @@ func (a *KernelActuator) sendNA(ifc Interface, l link, addr netip.Addr) error {
 		}
 	}
 	cm := &ipv6.ControlMessage{HopLimit: 255, Src: net.IP(addr.AsSlice()), IfIndex: l.index}
-	if _, err := a.na.WriteTo(NeighborAdvertisement(l.mac, addr), cm, allNodes); err != nil {
+	if _, err := a.na.WriteTo(announce.NeighborAdvertisement(l.mac, addr), cm, allNodes); err != nil {
 		return fmt.Errorf("failover: neighbour advertisement for %v on %s: %w", addr, ifc.Name, err)
 	}
 	return nil

@@ -8,57 +8,46 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-)
 
-// KernelActuator is the kernel's Actuator; it needs Linux.
-type KernelActuator struct{}
+	"github.com/netpulse/netpulse"
+)
 
 var errNoKernel = fmt.Errorf("failover: the kernel actuator needs Linux, this is %s: %w", runtime.GOOS, errors.ErrUnsupported)
 
-// NewActuator returns an error wrapping errors.ErrUnsupported on this
-// system.
-func NewActuator(cfg *ActuatorConfig) (*KernelActuator, error) { return nil, errNoKernel }
+// kernelActuator is never opened off Linux: openKernel fails, so no
+// KernelActuator exists and its methods are never called.
+type kernelActuator struct{}
 
-// AddAddress returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) AddAddress(context.Context, Interface, netip.Prefix) error { return errNoKernel }
+func openKernel(ActuatorConfig) (*kernelActuator, error) { return nil, errNoKernel }
 
-// RemoveAddress returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) RemoveAddress(context.Context, Interface, netip.Prefix) error {
+func (*kernelActuator) close() error { return nil }
+func (*kernelActuator) addAddress(context.Context, netpulse.Interface, netip.Prefix) error {
 	return errNoKernel
 }
-
-// SteerReturn returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) SteerReturn(context.Context, Interface, []netip.Prefix) error {
+func (*kernelActuator) removeAddress(context.Context, netpulse.Interface, netip.Prefix) error {
 	return errNoKernel
 }
-
-// Announce returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) Announce(context.Context, Interface, []netip.Prefix) error { return errNoKernel }
-
-// Close does nothing.
-func (*KernelActuator) Close() error { return nil }
-
-// Holders returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) Holders(context.Context, netip.Prefix) ([]Interface, error) {
+func (*kernelActuator) holders(context.Context, netip.Prefix) ([]netpulse.Interface, error) {
 	return nil, errNoKernel
 }
-
-// Verify returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) Verify(context.Context, Interface, []netip.Prefix) (Drift, error) {
+func (*kernelActuator) steerReturn(context.Context, netpulse.Interface, []netip.Prefix) error {
+	return errNoKernel
+}
+func (*kernelActuator) announce(context.Context, netpulse.Interface, []netip.Prefix) error {
+	return errNoKernel
+}
+func (*kernelActuator) announceOwn(context.Context, netpulse.Interface, []netip.Prefix) error {
+	return errNoKernel
+}
+func (*kernelActuator) verify(context.Context, netpulse.Interface, []netip.Prefix) (Drift, error) {
 	return Drift{}, errNoKernel
 }
-
-// DriftHints returns a closed channel.
-func (*KernelActuator) DriftHints(context.Context) <-chan struct{} {
-	c := make(chan struct{})
+func (*kernelActuator) driftHints(context.Context) <-chan DriftHint {
+	c := make(chan DriftHint)
 	close(c)
 	return c
 }
-
-// Sweep returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) Sweep(context.Context, []netip.Prefix) (int, error) { return 0, errNoKernel }
-
-// CheckConflict returns an error wrapping errors.ErrUnsupported.
-func (*KernelActuator) CheckConflict(context.Context, Interface, []netip.Prefix, []Interface, bool) error {
+func (*kernelActuator) sweep(context.Context, []netip.Prefix) (int, error) { return 0, errNoKernel }
+func (*kernelActuator) checkConflict(context.Context, netpulse.Interface, []netip.Prefix, []netpulse.Interface, bool) error {
 	return errNoKernel
 }

@@ -14,22 +14,17 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-var (
-	_ Verifier        = (*KernelActuator)(nil)
-	_ DriftHinter     = (*KernelActuator)(nil)
-	_ ConflictChecker = (*KernelActuator)(nil)
-)
-
-// Verify implements Verifier: it lists the addresses of the namespace
+// verify implements Verifier: it lists the addresses of the namespace
 // (missing ones are reported) and, for each address that is present, asks
 // the kernel which route a packet from it to its subnet would take (`ip
 // route get SUBNET-HOST from ADDR fibmatch`): the return path is complete
 // when that is the on-link route in ifc's return table.
-func (a *KernelActuator) Verify(ctx context.Context, ifc Interface, addrs []netip.Prefix) (Drift, error) {
+func (a *kernelActuator) verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (Drift, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var d Drift
@@ -57,7 +52,7 @@ func (a *KernelActuator) Verify(ctx context.Context, ifc Interface, addrs []neti
 			have[netip.PrefixFrom(got, int(m.PrefixLength))] = true
 		}
 	}
-	table := a.cfg.ReturnTableBase + uint32(l.index)
+	table := a.cfg.Markers.ReturnTableBase + uint32(l.index)
 	for _, p := range addrs {
 		if !have[p] {
 			d.Addresses = append(d.Addresses, p)
@@ -91,7 +86,7 @@ func subnetHost(p netip.Prefix, local map[netip.Addr]bool) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-func (a *KernelActuator) returnPathOK(src, dst netip.Addr, table uint32, index int) (bool, error) {
+func (a *kernelActuator) returnPathOK(src, dst netip.Addr, table uint32, index int) (bool, error) {
 	rm := &rtnetlink.RouteMessage{
 		Family:    unix.AF_INET,
 		DstLength: 32,
@@ -141,13 +136,13 @@ func (r routeGet) MarshalBinary() ([]byte, error) {
 	return append(b, attr...), nil
 }
 
-// Sweep removes the return-path rules (priority RulePriority or protocol
-// ReturnPathProtocol, pointing into the return tables) whose source is not
+// sweep removes the return-path rules (priority Markers.RulePriority or protocol
+// Markers.ReturnProtocol, pointing into the return tables) whose source is not
 // one of keep, and the marked routes of return tables that no remaining
 // rule points to: what an earlier run left behind for addresses it no
 // longer manages. A program calls it once at start, before the engine.
 // It returns how many rules and routes it removed.
-func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, error) {
+func (a *kernelActuator) sweep(ctx context.Context, keep []netip.Prefix) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -157,7 +152,9 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	for _, p := range keep {
 		kept[p.Addr()] = true
 	}
-	ours := func(t uint32) bool { return t >= a.cfg.ReturnTableBase && t-a.cfg.ReturnTableBase < 1<<20 }
+	ours := func(t uint32) bool {
+		return t >= a.cfg.Markers.ReturnTableBase && t-a.cfg.Markers.ReturnTableBase < 1<<20
+	}
 	rules, err := a.rt.Rule.List()
 	if err != nil {
 		return 0, fmt.Errorf("failover: list rules: %w", err)
@@ -170,7 +167,7 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 		if at == nil || at.Table == nil || !ours(*at.Table) {
 			continue
 		}
-		mine := (at.Priority != nil && *at.Priority == a.cfg.RulePriority) || (at.Protocol != nil && *at.Protocol == ReturnPathProtocol)
+		mine := (at.Priority != nil && *at.Priority == a.cfg.Markers.RulePriority) || (at.Protocol != nil && *at.Protocol == a.cfg.Markers.ReturnProtocol)
 		if !mine {
 			continue
 		}
@@ -192,7 +189,7 @@ func (a *KernelActuator) Sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	for i := range routes {
 		r := &routes[i]
 		t := r.Attributes.Table
-		if !ours(t) || used[t] || r.Protocol != ReturnPathProtocol {
+		if !ours(t) || used[t] || r.Protocol != a.cfg.Markers.ReturnProtocol {
 			continue
 		}
 		if err := a.rt.Route.Delete(r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
@@ -232,14 +229,11 @@ func deletionsOnly() ([]bpf.RawInstruction, error) {
 	})
 }
 
-// DriftHints implements DriftHinter: a value arrives whenever an address
-// or a rule is deleted in the namespace (or notifications were lost). The
-// channel is closed once ctx is done or the actuator is closed, or at once
-// if the notifications cannot be followed (then the engine verifies on its
-// RepairInterval only).
-func (a *KernelActuator) DriftHints(ctx context.Context) <-chan struct{} {
+// driftHints follows the deletions of addresses and rules with a socket of
+// its own.
+func (a *kernelActuator) driftHints(ctx context.Context) <-chan DriftHint {
 	w := &a.hints
-	ch := make(chan struct{}, 1)
+	ch := make(chan DriftHint, hintBuffer)
 	groups := uint32(unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR | 1<<(unix.RTNLGRP_IPV4_RULE-1) | 1<<(unix.RTNLGRP_IPV6_RULE-1))
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -260,14 +254,67 @@ func (a *KernelActuator) DriftHints(ctx context.Context) <-chan struct{} {
 	}
 	w.conns[c] = true
 	w.wg.Add(1)
-	go w.run(c, ch)
+	go w.run(c, ch, a.cfg.Markers.ReturnTableBase)
 	context.AfterFunc(ctx, func() { w.drop(c) })
 	return ch
 }
 
-func (w *driftWatch) run(c *netlink.Conn, ch chan struct{}) {
+// hintBuffer is the capacity of a DriftHints channel; a hint that does not
+// fit is sent as a Lost hint with the next one that does.
+const hintBuffer = 64
+
+// hintOf returns the hint for a deletion notification, if it may concern
+// the actuator: any deleted address; a deleted rule pointing into the
+// return tables from base on.
+func hintOf(m netlink.Message, base uint32) (DriftHint, bool) {
+	switch m.Header.Type {
+	case unix.RTM_DELADDR:
+		var am rtnetlink.AddressMessage
+		if err := am.UnmarshalBinary(m.Data); err != nil || am.Attributes == nil {
+			return DriftHint{Lost: true}, true
+		}
+		addr, ok := netip.AddrFromSlice(am.Attributes.Address)
+		if !ok {
+			return DriftHint{Lost: true}, true
+		}
+		return DriftHint{Interface: netpulse.Interface{Index: int(am.Index)}, Address: addr.Unmap()}, true
+	case unix.RTM_DELRULE:
+		var rm rtnetlink.RuleMessage
+		if err := rm.UnmarshalBinary(m.Data); err != nil || rm.Attributes == nil {
+			return DriftHint{Lost: true}, true
+		}
+		at := rm.Attributes
+		if at.Table == nil || *at.Table < base || *at.Table-base >= 1<<20 || at.Src == nil {
+			return DriftHint{}, false // not a return-path rule
+		}
+		src, ok := netip.AddrFromSlice(*at.Src)
+		if !ok {
+			return DriftHint{Lost: true}, true
+		}
+		return DriftHint{Interface: netpulse.Interface{Index: int(*at.Table - base)}, Address: src.Unmap()}, true
+	}
+	return DriftHint{}, false
+}
+
+func (w *driftWatch) run(c *netlink.Conn, ch chan DriftHint, base uint32) {
 	defer w.wg.Done()
 	defer close(ch)
+	lost := false // a hint did not fit: send a Lost one first
+	send := func(h DriftHint) {
+		if lost {
+			select {
+			case ch <- DriftHint{Lost: true}:
+				lost = false
+			default:
+				return
+			}
+		}
+		select {
+		case ch <- h:
+		default:
+			lost = true
+		}
+	}
 	for {
 		nm, err := c.Receive()
 		w.mu.Lock()
@@ -276,23 +323,16 @@ func (w *driftWatch) run(c *netlink.Conn, ch chan struct{}) {
 		if !live {
 			return
 		}
-		hint := false
 		if err != nil {
 			if !errors.Is(err, unix.ENOBUFS) {
 				w.drop(c)
 				return
 			}
-			hint = true // lost notifications: check
+			send(DriftHint{Lost: true}) // lost notifications: check
 		}
 		for _, m := range nm {
-			if m.Header.Type == unix.RTM_DELADDR || m.Header.Type == unix.RTM_DELRULE {
-				hint = true
-			}
-		}
-		if hint {
-			select {
-			case ch <- struct{}{}:
-			default:
+			if h, ok := hintOf(m, base); ok {
+				send(h)
 			}
 		}
 	}
@@ -320,12 +360,10 @@ func (w *driftWatch) stop() {
 	w.wg.Wait()
 }
 
-var _ SelfAnnouncer = (*KernelActuator)(nil)
-
-// AnnounceOwn implements SelfAnnouncer: one gratuitous ARP per IPv4
+// announceOwn implements SelfAnnouncer: one gratuitous ARP per IPv4
 // address and one unsolicited NA per global IPv6 address that ifc holds
 // (not tentative, not failed DAD), except those in except.
-func (a *KernelActuator) AnnounceOwn(ctx context.Context, ifc Interface, except []netip.Prefix) error {
+func (a *kernelActuator) announceOwn(ctx context.Context, ifc netpulse.Interface, except []netip.Prefix) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l, err := a.linkLocked(ifc)

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 )
@@ -22,7 +23,7 @@ func LinkEvidenceFrom(s linkmon.State) LinkEvidence {
 // RenamedAway returns, for a linkmon event whose link changed its name,
 // the link evidence that the old name is gone; ok is false for other
 // events.
-func RenamedAway(ev linkmon.Event) (LinkEvidence, bool) {
+func RenamedAway(ev *linkmon.LinkEvent) (LinkEvidence, bool) {
 	old := ev.Previous.Name
 	if old == "" || old == ev.State.Name {
 		return LinkEvidence{}, false
@@ -34,33 +35,20 @@ func RenamedAway(ev linkmon.Event) (LinkEvidence, bool) {
 	return LinkEvidence{Interface: old, Index: ev.Previous.Index, Present: false, Time: t}, true
 }
 
-// IPEvidenceFrom converts an ipmon verdict event to IP evidence; ok is
-// false for other events (target changes). An ipmon "dead" verdict
-// reached without any target that is down (only targets that never
-// answered: unverified) becomes VerdictUnverified, which does not fail the
-// interface: a target that never answered proves nothing about the path.
-func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
-	if ev.Kind != ipmon.VerdictChanged {
+// IPEvidenceFrom converts an ipmon verdict event (*ipmon.VerdictEvent) to
+// IP evidence; ok is false for other events. ipmon already applies the one
+// meaning of dead (a dead verdict reached only on targets that never
+// answered is unverified), so the verdict is taken as it is.
+func IPEvidenceFrom(ev netpulse.Event) (IPEvidence, bool) {
+	v, ok := ev.(*ipmon.VerdictEvent)
+	if !ok {
 		return IPEvidence{}, false
 	}
-	v := VerdictUnknown
-	switch ev.Verdict {
-	case ipmon.VerdictAlive:
-		v = VerdictAlive
-	case ipmon.VerdictDead:
-		v = VerdictUnverified
-		for _, e := range ev.Evidence {
-			if e.State == ipmon.Down {
-				v = VerdictDead
-				break
-			}
-		}
-	}
-	return IPEvidence{Interface: ev.Interface, Verdict: v, Time: ev.At}, true
+	return IPEvidence{Interface: v.Interface.Name, Verdict: v.Verdict, Time: v.Time}, true
 }
 
-// FollowLinks feeds every event of a linkmon subscription (e.g.
-// Watcher.Subscribe) into the engine, from a goroutine the engine owns. It
+// FollowLinks feeds every link event of a linkmon subscription (e.g.
+// Watcher.Subscribe; its other events are skipped) into the engine, from a goroutine the engine owns. It
 // runs until the channel is closed or the engine is closed; Close waits
 // for it. It returns ErrClosed if the engine is closed.
 //
@@ -68,12 +56,16 @@ func IPEvidenceFrom(ev ipmon.Event) (IPEvidence, bool) {
 // Previous has the old name) makes that member gone (Present false: link
 // down, never chosen, its addresses moved if it held them), and a link
 // that takes a member's name later is that member.
-func (e *Engine) FollowLinks(events <-chan linkmon.Event) error {
+func (e *Engine) FollowLinks(events <-chan netpulse.Event) error {
 	return e.follow(func() bool {
 		select {
-		case ev, ok := <-events:
+		case x, ok := <-events:
 			if !ok {
 				return false
+			}
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
+				return true
 			}
 			if gone, ok := RenamedAway(ev); ok {
 				e.Link(gone)
@@ -88,7 +80,7 @@ func (e *Engine) FollowLinks(events <-chan linkmon.Event) error {
 
 // FollowIP feeds the verdict events of an ipmon subscription (e.g.
 // Poller.Subscribe) into the engine, like FollowLinks.
-func (e *Engine) FollowIP(events <-chan ipmon.Event) error {
+func (e *Engine) FollowIP(events <-chan netpulse.Event) error {
 	return e.follow(func() bool {
 		select {
 		case ev, ok := <-events:

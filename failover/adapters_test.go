@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -16,16 +17,18 @@ func TestIPEvidenceFrom(t *testing.T) {
 	at := time.Now()
 	target := netip.MustParseAddr("198.18.10.1")
 	for _, tc := range []struct {
-		verdict ipmon.Verdict
+		verdict netpulse.Verdict
 		states  []ipmon.TargetState
-		want    failover.Verdict
+		want    netpulse.Verdict
 	}{
-		{ipmon.VerdictAlive, []ipmon.TargetState{ipmon.Up}, failover.VerdictAlive},
-		{ipmon.VerdictUnknown, []ipmon.TargetState{ipmon.Unknown}, failover.VerdictUnknown},
-		{ipmon.VerdictDead, []ipmon.TargetState{ipmon.Down, ipmon.Unverified}, failover.VerdictDead},
-		{ipmon.VerdictDead, []ipmon.TargetState{ipmon.Unverified, ipmon.Unverified}, failover.VerdictUnverified},
+		{netpulse.VerdictAlive, []ipmon.TargetState{ipmon.TargetUp}, netpulse.VerdictAlive},
+		{netpulse.VerdictUnknown, []ipmon.TargetState{ipmon.TargetUnknown}, netpulse.VerdictUnknown},
+		{netpulse.VerdictDead, []ipmon.TargetState{ipmon.TargetDown, ipmon.TargetUnverified}, netpulse.VerdictDead},
+		// ipmon applies the one meaning of dead itself: a rule failing on
+		// targets that never answered is an unverified verdict.
+		{netpulse.VerdictUnverified, []ipmon.TargetState{ipmon.TargetUnverified, ipmon.TargetUnverified}, netpulse.VerdictUnverified},
 	} {
-		ev := ipmon.Event{Kind: ipmon.VerdictChanged, At: at, Interface: "eth3", Verdict: tc.verdict}
+		ev := &ipmon.VerdictEvent{Time: at, Interface: netpulse.Interface{Name: "eth3"}, Verdict: tc.verdict}
 		for _, s := range tc.states {
 			ev.Evidence = append(ev.Evidence, ipmon.Evidence{Addr: target, State: s})
 		}
@@ -33,7 +36,7 @@ func TestIPEvidenceFrom(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, failover.IPEvidence{Interface: "eth3", Verdict: tc.want, Time: at}, got, "%v %v", tc.verdict, tc.states)
 	}
-	_, ok := failover.IPEvidenceFrom(ipmon.Event{Kind: ipmon.TargetChanged, Interface: "eth3"})
+	_, ok := failover.IPEvidenceFrom(&ipmon.TargetEvent{Interface: netpulse.Interface{Name: "eth3"}})
 	require.False(t, ok, "target changes are not verdicts")
 }
 
@@ -49,21 +52,21 @@ func TestLinkEvidenceFrom(t *testing.T) {
 func TestFollow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
-		links := make(chan linkmon.Event)
-		ips := make(chan ipmon.Event)
+		links := make(chan netpulse.Event)
+		ips := make(chan netpulse.Event)
 		require.NoError(t, r.e.FollowLinks(links))
 		require.NoError(t, r.e.FollowIP(ips))
 		for _, n := range []string{"eth3", "eth2"} {
-			links <- linkmon.Event{Initial: true, State: linkmon.State{Name: n, Index: ifIndex(n), Present: true, AdminUp: true, Carrier: true, Changed: time.Now()}}
+			links <- &linkmon.LinkEvent{Initial: true, State: linkmon.State{Name: n, Index: ifIndex(n), Present: true, AdminUp: true, Carrier: true, Changed: time.Now()}}
 		}
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, r.holders())
-		ips <- ipmon.Event{Kind: ipmon.TargetChanged, Interface: "eth3", State: ipmon.Down}
-		ips <- ipmon.Event{Kind: ipmon.VerdictChanged, Interface: "eth3", Verdict: ipmon.VerdictDead,
-			Evidence: []ipmon.Evidence{{State: ipmon.Down}}, At: time.Now()}
+		ips <- &ipmon.TargetEvent{Interface: netpulse.Interface{Name: "eth3"}, State: ipmon.TargetDown}
+		ips <- &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: "eth3"}, Verdict: netpulse.VerdictDead,
+			Evidence: []ipmon.Evidence{{State: ipmon.TargetDown}}, Time: time.Now()}
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders())
-		require.Equal(t, failover.HealthIPDown, r.member("eth3").Health)
+		require.Equal(t, netpulse.HealthIPDown, r.member("eth3").Health)
 		close(links)
 		// The engine's Close stops the IP follower, whose channel stays open.
 		r.close()

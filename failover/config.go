@@ -1,10 +1,10 @@
 package failover
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"time"
 )
 
@@ -21,15 +21,23 @@ const (
 	DefaultRepairInterval   = 250 * time.Millisecond
 )
 
-// Config configures an Engine. It is validated by New.
+// Config configures an Engine; a nil *Config means defaults, which are
+// invalid for want of a group. New validates it (Validate).
 type Config struct {
 	// Groups are the failover groups. At least one; an interface belongs to
 	// at most one group.
 	Groups []GroupConfig
 
-	// Actuator carries out moves. Required: NewActuator for the kernel, a
-	// failovertest.Recorder in tests.
+	// Actuator carries out moves: a KernelActuator from NewActuator, a
+	// failovertest.Recorder in tests. Nil: New opens a KernelActuator in
+	// NetNS with default settings. Either way the engine owns it:
+	// Engine.Close closes it.
 	Actuator Actuator
+
+	// NetNS is a file descriptor of the network namespace of the
+	// KernelActuator New opens when Actuator is nil (0: the caller's);
+	// see ActuatorConfig.NetNS. It must be 0 when Actuator is set.
+	NetNS int
 
 	// RetryMin and RetryMax bound the exponential backoff between attempts
 	// of a failed move (defaults DefaultRetryMin, DefaultRetryMax).
@@ -41,9 +49,11 @@ type Config struct {
 	// link at once, so this only matters when evidence is slow to come.
 	Settle time.Duration
 
-	// EventBuffer is how many events are queued for a slow reader of Events
-	// before the oldest are dropped and counted (default
-	// DefaultEventBuffer).
+	// EventBuffer caps the events queued for each slow subscriber
+	// (Engine.Subscribe) beyond what it has received (default
+	// DefaultEventBuffer): past it, events that a later event of the same
+	// interface or group follows are dropped first, and the subscriber is
+	// told how many with a *netpulse.DropEvent.
 	EventBuffer int
 
 	// RepairInterval is how often the engine verifies, when the Actuator
@@ -90,14 +100,21 @@ type GroupConfig struct {
 	Failback FailbackPolicy
 
 	// HoldDown is how long the primary must have been up before an auto
-	// failback (default DefaultHoldDown; negative means zero).
+	// failback (default DefaultHoldDown).
 	HoldDown time.Duration
+
+	// NoHoldDown: an auto failback does not wait for the primary to have
+	// been up for a while (HoldDown must be 0).
+	NoHoldDown bool
 
 	// MinDwell is the minimum time the addresses stay on a member before a
 	// voluntary move (failback) takes them away; a failure of the active
-	// member always moves them at once (default DefaultMinDwell; negative
-	// means zero).
+	// member always moves them at once (default DefaultMinDwell).
 	MinDwell time.Duration
+
+	// NoMinDwell: a voluntary move does not wait for the addresses to have
+	// been on their member for a while (MinDwell must be 0).
+	NoMinDwell bool
 
 	// DisableOnIPFailure disables a member whose IP path failed (carrier
 	// present) until Engine.Enable is called: Serviceguard's behaviour.
@@ -112,9 +129,11 @@ type GroupConfig struct {
 	SubnetDownOnIPFailure bool
 
 	// AnnounceCount is how many rounds of gratuitous ARP / unsolicited NA
-	// follow a move, the first at once (default DefaultAnnounceCount;
-	// negative means none).
+	// follow a move, the first at once (default DefaultAnnounceCount).
 	AnnounceCount int
+
+	// NoAnnounce: no announcement follows a move (AnnounceCount must be 0).
+	NoAnnounce bool
 
 	// AnnounceInterval is the time between rounds (default
 	// DefaultAnnounceInterval).
@@ -126,30 +145,64 @@ func (g *GroupConfig) members() []string {
 	return append([]string{g.Primary}, g.Standbys...)
 }
 
-// validate checks the configuration and fills in defaults in a copy.
-func (c Config) validate() (Config, error) {
-	if c.Actuator == nil {
-		return c, errors.New("failover: Config.Actuator is nil")
+// Validate reports the first invalid field of c (a nil c has no group), as
+// an error wrapping os.ErrInvalid.
+func (c *Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("failover: "+format+": %w", append(args, os.ErrInvalid)...)
+}
+
+// withDefaults validates c and returns a copy with the defaults filled in.
+func (c *Config) withDefaults() (Config, error) {
+	var v Config
+	if c != nil {
+		v = *c
+	}
+	err := v.fill()
+	return v, err
+}
+
+func (c *Config) fill() error {
+	if c.Actuator != nil && c.NetNS != 0 {
+		return invalid("Config.NetNS is for the actuator New opens, and Config.Actuator is set")
+	}
+	if c.NetNS < 0 {
+		return invalid("invalid namespace descriptor %d", c.NetNS)
 	}
 	if len(c.Groups) == 0 {
-		return c, errors.New("failover: no group configured")
+		return invalid("no group configured")
 	}
-	if c.RetryMin <= 0 {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"RetryMin", c.RetryMin}, {"RetryMax", c.RetryMax}, {"Settle", c.Settle}, {"RepairInterval", c.RepairInterval}} {
+		if d.v < 0 {
+			return invalid("negative %s %v", d.name, d.v)
+		}
+	}
+	if c.EventBuffer < 0 {
+		return invalid("negative EventBuffer %d", c.EventBuffer)
+	}
+	if c.RetryMin == 0 {
 		c.RetryMin = DefaultRetryMin
 	}
-	if c.RetryMax <= 0 {
+	if c.RetryMax == 0 {
 		c.RetryMax = DefaultRetryMax
 	}
 	if c.RetryMax < c.RetryMin {
-		return c, fmt.Errorf("failover: RetryMax %v below RetryMin %v", c.RetryMax, c.RetryMin)
+		return invalid("RetryMax %v below RetryMin %v", c.RetryMax, c.RetryMin)
 	}
-	if c.Settle <= 0 {
+	if c.Settle == 0 {
 		c.Settle = DefaultSettle
 	}
-	if c.EventBuffer <= 0 {
+	if c.EventBuffer == 0 {
 		c.EventBuffer = DefaultEventBuffer
 	}
-	if c.RepairInterval <= 0 {
+	if c.RepairInterval == 0 {
 		c.RepairInterval = DefaultRepairInterval
 	}
 	owner := map[string]string{}
@@ -157,68 +210,65 @@ func (c Config) validate() (Config, error) {
 	groups := make([]GroupConfig, len(c.Groups))
 	for i, g := range c.Groups {
 		if g.Primary == "" {
-			return c, fmt.Errorf("failover: group %d has no primary", i)
+			return invalid("group %d has no primary", i)
 		}
 		if g.Name == "" {
 			g.Name = g.Primary
 		}
 		if names[g.Name] {
-			return c, fmt.Errorf("failover: group name %q used twice", g.Name)
+			return invalid("group name %q used twice", g.Name)
 		}
 		names[g.Name] = true
 		for _, m := range g.members() {
 			if m == "" {
-				return c, fmt.Errorf("failover: group %q has an empty interface name", g.Name)
+				return invalid("group %q has an empty interface name", g.Name)
 			}
 			if o, ok := owner[m]; ok {
-				return c, fmt.Errorf("failover: interface %q is in group %q and in group %q", m, o, g.Name)
+				return invalid("interface %q is in group %q and in group %q", m, o, g.Name)
 			}
 			owner[m] = g.Name
 		}
 		if len(g.Addresses) == 0 {
-			return c, fmt.Errorf("failover: group %q has no address", g.Name)
+			return invalid("group %q has no address", g.Name)
 		}
 		seen := map[netip.Addr]bool{}
 		for _, p := range g.Addresses {
 			if !p.IsValid() || p.Addr().Zone() != "" || p.Addr().Is4In6() {
-				return c, fmt.Errorf("failover: group %q: invalid address %v", g.Name, p)
+				return invalid("group %q: invalid address %v", g.Name, p)
 			}
 			a := p.Addr()
 			if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-				return c, fmt.Errorf("failover: group %q: %v cannot be a service address", g.Name, p)
+				return invalid("group %q: %v cannot be a service address", g.Name, p)
 			}
 			if seen[a] {
-				return c, fmt.Errorf("failover: group %q: address %v listed twice", g.Name, a)
+				return invalid("group %q: address %v listed twice", g.Name, a)
 			}
 			seen[a] = true
 		}
 		if g.Initial == "" {
 			g.Initial = g.Primary
 		} else if _, ok := owner[g.Initial]; !ok || owner[g.Initial] != g.Name {
-			return c, fmt.Errorf("failover: group %q: initial member %q is not a member", g.Name, g.Initial)
+			return invalid("group %q: initial member %q is not a member", g.Name, g.Initial)
 		}
 		if g.Failback > FailbackNever {
-			return c, fmt.Errorf("failover: group %q: invalid failback policy %d", g.Name, g.Failback)
+			return invalid("group %q: invalid failback policy %d", g.Name, g.Failback)
 		}
 		switch {
-		case g.HoldDown == 0:
+		case g.HoldDown < 0 || g.MinDwell < 0 || g.AnnounceCount < 0 || g.AnnounceInterval < 0:
+			return invalid("group %q: negative HoldDown, MinDwell, AnnounceCount or AnnounceInterval (NoHoldDown, NoMinDwell and NoAnnounce turn them off)", g.Name)
+		case g.NoHoldDown && g.HoldDown != 0, g.NoMinDwell && g.MinDwell != 0, g.NoAnnounce && g.AnnounceCount != 0:
+			return invalid("group %q: a switch (NoHoldDown, NoMinDwell, NoAnnounce) and its value both set", g.Name)
+		}
+		if g.HoldDown == 0 && !g.NoHoldDown {
 			g.HoldDown = DefaultHoldDown
-		case g.HoldDown < 0:
-			g.HoldDown = 0
 		}
-		switch {
-		case g.MinDwell == 0:
+		if g.MinDwell == 0 && !g.NoMinDwell {
 			g.MinDwell = DefaultMinDwell
-		case g.MinDwell < 0:
-			g.MinDwell = 0
 		}
-		switch {
-		case g.AnnounceCount == 0:
+		if g.AnnounceCount == 0 && !g.NoAnnounce {
 			g.AnnounceCount = DefaultAnnounceCount
-		case g.AnnounceCount < 0:
-			g.AnnounceCount = 0
 		}
-		if g.AnnounceInterval <= 0 {
+		if g.AnnounceInterval == 0 {
 			g.AnnounceInterval = DefaultAnnounceInterval
 		}
 		g.Standbys = append([]string(nil), g.Standbys...)
@@ -226,5 +276,5 @@ func (c Config) validate() (Config, error) {
 		groups[i] = g
 	}
 	c.Groups = groups
-	return c, nil
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/netpulse/netpulse"
 )
 
 // A ConflictChecker is an Actuator that can tell whether a service address
@@ -23,7 +25,7 @@ type ConflictChecker interface {
 	// (IPv4: RFC 5227 ARP probe; IPv6: a duplicate address detection
 	// neighbour solicitation). Other errors mean that the check could not
 	// be made.
-	CheckConflict(ctx context.Context, target Interface, addrs []netip.Prefix, members []Interface, probe bool) error
+	CheckConflict(ctx context.Context, target netpulse.Interface, addrs []netip.Prefix, members []netpulse.Interface, probe bool) error
 }
 
 // ConflictError reports a service address held outside its group. It is

@@ -3,13 +3,17 @@
 // a healthy standby (Serviceguard's "local switching"), fails back by
 // policy, and reports what failed and at which level.
 //
-// An Engine is fed LinkEvidence (from linkmon) and IPEvidence (from ipmon)
-// through its Link and IP methods, or through the adapters in this package.
-// It acts through an Actuator: NewActuator for the kernel (rtnetlink for
-// addresses and the return path, AF_PACKET for gratuitous ARP, an ICMPv6
-// socket for unsolicited neighbour advertisements), failovertest.Recorder in
-// tests. Decisions and health changes arrive on Events; Snapshot returns a
-// Status whose String is a cmviewcl-like table and which marshals to JSON.
+// New(ctx, *Config) starts an Engine. It is fed LinkEvidence (from linkmon)
+// and IPEvidence (from ipmon) through its Link and IP methods, or through
+// the adapters in this package. It acts through an Actuator, which it owns
+// and closes: a KernelActuator (NewActuator, or opened by New when
+// Config.Actuator is nil: rtnetlink for addresses and the return path,
+// AF_PACKET for gratuitous ARP, an ICMPv6 socket for unsolicited neighbour
+// advertisements), failovertest.Recorder in tests. Decisions and health
+// changes arrive on every Subscribe channel; Snapshot returns a Status whose
+// String is a cmviewcl-like table and which marshals to JSON. Interfaces,
+// health, verdicts, failures and reasons are the root package's
+// (netpulse.Interface, netpulse.Health, ...).
 //
 // Health of an interface:
 //

@@ -5,22 +5,33 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/fanout"
 )
 
 // Errors returned by the Engine's methods; test them with errors.Is.
+// ErrUnknownGroup and ErrUnknownInterface (invalid arguments) also match
+// os.ErrInvalid.
 var (
 	// ErrUnknownGroup: no group of that name.
-	ErrUnknownGroup = errors.New("failover: unknown group")
+	ErrUnknownGroup error = invalidArgument("failover: unknown group")
 	// ErrUnknownInterface: the interface is not a member of any group.
-	ErrUnknownInterface = errors.New("failover: unknown interface")
+	ErrUnknownInterface error = invalidArgument("failover: unknown interface")
 	// ErrNotHealthy: a move was asked to a member that is not up.
 	ErrNotHealthy = errors.New("failover: member is not up")
 	// ErrClosed: the engine is closed.
 	ErrClosed = errors.New("failover: engine closed")
 )
+
+// invalidArgument is an error that matches os.ErrInvalid.
+type invalidArgument string
+
+func (e invalidArgument) Error() string        { return string(e) }
+func (e invalidArgument) Is(target error) bool { return target == os.ErrInvalid }
 
 // An Engine turns link and IP evidence into the health of each interface
 // and moves each group's addresses to a healthy member through its
@@ -38,13 +49,19 @@ type Engine struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	wake   chan struct{}
-	// followMu orders FollowLinks/FollowIP against Close.
+	// followMu orders FollowLinks/FollowIP and Subscribe against Close.
 	followMu sync.Mutex
-	events   *eventQueue
-	// verifier is the Actuator as a Verifier (nil: no repair); hinted is
-	// set by a DriftHinter's hint and taken by the engine's goroutine.
+	hub      *fanout.Hub[evKey, delivery]
+	// subs counts the subscriptions' goroutines; closed is closed by
+	// Close, closeErr is the Actuator's Close error.
+	subs     sync.WaitGroup
+	closed   chan struct{}
+	closeErr error
+	// verifier is the Actuator as a Verifier (nil: no repair); hints are
+	// a DriftHinter's hints, taken by the engine's goroutine.
 	verifier Verifier
-	hinted   atomic.Bool
+	hintMu   sync.Mutex
+	hints    []DriftHint
 	// selfAnn is the Actuator as a SelfAnnouncer (nil: the survivors'
 	// own addresses are not announced).
 	selfAnn SelfAnnouncer
@@ -72,9 +89,9 @@ type member struct {
 	link *LinkEvidence
 	ip   *IPEvidence
 
-	health  Health
-	failure Failure
-	reason  Reason
+	health  netpulse.Health
+	failure netpulse.Failure
+	reason  netpulse.Reason
 	since   time.Time // last health change (engine clock)
 	upSince time.Time // when it last became up; zero when not up
 	// evidence is the time of the evidence that caused the last health
@@ -84,7 +101,7 @@ type member struct {
 	opDisabled, policyDisabled bool
 }
 
-func (m *member) ifc() Interface { return Interface{Index: m.index, Name: m.name} }
+func (m *member) ifc() netpulse.Interface { return netpulse.Interface{Index: m.index, Name: m.name} }
 
 type group struct {
 	cfg     GroupConfig
@@ -93,7 +110,7 @@ type group struct {
 
 	active     *member // where the addresses are; nil until placed
 	lastSwitch time.Time
-	lastReason Reason
+	lastReason netpulse.Reason
 	switches   uint64
 	state      GroupState
 
@@ -139,14 +156,29 @@ type group struct {
 
 type request struct {
 	to     *member
-	reason Reason
+	reason netpulse.Reason
 }
 
-// New validates cfg and starts an engine. Close it when done.
-func New(cfg Config) (*Engine, error) {
-	c, err := cfg.validate()
+// New validates cfg (see Config.Validate) and starts an engine. With a nil
+// Config.Actuator it opens a KernelActuator (see NewActuator for the
+// privileges it needs). The engine owns its Actuator: Close closes it.
+//
+// ctx bounds the setup (the privilege checks and the actuator's namespace);
+// cancelling it later has no effect: Close ends the engine.
+func New(ctx context.Context, cfg *Config) (*Engine, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.Actuator == nil {
+		act, err := NewActuator(ctx, &ActuatorConfig{NetNS: c.NetNS, Logger: c.Logger})
+		if err != nil {
+			return nil, err
+		}
+		c.Actuator = act
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
@@ -155,6 +187,7 @@ func New(cfg Config) (*Engine, error) {
 		start:  time.Now(),
 		ctx:    ctx,
 		cancel: cancel,
+		closed: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 		inLink: map[string]LinkEvidence{},
 		inIP:   map[string]IPEvidence{},
@@ -172,15 +205,14 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.groups = append(e.groups, g)
 	}
-	e.events = newEventQueue(c.EventBuffer)
+	e.hub = newHub(c.EventBuffer)
 	if v, ok := c.Actuator.(Verifier); ok && !c.NoRepair {
 		e.verifier = v
 	}
 	if sa, ok := c.Actuator.(SelfAnnouncer); ok && !c.NoSurvivorAnnouncements {
 		e.selfAnn = sa
 	}
-	e.wg.Add(2)
-	go func() { defer e.wg.Done(); e.events.forward(ctx) }()
+	e.wg.Add(1)
 	go func() { defer e.wg.Done(); e.run() }()
 	if h, ok := c.Actuator.(DriftHinter); ok && e.verifier != nil {
 		hints := h.DriftHints(ctx)
@@ -189,11 +221,17 @@ func New(cfg Config) (*Engine, error) {
 			defer e.wg.Done()
 			for {
 				select {
-				case _, ok := <-hints:
+				case h, ok := <-hints:
 					if !ok {
 						return
 					}
-					e.hinted.Store(true)
+					e.hintMu.Lock()
+					if len(e.hints) < maxHints {
+						e.hints = append(e.hints, h)
+					} else {
+						e.hints = append(e.hints[:0], DriftHint{Lost: true})
+					}
+					e.hintMu.Unlock()
 					e.poke()
 				case <-ctx.Done():
 					return
@@ -204,25 +242,77 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// Close stops the engine and waits for its goroutines; the Events channel
-// is closed. Addresses stay where they are. Close is idempotent.
+// Close stops the engine, waits for its goroutines, closes the channels of
+// every subscription and closes the Actuator (whose error it returns).
+// Addresses stay where they are. Close is idempotent.
 func (e *Engine) Close() error {
 	e.once.Do(func() {
 		e.followMu.Lock()
 		e.cancel()
+		close(e.closed)
 		e.followMu.Unlock()
 		e.wg.Wait()
-		e.events.close()
+		e.hub.Close()
+		e.subs.Wait()
+		e.closeErr = e.act.Close()
 	})
-	return nil
+	return e.closeErr
 }
 
-// Events returns the channel of events (*HealthEvent, *SwitchEvent,
-// *GroupEvent, *ActionErrorEvent, *RepairEvent) in the order they
-// happened. A slow reader blocks nobody: beyond Config.EventBuffer queued
-// events the oldest are dropped and counted (Counters.EventsDropped). The
-// channel is closed by Close.
-func (e *Engine) Events() <-chan Event { return e.events.out }
+// Subscribe returns a channel of the engine's events from now on, in the
+// order they happened: *HealthEvent, *SwitchEvent, *GroupEvent,
+// *ActionErrorEvent, *RepairEvent, and *netpulse.DropEvent. Subscribe
+// before feeding evidence (Link, IP, FollowLinks, FollowIP) to see every
+// event; Snapshot tells the state at any time. Any number of subscriptions
+// may be open.
+//
+// A subscriber that falls behind blocks nobody. Its queue beyond what it
+// received is capped (Config.EventBuffer): the health events of one
+// interface fold into one (From of the oldest, the rest of the latest), so
+// do the group events of one group; past the cap, the events that a later
+// event of the same interface or group follows are dropped first, so that
+// the latest health of every member and the latest state of every group
+// always arrive. A *netpulse.DropEvent with the count of events folded or
+// dropped comes just before the next event delivered (Counters.EventsDropped
+// sums them over the subscribers).
+//
+// The channel is closed when ctx is done or the engine is closed (at once
+// if it already is).
+func (e *Engine) Subscribe(ctx context.Context) <-chan netpulse.Event {
+	out := make(chan netpulse.Event)
+	e.followMu.Lock()
+	defer e.followMu.Unlock()
+	if e.ctx.Err() != nil {
+		close(out)
+		return out
+	}
+	in := e.hub.Subscribe(ctx, nil)
+	e.subs.Add(1)
+	go func() {
+		defer e.subs.Done()
+		defer close(out)
+		send := func(ev netpulse.Event) bool {
+			select {
+			case out <- ev:
+				return true
+			case <-ctx.Done():
+			case <-e.closed:
+			}
+			return false
+		}
+		for d := range in {
+			if d.lost > 0 && !send(&netpulse.DropEvent{Time: d.lostAt, Count: d.lost}) {
+				break
+			}
+			if !send(d.ev) {
+				break
+			}
+		}
+		for range in { // until the hub lets go of it
+		}
+	}()
+	return out
+}
 
 // Link records link evidence for an interface. It never blocks. Evidence
 // about an interface that is in no group is counted and ignored.
@@ -287,10 +377,10 @@ func (e *Engine) setDisabled(iface string, off bool) error {
 	now := time.Now()
 	if off {
 		m.opDisabled = true
-		e.recompute(m, now, time.Time{}, ReasonDisabled)
+		e.recompute(m, now, time.Time{}, netpulse.ReasonDisabled)
 	} else {
 		m.opDisabled, m.policyDisabled = false, false
-		e.recompute(m, now, time.Time{}, ReasonEnabled)
+		e.recompute(m, now, time.Time{}, netpulse.ReasonEnabled)
 	}
 	e.mu.Unlock()
 	e.poke()
@@ -302,17 +392,17 @@ func (e *Engine) setDisabled(iface string, off bool) error {
 // SwitchEvent (or ActionErrorEvent) tells when it is done. Moving to the
 // active member is a no-op.
 func (e *Engine) Switch(groupName, to string) error {
-	return e.requestMove(groupName, to, ReasonManual)
+	return e.requestMove(groupName, to, netpulse.ReasonManual)
 }
 
 // Failback moves a group's addresses back to its primary now (reason
 // "failback"), whatever the failback policy and hold-down. The primary
 // must be up. It returns once the move is requested.
 func (e *Engine) Failback(groupName string) error {
-	return e.requestMove(groupName, "", ReasonFailback)
+	return e.requestMove(groupName, "", netpulse.ReasonFailback)
 }
 
-func (e *Engine) requestMove(groupName, to string, reason Reason) error {
+func (e *Engine) requestMove(groupName, to string, reason netpulse.Reason) error {
 	if e.ctx.Err() != nil {
 		return ErrClosed
 	}
@@ -335,7 +425,7 @@ func (e *Engine) requestMove(groupName, to string, reason Reason) error {
 			return fmt.Errorf("%w: %q is not a member of group %q", ErrUnknownInterface, to, groupName)
 		}
 	}
-	if m.health != HealthUp {
+	if m.health != netpulse.HealthUp {
 		return fmt.Errorf("%w: %s is %s", ErrNotHealthy, m.name, m.health)
 	}
 	if g.active == m && !g.dirty {
@@ -392,17 +482,20 @@ func (e *Engine) step() time.Time {
 		if ev.Index != 0 {
 			m.index = ev.Index
 		}
-		e.recompute(m, now, ev.Time, ReasonNone)
+		e.recompute(m, now, ev.Time, netpulse.ReasonNone)
 	}
 	for name, ev := range ips {
 		m := e.byName[name]
 		ev := ev
 		m.ip = &ev
-		e.recompute(m, now, ev.Time, ReasonNone)
+		e.recompute(m, now, ev.Time, netpulse.ReasonNone)
 	}
 
 	var next time.Time
-	hinted := e.hinted.Swap(false)
+	e.hintMu.Lock()
+	hints := e.hints
+	e.hints = nil
+	e.hintMu.Unlock()
 	for _, g := range e.groups {
 		if e.ctx.Err() != nil {
 			return time.Time{}
@@ -415,6 +508,13 @@ func (e *Engine) step() time.Time {
 			next = earliest(next, g.ownNext)
 		}
 		if e.verifier != nil {
+			hinted := false
+			for _, h := range hints {
+				if h.concerns(g) {
+					hinted = true
+					break
+				}
+			}
 			e.verify(g, e.verifier, now, hinted)
 			if g.state == GroupUp && g.active != nil && !g.dirty {
 				next = earliest(next, g.verifyAt)
@@ -430,6 +530,10 @@ func (e *Engine) step() time.Time {
 	return next
 }
 
+// maxHints bounds the drift hints waiting for the engine's goroutine; past
+// it they are folded into one "lost" hint (verify everything).
+const maxHints = 256
+
 func earliest(a, b time.Time) time.Time {
 	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
 		return b
@@ -440,18 +544,18 @@ func earliest(a, b time.Time) time.Time {
 // recompute derives m's health from its evidence and flags and emits a
 // HealthEvent when it changed. why overrides the reason (operator
 // actions); evidence is the time of the evidence that caused it.
-func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
+func (e *Engine) recompute(m *member, now, evidence time.Time, why netpulse.Reason) {
 	h, f, r := evaluate(m.link, m.ip)
-	if h == HealthIPDown && m.group.cfg.DisableOnIPFailure {
+	if h == netpulse.HealthIPDown && m.group.cfg.DisableOnIPFailure {
 		m.policyDisabled = true
 	}
 	switch {
 	case m.opDisabled:
-		h, r = HealthDisabled, ReasonDisabled
+		h, r = netpulse.HealthDisabled, netpulse.ReasonDisabled
 	case m.policyDisabled:
-		h, r = HealthDisabled, ReasonIPDown
+		h, r = netpulse.HealthDisabled, netpulse.ReasonIPDown
 	}
-	if why != ReasonNone && h != HealthDisabled {
+	if why != netpulse.ReasonNone && h != netpulse.HealthDisabled {
 		r = why
 	}
 	m.failure = f
@@ -461,10 +565,10 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
 	from := m.health
 	m.health, m.reason, m.since, m.evidence = h, r, now, evidence
 	m.group.blocked = nil // something changed: a blocked move may succeed now
-	if from == HealthUp && (h == HealthLinkDown || h == HealthIPDown) {
+	if from == netpulse.HealthUp && (h == netpulse.HealthLinkDown || h == netpulse.HealthIPDown) {
 		e.survivorsLost(m.group, m, now)
 	}
-	if h == HealthUp {
+	if h == netpulse.HealthUp {
 		m.upSince = now
 	} else {
 		m.upSince = time.Time{}
@@ -479,17 +583,17 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why Reason) {
 
 // failReason is the reason a move away from a member that is not up
 // carries.
-func failReason(m *member) Reason {
+func failReason(m *member) netpulse.Reason {
 	switch m.health {
-	case HealthIPDown:
-		return ReasonIPDown
-	case HealthDisabled:
+	case netpulse.HealthIPDown:
+		return netpulse.ReasonIPDown
+	case netpulse.HealthDisabled:
 		if m.opDisabled {
-			return ReasonManual
+			return netpulse.ReasonManual
 		}
-		return ReasonIPDown
+		return netpulse.ReasonIPDown
 	default:
-		return ReasonLinkDown
+		return netpulse.ReasonLinkDown
 	}
 }
 
@@ -497,7 +601,7 @@ func failReason(m *member) Reason {
 // standbys) that is up, skipping except.
 func (g *group) firstUp(except *member) *member {
 	for _, m := range g.members {
-		if m != except && m.health == HealthUp {
+		if m != except && m.health == netpulse.HealthUp {
 			return m
 		}
 	}
@@ -511,12 +615,12 @@ func (e *Engine) decide(g *group) {
 	anyUp, anyFailed, ipFailed := false, false, false
 	for _, m := range g.members {
 		switch m.health {
-		case HealthUp:
+		case netpulse.HealthUp:
 			anyUp = true
-		case HealthLinkDown, HealthIPDown, HealthDisabled:
+		case netpulse.HealthLinkDown, netpulse.HealthIPDown, netpulse.HealthDisabled:
 			anyFailed = true
 		}
-		if m.failure == FailureIPOnly {
+		if m.failure == netpulse.FailureIPOnly {
 			ipFailed = true
 		}
 	}
@@ -550,26 +654,26 @@ func (e *Engine) decide(g *group) {
 
 	var (
 		target   *member
-		reason   Reason
+		reason   netpulse.Reason
 		evidence time.Time
 	)
 	switch {
 	case g.active == nil:
 		switch {
-		case g.initial.health == HealthUp:
+		case g.initial.health == netpulse.HealthUp:
 			target = g.initial
-		case g.initial.health == HealthUnknown && now.Before(e.start.Add(e.cfg.Settle)):
+		case g.initial.health == netpulse.HealthUnknown && now.Before(e.start.Add(e.cfg.Settle)):
 			g.wakeAt = e.start.Add(e.cfg.Settle)
 			return
 		default:
 			target = g.firstUp(nil)
 		}
-		reason, evidence = ReasonInitial, target.evidence
-	case g.active.health != HealthUp:
+		reason, evidence = netpulse.ReasonInitial, target.evidence
+	case g.active.health != netpulse.HealthUp:
 		target = g.firstUp(g.active)
 		reason, evidence = failReason(g.active), g.active.evidence
 	case g.request != nil:
-		if g.request.to.health != HealthUp {
+		if g.request.to.health != netpulse.HealthUp {
 			g.request = nil
 			target = g.active
 			break
@@ -578,7 +682,7 @@ func (e *Engine) decide(g *group) {
 	default:
 		target = g.active
 		p := g.members[0]
-		if g.cfg.Failback == FailbackAuto && g.active != p && p.health == HealthUp {
+		if g.cfg.Failback == FailbackAuto && g.active != p && p.health == netpulse.HealthUp {
 			due := p.upSince.Add(g.cfg.HoldDown)
 			if d := g.lastSwitch.Add(g.cfg.MinDwell); d.After(due) {
 				due = d
@@ -586,7 +690,7 @@ func (e *Engine) decide(g *group) {
 			if now.Before(due) {
 				g.wakeAt = due
 			} else {
-				target, reason, evidence = p, ReasonFailback, p.evidence
+				target, reason, evidence = p, netpulse.ReasonFailback, p.evidence
 			}
 		}
 	}
@@ -605,14 +709,14 @@ func (e *Engine) decide(g *group) {
 // move puts the group's addresses on target and nowhere else in the group:
 // add on target first, then remove from every other member, then steer
 // the return path and send the first announcement.
-func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Time) {
+func (e *Engine) move(g *group, target *member, reason netpulse.Reason, evidence time.Time) {
 	g.attempt++
 	ctx, ifc := e.ctx, target.ifc()
 	if cc, ok := e.act.(ConflictChecker); ok {
 		// Before the first placement the address is probed for on the
 		// wire; a move between members only re-checks the host's own
 		// interfaces, so that a failover is never delayed by a probe.
-		members := make([]Interface, len(g.members))
+		members := make([]netpulse.Interface, len(g.members))
 		for i, m := range g.members {
 			members[i] = m.ifc()
 		}
@@ -621,7 +725,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 			if ce, ok := err.(*ConflictError); ok {
 				p = ce.Address
 			}
-			e.failed(g, target, "conflict", ifc, p, err)
+			e.failed(g, target, OpConflict, ifc, p, err)
 			return
 		}
 	}
@@ -630,7 +734,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	g.dirty = true
 	for _, p := range g.cfg.Addresses {
 		if err := e.act.AddAddress(ctx, ifc, p); err != nil {
-			e.failed(g, target, "add", ifc, p, err)
+			e.failed(g, target, OpAdd, ifc, p, err)
 			return
 		}
 	}
@@ -640,13 +744,13 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 		}
 		for _, p := range g.cfg.Addresses {
 			if err := e.act.RemoveAddress(ctx, m.ifc(), p); err != nil {
-				e.failed(g, target, "remove", m.ifc(), p, err)
+				e.failed(g, target, OpRemove, m.ifc(), p, err)
 				return
 			}
 		}
 	}
 	if err := e.act.SteerReturn(ctx, ifc, g.cfg.Addresses); err != nil {
-		e.failed(g, target, "steer", ifc, netip.Prefix{}, err)
+		e.failed(g, target, OpSteer, ifc, netip.Prefix{}, err)
 		return
 	}
 	from := g.active
@@ -665,7 +769,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	g.lastSwitch, g.lastReason = now, reason
 	g.switches++
 	e.counters.Switches++
-	if reason == ReasonFailback {
+	if reason == netpulse.ReasonFailback {
 		e.counters.Failbacks++
 	}
 	// The first announcement goes out at once, before the event.
@@ -697,7 +801,7 @@ func (e *Engine) move(g *group, target *member, reason Reason, evidence time.Tim
 	e.log("switch", "group", g.cfg.Name, "from", ev.From.Name, "to", ifc.Name, "reason", reason.String(), "latency", ev.Latency)
 }
 
-func (e *Engine) failed(g *group, target *member, op string, ifc Interface, p netip.Prefix, err error) {
+func (e *Engine) failed(g *group, target *member, op string, ifc netpulse.Interface, p netip.Prefix, err error) {
 	if e.ctx.Err() != nil {
 		return // closing: the context was canceled under the actuator
 	}
@@ -748,12 +852,12 @@ func (e *Engine) announce(g *group, now time.Time) {
 		if perm {
 			e.counters.PermanentErrors++
 		}
-		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: "announce", Interface: g.annTo.ifc(), Err: err, Permanent: perm})
+		e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: OpAnnounce, Interface: g.annTo.ifc(), Err: err, Permanent: perm})
 	}
 }
 
-func (e *Engine) emit(ev Event) {
-	e.counters.EventsDropped += e.events.push(ev)
+func (e *Engine) emit(ev netpulse.Event) {
+	e.hub.Publish(delivery{ev: ev})
 }
 
 func (e *Engine) log(msg string, args ...any) {
@@ -761,62 +865,3 @@ func (e *Engine) log(msg string, args ...any) {
 		e.cfg.Logger.Info("failover: "+msg, args...)
 	}
 }
-
-// eventQueue decouples the engine from the reader of Events.
-type eventQueue struct {
-	mu     sync.Mutex
-	buf    []Event
-	max    int
-	notify chan struct{}
-	out    chan Event
-}
-
-func newEventQueue(max int) *eventQueue {
-	return &eventQueue{max: max, notify: make(chan struct{}, 1), out: make(chan Event)}
-}
-
-// push queues ev and returns how many old events were dropped for it.
-func (q *eventQueue) push(ev Event) uint64 {
-	q.mu.Lock()
-	var dropped uint64
-	if len(q.buf) >= q.max {
-		n := len(q.buf) - q.max + 1
-		q.buf = append(q.buf[:0], q.buf[n:]...)
-		dropped = uint64(n)
-	}
-	q.buf = append(q.buf, ev)
-	q.mu.Unlock()
-	select {
-	case q.notify <- struct{}{}:
-	default:
-	}
-	return dropped
-}
-
-func (q *eventQueue) forward(ctx context.Context) {
-	for {
-		q.mu.Lock()
-		var ev Event
-		if len(q.buf) > 0 {
-			ev = q.buf[0]
-			q.buf[0] = nil
-			q.buf = q.buf[1:]
-		}
-		q.mu.Unlock()
-		if ev == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-q.notify:
-				continue
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case q.out <- ev:
-		}
-	}
-}
-
-func (q *eventQueue) close() { close(q.out) }

@@ -1,15 +1,18 @@
 package failover_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/failover/failovertest"
 	"github.com/stretchr/testify/require"
@@ -31,7 +34,7 @@ type rig struct {
 	rec *failovertest.Recorder
 
 	mu     sync.Mutex
-	events []failover.Event
+	events []netpulse.Event
 	done   chan struct{}
 }
 
@@ -48,12 +51,13 @@ func newRig(t *testing.T, gc failover.GroupConfig, mod func(*failover.Config)) *
 	if mod != nil {
 		mod(&cfg)
 	}
-	e, err := failover.New(cfg)
+	e, err := failover.New(context.Background(), &cfg)
 	require.NoError(t, err)
 	r.e = e
+	sub := e.Subscribe(context.Background())
 	go func() {
 		defer close(r.done)
-		for ev := range e.Events() {
+		for ev := range sub {
 			r.mu.Lock()
 			r.events = append(r.events, ev)
 			r.mu.Unlock()
@@ -73,7 +77,7 @@ func (r *rig) link(name string, carrier bool) {
 	synctest.Wait()
 }
 
-func (r *rig) ip(name string, v failover.Verdict) {
+func (r *rig) ip(name string, v netpulse.Verdict) {
 	r.e.IP(failover.IPEvidence{Interface: name, Verdict: v})
 	synctest.Wait()
 }
@@ -83,7 +87,7 @@ func ifIndex(name string) int {
 }
 
 // take returns and forgets the events collected so far.
-func (r *rig) take() []failover.Event {
+func (r *rig) take() []netpulse.Event {
 	synctest.Wait()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -92,7 +96,7 @@ func (r *rig) take() []failover.Event {
 	return ev
 }
 
-func switches(evs []failover.Event) []*failover.SwitchEvent {
+func switches(evs []netpulse.Event) []*failover.SwitchEvent {
 	var out []*failover.SwitchEvent
 	for _, ev := range evs {
 		if s, ok := ev.(*failover.SwitchEvent); ok {
@@ -102,7 +106,7 @@ func switches(evs []failover.Event) []*failover.SwitchEvent {
 	return out
 }
 
-func healths(evs []failover.Event) []*failover.HealthEvent {
+func healths(evs []netpulse.Event) []*failover.HealthEvent {
 	var out []*failover.HealthEvent
 	for _, ev := range evs {
 		if s, ok := ev.(*failover.HealthEvent); ok {
@@ -134,7 +138,7 @@ func (r *rig) member(name string) failover.InterfaceStatus {
 func (r *rig) start(members ...string) {
 	for _, m := range members {
 		r.link(m, true)
-		r.ip(m, failover.VerdictAlive)
+		r.ip(m, netpulse.VerdictAlive)
 	}
 	require.Equal(r.t, []string{members[0]}, r.holders())
 	time.Sleep(time.Second) // the initial announcements
@@ -146,36 +150,36 @@ func TestHealthTransitions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
 		defer r.close()
-		require.Equal(t, failover.HealthUnknown, r.member("eth3").Health)
+		require.Equal(t, netpulse.HealthUnknown, r.member("eth3").Health)
 
 		type step struct {
 			do      func()
-			health  failover.Health
-			failure failover.Failure
-			reason  failover.Reason
+			health  netpulse.Health
+			failure netpulse.Failure
+			reason  netpulse.Reason
 		}
 		lk := func(ev failover.LinkEvidence) func() {
 			return func() { ev.Interface = "eth3"; r.e.Link(ev); synctest.Wait() }
 		}
 		steps := []step{
-			{func() { r.ip("eth3", failover.VerdictUnverified) }, failover.HealthUnknown, failover.FailureNone, failover.ReasonNone},
-			{func() { r.link("eth3", true) }, failover.HealthUp, failover.FailureNone, failover.ReasonLinkUp},
-			{func() { r.link("eth3", false) }, failover.HealthLinkDown, failover.FailureLinkIP, failover.ReasonLinkDown},
-			{func() { r.link("eth3", true) }, failover.HealthUp, failover.FailureNone, failover.ReasonLinkUp},
-			{func() { r.ip("eth3", failover.VerdictDead) }, failover.HealthIPDown, failover.FailureIPOnly, failover.ReasonIPDown},
+			{func() { r.ip("eth3", netpulse.VerdictUnverified) }, netpulse.HealthUnknown, netpulse.FailureNone, netpulse.ReasonNone},
+			{func() { r.link("eth3", true) }, netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonLinkUp},
+			{func() { r.link("eth3", false) }, netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
+			{func() { r.link("eth3", true) }, netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonLinkUp},
+			{func() { r.ip("eth3", netpulse.VerdictDead) }, netpulse.HealthIPDown, netpulse.FailureIPOnly, netpulse.ReasonIPDown},
 			// Carrier lost while the IP path is dead: a link-level failure.
-			{func() { r.link("eth3", false) }, failover.HealthLinkDown, failover.FailureLinkIP, failover.ReasonLinkDown},
-			{func() { r.link("eth3", true) }, failover.HealthIPDown, failover.FailureIPOnly, failover.ReasonIPDown},
-			{func() { r.ip("eth3", failover.VerdictAlive) }, failover.HealthUp, failover.FailureNone, failover.ReasonIPUp},
-			{func() { require.NoError(t, r.e.Disable("eth3")); synctest.Wait() }, failover.HealthDisabled, failover.FailureNone, failover.ReasonDisabled},
-			{func() { r.link("eth3", false) }, failover.HealthDisabled, failover.FailureLinkIP, failover.ReasonDisabled},
-			{func() { require.NoError(t, r.e.Enable("eth3")); synctest.Wait() }, failover.HealthLinkDown, failover.FailureLinkIP, failover.ReasonEnabled},
-			{lk(failover.LinkEvidence{Present: true, AdminUp: true, Carrier: true}), failover.HealthUp, failover.FailureNone, failover.ReasonIPUp},
-			{lk(failover.LinkEvidence{Present: true, AdminUp: false, Carrier: true}), failover.HealthLinkDown, failover.FailureLinkIP, failover.ReasonLinkDown},
-			{lk(failover.LinkEvidence{Present: true, AdminUp: true, Carrier: true}), failover.HealthUp, failover.FailureNone, failover.ReasonIPUp},
-			{lk(failover.LinkEvidence{Present: false}), failover.HealthLinkDown, failover.FailureLinkIP, failover.ReasonLinkDown},
+			{func() { r.link("eth3", false) }, netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
+			{func() { r.link("eth3", true) }, netpulse.HealthIPDown, netpulse.FailureIPOnly, netpulse.ReasonIPDown},
+			{func() { r.ip("eth3", netpulse.VerdictAlive) }, netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonIPUp},
+			{func() { require.NoError(t, r.e.Disable("eth3")); synctest.Wait() }, netpulse.HealthDisabled, netpulse.FailureNone, netpulse.ReasonDisabled},
+			{func() { r.link("eth3", false) }, netpulse.HealthDisabled, netpulse.FailureLinkIP, netpulse.ReasonDisabled},
+			{func() { require.NoError(t, r.e.Enable("eth3")); synctest.Wait() }, netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonEnabled},
+			{lk(failover.LinkEvidence{Present: true, AdminUp: true, Carrier: true}), netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonIPUp},
+			{lk(failover.LinkEvidence{Present: true, AdminUp: false, Carrier: true}), netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
+			{lk(failover.LinkEvidence{Present: true, AdminUp: true, Carrier: true}), netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonIPUp},
+			{lk(failover.LinkEvidence{Present: false}), netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
 		}
-		prev := failover.HealthUnknown
+		prev := netpulse.HealthUnknown
 		for i, s := range steps {
 			s.do()
 			m := r.member("eth3")
@@ -198,10 +202,10 @@ func TestHealthTransitions(t *testing.T) {
 			prev = s.health
 		}
 		// IP evidence alone: alive is up, dead is ip-down.
-		r.ip("eth2", failover.VerdictDead)
-		require.Equal(t, failover.HealthIPDown, r.member("eth2").Health)
-		r.ip("eth2", failover.VerdictAlive)
-		require.Equal(t, failover.HealthUp, r.member("eth2").Health)
+		r.ip("eth2", netpulse.VerdictDead)
+		require.Equal(t, netpulse.HealthIPDown, r.member("eth2").Health)
+		r.ip("eth2", netpulse.VerdictAlive)
+		require.Equal(t, netpulse.HealthUp, r.member("eth2").Health)
 		require.Equal(t, "unknown", r.member("eth2").Link)
 
 		require.ErrorIs(t, r.e.Disable("eth9"), failover.ErrUnknownInterface)
@@ -216,28 +220,28 @@ func TestDisableOnIPFailure(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{DisableOnIPFailure: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.ip("eth3", failover.VerdictDead)
+		r.ip("eth3", netpulse.VerdictDead)
 		m := r.member("eth3")
-		require.Equal(t, failover.HealthDisabled, m.Health)
+		require.Equal(t, netpulse.HealthDisabled, m.Health)
 		require.True(t, m.Disabled)
-		require.Equal(t, failover.FailureIPOnly, m.Failure)
-		require.Equal(t, failover.ReasonIPDown, m.Reason)
+		require.Equal(t, netpulse.FailureIPOnly, m.Failure)
+		require.Equal(t, netpulse.ReasonIPDown, m.Reason)
 		sw := switches(r.take())
 		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonIPDown, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonIPDown, sw[0].Reason)
 		require.Equal(t, []string{"eth2"}, r.holders())
 
 		// The path recovers: still disabled, no failback.
-		r.ip("eth3", failover.VerdictAlive)
+		r.ip("eth3", netpulse.VerdictAlive)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		require.Equal(t, failover.HealthDisabled, r.member("eth3").Health)
+		require.Equal(t, netpulse.HealthDisabled, r.member("eth3").Health)
 		require.Equal(t, []string{"eth2"}, r.holders())
 
 		// Re-enabled: up again, and auto failback after the hold-down.
 		require.NoError(t, r.e.Enable("eth3"))
 		synctest.Wait()
-		require.Equal(t, failover.HealthUp, r.member("eth3").Health)
+		require.Equal(t, netpulse.HealthUp, r.member("eth3").Health)
 		time.Sleep(failover.DefaultHoldDown)
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, r.holders())
@@ -254,9 +258,9 @@ func TestInitialPlacement(t *testing.T) {
 		require.Equal(t, []string{"eth3"}, r.holders())
 		sw := switches(r.take())
 		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonInitial, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonInitial, sw[0].Reason)
 		require.Equal(t, "", sw[0].From.Name)
-		require.Equal(t, failover.Interface{Index: 13, Name: "eth3"}, sw[0].To)
+		require.Equal(t, netpulse.Interface{Index: 13, Name: "eth3"}, sw[0].To)
 		require.Equal(t, "eth3", r.rec.Steered(svc4))
 	})
 	synctest.Test(t, func(t *testing.T) {
@@ -303,7 +307,7 @@ func TestFailoverOnLinkDown(t *testing.T) {
 		require.Len(t, sw, 1)
 		require.Equal(t, "eth3", sw[0].From.Name)
 		require.Equal(t, "eth2", sw[0].To.Name)
-		require.Equal(t, failover.ReasonLinkDown, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonLinkDown, sw[0].Reason)
 		require.Equal(t, lost, sw[0].EvidenceTime)
 		require.Equal(t, time.Duration(0), sw[0].Latency, "no simulated time passes while acting")
 		require.Equal(t, 1, sw[0].Attempts)
@@ -338,7 +342,7 @@ func TestFailoverOnLinkDown(t *testing.T) {
 		st := r.e.Snapshot()
 		require.Equal(t, uint64(10), st.Counters.Announcements, "five for the initial placement, five for the move")
 		require.Equal(t, "eth2", st.Groups[0].Active)
-		require.Equal(t, failover.ReasonLinkDown, st.Groups[0].LastReason)
+		require.Equal(t, netpulse.ReasonLinkDown, st.Groups[0].LastReason)
 		require.Empty(t, r.rec.Violations())
 	})
 }
@@ -348,13 +352,13 @@ func TestFailoverOnIPDown(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{AnnounceCount: 2, AnnounceInterval: time.Second}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.ip("eth3", failover.VerdictDead)
+		r.ip("eth3", netpulse.VerdictDead)
 		require.Equal(t, []string{"eth2"}, r.holders())
 		sw := switches(r.take())
 		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonIPDown, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonIPDown, sw[0].Reason)
 		m := r.member("eth3")
-		require.Equal(t, failover.FailureIPOnly, m.Failure)
+		require.Equal(t, netpulse.FailureIPOnly, m.Failure)
 		require.Equal(t, "up", m.Link)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
@@ -376,16 +380,16 @@ func TestStandbyChosenByOrderAndHealth(t *testing.T) {
 
 		// The first standby's IP path dies while it is idle: reported, and
 		// nothing moves.
-		r.ip("eth2", failover.VerdictDead)
+		r.ip("eth2", netpulse.VerdictDead)
 		evs := r.take()
 		require.Empty(t, switches(evs))
 		h := healths(evs)
 		require.Len(t, h, 1)
 		require.Equal(t, "eth2", h[0].Interface.Name)
-		require.Equal(t, failover.HealthIPDown, h[0].To)
-		require.Equal(t, failover.FailureIPOnly, h[0].Failure)
+		require.Equal(t, netpulse.HealthIPDown, h[0].To)
+		require.Equal(t, netpulse.FailureIPOnly, h[0].Failure)
 		require.Equal(t, []string{"eth3"}, r.holders())
-		require.Equal(t, failover.VerdictDead, r.member("eth2").IP)
+		require.Equal(t, netpulse.VerdictDead, r.member("eth2").IP)
 
 		// The primary fails: the dead standby is skipped for eth4.
 		r.link("eth3", false)
@@ -393,7 +397,7 @@ func TestStandbyChosenByOrderAndHealth(t *testing.T) {
 
 		// eth2 recovers; eth4 fails: the addresses go to eth2 (the first
 		// member up in order; the primary is down).
-		r.ip("eth2", failover.VerdictAlive)
+		r.ip("eth2", netpulse.VerdictAlive)
 		require.Equal(t, []string{"eth4"}, r.holders(), "a healthy active member stays")
 		r.link("eth4", false)
 		require.Equal(t, []string{"eth2"}, r.holders())
@@ -411,7 +415,7 @@ func TestSubnetDown(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.ip("eth2", failover.VerdictDead)
+		r.ip("eth2", netpulse.VerdictDead)
 		r.take()
 		r.rec.Reset()
 
@@ -435,12 +439,12 @@ func TestSubnetDown(t *testing.T) {
 		require.Empty(t, r.rec.Calls())
 
 		// The standby recovers: the addresses move there.
-		r.ip("eth2", failover.VerdictAlive)
+		r.ip("eth2", netpulse.VerdictAlive)
 		evs = r.take()
 		require.Equal(t, []string{"eth2"}, r.holders())
 		sw := switches(evs)
 		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonLinkDown, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonLinkDown, sw[0].Reason)
 		require.Equal(t, failover.GroupUp, r.e.Snapshot().Groups[0].State)
 		n := 0
 		for _, ev := range evs {
@@ -458,11 +462,11 @@ func TestSubnetDownOnIPFailure(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{SubnetDownOnIPFailure: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.ip("eth3", failover.VerdictDead)
+		r.ip("eth3", netpulse.VerdictDead)
 		require.Equal(t, failover.GroupSubnetDown, r.e.Snapshot().Groups[0].State)
 		require.Equal(t, []string{"eth3"}, r.holders(), "one IP failure marks the subnet down: no move")
 		// A link failure can be pinned on the interface: it still moves.
-		r.ip("eth3", failover.VerdictAlive)
+		r.ip("eth3", netpulse.VerdictAlive)
 		r.link("eth3", false)
 		require.Equal(t, []string{"eth2"}, r.holders())
 	})
@@ -496,7 +500,7 @@ func TestFailbackAuto(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, r.holders())
 		sw := switches(r.take())
-		require.Equal(t, failover.ReasonFailback, sw[len(sw)-1].Reason)
+		require.Equal(t, netpulse.ReasonFailback, sw[len(sw)-1].Reason)
 		require.Equal(t, 10*time.Second, sw[len(sw)-1].Time.Sub(back))
 		require.Equal(t, uint64(1), r.e.Snapshot().Counters.Failbacks)
 	})
@@ -517,7 +521,7 @@ func TestMinDwell(t *testing.T) {
 		r.link("eth2", false)
 		require.Equal(t, []string{"eth3"}, r.holders())
 		sw := switches(r.take())
-		require.Equal(t, failover.ReasonLinkDown, sw[len(sw)-1].Reason)
+		require.Equal(t, netpulse.ReasonLinkDown, sw[len(sw)-1].Reason)
 
 		// The dwell counts from the last move.
 		r.link("eth2", true)
@@ -531,14 +535,14 @@ func TestMinDwell(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, r.holders())
 		sw = switches(r.take())
-		require.Equal(t, failover.ReasonFailback, sw[len(sw)-1].Reason)
+		require.Equal(t, netpulse.ReasonFailback, sw[len(sw)-1].Reason)
 		require.Equal(t, 30*time.Second, sw[len(sw)-1].Time.Sub(moved))
 	})
 }
 
 func TestFailbackManual(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackManual, HoldDown: time.Second, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackManual, HoldDown: time.Second, NoMinDwell: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
 		r.link("eth3", false)
@@ -548,7 +552,7 @@ func TestFailbackManual(t *testing.T) {
 		evs := r.take()
 		h := healths(evs)
 		require.Len(t, h, 1, "the primary's recovery is reported")
-		require.Equal(t, failover.HealthUp, h[0].To)
+		require.Equal(t, netpulse.HealthUp, h[0].To)
 		time.Sleep(time.Hour)
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders(), "manual: no failback on its own")
@@ -559,14 +563,14 @@ func TestFailbackManual(t *testing.T) {
 		require.Equal(t, []string{"eth3"}, r.holders())
 		sw := switches(r.take())
 		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonFailback, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonFailback, sw[0].Reason)
 		require.False(t, r.e.Snapshot().Groups[0].FailbackPending)
 	})
 }
 
 func TestFailbackNever(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackNever, HoldDown: time.Second, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{Failback: failover.FailbackNever, HoldDown: time.Second, NoMinDwell: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
 		r.link("eth3", false)
@@ -575,16 +579,16 @@ func TestFailbackNever(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders())
 		// The standby fails: back to the primary, as a failure move.
-		r.ip("eth2", failover.VerdictDead)
+		r.ip("eth2", netpulse.VerdictDead)
 		require.Equal(t, []string{"eth3"}, r.holders())
 		sw := switches(r.take())
-		require.Equal(t, failover.ReasonIPDown, sw[len(sw)-1].Reason)
+		require.Equal(t, netpulse.ReasonIPDown, sw[len(sw)-1].Reason)
 	})
 }
 
 func TestManualSwitchAndDisable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{Primary: "eth3", Standbys: []string{"eth2", "eth4"}, HoldDown: time.Second, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{Primary: "eth3", Standbys: []string{"eth2", "eth4"}, HoldDown: time.Second, NoMinDwell: true}, nil)
 		defer r.close()
 		r.start("eth3", "eth2", "eth4")
 		require.NoError(t, r.e.Switch("eth3", "eth4"))
@@ -592,7 +596,7 @@ func TestManualSwitchAndDisable(t *testing.T) {
 		require.Equal(t, []string{"eth4"}, r.holders())
 		sw := switches(r.take())
 		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonManual, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonManual, sw[0].Reason)
 		require.True(t, sw[0].EvidenceTime.IsZero())
 		require.NoError(t, r.e.Switch("eth3", "eth4"), "to the active member: no-op")
 		require.ErrorIs(t, r.e.Switch("eth3", "eth9"), failover.ErrUnknownInterface)
@@ -610,8 +614,8 @@ func TestManualSwitchAndDisable(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []string{"eth4"}, r.holders())
 		sw = switches(r.take())
-		require.Equal(t, failover.ReasonManual, sw[len(sw)-1].Reason)
-		require.Equal(t, failover.HealthDisabled, r.member("eth3").Health)
+		require.Equal(t, netpulse.ReasonManual, sw[len(sw)-1].Reason)
+		require.Equal(t, netpulse.HealthDisabled, r.member("eth3").Health)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		require.Equal(t, []string{"eth4"}, r.holders(), "a disabled primary is not failed back to")
@@ -629,7 +633,7 @@ func TestActuatorFailuresRetried(t *testing.T) {
 		r.start("eth3", "eth2")
 		errNoDev := errors.New("no such device")
 		fails := 0
-		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
+		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			// The second address cannot be added three times, then the
 			// removal from eth3 fails twice.
 			if op == failovertest.OpAdd && p == svc6 && fails < 3 {
@@ -679,7 +683,7 @@ func TestRetryBackoffCapped(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, func(c *failover.Config) { c.RetryMax = 300 * time.Millisecond })
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
+		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			if op == failovertest.OpSteer {
 				return errors.New("EPERM")
 			}
@@ -715,7 +719,7 @@ func TestStatusStringAndJSON(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{Name: "svc"}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.ip("eth3", failover.VerdictDead)
+		r.ip("eth3", netpulse.VerdictDead)
 		st := r.e.Snapshot()
 		s := st.String()
 		for _, want := range []string{"GROUP", "svc", "up", "eth2", "auto", "198.18.10.50/24,2001:db8:10::50/64",
@@ -750,7 +754,13 @@ func TestConfigValidation(t *testing.T) {
 	rec := failovertest.NewRecorder()
 	good := failover.GroupConfig{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}
 	for name, cfg := range map[string]failover.Config{
-		"no actuator":  {Groups: []failover.GroupConfig{good}},
+		"nil config":   {},
+		"netns twice":  {Actuator: rec, NetNS: 3, Groups: []failover.GroupConfig{good}},
+		"bad netns":    {NetNS: -1, Groups: []failover.GroupConfig{good}},
+		"neg holddown": {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Addresses: []netip.Prefix{svc4}, HoldDown: -1}}},
+		"neg announce": {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Addresses: []netip.Prefix{svc4}, AnnounceCount: -1}}},
+		"switch+value": {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Addresses: []netip.Prefix{svc4}, MinDwell: time.Second, NoMinDwell: true}}},
+		"neg repair":   {Actuator: rec, Groups: []failover.GroupConfig{good}, RepairInterval: -1},
 		"no group":     {Actuator: rec},
 		"no primary":   {Actuator: rec, Groups: []failover.GroupConfig{{Addresses: []netip.Prefix{svc4}}}},
 		"no address":   {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3"}}},
@@ -761,9 +771,25 @@ func TestConfigValidation(t *testing.T) {
 		"bad policy":   {Actuator: rec, Groups: []failover.GroupConfig{{Primary: "eth3", Failback: 9, Addresses: []netip.Prefix{svc4}}}},
 		"retry bounds": {Actuator: rec, Groups: []failover.GroupConfig{good}, RetryMin: time.Second, RetryMax: time.Millisecond},
 	} {
-		_, err := failover.New(cfg)
-		require.Error(t, err, name)
+		c := &cfg
+		if name == "nil config" {
+			c = nil
+		}
+		require.ErrorIs(t, c.Validate(), os.ErrInvalid, name)
+		_, err := failover.New(context.Background(), c)
+		require.ErrorIs(t, err, os.ErrInvalid, name)
 	}
+	require.NoError(t, (&failover.Config{Actuator: rec, Groups: []failover.GroupConfig{good}}).Validate())
+	for name, ac := range map[string]failover.ActuatorConfig{
+		"bad netns":      {NetNS: -1},
+		"neg probes":     {ConflictProbes: -1},
+		"neg probe ival": {ConflictProbeInterval: -time.Second},
+	} {
+		require.ErrorIs(t, ac.Validate(), os.ErrInvalid, name)
+		_, err := failover.NewActuator(context.Background(), &ac)
+		require.ErrorIs(t, err, os.ErrInvalid, name)
+	}
+	require.NoError(t, (*failover.ActuatorConfig)(nil).Validate())
 	for _, s := range []string{"auto", "manual", "never"} {
 		p, err := failover.ParseFailbackPolicy(s)
 		require.NoError(t, err)
@@ -776,14 +802,16 @@ func TestConfigValidation(t *testing.T) {
 func TestEventsNeverBlockEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(failover.Config{
-			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, MinDwell: -1, HoldDown: -1}},
+		e, err := failover.New(context.Background(), &failover.Config{
+			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}},
 			Actuator:    rec,
 			EventBuffer: 8,
 		})
 		require.NoError(t, err)
 		defer e.Close()
-		// Nobody reads Events: the engine keeps working and counts drops.
+		// A subscriber that never reads: the engine keeps working and
+		// counts drops.
+		_ = e.Subscribe(context.Background())
 		for i := 0; i < 50; i++ {
 			e.Link(failover.LinkEvidence{Interface: "eth2", Present: true, AdminUp: true, Carrier: true})
 			e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: i%2 == 0})
@@ -807,7 +835,7 @@ func TestHalfMoveWhileSubnetDown(t *testing.T) {
 		defer r.close()
 		r.start("eth3", "eth2")
 		removals := 0
-		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
+		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			if op == failovertest.OpRemove && removals < 2 {
 				removals++
 				return errors.New("EBUSY")

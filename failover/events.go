@@ -3,29 +3,43 @@ package failover
 import (
 	"net/netip"
 	"time"
+
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/fanout"
 )
 
-// An Event is one of *HealthEvent, *SwitchEvent, *GroupEvent,
-// *ActionErrorEvent or *RepairEvent, delivered in order on Engine.Events.
-type Event interface {
-	// EventTime is when the engine emitted the event.
-	EventTime() time.Time
-	isEvent()
-}
+// Operations, as ActionErrorEvent.Op names them; failovertest.Recorder
+// records its calls with the same words.
+const (
+	// OpConflict: the conflict check before a move ("conflict").
+	OpConflict = "conflict"
+	// OpAdd: Actuator.AddAddress ("add").
+	OpAdd = "add"
+	// OpRemove: Actuator.RemoveAddress ("remove").
+	OpRemove = "remove"
+	// OpSteer: Actuator.SteerReturn ("steer").
+	OpSteer = "steer"
+	// OpAnnounce: Actuator.Announce ("announce").
+	OpAnnounce = "announce"
+	// OpAnnounceOwn: SelfAnnouncer.AnnounceOwn ("announce-own").
+	OpAnnounceOwn = "announce-own"
+	// OpRepair: putting back what verification found missing ("repair").
+	OpRepair = "repair"
+)
 
 // HealthEvent reports a health transition of one interface.
 type HealthEvent struct {
 	// Time is when the engine saw the transition.
 	Time time.Time
 	// Interface is the interface, Group its group.
-	Interface Interface
+	Interface netpulse.Interface
 	Group     string
 	// From and To are the health before and after.
-	From, To Health
+	From, To netpulse.Health
 	// Failure classifies the failure (FailureNone when not failed).
-	Failure Failure
+	Failure netpulse.Failure
 	// Reason says why, e.g. ReasonLinkDown, ReasonIPUp, ReasonDisabled.
-	Reason Reason
+	Reason netpulse.Reason
 	// EvidenceTime is the time of the evidence that caused it (zero for an
 	// operator's action).
 	EvidenceTime time.Time
@@ -42,10 +56,10 @@ type SwitchEvent struct {
 	Addresses []netip.Prefix
 	// From is the member the addresses were on (zero Interface for the
 	// initial placement); To where they are now.
-	From, To Interface
+	From, To netpulse.Interface
 	// Reason is ReasonLinkDown, ReasonIPDown, ReasonFailback,
 	// ReasonManual or ReasonInitial.
-	Reason Reason
+	Reason netpulse.Reason
 	// EvidenceTime is the time of the evidence that triggered the move
 	// (zero when none did, e.g. a manual move).
 	EvidenceTime time.Time
@@ -72,10 +86,11 @@ type ActionErrorEvent struct {
 	// Time is when the call failed; Group is the group being moved.
 	Time  time.Time
 	Group string
-	// Op is "conflict" (the address is held elsewhere), "add", "remove",
-	// "steer", "announce" or "repair".
+	// Op is the operation that failed: OpConflict (the address is held
+	// elsewhere), OpAdd, OpRemove, OpSteer, OpAnnounce, OpAnnounceOwn or
+	// OpRepair.
 	Op        string
-	Interface Interface
+	Interface netpulse.Interface
 	// Address is the address concerned (zero for steer and announce).
 	Address netip.Prefix
 	// Err is the actuator's error.
@@ -94,19 +109,90 @@ type ActionErrorEvent struct {
 	Permanent bool
 }
 
-// EventTime implements Event.
+// EventTime returns e.Time (netpulse.Event).
 func (e *HealthEvent) EventTime() time.Time { return e.Time }
 
-// EventTime implements Event.
+// EventTime returns e.Time (netpulse.Event).
 func (e *SwitchEvent) EventTime() time.Time { return e.Time }
 
-// EventTime implements Event.
+// EventTime returns e.Time (netpulse.Event).
 func (e *GroupEvent) EventTime() time.Time { return e.Time }
 
-// EventTime implements Event.
+// EventTime returns e.Time (netpulse.Event).
 func (e *ActionErrorEvent) EventTime() time.Time { return e.Time }
 
-func (*HealthEvent) isEvent()      {}
-func (*SwitchEvent) isEvent()      {}
-func (*GroupEvent) isEvent()       {}
-func (*ActionErrorEvent) isEvent() {}
+// The engine's events go through an internal/fanout hub, so that every
+// subscriber gets the delivery guarantees of linkmon's and ipmon's: the
+// engine never blocks on a subscriber, and a subscriber that falls behind
+// loses intermediate states only, and is told how many.
+
+// evKey says what an event is about: the events of one key fold or drop
+// in favour of the latest one.
+type evKey struct {
+	kind uint8
+	name string
+}
+
+// delivery is what the hub carries: an event and what was folded or
+// dropped before it.
+type delivery struct {
+	ev     netpulse.Event
+	lost   uint64    // events folded into ev or dropped before it
+	lostAt time.Time // when the first of them was folded or dropped
+}
+
+func keyOf(d delivery) evKey {
+	switch ev := d.ev.(type) {
+	case *HealthEvent:
+		return evKey{1, ev.Interface.Name}
+	case *GroupEvent:
+		return evKey{2, ev.Group}
+	case *SwitchEvent:
+		return evKey{3, ev.Group}
+	case *ActionErrorEvent:
+		return evKey{4, ev.Group + "\x00" + ev.Op}
+	case *RepairEvent:
+		return evKey{5, ev.Group}
+	}
+	return evKey{}
+}
+
+// fold merges a waiting health or group event with a newer one of the same
+// interface or group: the subscriber sees the transition from the older
+// event's From to the newer one's state. Moves, errors and repairs are
+// never folded: each is a fact of its own.
+func fold(old, new delivery) (delivery, bool) {
+	var ev netpulse.Event
+	switch n := new.ev.(type) {
+	case *HealthEvent:
+		o, ok := old.ev.(*HealthEvent)
+		if !ok {
+			return old, false
+		}
+		m := *n
+		m.From = o.From
+		ev = &m
+	case *GroupEvent:
+		ev = n
+	default:
+		return old, false
+	}
+	at := old.lostAt
+	if at.IsZero() {
+		at = new.ev.EventTime()
+	}
+	return delivery{ev: ev, lost: old.lost + new.lost + 1, lostAt: at}, true
+}
+
+// markDropped records on d that n events were dropped before it.
+func markDropped(d delivery, n uint64) delivery {
+	d.lost += n
+	if now := time.Now(); d.lostAt.IsZero() || now.Before(d.lostAt) {
+		d.lostAt = now
+	}
+	return d
+}
+
+func newHub(limit int) *fanout.Hub[evKey, delivery] {
+	return fanout.New(0, keyOf, fold, fanout.WithLimit[delivery](limit), fanout.WithDropMark(markDropped))
+}

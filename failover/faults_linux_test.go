@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
@@ -37,7 +38,7 @@ func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
 
 	fd, err := unix.FcntlInt(uintptr(node.FD()), unix.F_DUPFD_CLOEXEC, 0)
 	require.NoError(t, err)
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
 	require.NoError(t, err)
 	defer act.Close()
 	require.NoError(t, unix.Close(fd))
@@ -49,7 +50,7 @@ func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
 	t.Logf("caller's descriptor %d closed; number reused: %d", fd, reused)
 
 	ctx := t.Context()
-	eth2 := failover.Interface{Name: "eth2"}
+	eth2 := netpulse.Interface{Name: "eth2"}
 	require.NoError(t, act.AddAddress(ctx, eth2, svc4))
 	require.NoError(t, act.AddAddress(ctx, eth2, svc6))
 	require.NoError(t, act.Announce(ctx, eth2, svcAddrs), "sockets opened after the close enter the right namespace")
@@ -78,7 +79,7 @@ func returnRules(t testing.TB, ns *netlab.NS) []rtnetlink.RuleMessage {
 	require.NoError(t, err)
 	var out []rtnetlink.RuleMessage
 	for _, r := range all {
-		if r.Attributes != nil && r.Attributes.Priority != nil && *r.Attributes.Priority == failover.DefaultRulePriority {
+		if r.Attributes != nil && r.Attributes.Priority != nil && *r.Attributes.Priority == netpulse.DefaultRulePriority {
 			out = append(out, r)
 		}
 	}
@@ -92,7 +93,7 @@ func returnRules(t testing.TB, ns *netlab.NS) []rtnetlink.RuleMessage {
 func TestKernelRepair(t *testing.T) {
 	k := newKernelLab(t, true, failover.GroupConfig{})
 	waitRepair := func() *failover.RepairEvent {
-		return k.waitEvent("repair", func(ev failover.Event) bool { _, ok := ev.(*failover.RepairEvent); return ok }, 2*time.Second).(*failover.RepairEvent)
+		return k.waitEvent("repair", func(ev netpulse.Event) bool { _, ok := ev.(*failover.RepairEvent); return ok }, 2*time.Second).(*failover.RepairEvent)
 	}
 	var took []time.Duration
 	for i := 0; i < 5; i++ {
@@ -128,7 +129,7 @@ func TestKernelRepair(t *testing.T) {
 	// Two deletions: the engine may repair after the first and again
 	// after the second (one or two repairs), never give up on them.
 	require.Eventually(t, func() bool {
-		d, err := k.act.Verify(t.Context(), failover.Interface{Name: "eth3"}, svcAddrs)
+		d, err := k.act.Verify(t.Context(), netpulse.Interface{Name: "eth3"}, svcAddrs)
 		return err == nil && d.None()
 	}, time.Second, time.Millisecond, "return path complete again")
 	time.Sleep(2 * failover.DefaultRepairInterval)
@@ -136,14 +137,14 @@ func TestKernelRepair(t *testing.T) {
 	require.Contains(t, []uint64{6, 7}, afterRules, "5 address repairs, then 1 or 2 for the two rules")
 	for _, r := range returnRules(t, k.node) {
 		require.NotNil(t, r.Attributes.Protocol)
-		require.Equal(t, uint8(failover.ReturnPathProtocol), *r.Attributes.Protocol, "marked as ours")
+		require.Equal(t, netpulse.DefaultReturnProtocol, *r.Attributes.Protocol, "marked as ours")
 	}
 
 	// The on-link route of the return table deleted (no notification is
 	// followed for routes: found by the periodic verification).
 	idx, err := k.node.Index("eth3")
 	require.NoError(t, err)
-	table := uint32(failover.DefaultReturnTableBase + idx)
+	table := netpulse.DefaultReturnTableBase + uint32(idx)
 	routes, err := c.Route.List()
 	require.NoError(t, err)
 	var ours []rtnetlink.RouteMessage
@@ -153,7 +154,7 @@ func TestKernelRepair(t *testing.T) {
 		}
 	}
 	require.Len(t, ours, 1, "the return table holds the subnet's on-link route")
-	require.Equal(t, uint8(failover.ReturnPathProtocol), ours[0].Protocol)
+	require.Equal(t, netpulse.DefaultReturnProtocol, ours[0].Protocol)
 	t0 = time.Now()
 	require.NoError(t, c.Route.Delete(&ours[0]))
 	require.Eventually(t, func() bool { return k.e.Snapshot().Counters.Repairs > afterRules }, 2*time.Second, time.Millisecond,
@@ -178,7 +179,7 @@ func TestKernelSweep(t *testing.T) {
 	ctx := t.Context()
 	old := netip.MustParsePrefix("198.18.11.77/24")
 	require.NoError(t, k.node.AddAddr("eth2", old))
-	require.NoError(t, k.act.SteerReturn(ctx, failover.Interface{Name: "eth2"}, []netip.Prefix{old}))
+	require.NoError(t, k.act.SteerReturn(ctx, netpulse.Interface{Name: "eth2"}, []netip.Prefix{old}))
 	require.NoError(t, k.node.DelAddr("eth2", old))
 	require.Len(t, returnRules(t, k.node), 3)
 	n, err := k.act.Sweep(ctx, svcAddrs)
@@ -227,13 +228,19 @@ func newConflictLab(t *testing.T) *conflictLab {
 	l, err := c.peer.Link("eth0")
 	require.NoError(t, err)
 	c.peerMAC = l.Attributes.Address
-	c.act, err = failover.NewActuator(&failover.ActuatorConfig{NetNS: c.node.FD()})
+	c.act, err = failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.act.Close() })
 	return &c
 }
 
-var conflictMembers = []failover.Interface{{Name: "eth3"}, {Name: "eth2"}}
+// borrowed lends an actuator to an engine, which closes the one it owns:
+// the test closes this one itself.
+type borrowed struct{ *failover.KernelActuator }
+
+func (borrowed) Close() error { return nil }
+
+var conflictMembers = []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}
 
 // TestKernelConflict: an address held by another host on the link (IPv4:
 // answered ARP probe; IPv6: answered DAD probe) or by a local interface
@@ -282,17 +289,18 @@ func TestKernelConflict(t *testing.T) {
 			require.Contains(t, err.Error(), tc.addr.Addr().String())
 
 			// The engine refuses to place the group's addresses.
-			e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
-				Addresses: []netip.Prefix{tc.addr}}}, Actuator: c.act})
+			e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+				Addresses: []netip.Prefix{tc.addr}}}, Actuator: borrowed{c.act}})
 			require.NoError(t, err)
 			defer e.Close()
+			sub := e.Subscribe(context.Background())
 			for _, n := range []string{"eth3", "eth2"} {
 				e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
 			}
 			deadline := time.After(5 * time.Second)
 			for done := false; !done; {
 				select {
-				case ev := <-e.Events():
+				case ev := <-sub:
 					if a, ok := ev.(*failover.ActionErrorEvent); ok {
 						require.Equal(t, "conflict", a.Op)
 						require.True(t, a.Permanent)
@@ -339,24 +347,29 @@ func TestKernelDriftHints(t *testing.T) {
 	sw, err := lab.NewNS("sw")
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	hints := act.DriftHints(ctx)
-	eth2 := failover.Interface{Name: "eth2"}
+	eth2 := netpulse.Interface{Name: "eth2"}
 	require.NoError(t, act.AddAddress(ctx, eth2, svc4))
 	require.NoError(t, act.SteerReturn(ctx, eth2, []netip.Prefix{svc4}))
+	var last failover.DriftHint
 	recv := func(what string) bool {
 		t.Helper()
 		select {
-		case _, ok := <-hints:
+		case h, ok := <-hints:
+			last = h
 			return ok
 		case <-time.After(2 * time.Second):
 			t.Fatalf("nothing on the channel: %s", what)
 			return false
 		}
 	}
+	l, err := node.Link("eth2")
+	require.NoError(t, err)
+	want := failover.DriftHint{Interface: netpulse.Interface{Index: int(l.Index)}, Address: svc4.Addr()}
 	time.Sleep(50 * time.Millisecond)
 	for len(hints) > 0 {
 		<-hints
@@ -370,7 +383,12 @@ func TestKernelDriftHints(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	require.NoError(t, node.DelAddr("eth2", svc4))
-	require.True(t, recv("address deleted"))
+	// Deleting the primary address of the subnet deletes its secondary
+	// (198.18.10.9) too: each is hinted.
+	for recv("address deleted") && last != want {
+		require.Equal(t, int(l.Index), last.Interface.Index, "the interface it was deleted from: %+v", last)
+	}
+	require.Equal(t, want, last, "the address and the interface it was deleted from")
 	rules := returnRules(t, node)
 	require.Len(t, rules, 1)
 	c, err := node.Dial()
@@ -378,6 +396,7 @@ func TestKernelDriftHints(t *testing.T) {
 	require.NoError(t, c.Rule.Delete(&rules[0]))
 	c.Close()
 	require.True(t, recv("rule deleted"))
+	require.Equal(t, want, last, "the rule's source and the interface of its return table")
 	cancel()
 	for recv("closed on cancel") {
 	}
@@ -404,11 +423,11 @@ func TestKernelVerify(t *testing.T) {
 	for _, p := range eth3Addrs {
 		require.NoError(t, node.AddAddr("eth3", p))
 	}
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
-	eth3 := failover.Interface{Name: "eth3"}
+	eth3 := netpulse.Interface{Name: "eth3"}
 	place := func() {
 		for _, p := range svcAddrs {
 			require.NoError(t, act.AddAddress(ctx, eth3, p))
@@ -447,7 +466,7 @@ func TestKernelVerify(t *testing.T) {
 	require.NoError(t, err)
 	n := 0
 	for i := range routes {
-		if routes[i].Attributes.Table == uint32(failover.DefaultReturnTableBase+idx) {
+		if routes[i].Attributes.Table == netpulse.DefaultReturnTableBase+uint32(idx) {
 			require.NoError(t, c.Route.Delete(&routes[i]))
 			d, err := act.Verify(ctx, eth3, svcAddrs)
 			require.NoError(t, err)

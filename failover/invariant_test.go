@@ -1,6 +1,7 @@
 package failover_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/failover/failovertest"
 	"github.com/stretchr/testify/require"
@@ -18,23 +20,23 @@ import (
 // what health that must give.
 type model struct {
 	carrier     map[string]bool
-	verdict     map[string]failover.Verdict
+	verdict     map[string]netpulse.Verdict
 	opDisabled  map[string]bool
 	polDisabled map[string]bool
 	disableIP   bool
 }
 
-func (m *model) health(name string) failover.Health {
+func (m *model) health(name string) netpulse.Health {
 	if m.opDisabled[name] || m.polDisabled[name] {
-		return failover.HealthDisabled
+		return netpulse.HealthDisabled
 	}
 	switch {
 	case !m.carrier[name]:
-		return failover.HealthLinkDown
-	case m.verdict[name] == failover.VerdictDead:
-		return failover.HealthIPDown
+		return netpulse.HealthLinkDown
+	case m.verdict[name] == netpulse.VerdictDead:
+		return netpulse.HealthIPDown
 	}
-	return failover.HealthUp
+	return netpulse.HealthUp
 }
 
 // TestRandomizedInvariant drives the engine through random link and IP
@@ -66,7 +68,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 	addrs := []netip.Prefix{svc4, svc6, netip.MustParsePrefix("198.18.10.51/24")}
 	rec := failovertest.NewRecorder()
 	rec.KeepCalls(64)
-	e, err := failover.New(failover.Config{
+	e, err := failover.New(context.Background(), &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Primary: "eth3", Standbys: []string{"eth2", "eth4"}, Addresses: addrs,
 			Failback: policy, HoldDown: 300 * time.Millisecond, MinDwell: 200 * time.Millisecond,
@@ -77,12 +79,13 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 	})
 	require.NoError(t, err)
 	defer e.Close()
+	sub := e.Subscribe(context.Background())
 	go func() {
-		for range e.Events() {
+		for range sub {
 		}
 	}()
 
-	m := &model{carrier: map[string]bool{}, verdict: map[string]failover.Verdict{},
+	m := &model{carrier: map[string]bool{}, verdict: map[string]netpulse.Verdict{},
 		opDisabled: map[string]bool{}, polDisabled: map[string]bool{}, disableIP: disableIP}
 	for _, n := range members {
 		m.carrier[n] = true
@@ -102,7 +105,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 	}
 	anyUp := func() bool {
 		for _, n := range members {
-			if m.health(n) == failover.HealthUp {
+			if m.health(n) == netpulse.HealthUp {
 				return true
 			}
 		}
@@ -117,7 +120,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 			e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: m.carrier[n]})
 			stats["link"]++
 		case k < 16:
-			v := []failover.Verdict{failover.VerdictAlive, failover.VerdictDead, failover.VerdictUnverified, failover.VerdictAlive}[rng.IntN(4)]
+			v := []netpulse.Verdict{netpulse.VerdictAlive, netpulse.VerdictDead, netpulse.VerdictUnverified, netpulse.VerdictAlive}[rng.IntN(4)]
 			m.verdict[n] = v
 			e.IP(failover.IPEvidence{Interface: n, Verdict: v})
 			stats["ip"]++
@@ -133,7 +136,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 			// Actuator faults from now until the next settle.
 			op := []string{failovertest.OpAdd, failovertest.OpRemove, failovertest.OpSteer, ""}[rng.IntN(4)]
 			budget := 1 + rng.IntN(6)
-			rec.SetFail(func(o string, ifc failover.Interface, p netip.Prefix) error {
+			rec.SetFail(func(o string, ifc netpulse.Interface, p netip.Prefix) error {
 				if budget > 0 && (op == "" || o == op) && o != failovertest.OpAnnounce {
 					budget--
 					return errFault
@@ -144,7 +147,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 		}
 		if disableIP {
 			for _, x := range members {
-				if m.carrier[x] && m.verdict[x] == failover.VerdictDead {
+				if m.carrier[x] && m.verdict[x] == netpulse.VerdictDead {
 					m.polDisabled[x] = true
 				}
 			}
@@ -186,7 +189,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 			if anyUp() {
 				require.False(t, st.Groups[0].MovePending, "step %d", step)
 				active := st.Groups[0].Active
-				require.Equal(t, failover.HealthUp, m.health(active), "step %d: active %s", step, active)
+				require.Equal(t, netpulse.HealthUp, m.health(active), "step %d: active %s", step, active)
 				for i, h := range hs {
 					require.Equal(t, []string{active}, h, "step %d: %v", step, addrs[i])
 				}

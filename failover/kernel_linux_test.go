@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -41,7 +42,7 @@ type kernelLab struct {
 	mac2, mac3       net.HardwareAddr
 	act              *failover.KernelActuator
 	e                *failover.Engine
-	events           chan failover.Event
+	events           chan netpulse.Event
 	sniff            *netlab.AnnouncementSniffer
 	conns            map[netip.Addr]*bufio.ReadWriter
 	standbyHasAddr   bool
@@ -58,7 +59,7 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 	t := k.t
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: k.node.FD(),
-		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}}, CheckInterval: mon.checkInterval})
+		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}, CheckInterval: mon.checkInterval})
 	require.NoError(t, err)
 	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: k.node.FD(), Interval: mon.interval, Timeout: mon.timeout,
 		FailAfter: mon.failAfter, RecoverAfter: mon.recoverAfter})
@@ -73,13 +74,13 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 	require.NoError(t, k.e.FollowIP(p.Subscribe(ctx)))
 	for _, pa := range peerAddrs {
 		require.NoError(t, p.Add(ipmon.Target{Interface: "eth3", Addr: pa.Addr()}))
-		kind := ipmon.Echo
+		kind := ipmon.ProbeEcho
 		if !k.standbyHasAddr {
 			if pa.Addr().Is4() {
-				require.NoError(t, p.Add(ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: ipmon.ARPProbe}))
+				require.NoError(t, p.Add(ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: ipmon.ProbeARP}))
 				continue
 			}
-			kind = ipmon.LinkLocalEcho
+			kind = ipmon.ProbeLinkLocalEcho
 			// A standby without an address has no route to the subnet,
 			// and then the kernel sends the link-local echo out of eth3
 			// (the interface is a preference for a global destination,
@@ -120,7 +121,7 @@ var defaultMonitors = &monitors{interval: 20 * time.Millisecond, timeout: 100 * 
 func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig, acfg *failover.ActuatorConfig, mon *monitors) *kernelLab {
 	t.Helper()
 	lab := netlab.New(t)
-	k := &kernelLab{t: t, events: make(chan failover.Event, 1024), conns: map[netip.Addr]*bufio.ReadWriter{},
+	k := &kernelLab{t: t, events: make(chan netpulse.Event, 1024), conns: map[netip.Addr]*bufio.ReadWriter{},
 		standbyHasAddr: standbyHasAddr}
 	var err error
 	k.node, err = lab.NewNS("node")
@@ -161,7 +162,7 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 		acfg = &failover.ActuatorConfig{}
 	}
 	acfg.NetNS = k.node.FD()
-	k.act, err = failover.NewActuator(acfg)
+	k.act, err = failover.NewActuator(context.Background(), acfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, k.act.Close()) })
 
@@ -169,14 +170,15 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 
 	gc.Primary, gc.Standbys, gc.Addresses = "eth3", []string{"eth2"}, svcAddrs
 	if gc.MinDwell == 0 {
-		gc.MinDwell = -1
+		gc.NoMinDwell = true
 	}
-	k.e, err = failover.New(failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
+	k.e, err = failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
 	require.NoError(t, err)
 	k.collectorStopped = make(chan struct{})
+	sub := k.e.Subscribe(context.Background())
 	go func() {
 		defer close(k.collectorStopped)
-		for ev := range k.e.Events() {
+		for ev := range sub {
 			select {
 			case k.events <- ev:
 			default:
@@ -198,10 +200,10 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 		// the kernel, IP verdicts alive.
 		k.feedLink("eth3")
 		k.feedLink("eth2")
-		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: failover.VerdictAlive})
-		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: failover.VerdictAlive})
+		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictAlive})
+		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: netpulse.VerdictAlive})
 	}
-	sw := k.waitSwitch(failover.ReasonInitial)
+	sw := k.waitSwitch(netpulse.ReasonInitial)
 	require.Equal(t, "eth3", sw.To.Name)
 	k.requireOn("eth3")
 	k.dialAll()
@@ -232,7 +234,7 @@ func (k *kernelLab) waitCarrier(name string, up bool) {
 	k.feedLink(name)
 }
 
-func (k *kernelLab) waitEvent(what string, match func(failover.Event) bool, timeout time.Duration) failover.Event {
+func (k *kernelLab) waitEvent(what string, match func(netpulse.Event) bool, timeout time.Duration) netpulse.Event {
 	k.t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -257,9 +259,9 @@ func (k *kernelLab) waitEvent(what string, match func(failover.Event) bool, time
 	}
 }
 
-func (k *kernelLab) waitSwitch(reason failover.Reason) *failover.SwitchEvent {
+func (k *kernelLab) waitSwitch(reason netpulse.Reason) *failover.SwitchEvent {
 	k.t.Helper()
-	ev := k.waitEvent("switch "+reason.String(), func(ev failover.Event) bool {
+	ev := k.waitEvent("switch "+reason.String(), func(ev netpulse.Event) bool {
 		s, ok := ev.(*failover.SwitchEvent)
 		return ok && s.Reason == reason
 	}, 10*time.Second)
@@ -453,7 +455,7 @@ func TestKernelCarrierLoss(t *testing.T) {
 
 		require.NoError(t, k.sw.SetDown("p3"))
 		k.waitCarrier("eth3", false)
-		sw := k.waitSwitch(failover.ReasonLinkDown)
+		sw := k.waitSwitch(netpulse.ReasonLinkDown)
 		require.Equal(t, "eth3", sw.From.Name)
 		require.Equal(t, "eth2", sw.To.Name)
 		t.Logf("carrier loss: moved in %v after the evidence", sw.Latency)
@@ -461,8 +463,8 @@ func TestKernelCarrierLoss(t *testing.T) {
 		k.requireOn("eth2")
 		k.echoAll("after carrier loss")
 		st := k.e.Snapshot()
-		require.Equal(t, failover.FailureLinkIP, st.Groups[0].Members[0].Failure)
-		require.Equal(t, failover.HealthLinkDown, st.Groups[0].Members[0].Health)
+		require.Equal(t, netpulse.FailureLinkIP, st.Groups[0].Members[0].Failure)
+		require.Equal(t, netpulse.HealthLinkDown, st.Groups[0].Members[0].Health)
 
 		// Repeated announcements: five rounds in all, 200 ms apart.
 		var times []time.Time
@@ -489,7 +491,7 @@ func TestKernelCarrierLoss(t *testing.T) {
 		// hold-down.
 		require.NoError(t, k.sw.SetUp("p3"))
 		k.waitCarrier("eth3", true)
-		fb := k.waitSwitch(failover.ReasonFailback)
+		fb := k.waitSwitch(netpulse.ReasonFailback)
 		require.Equal(t, "eth3", fb.To.Name)
 		k.requireAnnounced(k.mac3)
 		k.requireOn("eth3")
@@ -514,31 +516,31 @@ func TestKernelIPOnlyFailure(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, up, "carrier stays")
 		// The verdict ipmon would reach.
-		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: failover.VerdictDead})
-		sw := k.waitSwitch(failover.ReasonIPDown)
+		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictDead})
+		sw := k.waitSwitch(netpulse.ReasonIPDown)
 		require.Equal(t, "eth2", sw.To.Name)
 		k.requireAnnounced(k.mac2)
 		k.requireOn("eth2")
 		k.echoAll("after IP-only failure")
 		m := k.e.Snapshot().Groups[0].Members[0]
-		require.Equal(t, failover.FailureIPOnly, m.Failure)
+		require.Equal(t, netpulse.FailureIPOnly, m.Failure)
 		require.Equal(t, "up", m.Link)
 
 		// eth3's path comes back: reported, not failed back.
 		require.NoError(t, k.sw.SetMaster("p3", "br0"))
-		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: failover.VerdictAlive})
-		ev := k.waitEvent("eth3 up", func(ev failover.Event) bool {
+		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictAlive})
+		ev := k.waitEvent("eth3 up", func(ev netpulse.Event) bool {
 			h, ok := ev.(*failover.HealthEvent)
-			return ok && h.Interface.Name == "eth3" && h.To == failover.HealthUp
+			return ok && h.Interface.Name == "eth3" && h.To == netpulse.HealthUp
 		}, 5*time.Second).(*failover.HealthEvent)
-		require.Equal(t, failover.ReasonIPUp, ev.Reason)
+		require.Equal(t, netpulse.ReasonIPUp, ev.Reason)
 		k.noSwitch(time.Second)
 		require.True(t, k.e.Snapshot().Groups[0].FailbackPending)
 		k.requireOn("eth2")
 		k.echoAll("still on the standby")
 
 		require.NoError(t, k.e.Failback("eth3"))
-		k.waitSwitch(failover.ReasonFailback)
+		k.waitSwitch(netpulse.ReasonFailback)
 		k.requireAnnounced(k.mac3)
 		k.requireOn("eth3")
 		k.echoAll("after manual failback")
@@ -553,8 +555,8 @@ func TestKernelReturnPathNeeded(t *testing.T) {
 	t.Parallel()
 	k := newKernelLabWith(t, true, failover.GroupConfig{}, &failover.ActuatorConfig{NoReturnPath: true}, nil)
 	require.NoError(t, k.sw.SetMaster("p3", ""))
-	k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: failover.VerdictDead})
-	k.waitSwitch(failover.ReasonIPDown)
+	k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictDead})
+	k.waitSwitch(netpulse.ReasonIPDown)
 	k.requireAnnounced(k.mac2)
 	k.requireOn("eth2")
 	rw := k.conns[svc4.Addr()]
@@ -579,17 +581,17 @@ func TestKernelStandbyDeadBeforeFailure(t *testing.T) {
 	forEachStandbyKind(t, func(t *testing.T, has bool) {
 		k := newKernelLab(t, has, failover.GroupConfig{})
 		require.NoError(t, k.sw.SetMaster("p2", ""))
-		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: failover.VerdictDead})
-		h := k.waitEvent("eth2 ip-down", func(ev failover.Event) bool {
+		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: netpulse.VerdictDead})
+		h := k.waitEvent("eth2 ip-down", func(ev netpulse.Event) bool {
 			h, ok := ev.(*failover.HealthEvent)
-			return ok && h.Interface.Name == "eth2" && h.To != failover.HealthUp
+			return ok && h.Interface.Name == "eth2" && h.To != netpulse.HealthUp
 		}, 5*time.Second).(*failover.HealthEvent)
-		require.Equal(t, failover.HealthIPDown, h.To)
-		require.Equal(t, failover.FailureIPOnly, h.Failure)
+		require.Equal(t, netpulse.HealthIPDown, h.To)
+		require.Equal(t, netpulse.FailureIPOnly, h.Failure)
 
 		require.NoError(t, k.sw.SetDown("p3"))
 		k.waitCarrier("eth3", false)
-		g := k.waitEvent("subnet-down", func(ev failover.Event) bool {
+		g := k.waitEvent("subnet-down", func(ev netpulse.Event) bool {
 			_, ok := ev.(*failover.GroupEvent)
 			return ok
 		}, 5*time.Second).(*failover.GroupEvent)
@@ -611,11 +613,11 @@ func TestKernelActuatorErrors(t *testing.T) {
 	sw, err := lab.NewNS("sw")
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
-	eth2 := failover.Interface{Name: "eth2"}
+	eth2 := netpulse.Interface{Name: "eth2"}
 	for i := 0; i < 2; i++ {
 		require.NoError(t, act.AddAddress(ctx, eth2, svc4), "add is idempotent")
 		require.NoError(t, act.AddAddress(ctx, eth2, svc6))
@@ -625,18 +627,18 @@ func TestKernelActuatorErrors(t *testing.T) {
 	require.NoError(t, err)
 	idx, err := node.Index("eth2")
 	require.NoError(t, err)
-	require.Equal(t, []failover.Interface{{Index: idx, Name: "eth2"}}, h)
+	require.Equal(t, []netpulse.Interface{{Index: idx, Name: "eth2"}}, h)
 	for i := 0; i < 2; i++ {
 		require.NoError(t, act.RemoveAddress(ctx, eth2, svc4), "remove is idempotent")
 	}
 	h, err = act.Holders(ctx, svc4)
 	require.NoError(t, err)
 	require.Empty(t, h)
-	require.NoError(t, act.RemoveAddress(ctx, failover.Interface{Name: "gone0"}, svc4), "no interface: nothing to remove")
-	err = act.AddAddress(ctx, failover.Interface{Name: "gone0"}, svc4)
+	require.NoError(t, act.RemoveAddress(ctx, netpulse.Interface{Name: "gone0"}, svc4), "no interface: nothing to remove")
+	err = act.AddAddress(ctx, netpulse.Interface{Name: "gone0"}, svc4)
 	require.Error(t, err)
 	require.True(t, errors.Is(err, unix.ENODEV), "%v", err)
-	require.Error(t, act.Announce(ctx, failover.Interface{Name: "gone0"}, svcAddrs))
+	require.Error(t, act.Announce(ctx, netpulse.Interface{Name: "gone0"}, svcAddrs))
 	require.NoError(t, act.Announce(ctx, eth2, []netip.Prefix{svc6}))
 	require.NoError(t, act.Close())
 	require.NoError(t, act.Close(), "Close twice")
@@ -654,32 +656,32 @@ func TestKernelRealInputs(t *testing.T) {
 		k.sniff.Drain()
 
 		require.NoError(t, k.sw.SetDown("p3"))
-		sw := k.waitSwitch(failover.ReasonLinkDown)
+		sw := k.waitSwitch(netpulse.ReasonLinkDown)
 		require.Equal(t, "eth2", sw.To.Name)
 		k.requireAnnounced(k.mac2)
 		k.requireOn("eth2")
 		k.echoAll("after carrier loss")
 
 		require.NoError(t, k.sw.SetUp("p3"))
-		k.waitSwitch(failover.ReasonFailback)
+		k.waitSwitch(netpulse.ReasonFailback)
 		k.requireAnnounced(k.mac3)
 		k.requireOn("eth3")
 		k.echoAll("after failback")
 
 		require.NoError(t, k.sw.SetMaster("p3", ""))
-		sw = k.waitSwitch(failover.ReasonIPDown)
+		sw = k.waitSwitch(netpulse.ReasonIPDown)
 		require.Equal(t, "eth2", sw.To.Name)
 		t.Logf("IP-only failure: moved %v after ipmon's verdict", sw.Latency)
 		k.requireAnnounced(k.mac2)
 		k.requireOn("eth2")
 		k.echoAll("after IP-only failure")
 		m := k.e.Snapshot().Groups[0].Members
-		require.Equal(t, failover.FailureIPOnly, m[0].Failure)
-		require.Equal(t, failover.VerdictAlive, m[1].IP, "the standby's IP path is watched")
+		require.Equal(t, netpulse.FailureIPOnly, m[0].Failure)
+		require.Equal(t, netpulse.VerdictAlive, m[1].IP, "the standby's IP path is watched")
 
 		// The primary's path recovers: seen by ipmon, failed back.
 		require.NoError(t, k.sw.SetMaster("p3", "br0"))
-		k.waitSwitch(failover.ReasonFailback)
+		k.waitSwitch(netpulse.ReasonFailback)
 		k.requireOn("eth3")
 		k.echoAll("after second failback")
 		t.Logf("\n%s", k.e.Snapshot())

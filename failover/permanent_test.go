@@ -11,12 +11,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/failover/failovertest"
 	"github.com/stretchr/testify/require"
 )
 
-func actionErrors(evs []failover.Event) []*failover.ActionErrorEvent {
+func actionErrors(evs []netpulse.Event) []*failover.ActionErrorEvent {
 	var out []*failover.ActionErrorEvent
 	for _, ev := range evs {
 		if a, ok := ev.(*failover.ActionErrorEvent); ok {
@@ -44,7 +45,7 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
 		defer r.close()
 		eperm := fmt.Errorf("add: %w", os.ErrPermission)
-		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
+		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			if op == failovertest.OpAdd {
 				return eperm
 			}
@@ -91,7 +92,7 @@ func TestMissingMemberPermanent(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
 		defer r.close()
 		r.start("eth3", "eth2")
-		r.rec.SetFail(func(op string, ifc failover.Interface, p netip.Prefix) error {
+		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			if ifc.Name == "eth2" && op == failovertest.OpAdd {
 				return fmt.Errorf("eth2: %w", failover.ErrMemberMissing)
 			}
@@ -177,7 +178,7 @@ type conflictActuator struct {
 	checks []bool // the probe flag of each check
 }
 
-func (c *conflictActuator) CheckConflict(ctx context.Context, target failover.Interface, addrs []netip.Prefix, members []failover.Interface, probe bool) error {
+func (c *conflictActuator) CheckConflict(ctx context.Context, target netpulse.Interface, addrs []netip.Prefix, members []netpulse.Interface, probe bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.checks = append(c.checks, probe)
@@ -197,15 +198,16 @@ func TestConflictBlocksPlacement(t *testing.T) {
 		ca := &conflictActuator{Recorder: failovertest.NewRecorder(), held: map[netip.Addr]*failover.ConflictError{
 			svc4.Addr(): {Address: svc4, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 9}, Via: "eth3"},
 		}}
-		e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
-			Addresses: []netip.Prefix{svc4, svc6}, MinDwell: -1, HoldDown: -1}}, Actuator: ca})
+		e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			Addresses: []netip.Prefix{svc4, svc6}, NoMinDwell: true, NoHoldDown: true}}, Actuator: ca})
 		require.NoError(t, err)
-		var evs []failover.Event
+		var evs []netpulse.Event
 		var emu sync.Mutex
 		done := make(chan struct{})
+		sub := e.Subscribe(context.Background())
 		go func() {
 			defer close(done)
-			for ev := range e.Events() {
+			for ev := range sub {
 				emu.Lock()
 				evs = append(evs, ev)
 				emu.Unlock()
@@ -298,15 +300,15 @@ func TestSurvivorsAnnounced(t *testing.T) {
 		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone, 3 rounds")
 		// An IP-only failure too (eth4 back up first, then its path dead).
 		r.link("eth4", true)
-		r.ip("eth4", failover.VerdictAlive)
+		r.ip("eth4", netpulse.VerdictAlive)
 		r.rec.Reset()
-		r.ip("eth4", failover.VerdictDead)
+		r.ip("eth4", netpulse.VerdictDead)
 		time.Sleep(time.Second)
 		synctest.Wait()
 		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone again")
 		// A member that comes up announces nothing.
 		r.rec.Reset()
-		r.ip("eth4", failover.VerdictAlive)
+		r.ip("eth4", netpulse.VerdictAlive)
 		time.Sleep(time.Second)
 		synctest.Wait()
 		require.Zero(t, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn))
@@ -329,7 +331,7 @@ func TestNoSurvivorAnnouncements(t *testing.T) {
 // shadowedVerifier reports the return path incomplete whatever is done.
 type shadowedVerifier struct{ *failovertest.Recorder }
 
-func (s shadowedVerifier) Verify(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+func (s shadowedVerifier) Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (failover.Drift, error) {
 	d, err := s.Recorder.Verify(ctx, ifc, addrs)
 	d.ReturnPath = true
 	return d, err
@@ -342,15 +344,16 @@ func (s shadowedVerifier) Verify(ctx context.Context, ifc failover.Interface, ad
 func TestRepairDoesNotFight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
-			Addresses: []netip.Prefix{svc4}, MinDwell: -1, HoldDown: -1}}, Actuator: shadowedVerifier{rec}, RepairInterval: 100 * time.Millisecond})
+		e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}}, Actuator: shadowedVerifier{rec}, RepairInterval: 100 * time.Millisecond})
 		require.NoError(t, err)
-		var evs []failover.Event
+		var evs []netpulse.Event
 		var mu sync.Mutex
 		done := make(chan struct{})
+		sub := e.Subscribe(context.Background())
 		go func() {
 			defer close(done)
-			for ev := range e.Events() {
+			for ev := range sub {
 				mu.Lock()
 				evs = append(evs, ev)
 				mu.Unlock()

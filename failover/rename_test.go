@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/linkmon/linkmontest"
@@ -19,7 +20,7 @@ import (
 // addresses back by failback.
 func TestRenamedMember(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := newRig(t, failover.GroupConfig{HoldDown: -1, MinDwell: -1}, nil)
+		r := newRig(t, failover.GroupConfig{NoHoldDown: true, NoMinDwell: true}, nil)
 		defer r.close()
 		src := linkmontest.New(linkmontest.Link(13, "eth3", true), linkmontest.Link(12, "eth2", true))
 		defer src.Close()
@@ -36,17 +37,17 @@ func TestRenamedMember(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders(), "the addresses left the renamed member")
 		m := r.member("eth3")
-		require.Equal(t, failover.HealthLinkDown, m.Health)
+		require.Equal(t, netpulse.HealthLinkDown, m.Health)
 		require.Equal(t, "down", m.Link)
 		sw := switches(r.take())
 		require.Len(t, sw, 1)
-		require.Equal(t, failover.ReasonLinkDown, sw[0].Reason)
+		require.Equal(t, netpulse.ReasonLinkDown, sw[0].Reason)
 
 		// eth9 flaps: not a member, eth3 stays gone.
 		src.Set(linkmontest.Link(13, "eth9", false))
 		src.Set(linkmontest.Link(13, "eth9", true))
 		synctest.Wait()
-		require.Equal(t, failover.HealthLinkDown, r.member("eth3").Health)
+		require.Equal(t, netpulse.HealthLinkDown, r.member("eth3").Health)
 		require.Equal(t, []string{"eth2"}, r.holders())
 		require.Positive(t, r.e.Snapshot().Counters.UnknownEvidence)
 
@@ -54,7 +55,7 @@ func TestRenamedMember(t *testing.T) {
 		src.Set(linkmontest.Link(21, "eth3", true))
 		synctest.Wait()
 		m = r.member("eth3")
-		require.Equal(t, failover.HealthUp, m.Health)
+		require.Equal(t, netpulse.HealthUp, m.Health)
 		require.Equal(t, 21, m.Index)
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -64,7 +65,7 @@ func TestRenamedMember(t *testing.T) {
 
 func TestRenamedAway(t *testing.T) {
 	now := time.Now()
-	ev := linkmon.Event{Previous: linkmon.State{Index: 13, Name: "eth3", Present: true},
+	ev := &linkmon.LinkEvent{Previous: linkmon.State{Index: 13, Name: "eth3", Present: true},
 		State: linkmon.State{Index: 13, Name: "eth9", Present: true, Changed: now}}
 	gone, ok := failover.RenamedAway(ev)
 	require.True(t, ok)
@@ -72,6 +73,6 @@ func TestRenamedAway(t *testing.T) {
 	ev.Previous.Name = "eth9"
 	_, ok = failover.RenamedAway(ev)
 	require.False(t, ok)
-	_, ok = failover.RenamedAway(linkmon.Event{State: linkmon.State{Name: "eth3"}})
+	_, ok = failover.RenamedAway(&linkmon.LinkEvent{State: linkmon.State{Name: "eth3"}})
 	require.False(t, ok, "a new link")
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // A Verifier is an Actuator that can tell whether what it put in place is
@@ -19,18 +21,49 @@ type Verifier interface {
 	// Verify reports what of addrs is missing from ifc, and whether their
 	// return path through ifc is incomplete. An error means the check
 	// could not be made.
-	Verify(ctx context.Context, ifc Interface, addrs []netip.Prefix) (Drift, error)
+	Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (Drift, error)
 }
 
 // A DriftHinter is a Verifier that is told by the kernel when addresses or
-// rules may have been removed: the engine then verifies at once instead of
-// at the next RepairInterval.
+// rules are deleted: the engine then verifies at once, instead of at the
+// next RepairInterval, the groups whose active member the hint is about.
+// The deletions a move makes on the member it leaves (its addresses, the
+// rules pointing at its return table) thus verify nothing.
 type DriftHinter interface {
-	// DriftHints returns a channel that receives a value whenever
-	// something the actuator put in place may have been removed. It is
-	// closed once ctx is done (the engine passes a context that Close
-	// cancels) or the actuator is closed.
-	DriftHints(ctx context.Context) <-chan struct{}
+	// DriftHints returns a channel that receives a hint for each deletion
+	// that may concern what the actuator put in place. It is closed once
+	// ctx is done (the engine passes a context that Close cancels) or the
+	// actuator is closed.
+	DriftHints(ctx context.Context) <-chan DriftHint
+}
+
+// A DriftHint tells what was deleted.
+type DriftHint struct {
+	// Interface is the interface the address was deleted from, or whose
+	// return table the deleted rule pointed to (Index set; Name when
+	// known).
+	Interface netpulse.Interface
+	// Address is the deleted address, or the source of the deleted rule.
+	Address netip.Addr
+	// Lost: notifications were lost (or hints came faster than they were
+	// taken); anything may have been deleted.
+	Lost bool
+}
+
+// concerns reports whether h may be about what g's active member holds.
+func (h DriftHint) concerns(g *group) bool {
+	if h.Lost {
+		return true
+	}
+	if g.active == nil || (g.active.index != 0 && h.Interface.Index != g.active.index) {
+		return false
+	}
+	for _, p := range g.cfg.Addresses {
+		if p.Addr() == h.Address {
+			return true
+		}
+	}
+	return false
 }
 
 // Drift is what Verify found missing.
@@ -52,7 +85,7 @@ type RepairEvent struct {
 	Time  time.Time
 	Group string
 	// Interface is the active member repaired.
-	Interface Interface
+	Interface netpulse.Interface
 	// Missing is what was found missing.
 	Missing Drift
 	// Err is nil when the repair succeeded; otherwise it is tried again at
@@ -60,10 +93,8 @@ type RepairEvent struct {
 	Err error
 }
 
-// EventTime implements Event.
+// EventTime returns e.Time (netpulse.Event).
 func (e *RepairEvent) EventTime() time.Time { return e.Time }
-
-func (*RepairEvent) isEvent() {}
 
 // shadowAfter is how many repairs in a row must leave the return path
 // incomplete before the engine stops re-steering it.
@@ -74,7 +105,7 @@ var errReturnShadowed = errors.New("failover: the return path is still incomplet
 // verify checks the active member of g and repairs it when something is
 // missing; it runs on the engine's goroutine.
 func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
-	if g.state != GroupUp || g.active == nil || g.dirty || g.active.health != HealthUp {
+	if g.state != GroupUp || g.active == nil || g.dirty || g.active.health != netpulse.HealthUp {
 		return
 	}
 	if !hinted && now.Before(g.verifyAt) {
@@ -139,7 +170,7 @@ func (e *Engine) verify(g *group, v Verifier, now time.Time, hinted bool) {
 	} else {
 		e.counters.ActionErrors++
 		g.verifyAt = done.Add(e.cfg.RepairInterval)
-		e.emit(&ActionErrorEvent{Time: done, Group: g.cfg.Name, Op: "repair", Interface: ifc, Err: errs, Permanent: IsPermanent(errs)})
+		e.emit(&ActionErrorEvent{Time: done, Group: g.cfg.Name, Op: OpRepair, Interface: ifc, Err: errs, Permanent: IsPermanent(errs)})
 	}
 	e.emit(&RepairEvent{Time: done, Group: g.cfg.Name, Interface: ifc, Missing: d, Err: errs})
 	e.log("repair", "group", g.cfg.Name, "interface", ifc.Name, "addresses", d.Addresses, "return_path", d.ReturnPath, "err", errs)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // GroupState is the state of a group.
@@ -62,8 +64,8 @@ type GroupStatus struct {
 	// Engine.Failback returns them).
 	FailbackPending bool `json:"failback_pending"`
 	// LastSwitch and LastReason describe the last move (zero if none).
-	LastSwitch time.Time `json:"last_switch"`
-	LastReason Reason    `json:"last_reason"`
+	LastSwitch time.Time       `json:"last_switch"`
+	LastReason netpulse.Reason `json:"last_reason"`
 	// Switches counts the group's moves (the initial placement included).
 	Switches uint64 `json:"switches"`
 	// MovePending: a move began and has not completed: it failed and is
@@ -92,18 +94,18 @@ type InterfaceStatus struct {
 	// Active: this member holds the group's addresses.
 	Active bool `json:"active"`
 	// Health and Failure as derived from the evidence.
-	Health  Health  `json:"health"`
-	Failure Failure `json:"failure"`
+	Health  netpulse.Health  `json:"health"`
+	Failure netpulse.Failure `json:"failure"`
 	// Disabled by the operator or by policy after an IP-level failure.
 	Disabled bool `json:"disabled"`
 	// Link is "up", "down" (no carrier, admin down or gone) or "unknown".
 	Link string `json:"link"`
 	// IP is the IP verdict on the member's path: the standby's IP health
 	// is watched before it is needed.
-	IP Verdict `json:"ip"`
+	IP netpulse.Verdict `json:"ip"`
 	// Since and Reason describe the last health change.
-	Since  time.Time `json:"since"`
-	Reason Reason    `json:"reason"`
+	Since  time.Time       `json:"since"`
+	Reason netpulse.Reason `json:"reason"`
 }
 
 // Counters are what an operator counts.
@@ -132,7 +134,8 @@ type Counters struct {
 	// SurvivorAnnouncements counts rounds of a surviving member's own
 	// addresses announced after another member failed.
 	SurvivorAnnouncements uint64 `json:"survivor_announcements"`
-	// EventsDropped counts events dropped because Events was not read.
+	// EventsDropped counts events dropped or folded because a
+	// subscriber fell behind (Engine.Subscribe), over all subscribers.
 	EventsDropped uint64 `json:"events_dropped"`
 }
 
@@ -142,6 +145,7 @@ func (e *Engine) Snapshot() Status {
 	defer e.mu.Unlock()
 	e.inMu.Lock()
 	c := e.counters
+	c.EventsDropped = e.hub.Dropped() + e.hub.Coalesced()
 	c.LinkEvidence, c.IPEvidence, c.UnknownEvidence = e.inCnt.link, e.inCnt.ip, e.inCnt.unknown
 	e.inMu.Unlock()
 	st := Status{Time: time.Now(), Counters: c}
@@ -154,7 +158,7 @@ func (e *Engine) Snapshot() Status {
 		}
 		if g.active != nil {
 			gs.Active = g.active.name
-			gs.FailbackPending = g.active != g.members[0] && g.members[0].health == HealthUp
+			gs.FailbackPending = g.active != g.members[0] && g.members[0].health == netpulse.HealthUp
 		}
 		if g.lastErr != nil {
 			gs.LastError = g.lastErr.Error()
@@ -166,7 +170,7 @@ func (e *Engine) Snapshot() Status {
 			is := InterfaceStatus{
 				Name: m.name, Index: m.index, Role: "standby", Active: m == g.active,
 				Health: m.health, Failure: m.failure, Disabled: m.opDisabled || m.policyDisabled,
-				Link: "unknown", IP: VerdictUnknown, Since: m.since, Reason: m.reason,
+				Link: "unknown", IP: netpulse.VerdictUnknown, Since: m.since, Reason: m.reason,
 			}
 			if m.primary {
 				is.Role = "primary"
@@ -224,13 +228,13 @@ func (s Status) String() string {
 				act = "yes"
 			}
 			h := m.Health.String()
-			if m.Disabled && m.Health != HealthDisabled {
+			if m.Disabled && m.Health != netpulse.HealthDisabled {
 				h += " (disabled)"
 			}
 			since := "-"
 			if !m.Since.IsZero() {
 				since = m.Since.Format("15:04:05.000")
-				if m.Reason != ReasonNone {
+				if m.Reason != netpulse.ReasonNone {
 					since += " " + m.Reason.String()
 				}
 			}

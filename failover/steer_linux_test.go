@@ -3,12 +3,14 @@
 package failover_test
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
@@ -28,7 +30,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
@@ -40,7 +42,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	rt, err := node.Dial()
 	require.NoError(t, err)
 	defer rt.Close()
-	tableOf := func(n string) uint32 { return failover.DefaultReturnTableBase + uint32(idx[n]) }
+	tableOf := func(n string) uint32 { return netpulse.DefaultReturnTableBase + uint32(idx[n]) }
 	requireRules := func(active string) {
 		t.Helper()
 		rules, err := rt.Rule.List()
@@ -48,7 +50,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 		for _, p := range svcAddrs {
 			var tables []uint32
 			for _, r := range rules {
-				if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != failover.DefaultRulePriority || r.Attributes.Src == nil {
+				if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != netpulse.DefaultRulePriority || r.Attributes.Src == nil {
 					continue
 				}
 				if s, ok := netip.AddrFromSlice(*r.Attributes.Src); ok && s.Unmap() == p.Addr() {
@@ -59,7 +61,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 		}
 	}
 
-	require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: "eth3"}, svcAddrs))
+	require.NoError(t, act.SteerReturn(ctx, netpulse.Interface{Name: "eth3"}, svcAddrs))
 	requireRules("eth3")
 
 	// Watch the rule notifications of both families during the switch.
@@ -71,7 +73,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 
 	for _, to := range []string{"eth2", "eth3"} {
 		from := map[string]string{"eth2": "eth3", "eth3": "eth2"}[to]
-		require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: to}, svcAddrs))
+		require.NoError(t, act.SteerReturn(ctx, netpulse.Interface{Name: to}, svcAddrs))
 		requireRules(to)
 		// Per address: RTM_NEWRULE to the new table, then RTM_DELRULE of
 		// the old one.
@@ -101,9 +103,62 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	}
 
 	// Steering to the active member again changes nothing.
-	require.NoError(t, act.SteerReturn(ctx, failover.Interface{Name: "eth3"}, svcAddrs))
+	require.NoError(t, act.SteerReturn(ctx, netpulse.Interface{Name: "eth3"}, svcAddrs))
 	requireRules("eth3")
 	require.NoError(t, mon.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
 	_, err = mon.Receive()
 	require.Error(t, err, "no rule changed")
+}
+
+// TestKernelEngineOpensActuator: with no Config.Actuator, New opens the
+// kernel's in Config.NetNS; the engine places the addresses through it and
+// Close closes it (goleak: its drift watch is gone).
+func TestKernelEngineOpensActuator(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t)
+	node, err := lab.NewNS("node")
+	require.NoError(t, err)
+	sw, err := lab.NewNS("sw")
+	require.NoError(t, err)
+	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
+	e, err := failover.New(t.Context(), &failover.Config{
+		NetNS:  node.FD(),
+		Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
+	})
+	require.NoError(t, err)
+	defer e.Close()
+	events := e.Subscribe(t.Context())
+	for _, n := range []string{"eth3", "eth2"} {
+		e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+	}
+	deadline := time.After(10 * time.Second)
+	for placed := false; !placed; {
+		select {
+		case ev := <-events:
+			if a, ok := ev.(*failover.ActionErrorEvent); ok {
+				t.Fatalf("%s failed: %v", a.Op, a.Err)
+			}
+			_, placed = ev.(*failover.SwitchEvent)
+		case <-deadline:
+			t.Fatal("no placement")
+		}
+	}
+	l, err := node.Link("eth3")
+	require.NoError(t, err)
+	c, err := node.Dial()
+	require.NoError(t, err)
+	defer c.Close()
+	addrs, err := c.Address.List()
+	require.NoError(t, err)
+	found := false
+	for _, a := range addrs {
+		if got, ok := netip.AddrFromSlice(a.Attributes.Address); ok && a.Index == l.Index && got.Unmap() == svc4.Addr() {
+			found = true
+		}
+	}
+	require.True(t, found, "%v on eth3", svc4)
+	require.NoError(t, e.Close())
+	_, open := <-events
+	require.False(t, open)
 }

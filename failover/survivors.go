@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // A SelfAnnouncer is an Actuator that can announce an interface's own
@@ -28,7 +30,7 @@ type SelfAnnouncer interface {
 	// AnnounceOwn sends one round of announcements (gratuitous ARP,
 	// unsolicited NA) of the global addresses ifc holds, except those in
 	// except.
-	AnnounceOwn(ctx context.Context, ifc Interface, except []netip.Prefix) error
+	AnnounceOwn(ctx context.Context, ifc netpulse.Interface, except []netip.Prefix) error
 }
 
 // survivorsLost records that a member of g failed (lost; nil after a move
@@ -53,13 +55,13 @@ func (e *Engine) announceSurvivors(g *group, now time.Time) {
 		g.ownNext = now.Add(g.cfg.AnnounceInterval)
 	}
 	for _, m := range g.members {
-		if m == g.ownLost || m.health != HealthUp {
+		if m == g.ownLost || m.health != netpulse.HealthUp {
 			continue
 		}
 		e.counters.SurvivorAnnouncements++
 		if err := e.selfAnn.AnnounceOwn(e.ctx, m.ifc(), g.cfg.Addresses); err != nil && e.ctx.Err() == nil {
 			e.counters.AnnounceErrors++
-			e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: "announce-own", Interface: m.ifc(), Err: err, Permanent: IsPermanent(err)})
+			e.emit(&ActionErrorEvent{Time: now, Group: g.cfg.Name, Op: OpAnnounceOwn, Interface: m.ifc(), Err: err, Permanent: IsPermanent(err)})
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -90,15 +91,15 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	l2, err := node.Link("eth2")
 	require.NoError(t, err)
 
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { act.Close() })
-	e, err := failover.New(failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+	e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 		Addresses: []netip.Prefix{svc4}, HoldDown: time.Hour}}, Actuator: act, NoSurvivorAnnouncements: !announce})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(), Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}}})
+	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(), Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
 	require.NoError(t, err)
 	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: node.FD(), Interval: 10 * time.Millisecond, Timeout: 20 * time.Millisecond,
 		FailAfter: 3, RecoverAfter: 2})
@@ -114,14 +115,14 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	for _, ifc := range []string{"eth3", "eth2"} {
 		require.NoError(t, p.Add(ipmon.Target{Interface: ifc, Addr: peerAddrs[0].Addr()}))
 	}
-	verdict := map[string]ipmon.Verdict{}
+	verdict := map[string]netpulse.Verdict{}
 	waitAlive := func() {
 		deadline := time.After(10 * time.Second)
-		for verdict["eth2"] != ipmon.VerdictAlive || verdict["eth3"] != ipmon.VerdictAlive {
+		for verdict["eth2"] != netpulse.VerdictAlive || verdict["eth3"] != netpulse.VerdictAlive {
 			select {
-			case ev := <-evs:
-				if ev.Kind == ipmon.VerdictChanged {
-					verdict[ev.Interface] = ev.Verdict
+			case raw := <-evs:
+				if ev, ok := raw.(*ipmon.VerdictEvent); ok {
+					verdict[ev.Interface.Name] = ev.Verdict
 				}
 			case <-deadline:
 				t.Fatalf("targets not alive: %v", verdict)
@@ -147,16 +148,16 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	time.Sleep(200 * time.Millisecond)
 	for {
 		select {
-		case ev := <-evs:
-			if ev.Kind == ipmon.VerdictChanged {
-				verdict[ev.Interface] = ev.Verdict
+		case raw := <-evs:
+			if ev, ok := raw.(*ipmon.VerdictEvent); ok {
+				verdict[ev.Interface.Name] = ev.Verdict
 			}
 			continue
 		default:
 		}
 		break
 	}
-	require.Equal(t, ipmon.VerdictAlive, verdict["eth2"], "flux alone does not kill eth2's path")
+	require.Equal(t, netpulse.VerdictAlive, verdict["eth2"], "flux alone does not kill eth2's path")
 
 	require.NoError(t, sw.SetDown("p3"))
 	t0 := time.Now()
@@ -165,15 +166,16 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	end := time.After(time.Second)
 	for done := false; !done; {
 		select {
-		case ev := <-evs:
-			if ev.Kind != ipmon.VerdictChanged || ev.Interface != "eth2" {
+		case raw := <-evs:
+			ev, ok := raw.(*ipmon.VerdictEvent)
+			if !ok || ev.Interface.Name != "eth2" {
 				continue
 			}
 			switch {
-			case ev.Verdict == ipmon.VerdictDead && deadSince.IsZero():
-				deadSince = ev.At
-			case ev.Verdict == ipmon.VerdictAlive && !deadSince.IsZero():
-				dead += ev.At.Sub(deadSince)
+			case ev.Verdict == netpulse.VerdictDead && deadSince.IsZero():
+				deadSince = ev.Time
+			case ev.Verdict == netpulse.VerdictAlive && !deadSince.IsZero():
+				dead += ev.Time.Sub(deadSince)
 				deadSince = time.Time{}
 			}
 		case <-end:
@@ -197,7 +199,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	old, err := k.node.Index("eth3")
 	require.NoError(t, err)
 	require.NoError(t, k.node.Rename("eth3", "eth9"))
-	sw := k.waitSwitch(failover.ReasonLinkDown)
+	sw := k.waitSwitch(netpulse.ReasonLinkDown)
 	require.Equal(t, "eth2", sw.To.Name)
 	on, off := k.addrsOn("eth2"), k.addrsOn("eth9")
 	for _, p := range svcAddrs {
@@ -206,7 +208,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	}
 	k.echoAll("after the rename")
 	k.noSwitch(500 * time.Millisecond) // eth9 is up again: not a member
-	require.Equal(t, failover.HealthLinkDown, k.e.Snapshot().Groups[0].Members[0].Health)
+	require.Equal(t, netpulse.HealthLinkDown, k.e.Snapshot().Groups[0].Members[0].Health)
 
 	// A new device on the bridge takes the name. (A second lab object
 	// only to create the pair; explicit indexes avoid the first lab's.)
@@ -215,7 +217,7 @@ func TestKernelRenamedMember(t *testing.T) {
 	require.NoError(t, k.sw.SetMaster("p4", "br0"))
 	require.NoError(t, k.node.AddAddr("eth4", netip.MustParsePrefix("198.18.10.4/24")))
 	require.NoError(t, k.node.Rename("eth4", "eth3"))
-	fb := k.waitSwitch(failover.ReasonFailback)
+	fb := k.waitSwitch(netpulse.ReasonFailback)
 	require.Equal(t, "eth3", fb.To.Name)
 	require.Equal(t, 1900, fb.To.Index, "the new device")
 	require.NotEqual(t, old, fb.To.Index)

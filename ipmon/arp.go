@@ -3,6 +3,8 @@ package ipmon
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/netpulse/netpulse/internal/announce"
 )
 
 // ARP probes (RFC 5227): an ARP request with sender protocol address
@@ -20,19 +22,8 @@ type arpFields struct {
 }
 
 // buildARPProbe writes an RFC 5227 probe for tpa from hardware address sha
-// into b (len >= arpLen).
-func buildARPProbe(b []byte, sha [6]byte, tpa netip.Addr) {
-	_ = b[arpLen-1]
-	binary.BigEndian.PutUint16(b[0:], 1)      // Ethernet
-	binary.BigEndian.PutUint16(b[2:], 0x0800) // IPv4
-	b[4], b[5] = 6, 4
-	binary.BigEndian.PutUint16(b[6:], 1) // request
-	copy(b[8:14], sha[:])
-	clear(b[14:18]) // sender protocol address 0.0.0.0
-	clear(b[18:24])
-	a := tpa.As4()
-	copy(b[24:28], a[:])
-}
+// into b (len >= arpLen), with the encoder failover's actuator shares.
+func buildARPProbe(b []byte, sha [6]byte, tpa netip.Addr) { announce.PutARPProbe(b, sha, tpa) }
 
 // parseARP decodes an Ethernet/IPv4 ARP packet, or reports it malformed.
 func parseARP(b []byte) (arpFields, dropReason) {
@@ -60,7 +51,7 @@ func (p *Poller) matchARP(pk *rxPacket) (*target, uint32) {
 	if f.op != 2 {
 		return nil, 0
 	}
-	tg := p.targets[key{f.iface, f.spa, ARPProbe}]
+	tg := p.targets[key{f.iface, f.spa, ProbeARP}]
 	if tg == nil {
 		// A reply from an address we do not probe: someone else's.
 		p.drops.Foreign++

@@ -122,7 +122,7 @@ func (a *arpSocket) loop(wg *sync.WaitGroup, p *Poller) {
 			continue
 		}
 		f.iface = a.name
-		pk := rxPacket{kind: ARPProbe, src: f.spa, ifindex: a.index, arp: f}
+		pk := rxPacket{kind: ProbeARP, src: f.spa, ifindex: a.index, arp: f}
 		p.deliver(&pk)
 	}
 }

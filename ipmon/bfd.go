@@ -126,11 +126,11 @@ func (b *bfdTarget) due(now time.Time) time.Time {
 func (b *bfdTarget) targetState(prev TargetState) TargetState {
 	switch {
 	case b.s.state == BFDUp:
-		return Up
+		return TargetUp
 	case b.s.everUp:
-		return Down
+		return TargetDown
 	case b.unverifiedAt.IsZero():
-		return Unverified
+		return TargetUnverified
 	}
 	return prev
 }
@@ -247,7 +247,7 @@ func (p *Poller) deliverBFDLocked(rx *bfdRx, now time.Time) {
 			return
 		}
 	} else {
-		tg = p.targets[key{rx.iface, rx.src, BFD}]
+		tg = p.targets[key{rx.iface, rx.src, ProbeBFD}]
 		if tg == nil || tg.bfd == nil {
 			c.Unknown++
 			return

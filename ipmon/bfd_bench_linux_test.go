@@ -60,22 +60,22 @@ func BenchmarkBFDDetection(b *testing.B) {
 			b.Fatal(err)
 		}
 		ch := p.Subscribe(b.Context())
-		if err := p.Add(Target{Interface: "eth2", Addr: sw.srv4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}); err != nil {
+		if err := p.Add(Target{Interface: "eth2", Addr: sw.srv4, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3}); err != nil {
 			b.Fatal(err)
 		}
 		// waitState returns the first event of session state want decided
 		// after since.
-		waitState := func(want BFDState, since time.Time, timeout time.Duration) (Event, bool) {
+		waitState := func(want BFDState, since time.Time, timeout time.Duration) (*TargetEvent, bool) {
 			tm := time.NewTimer(timeout)
 			defer tm.Stop()
 			for {
 				select {
-				case ev := <-ch:
-					if ev.Kind == TargetChanged && ev.BFD.State == want && !ev.At.Before(since) {
+				case raw := <-ch:
+					if ev, ok := raw.(*TargetEvent); ok && ev.BFD.State == want && !ev.Time.Before(since) {
 						return ev, true
 					}
 				case <-tm.C:
-					return Event{}, false
+					return nil, false
 				}
 			}
 		}
@@ -133,7 +133,7 @@ func BenchmarkBFDDetection(b *testing.B) {
 			}
 			// netpulse's own delay beyond the protocol: the event against
 			// the last packet heard plus the detection time.
-			late = append(late, ev.At.Sub(p.Snapshot().Targets[0].LastReply)-30*time.Millisecond)
+			late = append(late, ev.Time.Sub(p.Snapshot().Targets[0].LastReply)-30*time.Millisecond)
 			var theirAt time.Time
 			for deadline := time.Now().Add(5 * time.Second); theirAt.IsZero(); time.Sleep(5 * time.Millisecond) {
 				for _, ts := range frr.LogTimes("198.18.63.2", "up -> down") {
@@ -149,7 +149,7 @@ func BenchmarkBFDDetection(b *testing.B) {
 			if err := sw.sw.SetMaster("pn", "br0"); err != nil {
 				b.Fatal(err)
 			}
-			ours = append(ours, ev.At.Sub(t0))
+			ours = append(ours, ev.Time.Sub(t0))
 			theirs = append(theirs, theirAt.Sub(t0.Round(0)))
 			cutCost = append(cutCost, cost)
 		}
@@ -273,7 +273,7 @@ func benchBFDCPU(b *testing.B, iv time.Duration) {
 				b.Fatal(err)
 			}
 			peers = append(peers, [2]netip.Addr{n, a})
-			targets = append(targets, Target{Interface: "eth2", Addr: a, Source: n, Kind: BFD, Interval: iv, FailAfter: 3})
+			targets = append(targets, Target{Interface: "eth2", Addr: a, Source: n, Kind: ProbeBFD, Interval: iv, FailAfter: 3})
 		}
 		frr := sw.srv.StartFRRQuiet(b, frrBFDConfAt(int(iv/time.Millisecond), peers...))
 		p, err := Open(b.Context(), &Config{NetNS: sw.node.FD()})
@@ -308,8 +308,8 @@ func benchBFDCPU(b *testing.B, iv time.Duration) {
 			defer close(countDone)
 			for {
 				select {
-				case ev := <-evs:
-					if ev.Kind == TargetChanged && !ev.Initial && ev.BFD.State == BFDDown {
+				case raw := <-evs:
+					if ev, ok := raw.(*TargetEvent); ok && !ev.Initial && ev.BFD.State == BFDDown {
 						switch ev.BFD.Diag {
 						case BFDDiagControlDetectionExpired:
 							expired++
@@ -358,7 +358,7 @@ func benchBFDCPU(b *testing.B, iv time.Duration) {
 		// both sides and reported rather than hidden.
 		ourFlaps := 0
 		for _, t := range after.Targets {
-			if t.State != Up || t.LastChange.After(t0) {
+			if t.State != TargetUp || t.LastChange.After(t0) {
 				ourFlaps++
 			}
 		}

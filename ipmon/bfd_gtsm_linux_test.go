@@ -19,7 +19,7 @@ func TestBFDGTSM(t *testing.T) {
 	pr, err := l.NewIPMonPair("gtsm", 67)
 	require.NoError(t, err)
 	node := openIn(t, pr.Node, Config{})
-	require.NoError(t, node.Add(Target{Interface: pr.NodeDev, Addr: pr.ServerAddr4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+	require.NoError(t, node.Add(Target{Interface: pr.NodeDev, Addr: pr.ServerAddr4, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
 	var fd int
 	require.NoError(t, pr.Server.Do(func() error {
 		var err error

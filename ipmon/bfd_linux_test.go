@@ -15,16 +15,16 @@ import (
 
 // waitBFD waits until the latest event of the BFD target iface/addr has
 // session state want, and returns it.
-func (w *watcher) waitBFD(iface string, addr netip.Addr, want BFDState, timeout time.Duration) Event {
+func (w *watcher) waitBFD(iface string, addr netip.Addr, want BFDState, timeout time.Duration) *TargetEvent {
 	w.t.Helper()
-	return w.waitFor(key{iface, addr, BFD}, "BFD "+want.String(), timeout, func(ev Event) bool { return ev.BFD.State == want })
+	return w.waitFor(key{iface, addr, ProbeBFD}, "BFD "+want.String(), timeout, func(ev *TargetEvent) bool { return ev.BFD.State == want })
 }
 
 // waitBFDDiag waits for an event of the BFD target iface/addr with session
 // state want and diagnostic diag.
-func (w *watcher) waitBFDDiag(iface string, addr netip.Addr, want BFDState, diag BFDDiag, timeout time.Duration) Event {
+func (w *watcher) waitBFDDiag(iface string, addr netip.Addr, want BFDState, diag BFDDiag, timeout time.Duration) *TargetEvent {
 	w.t.Helper()
-	return w.waitFor(key{iface, addr, BFD}, "BFD "+want.String()+"/"+diag.String(), timeout, func(ev Event) bool {
+	return w.waitFor(key{iface, addr, ProbeBFD}, "BFD "+want.String()+"/"+diag.String(), timeout, func(ev *TargetEvent) bool {
 		return ev.BFD.State == want && ev.BFD.Diag == diag
 	})
 }
@@ -42,12 +42,12 @@ func TestBFDTwoPollers(t *testing.T) {
 	srv := openIn(t, pr.Server, Config{})
 	wn, ws := subscribe(t, node), subscribe(t, srv)
 	for _, fam := range []struct{ node, srv netip.Addr }{{pr.NodeAddr4, pr.ServerAddr4}, {pr.NodeAddr6, pr.ServerAddr6}} {
-		require.NoError(t, node.Add(Target{Interface: pr.NodeDev, Addr: fam.srv, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
-		require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: fam.node, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
+		require.NoError(t, node.Add(Target{Interface: pr.NodeDev, Addr: fam.srv, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+		require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: fam.node, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
 	}
 	for _, fam := range []struct{ node, srv netip.Addr }{{pr.NodeAddr4, pr.ServerAddr4}, {pr.NodeAddr6, pr.ServerAddr6}} {
 		ev := wn.waitBFD(pr.NodeDev, fam.srv, BFDUp, 10*time.Second)
-		require.Equal(t, Up, ev.State)
+		require.Equal(t, TargetUp, ev.State)
 		ws.waitBFD(pr.ServerDev, fam.node, BFDUp, 10*time.Second)
 		// Once the Poll Sequence is over, both ends run at 10 ms.
 		require.Eventually(t, func() bool {
@@ -63,17 +63,17 @@ func TestBFDTwoPollers(t *testing.T) {
 	// Silence: the server drops the IPv4 address, its packets stop.
 	require.NoError(t, pr.Server.DelAddr(pr.ServerDev, netip.PrefixFrom(pr.ServerAddr4, 24)))
 	ev := wn.waitBFDDiag(pr.NodeDev, pr.ServerAddr4, BFDDown, BFDDiagControlDetectionExpired, 5*time.Second)
-	require.Equal(t, Down, ev.State)
+	require.Equal(t, TargetDown, ev.State)
 	require.NoError(t, pr.Server.AddAddr(pr.ServerDev, netip.PrefixFrom(pr.ServerAddr4, 24)))
 	ev = wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDUp, 10*time.Second)
-	require.Equal(t, Up, ev.State)
+	require.Equal(t, TargetUp, ev.State)
 
 	// The server closes: AdminDown reaches the node on both families.
 	require.NoError(t, srv.Close())
 	for _, a := range []netip.Addr{pr.ServerAddr4, pr.ServerAddr6} {
 		ev := wn.waitBFDDiag(pr.NodeDev, a, BFDDown, BFDDiagNeighborSignaledDown, 2*time.Second)
 		require.Equal(t, BFDAdminDown, ev.BFD.RemoteState, a)
-		require.Equal(t, Down, ev.State)
+		require.Equal(t, TargetDown, ev.State)
 	}
 	s := node.Snapshot()
 	require.Zero(t, s.BFD.Malformed+s.BFD.TTL+s.BFD.Auth, "%+v", s.BFD)
@@ -149,13 +149,13 @@ func TestBFDAgainstFRR(t *testing.T) {
 	node := openIn(t, b.node, Config{})
 	w := subscribe(t, node)
 	for _, a := range []netip.Addr{b.srv4, b.srv6} {
-		require.NoError(t, node.Add(Target{Interface: "eth2", Addr: a, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+		require.NoError(t, node.Add(Target{Interface: "eth2", Addr: a, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
 	}
 	up := func(what string) {
 		t.Helper()
 		for _, a := range []netip.Addr{b.srv4, b.srv6} {
 			ev := w.waitBFD("eth2", a, BFDUp, 15*time.Second)
-			require.Equal(t, Up, ev.State, what)
+			require.Equal(t, TargetUp, ev.State, what)
 		}
 		require.Eventually(t, func() bool {
 			for _, a := range []netip.Addr{b.node4, b.node6} {
@@ -173,7 +173,7 @@ func TestBFDAgainstFRR(t *testing.T) {
 			// On a loaded machine a 10 ms session may flap by itself: wait
 			// for the down with the diagnostic the step causes.
 			ev := w.waitBFDDiag("eth2", a, BFDDown, diag, 5*time.Second)
-			require.Equal(t, Down, ev.State, what)
+			require.Equal(t, TargetDown, ev.State, what)
 		}
 	}
 	up("start")
@@ -196,7 +196,7 @@ func TestBFDAgainstFRR(t *testing.T) {
 		require.NoError(t, err)
 	}
 	down("bfdd shutdown", BFDDiagNeighborSignaledDown)
-	require.Equal(t, BFDAdminDown, w.last[key{"eth2", b.srv4, BFD}].BFD.RemoteState)
+	require.Equal(t, BFDAdminDown, w.last[key{"eth2", b.srv4, ProbeBFD}].BFD.RemoteState)
 	for _, p := range [][2]netip.Addr{{b.node4, b.srv4}, {b.node6, b.srv6}} {
 		_, err := frr.Vtysh("configure terminal", "bfd", fmt.Sprintf("peer %v local-address %v", p[0], p[1]), "no shutdown")
 		require.NoError(t, err)
@@ -235,13 +235,13 @@ func TestBFDSourceArrivesLater(t *testing.T) {
 	node := openIn(t, pr.Node, Config{})
 	srv := openIn(t, pr.Server, Config{})
 	wn := subscribe(t, node)
-	tg := Target{Interface: pr.NodeDev, Addr: pr.ServerAddr4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}
+	tg := Target{Interface: pr.NodeDev, Addr: pr.ServerAddr4, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3}
 	require.NoError(t, node.Add(tg))
-	require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: pr.NodeAddr4, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
+	require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: pr.NodeAddr4, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
 	require.Equal(t, HoldNoSource, statsOf(t, node, tg).Hold)
 	require.NoError(t, pr.Node.AddAddr(pr.NodeDev, pr.NodePrefix4))
 	ev := wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDUp, 10*time.Second)
-	require.Equal(t, Up, ev.State)
+	require.Equal(t, TargetUp, ev.State)
 	require.Equal(t, HoldNone, ev.Hold)
 	ts := statsOf(t, node, tg)
 	require.Equal(t, pr.NodeAddr4, ts.Source)

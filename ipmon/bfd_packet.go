@@ -2,7 +2,6 @@ package ipmon
 
 import (
 	"encoding/binary"
-	"fmt"
 	"time"
 )
 
@@ -41,22 +40,6 @@ const (
 	BFDUp BFDState = 3
 )
 
-// String returns "admin-down", "down", "init" or "up", the words of the
-// JSON records.
-func (s BFDState) String() string {
-	switch s {
-	case BFDAdminDown:
-		return "admin-down"
-	case BFDDown:
-		return "down"
-	case BFDInit:
-		return "init"
-	case BFDUp:
-		return "up"
-	}
-	return fmt.Sprintf("BFDState(%d)", uint8(s))
-}
-
 // BFDDiag is a BFD diagnostic code (RFC 5880 section 4.1): why the local
 // end last left Up.
 type BFDDiag uint8
@@ -78,17 +61,6 @@ var bfdDiagNames = [...]string{
 	"none", "control-detection-time-expired", "echo-failed",
 	"neighbor-signaled-session-down", "forwarding-plane-reset", "path-down",
 	"concatenated-path-down", "admin-down", "reverse-concatenated-path-down",
-}
-
-// String returns the words of the JSON records: "none",
-// "control-detection-time-expired", "echo-failed",
-// "neighbor-signaled-session-down", "forwarding-plane-reset", "path-down",
-// "concatenated-path-down", "admin-down" or "reverse-concatenated-path-down".
-func (d BFDDiag) String() string {
-	if int(d) < len(bfdDiagNames) {
-		return bfdDiagNames[d]
-	}
-	return fmt.Sprintf("BFDDiag(%d)", uint8(d))
 }
 
 // Flag bits of the second byte.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/netpulse/netpulse"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -428,15 +429,15 @@ func TestBFDPollerSimulated(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		ch := node.Subscribe(ctx)
-		require.NoError(t, node.Add(Target{Interface: "eth2", Addr: srvA, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
-		require.NoError(t, srv.Add(Target{Interface: "eth2", Addr: nodeA, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
+		require.NoError(t, node.Add(Target{Interface: "eth2", Addr: srvA, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+		require.NoError(t, srv.Add(Target{Interface: "eth2", Addr: nodeA, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
 		silent := netip.MustParseAddr("198.18.41.99")
-		require.NoError(t, node.Add(Target{Interface: "eth3", Addr: silent, Kind: BFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
+		require.NoError(t, node.Add(Target{Interface: "eth3", Addr: silent, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3}))
 
-		waitBFD := func(addr netip.Addr, want BFDState) Event {
+		waitBFD := func(addr netip.Addr, want BFDState) *TargetEvent {
 			t.Helper()
 			for {
-				ev := next(t, ch, TargetChanged)
+				ev := next[*TargetEvent](t, ch)
 				if ev.Target.Addr == addr && ev.BFD.State == want {
 					return ev
 				}
@@ -444,7 +445,7 @@ func TestBFDPollerSimulated(t *testing.T) {
 		}
 		start := time.Now()
 		ev := waitBFD(srvA, BFDUp)
-		require.Equal(t, Up, ev.State)
+		require.Equal(t, TargetUp, ev.State)
 		require.Less(t, time.Since(start), 3*time.Second)
 		// Wait for the Poll Sequence to the fast timers.
 		for i := 0; i < 100; i++ {
@@ -457,14 +458,14 @@ func TestBFDPollerSimulated(t *testing.T) {
 		require.Equal(t, srvA, st.Targets[0].Target.Addr)
 		require.Equal(t, 10*time.Millisecond, st.Targets[0].BFD.TxInterval)
 		require.Equal(t, 30*time.Millisecond, st.Targets[0].BFD.DetectionTime)
-		require.Equal(t, VerdictAlive, st.Interfaces[0].Verdict)
+		require.Equal(t, netpulse.VerdictAlive, st.Interfaces[0].Verdict)
 
 		time.Sleep(time.Second)
 		nf.cut.Store(true)
 		sf.cut.Store(true)
 		cut := time.Now()
 		ev = waitBFD(srvA, BFDDown)
-		require.Equal(t, Down, ev.State)
+		require.Equal(t, TargetDown, ev.State)
 		require.Equal(t, BFDDiagControlDetectionExpired, ev.BFD.Diag)
 		require.LessOrEqual(t, time.Since(cut), 30*time.Millisecond+sf.delay, "detection time: remote mult x agreed interval")
 		require.Greater(t, time.Since(cut), 20*time.Millisecond)
@@ -472,11 +473,11 @@ func TestBFDPollerSimulated(t *testing.T) {
 		nf.cut.Store(false)
 		sf.cut.Store(false)
 		ev = waitBFD(srvA, BFDUp)
-		require.Equal(t, Up, ev.State)
+		require.Equal(t, TargetUp, ev.State)
 
 		// Update slows the node's session to 50 ms x 4 through a Poll
 		// Sequence: both ends follow, the session stays Up.
-		require.NoError(t, node.Update(Target{Interface: "eth2", Addr: srvA, Kind: BFD, Interval: 50 * time.Millisecond, FailAfter: 4}))
+		require.NoError(t, node.Update(Target{Interface: "eth2", Addr: srvA, Kind: ProbeBFD, Interval: 50 * time.Millisecond, FailAfter: 4}))
 		settled := func() bool {
 			n, s := node.Snapshot().Targets[0], srv.Snapshot().Targets[0]
 			return !n.BFD.Polling && n.BFD.TxInterval == 50*time.Millisecond && s.BFD.DetectionTime == 200*time.Millisecond
@@ -485,19 +486,19 @@ func TestBFDPollerSimulated(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		require.True(t, settled(), "node %+v srv %+v", node.Snapshot().Targets[0].BFD, srv.Snapshot().Targets[0].BFD)
-		require.Equal(t, Up, node.Snapshot().Targets[0].State)
+		require.Equal(t, TargetUp, node.Snapshot().Targets[0].State)
 		require.Equal(t, BFDUp, srv.Snapshot().Targets[0].BFD.State)
 
-		require.NoError(t, srv.Remove(Target{Interface: "eth2", Addr: nodeA, Kind: BFD}))
+		require.NoError(t, srv.Remove(Target{Interface: "eth2", Addr: nodeA, Kind: ProbeBFD}))
 		ev = waitBFD(srvA, BFDDown)
-		require.Equal(t, Down, ev.State)
+		require.Equal(t, TargetDown, ev.State)
 		require.Equal(t, BFDDiagNeighborSignaledDown, ev.BFD.Diag)
 		require.Equal(t, BFDAdminDown, ev.BFD.RemoteState)
 
 		time.Sleep(time.Until(start.Add(5 * time.Second)))
 		st = node.Snapshot()
 		require.Equal(t, silent, st.Targets[1].Target.Addr)
-		require.Equal(t, Unverified, st.Targets[1].State)
+		require.Equal(t, TargetUnverified, st.Targets[1].State)
 		require.Equal(t, 4*time.Second, st.Targets[1].LastChange.Sub(start))
 		require.Equal(t, BFDDown, st.Targets[1].BFD.State)
 		require.NotZero(t, st.BFD.Received)

@@ -59,8 +59,8 @@ func carrierTrialsWith(t *testing.T, c carrierLab) (recover, detect []time.Durat
 		require.NoError(t, p.Add(Target{Addr: d.ServerAddr6, Interface: dev}))
 	}
 	for _, dev := range []string{"eth2", "eth3"} {
-		w.waitTarget(dev, d.ServerAddr4, Up, 5*time.Second)
-		w.waitTarget(dev, d.ServerAddr6, Up, 5*time.Second)
+		w.waitTarget(dev, d.ServerAddr4, TargetUp, 5*time.Second)
+		w.waitTarget(dev, d.ServerAddr6, TargetUp, 5*time.Second)
 	}
 	// waitBoth waits for eth3's two targets to reach want and returns when
 	// the later did; eth2's must not change.
@@ -70,13 +70,14 @@ func carrierTrialsWith(t *testing.T, c carrierLab) (recover, detect []time.Durat
 		deadline := time.After(5 * time.Second)
 		for len(got) < 2 {
 			select {
-			case ev := <-w.ch:
-				if ev.Kind != TargetChanged {
+			case raw := <-w.ch:
+				ev, ok := raw.(*TargetEvent)
+				if !ok {
 					continue
 				}
 				require.NotEqual(t, "eth2", ev.Target.Interface, "eth2's target changed: %+v", ev)
 				if ev.Target.Interface == "eth3" && ev.State == want {
-					got[ev.Target.Addr.Is6()] = ev.At
+					got[ev.Target.Addr.Is6()] = ev.Time
 				}
 			case <-deadline:
 				t.Fatalf("eth3's targets not %v within 5 s (%v)", want, got)
@@ -87,11 +88,11 @@ func carrierTrialsWith(t *testing.T, c carrierLab) (recover, detect []time.Durat
 	for range n {
 		t0 := time.Now()
 		require.NoError(t, d.Switch.SetDown("p3"))
-		detect = append(detect, waitBoth(Down, t0))
+		detect = append(detect, waitBoth(TargetDown, t0))
 		time.Sleep(down)
 		t1 := time.Now()
 		require.NoError(t, portUp("p3"))
-		recover = append(recover, waitBoth(Up, t1))
+		recover = append(recover, waitBoth(TargetUp, t1))
 		time.Sleep(50 * time.Millisecond)
 	}
 	sn := p.Snapshot()
@@ -157,10 +158,10 @@ func TestLabCarrierReturnAfterOpenWithoutCarrier(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	t1 := time.Now()
 	require.NoError(t, d.Switch.SetUp("p3"))
-	ev4 := w.waitTarget("eth3", d.ServerAddr4, Up, 5*time.Second)
-	ev6 := w.waitTarget("eth3", d.ServerAddr6, Up, 5*time.Second)
-	rec := max(ev4.At.Sub(t1), ev6.At.Sub(t1))
-	t.Logf("carrier back -> up: IPv4 %v, IPv6 %v", ev4.At.Sub(t1), ev6.At.Sub(t1))
+	ev4 := w.waitTarget("eth3", d.ServerAddr4, TargetUp, 5*time.Second)
+	ev6 := w.waitTarget("eth3", d.ServerAddr6, TargetUp, 5*time.Second)
+	rec := max(ev4.Time.Sub(t1), ev6.Time.Sub(t1))
+	t.Logf("carrier back -> up: IPv4 %v, IPv6 %v", ev4.Time.Sub(t1), ev6.Time.Sub(t1))
 	require.Less(t, rec, 300*time.Millisecond)
 }
 

@@ -2,11 +2,16 @@ package ipmon
 
 import (
 	"context"
+	"encoding"
+	"fmt"
 	"net/netip"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/fanout"
 	"github.com/stretchr/testify/require"
 )
 
@@ -31,17 +36,22 @@ func fakePoller(t *testing.T, cfg Config) (*Poller, *fakeTransport) {
 	return p, f
 }
 
-// next returns the next event of kind k from ch, skipping others and the
-// event announcing an added target (Unknown, Unknown).
-func next(t *testing.T, ch <-chan Event, k EventKind) Event {
+// next returns the next event of type E from ch, skipping others and the
+// event announcing an added target (unknown, unknown).
+func next[E netpulse.Event](t *testing.T, ch <-chan netpulse.Event) E {
 	t.Helper()
 	for {
 		select {
 		case ev, ok := <-ch:
 			require.True(t, ok, "channel closed")
-			if ev.Kind == k && !(k == TargetChanged && ev.State == Unknown && ev.Previous == Unknown && !ev.Removed) {
-				return ev
+			e, is := ev.(E)
+			if !is {
+				continue
 			}
+			if te, ok := ev.(*TargetEvent); ok && te.State == TargetUnknown && te.Previous == TargetUnknown && !te.Removed {
+				continue
+			}
+			return e
 		case <-time.After(time.Hour):
 			t.Fatal("no event within an hour of simulated time")
 		}
@@ -67,13 +77,13 @@ func TestDetectionBoundSimulated(t *testing.T) {
 				ch := p.Subscribe(ctx)
 				f.setAnswering(tgtA, true)
 				require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth2"}))
-				require.Equal(t, Up, next(t, ch, TargetChanged).State)
+				require.Equal(t, TargetUp, next[*TargetEvent](t, ch).State)
 				time.Sleep(5*tc.interval + time.Duration(phase)*tc.interval/7)
 				f.setAnswering(tgtA, false)
 				stopped := time.Now()
-				ev := next(t, ch, TargetChanged)
-				require.Equal(t, Down, ev.State)
-				took := ev.At.Sub(stopped)
+				ev := next[*TargetEvent](t, ch)
+				require.Equal(t, TargetDown, ev.State)
+				took := ev.Time.Sub(stopped)
 				bound := ev.Target.DetectionBound()
 				require.Equal(t, time.Duration(tc.fail)*tc.interval+tc.timeout, bound)
 				require.LessOrEqual(t, took, bound, "phase %d", phase)
@@ -89,23 +99,23 @@ func TestRecoverAfterAndStats(t *testing.T) {
 		ch := p.Subscribe(t.Context())
 		f.setAnswering(tgtA, true)
 		require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth2"}))
-		require.Equal(t, Up, next(t, ch, TargetChanged).State)
+		require.Equal(t, TargetUp, next[*TargetEvent](t, ch).State)
 		f.setAnswering(tgtA, false)
-		ev := next(t, ch, TargetChanged)
-		require.Equal(t, Down, ev.State)
+		ev := next[*TargetEvent](t, ch)
+		require.Equal(t, TargetDown, ev.State)
 		require.Equal(t, 3, ev.Misses)
 		f.setAnswering(tgtA, true)
 		start := time.Now()
-		ev = next(t, ch, TargetChanged)
-		require.Equal(t, Up, ev.State)
-		require.Equal(t, Down, ev.Previous)
+		ev = next[*TargetEvent](t, ch)
+		require.Equal(t, TargetUp, ev.State)
+		require.Equal(t, TargetDown, ev.Previous)
 		require.Equal(t, 4, ev.Replies)
 		// Four replies take at least three intervals after the first.
 		require.GreaterOrEqual(t, time.Since(start), 30*time.Millisecond)
 		time.Sleep(500 * time.Millisecond)
 		s := p.Snapshot()
 		ts := s.Targets[0]
-		require.Equal(t, Up, ts.State)
+		require.Equal(t, TargetUp, ts.State)
 		require.Equal(t, time.Millisecond, ts.MinRTT)
 		require.Equal(t, time.Millisecond, ts.MaxRTT)
 		require.Equal(t, time.Millisecond, ts.AvgRTT)
@@ -124,12 +134,12 @@ func TestUnverifiedThenUp(t *testing.T) {
 		p, f := fakePoller(t, Config{Interval: 10 * time.Millisecond, RecoverAfter: 3})
 		ch := p.Subscribe(t.Context())
 		require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth2"}))
-		ev := next(t, ch, TargetChanged)
-		require.Equal(t, Unverified, ev.State)
-		require.Equal(t, Unknown, ev.Previous)
+		ev := next[*TargetEvent](t, ch)
+		require.Equal(t, TargetUnverified, ev.State)
+		require.Equal(t, TargetUnknown, ev.Previous)
 		f.setAnswering(tgtA, true)
-		ev = next(t, ch, TargetChanged)
-		require.Equal(t, Up, ev.State, "one reply verifies a target")
+		ev = next[*TargetEvent](t, ch)
+		require.Equal(t, TargetUp, ev.State, "one reply verifies a target")
 		require.Equal(t, 1, ev.Replies)
 	})
 }
@@ -138,14 +148,16 @@ func TestVerdictRules(t *testing.T) {
 	for _, tc := range []struct {
 		rule    VerdictRule
 		answers []bool // for A, B, C
-		want    Verdict
+		want    netpulse.Verdict
 	}{
-		{VerdictRule{Kind: Any}, []bool{true, false, false}, VerdictAlive},
-		{VerdictRule{Kind: Any}, []bool{false, false, false}, VerdictDead},
-		{VerdictRule{Kind: All}, []bool{true, true, false}, VerdictDead},
-		{VerdictRule{Kind: All}, []bool{true, true, true}, VerdictAlive},
-		{VerdictRule{Kind: Quorum, N: 2}, []bool{true, false, true}, VerdictAlive},
-		{VerdictRule{Kind: Quorum, N: 2}, []bool{true, false, false}, VerdictDead},
+		// Targets that never answer are unverified: a rule that fails on
+		// them alone gives an unverified verdict, not a dead one.
+		{VerdictRule{Kind: RuleAny}, []bool{true, false, false}, netpulse.VerdictAlive},
+		{VerdictRule{Kind: RuleAny}, []bool{false, false, false}, netpulse.VerdictUnverified},
+		{VerdictRule{Kind: RuleAll}, []bool{true, true, false}, netpulse.VerdictUnverified},
+		{VerdictRule{Kind: RuleAll}, []bool{true, true, true}, netpulse.VerdictAlive},
+		{VerdictRule{Kind: RuleQuorum, N: 2}, []bool{true, false, true}, netpulse.VerdictAlive},
+		{VerdictRule{Kind: RuleQuorum, N: 2}, []bool{true, false, false}, netpulse.VerdictUnverified},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			p, f := fakePoller(t, Config{Interval: 10 * time.Millisecond, InterfaceVerdict: map[string]VerdictRule{"eth3": tc.rule}})
@@ -154,22 +166,26 @@ func TestVerdictRules(t *testing.T) {
 				f.setAnswering(a, tc.answers[i])
 				require.NoError(t, p.Add(Target{Addr: a, Interface: "eth3"}))
 			}
-			var ev Event
-			for ev.Verdict == VerdictUnknown {
-				ev = next(t, ch, VerdictChanged)
+			ev := &VerdictEvent{}
+			for ev.Verdict == netpulse.VerdictUnknown {
+				ev = next[*VerdictEvent](t, ch)
 			}
 			require.Equal(t, tc.want, ev.Verdict, "%v %v", tc.rule, tc.answers)
 			require.Equal(t, tc.rule, ev.Rule)
-			require.Equal(t, "eth3", ev.Interface)
+			require.Equal(t, netpulse.Interface{Index: 3, Name: "eth3"}, ev.Interface)
 			time.Sleep(time.Second)
 			s := p.Snapshot()
 			require.Equal(t, tc.want, s.Interfaces[0].Verdict)
 			require.Len(t, ev.Evidence, 3)
 		})
 	}
-	require.Equal(t, VerdictUnknown, VerdictRule{}.Decide(0, 0, 0))
-	require.Equal(t, VerdictUnknown, VerdictRule{Kind: All}.Decide(1, 1, 2), "one unknown could still make it")
-	require.Equal(t, VerdictDead, VerdictRule{Kind: Quorum, N: 3}.Decide(1, 1, 2), "quorum larger than the targets")
+	require.Equal(t, netpulse.VerdictUnknown, VerdictRule{}.Decide(0, 0, 0, 0))
+	require.Equal(t, netpulse.VerdictUnknown, VerdictRule{Kind: RuleAll}.Decide(1, 0, 0, 1), "one unknown could still make it")
+	require.Equal(t, netpulse.VerdictUnverified, VerdictRule{Kind: RuleQuorum, N: 3}.Decide(1, 0, 0, 1), "quorum larger than the targets, none down")
+	require.Equal(t, netpulse.VerdictDead, VerdictRule{Kind: RuleQuorum, N: 3}.Decide(1, 1, 0, 0), "quorum larger than the targets, one down")
+	require.Equal(t, netpulse.VerdictUnverified, VerdictRule{}.Decide(0, 0, 2, 0), "only targets that never answered: no evidence")
+	require.Equal(t, netpulse.VerdictDead, VerdictRule{}.Decide(0, 1, 1, 0), "one target answered, then stopped")
+	require.Equal(t, netpulse.VerdictAlive, VerdictRule{Kind: RuleAll}.Decide(2, 0, 0, 0))
 }
 
 // TestSlowSubscriberCoalesces: a subscriber that reads nothing while a
@@ -196,24 +212,95 @@ func TestSlowSubscriberCoalesces(t *testing.T) {
 		synctest.Wait()
 		require.Greater(t, flips, 20, "the fast subscriber saw every change")
 		// The slow one: initial state (coalesced with everything since).
-		var last Event
+		var last *TargetEvent
 		n := 0
 		for done := false; !done; {
 			synctest.Wait()
 			select {
 			case ev := <-ch:
 				n++
-				if ev.Kind == TargetChanged {
-					last = ev
+				if te, ok := ev.(*TargetEvent); ok {
+					last = te
 				}
 			default:
 				done = true
 			}
 		}
 		require.LessOrEqual(t, n, 4, "changes were coalesced")
-		require.Equal(t, Up, last.State)
+		require.Equal(t, TargetUp, last.State)
 		require.Positive(t, last.Coalesced)
 		require.Equal(t, p.Snapshot().Targets[0].State, last.State)
+	})
+}
+
+// TestStuckSubscriberDropEvent: a subscriber that stops reading under
+// churn that nothing can fold (a target added and removed again and again:
+// a removal is never folded away) loses events past its queue's cap, and
+// is told: a *netpulse.DropEvent with their count comes just before the
+// next event it receives, and the latest state (the last removal) still
+// arrives.
+func TestStuckSubscriberDropEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := fakePoller(t, Config{Interval: time.Hour, Timeout: time.Second})
+		ch := p.Subscribe(t.Context())
+		const cycles = fanout.DefaultLimit + 1000
+		tg := Target{Addr: tgtA, Interface: "eth2"}
+		for range cycles {
+			require.NoError(t, p.Add(tg))
+			require.NoError(t, p.Remove(tg))
+		}
+		synctest.Wait()
+		var dropped uint64
+		var targets int
+		var last *TargetEvent
+		afterDrop := false
+		for done := false; !done; {
+			synctest.Wait()
+			select {
+			case ev := <-ch:
+				switch e := ev.(type) {
+				case *netpulse.DropEvent:
+					require.False(t, afterDrop)
+					require.Positive(t, e.Count)
+					dropped += e.Count
+					afterDrop = true
+				case *TargetEvent:
+					targets++
+					last = e
+					afterDrop = false
+				}
+			default:
+				done = true
+			}
+		}
+		require.False(t, afterDrop, "a drop event is followed by the event that fit")
+		require.Positive(t, dropped, "the subscriber is told what it lost")
+		require.True(t, last.Removed, "the latest state arrives")
+		require.LessOrEqual(t, targets, fanout.DefaultLimit+2)
+	})
+}
+
+// TestEventInterfaceIndex: events name their interface with the index the
+// Poller's transport knows now, 0 once the interface is gone.
+func TestEventInterfaceIndex(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, f := fakePoller(t, Config{Interval: 10 * time.Millisecond, FailAfter: 1, RecoverAfter: 1})
+		ch := p.Subscribe(t.Context())
+		f.setAnswering(tgtA, true)
+		require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth2"}))
+		ev := next[*TargetEvent](t, ch)
+		require.Equal(t, TargetUp, ev.State)
+		require.Equal(t, netpulse.Interface{Index: 2, Name: "eth2"}, ev.Interface)
+		v := next[*VerdictEvent](t, ch)
+		require.Equal(t, netpulse.Interface{Index: 2, Name: "eth2"}, v.Interface)
+		f.deleteLink("eth2")
+		f.setAnswering(tgtA, false)
+		ev = next[*TargetEvent](t, ch)
+		require.Equal(t, TargetDown, ev.State)
+		require.Equal(t, netpulse.Interface{Name: "eth2"}, ev.Interface, "gone: index 0")
+		v = next[*VerdictEvent](t, ch)
+		require.Equal(t, netpulse.VerdictDead, v.Verdict)
+		require.Equal(t, 0, v.Interface.Index)
 	})
 }
 
@@ -223,7 +310,7 @@ func TestUpdateRemove(t *testing.T) {
 		f.setAnswering(tgtA, true)
 		ch := p.Subscribe(t.Context())
 		require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth2"}))
-		require.Equal(t, Up, next(t, ch, TargetChanged).State)
+		require.Equal(t, TargetUp, next[*TargetEvent](t, ch).State)
 		time.Sleep(time.Second)
 		before := f.sent(tgtA)
 		require.InDelta(t, 10, before, 2)
@@ -233,15 +320,14 @@ func TestUpdateRemove(t *testing.T) {
 		s := p.Snapshot()
 		require.Equal(t, 10*time.Millisecond, s.Targets[0].Target.Interval)
 		require.Equal(t, 10*time.Millisecond, s.Targets[0].Target.Timeout, "default timeout follows the interval")
-		require.Equal(t, Up, s.Targets[0].State, "state kept across Update")
+		require.Equal(t, TargetUp, s.Targets[0].State, "state kept across Update")
 
 		require.NoError(t, p.Remove(Target{Addr: tgtA, Interface: "eth2"}))
-		ev := next(t, ch, TargetChanged)
+		ev := next[*TargetEvent](t, ch)
 		require.True(t, ev.Removed)
-		require.Equal(t, Unknown, ev.State)
-		require.Equal(t, Up, ev.Previous)
-		ev = next(t, ch, VerdictChanged)
-		require.Equal(t, VerdictUnknown, ev.Verdict)
+		require.Equal(t, TargetUnknown, ev.State)
+		require.Equal(t, TargetUp, ev.Previous)
+		require.Equal(t, netpulse.VerdictUnknown, next[*VerdictEvent](t, ch).Verdict)
 		sent := f.sent(tgtA)
 		time.Sleep(time.Second)
 		require.Equal(t, sent, f.sent(tgtA), "no probes after Remove")
@@ -262,10 +348,10 @@ func TestStrictIngressFake(t *testing.T) {
 			time.Sleep(time.Second)
 			s := p.Snapshot()
 			if strict {
-				require.Equal(t, Unverified, s.Targets[0].State)
+				require.Equal(t, TargetUnverified, s.Targets[0].State)
 				require.Positive(t, s.Drops.WrongInterface)
 			} else {
-				require.Equal(t, Up, s.Targets[0].State)
+				require.Equal(t, TargetUp, s.Targets[0].State)
 				require.Equal(t, s.Targets[0].Received, s.Targets[0].OtherIngress)
 			}
 		})
@@ -313,13 +399,14 @@ func TestParseTargetSpec(t *testing.T) {
 	require.Equal(t, netip.MustParseAddr("2001:db8::1"), tg.Addr)
 	tg, err = ParseTargetSpec("eth3=198.18.0.1/arp")
 	require.NoError(t, err)
-	require.Equal(t, ARPProbe, tg.Kind)
+	require.Equal(t, ProbeARP, tg.Kind)
 	tg, err = ParseTargetSpec("eth3=fe80::1%eth3/ll")
 	require.NoError(t, err)
-	require.Equal(t, LinkLocalEcho, tg.Kind)
+	require.Equal(t, ProbeLinkLocalEcho, tg.Kind)
 	for _, bad := range []string{"", "eth2", "=198.18.0.1", "eth2=", "eth2=nope", "eth2=224.0.0.1", "eth2=::", "eth2=fe80::1%eth3", "eth2=2001:db8::1/arp"} {
 		_, err := ParseTargetSpec(bad)
 		require.ErrorIs(t, err, ErrInvalidTarget, bad)
+		require.ErrorIs(t, err, os.ErrInvalid, bad)
 	}
 }
 
@@ -327,11 +414,14 @@ func TestConfigValidation(t *testing.T) {
 	for _, c := range []Config{
 		{Mode: 7}, {NetNS: -1}, {Interval: time.Microsecond}, {Timeout: -1}, {Timeout: 2 * time.Minute},
 		{Interval: time.Millisecond, Timeout: 2 * time.Second}, {FailAfter: -1}, {RecoverAfter: 5000},
-		{LossWindow: 5000}, {Verdict: VerdictRule{Kind: Quorum}}, {InterfaceVerdict: map[string]VerdictRule{"x": {Kind: 9}}},
+		{LossWindow: 5000}, {Verdict: VerdictRule{Kind: RuleQuorum}}, {InterfaceVerdict: map[string]VerdictRule{"x": {Kind: 9}}},
 	} {
-		_, err := c.withDefaults()
-		require.ErrorIs(t, err, ErrInvalidTarget, "%+v", c)
+		err := c.Validate()
+		require.ErrorIs(t, err, os.ErrInvalid, "%+v", c)
+		require.NotErrorIs(t, err, ErrInvalidTarget, "a config error is no target error: %+v", c)
 	}
+	require.NoError(t, (*Config)(nil).Validate())
+	require.NoError(t, (&Config{Interval: 10 * time.Millisecond, Verdict: VerdictRule{Kind: RuleQuorum, N: 2}}).Validate())
 	c, err := (*Config)(nil).withDefaults()
 	require.NoError(t, err)
 	require.Equal(t, DefaultInterval, c.Interval)
@@ -342,28 +432,41 @@ func TestConfigValidation(t *testing.T) {
 
 func TestStrings(t *testing.T) {
 	require.Equal(t, []string{"unknown", "up", "down", "unverified"},
-		[]string{Unknown.String(), Up.String(), Down.String(), Unverified.String()})
-	require.Equal(t, []string{"unknown", "alive", "dead"},
-		[]string{VerdictUnknown.String(), VerdictAlive.String(), VerdictDead.String()})
-	require.Equal(t, "quorum 2", VerdictRule{Kind: Quorum, N: 2}.String())
+		[]string{TargetUnknown.String(), TargetUp.String(), TargetDown.String(), TargetUnverified.String()})
+	require.Equal(t, "quorum 2", VerdictRule{Kind: RuleQuorum, N: 2}.String())
 	require.Equal(t, "any", VerdictRule{}.String())
-	require.Equal(t, []string{"auto", "raw", "unprivileged"}, []string{Auto.String(), Raw.String(), Unprivileged.String()})
-	require.Equal(t, []string{"echo", "arp", "link-local-echo"}, []string{Echo.String(), ARPProbe.String(), LinkLocalEcho.String()})
-	require.Equal(t, []string{"target", "verdict"}, []string{TargetChanged.String(), VerdictChanged.String()})
+	require.Equal(t, []string{"auto", "raw", "unprivileged"}, []string{ModeAuto.String(), ModeRaw.String(), ModeUnprivileged.String()})
+	require.Equal(t, []string{"echo", "arp", "link-local-echo"}, []string{ProbeEcho.String(), ProbeARP.String(), ProbeLinkLocalEcho.String()})
+	require.Equal(t, "bfd", ProbeBFD.String())
+	require.Equal(t, []string{"any", "all", "quorum"}, []string{RuleAny.String(), RuleAll.String(), RuleQuorum.String()})
+	require.Equal(t, "TargetState(9)", TargetState(9).String())
+	for _, m := range []encoding.TextMarshaler{ModeUnprivileged, ProbeLinkLocalEcho, TargetUnverified, RuleQuorum, HoldNoSource, BFDInit, BFDDiagPathDown} {
+		b, err := m.MarshalText()
+		require.NoError(t, err)
+		require.Equal(t, m.(fmt.Stringer).String(), string(b))
+	}
+	var k ProbeKind
+	require.NoError(t, k.UnmarshalText([]byte("arp")))
+	require.Equal(t, ProbeARP, k)
+	require.ErrorIs(t, k.UnmarshalText([]byte("ping")), os.ErrInvalid)
+	_, err := TargetState(9).MarshalText()
+	require.ErrorIs(t, err, os.ErrInvalid)
 }
 
 func TestMergeKeepsRemoval(t *testing.T) {
 	tg := Target{Addr: netip.MustParseAddr("198.18.0.1"), Interface: "eth2"}
-	removed := Event{Kind: TargetChanged, Target: tg, State: Unknown, Previous: Up, Removed: true}
-	readded := Event{Kind: TargetChanged, Target: tg, State: Unknown, Previous: Unknown}
-	_, ok := removed.Coalesce(readded)
+	removed := &TargetEvent{Target: tg, State: TargetUnknown, Previous: TargetUp, Removed: true}
+	readded := &TargetEvent{Target: tg, State: TargetUnknown, Previous: TargetUnknown}
+	_, ok := foldEvents(removed, readded)
 	require.False(t, ok, "a removal must reach a slow subscriber")
 
-	down := Event{Kind: TargetChanged, Target: tg, State: Down, Previous: Up}
-	up := Event{Kind: TargetChanged, Target: tg, State: Up, Previous: Down}
-	m, ok := down.Coalesce(up)
+	down := &TargetEvent{Target: tg, State: TargetDown, Previous: TargetUp}
+	up := &TargetEvent{Target: tg, State: TargetUp, Previous: TargetDown}
+	folded, ok := foldEvents(down, up)
 	require.True(t, ok)
-	require.Equal(t, Up, m.State)
-	require.Equal(t, Up, m.Previous)
+	m := folded.(*TargetEvent)
+	require.Equal(t, TargetUp, m.State)
+	require.Equal(t, TargetUp, m.Previous)
 	require.Equal(t, 1, m.Coalesced)
+	require.Equal(t, TargetDown, up.Previous, "a published event is never modified")
 }

@@ -14,13 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Discover proposes first-hop targets for iface from the routing table of
-// the namespace held by the netns file descriptor (0: the caller's): the
-// gateways of the routes through iface, IPv4 then IPv6, those of default
-// routes first, without duplicates. Nothing is probed; the caller decides
-// whether to use them. It returns an error wrapping ErrUnknownInterface if
-// iface does not exist.
-func Discover(ctx context.Context, netns int, iface string) ([]netip.Addr, error) {
+// discover implements Discover.
+func discover(ctx context.Context, netns int, iface string) ([]netip.Addr, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

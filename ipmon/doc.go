@@ -18,11 +18,12 @@
 //
 // # States
 //
-// A target starts Unknown. One reply makes an Unknown or Unverified target
-// Up; RecoverAfter consecutive replies make a Down target Up. FailAfter
-// consecutive misses make an Up target Down, and an Unknown target Down if it
-// has answered since it was added, else Unverified: a target that never
-// answered is reported as such instead of as a silent "down". A send the
+// A target starts TargetUnknown. One reply makes an unknown or unverified
+// target TargetUp; RecoverAfter consecutive replies make a down target up.
+// FailAfter consecutive misses make an up target TargetDown, and an unknown
+// target down if it has answered since it was added, else
+// TargetUnverified: a target that never answered is reported as such
+// instead of as a silent "down". A send the
 // kernel refuses because the path is dead (no route, network unreachable
 // or down) is a miss; one it refuses only for lack of local buffer space
 // (EAGAIN, ENOBUFS: local congestion) is neither a miss nor a reply and is
@@ -107,7 +108,7 @@
 // local (HoldLocal: a node can always reach itself). A held target is not
 // probed and its state is unknown; it is probed again when the reason goes
 // away. A Poller that cannot follow the notifications says so with a
-// HealthChanged event.
+// *netpulse.ConditionEvent (and Snapshot.Condition).
 //
 // One goroutine drives all targets from a heap ordered by each target's
 // next deadline (send or timeout); first sends are spread at random across
@@ -121,16 +122,16 @@
 // # Standbys without an address
 //
 // Two probe kinds test an interface that has no address of its own (a
-// standby): ARPProbe sends RFC 5227 ARP probes (sender address 0.0.0.0, so
+// standby): ProbeARP sends RFC 5227 ARP probes (sender address 0.0.0.0, so
 // no neighbour cache learns anything) through an AF_PACKET socket; ARP has
 // no payload, so a reply is matched on the target's address, our hardware
-// address and the interface, to the newest probe in flight. LinkLocalEcho
-// sends ICMPv6 echo from the interface's link-local address, so that the
+// address and the interface, to the newest probe in flight.
+// ProbeLinkLocalEcho sends ICMPv6 echo from the interface's link-local address, so that the
 // reply comes back to that interface. Both follow the same state rules.
 //
 // # BFD sessions
 //
-// A target of Kind BFD is a single-hop BFD session (RFC 5880, RFC 5881)
+// A target of Kind ProbeBFD is a single-hop BFD session (RFC 5880, RFC 5881)
 // with the target address, out of the target's interface: the way
 // routers, switches and FRR's bfdd test the path to an adjacent system,
 // independent of ICMP filtering, and the way two netpulse nodes poll each
@@ -142,7 +143,7 @@
 // it unchanged. Every change of the session state is an event (also one
 // that leaves the target state as it is, Down to Init), carrying the
 // session state, the local and remote diagnostics, the discriminators and
-// the negotiated timers (Event.BFD, TargetStats.BFD).
+// the negotiated timers (TargetEvent.BFD, TargetStats.BFD).
 //
 // What is implemented: control packets over UDP to port 3784 from a source
 // port in 49152-65535, TTL / hop limit 255 sent and required on receipt
@@ -169,14 +170,27 @@
 // peer's is ignored), the Echo function (Required Min Echo RX is sent as
 // 0), multihop BFD (RFC 5883), and the Control Plane Independent bit
 // (always 0: netpulse runs in user space). The source address is chosen
-// as for Echo, an address of the target's interface itself (Target.Source
+// as for ProbeEcho, an address of the target's interface itself (Target.Source
 // if set), and follows address changes; an interface with none of the
 // target's family holds the session (HoldNoSource) until it gets one.
 //
+// # Verdicts
+//
+// Each interface's verdict over its targets is a netpulse.Verdict, decided
+// by its VerdictRule (any, all, quorum N): alive when the rule is met; when
+// the rule cannot be met even if every unknown target came up, dead if at
+// least one target is down (it answered, then stopped) and unverified if
+// only targets that never answered fail it (no evidence either way, so
+// nothing acts on it); unknown otherwise. This is netpulse's one meaning
+// of dead.
+//
 // # Events
 //
-// Subscribe delivers the current state of every target and interface, then
-// every change, with the full new state. A slow subscriber blocks nobody:
-// its undelivered changes of one target are coalesced, and the latest state
-// is never lost.
+// Subscribe delivers the current state of every target (*TargetEvent) and
+// interface (*VerdictEvent), then every change, with the full new state;
+// each names its interface as a netpulse.Interface whose index the Poller
+// resolved in its own namespace. A slow subscriber blocks nobody: its
+// undelivered changes of one target are folded into the latest state,
+// which is never lost, and events dropped past its queue's cap are told by
+// a *netpulse.DropEvent.
 package ipmon

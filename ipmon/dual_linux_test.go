@@ -3,6 +3,7 @@
 package ipmon
 
 import (
+	"github.com/netpulse/netpulse"
 	"net/netip"
 	"strings"
 	"testing"
@@ -47,8 +48,8 @@ func TestLabTwoInterfacesOneSubnet(t *testing.T) {
 					w.waitTarget(dev, a, want, 10*time.Second)
 				}
 			}
-			waitAll("eth2", Up)
-			waitAll("eth3", Up)
+			waitAll("eth2", TargetUp)
+			waitAll("eth3", TargetUp)
 			if tc.strict {
 				require.Empty(t, p.Snapshot().Diagnostics)
 			}
@@ -58,7 +59,7 @@ func TestLabTwoInterfacesOneSubnet(t *testing.T) {
 			require.Empty(t, evs, "a target flapped while both interfaces were healthy")
 			s := p.Snapshot()
 			for _, ts := range s.Targets {
-				require.Equal(t, Up, ts.State, "%v", ts.Target)
+				require.Equal(t, TargetUp, ts.State, "%v", ts.Target)
 				require.Zero(t, ts.ConsecutiveMisses, "%v", ts.Target)
 			}
 			t.Logf("drops after the healthy period: %+v, other-ingress per target: %v", s.Drops, otherIngress(s))
@@ -70,8 +71,8 @@ func TestLabTwoInterfacesOneSubnet(t *testing.T) {
 				t.Helper()
 				require.NoError(t, fault(), what)
 				for _, a := range servers {
-					ev := w.waitTarget("eth3", a, Down, 10*time.Second)
-					require.Equal(t, Up, ev.Previous, what)
+					ev := w.waitTarget("eth3", a, TargetDown, 10*time.Second)
+					require.Equal(t, TargetUp, ev.Previous, what)
 				}
 				// Give eth2 time to show a false failure, if any.
 				for _, ev := range w.drain(time.Second) {
@@ -79,18 +80,18 @@ func TestLabTwoInterfacesOneSubnet(t *testing.T) {
 				}
 				for _, ts := range p.Snapshot().Targets {
 					if ts.Target.Interface == "eth2" {
-						require.Equal(t, Up, ts.State, "%s: %v", what, ts.Target)
+						require.Equal(t, TargetUp, ts.State, "%s: %v", what, ts.Target)
 					}
 				}
 				for _, iface := range p.Snapshot().Interfaces {
-					want := VerdictAlive
+					want := netpulse.VerdictAlive
 					if iface.Name == "eth3" {
-						want = VerdictDead
+						want = netpulse.VerdictDead
 					}
 					require.Equal(t, want, iface.Verdict, "%s: %s", what, iface.Name)
 				}
 				require.NoError(t, repair(), what)
-				waitAll("eth3", Up)
+				waitAll("eth3", TargetUp)
 				for _, ev := range w.drain(500 * time.Millisecond) {
 					require.NotEqual(t, "eth2", ev.Target.Interface, "%s: eth2 target changed: %+v", what, ev)
 				}

@@ -1,55 +1,28 @@
 package ipmon
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
-// EventKind tells what an Event reports.
-type EventKind int
-
-const (
-	// TargetChanged: a target's state changed (or the target was added to
-	// a subscription's initial state, or removed).
-	TargetChanged EventKind = iota
-	// VerdictChanged: an interface's verdict changed.
-	VerdictChanged
-	// HealthChanged: the Poller's own health changed (Health): it could
-	// not follow link and address notifications, or it can again. A
-	// subscription starts with one only when the Poller is not healthy.
-	HealthChanged
-)
-
-// String returns "target", "verdict" or "health".
-func (k EventKind) String() string {
-	switch k {
-	case TargetChanged:
-		return "target"
-	case VerdictChanged:
-		return "verdict"
-	case HealthChanged:
-		return "health"
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// Event is one change, carrying the full new state. Kind says which fields
-// are set: Target, State, Previous, RTT, Misses, Replies and Removed for
-// TargetChanged; Verdict, PreviousVerdict, Rule and Evidence for
-// VerdictChanged. Interface and At are always set.
-type Event struct {
-	Kind EventKind
-	// At is when the change was decided (monotonic reading included).
-	At time.Time
-	// Interface is the interface whose path the event concerns.
-	Interface string
+// A TargetEvent reports a target's new state (or a target added to a
+// subscription's initial state, or removed). It carries the full new
+// state, not a change.
+type TargetEvent struct {
+	// Time is when the change was decided (monotonic reading included).
+	Time time.Time
+	// Interface is the target's interface: its name, and its index in the
+	// Poller's namespace when the event was made (0 when no interface of
+	// that name exists there).
+	Interface netpulse.Interface
 	// Initial marks the events a subscription starts with: the state at
 	// the time of Subscribe (Previous equals State).
 	Initial bool
-	// Coalesced counts the changes of the same target (or interface)
-	// folded into this event because the subscriber was behind; Previous
-	// is then the state before the first of them.
+	// Coalesced counts the changes of this target folded into this event
+	// because the subscriber was behind; Previous is then the state before
+	// the first of them.
 	Coalesced int
 
 	// Target is the target, with defaults filled in.
@@ -61,28 +34,53 @@ type Event struct {
 	// Misses and Replies are the consecutive misses and replies that led to
 	// the change.
 	Misses, Replies int
-	// Removed is set when the target was removed (State is then Unknown).
+	// Removed is set when the target was removed (State is then
+	// TargetUnknown).
 	Removed bool
 	// Hold says why the target is not probed for now (HoldNone: it is).
 	Hold Hold
 	// BFD is the session's state, diagnostic and negotiated timers, for a
-	// target of Kind BFD (zero otherwise). A BFD target has an event for
-	// every change of its session state, also one that leaves State as it
-	// is (Down to Init).
+	// target of Kind ProbeBFD (zero otherwise). A BFD target has an event
+	// for every change of its session state, also one that leaves State as
+	// it is (Down to Init).
 	BFD BFDStatus
-
-	// Verdict is the interface's new verdict, PreviousVerdict the one
-	// before, Rule the rule that decided it.
-	Verdict, PreviousVerdict Verdict
-	Rule                     VerdictRule
-	// Evidence lists the interface's targets and their states when the
-	// verdict was decided.
-	Evidence []Evidence
-
-	// Health is the Poller's new health, PreviousHealth the one before
-	// (HealthChanged).
-	Health, PreviousHealth Health
 }
+
+// EventTime returns e.Time.
+func (e *TargetEvent) EventTime() time.Time { return e.Time }
+
+// A VerdictEvent reports an interface's new IP-level verdict over its
+// targets (or its verdict in a subscription's initial state).
+//
+// Verdict has netpulse's one meaning of dead: VerdictDead only when the
+// rule fails and at least one of the interface's targets is TargetDown
+// (it answered, then stopped); a rule that fails only on targets that
+// never answered (TargetUnverified) gives VerdictUnverified, which is no
+// evidence against the path.
+type VerdictEvent struct {
+	// Time is when the verdict was decided (monotonic reading included).
+	Time time.Time
+	// Interface is the interface: its name, and its index in the Poller's
+	// namespace (0 when no interface of that name exists there).
+	Interface netpulse.Interface
+	// Initial marks the events a subscription starts with (Previous
+	// equals Verdict).
+	Initial bool
+	// Coalesced counts the verdicts of this interface folded into this
+	// event because the subscriber was behind; Previous is then the
+	// verdict before the first of them.
+	Coalesced int
+	// Verdict is the interface's new verdict, Previous the one before.
+	Verdict, Previous netpulse.Verdict
+	// Rule is the rule that decided it.
+	Rule VerdictRule
+	// Evidence lists the interface's targets and their states when the
+	// verdict was decided, sorted by address, then kind.
+	Evidence []Evidence
+}
+
+// EventTime returns e.Time.
+func (e *VerdictEvent) EventTime() time.Time { return e.Time }
 
 // Evidence is one target's part in an interface verdict.
 type Evidence struct {
@@ -91,28 +89,11 @@ type Evidence struct {
 	State TargetState
 }
 
-// Coalesce returns the one event a subscriber that fell behind receives in
-// place of e followed by newer, an event of the same target (or, for
-// VerdictChanged, the same interface): newer's state with e's previous
-// state, Coalesced counting the events folded in. ok is false when both
-// must be delivered: a removal is never coalesced away, so a subscriber
-// still sees it when the target is added again. Poller and the ipmontest
-// fake coalesce by this rule.
-func (e Event) Coalesce(newer Event) (merged Event, ok bool) {
-	if e.Removed {
-		return e, false
-	}
-	newer.Coalesced = e.Coalesced + 1
-	newer.Previous, newer.PreviousVerdict = e.Previous, e.PreviousVerdict
-	newer.Initial = e.Initial && newer.Initial
-	return newer, true
-}
-
 // Snapshot is the Poller's state at one moment.
 type Snapshot struct {
 	// At is when the snapshot was taken.
 	At time.Time
-	// Mode is the socket mode in use (Raw or Unprivileged).
+	// Mode is the socket mode in use (ModeRaw or ModeUnprivileged).
 	Mode Mode
 	// StrictIngress echoes the configuration.
 	StrictIngress bool
@@ -143,10 +124,11 @@ type Snapshot struct {
 	// ingress on an interface whose ARP settings make it unreliable, with
 	// the sysctls to set).
 	Diagnostics []string
-	// Health is the Poller's own health; HealthFaults counts the times it
-	// became unhealthy.
-	Health       Health
-	HealthFaults uint64
+	// Condition is the Poller's own condition: whether it still follows
+	// the namespace's links and addresses. ConditionFaults counts the times
+	// it stopped being OK.
+	Condition       netpulse.Condition
+	ConditionFaults uint64
 }
 
 // Drops counts packets that did not count as replies, by reason.
@@ -214,15 +196,16 @@ type TargetStats struct {
 	// probes and held targets).
 	Hold   Hold
 	Source netip.Addr
-	// BFD is the session of a target of Kind BFD (zero otherwise); Sent
+	// BFD is the session of a target of Kind ProbeBFD (zero otherwise); Sent
 	// and Received then count control packets.
 	BFD BFDStatus
 }
 
 // InterfaceStatus is one interface's IP verdict and the counts behind it.
 type InterfaceStatus struct {
-	Name    string
-	Verdict Verdict
+	Name string
+	// Verdict is the interface's verdict, as in VerdictEvent.
+	Verdict netpulse.Verdict
 	Rule    VerdictRule
 	// LastChange is when Verdict last changed.
 	LastChange time.Time

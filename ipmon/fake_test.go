@@ -43,7 +43,19 @@ func (f *fakeTransport) sent(a netip.Addr) int {
 	return f.sends[a]
 }
 
-func (f *fakeTransport) mode() Mode            { return Raw }
+func (f *fakeTransport) mode() Mode { return ModeRaw }
+func (f *fakeTransport) index(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ifindex[name]
+}
+
+// deleteLink forgets the interface named name, as if it was deleted.
+func (f *fakeTransport) deleteLink(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ifindex, name)
+}
 func (f *fakeTransport) echoID(v6 bool) uint16 { return 0x4242 }
 func (f *fakeTransport) start(p *Poller)       { f.p = p }
 func (f *fakeTransport) close() error          { return nil }
@@ -68,7 +80,9 @@ func (f *fakeTransport) wait(d time.Duration) {
 }
 
 func (f *fakeTransport) attach(tg *target) error {
+	f.mu.Lock()
 	idx, ok := f.ifindex[tg.t.Interface]
+	f.mu.Unlock()
 	if !ok {
 		return ErrUnknownInterface
 	}

@@ -167,8 +167,8 @@ func floodTrial(t *testing.T, subnet byte, rate int, window time.Duration, known
 	for _, dev := range []string{"eth2", "eth3"} {
 		require.NoError(t, p.Add(Target{Addr: d.ServerAddr4, Interface: dev}))
 	}
-	w.waitTarget("eth2", d.ServerAddr4, Up, 5*time.Second)
-	w.waitTarget("eth3", d.ServerAddr4, Up, 5*time.Second)
+	w.waitTarget("eth2", d.ServerAddr4, TargetUp, 5*time.Second)
+	w.waitTarget("eth3", d.ServerAddr4, TargetUp, 5*time.Second)
 	w.drain(100 * time.Millisecond)
 
 	var res floodResult
@@ -192,7 +192,7 @@ func floodTrial(t *testing.T, subnet byte, rate int, window time.Duration, known
 	evs := w.drain(window)
 	res.cpuFlood = time.Duration(float64(cpuTime()-c0) / window.Seconds())
 	for _, ev := range evs {
-		if ev.State != Up {
+		if ev.State != TargetUp {
 			t.Logf("event during the flood, before any fault: %v %v -> %v", ev.Target.Interface, ev.Previous, ev.State)
 			res.eth2Down = res.eth2Down || ev.Target.Interface == "eth2"
 		}
@@ -203,15 +203,16 @@ func floodTrial(t *testing.T, subnet byte, rate int, window time.Duration, known
 	deadline := time.After(5 * time.Second)
 	for res.detect == 0 {
 		select {
-		case ev := <-w.ch:
-			if ev.Kind != TargetChanged {
+		case raw := <-w.ch:
+			ev, ok := raw.(*TargetEvent)
+			if !ok {
 				continue
 			}
-			if ev.State != Up && ev.Target.Interface == "eth2" {
+			if ev.State != TargetUp && ev.Target.Interface == "eth2" {
 				res.eth2Down = true
 			}
-			if ev.Target.Interface == "eth3" && ev.State == Down {
-				res.detect = ev.At.Sub(start)
+			if ev.Target.Interface == "eth3" && ev.State == TargetDown {
+				res.detect = ev.Time.Sub(start)
 			}
 		case <-deadline:
 			res.detect = -1
@@ -219,7 +220,7 @@ func floodTrial(t *testing.T, subnet byte, rate int, window time.Duration, known
 	}
 	// eth2 must stay up while the flood goes on.
 	for _, ev := range w.drain(300 * time.Millisecond) {
-		if ev.Target.Interface == "eth2" && ev.State != Up {
+		if ev.Target.Interface == "eth2" && ev.State != TargetUp {
 			res.eth2Down = true
 		}
 	}

@@ -139,11 +139,11 @@ func (t *linuxTransport) followLinks() {
 				// applied over the dump it would undo newer changes.
 				t.discardQueued()
 				if err := t.dumpTable(); err != nil {
-					t.p.setHealth(fmt.Sprintf("link and address notifications lost (ENOBUFS) and the dump failed: %v", err))
+					t.p.setCondition(fmt.Errorf("ipmon: link and address notifications lost (ENOBUFS) and the dump failed: %w", err))
 					t.pause()
 					continue
 				}
-				t.p.setHealth("")
+				t.p.setCondition(nil)
 				t.bar.release(sent)
 				for idx, name := range t.table.linkList() {
 					t.p.rebind(name, idx)
@@ -152,11 +152,11 @@ func (t *linuxTransport) followLinks() {
 				continue
 			}
 			t.p.log.Warn("ipmon: link notifications", "err", err)
-			t.p.setHealth(fmt.Sprintf("link and address notifications: %v", err))
+			t.p.setCondition(fmt.Errorf("ipmon: link and address notifications: %w", err))
 			t.pause()
 			continue
 		}
-		t.p.setHealth("")
+		t.p.setCondition(nil)
 		changed := false
 		var barrierSeq uint32
 		seen := make(map[int]bool)
@@ -251,11 +251,11 @@ func pickSource(tgt Target, addrs map[addrKey]tableAddr, idx int, up bool) (neti
 	var src netip.Addr
 	ok := true
 	switch {
-	case tgt.Kind == ARPProbe:
+	case tgt.Kind == ProbeARP:
 		return netip.Addr{}, HoldNone
 	case tgt.Source.IsValid():
 		return tgt.Source, HoldNone
-	case tgt.Kind == LinkLocalEcho:
+	case tgt.Kind == ProbeLinkLocalEcho:
 		src, ok = linkLocalOf(addrs, idx)
 	default:
 		src, ok = bestSource(addrs, idx, tgt.Addr)
@@ -288,10 +288,10 @@ func (t *linuxTransport) resolver() func(Target) (int, netip.Addr, Hold) {
 
 // setSource implements resolver.
 func (t *linuxTransport) setSource(tg *target, src netip.Addr) {
-	if tg.t.Kind != ARPProbe {
+	if tg.t.Kind != ProbeARP {
 		prepareDest(&tg.tx, tg.t, src, tg.ifindex)
 	}
-	if tg.t.Kind == BFD {
+	if tg.t.Kind == ProbeBFD {
 		// prepareDest rewrote the sockaddr with port 0.
 		prepareBFDDest(&tg.tx, tg.t.Addr.Is6())
 	}

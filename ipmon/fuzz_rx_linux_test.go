@@ -112,7 +112,8 @@ func FuzzRxParse(f *testing.F) {
 // fixedID is a transport stand-in for precheck: it only answers echoID.
 type fixedID uint16
 
-func (f fixedID) mode() Mode               { return Raw }
+func (f fixedID) mode() Mode               { return ModeRaw }
+func (f fixedID) index(string) int         { return 0 }
 func (f fixedID) echoID(bool) uint16       { return uint16(f) }
 func (fixedID) attach(*target) error       { return nil }
 func (fixedID) detach(*target)             {}

@@ -1,15 +1,16 @@
 package ipmon
 
 import (
-	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // Hold says why a target is not probed for now. A held target's state is
 // Unknown (it is no evidence either way); probing resumes by itself when
-// the reason goes away, and each change is a TargetChanged event with the
+// the reason goes away, and each change is a *TargetEvent with the
 // new Hold.
 type Hold int
 
@@ -26,25 +27,12 @@ const (
 	// probe from another interface's address would be answered through
 	// that other interface and test its path instead, so the target is not
 	// probed until the interface gets an address. A standby without an
-	// address of its own tests its path with ARPProbe (IPv4) or
-	// LinkLocalEcho (IPv6) targets. An address that is on two interfaces
+	// address of its own tests its path with ProbeARP (IPv4) or
+	// ProbeLinkLocalEcho (IPv6) targets. An address that is on two interfaces
 	// at once (a service address being moved; an unnumbered setup) is no
 	// source for either: set Target.Source to use it anyway.
 	HoldNoSource
 )
-
-// String returns "none", "local" or "no-source".
-func (h Hold) String() string {
-	switch h {
-	case HoldNone:
-		return "none"
-	case HoldLocal:
-		return "local"
-	case HoldNoSource:
-		return "no-source"
-	}
-	return fmt.Sprintf("Hold(%d)", int(h))
-}
 
 // resolver is implemented by a transport that follows the namespace's
 // links and addresses. resolver returns a function that says, from what
@@ -144,7 +132,7 @@ func (p *Poller) setHold(tg *target, h Hold, now time.Time) {
 		p.gens[tg.slot]++
 		tg.gen = p.gens[tg.slot]
 		tg.resizeRing()
-		tg.state, tg.lastChange = Unknown, now
+		tg.state, tg.lastChange = TargetUnknown, now
 		tg.misses, tg.replies = 0, 0
 	}
 	if h == HoldNone {
@@ -159,32 +147,30 @@ func (p *Poller) setHold(tg *target, h Hold, now time.Time) {
 	p.changed(tg, prev, now)
 }
 
-// setHealth records the Poller's own condition (problem "" is healthy) and
-// publishes a HealthChanged event when it changes. Called without
+// setCondition records the Poller's own condition (err nil: OK) and
+// publishes a *netpulse.ConditionEvent when it changes. Called without
 // Poller.mu.
-func (p *Poller) setHealth(problem string) {
+func (p *Poller) setCondition(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || p.health.Problem == problem {
+	if p.closed || sameProblem(p.cond.Err, err) {
 		return
 	}
-	prev := p.health
-	p.health = Health{OK: problem == "", Problem: problem, Since: time.Now()}
-	if problem != "" {
-		p.healthFaults++
+	prev := p.cond
+	p.cond = netpulse.Condition{OK: err == nil, Err: err, Since: time.Now()}
+	reason := netpulse.ReasonWorking
+	if err != nil {
+		p.condFaults++
+		reason = netpulse.ReasonFailing
 	}
-	p.hub.Publish(Event{Kind: HealthChanged, At: p.health.Since, Health: p.health, PreviousHealth: prev})
+	p.hub.Publish(&netpulse.ConditionEvent{Time: p.cond.Since, Condition: p.cond, Previous: prev, Reason: reason})
 }
 
-// Health is the Poller's own condition, apart from its targets': whether
-// it still follows the namespace's links and addresses (the notifications
-// that keep interfaces, source addresses and local addresses current).
-type Health struct {
-	// OK is false while something the Poller needs fails; it retries by
-	// itself.
-	OK bool
-	// Problem says what fails ("" when OK).
-	Problem string
-	// Since is when the condition began (zero: since Open).
-	Since time.Time
+// sameProblem reports whether a and b say the same (both nil, or the same
+// message): a failure repeated is no new condition.
+func sameProblem(a, b error) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Error() == b.Error()
 }

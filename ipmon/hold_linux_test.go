@@ -15,9 +15,9 @@ import (
 
 // waitHold waits until the latest event of target k has hold h and state
 // st, and returns it.
-func (w *watcher) waitHold(k key, h Hold, st TargetState, timeout time.Duration) Event {
+func (w *watcher) waitHold(k key, h Hold, st TargetState, timeout time.Duration) *TargetEvent {
 	w.t.Helper()
-	return w.waitFor(k, st.String()+"/"+h.String(), timeout, func(ev Event) bool { return ev.Hold == h && ev.State == st })
+	return w.waitFor(k, st.String()+"/"+h.String(), timeout, func(ev *TargetEvent) bool { return ev.Hold == h && ev.State == st })
 }
 
 func statsOf(t *testing.T, p *Poller, tg Target) TargetStats {
@@ -54,43 +54,43 @@ func TestLabSourceIsOwnAddress(t *testing.T) {
 	for _, tg := range []Target{t3, t2, t2v6} {
 		require.NoError(t, p.Add(tg))
 	}
-	w.waitTarget("eth3", d.ServerAddr4, Up, 10*time.Second)
-	w.waitTarget("eth2", d.ServerAddr6, Up, 10*time.Second)
-	w.waitHold(t2.key(), HoldNoSource, Unknown, time.Second)
+	w.waitTarget("eth3", d.ServerAddr4, TargetUp, 10*time.Second)
+	w.waitTarget("eth2", d.ServerAddr6, TargetUp, 10*time.Second)
+	w.waitHold(t2.key(), HoldNoSource, TargetUnknown, time.Second)
 	require.Equal(t, d.Eth3Addr4, statsOf(t, p, t3).Source)
 	require.Equal(t, d.Eth2Addr6, statsOf(t, p, t2v6).Source)
 	time.Sleep(100 * time.Millisecond)
 	s2 := statsOf(t, p, t2)
 	require.Equal(t, HoldNoSource, s2.Hold)
 	require.Zero(t, s2.Sent, "a held target is not probed")
-	require.Equal(t, Unknown, s2.State)
+	require.Equal(t, TargetUnknown, s2.State)
 
 	service := netip.MustParsePrefix("198.18.36.50/24")
 	require.NoError(t, d.Node.AddAddr("eth2", service))
-	w.waitHold(t2.key(), HoldNone, Up, 10*time.Second)
+	w.waitHold(t2.key(), HoldNone, TargetUp, 10*time.Second)
 	require.Equal(t, service.Addr(), statsOf(t, p, t2).Source)
 
 	// eth3's path dies: only eth3's target goes down.
 	require.NoError(t, d.Switch.SetMaster("p3", ""))
-	w.waitTarget("eth3", d.ServerAddr4, Down, 10*time.Second)
+	w.waitTarget("eth3", d.ServerAddr4, TargetDown, 10*time.Second)
 	for _, ev := range w.drain(300 * time.Millisecond) {
 		require.NotEqual(t, "eth2", ev.Interface, "eth3's fault changed eth2's target: %+v", ev)
 	}
-	require.Equal(t, Up, statsOf(t, p, t2).State)
+	require.Equal(t, TargetUp, statsOf(t, p, t2).State)
 	require.NoError(t, d.Switch.SetMaster("p3", "br0"))
-	w.waitTarget("eth3", d.ServerAddr4, Up, 10*time.Second)
+	w.waitTarget("eth3", d.ServerAddr4, TargetUp, 10*time.Second)
 
 	// The service address is added to eth3 too (a move begins): on two
 	// interfaces it identifies no return path, so eth2's target is held;
 	// gone from eth3 again, it is eth2's source again.
 	require.NoError(t, d.Node.AddAddr("eth3", service))
-	w.waitHold(t2.key(), HoldNoSource, Unknown, time.Second)
+	w.waitHold(t2.key(), HoldNoSource, TargetUnknown, time.Second)
 	require.Equal(t, d.Eth3Addr4, statsOf(t, p, t3).Source)
 	require.NoError(t, d.Node.DelAddr("eth3", service))
-	w.waitHold(t2.key(), HoldNone, Up, 10*time.Second)
+	w.waitHold(t2.key(), HoldNone, TargetUp, 10*time.Second)
 
 	require.NoError(t, d.Node.DelAddr("eth2", service))
-	w.waitHold(t2.key(), HoldNoSource, Unknown, time.Second)
+	w.waitHold(t2.key(), HoldNoSource, TargetUnknown, time.Second)
 	sent := statsOf(t, p, t2).Sent
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, sent, statsOf(t, p, t2).Sent, "held again: no probe")
@@ -112,26 +112,26 @@ func TestLabTargetBecomesLocal(t *testing.T) {
 	w := subscribe(t, p)
 	tg := Target{Addr: moving.Addr(), Interface: "eth2"}
 	require.NoError(t, p.Add(tg))
-	w.waitTarget("eth2", tg.Addr, Up, 10*time.Second)
+	w.waitTarget("eth2", tg.Addr, TargetUp, 10*time.Second)
 
 	// The address moves to the node (on lo, as a failover would put it
 	// on another member).
 	require.NoError(t, pair.Server.DelAddr(pair.ServerDev, moving))
 	start := time.Now()
 	require.NoError(t, pair.Node.AddAddr("lo", netip.PrefixFrom(moving.Addr(), 32)))
-	ev := w.waitHold(tg.key(), HoldLocal, Unknown, time.Second)
-	t.Logf("held %v after the address was added", ev.At.Sub(start))
-	require.Equal(t, Up, ev.Previous)
+	ev := w.waitHold(tg.key(), HoldLocal, TargetUnknown, time.Second)
+	t.Logf("held %v after the address was added", ev.Time.Sub(start))
+	require.Equal(t, TargetUp, ev.Previous)
 	sent := statsOf(t, p, tg).Sent
 	time.Sleep(100 * time.Millisecond)
 	s := statsOf(t, p, tg)
 	require.Equal(t, sent, s.Sent, "a local target is not probed")
 	require.Equal(t, HoldLocal, s.Hold)
-	require.ErrorIs(t, p.Add(Target{Addr: moving.Addr(), Interface: "eth2", Kind: ARPProbe}), ErrLocalAddress)
+	require.ErrorIs(t, p.Add(Target{Addr: moving.Addr(), Interface: "eth2", Kind: ProbeARP}), ErrLocalAddress)
 
 	require.NoError(t, pair.Node.DelAddr("lo", netip.PrefixFrom(moving.Addr(), 32)))
 	require.NoError(t, pair.Server.AddAddr(pair.ServerDev, moving))
-	w.waitHold(tg.key(), HoldNone, Up, 10*time.Second)
+	w.waitHold(tg.key(), HoldNone, TargetUp, 10*time.Second)
 }
 
 // TestLabNetNSClosedAfterOpen (issue 12 item 7): the caller closes its
@@ -149,7 +149,7 @@ func TestLabNetNSClosedAfterOpen(t *testing.T) {
 
 	fd, err := unix.FcntlInt(uintptr(pair.Node.FD()), unix.F_DUPFD_CLOEXEC, 3)
 	require.NoError(t, err)
-	p, err := Open(context.Background(), &Config{NetNS: fd, Interval: 20 * time.Millisecond, Mode: Raw})
+	p, err := Open(context.Background(), &Config{NetNS: fd, Interval: 20 * time.Millisecond, Mode: ModeRaw})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.Close()) })
 	require.NoError(t, unix.Close(fd))
@@ -161,10 +161,10 @@ func TestLabNetNSClosedAfterOpen(t *testing.T) {
 	for _, tg := range []Target{
 		{Addr: pair.ServerAddr4, Interface: "eth2"},
 		{Addr: pair.ServerAddr6, Interface: "eth2"},
-		{Addr: pair.ServerAddr4, Interface: "eth2", Kind: ARPProbe},
+		{Addr: pair.ServerAddr4, Interface: "eth2", Kind: ProbeARP},
 	} {
 		require.NoError(t, p.Add(tg))
-		w.waitKind("eth2", tg.Addr, tg.Kind, Up, 10*time.Second)
+		w.waitKind("eth2", tg.Addr, tg.Kind, TargetUp, 10*time.Second)
 	}
 	// Its own descriptor is closed with it.
 	tr := p.tr.(*linuxTransport)

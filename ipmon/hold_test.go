@@ -1,12 +1,14 @@
 package ipmon
 
 import (
+	"errors"
 	"net/netip"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,15 +45,15 @@ func (r *resolvingFake) set(fn func()) {
 	r.mu.Unlock()
 }
 
-// nextTarget returns the next TargetChanged event, whatever its states.
-func nextTarget(t *testing.T, ch <-chan Event) Event {
+// nextTarget returns the next target event, whatever its states.
+func nextTarget(t *testing.T, ch <-chan netpulse.Event) *TargetEvent {
 	t.Helper()
 	for {
 		select {
 		case ev, ok := <-ch:
 			require.True(t, ok, "channel closed")
-			if ev.Kind == TargetChanged {
-				return ev
+			if te, ok := ev.(*TargetEvent); ok {
+				return te
 			}
 		case <-time.After(time.Hour):
 			t.Fatal("no event within an hour of simulated time")
@@ -77,9 +79,9 @@ func TestHoldSequence(t *testing.T) {
 		tg := Target{Addr: tgtA, Interface: "eth2"}
 		f.setAnswering(tgtA, true)
 		require.NoError(t, p.Add(tg))
-		ev := next(t, ch, TargetChanged)
-		require.Equal(t, Up, ev.State)
-		require.Equal(t, VerdictAlive, next(t, ch, VerdictChanged).Verdict)
+		ev := next[*TargetEvent](t, ch)
+		require.Equal(t, TargetUp, ev.State)
+		require.Equal(t, netpulse.VerdictAlive, next[*VerdictEvent](t, ch).Verdict)
 
 		for _, step := range []struct {
 			hold Hold
@@ -92,16 +94,16 @@ func TestHoldSequence(t *testing.T) {
 			p.refresh()
 			ev := nextTarget(t, ch)
 			require.Equal(t, step.hold, ev.Hold)
-			require.Equal(t, Unknown, ev.State)
-			if ev.Previous == Up {
-				require.Equal(t, VerdictUnknown, next(t, ch, VerdictChanged).Verdict)
+			require.Equal(t, TargetUnknown, ev.State)
+			if ev.Previous == TargetUp {
+				require.Equal(t, netpulse.VerdictUnknown, next[*VerdictEvent](t, ch).Verdict)
 			}
 			sent := f.sent(tgtA)
 			time.Sleep(time.Second)
 			require.Equal(t, sent, f.sent(tgtA), "a held target is not probed")
 			s := p.Snapshot()
 			require.Equal(t, step.hold, s.Targets[0].Hold)
-			require.Equal(t, Unknown, s.Targets[0].State)
+			require.Equal(t, TargetUnknown, s.Targets[0].State)
 			require.False(t, s.Targets[0].Source.IsValid())
 		}
 
@@ -111,10 +113,10 @@ func TestHoldSequence(t *testing.T) {
 		p.refresh()
 		ev = nextTarget(t, ch)
 		require.Equal(t, HoldNone, ev.Hold)
-		require.Equal(t, Unknown, ev.State)
-		ev = next(t, ch, TargetChanged)
-		require.Equal(t, Up, ev.State)
-		require.Equal(t, VerdictAlive, next(t, ch, VerdictChanged).Verdict)
+		require.Equal(t, TargetUnknown, ev.State)
+		ev = next[*TargetEvent](t, ch)
+		require.Equal(t, TargetUp, ev.State)
+		require.Equal(t, netpulse.VerdictAlive, next[*VerdictEvent](t, ch).Verdict)
 		s := p.Snapshot()
 		require.Equal(t, newSrc, s.Targets[0].Source)
 		require.Equal(t, HoldNone, s.Targets[0].Hold)
@@ -128,31 +130,31 @@ func TestHealthEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p, _ := fakePoller(t, Config{})
 		ch := p.Subscribe(t.Context())
-		require.True(t, p.Snapshot().Health.OK)
-		p.setHealth("link and address notifications: boom")
-		ev := next(t, ch, HealthChanged)
-		require.False(t, ev.Health.OK)
-		require.Equal(t, "link and address notifications: boom", ev.Health.Problem)
-		require.True(t, ev.PreviousHealth.OK)
-		p.setHealth("link and address notifications: boom") // no change, no event
+		require.True(t, p.Snapshot().Condition.OK)
+		p.setCondition(errors.New("link and address notifications: boom"))
+		ev := next[*netpulse.ConditionEvent](t, ch)
+		require.False(t, ev.Condition.OK)
+		require.EqualError(t, ev.Condition.Err, "link and address notifications: boom")
+		require.Equal(t, netpulse.ReasonFailing, ev.Reason)
+		require.True(t, ev.Previous.OK)
+		p.setCondition(errors.New("link and address notifications: boom")) // no change, no event
 		late := p.Subscribe(t.Context())
-		ev = next(t, late, HealthChanged)
-		require.True(t, ev.Initial)
-		require.False(t, ev.Health.OK)
-		p.setHealth("")
-		ev = next(t, ch, HealthChanged)
-		require.True(t, ev.Health.OK)
-		require.False(t, ev.PreviousHealth.OK)
+		ev = next[*netpulse.ConditionEvent](t, late)
+		require.False(t, ev.Condition.OK, "a subscription starts with the condition when it is not OK")
+		p.setCondition(nil)
+		ev = next[*netpulse.ConditionEvent](t, ch)
+		require.True(t, ev.Condition.OK)
+		require.Equal(t, netpulse.ReasonWorking, ev.Reason)
+		require.False(t, ev.Previous.OK)
 		s := p.Snapshot()
-		require.True(t, s.Health.OK)
-		require.Equal(t, uint64(1), s.HealthFaults)
+		require.True(t, s.Condition.OK)
+		require.Equal(t, uint64(1), s.ConditionFaults)
 		synctest.Wait()
 		select {
 		case ev := <-ch:
 			t.Fatalf("unexpected event %+v", ev)
 		default:
 		}
-		require.Equal(t, "health", HealthChanged.String())
 		require.Equal(t, "no-source", HoldNoSource.String())
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/netpulse/netpulse/ipmon/internal/core"
 )
 
 // Defaults applied to a Target field left zero (and to Config fields left
@@ -30,10 +32,11 @@ const (
 // Sentinel errors. Every error returned by this package wraps one of them (or
 // a system error such as os.ErrPermission), so test them with errors.Is.
 var (
-	// ErrInvalidTarget: a target or configuration field is malformed or out
-	// of range (multicast, broadcast, unspecified, wrong family, bad
-	// durations or thresholds).
-	ErrInvalidTarget = errors.New("ipmon: invalid target")
+	// ErrInvalidTarget: a target is malformed or out of range (multicast,
+	// broadcast, unspecified, wrong family, bad durations or thresholds).
+	// It also satisfies errors.Is(err, os.ErrInvalid), as every invalid
+	// Config does (Config.Validate).
+	ErrInvalidTarget error = invalidError("ipmon: invalid target")
 	// ErrLocalAddress: the target is an address of this host. A node can
 	// always ping itself, so such a target would prove nothing.
 	ErrLocalAddress = errors.New("ipmon: target is a local address")
@@ -48,6 +51,16 @@ var (
 	ErrClosed = errors.New("ipmon: poller closed")
 )
 
+// errInvalidConfig is what every Config error wraps.
+var errInvalidConfig error = invalidError("ipmon: invalid config")
+
+// invalidError is an error of bad input: it answers errors.Is for
+// os.ErrInvalid.
+type invalidError string
+
+func (e invalidError) Error() string      { return string(e) }
+func (invalidError) Is(target error) bool { return target == os.ErrInvalid }
+
 type unknownInterfaceError struct{}
 
 func (unknownInterfaceError) Error() string        { return "ipmon: unknown interface" }
@@ -57,34 +70,21 @@ func (unknownInterfaceError) Is(target error) bool { return target == os.ErrNotE
 type Mode int
 
 const (
-	// Auto opens raw sockets if the process may (CAP_NET_RAW), else
+	// ModeAuto opens raw sockets if the process may (CAP_NET_RAW), else
 	// unprivileged datagram ("ping") sockets.
-	Auto Mode = iota
-	// Raw uses raw sockets (ip4:icmp, ip6:ipv6-icmp); needs CAP_NET_RAW.
-	Raw
-	// Unprivileged uses datagram ICMP sockets; needs the process's group
+	ModeAuto Mode = iota
+	// ModeRaw uses raw sockets (ip4:icmp, ip6:ipv6-icmp); needs CAP_NET_RAW.
+	ModeRaw
+	// ModeUnprivileged uses datagram ICMP sockets; needs the process's group
 	// in net.ipv4.ping_group_range (which also gates ICMPv6).
-	Unprivileged
+	ModeUnprivileged
 )
-
-// String returns "auto", "raw" or "unprivileged".
-func (m Mode) String() string {
-	switch m {
-	case Auto:
-		return "auto"
-	case Raw:
-		return "raw"
-	case Unprivileged:
-		return "unprivileged"
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
 
 // ProbeKind is how a target is probed.
 type ProbeKind int
 
 const (
-	// Echo sends ICMP echo (IPv4) or ICMPv6 echo (IPv6) requests from an
+	// ProbeEcho sends ICMP echo (IPv4) or ICMPv6 echo (IPv6) requests from an
 	// address of the interface itself (or Target.Source), never from
 	// another interface's: the reply then comes back to this interface
 	// and tests its path both ways. The Poller picks it (IPv4: a primary
@@ -93,15 +93,15 @@ const (
 	// interface's addresses change. An interface that is up with no
 	// address of the target's family holds the target (HoldNoSource) until
 	// it gets one.
-	Echo ProbeKind = iota
-	// ARPProbe sends RFC 5227 ARP probes (sender protocol address 0.0.0.0)
+	ProbeEcho ProbeKind = iota
+	// ProbeARP sends RFC 5227 ARP probes (sender protocol address 0.0.0.0)
 	// for an IPv4 target out of the interface through AF_PACKET, so that an
 	// interface without an IPv4 address of its own (a standby) can test its
 	// path; no neighbour cache learns anything from it. A reply is an ARP
 	// reply from the target's address arriving on the interface. Needs
 	// CAP_NET_RAW in every mode.
-	ARPProbe
-	// LinkLocalEcho sends ICMPv6 echo for an IPv6 target from the
+	ProbeARP
+	// ProbeLinkLocalEcho sends ICMPv6 echo for an IPv6 target from the
 	// interface's own link-local address (looked up when the target is
 	// added), so that an interface without a global address of its own (a
 	// standby) tests its path in both directions: the reply is addressed
@@ -110,8 +110,8 @@ const (
 	// a link-local address (a router's, as Discover proposes). Without one
 	// every send fails, and the target, never having answered, is reported
 	// Unverified.
-	LinkLocalEcho
-	// BFD runs a single-hop BFD session (RFC 5880, RFC 5881) with the
+	ProbeLinkLocalEcho
+	// ProbeBFD runs a single-hop BFD session (RFC 5880, RFC 5881) with the
 	// target out of the interface: UDP control packets to port 3784 with
 	// TTL 255. Target.Interval is the desired transmit and required receive
 	// interval, Target.FailAfter the Detect Mult (1..255), Target.Passive
@@ -120,120 +120,51 @@ const (
 	// session is Up, Down once it left Up, and Unverified if it never came
 	// Up within (Detect Mult + 1) x 1 s. See the package documentation,
 	// "BFD sessions".
-	BFD
+	ProbeBFD
 )
-
-// String returns "echo", "arp", "link-local-echo" or "bfd".
-func (k ProbeKind) String() string {
-	switch k {
-	case Echo:
-		return "echo"
-	case ARPProbe:
-		return "arp"
-	case LinkLocalEcho:
-		return "link-local-echo"
-	case BFD:
-		return "bfd"
-	}
-	return fmt.Sprintf("ProbeKind(%d)", int(k))
-}
 
 // TargetState is the state of one target.
 type TargetState int
 
 const (
-	// Unknown: no verdict yet (just added, or removed).
-	Unknown TargetState = iota
-	// Up: the target answers.
-	Up
-	// Down: the target answered since it was added and then missed
+	// TargetUnknown: no verdict yet (just added, or removed) ("unknown").
+	TargetUnknown TargetState = iota
+	// TargetUp: the target answers ("up").
+	TargetUp
+	// TargetDown ("down"): the target answered since it was added and then missed
 	// FailAfter consecutive probes.
-	Down
-	// Unverified: the target never answered since it was added and missed
+	TargetDown
+	// TargetUnverified ("unverified"): the target never answered since it was added and missed
 	// FailAfter consecutive probes. A target must answer echo to be of use;
 	// this says so instead of a silent "down".
-	Unverified
+	TargetUnverified
 )
-
-// String returns "unknown", "up", "down" or "unverified".
-func (s TargetState) String() string {
-	switch s {
-	case Unknown:
-		return "unknown"
-	case Up:
-		return "up"
-	case Down:
-		return "down"
-	case Unverified:
-		return "unverified"
-	}
-	return fmt.Sprintf("TargetState(%d)", int(s))
-}
-
-// Verdict is the IP-level verdict of one interface over its targets.
-type Verdict int
-
-const (
-	// VerdictUnknown: not enough evidence (no targets, or targets whose
-	// state is still unknown could still tip the rule).
-	VerdictUnknown Verdict = iota
-	// VerdictAlive: the interface's targets satisfy its rule.
-	VerdictAlive
-	// VerdictDead: the rule cannot be met even if every unknown target
-	// comes up.
-	VerdictDead
-)
-
-// String returns "unknown", "alive" or "dead".
-func (v Verdict) String() string {
-	switch v {
-	case VerdictUnknown:
-		return "unknown"
-	case VerdictAlive:
-		return "alive"
-	case VerdictDead:
-		return "dead"
-	}
-	return fmt.Sprintf("Verdict(%d)", int(v))
-}
 
 // RuleKind names a verdict rule.
 type RuleKind int
 
 const (
-	// Any: the interface is alive if at least one target is up.
-	Any RuleKind = iota
-	// All: alive only if every target is up.
-	All
-	// Quorum: alive if at least N targets are up.
-	Quorum
+	// RuleAny: the interface is alive if at least one target is up.
+	RuleAny RuleKind = iota
+	// RuleAll: alive only if every target is up.
+	RuleAll
+	// RuleQuorum: alive if at least N targets are up.
+	RuleQuorum
 )
 
-// String returns "any", "all" or "quorum".
-func (k RuleKind) String() string {
-	switch k {
-	case Any:
-		return "any"
-	case All:
-		return "all"
-	case Quorum:
-		return "quorum"
-	}
-	return fmt.Sprintf("RuleKind(%d)", int(k))
-}
-
 // VerdictRule decides an interface's verdict from its targets' states. Only
-// Up counts as evidence of a working path; Down and Unverified count
-// against; Unknown counts as "could still be up".
+// TargetUp counts as evidence of a working path; TargetDown and
+// TargetUnverified count against; TargetUnknown counts as "could still be
+// up". See Decide for how the counts become a verdict.
 type VerdictRule struct {
 	Kind RuleKind
-	// N is the quorum for Kind == Quorum (at least 1).
+	// N is the quorum for Kind == RuleQuorum (at least 1).
 	N int
 }
 
 // String returns "any", "all" or "quorum N".
 func (r VerdictRule) String() string {
-	if r.Kind == Quorum {
+	if r.Kind == RuleQuorum {
 		return fmt.Sprintf("quorum %d", r.N)
 	}
 	return r.Kind.String()
@@ -242,25 +173,25 @@ func (r VerdictRule) String() string {
 // required returns how many targets out of total must be up.
 func (r VerdictRule) required(total int) int {
 	switch r.Kind {
-	case All:
+	case RuleAll:
 		return total
-	case Quorum:
+	case RuleQuorum:
 		return r.N
 	}
 	return 1
 }
 
-func (r VerdictRule) validate() error {
+func (r VerdictRule) validate(kind error) error {
 	switch r.Kind {
-	case Any, All:
+	case RuleAny, RuleAll:
 		return nil
-	case Quorum:
+	case RuleQuorum:
 		if r.N < 1 {
-			return fmt.Errorf("%w: quorum rule needs N >= 1, got %d", ErrInvalidTarget, r.N)
+			return fmt.Errorf("%w: quorum rule needs N >= 1, got %d", kind, r.N)
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: unknown verdict rule %d", ErrInvalidTarget, int(r.Kind))
+	return fmt.Errorf("%w: unknown verdict rule %d", kind, int(r.Kind))
 }
 
 // Config configures a Poller. A nil *Config means all defaults.
@@ -271,7 +202,7 @@ type Config struct {
 	// Close): the caller may close this one as soon as Open returns.
 	NetNS int
 
-	// Mode chooses raw or unprivileged ICMP sockets. Auto (default) tries
+	// Mode chooses raw or unprivileged ICMP sockets. ModeAuto (default) tries
 	// raw first, then unprivileged.
 	Mode Mode
 
@@ -305,10 +236,18 @@ type Config struct {
 	// figure covers (default 100, at most 1024).
 	LossWindow int
 
-	// Verdict is the rule deciding each interface's verdict (default Any).
+	// Verdict is the rule deciding each interface's verdict (default RuleAny).
 	Verdict VerdictRule
 	// InterfaceVerdict overrides Verdict for named interfaces.
 	InterfaceVerdict map[string]VerdictRule
+}
+
+// Validate checks c as given (zero fields stand for their defaults). Every
+// error it returns satisfies errors.Is(err, os.ErrInvalid). A nil Config is
+// valid. Open calls it.
+func (c *Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
 }
 
 // withDefaults returns a validated copy of c with defaults filled in.
@@ -318,12 +257,16 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg = *c
 	}
 	switch cfg.Mode {
-	case Auto, Raw, Unprivileged:
+	case ModeAuto, ModeRaw, ModeUnprivileged:
 	default:
-		return cfg, fmt.Errorf("%w: unknown mode %d", ErrInvalidTarget, int(cfg.Mode))
+		return cfg, fmt.Errorf("%w: unknown mode %d", errInvalidConfig, int(cfg.Mode))
 	}
 	if cfg.NetNS < 0 {
-		return cfg, fmt.Errorf("%w: negative namespace fd %d", ErrInvalidTarget, cfg.NetNS)
+		return cfg, fmt.Errorf("%w: negative namespace fd %d", errInvalidConfig, cfg.NetNS)
+	}
+	if cfg.Interval < 0 || cfg.Timeout < 0 || cfg.FailAfter < 0 || cfg.RecoverAfter < 0 {
+		return cfg, fmt.Errorf("%w: negative default timing (interval %v, timeout %v, fail-after %d, recover-after %d)",
+			errInvalidConfig, cfg.Interval, cfg.Timeout, cfg.FailAfter, cfg.RecoverAfter)
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
@@ -341,17 +284,17 @@ func (c *Config) withDefaults() (Config, error) {
 		cfg.LossWindow = DefaultLossWindow
 	}
 	if cfg.LossWindow < 1 || cfg.LossWindow > 1024 {
-		return cfg, fmt.Errorf("%w: loss window %d out of range 1..1024", ErrInvalidTarget, cfg.LossWindow)
+		return cfg, fmt.Errorf("%w: loss window %d out of range 1..1024", errInvalidConfig, cfg.LossWindow)
 	}
-	if err := checkTiming(cfg.Interval, cfg.Timeout, cfg.FailAfter, cfg.RecoverAfter); err != nil {
+	if err := checkTiming(errInvalidConfig, cfg.Interval, cfg.Timeout, cfg.FailAfter, cfg.RecoverAfter); err != nil {
 		return cfg, err
 	}
-	if err := cfg.Verdict.validate(); err != nil {
+	if err := cfg.Verdict.validate(errInvalidConfig); err != nil {
 		return cfg, err
 	}
 	m := make(map[string]VerdictRule, len(cfg.InterfaceVerdict))
 	for name, r := range cfg.InterfaceVerdict {
-		if err := r.validate(); err != nil {
+		if err := r.validate(errInvalidConfig); err != nil {
 			return cfg, fmt.Errorf("interface %q: %w", name, err)
 		}
 		m[name] = r
@@ -367,21 +310,23 @@ func (c *Config) rule(iface string) VerdictRule {
 	return c.Verdict
 }
 
-func checkTiming(interval, timeout time.Duration, failAfter, recoverAfter int) error {
+// checkTiming checks timings; its errors wrap kind (ErrInvalidTarget or
+// errInvalidConfig).
+func checkTiming(kind error, interval, timeout time.Duration, failAfter, recoverAfter int) error {
 	if interval < MinInterval {
-		return fmt.Errorf("%w: interval %v below %v", ErrInvalidTarget, interval, MinInterval)
+		return fmt.Errorf("%w: interval %v below %v", kind, interval, MinInterval)
 	}
 	if timeout <= 0 || timeout > MaxTimeout {
-		return fmt.Errorf("%w: timeout %v out of range (0, %v]", ErrInvalidTarget, timeout, MaxTimeout)
+		return fmt.Errorf("%w: timeout %v out of range (0, %v]", kind, timeout, MaxTimeout)
 	}
 	if timeout/interval >= maxOutstanding {
-		return fmt.Errorf("%w: timeout %v is more than %d intervals of %v", ErrInvalidTarget, timeout, maxOutstanding, interval)
+		return fmt.Errorf("%w: timeout %v is more than %d intervals of %v", kind, timeout, maxOutstanding, interval)
 	}
 	if failAfter < 1 || failAfter > 1000 {
-		return fmt.Errorf("%w: fail-after %d out of range 1..1000", ErrInvalidTarget, failAfter)
+		return fmt.Errorf("%w: fail-after %d out of range 1..1000", kind, failAfter)
 	}
 	if recoverAfter < 1 || recoverAfter > 1000 {
-		return fmt.Errorf("%w: recover-after %d out of range 1..1000", ErrInvalidTarget, recoverAfter)
+		return fmt.Errorf("%w: recover-after %d out of range 1..1000", kind, recoverAfter)
 	}
 	return nil
 }
@@ -397,7 +342,7 @@ type Target struct {
 	Interface string
 	// Source, if valid, is the source address of the probes; it must be of
 	// Addr's family and an address of this host. Invalid (zero): an
-	// address of Interface itself, chosen by the Poller (see Echo).
+	// address of Interface itself, chosen by the Poller (see ProbeEcho).
 	Source netip.Addr
 	// Interval between probes, per-probe Timeout, consecutive misses to
 	// declare the target down (FailAfter) and consecutive replies to
@@ -406,24 +351,25 @@ type Target struct {
 	Timeout      time.Duration
 	FailAfter    int
 	RecoverAfter int
-	// Kind is how the target is probed (default Echo).
+	// Kind is how the target is probed (default ProbeEcho).
 	Kind ProbeKind
 	// Passive makes a BFD session wait for the peer's first packet before
 	// sending any (RFC 5880 6.1); two ends of which one is passive peer
-	// each other. Only for Kind BFD.
+	// each other. Only for Kind ProbeBFD.
 	Passive bool
 }
 
 // String returns "IFACE=ADDR" (with "/arp", "/ll" or "/bfd" appended for
-// ARPProbe, LinkLocalEcho and BFD), the form ParseTargetSpec reads.
+// ProbeARP, ProbeLinkLocalEcho and ProbeBFD), the form ParseTargetSpec
+// reads.
 func (t Target) String() string {
 	s := t.Interface + "=" + t.Addr.String()
 	switch t.Kind {
-	case ARPProbe:
+	case ProbeARP:
 		s += "/arp"
-	case LinkLocalEcho:
+	case ProbeLinkLocalEcho:
 		s += "/ll"
-	case BFD:
+	case ProbeBFD:
 		s += "/bfd"
 	}
 	return s
@@ -432,7 +378,7 @@ func (t Target) String() string {
 // DetectionBound returns the longest time from the moment t's target stops
 // answering to the moment it is declared down, scheduling jitter aside:
 // FailAfter x Interval + Timeout. t must have its defaults filled (as in
-// Snapshot or Event).
+// Snapshot or TargetEvent).
 func (t Target) DetectionBound() time.Duration {
 	return time.Duration(t.FailAfter)*t.Interval + t.Timeout
 }
@@ -445,6 +391,17 @@ type key struct {
 }
 
 func (t Target) key() key { return key{t.Interface, t.Addr, t.Kind} }
+
+func (k key) core() core.Key { return core.Key{Iface: k.iface, Addr: k.addr, Kind: int(k.kind)} }
+
+// CompareEvidence orders evidence by address, then kind: the order of
+// VerdictEvent.Evidence.
+func CompareEvidence(a, b Evidence) int {
+	if c := a.Addr.Compare(b.Addr); c != 0 {
+		return c
+	}
+	return int(a.Kind) - int(b.Kind)
+}
 
 // normalize fills defaults from cfg and checks what can be checked without
 // the kernel.
@@ -487,29 +444,29 @@ func (t Target) normalize(cfg *Config) (Target, error) {
 		t.Source = s
 	}
 	switch t.Kind {
-	case Echo:
-	case ARPProbe:
+	case ProbeEcho:
+	case ProbeARP:
 		if !a.Is4() {
 			return t, fmt.Errorf("%w: ARP probes need an IPv4 target, got %v", ErrInvalidTarget, a)
 		}
 		if t.Source.IsValid() {
 			return t, fmt.Errorf("%w: an ARP probe's sender address is 0.0.0.0 (RFC 5227); Source must be empty", ErrInvalidTarget)
 		}
-	case LinkLocalEcho:
+	case ProbeLinkLocalEcho:
 		if a.Is4() {
 			return t, fmt.Errorf("%w: link-local echo needs an IPv6 target, got %v", ErrInvalidTarget, a)
 		}
 		if t.Source.IsValid() {
 			return t, fmt.Errorf("%w: link-local echo uses the interface's link-local address; Source must be empty", ErrInvalidTarget)
 		}
-	case BFD:
+	case ProbeBFD:
 		if t.FailAfter > 255 {
 			return t, fmt.Errorf("%w: a BFD Detect Mult is at most 255, got %d", ErrInvalidTarget, t.FailAfter)
 		}
 	default:
 		return t, fmt.Errorf("%w: unknown probe kind %d", ErrInvalidTarget, int(t.Kind))
 	}
-	if t.Passive && t.Kind != BFD {
+	if t.Passive && t.Kind != ProbeBFD {
 		return t, fmt.Errorf("%w: Passive is for BFD targets only", ErrInvalidTarget)
 	}
 	if t.Interval == 0 {
@@ -528,15 +485,16 @@ func (t Target) normalize(cfg *Config) (Target, error) {
 	if t.RecoverAfter == 0 {
 		t.RecoverAfter = cfg.RecoverAfter
 	}
-	if err := checkTiming(t.Interval, t.Timeout, t.FailAfter, t.RecoverAfter); err != nil {
+	if err := checkTiming(ErrInvalidTarget, t.Interval, t.Timeout, t.FailAfter, t.RecoverAfter); err != nil {
 		return t, fmt.Errorf("target %v: %w", t, err)
 	}
 	return t, nil
 }
 
 // ParseTargetSpec parses "IFACE=ADDR" (the form of a -target flag) into a
-// Target with Kind Echo; "IFACE=ADDR/arp" gives an ARPProbe target,
-// "IFACE=ADDR/ll" a LinkLocalEcho one and "IFACE=ADDR/bfd" a BFD one. The
+// Target with Kind ProbeEcho; "IFACE=ADDR/arp" gives a ProbeARP target,
+// "IFACE=ADDR/ll" a ProbeLinkLocalEcho one and "IFACE=ADDR/bfd" a ProbeBFD
+// one. The
 // address may be IPv4 or IPv6 (a zone, if written, must name IFACE).
 // Timings are left zero (the Poller's defaults).
 func ParseTargetSpec(spec string) (Target, error) {
@@ -544,13 +502,13 @@ func ParseTargetSpec(spec string) (Target, error) {
 	if !ok || iface == "" || addr == "" {
 		return Target{}, fmt.Errorf("%w: %q is not IFACE=ADDR", ErrInvalidTarget, spec)
 	}
-	kind := Echo
+	kind := ProbeEcho
 	if a, ok := strings.CutSuffix(addr, "/arp"); ok {
-		addr, kind = a, ARPProbe
+		addr, kind = a, ProbeARP
 	} else if a, ok := strings.CutSuffix(addr, "/ll"); ok {
-		addr, kind = a, LinkLocalEcho
+		addr, kind = a, ProbeLinkLocalEcho
 	} else if a, ok := strings.CutSuffix(addr, "/bfd"); ok {
-		addr, kind = a, BFD
+		addr, kind = a, ProbeBFD
 	}
 	a, err := netip.ParseAddr(addr)
 	if err != nil {

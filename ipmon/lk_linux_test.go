@@ -21,7 +21,7 @@ func TestLabSchedulerNotBlockedByTransportLock(t *testing.T) {
 	p := openIn(t, pair.Node, Config{Interval: 10 * time.Millisecond, Timeout: 10 * time.Millisecond})
 	w := subscribe(t, p)
 	require.NoError(t, p.Add(Target{Addr: pair.ServerAddr4, Interface: pair.NodeDev}))
-	w.waitTarget(pair.NodeDev, pair.ServerAddr4, Up, 5*time.Second)
+	w.waitTarget(pair.NodeDev, pair.ServerAddr4, TargetUp, 5*time.Second)
 	tr := p.tr.(*linuxTransport)
 	before := p.Snapshot().Sent
 	tr.lk.Lock()

@@ -10,28 +10,71 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/fanout"
+	"github.com/netpulse/netpulse/ipmon/internal/core"
 )
 
-// evKey identifies what an event is about, for coalescing.
-type evKey struct {
-	kind  EventKind
-	iface string
-	k     key
+func init() {
+	core.NewHub = newHub
+	core.Targets = func(c *Config) (func(Target) (Target, error), func(Target) (Target, error), func(string) VerdictRule, error) {
+		cfg, err := c.withDefaults()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return func(t Target) (Target, error) { return t.normalize(&cfg) }, identity, cfg.rule, nil
+	}
 }
 
-func keyOf(ev Event) evKey {
-	if ev.Kind == VerdictChanged {
-		return evKey{kind: VerdictChanged, iface: ev.Interface}
+// newHub returns the event hub of a Poller (and of the ipmontest fake):
+// unbuffered subscriptions whose waiting events of one target (or one
+// interface's verdict, or the condition) are folded into the latest, and
+// whose drops past the queue's cap are told by a *netpulse.DropEvent.
+func newHub() *core.Hub {
+	return fanout.New(0, eventKey, foldEvents, fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
+		return &netpulse.DropEvent{Time: first, Count: n}
+	}))
+}
+
+// eventKey says what ev is about.
+func eventKey(ev netpulse.Event) core.EventKey {
+	switch e := ev.(type) {
+	case *TargetEvent:
+		return core.EventKey{What: core.AboutTarget, Of: e.Target.key().core()}
+	case *VerdictEvent:
+		return core.EventKey{What: core.AboutVerdict, Of: core.Key{Iface: e.Interface.Name}}
 	}
-	if ev.Kind == HealthChanged {
-		return evKey{kind: HealthChanged}
+	return core.EventKey{What: core.AboutCondition}
+}
+
+// foldEvents returns the one event a subscriber that fell behind receives
+// in place of old followed by newer, an event about the same thing:
+// newer's state with old's previous state, Coalesced counting the events
+// folded in. ok is false when both must be delivered: a removal is never
+// folded away, so a subscriber still sees it when the target is added
+// again. Events are never modified once published: the result is a copy.
+func foldEvents(old, newer netpulse.Event) (netpulse.Event, bool) {
+	switch o := old.(type) {
+	case *TargetEvent:
+		if o.Removed {
+			return old, false
+		}
+		n := *newer.(*TargetEvent)
+		n.Coalesced, n.Previous, n.Initial = o.Coalesced+1, o.Previous, o.Initial && n.Initial
+		return &n, true
+	case *VerdictEvent:
+		n := *newer.(*VerdictEvent)
+		n.Coalesced, n.Previous, n.Initial = o.Coalesced+1, o.Previous, o.Initial && n.Initial
+		return &n, true
+	case *netpulse.ConditionEvent:
+		n := *newer.(*netpulse.ConditionEvent)
+		n.Previous = o.Previous
+		return &n, true
 	}
-	return evKey{kind: TargetChanged, k: ev.Target.key()}
+	return old, false
 }
 
 // transport is the kernel side of a Poller: sockets, interface lookups.
@@ -71,6 +114,10 @@ type transport interface {
 	// close closes every socket, after the scheduler stopped, and stops
 	// any goroutine of the transport.
 	close() error
+	// index returns the index of the interface named name in the
+	// transport's namespace as it knows it now, 0 if there is none. Called
+	// with or without Poller.mu.
+	index(name string) int
 }
 
 // target is a tracker plus what the scheduler and the transport need.
@@ -133,11 +180,11 @@ type Poller struct {
 	sent, sendErrors, received, overruns, rebinds uint64
 	localSendErrors                               uint64
 	drops                                         Drops
-	health                                        Health
-	healthFaults                                  uint64
+	cond                                          netpulse.Condition
+	condFaults                                    uint64
 	bfd                                           bfdTable
 
-	hub     *fanout.Hub[evKey, Event] // Close waits for the subscription goroutines
+	hub     *core.Hub // Close waits for the subscription goroutines
 	done    chan struct{}
 	schedWG sync.WaitGroup // the scheduler
 
@@ -148,10 +195,46 @@ type Poller struct {
 type ifaceState struct {
 	name       string
 	rule       VerdictRule
-	verdict    Verdict
+	verdict    netpulse.Verdict
 	lastChange time.Time
 	targets    map[key]*target
 	n          [4]int // targets by state, kept as states change
+}
+
+// Open opens the sockets and starts a Poller with no targets, in the
+// namespace cfg.NetNS names. cfg may be nil: all defaults. ctx bounds the
+// setup (the first dumps, the privilege checks); cancelling it later has no
+// effect: Close ends the Poller.
+//
+// It returns an error satisfying errors.Is(err, os.ErrInvalid) for an
+// invalid cfg (see Config.Validate); when no ICMP socket can be opened,
+// one that satisfies errors.Is(err, os.ErrPermission) and names what is
+// missing (CAP_NET_RAW for raw sockets, the group in
+// net.ipv4.ping_group_range for unprivileged ones); and one wrapping
+// errors.ErrUnsupported on systems other than Linux.
+func Open(ctx context.Context, cfg *Config) (*Poller, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return open(ctx, c)
+}
+
+// Discover proposes first-hop targets for iface from the routing table of
+// the namespace held by the netns file descriptor (0: the caller's): the
+// gateways of the routes through iface, IPv4 then IPv6, those of default
+// routes first, without duplicates. Nothing is probed; the caller decides
+// whether to use them. It returns an error wrapping ErrUnknownInterface if
+// iface does not exist, and one wrapping errors.ErrUnsupported on systems
+// other than Linux.
+func Discover(ctx context.Context, netns int, iface string) ([]netip.Addr, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return discover(ctx, netns, iface)
 }
 
 // newPoller builds a Poller over tr and starts its goroutines.
@@ -164,7 +247,7 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 		ifaces:  make(map[string]*ifaceState),
 		diags:   make(map[string]string),
 		done:    make(chan struct{}),
-		health:  Health{OK: true},
+		cond:    netpulse.Condition{OK: true},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -174,7 +257,7 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 		return nil, fmt.Errorf("ipmon: random probe key: %w", err)
 	}
 	p.key = newProbeKey(k)
-	p.hub = fanout.New(0, keyOf, Event.Coalesce)
+	p.hub = newHub()
 	tr.start(p)
 	p.schedWG.Add(1)
 	go p.run()
@@ -236,7 +319,7 @@ func (p *Poller) Add(t Target) error {
 	// are added at once.
 	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
 	tg.due = tg.nextSend
-	if t.Kind == BFD {
+	if t.Kind == ProbeBFD {
 		p.addBFD(tg, now)
 	}
 	if tg.hold == HoldNone {
@@ -248,8 +331,8 @@ func (p *Poller) Add(t Target) error {
 		p.ifaces[t.Interface] = is
 	}
 	is.targets[t.key()] = tg
-	is.n[Unknown]++
-	p.hub.Publish(p.targetEvent(tg, Unknown, now))
+	is.n[TargetUnknown]++
+	p.hub.Publish(p.targetEvent(tg, TargetUnknown, now))
 	p.reverdict(is, now)
 	p.kick()
 	return nil
@@ -281,7 +364,7 @@ func (p *Poller) Remove(t Target) error {
 	p.tr.detach(tg)
 	p.freeSlot(tg)
 	prev := tg.state
-	tg.state = Unknown
+	tg.state = TargetUnknown
 	ev := p.targetEvent(tg, prev, now)
 	ev.Removed = true
 	p.hub.Publish(ev)
@@ -550,7 +633,7 @@ func (p *Poller) fireDue(now time.Time) time.Duration {
 
 func (p *Poller) sendProbe(tg *target, now time.Time) {
 	n := tg.sendSlot(now, now.UnixNano())
-	if tg.t.Kind != ARPProbe {
+	if tg.t.Kind != ProbeARP {
 		buildEcho(tg.pkt[:], tg.t.Addr.Is6(), p.tr.echoID(tg.t.Addr.Is6()), &p.key,
 			echoFields{slot: tg.slot, gen: tg.gen, prob: n})
 	}
@@ -606,7 +689,7 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 	}
 	var tg *target
 	var n uint32
-	if pk.kind == ARPProbe {
+	if pk.kind == ProbeARP {
 		tg, n = p.matchARP(pk)
 		if tg == nil {
 			return
@@ -634,7 +717,7 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 			}
 			return
 		}
-		if tg.t.Kind == ARPProbe || tg.t.Addr.Is6() != pk.v6 || tg.t.Addr != pk.src {
+		if tg.t.Kind == ProbeARP || tg.t.Addr.Is6() != pk.v6 || tg.t.Addr != pk.src {
 			p.drops.Spoofed++
 			return
 		}
@@ -683,11 +766,10 @@ func (p *Poller) changed(tg *target, prev TargetState, now time.Time) {
 	}
 }
 
-func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) Event {
-	return Event{
-		Kind:      TargetChanged,
-		At:        now,
-		Interface: tg.t.Interface,
+func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) *TargetEvent {
+	return &TargetEvent{
+		Time:      now,
+		Interface: netpulse.Interface{Index: p.tr.index(tg.t.Interface), Name: tg.t.Interface},
 		Target:    tg.t,
 		State:     tg.state,
 		Previous:  prev,
@@ -699,31 +781,35 @@ func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) Event 
 	}
 }
 
-// Decide returns the verdict of an interface with total targets, of which
-// up are Up and unknown are Unknown (the others Down or Unverified):
-// alive if the rule is met, dead if it cannot be met even if every unknown
-// target comes up, else unknown (also with no targets).
-func (r VerdictRule) Decide(up, unknown, total int) Verdict {
+// Decide returns the verdict of an interface whose targets are up, down,
+// unverified and unknown in number (by TargetState): alive if the rule is
+// met; if it cannot be met even if every unknown target comes up, dead
+// when at least one target is down (it answered, then stopped), else
+// unverified (only targets that never answered fail it: no evidence);
+// unknown otherwise, also with no targets.
+func (r VerdictRule) Decide(up, down, unverified, unknown int) netpulse.Verdict {
+	total := up + down + unverified + unknown
 	if total == 0 {
-		return VerdictUnknown
+		return netpulse.VerdictUnknown
 	}
 	need := r.required(total)
 	switch {
 	case up >= need:
-		return VerdictAlive
+		return netpulse.VerdictAlive
+	case up+unknown < need && down > 0:
+		return netpulse.VerdictDead
 	case up+unknown < need:
-		return VerdictDead
+		return netpulse.VerdictUnverified
 	}
-	return VerdictUnknown
+	return netpulse.VerdictUnknown
 }
 
 func (is *ifaceState) counts() (up, down, unverified, unknown int) {
-	return is.n[Up], is.n[Down], is.n[Unverified], is.n[Unknown]
+	return is.n[TargetUp], is.n[TargetDown], is.n[TargetUnverified], is.n[TargetUnknown]
 }
 
 func (p *Poller) reverdict(is *ifaceState, now time.Time) {
-	up, _, _, unknown := is.counts()
-	v := is.rule.Decide(up, unknown, len(is.targets))
+	v := is.rule.Decide(is.counts())
 	if v == is.verdict {
 		return
 	}
@@ -732,25 +818,19 @@ func (p *Poller) reverdict(is *ifaceState, now time.Time) {
 	p.hub.Publish(p.verdictEvent(is, prev, now))
 }
 
-func (p *Poller) verdictEvent(is *ifaceState, prev Verdict, now time.Time) Event {
-	ev := Event{
-		Kind:            VerdictChanged,
-		At:              now,
-		Interface:       is.name,
-		Verdict:         is.verdict,
-		PreviousVerdict: prev,
-		Rule:            is.rule,
-		Evidence:        make([]Evidence, 0, len(is.targets)),
+func (p *Poller) verdictEvent(is *ifaceState, prev netpulse.Verdict, now time.Time) *VerdictEvent {
+	ev := &VerdictEvent{
+		Time:      now,
+		Interface: netpulse.Interface{Index: p.tr.index(is.name), Name: is.name},
+		Verdict:   is.verdict,
+		Previous:  prev,
+		Rule:      is.rule,
+		Evidence:  make([]Evidence, 0, len(is.targets)),
 	}
 	for _, tg := range is.targets {
 		ev.Evidence = append(ev.Evidence, Evidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
 	}
-	slices.SortFunc(ev.Evidence, func(a, b Evidence) int {
-		if c := a.Addr.Compare(b.Addr); c != 0 {
-			return c
-		}
-		return int(a.Kind) - int(b.Kind)
-	})
+	slices.SortFunc(ev.Evidence, CompareEvidence)
 	return ev
 }
 
@@ -770,16 +850,21 @@ func (p *Poller) diagnoseAs(k, iface, msg string) {
 }
 
 // Subscribe returns a channel of events: first the current state of every
-// target and interface (Initial set), then every change. A subscriber that
-// falls behind blocks nobody: the changes of one target (or interface) not
-// yet delivered are coalesced into its latest state, which is never lost;
-// a removal is never coalesced away (each Remove queues one event until it
-// is read). The channel is closed when ctx is done or the Poller is closed.
-func (p *Poller) Subscribe(ctx context.Context) <-chan Event {
+// target (a *TargetEvent each) and interface (a *VerdictEvent each), with
+// Initial set, and a *netpulse.ConditionEvent if the Poller's condition is
+// not OK; then every change, as events of those three types. A subscriber
+// that falls behind blocks nobody: the changes of one target (or one
+// interface's verdict) not yet delivered are folded into its latest state
+// (Coalesced counts them), which is never lost; a removal is never folded
+// away (each Remove queues one event until it is read). Past the queue's
+// cap a *netpulse.DropEvent tells how many events were dropped, just
+// before the next one. The channel is closed when ctx is done or the
+// Poller is closed.
+func (p *Poller) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	var initial []Event
+	var initial []netpulse.Event
 	if !p.closed {
 		for _, tg := range p.sortedTargets() {
 			ev := p.targetEvent(tg, tg.state, now)
@@ -792,8 +877,8 @@ func (p *Poller) Subscribe(ctx context.Context) <-chan Event {
 			ev.Initial = true
 			initial = append(initial, ev)
 		}
-		if !p.health.OK {
-			initial = append(initial, Event{Kind: HealthChanged, At: now, Initial: true, Health: p.health, PreviousHealth: p.health})
+		if !p.cond.OK {
+			initial = append(initial, &netpulse.ConditionEvent{Time: now, Condition: p.cond, Previous: p.cond, Reason: netpulse.ReasonFailing})
 		}
 	}
 	return p.hub.Subscribe(ctx, initial)
@@ -804,15 +889,7 @@ func (p *Poller) sortedTargets() []*target {
 	for _, tg := range p.targets {
 		ts = append(ts, tg)
 	}
-	slices.SortFunc(ts, func(a, b *target) int {
-		if c := strings.Compare(a.t.Interface, b.t.Interface); c != 0 {
-			return c
-		}
-		if c := a.t.Addr.Compare(b.t.Addr); c != 0 {
-			return c
-		}
-		return int(a.t.Kind) - int(b.t.Kind)
-	})
+	slices.SortFunc(ts, func(a, b *target) int { return a.t.key().core().Compare(b.t.key().core()) })
 	return ts
 }
 
@@ -841,8 +918,8 @@ func (p *Poller) Snapshot() Snapshot {
 		Overruns:        p.overruns,
 		Rebinds:         p.rebinds,
 		Drops:           p.rx.add(p.drops),
-		Health:          p.health,
-		HealthFaults:    p.healthFaults,
+		Condition:       p.cond,
+		ConditionFaults: p.condFaults,
 	}
 	for _, tg := range p.sortedTargets() {
 		ts := tg.stats()

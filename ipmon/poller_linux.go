@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -23,19 +24,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Open opens the sockets and starts a Poller with no targets. It returns an
-// error wrapping ErrInvalidTarget for a bad Config, and, when no ICMP socket
-// can be opened, one that satisfies errors.Is(err, os.ErrPermission) and
-// names what is missing (CAP_NET_RAW for raw sockets, the group in
-// net.ipv4.ping_group_range for unprivileged ones).
-func Open(ctx context.Context, cfg *Config) (*Poller, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+// open opens the sockets and starts a Poller for the validated c.
+func open(ctx context.Context, c Config) (*Poller, error) {
 	// Keep a copy of the caller's namespace descriptor: the caller may
 	// close its own right after Open, and a reused number would then name
 	// another namespace (issue 12 item 7). The transport closes the copy.
@@ -222,23 +212,23 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 		table: newAddrTable(),
 	}
 	var rawErr, unprivErr error
-	if cfg.Mode == Auto || cfg.Mode == Raw {
+	if cfg.Mode == ModeAuto || cfg.Mode == ModeRaw {
 		t.rx4, rawErr = t.openRx(false, true)
 		if rawErr == nil {
-			t.m = Raw
+			t.m = ModeRaw
 		}
 	}
-	if t.rx4 == nil && (cfg.Mode == Auto || cfg.Mode == Unprivileged) {
+	if t.rx4 == nil && (cfg.Mode == ModeAuto || cfg.Mode == ModeUnprivileged) {
 		t.rx4, unprivErr = t.openRx(false, false)
 		if unprivErr == nil {
-			t.m = Unprivileged
+			t.m = ModeUnprivileged
 		}
 	}
 	if t.rx4 == nil {
 		return nil, &permError{raw: rawErr, unpriv: unprivErr}
 	}
 	var err error
-	t.rx6, err = t.openRx(true, t.m == Raw)
+	t.rx6, err = t.openRx(true, t.m == ModeRaw)
 	if err != nil {
 		t.err6 = fmt.Errorf("ipmon: no ICMPv6 socket: %w", err)
 	}
@@ -276,6 +266,15 @@ func openTransport(cfg *Config) (*linuxTransport, error) {
 }
 
 func (t *linuxTransport) mode() Mode { return t.m }
+
+// index implements transport, from the link table.
+func (t *linuxTransport) index(name string) int {
+	idx, _, ok := t.table.link(name)
+	if !ok {
+		return 0
+	}
+	return idx
+}
 
 func (t *linuxTransport) echoID(v6 bool) uint16 {
 	if v6 {
@@ -591,80 +590,101 @@ func (t *linuxTransport) close() error {
 func (t *linuxTransport) attach(tg *target) error {
 	tgt := tg.t
 	v6 := tgt.Addr.Is6()
-	if tgt.Kind != ARPProbe && v6 && t.rx6 == nil {
+	if tgt.Kind != ProbeARP && v6 && t.rx6 == nil {
 		return t.err6
 	}
-	t.lk.Lock()
-	if t.closed {
-		t.lk.Unlock()
+	if t.isClosed() {
 		return ErrClosed
 	}
-	idx, hw, ok := t.table.link(tgt.Interface)
-	if !ok {
-		t.lk.Unlock()
-		return fmt.Errorf("%w %q (target %v)", ErrUnknownInterface, tgt.Interface, tgt.Addr)
-	}
-	if at, ok := t.table.local(tgt.Addr); ok {
-		t.lk.Unlock()
-		return fmt.Errorf("%w: %v is an address of this host (interface index %d): a node can always reach itself", ErrLocalAddress, tgt.Addr, at)
-	}
-	if t.table.broadcast(tgt.Addr) {
-		t.lk.Unlock()
-		return fmt.Errorf("%w: %v is a broadcast address of this host", ErrInvalidTarget, tgt.Addr)
-	}
-	if tgt.Source.IsValid() {
-		if _, ok := t.table.local(tgt.Source); !ok {
-			t.lk.Unlock()
-			return fmt.Errorf("%w: source %v is not an address of this host", ErrInvalidTarget, tgt.Source)
-		}
+	idx, hw, err := t.checkTarget(tgt)
+	if err != nil {
+		return err
 	}
 	tg.ifindex = idx
 	src, hold := t.chooseSource(tgt, idx)
-	if tgt.Kind == LinkLocalEcho && hold == HoldNoSource {
-		t.lk.Unlock()
+	if tgt.Kind == ProbeLinkLocalEcho && hold == HoldNoSource {
 		return fmt.Errorf("%w: interface %q has no IPv6 link-local address for link-local echo", ErrInvalidTarget, tgt.Interface)
 	}
 	tg.src, tg.hold = src, hold
-	if tgt.Kind == ARPProbe {
-		lm := &rtnetlink.LinkMessage{Index: uint32(idx), Attributes: &rtnetlink.LinkAttributes{Name: tgt.Interface, Address: hw}}
-		err := t.attachARP(tg, lm)
-		t.lk.Unlock()
+	if err := t.bindTx(tg, hw, v6); err != nil {
 		return err
 	}
-	if tgt.Kind == BFD {
-		err := t.attachBFD(tg, tgt.Interface, v6)
-		t.lk.Unlock()
-		if err == nil {
-			prepareDest(&tg.tx, tgt, src, tg.ifindex)
-			prepareBFDDest(&tg.tx, v6)
+	switch tgt.Kind {
+	case ProbeARP:
+	case ProbeBFD:
+		prepareDest(&tg.tx, tgt, src, tg.ifindex)
+		prepareBFDDest(&tg.tx, v6)
+	default:
+		prepareDest(&tg.tx, tgt, src, tg.ifindex)
+		if t.cfg.StrictIngress && !v6 {
+			if msg := t.checkARPSysctls(tgt.Interface); msg != "" {
+				t.p.diagnose(tgt.Interface, msg)
+			}
 		}
-		return err
 	}
-	if t.m == Raw {
+	return nil
+}
+
+func (t *linuxTransport) isClosed() bool {
+	t.lk.Lock()
+	defer t.lk.Unlock()
+	return t.closed
+}
+
+// checkTarget checks tgt against the link and address table: its
+// interface exists (its index and hardware address are returned), its
+// address is neither local nor a local broadcast address, and its Source,
+// if set, is local.
+func (t *linuxTransport) checkTarget(tgt Target) (int, net.HardwareAddr, error) {
+	idx, hw, ok := t.table.link(tgt.Interface)
+	if !ok {
+		return 0, nil, fmt.Errorf("%w %q (target %v)", ErrUnknownInterface, tgt.Interface, tgt.Addr)
+	}
+	if at, ok := t.table.local(tgt.Addr); ok {
+		return 0, nil, fmt.Errorf("%w: %v is an address of this host (interface index %d): a node can always reach itself", ErrLocalAddress, tgt.Addr, at)
+	}
+	if t.table.broadcast(tgt.Addr) {
+		return 0, nil, fmt.Errorf("%w: %v is a broadcast address of this host", ErrInvalidTarget, tgt.Addr)
+	}
+	if tgt.Source.IsValid() {
+		if _, ok := t.table.local(tgt.Source); !ok {
+			return 0, nil, fmt.Errorf("%w: source %v is not an address of this host", ErrInvalidTarget, tgt.Source)
+		}
+	}
+	return idx, hw, nil
+}
+
+// bindTx gives tg the socket its probes leave by: the ARP or BFD socket of
+// its interface, the raw socket bound to its interface (shared by every
+// target there, reference counted), or the family's datagram socket.
+func (t *linuxTransport) bindTx(tg *target, hw net.HardwareAddr, v6 bool) error {
+	t.lk.Lock()
+	defer t.lk.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	switch {
+	case tg.t.Kind == ProbeARP:
+		lm := &rtnetlink.LinkMessage{Index: uint32(tg.ifindex), Attributes: &rtnetlink.LinkAttributes{Name: tg.t.Interface, Address: hw}}
+		return t.attachARP(tg, lm)
+	case tg.t.Kind == ProbeBFD:
+		return t.attachBFD(tg, tg.t.Interface, v6)
+	case t.m == ModeRaw:
 		k := txKey{tg.ifindex, v6}
 		s := t.txs[k]
 		if s == nil {
 			var err error
-			s, err = t.openTx(tg.ifindex, v6)
-			if err != nil {
-				t.lk.Unlock()
+			if s, err = t.openTx(tg.ifindex, v6); err != nil {
 				return err
 			}
 			t.txs[k] = s
 		}
 		s.refs++
 		tg.tx.sock, tg.tx.fd = s, s.fd
-	} else if v6 {
+	case v6:
 		tg.tx.fd = t.rx6.fd
-	} else {
+	default:
 		tg.tx.fd = t.rx4.fd
-	}
-	t.lk.Unlock()
-	prepareDest(&tg.tx, tgt, src, tg.ifindex)
-	if t.cfg.StrictIngress && !v6 {
-		if msg := t.checkARPSysctls(tgt.Interface); msg != "" {
-			t.p.diagnose(tgt.Interface, msg)
-		}
 	}
 	return nil
 }
@@ -781,7 +801,7 @@ const txBatch = 64
 // send queues one probe for sendmmsg (flushing first if it goes out of
 // another socket), without allocating.
 func (t *linuxTransport) send(tg *target, pkt []byte) error {
-	if tg.t.Kind == ARPProbe {
+	if tg.t.Kind == ProbeARP {
 		return t.sendARP(tg)
 	}
 	tx := &tg.tx

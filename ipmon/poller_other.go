@@ -17,16 +17,8 @@ func (tx *txState) arpHW() [6]byte { return [6]byte{} }
 
 var errUnsupported = fmt.Errorf("ipmon: not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 
-// Open returns an error wrapping errors.ErrUnsupported: ipmon needs Linux.
-func Open(ctx context.Context, cfg *Config) (*Poller, error) {
-	if _, err := cfg.withDefaults(); err != nil {
-		return nil, err
-	}
-	return nil, errUnsupported
-}
+func open(ctx context.Context, c Config) (*Poller, error) { return nil, errUnsupported }
 
-// Discover returns an error wrapping errors.ErrUnsupported: ipmon needs
-// Linux.
-func Discover(ctx context.Context, netns int, iface string) ([]netip.Addr, error) {
+func discover(ctx context.Context, netns int, iface string) ([]netip.Addr, error) {
 	return nil, errUnsupported
 }

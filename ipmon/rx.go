@@ -39,7 +39,7 @@ func (c *rxCounters) noteOverflow(pk *rxPacket) {
 // reports whether pk goes on to matching under the lock. ARP packets go on
 // unchecked.
 func (p *Poller) precheck(pk *rxPacket) bool {
-	if pk.kind == ARPProbe {
+	if pk.kind == ProbeARP {
 		return true
 	}
 	if pk.overflow != 0 {

@@ -3,6 +3,7 @@
 package ipmon
 
 import (
+	"github.com/netpulse/netpulse"
 	"net/netip"
 	"sync"
 	"testing"
@@ -56,7 +57,7 @@ func TestLocalSendErrorsAreNotMisses(t *testing.T) {
 		ch := p.Subscribe(t.Context())
 		f.setAnswering(tgtA, true)
 		require.NoError(t, p.Add(Target{Addr: tgtA, Interface: "eth2"}))
-		require.Equal(t, Up, next(t, ch, TargetChanged).State)
+		require.Equal(t, TargetUp, next[*TargetEvent](t, ch).State)
 		bound := 3*10*time.Millisecond + 10*time.Millisecond
 
 		for _, e := range []error{unix.EAGAIN, unix.ENOBUFS} {
@@ -65,7 +66,7 @@ func TestLocalSendErrorsAreNotMisses(t *testing.T) {
 		}
 		s := p.Snapshot()
 		ts := s.Targets[0]
-		require.Equal(t, Up, ts.State)
+		require.Equal(t, TargetUp, ts.State)
 		require.Zero(t, ts.ConsecutiveMisses)
 		require.Zero(t, ts.WindowLost, "a local send error counted as loss")
 		require.GreaterOrEqual(t, ts.LocalSendErrors, uint64(35), "about one a probe for 100 ms")
@@ -74,8 +75,9 @@ func TestLocalSendErrorsAreNotMisses(t *testing.T) {
 		for drained := false; !drained; {
 			select {
 			case ev := <-ch:
-				require.NotEqual(t, TargetChanged, ev.Kind, "target event while sends failed locally: %+v", ev)
-				require.Equal(t, VerdictAlive, ev.Verdict)
+				ve, ok := ev.(*VerdictEvent)
+				require.True(t, ok, "target event while sends failed locally: %+v", ev)
+				require.Equal(t, netpulse.VerdictAlive, ve.Verdict)
 			default:
 				drained = true
 			}
@@ -88,9 +90,9 @@ func TestLocalSendErrorsAreNotMisses(t *testing.T) {
 
 		f.setErr(unix.ENETUNREACH)
 		failed := time.Now()
-		ev := next(t, ch, TargetChanged)
-		require.Equal(t, Down, ev.State)
-		require.LessOrEqual(t, ev.At.Sub(failed), bound)
+		ev := next[*TargetEvent](t, ch)
+		require.Equal(t, TargetDown, ev.State)
+		require.LessOrEqual(t, ev.Time.Sub(failed), bound)
 		s2 := p.Snapshot()
 		require.Equal(t, s.LocalSendErrors, s2.LocalSendErrors, "ENETUNREACH is not local")
 		require.Greater(t, s2.SendErrors, s.SendErrors)
@@ -135,7 +137,7 @@ func TestLabFullSendBuffer(t *testing.T) {
 	p := openIn(t, pair.Node, Config{Interval: 10 * time.Millisecond, FailAfter: 3, RecoverAfter: 2})
 	w := subscribe(t, p)
 	require.NoError(t, p.Add(Target{Addr: pair.ServerAddr4, Interface: "eth2"}))
-	w.waitTarget("eth2", pair.ServerAddr4, Up, 5*time.Second)
+	w.waitTarget("eth2", pair.ServerAddr4, TargetUp, 5*time.Second)
 
 	var dead []netip.Addr
 	for i := range 8 {
@@ -148,7 +150,7 @@ func TestLabFullSendBuffer(t *testing.T) {
 	// A second of full buffer: the live target stays up.
 	for _, ev := range w.drain(time.Second) {
 		if ev.Target.Addr == pair.ServerAddr4 {
-			require.Equal(t, Up, ev.State, "local congestion took the live target down: %+v", ev)
+			require.Equal(t, TargetUp, ev.State, "local congestion took the live target down: %+v", ev)
 		}
 	}
 	s := p.Snapshot()
@@ -160,7 +162,7 @@ func TestLabFullSendBuffer(t *testing.T) {
 	}
 	t.Logf("sent %d, send errors %d (local %d); live target: %v, local send errors %d, misses %d",
 		s.Sent, s.SendErrors, s.LocalSendErrors, live.State, live.LocalSendErrors, live.ConsecutiveMisses)
-	require.Equal(t, Up, live.State)
+	require.Equal(t, TargetUp, live.State)
 	require.Positive(t, live.LocalSendErrors, "the live target's sends never failed: the buffer was not full")
 
 	for _, a := range dead {
@@ -177,5 +179,5 @@ func TestLabFullSendBuffer(t *testing.T) {
 		}
 		return false
 	}, 10*time.Second, 20*time.Millisecond, "no replies after the queue drained")
-	require.Equal(t, Up, p.Snapshot().Targets[0].State)
+	require.Equal(t, TargetUp, p.Snapshot().Targets[0].State)
 }

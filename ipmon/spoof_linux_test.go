@@ -80,11 +80,11 @@ func TestLabSpoofedRepliesNeverRaiseATarget(t *testing.T) {
 	p := openIn(t, pair.Node, Config{Interval: 50 * time.Millisecond, Timeout: timeout, FailAfter: 3, RecoverAfter: 2})
 	w := subscribe(t, p)
 	require.NoError(t, p.Add(Target{Addr: pair.ServerAddr4, Interface: "eth2"}))
-	w.waitTarget("eth2", pair.ServerAddr4, Up, 5*time.Second)
+	w.waitTarget("eth2", pair.ServerAddr4, TargetUp, 5*time.Second)
 
 	sniff := sniffRequests(t, pair.Server)
 	require.NoError(t, pair.Server.Silence())
-	w.waitTarget("eth2", pair.ServerAddr4, Down, 5*time.Second)
+	w.waitTarget("eth2", pair.ServerAddr4, TargetDown, 5*time.Second)
 
 	// Senders in the target's namespace: one from the target's address,
 	// one from another address of the same host.
@@ -137,10 +137,10 @@ func TestLabSpoofedRepliesNeverRaiseATarget(t *testing.T) {
 	}
 	// Give the receiver time to process, while checking nothing moved.
 	for _, ev := range w.drain(500 * time.Millisecond) {
-		require.NotEqual(t, Up, ev.State, "spoofed reply raised the target: %+v", ev)
+		require.NotEqual(t, TargetUp, ev.State, "spoofed reply raised the target: %+v", ev)
 	}
 	s := p.Snapshot()
-	require.Equal(t, Down, s.Targets[0].State)
+	require.Equal(t, TargetDown, s.Targets[0].State)
 	d := s.Drops
 	t.Logf("drops before %+v after %+v", before, d)
 	require.GreaterOrEqual(t, d.Spoofed-before.Spoofed, uint64(3*rounds))
@@ -167,7 +167,7 @@ func TestLabSpoofedRepliesNeverRaiseATarget(t *testing.T) {
 	require.Eventually(t, func() bool { return p.Snapshot().Drops.Duplicate > d.Duplicate }, 5*time.Second, 10*time.Millisecond)
 
 	require.NoError(t, pair.Server.Unsilence())
-	w.waitTarget("eth2", pair.ServerAddr4, Up, 5*time.Second)
+	w.waitTarget("eth2", pair.ServerAddr4, TargetUp, 5*time.Second)
 }
 
 // TestLabARPFluxIngress forces ARP flux: the server's neighbour entry for
@@ -201,7 +201,7 @@ func TestLabARPFluxIngress(t *testing.T) {
 		w := subscribe(t, p)
 		require.NoError(t, p.Add(Target{Addr: d.ServerAddr4, Interface: "eth3"}))
 		if !strict {
-			w.waitTarget("eth3", d.ServerAddr4, Up, 5*time.Second)
+			w.waitTarget("eth3", d.ServerAddr4, TargetUp, 5*time.Second)
 			require.Eventually(t, func() bool { return p.Snapshot().Targets[0].OtherIngress > 0 }, 5*time.Second, 10*time.Millisecond)
 			// Said once, with the sysctls that fix it.
 			time.Sleep(100 * time.Millisecond)
@@ -211,7 +211,7 @@ func TestLabARPFluxIngress(t *testing.T) {
 				require.Contains(t, s.Diagnostics[0], want)
 			}
 		} else {
-			w.waitTarget("eth3", d.ServerAddr4, Unverified, 5*time.Second)
+			w.waitTarget("eth3", d.ServerAddr4, TargetUnverified, 5*time.Second)
 			s := p.Snapshot()
 			require.Positive(t, s.Drops.WrongInterface)
 			require.Zero(t, s.Targets[0].Received)

@@ -34,16 +34,16 @@ func TestLabStandbyWithoutAddress(t *testing.T) {
 
 	p := openIn(t, d.Node, Config{Interval: 30 * time.Millisecond, FailAfter: 3, RecoverAfter: 2, StrictIngress: true})
 	w := subscribe(t, p)
-	arpT := Target{Addr: d.ServerAddr4, Interface: "eth2", Kind: ARPProbe}
-	llT := Target{Addr: srvLL, Interface: "eth2", Kind: LinkLocalEcho}
+	arpT := Target{Addr: d.ServerAddr4, Interface: "eth2", Kind: ProbeARP}
+	llT := Target{Addr: srvLL, Interface: "eth2", Kind: ProbeLinkLocalEcho}
 	require.NoError(t, p.Add(arpT))
 	require.NoError(t, p.Add(llT))
 	waitBoth := func(want TargetState) {
 		t.Helper()
-		w.waitKind("eth2", d.ServerAddr4, ARPProbe, want, 10*time.Second)
-		w.waitKind("eth2", srvLL, LinkLocalEcho, want, 10*time.Second)
+		w.waitKind("eth2", d.ServerAddr4, ProbeARP, want, 10*time.Second)
+		w.waitKind("eth2", srvLL, ProbeLinkLocalEcho, want, 10*time.Second)
 	}
-	waitBoth(Up)
+	waitBoth(TargetUp)
 
 	// Nothing learned from the probes: no IPv4 neighbour entry with eth2's
 	// hardware address on the server.
@@ -62,17 +62,17 @@ func TestLabStandbyWithoutAddress(t *testing.T) {
 	}
 
 	require.NoError(t, d.Switch.SetMaster("p2", ""))
-	waitBoth(Down)
+	waitBoth(TargetDown)
 	require.NoError(t, d.Switch.SetMaster("p2", "br0"))
-	waitBoth(Up)
+	waitBoth(TargetUp)
 
 	require.NoError(t, d.Server.Silence())
-	w.waitKind("eth2", srvLL, LinkLocalEcho, Down, 10*time.Second)
+	w.waitKind("eth2", srvLL, ProbeLinkLocalEcho, TargetDown, 10*time.Second)
 	require.NoError(t, d.Server.Unsilence())
-	w.waitKind("eth2", srvLL, LinkLocalEcho, Up, 10*time.Second)
+	w.waitKind("eth2", srvLL, ProbeLinkLocalEcho, TargetUp, 10*time.Second)
 	for _, ts := range p.Snapshot().Targets {
-		if ts.Target.Kind == ARPProbe {
-			require.Equal(t, Up, ts.State)
+		if ts.Target.Kind == ProbeARP {
+			require.Equal(t, TargetUp, ts.State)
 			require.Zero(t, ts.ConsecutiveMisses)
 		}
 	}
@@ -105,7 +105,7 @@ func linkLocal(t *testing.T, ns *netlab.NS, dev string) netip.Addr {
 // the route. In raw and unprivileged mode.
 func TestLabLinkLocalEchoNoRoute(t *testing.T) {
 	t.Parallel()
-	for i, mode := range []Mode{Raw, Unprivileged} {
+	for i, mode := range []Mode{ModeRaw, ModeUnprivileged} {
 		t.Run(mode.String(), func(t *testing.T) {
 			lab := netlab.New(t)
 			d, err := lab.NewIPMonDual("", byte(35+i), true)
@@ -121,12 +121,12 @@ func TestLabLinkLocalEchoNoRoute(t *testing.T) {
 			p := openIn(t, d.Node, Config{Mode: mode, Interval: 10 * time.Millisecond, FailAfter: 3})
 			w := subscribe(t, p)
 			before := txOf("eth3")
-			require.NoError(t, p.Add(Target{Addr: d.ServerAddr6, Interface: "eth2", Kind: LinkLocalEcho}))
-			w.waitKind("eth2", d.ServerAddr6, LinkLocalEcho, Unverified, 5*time.Second)
+			require.NoError(t, p.Add(Target{Addr: d.ServerAddr6, Interface: "eth2", Kind: ProbeLinkLocalEcho}))
+			w.waitKind("eth2", d.ServerAddr6, ProbeLinkLocalEcho, TargetUnverified, 5*time.Second)
 			// Let it probe on: 40 probes, enough to tell a leak from noise.
 			require.Eventually(t, func() bool { return p.Snapshot().Sent >= 40 }, 5*time.Second, 10*time.Millisecond)
 			s := p.Snapshot()
-			require.Equal(t, Unverified, s.Targets[0].State)
+			require.Equal(t, TargetUnverified, s.Targets[0].State)
 			require.Equal(t, mode, s.Mode)
 			require.Positive(t, s.Sent)
 			require.Equal(t, s.Sent, s.SendErrors, "a send without a route must fail")

@@ -248,11 +248,11 @@ func (tr *tracker) step(ok bool, now time.Time) bool {
 		tr.replies++
 		tr.answered = true
 		switch tr.state {
-		case Unknown, Unverified:
-			tr.state = Up
-		case Down:
+		case TargetUnknown, TargetUnverified:
+			tr.state = TargetUp
+		case TargetDown:
 			if tr.replies >= tr.t.RecoverAfter {
-				tr.state = Up
+				tr.state = TargetUp
 			}
 		}
 	} else {
@@ -260,13 +260,13 @@ func (tr *tracker) step(ok bool, now time.Time) bool {
 		tr.misses++
 		if tr.misses >= tr.t.FailAfter {
 			switch tr.state {
-			case Up:
-				tr.state = Down
-			case Unknown:
+			case TargetUp:
+				tr.state = TargetDown
+			case TargetUnknown:
 				if tr.answered {
-					tr.state = Down
+					tr.state = TargetDown
 				} else {
-					tr.state = Unverified
+					tr.state = TargetUnverified
 				}
 			}
 		}

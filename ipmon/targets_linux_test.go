@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/netpulse/netpulse"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -43,8 +44,8 @@ func TestLabTargetChecks(t *testing.T) {
 		{Target{Addr: netip.MustParseAddr("::"), Interface: "eth2"}, ErrInvalidTarget, "unspecified"},
 		{Target{Addr: pair.ServerAddr4, Interface: "eth2", Source: pair.NodeAddr6}, ErrInvalidTarget, "different families"},
 		{Target{Addr: pair.ServerAddr4, Interface: "eth2", Source: netip.MustParseAddr("198.18.22.77")}, ErrInvalidTarget, "not an address of this host"},
-		{Target{Addr: pair.ServerAddr6, Interface: "eth2", Kind: ARPProbe}, ErrInvalidTarget, "IPv4 target"},
-		{Target{Addr: pair.ServerAddr4, Interface: "eth2", Kind: LinkLocalEcho}, ErrInvalidTarget, "IPv6 target"},
+		{Target{Addr: pair.ServerAddr6, Interface: "eth2", Kind: ProbeARP}, ErrInvalidTarget, "IPv4 target"},
+		{Target{Addr: pair.ServerAddr4, Interface: "eth2", Kind: ProbeLinkLocalEcho}, ErrInvalidTarget, "IPv6 target"},
 		{Target{Addr: pair.ServerAddr4, Interface: "eth9"}, ErrUnknownInterface, "eth9"},
 		{Target{Addr: pair.ServerAddr4, Interface: "eth2", Interval: time.Microsecond}, ErrInvalidTarget, "interval"},
 		{Target{Addr: pair.ServerAddr4, Interface: "eth2", FailAfter: -1}, ErrInvalidTarget, "fail-after"},
@@ -76,16 +77,19 @@ func TestLabUnverified(t *testing.T) {
 	absent := netip.MustParseAddr("2001:db8:17::99") // nobody holds it
 	require.NoError(t, p.Add(Target{Addr: silent, Interface: "eth2"}))
 	require.NoError(t, p.Add(Target{Addr: absent, Interface: "eth2"}))
+	eth2, err := pair.Node.Index("eth2")
+	require.NoError(t, err)
 	for _, a := range []netip.Addr{silent, absent} {
-		ev := w.waitTarget("eth2", a, Unverified, 5*time.Second)
-		require.Equal(t, Unknown, ev.Previous)
+		ev := w.waitTarget("eth2", a, TargetUnverified, 5*time.Second)
+		require.Equal(t, TargetUnknown, ev.Previous)
+		require.Equal(t, netpulse.Interface{Index: eth2, Name: "eth2"}, ev.Interface, "the index in the Poller's namespace")
 	}
 	s := p.Snapshot()
-	require.Equal(t, VerdictDead, s.Interfaces[0].Verdict)
+	require.Equal(t, netpulse.VerdictUnverified, s.Interfaces[0].Verdict, "targets that never answered are no evidence")
 	require.Equal(t, 2, s.Interfaces[0].Unverified)
 	// Once it answers, it is up at the first reply.
 	require.NoError(t, pair.Server.Unsilence())
-	w.waitTarget("eth2", silent, Up, 5*time.Second)
+	w.waitTarget("eth2", silent, TargetUp, 5*time.Second)
 }
 
 // TestLabUnprivileged runs the poller with datagram ICMP sockets, allowed
@@ -99,29 +103,29 @@ func TestLabUnprivileged(t *testing.T) {
 
 	// Not allowed ("1 0" disables datagram ICMP sockets for everyone).
 	require.NoError(t, pair.Node.Sysctl("net/ipv4/ping_group_range", "1 0"))
-	_, err = Open(context.Background(), &Config{NetNS: pair.Node.FD(), Mode: Unprivileged})
+	_, err = Open(context.Background(), &Config{NetNS: pair.Node.FD(), Mode: ModeUnprivileged})
 	require.Error(t, err)
 	require.ErrorIs(t, err, os.ErrPermission)
 	require.Contains(t, err.Error(), "ping_group_range")
 
 	gid := os.Getgid()
 	require.NoError(t, pair.Node.Sysctl("net/ipv4/ping_group_range", fmt.Sprintf("%d %d", gid, gid)))
-	p := openIn(t, pair.Node, Config{Mode: Unprivileged, Interval: 20 * time.Millisecond})
-	require.Equal(t, Unprivileged, p.Snapshot().Mode)
+	p := openIn(t, pair.Node, Config{Mode: ModeUnprivileged, Interval: 20 * time.Millisecond})
+	require.Equal(t, ModeUnprivileged, p.Snapshot().Mode)
 	w := subscribe(t, p)
 	for _, a := range []netip.Addr{pair.ServerAddr4, pair.ServerAddr6} {
 		require.NoError(t, p.Add(Target{Addr: a, Interface: "eth2"}))
 	}
 	for _, a := range []netip.Addr{pair.ServerAddr4, pair.ServerAddr6} {
-		w.waitTarget("eth2", a, Up, 5*time.Second)
+		w.waitTarget("eth2", a, TargetUp, 5*time.Second)
 	}
 	require.NoError(t, pair.Server.Silence())
 	for _, a := range []netip.Addr{pair.ServerAddr4, pair.ServerAddr6} {
-		w.waitTarget("eth2", a, Down, 5*time.Second)
+		w.waitTarget("eth2", a, TargetDown, 5*time.Second)
 	}
 	require.NoError(t, pair.Server.Unsilence())
 	for _, a := range []netip.Addr{pair.ServerAddr4, pair.ServerAddr6} {
-		w.waitTarget("eth2", a, Up, 5*time.Second)
+		w.waitTarget("eth2", a, TargetUp, 5*time.Second)
 	}
 	for _, ts := range p.Snapshot().Targets {
 		require.Positive(t, ts.MinRTT)
@@ -208,7 +212,7 @@ func TestLabInterfaceRecreated(t *testing.T) {
 	targets := []Target{
 		{Addr: pair.ServerAddr4, Interface: "eth2", Source: pair.NodeAddr4},
 		{Addr: pair.ServerAddr6, Interface: "eth2"},
-		{Addr: pair.ServerAddr4, Interface: "eth2", Kind: ARPProbe},
+		{Addr: pair.ServerAddr4, Interface: "eth2", Kind: ProbeARP},
 	}
 	for _, tg := range targets {
 		require.NoError(t, p.Add(tg))
@@ -219,12 +223,12 @@ func TestLabInterfaceRecreated(t *testing.T) {
 			w.waitKind("eth2", tg.Addr, tg.Kind, want, 10*time.Second)
 		}
 	}
-	waitAll(Up)
+	waitAll(TargetUp)
 	oldIndex, err := pair.Node.Index("eth2")
 	require.NoError(t, err)
 
 	require.NoError(t, pair.Node.DeleteLink("eth2")) // and its peer s0
-	waitAll(Down)
+	waitAll(TargetDown)
 	require.Zero(t, p.Snapshot().Rebinds)
 
 	require.NoError(t, lab.Veth(pair.Node, "eth2", pair.Server, "s0", nil))
@@ -249,11 +253,11 @@ func TestLabInterfaceRecreated(t *testing.T) {
 	newIndex, err := pair.Node.Index("eth2")
 	require.NoError(t, err)
 	require.NotEqual(t, oldIndex, newIndex)
-	waitAll(Up)
+	waitAll(TargetUp)
 	s := p.Snapshot()
 	require.Equal(t, uint64(len(targets)), s.Rebinds)
 	for _, ts := range s.Targets {
-		require.Equal(t, Up, ts.State, "%v", ts.Target)
+		require.Equal(t, TargetUp, ts.State, "%v", ts.Target)
 	}
 }
 

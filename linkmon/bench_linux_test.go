@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/linkmon"
 	"golang.org/x/sys/unix"
@@ -83,9 +84,9 @@ func watcherListener(w *linkmon.Watcher, name string) (<-chan stamp, func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for e := range ev {
+		for x := range ev {
 			now := time.Now()
-			if e.State.Name == name && !e.Initial && e.State.Carrier != e.Previous.Carrier {
+			if e, ok := x.(*linkmon.LinkEvent); ok && e.State.Name == name && !e.Initial && e.State.Carrier != e.Previous.Carrier {
 				ch <- stamp{now, e.State.Carrier}
 			}
 		}
@@ -131,7 +132,7 @@ func BenchmarkCarrierLossLatency(b *testing.B) {
 	trials := b.N
 	p := benchLab(b)
 	p.veth(b, 2, false)
-	w := p.open(b, linkmon.Config{Interfaces: []linkmon.Interface{{Name: "eth2"}}})
+	w := p.open(b, linkmon.Config{Interfaces: []netpulse.Interface{{Name: "eth2"}}})
 	idx, _ := p.node.Index("eth2")
 	pidx, _ := p.sw.Index("p2")
 	wch, stopW := watcherListener(w, "eth2")
@@ -199,7 +200,7 @@ func BenchmarkWatcherAllocsPerEvent(b *testing.B) {
 	}
 	b.ResetTimer()
 	base := flapAll(nil)
-	w := p.open(b, linkmon.Config{Interfaces: []linkmon.Interface{{Name: "eth2"}}})
+	w := p.open(b, linkmon.Config{Interfaces: []netpulse.Interface{{Name: "eth2"}}})
 	wch, stop := watcherListener(w, "eth2")
 	defer stop()
 	with := flapAll(wch)

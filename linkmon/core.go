@@ -8,7 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/fanout"
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/linkmon/internal/stream"
 )
 
 // core is the portable part of a Watcher: the table of watched links, the
@@ -21,12 +22,11 @@ type core struct {
 	mu      sync.Mutex
 	links   map[int]*entry
 	upCount int // watched links reported up
-	seq     uint64
 	ctr     Counters
-	health  Health
 	nicIdx  []checkTarget // scratch for nicTargets
 
-	hub *fanout.Hub[int, Event]
+	st  *stream.Stream[*LinkEvent]
+	evs []LinkEvent // the rest of the current block of events (see emit)
 
 	// Hooks set by the kernel side before the core is used; each must not
 	// block.
@@ -48,13 +48,12 @@ func newCore(cfg *config) *core {
 	c := &core{
 		cfg:       cfg,
 		links:     make(map[int]*entry),
-		hub:       fanout.New(cfg.Buffer, eventLink, Event.Coalesce, fanout.WithDropMark(Event.AddDropped)),
+		st:        stream.New(cfg.Buffer, eventLink, (*LinkEvent).Coalesce),
 		onNIC:     func() {},
 		onEthtool: func(int) {},
 		schedKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
-	c.health.Healthy = true
 	return c
 }
 
@@ -72,12 +71,11 @@ func (c *core) start() {
 func (c *core) stop() {
 	close(c.done)
 	c.wg.Wait()
-	c.hub.Close()
+	c.st.Close()
 }
 
-// eventLink is the fan-out key of an event: its link's index (0, which no
-// link has, for health events).
-func eventLink(e Event) int { return e.State.Index }
+// eventLink is the fan-out key of a link event: its link's index.
+func eventLink(e *LinkEvent) int { return e.State.Index }
 
 // selected reports whether a link is watched.
 func (c *core) selected(index int, name []byte) bool {
@@ -85,11 +83,11 @@ func (c *core) selected(index int, name []byte) bool {
 		return true
 	}
 	for _, s := range c.cfg.Interfaces {
-		if s.Index != 0 {
-			if s.Index == index {
+		if s.Name != "" {
+			if s.Name == string(name) {
 				return true
 			}
-		} else if s.Name == string(name) {
+		} else if s.Index == index {
 			return true
 		}
 	}
@@ -217,11 +215,23 @@ func (c *core) commit(e *entry, st State, now time.Time) {
 	c.emit(prev, st, now)
 }
 
+// emit publishes one change as one event that every subscriber shares.
+// Events are carved out of blocks of eventBlock: one allocation per block,
+// not per change. An event a subscriber keeps keeps its block alive (at
+// most eventBlock events' memory), which is bounded and short-lived in
+// the common case of a subscriber that handles events as they come.
 func (c *core) emit(prev, st State, now time.Time) {
-	c.seq++
-	c.ctr.Events++
-	c.hub.Publish(Event{State: st, Previous: prev, Seq: c.seq, Time: now})
+	if len(c.evs) == 0 {
+		c.evs = make([]LinkEvent, eventBlock)
+	}
+	e := &c.evs[0]
+	c.evs = c.evs[1:]
+	*e = LinkEvent{State: st, Previous: prev, Seq: c.st.Next(), Time: now}
+	c.st.Publish(e)
 }
+
+// eventBlock is how many events one allocation makes room for.
+const eventBlock = 16
 
 // remove emits the disappearance of a watched link and forgets it.
 func (c *core) remove(e *entry, name string, now time.Time) {
@@ -229,7 +239,7 @@ func (c *core) remove(e *entry, name string, now time.Time) {
 	st := e.st
 	st.Name = name
 	st.Present, st.Carrier, st.KernelCarrier, st.AdminUp, st.Damped = false, false, false, false, false
-	st.Oper = OperNotPresent
+	st.Oper = OperStateNotPresent
 	if e.st.Carrier {
 		c.upCount--
 	}
@@ -308,10 +318,10 @@ func (c *core) setDetail(index int, name string, d Detail, now time.Time) {
 	if e == nil || e.st.Name != name {
 		return
 	}
-	if d.LinkDetected == No && e.st.KernelCarrier {
+	if d.LinkDetected == TristateNo && e.st.KernelCarrier {
 		// A driver without a link query makes ethtool say "no link" while
 		// the kernel has carrier: that is unknown, not down.
-		d.LinkDetected = Unknown
+		d.LinkDetected = TristateUnknown
 	}
 	st := e.st
 	st.Detail = d
@@ -367,36 +377,30 @@ func (c *core) schedule() {
 }
 
 // subscribe registers a subscriber and queues the current table for it.
-func (c *core) subscribe(ctx context.Context) <-chan Event {
+func (c *core) subscribe(ctx context.Context) <-chan netpulse.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	keys := make([]int, 0, len(c.links))
-	for i := range c.links {
-		keys = append(keys, i)
-	}
-	slices.Sort(keys)
-	initial := make([]Event, len(keys))
+	keys := stream.Indexes(c.links)
+	initial := make([]*LinkEvent, len(keys))
 	for n, i := range keys {
-		initial[n] = Event{State: c.links[i].last, Initial: true, Seq: c.seq, Time: c.links[i].last.Changed}
+		l := c.links[i].last
+		initial[n] = &LinkEvent{State: l, Initial: true, Seq: c.st.Seq(), Time: l.Changed}
 	}
-	if !c.health.Healthy {
-		h := c.health
-		initial = append(initial, Event{Health: &h, Initial: true, Seq: c.seq, Time: h.ErrTime})
-	}
-	return c.hub.Subscribe(ctx, initial)
+	return c.st.Subscribe(ctx, initial)
 }
 
 // snapshot copies the table.
 func (c *core) snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Snapshot{Links: make([]State, 0, len(c.links)), Counters: c.ctr, Health: c.health}
+	s := Snapshot{Links: make([]State, 0, len(c.links)), Counters: c.ctr, Condition: c.st.Condition()}
 	for _, e := range c.links {
 		s.Links = append(s.Links, e.st)
 	}
 	slices.SortFunc(s.Links, func(a, b State) int { return a.Index - b.Index })
-	s.Counters.Coalesced = c.hub.Coalesced()
-	s.Counters.QueueDrops = c.hub.Dropped()
+	s.Counters.Events = c.st.Events()
+	s.Counters.Coalesced = c.st.Coalesced()
+	s.Counters.QueueDrops = c.st.Dropped()
 	return s
 }
 
@@ -407,20 +411,13 @@ func (c *core) count(f func(*Counters)) {
 	c.mu.Unlock()
 }
 
-// setHealth records a fatal error (err != nil) or a recovery, and emits it
-// as a health event: a watcher stuck reopening its sockets is visible on
-// the stream, without polling Snapshot (#12.8).
-func (c *core) setHealth(err error, now time.Time) {
+// setCondition records a fatal error (err != nil) or a recovery, and emits
+// it as a condition event: a watcher stuck reopening its sockets is visible
+// on the stream, without polling Snapshot (#12.8).
+func (c *core) setCondition(err error, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil {
-		c.health = Health{Err: err, ErrTime: now, Healthy: false}
-	} else {
-		c.health.Healthy = true
-	}
-	h := c.health
-	c.seq++
-	c.hub.Publish(Event{Health: &h, Seq: c.seq, Time: now})
+	c.st.SetCondition(err, now)
 }
 
 // applyCheck applies a carrier check's reply and reports whether it changed

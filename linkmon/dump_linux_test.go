@@ -86,7 +86,7 @@ func TestGetLinkErrors(t *testing.T) {
 // a complete one may remove links it does not list.
 func TestResyncRetriesInterruptedDump(t *testing.T) {
 	r, kfd := fakeReq(t)
-	vc, err := (&Config{}).validate()
+	vc, err := (&Config{}).resolve()
 	require.NoError(t, err)
 	k := &kernel{cfg: vc, c: newCore(vc), req: r}
 	defer k.c.stop()
@@ -110,7 +110,7 @@ func TestResyncRetriesInterruptedDump(t *testing.T) {
 	require.Equal(t, uint64(1), snap.Counters.DumpRetries)
 	require.Len(t, snap.Links, 2)
 	for len(ch) > 0 {
-		ev := <-ch
+		ev := recvLink(t, ch)
 		require.True(t, ev.State.Present, "no link may be removed on an interrupted dump: %+v", ev.State)
 	}
 
@@ -118,7 +118,7 @@ func TestResyncRetriesInterruptedDump(t *testing.T) {
 	_, err = unix.Write(kfd, append(reply(linkTestBytes(2, "eth2", true), 44, nlmFMulti), done(44, nlmFMulti)...))
 	require.NoError(t, err)
 	require.NoError(t, k.resync())
-	ev := <-ch
+	ev := recvLink(t, ch)
 	require.Equal(t, "eth5", ev.State.Name)
 	require.False(t, ev.State.Present)
 }

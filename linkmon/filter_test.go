@@ -3,16 +3,18 @@ package linkmon
 import (
 	"context"
 	"math"
+	"os"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/stretchr/testify/require"
 )
 
 func testConfig(t *testing.T, c Config) *config {
 	t.Helper()
-	vc, err := c.validate()
+	vc, err := c.resolve()
 	require.NoError(t, err)
 	return vc
 }
@@ -150,37 +152,41 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, Damping{Penalty: 1000, HalfLife: 5 * time.Second, Suppress: 2000, Reuse: 750, Max: 8000}, *c.damping)
 	for _, bad := range []Config{
 		{UpDelay: -1}, {ReadBuffer: -1}, {CheckInterval: time.Microsecond}, {NetNS: -2},
-		{Interfaces: []Interface{{Name: ""}}}, {Interfaces: []Interface{{Index: -1}}},
-		{Interfaces: []Interface{{Name: "a-very-long-interface-name"}}},
+		{CheckInterval: -1}, {DownDelay: -1}, {Buffer: -1},
+		{Interfaces: []netpulse.Interface{{Name: ""}}}, {Interfaces: []netpulse.Interface{{Index: -1}}},
+		{Interfaces: []netpulse.Interface{{Name: "a-very-long-interface-name"}}},
+		{Interfaces: []netpulse.Interface{{Index: 3, Name: "bad name"}}},
 		{Damping: &Damping{Reuse: 3000}},
 	} {
-		_, err := bad.validate()
-		require.Error(t, err, "%+v", bad)
+		err := bad.Validate()
+		require.ErrorIs(t, err, os.ErrInvalid, "%+v", bad)
 	}
+	require.NoError(t, (*Config)(nil).Validate(), "nil is the defaults")
+	require.NoError(t, (&Config{NoCarrierCheck: true, Interfaces: []netpulse.Interface{{Index: 3}}}).Validate())
 }
 
 // msg builds a link message as the kernel would send it.
 func msg(index int, name string, admin, carrier bool) *linkMsg {
-	m := &linkMsg{index: index, name: []byte(name), mtu: 1500, iflink: index + 100, oper: uint8(OperDown)}
+	m := &linkMsg{index: index, name: []byte(name), mtu: 1500, iflink: index + 100, oper: uint8(OperStateDown)}
 	if admin {
 		m.flags |= iffUp
 	}
 	if carrier {
 		m.flags |= iffLowerUp
-		m.oper = uint8(OperUp)
+		m.oper = uint8(OperStateUp)
 	}
 	return m
 }
 
-func recvWithin(t *testing.T, ch <-chan Event, d time.Duration) (Event, bool) {
+func recvWithin(t *testing.T, ch <-chan netpulse.Event, d time.Duration) (*LinkEvent, bool) {
 	t.Helper()
 	tm := time.NewTimer(d)
 	defer tm.Stop()
 	select {
 	case ev := <-ch:
-		return ev, true
+		return linkOf(t, ev), true
 	case <-tm.C:
-		return Event{}, false
+		return &LinkEvent{}, false
 	}
 }
 
@@ -197,7 +203,7 @@ func TestCoreDelaysInSimulatedTime(t *testing.T) {
 		defer cancel()
 		ch := c.subscribe(ctx)
 		for _, n := range []string{"eth2", "eth3"} {
-			ev := <-ch
+			ev := recvLink(t, ch)
 			require.True(t, ev.Initial)
 			require.Equal(t, n, ev.State.Name)
 		}
@@ -261,7 +267,7 @@ func TestCoreDampingInSimulatedTime(t *testing.T) {
 			c.apply(msg(2, "eth2", true, false), time.Now())
 			c.apply(msg(2, "eth2", true, true), time.Now())
 		}
-		var last Event
+		var last *LinkEvent
 		for {
 			ev, ok := recvWithin(t, ch, 10*time.Millisecond)
 			if !ok {
@@ -286,7 +292,7 @@ func TestCoreDampingInSimulatedTime(t *testing.T) {
 
 func TestCoreTableEvents(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newCore(testConfig(t, Config{Interfaces: []Interface{{Name: "eth2"}, {Index: 7}}}))
+		c := newCore(testConfig(t, Config{Interfaces: []netpulse.Interface{{Name: "eth2"}, {Index: 7}}}))
 		c.start()
 		defer c.stop()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -295,22 +301,22 @@ func TestCoreTableEvents(t *testing.T) {
 		c.apply(msg(2, "eth2", true, true), time.Now())
 		c.apply(msg(3, "eth3", true, true), time.Now()) // not selected
 		c.apply(msg(7, "x7", true, true), time.Now())   // selected by index
-		ev := <-ch
+		ev := recvLink(t, ch)
 		require.Equal(t, "eth2", ev.State.Name)
 		require.False(t, ev.Previous.Present)
-		ev = <-ch
+		ev = recvLink(t, ch)
 		require.Equal(t, "x7", ev.State.Name)
 
 		// Admin down is evented as such.
 		c.apply(msg(2, "eth2", false, false), time.Now())
-		ev = <-ch
+		ev = recvLink(t, ch)
 		require.False(t, ev.State.AdminUp)
 		require.False(t, ev.State.CarrierLost())
 		require.True(t, ev.Previous.AdminUp)
 
 		// A dump that no longer lists x7 removes it.
 		c.reconcile(map[int]bool{2: true}, time.Now())
-		ev = <-ch
+		ev = recvLink(t, ch)
 		require.Equal(t, 7, ev.State.Index)
 		require.False(t, ev.State.Present)
 		require.Len(t, c.snapshot().Links, 1)
@@ -319,10 +325,10 @@ func TestCoreTableEvents(t *testing.T) {
 		del := msg(2, "eth2", false, false)
 		del.deleted = true
 		c.apply(del, time.Now())
-		ev = <-ch
+		ev = recvLink(t, ch)
 		require.False(t, ev.State.Present)
 		c.apply(msg(2, "eth2", true, true), time.Now())
-		ev = <-ch
+		ev = recvLink(t, ch)
 		require.True(t, ev.State.Present)
 		require.False(t, ev.Previous.Present)
 

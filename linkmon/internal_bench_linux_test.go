@@ -27,7 +27,7 @@ func BenchmarkCheckQuery(b *testing.B) {
 	if err := lab.Veth(node, "eth3", sw, "p3", &netlab.VethOptions{NICLike: true}); err != nil {
 		b.Fatal(err)
 	}
-	w, err := Open(context.Background(), &Config{NetNS: node.FD(), CheckInterval: -1})
+	w, err := Open(context.Background(), &Config{NetNS: node.FD(), NoCarrierCheck: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func BenchmarkEventPath(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		handle(msgs[i&1])
-		ev := <-ch
+		ev := (<-ch).(*LinkEvent)
 		if ev.State.Carrier != (i&1 == 1) {
 			b.Fatal("wrong event")
 		}

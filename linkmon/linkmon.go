@@ -1,7 +1,7 @@
 // Package linkmon watches the link level of a host's network interfaces:
 // carrier, operational state and administrative state, as a table and as a
-// stream of changes, delivered within a fraction of a millisecond of the
-// kernel knowing.
+// stream of changes, delivered as soon as the kernel notifies them (and,
+// for NIC-like devices, within about one carrier-check interval).
 //
 // A Watcher subscribes to the kernel's link notifications (rtnetlink group
 // RTNLGRP_LINK) before it dumps the link table, so that no change between
@@ -44,21 +44,21 @@
 // Snapshot.Counters.Coalesced), so the latest state of every link always
 // reaches it, in order per link. Its queue is capped: one that stops reading
 // without cancelling loses the oldest events, superseded ones first, and is
-// told how many on the next event it receives (Event.Dropped).
+// told how many by a *netpulse.DropEvent before the next event it receives.
 //
-// The stream also carries the watcher's own health (Event.Health): when its
-// sockets fail, at each failed reopen, and when they are reopened.
+// The stream also carries the watcher's own condition
+// (*netpulse.ConditionEvent): when its sockets fail, at each failed reopen,
+// and when they are reopened.
 //
-// # Cost and latency (measured on a 2-core VM, kernel 6.18)
+// # Cost and latency
 //
-// A carrier loss on a veth reaches a subscriber 0.12-0.14 ms (p50) after the
-// request that causes it, as fast as a bare netlink socket reading the same
-// notification, with no allocation per event. On a NIC-like link while the
-// kernel batches notifications (about 1 s), the carrier check delivers it in
-// about 5 ms p50, 12-13 ms p99 at the default 10 ms interval. Links that the
-// kernel notifies promptly cost no CPU while quiet; the check costs one
-// timer wake-up per interval plus about 0.05-0.15% of a core per NIC-like
-// link at 10 ms.
+// Links that the kernel notifies promptly cost no CPU while quiet. A change
+// reaches a subscriber as soon as the kernel's notification is read; every
+// subscriber receives the same *LinkEvent, and events are allocated in
+// small blocks (less than one allocation per change). On a NIC-like link the carrier check bounds the delay by
+// about one CheckInterval; it costs one timer wake-up per interval plus a
+// part linear in the number of NIC-like links. The README gives measured
+// figures.
 package linkmon
 
 import (
@@ -71,28 +71,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
-
-// An Interface selects a network interface by index or by name. When Index
-// is non-zero it selects by index and Name is ignored; otherwise it selects
-// by Name.
-type Interface struct {
-	// Index is the interface index (ifindex); 0 selects by Name.
-	Index int
-	// Name is the interface name, e.g. "eth2".
-	Name string
-}
-
-// String returns the name, or "#index" for an index selector.
-func (i Interface) String() string {
-	if i.Index != 0 {
-		if i.Name != "" {
-			return i.Name + "#" + strconv.Itoa(i.Index)
-		}
-		return "#" + strconv.Itoa(i.Index)
-	}
-	return i.Name
-}
 
 // Damping configures flap damping. Each carrier loss of an administratively up
 // link adds Penalty to the link's penalty, which decays exponentially with
@@ -124,11 +105,13 @@ type Config struct {
 	NetNS int
 
 	// Interfaces selects the interfaces to watch. Empty watches every
-	// interface, including ones that appear later. A selected interface that
-	// does not exist when Open runs is an error (wrapping os.ErrNotExist)
-	// unless AllowMissing is set; one that appears later (again) with a
-	// matching name or index is picked up.
-	Interfaces []Interface
+	// interface, including ones that appear later. An entry with a Name
+	// selects by name (its Index is ignored: the name is authoritative); one
+	// with only an Index selects that index. A selected interface that does
+	// not exist when Open runs is an error (wrapping os.ErrNotExist) unless
+	// AllowMissing is set; one that appears later (again) with a matching
+	// name or index is picked up.
+	Interfaces []netpulse.Interface
 
 	// AllowMissing lets Open succeed when a selected interface does not
 	// exist yet.
@@ -165,17 +148,19 @@ type Config struct {
 	// devices (ifindex == iflink), whose carrier-loss notifications the
 	// kernel may hold back for a second. Only administratively up NIC-like
 	// links that are watched are checked; with none, nothing runs. A check
-	// is an ETHTOOL_GLINK ioctl (about 1.3 us), followed by an RTM_GETLINK
-	// (about 8 us) only when the driver's answer differs from the table.
-	// The cost is one timer wake-up per interval (on a small VM about as
-	// much as a bare Go ticker: ~1.4% of a core at 10 ms) plus a part that
-	// grows linearly with the number of links.
+	// is one ETHTOOL_GLINK ioctl, followed by an RTM_GETLINK query only when
+	// the driver's answer differs from the table. The cost is one timer
+	// wake-up per interval (about what a bare Go ticker of that period
+	// costs) plus a part that grows linearly with the number of links.
 	//
 	// 0 means 10 ms for up to 8 NIC-like links, stretched beyond that to
-	// keep the total at 800 checks a second (64 links: 80 ms), about 0.7% of
-	// a core. A positive value is used as is; a negative value turns the
-	// check off.
+	// keep the total at 800 checks a second (64 links: 80 ms). A positive
+	// value (at least 100us) is used as is. Ignored with NoCarrierCheck.
 	CheckInterval time.Duration
+
+	// NoCarrierCheck turns the carrier check off: carrier loss on NIC-like
+	// links is then seen when the kernel notifies it (up to a second late).
+	NoCarrierCheck bool
 
 	// Buffer is the channel capacity of each subscription. 0 means 64.
 	Buffer int
@@ -201,43 +186,62 @@ type config struct {
 	autoInterval bool // CheckInterval was defaulted: stretch it for many links
 }
 
-func (c *Config) validate() (*config, error) {
+// Validate reports whether c is a valid configuration (nil is: the
+// defaults). Every error it returns wraps os.ErrInvalid and names the field.
+// Open validates its Config with it.
+func (c *Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("linkmon: "+format+": %w", append(a, os.ErrInvalid)...)
+}
+
+// resolve validates c and returns it with the defaults applied.
+func (c *Config) resolve() (*config, error) {
 	var cfg config
 	if c != nil {
 		cfg.Config = *c
 	}
-	cfg.Interfaces = append([]Interface(nil), cfg.Interfaces...)
+	cfg.Interfaces = append([]netpulse.Interface(nil), cfg.Interfaces...)
 	if cfg.NetNS < 0 {
-		return nil, fmt.Errorf("linkmon: invalid NetNS file descriptor %d", cfg.NetNS)
+		return nil, invalid("NetNS: invalid file descriptor %d", cfg.NetNS)
 	}
 	for _, ifi := range cfg.Interfaces {
 		if ifi.Index < 0 {
-			return nil, fmt.Errorf("linkmon: invalid interface index %d", ifi.Index)
+			return nil, invalid("Interfaces: invalid index %d", ifi.Index)
 		}
-		if ifi.Index == 0 {
+		if ifi.Name != "" || ifi.Index == 0 {
 			if ifi.Name == "" || len(ifi.Name) >= 16 || strings.ContainsAny(ifi.Name, "/ \t\n\x00:") {
-				return nil, fmt.Errorf("linkmon: invalid interface name %q", ifi.Name)
+				return nil, invalid("Interfaces: invalid name %q", ifi.Name)
 			}
 		}
 	}
-	if cfg.UpDelay < 0 || cfg.DownDelay < 0 {
-		return nil, errors.New("linkmon: UpDelay and DownDelay must not be negative")
+	if cfg.UpDelay < 0 {
+		return nil, invalid("UpDelay: negative %v", cfg.UpDelay)
+	}
+	if cfg.DownDelay < 0 {
+		return nil, invalid("DownDelay: negative %v", cfg.DownDelay)
 	}
 	if cfg.ReadBuffer < 0 {
-		return nil, fmt.Errorf("linkmon: invalid ReadBuffer %d", cfg.ReadBuffer)
+		return nil, invalid("ReadBuffer: negative %d", cfg.ReadBuffer)
 	}
 	if cfg.ReadBuffer == 0 {
 		cfg.ReadBuffer = defaultReadBuffer
+	}
+	if cfg.CheckInterval < 0 {
+		return nil, invalid("CheckInterval: negative %v (NoCarrierCheck turns the check off)", cfg.CheckInterval)
 	}
 	if cfg.CheckInterval == 0 {
 		cfg.CheckInterval = defaultCheckInterval
 		cfg.autoInterval = true
 	}
-	if cfg.CheckInterval > 0 && cfg.CheckInterval < 100*time.Microsecond {
-		return nil, fmt.Errorf("linkmon: CheckInterval %v is below 100us", cfg.CheckInterval)
+	if cfg.CheckInterval < 100*time.Microsecond {
+		return nil, invalid("CheckInterval: %v is below 100us", cfg.CheckInterval)
 	}
 	if cfg.Buffer < 0 {
-		return nil, fmt.Errorf("linkmon: invalid Buffer %d", cfg.Buffer)
+		return nil, invalid("Buffer: negative %d", cfg.Buffer)
 	}
 	if cfg.Buffer == 0 {
 		cfg.Buffer = defaultBuffer
@@ -260,7 +264,7 @@ func (c *Config) validate() (*config, error) {
 			d.Max = 4 * d.Suppress
 		}
 		if d.Penalty < 0 || d.HalfLife < 0 || d.Reuse <= 0 || d.Suppress <= d.Reuse || d.Max < d.Suppress {
-			return nil, fmt.Errorf("linkmon: invalid damping %+v: need Penalty >= 0, HalfLife >= 0, 0 < Reuse < Suppress <= Max", d)
+			return nil, invalid("Damping: %+v: need Penalty >= 0, HalfLife >= 0, 0 < Reuse < Suppress <= Max", d)
 		}
 		cfg.damping = &d
 	}
@@ -274,13 +278,13 @@ type OperState uint8
 
 // Operational states, with the kernel's values.
 const (
-	OperUnknown        OperState = 0
-	OperNotPresent     OperState = 1
-	OperDown           OperState = 2
-	OperLowerLayerDown OperState = 3
-	OperTesting        OperState = 4
-	OperDormant        OperState = 5
-	OperUp             OperState = 6
+	OperStateUnknown        OperState = 0
+	OperStateNotPresent     OperState = 1
+	OperStateDown           OperState = 2
+	OperStateLowerLayerDown OperState = 3
+	OperStateTesting        OperState = 4
+	OperStateDormant        OperState = 5
+	OperStateUp             OperState = 6
 )
 
 var operNames = [...]string{"unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"}
@@ -294,25 +298,29 @@ func (o OperState) String() string {
 	return "oper(" + strconv.Itoa(int(o)) + ")"
 }
 
+// MarshalText implements encoding.TextMarshaler with String's words.
+func (o OperState) MarshalText() ([]byte, error) {
+	return marshalEnum(operNames[:], uint8(o), "OperState")
+}
+
 // A Tristate is a yes/no answer that may be unknown.
 type Tristate uint8
 
 // Tristate values.
 const (
-	Unknown Tristate = iota
-	No
-	Yes
+	TristateUnknown Tristate = iota
+	TristateNo
+	TristateYes
 )
 
+var tristateNames = [...]string{"unknown", "no", "yes"}
+
 // String returns "unknown", "no" or "yes".
-func (t Tristate) String() string {
-	switch t {
-	case No:
-		return "no"
-	case Yes:
-		return "yes"
-	}
-	return "unknown"
+func (t Tristate) String() string { return enumName(tristateNames[:], uint8(t), "Tristate") }
+
+// MarshalText implements encoding.TextMarshaler with String's words.
+func (t Tristate) MarshalText() ([]byte, error) {
+	return marshalEnum(tristateNames[:], uint8(t), "Tristate")
 }
 
 // A Duplex is a link's duplex mode as ethtool reports it.
@@ -325,15 +333,26 @@ const (
 	DuplexFull
 )
 
+var duplexNames = [...]string{"unknown", "half", "full"}
+
 // String returns "unknown", "half" or "full".
-func (d Duplex) String() string {
-	switch d {
-	case DuplexHalf:
-		return "half"
-	case DuplexFull:
-		return "full"
+func (d Duplex) String() string { return enumName(duplexNames[:], uint8(d), "Duplex") }
+
+// MarshalText implements encoding.TextMarshaler with String's words.
+func (d Duplex) MarshalText() ([]byte, error) { return marshalEnum(duplexNames[:], uint8(d), "Duplex") }
+
+func enumName(names []string, v uint8, typ string) string {
+	if int(v) < len(names) {
+		return names[v]
 	}
-	return "unknown"
+	return typ + "(" + strconv.Itoa(int(v)) + ")"
+}
+
+func marshalEnum(names []string, v uint8, typ string) ([]byte, error) {
+	if int(v) < len(names) {
+		return []byte(names[v]), nil
+	}
+	return nil, fmt.Errorf("linkmon: invalid %s %d", typ, v)
 }
 
 // Detail is what ethtool tells about a link, when Config.Ethtool is set and
@@ -348,7 +367,7 @@ type Detail struct {
 	// Supported is true when the driver answered ethtool's link-mode query.
 	Supported bool
 	// LinkDetected is ethtool's "Link detected". A driver without a link
-	// query reports Unknown.
+	// query reports TristateUnknown.
 	LinkDetected Tristate
 	// SpeedMbps is the speed in Mbit/s; 0 when unknown.
 	SpeedMbps int
@@ -410,9 +429,35 @@ type State struct {
 // up and without (reported) carrier.
 func (s State) CarrierLost() bool { return s.Present && s.AdminUp && !s.Carrier }
 
-// An Event is a change of one link's state. The first events of a
+// Interface returns the link's identity. Its Index is 0 when the link is
+// not present (deleted, or renamed away from the selection), as
+// netpulse.Interface documents.
+func (s State) Interface() netpulse.Interface {
+	if !s.Present {
+		return netpulse.Interface{Name: s.Name}
+	}
+	return netpulse.Interface{Index: s.Index, Name: s.Name}
+}
+
+// Link returns the link-level state in netpulse's vocabulary: up when the
+// link is present, administratively up and has (reported) carrier, down
+// otherwise.
+func (s State) Link() netpulse.State {
+	if s.Present && s.AdminUp && s.Carrier {
+		return netpulse.StateUp
+	}
+	return netpulse.StateDown
+}
+
+// A LinkEvent is a change of one link's state. The first events of a
 // subscription (Initial true) carry the current state of every watched link.
-type Event struct {
+// A LinkEvent is shared by every subscriber that receives it: never modify
+// it (nor its states' HardwareAddr).
+type LinkEvent struct {
+	// Time is when the watcher produced the event (with a monotonic
+	// reading); for an initial event, when the link entered its state
+	// (State.Changed).
+	Time time.Time
 	// State is the full new state.
 	State State
 	// Previous is the state before the change; the zero State for an
@@ -420,58 +465,34 @@ type Event struct {
 	Previous State
 	// Initial marks the events that replay the table to a new subscriber.
 	Initial bool
-	// Seq numbers the watcher's changes, increasing. Initial events carry
-	// the Seq of the latest change at subscription time.
+	// Seq numbers the watcher's link changes, increasing. Initial events
+	// carry the Seq of the latest change at subscription time.
 	Seq uint64
-	// Time is when the watcher produced the event (with a monotonic
-	// reading); for an initial event, when the link entered its state
-	// (State.Changed).
-	Time time.Time
-	// Dropped counts the events this subscriber lost just before this one:
-	// it fell so far behind that its queue reached its cap (see
-	// Watcher.Subscribe). 0 normally.
-	Dropped uint64
-	// Health, when non-nil, makes this a health event: the watcher's own
-	// condition changed (its sockets failed, a reopen failed, or they were
-	// reopened), as Snapshot.Health would show it. State and Previous are
-	// then zero: a consumer of link states skips health events. A new
-	// subscriber of an unhealthy watcher gets one among its initial events.
-	Health *Health
 }
 
-// IsHealth reports whether e is a health event (e.Health != nil) rather
-// than a link's change.
-func (e Event) IsHealth() bool { return e.Health != nil }
-
-// AddDropped returns e telling its subscriber that n more events were
-// dropped before it. Watcher and the linkmontest fake mark drops by this
-// rule.
-func (e Event) AddDropped(n uint64) Event {
-	e.Dropped += n
-	return e
-}
+// EventTime returns e.Time.
+func (e *LinkEvent) EventTime() time.Time { return e.Time }
 
 // Coalesce returns the one event a subscriber that fell behind receives in
 // place of e followed by newer, an event of the same link: the transition
-// from e's previous state straight to newer's state. ok is false when both
-// must be delivered: a deletion is never merged away. Watcher and the
-// linkmontest fake coalesce by this rule.
-//
-// A health event is never merged, neither is a link event into one.
-func (e Event) Coalesce(newer Event) (merged Event, ok bool) {
-	if !e.State.Present || e.Health != nil || newer.Health != nil {
+// from e's previous state straight to newer's state, as a new event (e and
+// newer are not modified). ok is false when both must be delivered: a
+// deletion is never merged away. Watcher and the linkmontest fake coalesce
+// by this rule.
+func (e *LinkEvent) Coalesce(newer *LinkEvent) (merged *LinkEvent, ok bool) {
+	if !e.State.Present {
 		return e, false
 	}
-	newer.Previous = e.Previous
-	newer.Initial = e.Initial
-	newer.Dropped += e.Dropped
-	return newer, true
+	m := *newer
+	m.Previous = e.Previous
+	m.Initial = e.Initial
+	return &m, true
 }
 
 // Counters are what an operator should watch.
 type Counters struct {
 	// Events counts link changes emitted (each delivered to every
-	// subscriber); health events are not counted.
+	// subscriber); condition events are not counted.
 	Events uint64
 	// Overruns counts ENOBUFS on the notification socket (lost
 	// notifications, recovered by a dump).
@@ -485,7 +506,8 @@ type Counters struct {
 	// Coalesced counts events merged into a later one for a slow subscriber.
 	Coalesced uint64
 	// QueueDrops counts events dropped for subscribers that fell behind by
-	// more than their queue's cap (Event.Dropped tells each subscriber).
+	// more than their queue's cap (a *netpulse.DropEvent tells each
+	// subscriber).
 	QueueDrops uint64
 	// Reopens counts reopened sockets after a fatal error.
 	Reopens uint64
@@ -495,27 +517,19 @@ type Counters struct {
 	EthtoolErrors uint64
 }
 
-// Health is the watcher's own condition. Each change is also a health event
-// on every subscription (Event.Health).
-type Health struct {
-	// Err is the last fatal socket error (an *Error), nil if none since Open.
-	// The watcher never stops on its own: it reopens its sockets with backoff
-	// (10 ms doubling to 5 s); each failed attempt sets Err anew.
-	Err error
-	// ErrTime is when Err happened.
-	ErrTime time.Time
-	// Healthy is false between a fatal error and a successful reopen.
-	Healthy bool
-}
-
 // Snapshot is the watcher's table at one moment.
 type Snapshot struct {
 	// Links are the watched links, ordered by index.
 	Links []State
 	// Counters are cumulative since Open.
 	Counters Counters
-	// Health reports socket trouble.
-	Health Health
+	// Condition is the watcher's own condition: OK is false between a
+	// fatal socket error and a successful reopen, Err is then the latest
+	// error (an *Error), Since the time of the first failure. The watcher
+	// never stops on its own: it reopens its sockets with backoff (10 ms
+	// doubling to 5 s); each failed attempt sets Err anew. Each change is
+	// also a *netpulse.ConditionEvent on every subscription.
+	Condition netpulse.Condition
 }
 
 // Link returns the state of the link named name, and whether it is watched.
@@ -536,7 +550,7 @@ type Error struct {
 	// Op is what failed, e.g. "open", "receive", "dump", "check".
 	Op string
 	// Interface is the interface concerned, if any.
-	Interface Interface
+	Interface netpulse.Interface
 	// Err is the cause.
 	Err error
 }
@@ -544,7 +558,7 @@ type Error struct {
 // Error implements error.
 func (e *Error) Error() string {
 	s := "linkmon: " + e.Op
-	if e.Interface != (Interface{}) {
+	if e.Interface != (netpulse.Interface{}) {
 		s += " " + e.Interface.String()
 	}
 	return s + ": " + e.Err.Error()

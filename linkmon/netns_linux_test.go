@@ -66,13 +66,13 @@ func TestNetNSDescriptorIsDuplicated(t *testing.T) {
 	w.k.notif.f.Close() // a fatal error: the sockets are reopened in the namespace
 	w.k.mu.Unlock()
 	require.Eventually(t, func() bool { return w.Snapshot().Counters.Reopens == 1 }, 10*time.Second, 5*time.Millisecond)
-	require.True(t, w.Snapshot().Health.Healthy)
+	require.True(t, w.Snapshot().Condition.OK)
 	require.NoError(t, sw.SetDown("p2"))
 	deadline := time.After(10 * time.Second)
 	for down := false; !down; {
 		select {
 		case ev := <-ch:
-			down = ev.State.Name == "eth2" && !ev.State.Carrier
+			down = carrierIs(ev, "eth2", false)
 		case <-deadline:
 			t.Fatal("the reopened sockets do not watch the node's namespace")
 		}

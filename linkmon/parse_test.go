@@ -24,7 +24,7 @@ func TestParseLink(t *testing.T) {
 	require.Equal(t, 3, m.index)
 	require.Equal(t, "eth2", string(m.name))
 	require.Equal(t, 1500, m.mtu)
-	require.Equal(t, uint8(OperUp), m.oper)
+	require.Equal(t, uint8(OperStateUp), m.oper)
 	require.Equal(t, 4, m.iflink)
 	require.False(t, m.nicLike())
 	require.NotZero(t, m.flags&iffLowerUp)

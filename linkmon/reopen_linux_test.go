@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -36,19 +37,27 @@ func TestReopenAfterFatalSocketError(t *testing.T) {
 	// A change while no socket listens is found by the resynchronising dump.
 	require.NoError(t, sw.SetDown("p2"))
 	require.Eventually(t, func() bool { return w.Snapshot().Counters.Reopens == 1 }, 10*time.Second, 5*time.Millisecond)
-	h := w.Snapshot().Health
-	require.True(t, h.Healthy)
-	var lerr *Error
-	require.ErrorAs(t, h.Err, &lerr)
-	require.Equal(t, "receive", lerr.Op)
+	require.True(t, w.Snapshot().Condition.OK)
 
 	deadline := time.After(10 * time.Second)
-	for down := false; !down; {
+	var failed, recovered bool
+	for down := false; !down || !recovered; {
 		select {
 		case ev := <-ch:
-			down = ev.State.Name == "eth2" && !ev.State.Carrier
+			down = down || carrierIs(ev, "eth2", false)
+			if c, ok := ev.(*netpulse.ConditionEvent); ok {
+				if !c.Condition.OK {
+					var lerr *Error
+					require.ErrorAs(t, c.Condition.Err, &lerr)
+					require.Equal(t, "receive", lerr.Op)
+					failed = true
+				} else {
+					require.True(t, failed, "the failure is told before the recovery")
+					recovered = true
+				}
+			}
 		case <-deadline:
-			t.Fatal("carrier loss during the outage was not evented")
+			t.Fatal("carrier loss during the outage or the recovery was not evented")
 		}
 	}
 	// And the new socket delivers.
@@ -56,7 +65,7 @@ func TestReopenAfterFatalSocketError(t *testing.T) {
 	for up := false; !up; {
 		select {
 		case ev := <-ch:
-			up = ev.State.Name == "eth2" && ev.State.Carrier
+			up = carrierIs(ev, "eth2", true)
 		case <-deadline:
 			t.Fatal("no event from the reopened socket")
 		}
@@ -84,7 +93,7 @@ func TestStuckReopenIsEvented(t *testing.T) {
 	defer cancel()
 	ch := w.Subscribe(ctx)
 	for ev := range ch { // the initial table
-		require.False(t, ev.IsHealth())
+		require.IsType(t, &LinkEvent{}, ev)
 		if len(ch) == 0 {
 			break
 		}
@@ -98,35 +107,37 @@ func TestStuckReopenIsEvented(t *testing.T) {
 	w.k.notif.f.Close()
 	w.k.mu.Unlock()
 
-	next := func() Event {
+	next := func() *netpulse.ConditionEvent {
 		t.Helper()
 		for {
 			select {
 			case ev := <-ch:
-				if ev.IsHealth() {
-					return ev
+				if c, ok := ev.(*netpulse.ConditionEvent); ok {
+					return c
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatal("no health event")
+				t.Fatal("no condition event")
 			}
 		}
 	}
 	ev := next()
-	require.False(t, ev.Health.Healthy)
+	require.False(t, ev.Condition.OK)
+	require.Equal(t, netpulse.ReasonFailing, ev.Reason)
 	var lerr *Error
-	require.ErrorAs(t, ev.Health.Err, &lerr)
+	require.ErrorAs(t, ev.Condition.Err, &lerr)
 	require.Equal(t, "receive", lerr.Op)
 	for range 3 { // backoff 10, 20, 40 ms: each failure is an event
 		ev = next()
-		require.False(t, ev.Health.Healthy)
-		require.ErrorAs(t, ev.Health.Err, &lerr)
-		require.Equal(t, "reopen", lerr.Op, "%v", ev.Health.Err)
+		require.False(t, ev.Condition.OK)
+		require.ErrorAs(t, ev.Condition.Err, &lerr)
+		require.Equal(t, "reopen", lerr.Op, "%v", ev.Condition.Err)
 	}
-	require.False(t, w.Snapshot().Health.Healthy)
+	require.False(t, w.Snapshot().Condition.OK)
 
 	require.NoError(t, unix.Dup3(node.FD(), w.k.netns, unix.O_CLOEXEC))
-	for ev = next(); !ev.Health.Healthy; ev = next() {
+	for ev = next(); !ev.Condition.OK; ev = next() {
 	}
+	require.Equal(t, netpulse.ReasonWorking, ev.Reason)
 	require.Equal(t, uint64(1), w.Snapshot().Counters.Reopens)
 	// And the reopened sockets watch the node's namespace again.
 	require.NoError(t, sw.SetDown("p2"))
@@ -134,7 +145,7 @@ func TestStuckReopenIsEvented(t *testing.T) {
 	for {
 		select {
 		case ev := <-ch:
-			if ev.State.Name == "eth2" && !ev.State.Carrier {
+			if carrierIs(ev, "eth2", false) {
 				return
 			}
 		case <-deadline:

@@ -1,6 +1,11 @@
 package linkmon
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/netpulse/netpulse"
+)
 
 // linkTestBytes encodes an RTM_NEWLINK as the kernel sends it (the attributes
 // linkmon reads, plus padding standing in for the rest).
@@ -19,10 +24,10 @@ func linkTestBytes(index int, name string, carrier bool) []byte {
 	}
 	u32 := func(v uint32) []byte { return binary.NativeEndian.AppendUint32(nil, v) }
 	flags := uint32(iffUp)
-	oper := byte(OperLowerLayerDown)
+	oper := byte(OperStateLowerLayerDown)
 	if carrier {
 		flags |= iffLowerUp
-		oper = byte(OperUp)
+		oper = byte(OperStateUp)
 	}
 	p := make([]byte, ifinfomsgLen)
 	binary.NativeEndian.PutUint32(p[4:8], uint32(index))
@@ -37,4 +42,31 @@ func linkTestBytes(index int, name string, carrier bool) []byte {
 	binary.NativeEndian.PutUint32(h[0:4], uint32(nlmsgHdrLen+len(p)))
 	binary.NativeEndian.PutUint16(h[4:6], rtmNewLink)
 	return append(h, p...)
+}
+
+// linkOf returns ev as a link event, failing the test if it is another kind.
+func linkOf(t testing.TB, ev netpulse.Event) *LinkEvent {
+	t.Helper()
+	l, ok := ev.(*LinkEvent)
+	if !ok {
+		t.Fatalf("got %T %+v, want a *LinkEvent", ev, ev)
+	}
+	return l
+}
+
+// recvLink receives one event from ch, which must be a link event.
+func recvLink(t testing.TB, ch <-chan netpulse.Event) *LinkEvent {
+	t.Helper()
+	ev, ok := <-ch
+	if !ok {
+		t.Fatal("subscription closed")
+	}
+	return linkOf(t, ev)
+}
+
+// carrierIs reports whether ev is a link event of the named link with the
+// given carrier.
+func carrierIs(ev netpulse.Event, name string, carrier bool) bool {
+	l, ok := ev.(*LinkEvent)
+	return ok && l.State.Name == name && l.State.Present && l.State.Carrier == carrier
 }

@@ -14,10 +14,6 @@ type kernel struct{}
 func (k *kernel) close()               {}
 func (k *kernel) counters(c *Counters) {}
 
-// Open returns an *Error wrapping errors.ErrUnsupported: linkmon needs Linux.
-func Open(ctx context.Context, cfg *Config) (*Watcher, error) {
-	if _, err := cfg.validate(); err != nil {
-		return nil, err
-	}
+func open(ctx context.Context, vc *config) (*Watcher, error) {
 	return nil, &Error{Op: "open", Err: fmt.Errorf("%w: linkmon needs Linux, this is %s", errors.ErrUnsupported, runtime.GOOS)}
 }

@@ -40,7 +40,7 @@ import (
 )
 
 // HealthStates are the values of the state label of
-// netpulse_interface_health: failover.Health's words.
+// netpulse_interface_health: netpulse.Health's words.
 var HealthStates = []string{"unknown", "up", "link-down", "ip-down", "disabled"}
 
 // DropReasons are the values of the reason label of
@@ -50,7 +50,7 @@ var DropReasons = []string{"foreign", "spoofed", "late", "duplicate", "malformed
 // SwitchKey identifies a series of netpulse_switches_total.
 type SwitchKey struct {
 	// Group is the group's name, Reason the move's reason word
-	// (failover.Reason.String(): "link-down", "ip-down", "failback", "manual").
+	// (netpulse.Reason.String(): "link-down", "ip-down", "failback", "manual").
 	Group, Reason string
 }
 
@@ -134,8 +134,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		s := c.src.Probes()
 		for _, t := range s.Targets {
 			iface, addr := t.Target.Interface, t.Target.Addr.String()
-			gauge(c.targetUp, b2f(t.State == ipmon.Up), iface, addr)
-			gauge(c.unverified, b2f(t.State == ipmon.Unverified), iface, addr)
+			gauge(c.targetUp, b2f(t.State == ipmon.TargetUp), iface, addr)
+			gauge(c.unverified, b2f(t.State == ipmon.TargetUnverified), iface, addr)
 			gauge(c.rtt, t.LastRTT.Seconds(), iface, addr)
 		}
 		counter(c.sent, s.Sent)

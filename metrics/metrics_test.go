@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -32,20 +33,20 @@ func TestCollector(t *testing.T) {
 		Probes: func() ipmon.Snapshot {
 			return ipmon.Snapshot{Sent: 42, Drops: ipmon.Drops{Spoofed: 3, Late: 1},
 				Targets: []ipmon.TargetStats{
-					{Target: ipmon.Target{Interface: "eth2", Addr: netip.MustParseAddr("198.18.10.200")}, State: ipmon.Up, LastRTT: 250 * time.Microsecond},
-					{Target: ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.201")}, State: ipmon.Unverified},
+					{Target: ipmon.Target{Interface: "eth2", Addr: netip.MustParseAddr("198.18.10.200")}, State: ipmon.TargetUp, LastRTT: 250 * time.Microsecond},
+					{Target: ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.201")}, State: ipmon.TargetUnverified},
 				}}
 		},
 		Groups: func() []failover.Status {
 			return []failover.Status{{Groups: []failover.GroupStatus{{Name: "web", Active: "eth2", Members: []failover.InterfaceStatus{
-				{Name: "eth3", Role: "primary", Health: failover.HealthLinkDown},
-				{Name: "eth2", Role: "standby", Active: true, Health: failover.HealthUp},
+				{Name: "eth3", Role: "primary", Health: netpulse.HealthLinkDown},
+				{Name: "eth2", Role: "standby", Active: true, Health: netpulse.HealthUp},
 			}}}}}
 		},
 		Switches: func() map[SwitchKey]uint64 { return map[SwitchKey]uint64{{"web", "link-down"}: 1} },
 		Steering: func() []route.SteererSnapshot {
 			return []route.SteererSnapshot{{Guards: []route.GuardState{{Dst: netip.MustParsePrefix("198.18.10.0/24"),
-				Interface: route.Interface{Index: 2, Name: "eth2"}, Steered: true, Reason: route.ReasonLinkDown}}}}
+				Interface: netpulse.Interface{Index: 2, Name: "eth2"}, Steered: true, Reason: netpulse.ReasonLinkDown}}}}
 		},
 		HookFailures: func() uint64 { return failures },
 	}

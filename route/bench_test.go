@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
+
+	"github.com/netpulse/netpulse"
 )
 
 // bigTable builds 100,000 IPv4 and 100,000 IPv6 routes over 16 interfaces
@@ -18,7 +20,7 @@ func bigTable(b *testing.B) (*Table, []netip.Addr) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	t := NewTable()
 	for i := 1; i <= 16; i++ {
-		t.SetLink(Link{Interface: Interface{Index: i, Name: "eth" + string(rune('a'+i))}, Up: true, Carrier: true})
+		t.SetLink(Link{Interface: netpulse.Interface{Index: i, Name: "eth" + string(rune('a'+i))}, Up: true, Carrier: true})
 	}
 	for t.Len() < 200_000 {
 		v6 := t.trie.Size6() < 100_000 && (t.trie.Size4() >= 100_000 || rng.IntN(2) == 0)
@@ -48,7 +50,7 @@ func bigTable(b *testing.B) (*Table, []netip.Addr) {
 			flags = FlagLinkDown | FlagDead
 		}
 		idx := 1 + rng.IntN(16)
-		nh := Nexthop{Interface: Interface{Index: idx}, Flags: flags, Weight: 1}
+		nh := Nexthop{Interface: netpulse.Interface{Index: idx}, Flags: flags, Weight: 1}
 		t.Add(Route{Dst: p, Table: TableMain, Metric: uint32(rng.IntN(4)), Type: TypeUnicast, Nexthops: []Nexthop{nh}})
 		if rng.IntN(10) == 0 {
 			// One prefix in ten has a second, equal route through
@@ -61,7 +63,7 @@ func bigTable(b *testing.B) (*Table, []netip.Addr) {
 	}
 	// Default routes so that every destination has an answer.
 	for _, d := range []string{"0.0.0.0/0", "::/0"} {
-		t.Add(Route{Dst: netip.MustParsePrefix(d), Table: TableMain, Type: TypeUnicast, Nexthops: []Nexthop{{Interface: Interface{Index: 1}, Weight: 1}}})
+		t.Add(Route{Dst: netip.MustParsePrefix(d), Table: TableMain, Type: TypeUnicast, Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: 1}, Weight: 1}}})
 	}
 	dsts := make([]netip.Addr, 4096)
 	for i := range dsts {
@@ -127,7 +129,7 @@ func BenchmarkLookup(b *testing.B) {
 func BenchmarkSelect(b *testing.B) {
 	t, dsts := bigTable(b)
 	t.SetPreference([]string{"ethc", "ethb"})
-	h := HealthMap{2: {IP: StateDown}, 5: {Link: StateDown}, 9: {IP: StateDown}, 13: {IP: StateDown}}
+	h := HealthMap{2: netpulse.HealthIPDown, 5: netpulse.HealthLinkDown, 9: netpulse.HealthIPDown, 13: netpulse.HealthIPDown}
 	for _, set := range benchSets {
 		b.Run(set.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -57,7 +58,7 @@ func TestViewFollowsRandomChurn(t *testing.T) {
 			dst = netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/%d", rng.IntN(3), 16+8*rng.IntN(2))).Masked()
 		}
 		r := Route{Dst: dst, Table: TableMain, Metric: uint32(rng.IntN(2)), Protocol: ProtocolStatic, Scope: unix.RT_SCOPE_LINK,
-			Type: TypeUnicast, Nexthops: []Nexthop{{Interface: Interface{Index: idx[rng.IntN(len(idx))]}, Weight: 1}}}
+			Type: TypeUnicast, Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: idx[rng.IntN(len(idx))]}, Weight: 1}}}
 		if v6 && r.Metric == 0 {
 			r.Metric = 1024 // the kernel's default for IPv6
 		}

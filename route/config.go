@@ -53,21 +53,33 @@ type ViewConfig struct {
 // DefaultCoalesce is the default ViewConfig.Coalesce.
 const DefaultCoalesce = 10 * time.Millisecond
 
+// Validate reports whether c is a valid configuration (nil is: the
+// defaults): no negative buffer, window or descriptor, no table 0. Every
+// error it returns wraps os.ErrInvalid.
+func (c *ViewConfig) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+// withDefaults validates c and returns a copy with the defaults set.
 func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 	var out ViewConfig
 	if c != nil {
 		out = *c
 	}
+	invalid := func(format string, a ...any) (ViewConfig, error) {
+		return out, fmt.Errorf("route: view config: "+format+": %w", append(a, os.ErrInvalid)...)
+	}
 	out.Tables = slices.Clone(out.Tables)
 	out.Prefer = slices.Clone(out.Prefer)
 	if out.ReadBuffer < 0 {
-		return out, wrapErr("config", fmt.Errorf("negative read buffer %d: %w", out.ReadBuffer, os.ErrInvalid))
+		return invalid("negative read buffer %d", out.ReadBuffer)
 	}
 	if out.ReadBuffer == 0 {
 		out.ReadBuffer = 4 << 20
 	}
 	if out.Coalesce < 0 {
-		return out, wrapErr("config", fmt.Errorf("negative coalescing window %v: %w", out.Coalesce, os.ErrInvalid))
+		return invalid("negative coalescing window %v", out.Coalesce)
 	}
 	if out.Coalesce == 0 {
 		out.Coalesce = DefaultCoalesce
@@ -77,20 +89,20 @@ func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 	}
 	for _, t := range out.Tables {
 		if t == 0 {
-			return out, wrapErr("config", fmt.Errorf("table 0 is not a routing table: %w", os.ErrInvalid))
+			return invalid("table 0 is not a routing table")
 		}
 	}
 	if out.NetNS < 0 {
-		return out, wrapErr("config", fmt.Errorf("negative namespace descriptor %d: %w", out.NetNS, os.ErrInvalid))
+		return invalid("negative namespace descriptor %d", out.NetNS)
 	}
 	return out, nil
 }
 
-// Error is the error type of the package's configuration checks and
-// kernel operations. It wraps the cause, so errors.Is works with the
-// cause's sentinels: os.ErrInvalid for a bad configuration,
-// os.ErrPermission for EPERM (no CAP_NET_ADMIN), the kernel's errno
-// (unix.ENETDOWN...), errors.ErrUnsupported off Linux.
+// Error is the error type of the package's kernel operations. It wraps the
+// cause, so errors.Is works with the cause's sentinels: os.ErrPermission
+// for EPERM (no CAP_NET_ADMIN), the kernel's errno (unix.ENETDOWN...),
+// errors.ErrUnsupported off Linux. A bad configuration is not an *Error:
+// it wraps os.ErrInvalid (ViewConfig.Validate, SteererConfig.Validate).
 type Error struct {
 	Op  string
 	Err error
@@ -138,7 +150,7 @@ type ViewSnapshot struct {
 	Updates uint64
 	// Failing is true while the view cannot follow the kernel: its
 	// notification socket fails or a dump fails (LastError says why).
-	// Subscribers are notified when it changes.
+	// Subscribers receive a *netpulse.ConditionEvent when it changes.
 	Failing bool
 	// Refreshes counts completed re-reads after link, address or netconf
 	// changes (of the interfaces concerned, or full dumps).

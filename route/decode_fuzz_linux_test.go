@@ -13,6 +13,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -117,8 +118,8 @@ func TestWriteDecoderSeeds(t *testing.T) {
 	i2, _ := node.Index("eth2")
 	i3, _ := node.Index("eth3")
 	mp := Route{Dst: netip.MustParsePrefix("198.19.4.0/24"), Table: TableMain, Protocol: ProtocolStatic, Type: TypeUnicast,
-		Nexthops: []Nexthop{{Interface: Interface{Index: i2}, Gateway: netip.MustParseAddr("198.18.10.1"), Weight: 1},
-			{Interface: Interface{Index: i3}, Gateway: netip.MustParseAddr("198.18.11.1"), Weight: 3}}}
+		Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: i2}, Gateway: netip.MustParseAddr("198.18.10.1"), Weight: 1},
+			{Interface: netpulse.Interface{Index: i3}, Gateway: netip.MustParseAddr("198.18.11.1"), Weight: 3}}}
 	c, err := node.Dial()
 	require.NoError(t, err)
 	defer c.Close()

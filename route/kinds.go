@@ -93,7 +93,8 @@ var protocolNames = func() []string {
 }()
 
 // String returns iproute2's word for p ("kernel", "static"...), or its
-// number when it has none (netpulse's own DefaultProtocol prints "241").
+// number when it has none (the Steerer's default protocol,
+// netpulse.DefaultRouteProtocol, prints "241").
 func (p Protocol) String() string {
 	if int(p) < len(protocolNames) && protocolNames[p] != "" {
 		return protocolNames[p]

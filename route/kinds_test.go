@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/netpulse/netpulse"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,7 +44,7 @@ func TestProtocolText(t *testing.T) {
 		ProtocolNTK: "ntk", ProtocolDHCP: "dhcp", ProtocolKeepalived: "keepalived", ProtocolBabel: "babel",
 		ProtocolOpenR: "openr", ProtocolBGP: "bgp", ProtocolISIS: "isis", ProtocolOSPF: "ospf",
 		ProtocolRIP: "rip", ProtocolEIGRP: "eigrp",
-		DefaultProtocol: "241", 5: "5", 17: "17", 193: "193", 255: "255",
+		Protocol(netpulse.DefaultRouteProtocol): "241", 5: "5", 17: "17", 193: "193", 255: "255",
 	} {
 		textRoundTrip(t, v, want, func(b []byte) (Protocol, error) { var x Protocol; return x, x.UnmarshalText(b) })
 	}
@@ -82,7 +83,7 @@ func TestRouteJSONWords(t *testing.T) {
 }
 
 func TestRouteString(t *testing.T) {
-	eth3 := Interface{Index: 3, Name: "eth3"}
+	eth3 := netpulse.Interface{Index: 3, Name: "eth3"}
 	for _, c := range []struct {
 		r    Route
 		want string
@@ -97,11 +98,11 @@ func TestRouteString(t *testing.T) {
 		{Route{Dst: netip.MustParsePrefix("198.18.10.3/32"), Table: TableLocal, Protocol: ProtocolKernel,
 			Scope: ScopeHost, Type: TypeLocal, Src: netip.MustParseAddr("198.18.10.3"), Nexthops: []Nexthop{{Interface: eth3, Weight: 1}}},
 			"local 198.18.10.3 dev eth3 table local proto kernel scope host src 198.18.10.3"},
-		{Route{Dst: netip.MustParsePrefix("198.19.2.0/24"), Table: 100, Metric: 7, Protocol: DefaultProtocol, Type: TypeUnreachable},
+		{Route{Dst: netip.MustParsePrefix("198.19.2.0/24"), Table: 100, Metric: 7, Protocol: Protocol(netpulse.DefaultRouteProtocol), Type: TypeUnreachable},
 			"unreachable 198.19.2.0/24 table 100 proto 241 metric 7"},
 		{Route{Dst: netip.MustParsePrefix("2001:db8::/64"), Table: TableMain, Protocol: ProtocolStatic, Type: TypeUnicast, Metric: 1024,
 			Nexthops: []Nexthop{{Interface: eth3, Gateway: netip.MustParseAddr("2001:db8::1"), Weight: 1},
-				{Interface: Interface{Index: 2, Name: "eth2"}, Gateway: netip.MustParseAddr("2001:db8::2"), Weight: 2, Flags: FlagDead | FlagLinkDown}}},
+				{Interface: netpulse.Interface{Index: 2, Name: "eth2"}, Gateway: netip.MustParseAddr("2001:db8::2"), Weight: 2, Flags: FlagDead | FlagLinkDown}}},
 			"2001:db8::/64 proto static metric 1024 nexthop via 2001:db8::1 dev eth3 weight 1 nexthop via 2001:db8::2 dev eth2 weight 2 dead linkdown"},
 	} {
 		require.Equal(t, c.want, c.r.String())

@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -116,19 +119,65 @@ func (c *cipLab) steerer(t testing.TB) *Steerer {
 		NetNS: c.node.FD(), Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"},
 	})
 	require.NoError(t, err)
+	subscribe(st)
 	t.Cleanup(func() { st.Close() })
 	return st
 }
 
-// nextEvent waits for an event that satisfies ok, skipping others.
-func nextEvent(t testing.TB, st *Steerer, ok func(Event) bool) Event {
+// steerEvents holds each test Steerer's subscription (*Steerer -> channel).
+var steerEvents sync.Map
+
+// subscribe subscribes to st's events for nextEvent and nextCondition:
+// right after NewSteerer, so that no event of the test is missed.
+func subscribe(st *Steerer) {
+	steerEvents.Store(st, st.Subscribe(context.Background()))
+}
+
+// events returns st's subscription (see subscribe).
+func events(st *Steerer) <-chan netpulse.Event {
+	ch, _ := steerEvents.Load(st)
+	return ch.(<-chan netpulse.Event)
+}
+
+// evidence is the evidence of interface index.
+func evidence(index int, link netpulse.State, ip netpulse.Verdict) netpulse.Evidence {
+	return netpulse.Evidence{Time: time.Now(), Interface: netpulse.Interface{Index: index}, Link: link, IP: ip}
+}
+
+// nextEvent waits for a steering event that satisfies ok, skipping others.
+func nextEvent(t testing.TB, st *Steerer, ok func(*SteerEvent) bool) *SteerEvent {
+	t.Helper()
+	var found *SteerEvent
+	nextOf(t, st, func(ev netpulse.Event) bool {
+		se, is := ev.(*SteerEvent)
+		if is && ok(se) {
+			found = se
+		}
+		return found != nil
+	})
+	return found
+}
+
+// nextCondition waits for the Steerer's next condition event.
+func nextCondition(t testing.TB, st *Steerer) *netpulse.ConditionEvent {
+	t.Helper()
+	var found *netpulse.ConditionEvent
+	nextOf(t, st, func(ev netpulse.Event) bool {
+		found, _ = ev.(*netpulse.ConditionEvent)
+		return found != nil
+	})
+	return found
+}
+
+func nextOf(t testing.TB, st *Steerer, ok func(netpulse.Event) bool) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
-		case ev := <-st.Events():
+		case ev, open := <-events(st):
+			require.True(t, open, "subscription closed")
 			if ok(ev) {
-				return ev
+				return
 			}
 		case <-timeout:
 			t.Fatal("no matching steering event within 10 s")
@@ -166,9 +215,9 @@ func testCIPLinkDown(t *testing.T, v6 bool) {
 	require.Equal(t, "1", v)
 	require.NoError(t, c.sw.SetDown("p3"))
 	c.carrier(t, "eth3", false)
-	st.SetLinkState(c.eth3, StateDown)
-	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
-	require.Equal(t, ReasonLinkDown, ev.Reason)
+	st.Observe(evidence(c.eth3, netpulse.StateDown, netpulse.VerdictUnknown))
+	ev := nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
+	require.Equal(t, netpulse.ReasonLinkDown, ev.Reason)
 	require.Equal(t, c.eth3, ev.Previous.Index)
 	require.Equal(t, c.subnet, ev.Dst)
 	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
@@ -184,9 +233,9 @@ func testCIPLinkDown(t *testing.T, v6 bool) {
 	// Carrier back: the original routes, exactly.
 	require.NoError(t, c.sw.SetUp("p3"))
 	c.carrier(t, "eth3", true)
-	st.SetLinkState(c.eth3, StateUp)
-	ev = nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
-	require.Equal(t, ReasonRecovered, ev.Reason)
+	st.Observe(evidence(c.eth3, netpulse.StateUp, netpulse.VerdictUnknown))
+	ev = nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth3 })
+	require.Equal(t, netpulse.ReasonRecovered, ev.Reason)
 	waitFor(t, 10*time.Second, "kernel lookup names eth3", func() bool { return c.kernelOut(t) == c.eth3 })
 	waitFor(t, 10*time.Second, "original routes back", func() bool { return routesEqual(before, c.routes(t)) })
 	require.NoError(t, st.Close())
@@ -223,10 +272,20 @@ func TestCIPFailureIPLevel(t *testing.T) {
 	require.ErrorIs(t, err, netlab.ErrNoReply, "the path through eth3 is dead")
 	require.Equal(t, c.eth3, c.kernelOut(t), "the kernel cannot see an IP-level failure")
 
+	// Evidence that proves nothing steers nothing: targets that never
+	// answered (unverified), and evidence about no interface (Index 0).
+	st.Observe(evidence(c.eth3, netpulse.StateUp, netpulse.VerdictUnverified))
+	require.Equal(t, netpulse.HealthUp, st.Health(c.eth3))
+	st.Observe(netpulse.Evidence{Interface: netpulse.Interface{Name: "eth3"}, IP: netpulse.VerdictDead})
+	require.Equal(t, netpulse.HealthUp, st.Health(c.eth3))
+	require.Equal(t, c.eth3, c.kernelOut(t))
+	require.False(t, st.Snapshot().Guards[0].Steered)
+
 	// The IP monitor's verdict.
-	st.SetIPState(c.eth3, StateDown)
-	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
-	require.Equal(t, ReasonIPDown, ev.Reason)
+	st.Observe(evidence(c.eth3, netpulse.StateUp, netpulse.VerdictDead))
+	require.Equal(t, netpulse.HealthIPDown, st.Health(c.eth3))
+	ev := nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
+	require.Equal(t, netpulse.ReasonIPDown, ev.Reason)
 	require.Len(t, ev.Added, 2)
 	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
 	waitFor(t, 10*time.Second, "echo to server", func() bool {
@@ -240,9 +299,9 @@ func TestCIPFailureIPLevel(t *testing.T) {
 
 	// Path back, verdict up: restored exactly.
 	require.NoError(t, c.sw.SetMaster("p3", "br0"))
-	st.SetIPState(c.eth3, StateUp)
-	ev = nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
-	require.Equal(t, ReasonRecovered, ev.Reason)
+	st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictAlive))
+	ev = nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth3 })
+	require.Equal(t, netpulse.ReasonRecovered, ev.Reason)
 	require.Len(t, ev.Removed, 2)
 	waitFor(t, 10*time.Second, "original routes back", func() bool { return routesEqual(before, c.routes(t)) })
 	require.Equal(t, c.eth3, c.kernelOut(t))
@@ -273,7 +332,7 @@ func addRoute(t testing.TB, ns *netlab.NS, r Route) {
 func oursIn(rs []Route) []Route {
 	var out []Route
 	for _, r := range rs {
-		if r.Protocol == DefaultProtocol {
+		if r.Protocol == Protocol(netpulse.DefaultRouteProtocol) {
 			out = append(out, r)
 		}
 	}
@@ -295,8 +354,8 @@ func TestSteererHygiene(t *testing.T) {
 	require.Equal(t, c.eth2, eth2Route.Interface().Index)
 
 	st := c.steerer(t)
-	st.SetIPState(c.eth3, StateDown)
-	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictDead))
+	nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
 	ans, err := c.node.RouteGet(netip.MustParseAddr("198.18.30.9"))
 	require.NoError(t, err)
@@ -306,11 +365,11 @@ func TestSteererHygiene(t *testing.T) {
 	// fight, no crash; the Steerer removes its routes (nothing healthy is
 	// left) and puts them back when the route returns.
 	delRoute(t, c.node, eth2Route)
-	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
-	require.Equal(t, ReasonRemoved, ev.Reason)
+	ev := nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth3 })
+	require.Equal(t, netpulse.ReasonRemoved, ev.Reason)
 	waitFor(t, 10*time.Second, "overrides removed", func() bool { return len(oursIn(c.routes(t))) == 0 })
 	addRoute(t, c.node, eth2Route)
-	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	waitFor(t, 10*time.Second, "kernel lookup names eth2 again", func() bool { return c.kernelOut(t) == c.eth2 })
 	errs := st.Snapshot().Errors
 	time.Sleep(100 * time.Millisecond)
@@ -318,7 +377,7 @@ func TestSteererHygiene(t *testing.T) {
 
 	// The program dies without cleaning up: its routes and the sysctl it
 	// set stay.
-	st.k.abandon()
+	st.abandon()
 	require.Len(t, oursIn(c.routes(t)), 2)
 	v, err := c.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
 	require.NoError(t, err)
@@ -329,15 +388,17 @@ func TestSteererHygiene(t *testing.T) {
 	require.EqualValues(t, 4, st2.Snapshot().StaleRemoved, "2 routes and the marks of 2 sysctls")
 	require.Equal(t, c.eth3, c.kernelOut(t))
 	// Steer and Close: Close restores.
-	st2.SetIPState(c.eth3, StateDown)
-	nextEvent(t, st2, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	st2.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictDead))
+	nextEvent(t, st2, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	require.NoError(t, st2.Close())
-	var restored []Event
-	for ev := range st2.Events() {
-		restored = append(restored, ev)
+	var restored []*SteerEvent
+	for ev := range events(st2) {
+		if se, ok := ev.(*SteerEvent); ok {
+			restored = append(restored, se)
+		}
 	}
 	require.NotEmpty(t, restored)
-	require.Equal(t, ReasonRestored, restored[len(restored)-1].Reason)
+	require.Equal(t, netpulse.ReasonRestored, restored[len(restored)-1].Reason)
 	require.True(t, routesEqual(before, c.routes(t)), "Close leaves the table as found")
 	require.Equal(t, c.eth3, c.kernelOut(t))
 	for _, k := range []string{"eth3", "eth2"} {
@@ -345,7 +406,7 @@ func TestSteererHygiene(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "0", v, "the sysctl the dead Steerer set is back to what it found")
 	}
-	marks, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD(), Tables: []uint32{SysctlMarkTable}})
+	marks, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD(), Tables: []uint32{netpulse.DefaultSysctlTable}})
 	require.NoError(t, err)
 	defer marks.Close()
 	require.Empty(t, marks.Routes(), "no mark left")
@@ -357,13 +418,18 @@ func TestNewSteererRefusesBadConfig(t *testing.T) {
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.1/32")}, Interfaces: []string{"eth2"}},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"a/b"}},
-		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Protocol: ProtocolKernel},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Markers: netpulse.Markers{RouteProtocol: uint8(ProtocolKernel)}},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, EventBuffer: -1},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Coalesce: -time.Millisecond},
 	} {
+		require.ErrorIs(t, cfg.Validate(), os.ErrInvalid)
 		_, err := NewSteerer(context.Background(), cfg)
-		require.Error(t, err)
+		require.ErrorIs(t, err, os.ErrInvalid)
 		var re *Error
-		require.True(t, errors.As(err, &re), "%v", err)
+		require.False(t, errors.As(err, &re), "a config error is no kernel error: %v", err)
 	}
+	ok := &SteererConfig{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}}
+	require.NoError(t, ok.Validate())
 }
 
 // The kernel flushes the IPv4 routes of a link set down (the Steerer's
@@ -374,24 +440,24 @@ func TestSteererFollowsKernelChanges(t *testing.T) {
 	c := newCIPLab(t, false, false)
 	before := c.routes(t)
 	st := c.steerer(t)
-	st.SetIPState(c.eth3, StateDown)
-	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictDead))
+	nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	waitFor(t, 10*time.Second, "kernel lookup names eth2", func() bool { return c.kernelOut(t) == c.eth2 })
 
 	require.NoError(t, c.node.SetDown("eth2"))
-	ev := nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
+	ev := nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth3 })
 	// link-down if the link notification came first, removed if the
 	// routes' deletion did.
-	require.Contains(t, []Reason{ReasonLinkDown, ReasonRemoved}, ev.Reason, "eth2 went down under the steered traffic")
+	require.Contains(t, []netpulse.Reason{netpulse.ReasonLinkDown, netpulse.ReasonRemoved}, ev.Reason, "eth2 went down under the steered traffic")
 	waitFor(t, 10*time.Second, "no override left", func() bool { return len(oursIn(c.routes(t))) == 0 })
 
 	require.NoError(t, c.node.SetUp("eth2"))
-	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth2 })
+	nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	waitFor(t, 10*time.Second, "kernel lookup names eth2 again", func() bool { return c.kernelOut(t) == c.eth2 })
 	require.Len(t, oursIn(c.routes(t)), 2)
 
-	st.SetIPState(c.eth3, StateUp)
-	nextEvent(t, st, func(e Event) bool { return e.Interface.Index == c.eth3 })
+	st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictAlive))
+	nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth3 })
 	// The kernel re-added eth2's prefix route after eth3's: same routes,
 	// kernel order aside.
 	waitFor(t, 10*time.Second, "no override left", func() bool { return len(oursIn(c.routes(t))) == 0 })

@@ -14,7 +14,10 @@
 // triggers a fresh dump.
 //
 // Health is supplied by the caller through the small HealthSource
-// interface: route never imports the packages that produce it.
+// interface (netpulse.Health by interface index), or as netpulse.Evidence
+// to a Steerer (a netpulse.Observer): route never imports the packages
+// that produce it. Interfaces, states and reasons are the netpulse
+// vocabulary.
 package route
 
 import (
@@ -22,25 +25,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/netpulse/netpulse"
 )
-
-// Interface selects a network interface by index and name. Index is the
-// identity; Name is informative and may be empty.
-type Interface struct {
-	Index int
-	Name  string
-}
-
-// String returns the name, or "if<index>" when the name is unknown.
-func (i Interface) String() string {
-	if i.Name != "" {
-		return i.Name
-	}
-	if i.Index == 0 {
-		return ""
-	}
-	return fmt.Sprintf("if%d", i.Index)
-}
 
 // NexthopFlags are the kernel's RTNH_F_* flags of a nexthop.
 type NexthopFlags uint32
@@ -83,7 +70,7 @@ func (f NexthopFlags) String() string {
 // A Nexthop is one path of a route.
 type Nexthop struct {
 	// Interface is the output interface (RTA_OIF or rtnh_ifindex).
-	Interface Interface
+	Interface netpulse.Interface
 	// Gateway is the next router, invalid for a directly connected route.
 	Gateway netip.Addr
 	// Flags are the kernel's nexthop flags.
@@ -127,9 +114,9 @@ type Route struct {
 }
 
 // Interface returns the output interface of the first nexthop.
-func (r Route) Interface() Interface {
+func (r Route) Interface() netpulse.Interface {
 	if len(r.Nexthops) == 0 {
-		return Interface{}
+		return netpulse.Interface{}
 	}
 	return r.Nexthops[0].Interface
 }
@@ -261,7 +248,7 @@ type Address struct {
 	// Prefix is the address with its prefix length.
 	Prefix netip.Prefix
 	// Interface is the interface holding it.
-	Interface Interface
+	Interface netpulse.Interface
 	// Scope is the address scope (RT_SCOPE_*; 0 global, 253 link).
 	Scope Scope
 	// Flags are the IFA_F_* flags.
@@ -270,101 +257,62 @@ type Address struct {
 
 // A Link is an interface as the view knows it.
 type Link struct {
-	Interface
+	netpulse.Interface
 	// Up is IFF_UP (administratively up).
 	Up bool
 	// Carrier is IFF_LOWER_UP.
 	Carrier bool
 }
 
-// State is one level's verdict on an interface.
-type State uint8
-
-// States of a health level. Unknown counts as healthy: route avoids an
-// interface only on evidence.
-const (
-	StateUnknown State = iota
-	StateUp
-	StateDown
-)
-
-// String returns "unknown", "up" or "down".
-func (s State) String() string {
-	switch s {
-	case StateUp:
-		return "up"
-	case StateDown:
-		return "down"
-	}
-	return "unknown"
-}
-
-// Health is the health of one interface at the link level (carrier, from
-// a link monitor) and the IP level (probes, from an IP monitor).
-type Health struct {
-	Link State
-	IP   State
-}
-
-// Healthy reports whether neither level is down.
-func (h Health) Healthy() bool { return h.Link != StateDown && h.IP != StateDown }
-
-// Reason returns why h is unhealthy: ReasonLinkDown when the link level is
-// down (it explains an IP failure too), ReasonIPDown when only the IP level
-// is down, "" when healthy.
-func (h Health) Reason() Reason {
-	switch {
-	case h.Link == StateDown:
-		return ReasonLinkDown
-	case h.IP == StateDown:
-		return ReasonIPDown
-	}
-	return ""
-}
-
-// A HealthSource tells the health of an interface by index. Implementations
-// used with Select on a hot path should not allocate.
+// A HealthSource tells the health of an interface by index. An interface
+// is avoided only on evidence: netpulse.HealthLinkDown, HealthIPDown and
+// HealthDisabled make it unhealthy; HealthUnknown and HealthUp do not.
+// Implementations used with Select on a hot path should not allocate.
 type HealthSource interface {
-	Health(index int) Health
+	Health(index int) netpulse.Health
 }
 
 // HealthMap is a HealthSource backed by a map; missing interfaces are
 // unknown (healthy). It is not safe for concurrent writes.
-type HealthMap map[int]Health
+type HealthMap map[int]netpulse.Health
 
 // Health returns m[index].
-func (m HealthMap) Health(index int) Health { return m[index] }
+func (m HealthMap) Health(index int) netpulse.Health { return m[index] }
 
 // HealthFunc adapts a function to a HealthSource.
-type HealthFunc func(index int) Health
+type HealthFunc func(index int) netpulse.Health
 
 // Health returns f(index).
-func (f HealthFunc) Health(index int) Health { return f(index) }
+func (f HealthFunc) Health(index int) netpulse.Health { return f(index) }
 
-// Reason says why a route was steered.
-type Reason string
+// healthy reports whether h lets an interface be used: not link-down,
+// ip-down nor disabled (unknown counts as healthy: route avoids an
+// interface only on evidence).
+func healthy(h netpulse.Health) bool {
+	return h != netpulse.HealthLinkDown && h != netpulse.HealthIPDown && h != netpulse.HealthDisabled
+}
 
-// Reasons carried by events and candidates.
-const (
-	// ReasonLinkDown: the interface has no carrier (by its Health or by
-	// the kernel's RTNH_F_LINKDOWN / RTNH_F_DEAD flag).
-	ReasonLinkDown Reason = "link-down"
-	// ReasonIPDown: the interface has carrier but its IP path is down.
-	ReasonIPDown Reason = "ip-down"
-	// ReasonRecovered: the interface used before a failure is healthy
-	// again and traffic went back to it.
-	ReasonRecovered Reason = "recovered"
-	// ReasonRemoved: the route that was used is gone (deleted by an
-	// operator or the kernel), so another one is used.
-	ReasonRemoved Reason = "removed"
-)
+// healthReason returns why h makes an interface unhealthy: ReasonLinkDown
+// (it explains an IP failure too), ReasonIPDown, ReasonDisabled, or
+// ReasonNone when healthy.
+func healthReason(h netpulse.Health) netpulse.Reason {
+	switch h {
+	case netpulse.HealthLinkDown:
+		return netpulse.ReasonLinkDown
+	case netpulse.HealthIPDown:
+		return netpulse.ReasonIPDown
+	case netpulse.HealthDisabled:
+		return netpulse.ReasonDisabled
+	}
+	return netpulse.ReasonNone
+}
 
 // A Selection is the answer of Select.
 type Selection struct {
 	// Route is the chosen route (shared: do not modify its Nexthops).
 	Route Route
 	// Interface is the output interface to use.
-	Interface Interface
+	Interface netpulse.Interface
 	// Gateway is the next router, invalid when the destination is on link.
 	Gateway netip.Addr
 	// Src is the source address to use: the route's preferred source, or
@@ -379,11 +327,26 @@ var ErrNoHealthyRoute = errors.New("route: no healthy route")
 // A Candidate is a route Select considered, with the health that made it
 // unusable.
 type Candidate struct {
-	Route  Route
-	Health Health
-	// Reason is why it was skipped: link-down, ip-down, or "dead" for a
-	// nexthop the kernel marks dead without a link-level cause.
-	Reason Reason
+	Route Route
+	// Health is the health of the output interface of the last nexthop
+	// considered.
+	Health netpulse.Health
+	// Reason is why it was skipped by health or carrier: ReasonLinkDown
+	// (by Health or by the kernel's RTNH_F_LINKDOWN flag), ReasonIPDown or
+	// ReasonDisabled. It is ReasonNone when Unusable says why.
+	Reason netpulse.Reason
+	// Unusable is why the kernel itself would not use it, when Reason is
+	// ReasonNone: "dead" for a nexthop marked RTNH_F_DEAD without a
+	// link-level cause, "not-unicast" for a route of another type.
+	Unusable string
+}
+
+// why returns the word for the candidate's reason.
+func (c *Candidate) why() string {
+	if c.Reason != netpulse.ReasonNone {
+		return c.Reason.String()
+	}
+	return c.Unusable
 }
 
 // NoHealthyRouteError lists the candidates for Dst and why each was
@@ -393,20 +356,20 @@ type NoHealthyRouteError struct {
 	Candidates []Candidate
 }
 
-// Error lists each candidate and its health.
+// Error lists each candidate and why it was skipped.
 func (e *NoHealthyRouteError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "route: no healthy route to %v", e.Dst)
 	if len(e.Candidates) == 0 {
 		b.WriteString(": no route covers it")
 	}
-	for i, c := range e.Candidates {
+	for i := range e.Candidates {
 		if i == 0 {
 			b.WriteString(": ")
 		} else {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%v: %s (link %v, ip %v)", c.Route, c.Reason, c.Health.Link, c.Health.IP)
+		fmt.Fprintf(&b, "%v: %s", e.Candidates[i].Route, e.Candidates[i].why())
 	}
 	return b.String()
 }

@@ -4,61 +4,30 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
-// DefaultProtocol is the rtm_protocol value a Steerer gives the routes it
-// installs, unless configured otherwise. It is the mark by which a new
-// Steerer finds and removes what an earlier one (killed before it could
-// clean up) left in the kernel. 241 is not assigned in rtnetlink.h nor in
-// iproute2's rt_protos.
-const DefaultProtocol Protocol = 241
-
-// DefaultOverrideMetric is the metric of the routes a Steerer installs.
-// Their prefixes are more specific than the guarded prefix, so they win
-// over it whatever their metric; a high metric lets any other route of the
-// same more specific prefix keep winning over them.
-const DefaultOverrideMetric uint32 = 0x7fff0000
-
-// SysctlMarkTable is the routing table where a Steerer leaves its marks
-// for the sysctls it changed (see SteererConfig.KeepLinkdownSysctl). No
-// rule looks it up, so its routes never carry traffic.
-const SysctlMarkTable uint32 = 0x6e700001
-
-// ReasonReconciled marks an event where the Steerer repaired its own
-// routes (re-added one that was deleted behind its back, or removed one
-// that was no longer wanted) without changing the interface in use.
-const ReasonReconciled Reason = "reconciled"
-
-// ReasonRestored marks the events of Close: the table is as it was found.
-const ReasonRestored Reason = "restored"
-
-// ReasonFailing marks the event where the Steerer starts failing: a
-// kernel change failed (Err says which; errors.Is(Err, os.ErrPermission)
-// without CAP_NET_ADMIN, an error no retry will cure) or its View cannot
-// follow the kernel. Dst is zero. The Steerer keeps retrying on each
-// change; SteererSnapshot.Failing stays true until ReasonWorking.
-const ReasonFailing Reason = "failing"
-
-// ReasonWorking marks the event where a failing Steerer made every change
-// it wanted again and its View follows the kernel. Dst is zero.
-const ReasonWorking Reason = "working"
-
-// An Event reports one steering change of a guarded prefix: what the
+// A SteerEvent reports one steering change of a guarded prefix: what the
 // Steerer changed in the kernel, why and when.
-type Event struct {
+type SteerEvent struct {
 	// Time is when the change was made (wall clock with monotonic reading).
 	Time time.Time
 	// Dst is the guarded prefix.
 	Dst netip.Prefix
 	// Interface is the interface now used for Dst (zero if none).
-	Interface Interface
+	Interface netpulse.Interface
 	// Previous is the interface used before (zero if none).
-	Previous Interface
-	// Reason is why: link-down or ip-down (Previous failed), recovered
-	// (the kernel's own route is healthy again and used), removed (the
-	// route used before is gone), reconciled or restored; failing or
-	// working for a change of the Steerer's own health.
-	Reason Reason
+	Previous netpulse.Interface
+	// Reason is why (netpulse.Reason*): ReasonLinkDown, ReasonIPDown or ReasonDisabled
+	// (Previous failed, by its health or by the kernel's linkdown flag),
+	// ReasonRecovered (the kernel's own route is healthy again and used),
+	// ReasonRemoved (the route used before is gone), ReasonReconciled (the
+	// Steerer repaired its own routes, re-adding one deleted behind its
+	// back or removing one no longer wanted, without changing the
+	// interface in use) or ReasonRestored (Close: the table is as it was
+	// found).
+	Reason netpulse.Reason
 	// Added and Removed are the routes the Steerer added to and deleted
 	// from the kernel for this change.
 	Added, Removed []Route
@@ -66,14 +35,17 @@ type Event struct {
 	Err error
 }
 
+// EventTime returns e.Time.
+func (e *SteerEvent) EventTime() time.Time { return e.Time }
+
 // steerPlan is what a Steerer wants for one guarded prefix.
 type steerPlan struct {
 	dst       netip.Prefix
-	natural   *Route    // the kernel's own choice among non-override routes
-	effective Interface // interface used once the plan is applied
-	reason    Reason    // why natural is not used ("" if it is)
-	want      []Route   // override routes wanted
-	have      []Route   // override routes present
+	natural   *Route             // the kernel's own choice among non-override routes
+	effective netpulse.Interface // interface used once the plan is applied
+	reason    netpulse.Reason    // why natural is not used (ReasonNone if it is)
+	want      []Route            // override routes wanted
+	have      []Route            // override routes present
 }
 
 // halves splits p into its two more specific halves. ok is false for a
@@ -139,21 +111,21 @@ func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(
 		pl.effective = pl.natural.Nexthops[nhop].Interface
 		// A multipath route with a sick hop the kernel still uses keeps
 		// hashing flows onto it: steer to its healthy hops only.
-		sick := Reason("")
+		sick := netpulse.ReasonNone
 		for _, n := range pl.natural.Nexthops {
 			if n.Flags.Dead() || !guarded(n.Interface.Index) {
 				continue
 			}
 			if n.Flags.LinkDown() {
-				sick = ReasonLinkDown
-			} else if h != nil && !h.Health(n.Interface.Index).Healthy() {
-				sick = h.Health(n.Interface.Index).Reason()
+				sick = netpulse.ReasonLinkDown
+			} else if h != nil && !healthy(h.Health(n.Interface.Index)) {
+				sick = healthReason(h.Health(n.Interface.Index))
 			}
-			if sick != "" {
+			if sick != netpulse.ReasonNone {
 				break
 			}
 		}
-		if sick == "" || len(pl.natural.Nexthops) == 1 {
+		if sick == netpulse.ReasonNone || len(pl.natural.Nexthops) == 1 {
 			return pl
 		}
 		pl.reason = sick
@@ -163,10 +135,11 @@ func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(
 			return pl
 		}
 		pl.reason = why
-		if why == "" || why == "dead" {
-			pl.reason = nh.Reason()
-			if pl.reason == "" {
-				pl.reason = ReasonLinkDown
+		if why == netpulse.ReasonNone {
+			// Dead without a cause the health tells: the link's.
+			pl.reason = healthReason(nh)
+			if pl.reason == netpulse.ReasonNone {
+				pl.reason = netpulse.ReasonLinkDown
 			}
 		}
 		var cand []Route
@@ -183,7 +156,7 @@ func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(
 	}
 	var hops []Nexthop
 	for _, n := range pick.Nexthops {
-		if n.Flags.Dead() || n.Flags.LinkDown() || (h != nil && !h.Health(n.Interface.Index).Healthy()) {
+		if n.Flags.Dead() || n.Flags.LinkDown() || (h != nil && !healthy(h.Health(n.Interface.Index))) {
 			continue
 		}
 		hops = append(hops, Nexthop{Interface: n.Interface, Gateway: n.Gateway, Flags: n.Flags & FlagOnlink, Weight: n.Weight})
@@ -219,15 +192,15 @@ func (pl *steerPlan) diff() (add, del []Route) {
 }
 
 // eventReason explains a change of the interface in use from prev to cur.
-func eventReason(pl *steerPlan, prevDown Reason) Reason {
+func eventReason(pl *steerPlan, prevDown netpulse.Reason) netpulse.Reason {
 	switch {
-	case prevDown != "":
+	case prevDown != netpulse.ReasonNone:
 		return prevDown
-	case pl.natural == nil, len(pl.want) == 0 && pl.reason != "":
+	case pl.natural == nil, len(pl.want) == 0 && pl.reason != netpulse.ReasonNone:
 		// The route used before is gone and nothing healthy is left.
-		return ReasonRemoved
+		return netpulse.ReasonRemoved
 	case len(pl.want) == 0:
-		return ReasonRecovered
+		return netpulse.ReasonRecovered
 	}
 	return pl.reason
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // latencies collects one duration per benchmark iteration and reports
@@ -79,8 +81,8 @@ func BenchmarkCarrierLossToKernelSteer(b *testing.B) {
 	_ = st
 }
 
-// BenchmarkIPVerdictToKernelSteer: the IP monitor's verdict (SetIPState
-// down for eth3) to the kernel's lookup naming eth2. Baseline in the same
+// BenchmarkIPVerdictToKernelSteer: the IP monitor's verdict (Observe:
+// eth3's IP path dead) to the kernel's lookup naming eth2. Baseline in the same
 // run: one RTM_GETROUTE round trip (the polling resolution).
 // Run with -benchtime=200x.
 func BenchmarkIPVerdictToKernelSteer(b *testing.B) {
@@ -92,7 +94,7 @@ func BenchmarkIPVerdictToKernelSteer(b *testing.B) {
 		c.kernelOut(b)
 		poll = append(poll, time.Since(t0))
 		start := time.Now()
-		st.SetIPState(c.eth3, StateDown)
+		st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictDead))
 		deadline := start.Add(5 * time.Second)
 		for c.kernelOut(b) != c.eth2 {
 			if time.Now().After(deadline) {
@@ -101,7 +103,7 @@ func BenchmarkIPVerdictToKernelSteer(b *testing.B) {
 		}
 		steer = append(steer, time.Since(start))
 		b.StopTimer()
-		st.SetIPState(c.eth3, StateUp)
+		st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictAlive))
 		waitFor(b, 5*time.Second, "kernel back on eth3", func() bool { return c.kernelOut(b) == c.eth3 })
 		b.StartTimer()
 	}
@@ -128,7 +130,7 @@ func (c *cipLab) steererNoSysctl(t testing.TB) *Steerer {
 // itself through the sysctl): carrier lost on eth3, the sysctl left alone
 // (KeepLinkdownSysctl), and once the loss is visible (per-device
 // RTM_GETLINK, as linkmon's check sees it) the link verdict
-// SetLinkState(eth3, down); measured from the verdict to the kernel's
+// Observe(eth3 link down); measured from the verdict to the kernel's
 // lookup naming eth2. Baseline in the same run: one RTM_GETROUTE round
 // trip (the polling resolution). Run with -benchtime=100x.
 func BenchmarkLinkVerdictToKernelSteer(b *testing.B) {
@@ -146,7 +148,7 @@ func BenchmarkLinkVerdictToKernelSteer(b *testing.B) {
 		c.kernelOut(b)
 		poll = append(poll, time.Since(t0))
 		start := time.Now()
-		st.SetLinkState(c.eth3, StateDown)
+		st.Observe(evidence(c.eth3, netpulse.StateDown, netpulse.VerdictUnknown))
 		deadline := start.Add(5 * time.Second)
 		for c.kernelOut(b) != c.eth2 {
 			if time.Now().After(deadline) {
@@ -155,7 +157,7 @@ func BenchmarkLinkVerdictToKernelSteer(b *testing.B) {
 		}
 		steer = append(steer, time.Since(start))
 		b.StopTimer()
-		st.SetLinkState(c.eth3, StateUp)
+		st.Observe(evidence(c.eth3, netpulse.StateUp, netpulse.VerdictUnknown))
 		if err := c.sw.SetUp("p3"); err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -27,21 +28,30 @@ func TestSteererHealthEvents(t *testing.T) {
 	c := newCIPLab(t, false, false)
 	st := c.steerer(t)
 	fault := func(r *Route, add bool) error { return unix.EPERM }
-	st.k.routeFault.Store(&fault)
-	st.SetIPState(c.eth3, StateDown)
-	ev := nextEvent(t, st, func(ev Event) bool { return ev.Reason == ReasonFailing })
-	require.ErrorIs(t, ev.Err, os.ErrPermission)
+	st.routeFault.Store(&fault)
+	st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictDead))
+	ev := nextCondition(t, st)
+	require.Equal(t, netpulse.ReasonFailing, ev.Reason)
+	require.False(t, ev.Condition.OK)
+	require.True(t, ev.Previous.OK)
+	require.ErrorIs(t, ev.Condition.Err, os.ErrPermission)
+	// A subscription made while failing starts with the condition.
+	late := st.Subscribe(context.Background())
+	first := (<-late).(*netpulse.ConditionEvent)
+	require.Equal(t, netpulse.ReasonFailing, first.Reason)
+	require.ErrorIs(t, first.Condition.Err, os.ErrPermission)
 	snap := st.Snapshot()
 	require.True(t, snap.Failing)
 	require.ErrorIs(t, snap.LastError, os.ErrPermission)
 	require.Equal(t, c.eth3, c.kernelOut(t), "steered although every change failed")
 	// Still failing: no second failing event.
-	st.SetIPState(c.eth2, StateUp)
-	st.k.routeFault.Store(nil)
+	st.Observe(evidence(c.eth2, netpulse.StateUnknown, netpulse.VerdictAlive))
+	st.routeFault.Store(nil)
 	st.Reconcile()
-	ev = nextEvent(t, st, func(ev Event) bool { return ev.Reason == ReasonFailing || ev.Reason == ReasonWorking })
-	require.Equal(t, ReasonWorking, ev.Reason)
-	require.NoError(t, ev.Err)
+	ev = nextCondition(t, st)
+	require.Equal(t, netpulse.ReasonWorking, ev.Reason)
+	require.True(t, ev.Condition.OK)
+	require.NoError(t, ev.Condition.Err)
 	require.False(t, st.Snapshot().Failing)
 	waitFor(t, 5*time.Second, "steered once the fault is gone", func() bool { return c.kernelOut(t) == c.eth2 })
 }
@@ -67,7 +77,7 @@ func TestSteererKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	v, err := c.node.ReadSysctl("net/ipv4/conf/eth3/ignore_routes_with_linkdown")
 	require.NoError(t, err)
 	require.Equal(t, "1", v)
-	st.SetIPState(c.eth3, StateDown)
+	st.Observe(evidence(c.eth3, netpulse.StateUnknown, netpulse.VerdictDead))
 	waitFor(t, 5*time.Second, "steered", func() bool { return c.kernelOut(t) == c.eth2 })
 	require.NoError(t, st.Close())
 	for _, ns := range []*netlab.NS{c.node, other} {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"slices"
@@ -16,36 +15,25 @@ import (
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
 
-// steerKernel is the Linux part of a Steerer.
+// steerKernel is the Linux part of a Steerer: its netlink socket, its
+// goroutine, the sysctls it changed.
 type steerKernel struct {
-	cfg   SteererConfig
-	log   *slog.Logger
-	view  *View
-	rt    *rtnetlink.Conn
-	viewC <-chan struct{}
-	unsub func()
-
+	rt      *rtnetlink.Conn
+	viewC   <-chan netpulse.Event
+	unsub   context.CancelFunc
 	recMu   sync.Mutex // serialises reconciliations
 	stopped bool       // under recMu: Close began
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
-	events  chan Event
 
-	hmu    sync.RWMutex
-	health map[int]Health
-
-	smu     sync.Mutex
-	current map[netip.Prefix]Interface
-	guards  []GuardState
 	sysctls []sysctlValue
 	pending pendingRoutes // under recMu
-	stats   SteererSnapshot
-	dropped atomic.Uint64
 
 	// nsFD is the Steerer's own duplicate of the caller's namespace
 	// descriptor (0: the caller's namespace), closed by Close.
@@ -61,43 +49,40 @@ type sysctlValue struct {
 	mark     Route
 }
 
-func newSteerKernel(ctx context.Context, cfg *SteererConfig) (*steerKernel, error) {
-	c, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
-	s := &steerKernel{cfg: c, log: c.Logger, done: make(chan struct{}),
-		events: make(chan Event, c.EventBuffer), health: map[int]Health{}, current: map[netip.Prefix]Interface{}}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+// open opens the Steerer's view and socket, cleans up after an earlier
+// Steerer, sets the sysctls, reconciles once and starts the goroutine.
+func (s *Steerer) open(ctx context.Context) error {
+	s.done = make(chan struct{})
+	var err error
 	// Its own copy of the caller's descriptor: the sysctls are put back
 	// on Close, maybe long after the caller closed its own.
-	if c.NetNS != 0 {
-		if s.nsFD, err = dupNetNS(c.NetNS); err != nil {
-			return nil, err
+	if s.cfg.NetNS != 0 {
+		if s.nsFD, err = dupNetNS(s.cfg.NetNS); err != nil {
+			return err
 		}
 		s.cfg.NetNS = s.nsFD
 	}
-	s.view, err = NewView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{c.Table}, Prefer: c.Interfaces, Logger: c.Logger, Coalesce: c.Coalesce})
+	s.view, err = NewView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{s.cfg.Table}, Prefer: s.cfg.Interfaces, Logger: s.cfg.Logger, Coalesce: s.cfg.Coalesce})
 	if err != nil {
 		s.closeNS()
-		return nil, err
+		return err
 	}
-	s.rt, err = rtnetlink.Dial(s.view.k.cfgNetlink())
+	s.rt, err = rtnetlink.Dial(s.view.cfgNetlink())
 	if err != nil {
 		s.view.Close()
 		s.closeNS()
-		return nil, wrapErr("dial", err)
+		return wrapErr("dial", err)
 	}
-	s.viewC, s.unsub = s.view.Subscribe()
-	fail := func(err error) (*steerKernel, error) {
+	var vctx context.Context
+	vctx, s.unsub = context.WithCancel(context.Background())
+	s.viewC = s.view.Subscribe(vctx)
+	fail := func(err error) error {
 		s.restoreSysctls()
 		s.unsub()
 		s.rt.Close()
 		s.view.Close()
 		s.closeNS()
-		return nil, err
+		return err
 	}
 	// A Steerer that may not change routes protects nothing: say so now,
 	// not at the first failure (which may come long after, and is then
@@ -107,7 +92,7 @@ func newSteerKernel(ctx context.Context, cfg *SteererConfig) (*steerKernel, erro
 	}
 	s.removeStale()
 	s.recoverSysctls()
-	if !c.KeepLinkdownSysctl {
+	if !s.cfg.KeepLinkdownSysctl {
 		if err := s.setSysctls(); err != nil {
 			return fail(err)
 		}
@@ -115,51 +100,13 @@ func newSteerKernel(ctx context.Context, cfg *SteererConfig) (*steerKernel, erro
 	s.reconcile(false)
 	s.wg.Add(1)
 	go s.run()
-	return s, nil
+	return nil
 }
-
-func (s *steerKernel) View() *View { return s.view }
-
-func (s *steerKernel) Events() <-chan Event { return s.events }
-
-func (s *steerKernel) Health(index int) Health {
-	s.hmu.RLock()
-	h := s.health[index]
-	s.hmu.RUnlock()
-	return h
-}
-
-func (s *steerKernel) SetHealth(index int, h Health) {
-	s.hmu.Lock()
-	s.health[index] = h
-	s.hmu.Unlock()
-	s.apply()
-}
-
-func (s *steerKernel) SetLinkState(index int, st State) {
-	s.hmu.Lock()
-	h := s.health[index]
-	h.Link = st
-	s.health[index] = h
-	s.hmu.Unlock()
-	s.apply()
-}
-
-func (s *steerKernel) SetIPState(index int, st State) {
-	s.hmu.Lock()
-	h := s.health[index]
-	h.IP = st
-	s.health[index] = h
-	s.hmu.Unlock()
-	s.apply()
-}
-
-func (s *steerKernel) Reconcile() { s.apply() }
 
 // apply reconciles in the caller's goroutine, so that a health verdict
 // reaches the kernel without waiting for another goroutine to be
 // scheduled. It does nothing once Close began.
-func (s *steerKernel) apply() {
+func (s *Steerer) apply() {
 	s.recMu.Lock()
 	defer s.recMu.Unlock()
 	if s.stopped {
@@ -168,16 +115,8 @@ func (s *steerKernel) apply() {
 	s.reconcile(true)
 }
 
-func (s *steerKernel) Snapshot() SteererSnapshot {
-	s.smu.Lock()
-	out := s.stats
-	out.Guards = slices.Clone(s.guards)
-	s.smu.Unlock()
-	out.EventsDropped = s.dropped.Load()
-	return out
-}
-
-func (s *steerKernel) Close() error {
+// closeKernel restores the kernel and releases what open opened.
+func (s *Steerer) closeKernel() error {
 	var err error
 	s.once.Do(func() {
 		s.stop()
@@ -187,7 +126,6 @@ func (s *steerKernel) Close() error {
 		s.rt.Close()
 		s.view.Close()
 		s.closeNS()
-		close(s.events)
 	})
 	return err
 }
@@ -201,15 +139,15 @@ func (s *steerKernel) closeNS() {
 
 // abandon stops the Steerer without restoring anything, as a killed
 // program would (for tests of restart recovery).
-func (s *steerKernel) abandon() {
+func (s *Steerer) abandon() {
 	s.once.Do(func() {
 		s.stop()
 		s.unsub()
 		s.rt.Close()
 		s.view.Close()
 		s.closeNS()
-		close(s.events)
 	})
+	s.hub.Close()
 }
 
 // stop ends reconciliation: no health setter reconciles afterwards, and
@@ -222,7 +160,7 @@ func (s *steerKernel) stop() {
 	s.wg.Wait()
 }
 
-func (s *steerKernel) run() {
+func (s *Steerer) run() {
 	defer s.wg.Done()
 	for {
 		select {
@@ -237,7 +175,7 @@ func (s *steerKernel) run() {
 	}
 }
 
-func (s *steerKernel) guardedIndexes(t *Table) map[int]bool {
+func (s *Steerer) guardedIndexes(t *Table) map[int]bool {
 	m := map[int]bool{}
 	for _, n := range s.cfg.Interfaces {
 		if l, ok := t.LinkByName(n); ok {
@@ -248,14 +186,14 @@ func (s *steerKernel) guardedIndexes(t *Table) map[int]bool {
 }
 
 // reconcile computes the plan of every guarded prefix and applies it.
-func (s *steerKernel) reconcile(emit bool) {
+func (s *Steerer) reconcile(emit bool) {
 	var plans []steerPlan
 	var flagged map[int]bool
 	var firstErr error
 	s.view.Read(s.cfg.Table, func(t *Table) {
 		g := s.guardedIndexes(t)
 		for _, p := range s.cfg.Prefixes {
-			pl := t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.Protocol, s.cfg.Metric)
+			pl := t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.protocol(), s.cfg.Markers.RouteMetric)
 			s.pending.adjust(&pl, t)
 			plans = append(plans, pl)
 		}
@@ -264,7 +202,7 @@ func (s *steerKernel) reconcile(emit bool) {
 	for i := range plans {
 		pl := &plans[i]
 		add, del := pl.diff()
-		ev := Event{Dst: pl.dst, Interface: pl.effective}
+		ev := &SteerEvent{Dst: pl.dst, Interface: pl.effective}
 		// Delete first: an IPv4 route that differs from a wanted one only
 		// in its attributes would make the add fail with EEXIST.
 		for _, r := range del {
@@ -301,13 +239,13 @@ func (s *steerKernel) reconcile(emit bool) {
 		ev.Previous = prev
 		switch {
 		case changed:
-			prevDown := s.Health(prev.Index).Reason()
-			if prevDown == "" && flagged[prev.Index] {
-				prevDown = ReasonLinkDown
+			prevDown := healthReason(s.Health(prev.Index))
+			if prevDown == netpulse.ReasonNone && flagged[prev.Index] {
+				prevDown = netpulse.ReasonLinkDown
 			}
 			ev.Reason = eventReason(pl, prevDown)
 		case len(ev.Added)+len(ev.Removed) > 0 || ev.Err != nil:
-			ev.Reason = ReasonReconciled
+			ev.Reason = netpulse.ReasonReconciled
 		default:
 			continue
 		}
@@ -326,7 +264,7 @@ func (s *steerKernel) reconcile(emit bool) {
 	s.guards = guards
 	s.smu.Unlock()
 	failure := firstErr
-	if failure == nil && s.view.k.failing.Load() {
+	if failure == nil && s.view.failing.Load() {
 		failure = s.view.Snapshot().LastError
 		if failure == nil {
 			failure = errors.New("route: view failing")
@@ -409,17 +347,9 @@ func cmp(a, b error) error {
 	return b
 }
 
-func (s *steerKernel) emit(ev Event) {
-	select {
-	case s.events <- ev:
-	default:
-		s.dropped.Add(1)
-	}
-}
-
 // routeOp adds or deletes one route. Adding a route that exists and
 // deleting one that is gone succeed: the view may lag behind the kernel.
-func (s *steerKernel) routeOp(r *Route, add bool) error {
+func (s *Steerer) routeOp(r *Route, add bool) error {
 	rm := encodeRoute(r)
 	var err error
 	if f := s.routeFault.Load(); f != nil {
@@ -451,11 +381,11 @@ func (s *steerKernel) routeOp(r *Route, add bool) error {
 }
 
 // ours returns every route of the Steerer's protocol in its table.
-func (s *steerKernel) ours() []Route {
+func (s *Steerer) ours() []Route {
 	var rs []Route
 	s.view.Read(s.cfg.Table, func(t *Table) {
 		for _, r := range t.Routes() {
-			if r.Protocol == s.cfg.Protocol {
+			if r.Protocol == s.cfg.protocol() {
 				rs = append(rs, r)
 			}
 		}
@@ -463,7 +393,7 @@ func (s *steerKernel) ours() []Route {
 	return rs
 }
 
-func (s *steerKernel) removeStale() {
+func (s *Steerer) removeStale() {
 	for _, r := range s.ours() {
 		if err := s.routeOp(&r, false); err == nil {
 			s.stats.StaleRemoved++
@@ -475,7 +405,7 @@ func (s *steerKernel) removeStale() {
 
 // restore deletes every route the Steerer installed and reports the
 // guarded prefixes going back to the kernel's own choice.
-func (s *steerKernel) restore() error {
+func (s *Steerer) restore() error {
 	var errs []error
 	byDst := map[netip.Prefix][]Route{}
 	for _, r := range s.ours() {
@@ -491,7 +421,7 @@ func (s *steerKernel) restore() error {
 	s.view.Read(s.cfg.Table, func(t *Table) {
 		g := s.guardedIndexes(t)
 		for _, p := range s.cfg.Prefixes {
-			plans = append(plans, t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.Protocol, s.cfg.Metric))
+			plans = append(plans, t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.protocol(), s.cfg.Markers.RouteMetric))
 		}
 	})
 	for _, pl := range plans {
@@ -507,7 +437,7 @@ func (s *steerKernel) restore() error {
 		if len(removed) == 0 && len(pl.want) == 0 {
 			continue
 		}
-		ev := Event{Time: time.Now(), Dst: pl.dst, Previous: pl.effective, Reason: ReasonRestored, Removed: removed}
+		ev := &SteerEvent{Time: time.Now(), Dst: pl.dst, Previous: pl.effective, Reason: netpulse.ReasonRestored, Removed: removed}
 		if pl.natural != nil {
 			ev.Interface = pl.natural.Interface()
 		}
@@ -516,7 +446,7 @@ func (s *steerKernel) restore() error {
 	return errors.Join(errs...)
 }
 
-func (s *steerKernel) families() []string {
+func (s *Steerer) families() []string {
 	var fam []string
 	for _, p := range s.cfg.Prefixes {
 		f := "ipv6"
@@ -532,17 +462,17 @@ func (s *steerKernel) families() []string {
 
 // The Steerer leaves a mark in the kernel for each sysctl it changes: an
 // unreachable default route of its protocol, with the interface index as
-// metric, in table SysctlMarkTable, which no rule looks up. A Steerer that
+// metric, in table Markers.SysctlTable, which no rule looks up. A Steerer that
 // starts after a crash finds the marks, puts the sysctls back and removes
 // them, so a restart leaves the namespace as it was found.
 
 // sysctlMark returns the mark of the sysctl of family f on interface index.
-func (s *steerKernel) sysctlMark(f string, index int) Route {
+func (s *Steerer) sysctlMark(f string, index int) Route {
 	dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	if f == "ipv4" {
 		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	}
-	return Route{Dst: dst, Table: SysctlMarkTable, Metric: uint32(index), Protocol: s.cfg.Protocol, Type: TypeUnreachable}
+	return Route{Dst: dst, Table: s.cfg.Markers.SysctlTable, Metric: uint32(index), Protocol: s.cfg.protocol(), Type: TypeUnreachable}
 }
 
 func sysctlKey(f, name string) string {
@@ -551,7 +481,7 @@ func sysctlKey(f, name string) string {
 
 // recoverSysctls undoes the sysctl changes of a Steerer of the same
 // protocol that died without restoring them.
-func (s *steerKernel) recoverSysctls() {
+func (s *Steerer) recoverSysctls() {
 	rms, err := s.rt.Route.List()
 	if err != nil {
 		s.log.Warn("route: list sysctl marks", "err", err)
@@ -563,7 +493,7 @@ func (s *steerKernel) recoverSysctls() {
 	}
 	for i := range rms {
 		r, ok := decodeRoute(&rms[i])
-		if !ok || r.Table != SysctlMarkTable || r.Protocol != s.cfg.Protocol || r.Type != TypeUnreachable {
+		if !ok || r.Table != s.cfg.Markers.SysctlTable || r.Protocol != s.cfg.protocol() || r.Type != TypeUnreachable {
 			continue
 		}
 		f := "ipv6"
@@ -583,7 +513,7 @@ func (s *steerKernel) recoverSysctls() {
 	}
 }
 
-func (s *steerKernel) setSysctls() error {
+func (s *Steerer) setSysctls() error {
 	type want struct {
 		f     string
 		name  string
@@ -638,7 +568,7 @@ func linkByName(ls []Link, name string) (Link, bool) {
 	return Link{}, false
 }
 
-func (s *steerKernel) restoreSysctls() {
+func (s *Steerer) restoreSysctls() {
 	for _, v := range s.sysctls {
 		err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(v.key, []byte(v.old), 0) })
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -663,37 +593,16 @@ func inNetNS(fd int, fn func() error) error {
 	return err
 }
 
-// setFailing records the Steerer's health after a reconciliation (err:
-// the first failure, nil when every change was made and the view follows
-// the kernel) and reports each change of it on Events.
-func (s *steerKernel) setFailing(err error) {
-	s.smu.Lock()
-	was := s.stats.Failing
-	s.stats.Failing = err != nil
-	if err != nil {
-		s.stats.LastError = err
-	}
-	s.smu.Unlock()
-	if was == (err != nil) {
-		return
-	}
-	ev := Event{Time: time.Now(), Reason: ReasonWorking}
-	if err != nil {
-		ev.Reason, ev.Err = ReasonFailing, err
-	}
-	s.emit(ev)
-}
-
 // checkPermission adds and deletes a route that carries no traffic (an
-// unreachable route of the Steerer's protocol in SysctlMarkTable, with a
+// unreachable route of the Steerer's protocol in Markers.SysctlTable, with a
 // metric no mark uses): without CAP_NET_ADMIN in the namespace it fails
 // with EPERM, an error wrapping os.ErrPermission.
-func (s *steerKernel) checkPermission() error {
+func (s *Steerer) checkPermission() error {
 	dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 	if s.cfg.Prefixes[0].Addr().Is4() {
 		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	}
-	probe := Route{Dst: dst, Table: SysctlMarkTable, Metric: ^uint32(0), Protocol: s.cfg.Protocol, Type: TypeUnreachable}
+	probe := Route{Dst: dst, Table: s.cfg.Markers.SysctlTable, Metric: ^uint32(0), Protocol: s.cfg.protocol(), Type: TypeUnreachable}
 	err := s.rt.Route.Add(encodeRoute(&probe))
 	if err == nil || errors.Is(err, unix.EEXIST) {
 		rm := encodeRoute(&probe)

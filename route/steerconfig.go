@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // SteererConfig configures a Steerer.
@@ -29,13 +31,15 @@ type SteererConfig struct {
 	// Table is the routing table to steer (0: main).
 	Table uint32
 
-	// Protocol marks the routes the Steerer installs (0: DefaultProtocol).
-	// Two Steerers in one namespace and table need distinct values: each
-	// removes, when it starts, every route of its protocol in its table.
-	Protocol Protocol
-
-	// Metric is the metric of installed routes (0: DefaultOverrideMetric).
-	Metric uint32
+	// Markers are the numbers that mark what the Steerer puts into the
+	// kernel; zero fields take netpulse's defaults (Markers.WithDefaults).
+	// It uses RouteProtocol (the protocol of the routes it installs; above
+	// 4, the protocols of the kernel and administrators), RouteMetric (their
+	// metric) and SysctlTable (where it marks the sysctls it changed). Two
+	// Steerers in one namespace and table need distinct RouteProtocols:
+	// each removes, when it starts, every route of its protocol in its
+	// table.
+	Markers netpulse.Markers
 
 	// KeepLinkdownSysctl leaves net.ipv{4,6}.conf.<if>.ignore_routes_with_linkdown
 	// alone. By default the Steerer sets it to 1 on each guarded interface
@@ -43,7 +47,7 @@ type SteererConfig struct {
 	// value it found on Close: the kernel then skips a route whose link
 	// lost carrier at the moment it sees the loss, before any health
 	// report arrives. It applies to every route through the interface.
-	// Each change is marked in the kernel (SysctlMarkTable), so that a
+	// Each change is marked in the kernel (Markers.SysctlTable), so that a
 	// Steerer started after a crash puts the value back. A sysctl already
 	// at 1 is left alone (and stays 1).
 	KeepLinkdownSysctl bool
@@ -54,78 +58,99 @@ type SteererConfig struct {
 	// long after them, plus the View's read. 0 means DefaultCoalesce.
 	Coalesce time.Duration
 
-	// EventBuffer is the capacity of the Events channel (0: 64). When it
-	// is full, events are dropped and counted.
+	// EventBuffer is the capacity of each subscription's channel (0: 64).
+	// Beyond it, events wait in a queue of at most MaxQueuedEvents per
+	// subscriber; past that the oldest are dropped, and the subscriber is
+	// told how many by a *netpulse.DropEvent.
 	EventBuffer int
 
 	// Logger receives rare diagnostics; nil is silent.
 	Logger *slog.Logger
 }
 
-func (c *SteererConfig) validate() (SteererConfig, error) {
+// MaxQueuedEvents is how many events wait at most for a subscriber of a
+// Steerer beyond its channel's buffer.
+const MaxQueuedEvents = 4096
+
+// Validate reports whether c is a valid configuration: at least one
+// prefix (valid, not a host prefix) and one interface (a valid name), a
+// route protocol not reserved for the kernel and administrators, no
+// negative value. Every error it returns wraps os.ErrInvalid.
+func (c *SteererConfig) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
+// withDefaults validates c and returns a copy with the defaults set.
+func (c *SteererConfig) withDefaults() (SteererConfig, error) {
 	var out SteererConfig
 	if c != nil {
 		out = *c
 	}
+	invalid := func(format string, a ...any) (SteererConfig, error) {
+		return out, fmt.Errorf("route: steerer config: "+format+": %w", append(a, os.ErrInvalid)...)
+	}
 	out.Prefixes = slices.Clone(out.Prefixes)
 	out.Interfaces = slices.Clone(out.Interfaces)
 	if len(out.Prefixes) == 0 {
-		return out, wrapErr("config", fmt.Errorf("no prefix to guard: %w", os.ErrInvalid))
+		return invalid("no prefix to guard")
 	}
 	if len(out.Interfaces) == 0 {
-		return out, wrapErr("config", fmt.Errorf("no interface to guard: %w", os.ErrInvalid))
+		return invalid("no interface to guard")
 	}
 	for i, p := range out.Prefixes {
 		if !p.IsValid() {
-			return out, wrapErr("config", fmt.Errorf("invalid prefix %v: %w", p, os.ErrInvalid))
+			return invalid("invalid prefix %v", p)
 		}
 		if p.Bits() == p.Addr().BitLen() {
-			return out, wrapErr("config", fmt.Errorf("cannot guard host prefix %v: %w", p, os.ErrInvalid))
+			return invalid("cannot guard host prefix %v", p)
 		}
 		out.Prefixes[i] = p.Masked()
 	}
 	for _, n := range out.Interfaces {
 		if n == "" || len(n) > 15 || slices.ContainsFunc([]byte(n), func(b byte) bool { return b == '/' || b == 0 || b == ' ' }) {
-			return out, wrapErr("config", fmt.Errorf("invalid interface name %q: %w", n, os.ErrInvalid))
+			return invalid("invalid interface name %q", n)
 		}
 	}
 	if out.Table == 0 {
 		out.Table = TableMain
 	}
-	if out.Protocol == 0 {
-		out.Protocol = DefaultProtocol
+	out.Markers = out.Markers.WithDefaults()
+	if Protocol(out.Markers.RouteProtocol) <= ProtocolStatic {
+		return invalid("route protocol %d is reserved for the kernel and administrators", out.Markers.RouteProtocol)
 	}
-	if out.Protocol <= ProtocolStatic {
-		return out, wrapErr("config", fmt.Errorf("protocol %d is reserved for the kernel and administrators: %w", out.Protocol, os.ErrInvalid))
+	if out.EventBuffer < 0 {
+		return invalid("negative event buffer %d", out.EventBuffer)
 	}
-	if out.Metric == 0 {
-		out.Metric = DefaultOverrideMetric
-	}
-	if out.EventBuffer <= 0 {
+	if out.EventBuffer == 0 {
 		out.EventBuffer = 64
 	}
 	if out.NetNS < 0 {
-		return out, wrapErr("config", fmt.Errorf("negative namespace descriptor: %w", os.ErrInvalid))
+		return invalid("negative namespace descriptor %d", out.NetNS)
 	}
 	if out.Coalesce < 0 {
-		return out, wrapErr("config", fmt.Errorf("negative coalescing window %v: %w", out.Coalesce, os.ErrInvalid))
+		return invalid("negative coalescing window %v", out.Coalesce)
 	}
 	return out, nil
 }
+
+// protocol is the protocol of the Steerer's routes and marks.
+func (c *SteererConfig) protocol() Protocol { return Protocol(c.Markers.RouteProtocol) }
 
 // GuardState is the state of one guarded prefix in a SteererSnapshot.
 type GuardState struct {
 	// Dst is the guarded prefix.
 	Dst netip.Prefix
 	// Interface is the interface used for Dst.
-	Interface Interface
+	Interface netpulse.Interface
 	// Natural is the interface the kernel would use without the Steerer.
-	Natural Interface
+	Natural netpulse.Interface
 	// Steered is true while the Steerer's routes override the kernel's
 	// choice.
 	Steered bool
-	// Reason is why Natural is not used, when Steered.
-	Reason Reason
+	// Reason is why Natural is not used, when Steered: ReasonLinkDown,
+	// ReasonIPDown or ReasonDisabled.
+	Reason netpulse.Reason
 }
 
 // SteererSnapshot is a Steerer's state and counters.
@@ -141,10 +166,12 @@ type SteererSnapshot struct {
 	StaleRemoved uint64
 	// Errors counts failed kernel changes (retried on the next change).
 	Errors uint64
-	// EventsDropped counts events lost because Events was full.
+	// EventsDropped counts events dropped because a subscriber fell too
+	// far behind (each subscriber was told by a *netpulse.DropEvent).
 	EventsDropped uint64
 	// Failing is true while the last reconciliation failed to make a
-	// change or the View cannot follow the kernel (see ReasonFailing).
+	// change or the View cannot follow the kernel (a
+	// *netpulse.ConditionEvent with ReasonFailing told subscribers).
 	Failing bool
 	// LastError is the last such failure (nil if none).
 	LastError error

@@ -2,11 +2,19 @@ package route
 
 import (
 	"context"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/fanout"
 )
 
 // A Steerer makes the kernel agree with Select for guarded prefixes: when
 // the interface the kernel uses for a guarded prefix is unhealthy (by the
-// health the caller feeds in, or by the kernel's linkdown flag) and a
+// evidence the caller feeds in, or by the kernel's linkdown flag) and a
 // healthy route to the same prefix exists, it installs the two halves of
 // the prefix through the healthy route, marked with its protocol. Being
 // more specific they win over the prefix whatever the metrics, so the
@@ -15,62 +23,183 @@ import (
 // needs no repair, and after a crash the marked routes are all that is
 // left (a new Steerer removes them when it starts).
 //
-// Health is fed with SetHealth, SetLinkState and SetIPState; every change
-// is applied to the kernel before the setter returns, and reported on
-// Events. Kernel changes (routes, links, netconf) are reconciled by the
-// Steerer's goroutine as they are notified.
-type Steerer struct{ k *steerKernel }
+// A Steerer is a netpulse.Observer: health is fed with Observe (or
+// SetHealth); every change is applied to the kernel before the call
+// returns, and reported to subscribers. Kernel changes (routes, links,
+// netconf) are reconciled by the Steerer's goroutine as they are notified.
+type Steerer struct {
+	cfg  SteererConfig
+	log  *slog.Logger
+	view *View
+	hub  *fanout.Hub[netip.Prefix, netpulse.Event]
+
+	hmu    sync.RWMutex
+	health map[int]netpulse.Health
+
+	smu     sync.Mutex
+	current map[netip.Prefix]netpulse.Interface
+	guards  []GuardState
+	stats   SteererSnapshot
+	cond    netpulse.Condition
+
+	// steerKernel is the part that changes the kernel (steer_linux.go).
+	steerKernel
+}
+
+var (
+	_ netpulse.Observer = (*Steerer)(nil)
+	_ HealthSource      = (*Steerer)(nil)
+)
 
 // NewSteerer starts a Steerer: it opens its own View of the namespace,
 // removes routes left by an earlier Steerer of the same protocol, sets the
 // linkdown sysctl on guarded interfaces (unless configured not to) and
 // reconciles once. Interfaces that do not exist yet are guarded once they
-// appear (the sysctl is then not set for them).
+// appear (the sysctl is then not set for them). An invalid cfg is refused
+// with an error wrapping os.ErrInvalid (see SteererConfig.Validate).
 //
 // It first checks that it may change routes (a trial change of a route
 // that carries no traffic): without CAP_NET_ADMIN in the namespace it
 // returns an error wrapping os.ErrPermission that names the capability,
 // even when the sysctls are already set and nothing else would fail
-// before the first steering. The Steerer keeps its own duplicate of
-// cfg.NetNS: the caller may close its descriptor once NewSteerer returns.
+// before the first steering. ctx bounds the setup (the first dumps, the
+// privilege checks); cancelling it later has no effect: Close ends the
+// Steerer. The Steerer keeps its own duplicate of cfg.NetNS: the caller
+// may close its descriptor once NewSteerer returns. Off Linux it returns
+// an error wrapping errors.ErrUnsupported.
 func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
-	k, err := newSteerKernel(ctx, cfg)
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Steerer{k: k}, nil
+	s := &Steerer{cfg: c, log: c.Logger, health: map[int]netpulse.Health{},
+		current: map[netip.Prefix]netpulse.Interface{}, cond: netpulse.Condition{OK: true}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.hub = fanout.New(c.EventBuffer, func(e netpulse.Event) netip.Prefix {
+		if se, ok := e.(*SteerEvent); ok {
+			return se.Dst
+		}
+		return netip.Prefix{} // the Steerer's condition
+	}, nil, fanout.WithLimit[netpulse.Event](MaxQueuedEvents), fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
+		return &netpulse.DropEvent{Time: first, Count: n}
+	}))
+	if err := s.open(ctx); err != nil {
+		s.hub.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // View returns the Steerer's view of the namespace (closed by Close).
-func (s *Steerer) View() *View { return s.k.View() }
+func (s *Steerer) View() *View { return s.view }
 
-// Events returns the channel of steering events. It is closed by Close
-// after the restoring events.
-func (s *Steerer) Events() <-chan Event { return s.k.Events() }
+// Subscribe returns a channel of the Steerer's events: a *SteerEvent for
+// each steering change of a guarded prefix, a *netpulse.ConditionEvent
+// when the Steerer starts failing (ReasonFailing: a kernel change failed,
+// errors.Is(Err, os.ErrPermission) without CAP_NET_ADMIN, or its View
+// cannot follow the kernel; it keeps retrying on each change) and when it
+// works again (ReasonWorking), and a *netpulse.DropEvent before the next
+// event when the subscriber fell so far behind that events were dropped
+// (SteererConfig.EventBuffer, MaxQueuedEvents; the oldest event of a
+// prefix that has a later one goes first). A subscription made while the
+// Steerer is failing starts with a ConditionEvent. The channel is closed
+// when ctx ends or by Close, after the ReasonRestored events that fit its
+// buffer.
+func (s *Steerer) Subscribe(ctx context.Context) <-chan netpulse.Event {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	var initial []netpulse.Event
+	if !s.cond.OK {
+		initial = append(initial, &netpulse.ConditionEvent{Time: s.cond.Since, Condition: s.cond,
+			Previous: netpulse.Condition{OK: true}, Reason: netpulse.ReasonFailing})
+	}
+	return s.hub.Subscribe(ctx, initial)
+}
 
-// Health returns the health last set for the interface index.
-func (s *Steerer) Health(index int) Health { return s.k.Health(index) }
+// Observe sets the health of ev.Interface (by its Index; an Evidence with
+// Index 0 applies to nothing) to ev.Health() and reconciles: the kernel
+// is steered accordingly when it returns. Link down makes the interface
+// link-down; an IP path that is dead (VerdictDead) ip-down; unknown and
+// unverified evidence leave it healthy. Observe implements
+// netpulse.Observer.
+func (s *Steerer) Observe(ev netpulse.Evidence) {
+	if ev.Interface.Index == 0 {
+		return
+	}
+	s.SetHealth(ev.Interface.Index, ev.Health())
+}
 
-// SetHealth sets both levels of an interface's health and reconciles: the
-// kernel is steered accordingly when it returns (as are the health
-// setters below; they serialise with each other).
-func (s *Steerer) SetHealth(index int, h Health) { s.k.SetHealth(index, h) }
+// SetHealth sets the health of the interface with the given index and
+// reconciles, as Observe does; it also takes netpulse.HealthDisabled,
+// which evidence cannot express.
+func (s *Steerer) SetHealth(index int, h netpulse.Health) {
+	s.hmu.Lock()
+	if h == netpulse.HealthUnknown {
+		delete(s.health, index) // unknown is the default: keep no entry
+	} else {
+		s.health[index] = h
+	}
+	s.hmu.Unlock()
+	s.apply()
+}
 
-// SetLinkState sets the link level of an interface's health (from a link
-// monitor) and reconciles.
-func (s *Steerer) SetLinkState(index int, st State) { s.k.SetLinkState(index, st) }
+// Health returns the health last set for the interface index
+// (netpulse.HealthUnknown if none). With it a Steerer is a HealthSource.
+func (s *Steerer) Health(index int) netpulse.Health {
+	s.hmu.RLock()
+	h := s.health[index]
+	s.hmu.RUnlock()
+	return h
+}
 
-// SetIPState sets the IP level of an interface's health (from an IP
-// monitor) and reconciles.
-func (s *Steerer) SetIPState(index int, st State) { s.k.SetIPState(index, st) }
-
-// Reconcile reconciles now (the health setters and kernel changes do it
+// Reconcile reconciles now (Observe, SetHealth and kernel changes do it
 // already).
-func (s *Steerer) Reconcile() { s.k.Reconcile() }
+func (s *Steerer) Reconcile() { s.apply() }
 
 // Snapshot returns the guarded prefixes' state and the counters.
-func (s *Steerer) Snapshot() SteererSnapshot { return s.k.Snapshot() }
+func (s *Steerer) Snapshot() SteererSnapshot {
+	s.smu.Lock()
+	out := s.stats
+	out.Guards = slices.Clone(s.guards)
+	s.smu.Unlock()
+	out.EventsDropped = s.hub.Dropped()
+	return out
+}
 
 // Close removes every route the Steerer installed, puts the sysctls back,
-// stops its goroutine and its view, and closes Events. It is idempotent.
-func (s *Steerer) Close() error { return s.k.Close() }
+// stops its goroutine and its view, and closes the subscriptions. It is
+// idempotent.
+func (s *Steerer) Close() error {
+	err := s.closeKernel()
+	s.hub.Close()
+	return err
+}
+
+// emit delivers an event to the subscribers.
+func (s *Steerer) emit(ev netpulse.Event) { s.hub.Publish(ev) }
+
+// setFailing records the Steerer's condition after a reconciliation (err:
+// the first failure, nil when every change was made and the view follows
+// the kernel) and reports each change of it to subscribers.
+func (s *Steerer) setFailing(err error) {
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	was := s.stats.Failing
+	s.stats.Failing = err != nil
+	if err != nil {
+		s.stats.LastError = err
+	}
+	if was == (err != nil) {
+		return
+	}
+	now := time.Now()
+	ev := &netpulse.ConditionEvent{Time: now, Previous: s.cond, Reason: netpulse.ReasonWorking,
+		Condition: netpulse.Condition{OK: err == nil, Since: now}}
+	if err != nil {
+		ev.Reason, ev.Condition.Err = netpulse.ReasonFailing, err
+	}
+	s.cond = ev.Condition
+	s.emit(ev)
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -75,20 +76,20 @@ func TestRouteStringMatchesIPRoute(t *testing.T) {
 	require.NoError(t, err)
 	pfx, ip := netip.MustParsePrefix, netip.MustParseAddr
 	nh := func(idx int, gw string) []Nexthop {
-		return []Nexthop{{Interface: Interface{Index: idx}, Gateway: ip(gw), Weight: 1}}
+		return []Nexthop{{Interface: netpulse.Interface{Index: idx}, Gateway: ip(gw), Weight: 1}}
 	}
 	for _, r := range []Route{
 		{Dst: pfx("0.0.0.0/0"), Table: TableMain, Metric: 100, Protocol: ProtocolDHCP, Type: TypeUnicast,
 			Src: ip("198.18.10.3"), Nexthops: nh(eth3, "198.18.10.1")},
 		{Dst: pfx("198.19.1.0/24"), Table: TableMain, Protocol: ProtocolBoot, Type: TypeUnicast, Nexthops: nh(eth2, "198.18.11.1")},
 		{Dst: pfx("198.19.2.0/24"), Table: TableMain, Metric: 5, Protocol: ProtocolStatic, Type: TypeBlackhole},
-		{Dst: pfx("198.19.3.0/24"), Table: TableMain, Protocol: DefaultProtocol, Type: TypeUnreachable},
+		{Dst: pfx("198.19.3.0/24"), Table: TableMain, Protocol: Protocol(netpulse.DefaultRouteProtocol), Type: TypeUnreachable},
 		{Dst: pfx("198.19.4.0/24"), Table: TableMain, Protocol: ProtocolBird, Type: TypeProhibit},
 		{Dst: pfx("198.19.5.0/24"), Table: 100, Protocol: ProtocolKernel, Type: TypeThrow},
-		{Dst: pfx("198.19.6.7/32"), Table: 100, Metric: 3, Protocol: DefaultProtocol, Type: TypeUnicast, Nexthops: nh(eth3, "198.18.10.1")},
+		{Dst: pfx("198.19.6.7/32"), Table: 100, Metric: 3, Protocol: Protocol(netpulse.DefaultRouteProtocol), Type: TypeUnicast, Nexthops: nh(eth3, "198.18.10.1")},
 		{Dst: pfx("198.19.8.0/24"), Table: TableMain, Metric: 10, Protocol: ProtocolStatic, Type: TypeUnicast,
-			Nexthops: []Nexthop{{Interface: Interface{Index: eth3}, Gateway: ip("198.18.10.1"), Weight: 1},
-				{Interface: Interface{Index: eth2}, Gateway: ip("198.18.11.1"), Weight: 3}}},
+			Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: eth3}, Gateway: ip("198.18.10.1"), Weight: 1},
+				{Interface: netpulse.Interface{Index: eth2}, Gateway: ip("198.18.11.1"), Weight: 3}}},
 	} {
 		addRoute(t, node, r)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/netpulse/netpulse"
 	"github.com/stretchr/testify/require"
 )
 
@@ -21,9 +22,9 @@ func TestTrackedInterfacesFollowChanges(t *testing.T) {
 			p = netip.MustParsePrefix(fmt.Sprintf("2001:db8:%x::/48", rng.IntN(20)))
 		}
 		r := Route{Dst: p, Table: TableMain, Metric: uint32(rng.IntN(2)), Type: TypeUnicast,
-			Nexthops: []Nexthop{{Interface: Interface{Index: 1 + rng.IntN(3)}, Weight: 1}}}
+			Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: 1 + rng.IntN(3)}, Weight: 1}}}
 		if rng.IntN(5) == 0 {
-			r.Nexthops = append(r.Nexthops, Nexthop{Interface: Interface{Index: 1 + rng.IntN(3)}, Weight: 2})
+			r.Nexthops = append(r.Nexthops, Nexthop{Interface: netpulse.Interface{Index: 1 + rng.IntN(3)}, Weight: 2})
 		}
 		return r
 	}
@@ -47,7 +48,7 @@ func TestTrackedInterfacesFollowChanges(t *testing.T) {
 			var krs []Route
 			for range rng.IntN(4) {
 				r := route()
-				r.Nexthops = []Nexthop{{Interface: Interface{Index: idx}, Weight: 1}}
+				r.Nexthops = []Nexthop{{Interface: netpulse.Interface{Index: idx}, Weight: 1}}
 				krs = append(krs, r)
 			}
 			tb.syncInterfaces(map[int]bool{idx: true}, krs)
@@ -94,14 +95,14 @@ func TestDeleteInterfaceForgetsItsTracking(t *testing.T) {
 	tb := NewTable()
 	for i, idx := range []int{1, 2, 2} {
 		tb.insert(Route{Dst: netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/24", i)), Table: TableMain, Type: TypeUnicast,
-			Nexthops: []Nexthop{{Interface: Interface{Index: idx}, Weight: 1}}}, appendPos)
+			Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: idx}, Weight: 1}}}, appendPos)
 	}
 	tb.track(1)
 	require.Len(t, tb.track(2), 2)
 	for range 100 {
 		idx := 10
 		tb.insert(Route{Dst: netip.MustParsePrefix("198.18.50.0/24"), Table: TableMain, Type: TypeUnicast,
-			Nexthops: []Nexthop{{Interface: Interface{Index: idx}, Weight: 1}}}, appendPos)
+			Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: idx}, Weight: 1}}}, appendPos)
 		require.True(t, tb.deleteInterface(idx))
 		require.False(t, tb.deleteInterface(idx+1), "no route through it")
 	}

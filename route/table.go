@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/gaissmai/bart"
+	"github.com/netpulse/netpulse"
 )
 
 // A Table is an in-memory routing table with the kernel's lookup rules:
@@ -349,26 +350,27 @@ func (t *Table) shorter(dst netip.Addr, e *entry) (entry, bool) {
 }
 
 // healthyHop returns the index of the first nexthop of r that is usable
-// and healthy, or -1 with the reason of the last skipped one.
-func healthyHop(r *Route, h HealthSource) (int, Health, Reason) {
-	var hl Health
-	var why Reason = "dead"
+// and healthy, or -1 with the health and reason of the last skipped one
+// (ReasonNone for a nexthop the kernel marks dead without a link cause).
+func healthyHop(r *Route, h HealthSource) (int, netpulse.Health, netpulse.Reason) {
+	var hl netpulse.Health
+	why := netpulse.ReasonNone
 	for i := range r.Nexthops {
 		nh := &r.Nexthops[i]
 		if h != nil {
 			hl = h.Health(nh.Interface.Index)
 		} else {
-			hl = Health{}
+			hl = netpulse.HealthUnknown
 		}
 		switch {
 		case nh.Flags.LinkDown():
-			why = ReasonLinkDown
+			why = netpulse.ReasonLinkDown
 		case nh.Flags.Dead():
-			why = "dead"
-		case !hl.Healthy():
-			why = hl.Reason()
+			why = netpulse.ReasonNone
+		case !healthy(hl):
+			why = healthReason(hl)
 		default:
-			return i, hl, ""
+			return i, hl, netpulse.ReasonNone
 		}
 	}
 	return -1, hl, why
@@ -408,7 +410,7 @@ func (t *Table) pickFast(e *entry, h HealthSource) int {
 	best := -1
 	for i := range int(e.nc) {
 		c := &e.cands[i]
-		if c.flags&(FlagDead|FlagLinkDown) != 0 || (h != nil && !h.Health(int(c.index)).Healthy()) {
+		if c.flags&(FlagDead|FlagLinkDown) != 0 || (h != nil && !healthy(h.Health(int(c.index)))) {
 			continue
 		}
 		if best < 0 || t.betterCand(c, &e.cands[best]) {
@@ -494,9 +496,9 @@ func (t *Table) noHealthy(dst netip.Addr, h HealthSource) error {
 			}
 			c := Candidate{Route: *r}
 			if r.Type != TypeUnicast {
-				c.Reason = "not-unicast"
-			} else {
-				_, c.Health, c.Reason = healthyHop(r, h)
+				c.Unusable = "not-unicast"
+			} else if _, c.Health, c.Reason = healthyHop(r, h); c.Reason == netpulse.ReasonNone {
+				c.Unusable = "dead"
 			}
 			err.Candidates = append(err.Candidates, c)
 		}

@@ -2,9 +2,11 @@ package route
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 
+	"github.com/netpulse/netpulse"
 	"github.com/stretchr/testify/require"
 )
 
@@ -12,15 +14,15 @@ func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 func addr(s string) netip.Addr  { return netip.MustParseAddr(s) }
 
 func dev(idx int, flags NexthopFlags) []Nexthop {
-	return []Nexthop{{Interface: Interface{Index: idx}, Flags: flags, Weight: 1}}
+	return []Nexthop{{Interface: netpulse.Interface{Index: idx}, Flags: flags, Weight: 1}}
 }
 
 func testTable() *Table {
 	t := NewTable()
-	t.SetLink(Link{Interface: Interface{Index: 3, Name: "eth3"}, Up: true, Carrier: true})
-	t.SetLink(Link{Interface: Interface{Index: 2, Name: "eth2"}, Up: true, Carrier: true})
-	t.AddAddress(Address{Prefix: pfx("198.18.10.3/24"), Interface: Interface{Index: 3}})
-	t.AddAddress(Address{Prefix: pfx("198.18.10.2/24"), Interface: Interface{Index: 2}})
+	t.SetLink(Link{Interface: netpulse.Interface{Index: 3, Name: "eth3"}, Up: true, Carrier: true})
+	t.SetLink(Link{Interface: netpulse.Interface{Index: 2, Name: "eth2"}, Up: true, Carrier: true})
+	t.AddAddress(Address{Prefix: pfx("198.18.10.3/24"), Interface: netpulse.Interface{Index: 3}})
+	t.AddAddress(Address{Prefix: pfx("198.18.10.2/24"), Interface: netpulse.Interface{Index: 2}})
 	return t
 }
 
@@ -102,20 +104,20 @@ func TestSelectSkipsUnhealthy(t *testing.T) {
 	require.Equal(t, addr("198.18.10.3"), s.Src)
 
 	// IP level down on eth3.
-	h := HealthMap{3: {Link: StateUp, IP: StateDown}}
+	h := HealthMap{3: netpulse.HealthIPDown}
 	s, err = tb.Select(dst, h)
 	require.NoError(t, err)
 	require.Equal(t, 2, s.Interface.Index)
 
 	// Both down: the error lists each candidate and why.
-	h[2] = Health{Link: StateDown}
+	h[2] = netpulse.HealthLinkDown
 	_, err = tb.Select(dst, h)
 	require.ErrorIs(t, err, ErrNoHealthyRoute)
 	var nh *NoHealthyRouteError
 	require.True(t, errors.As(err, &nh))
 	require.Len(t, nh.Candidates, 2)
-	require.Equal(t, ReasonIPDown, nh.Candidates[0].Reason)
-	require.Equal(t, ReasonLinkDown, nh.Candidates[1].Reason)
+	require.Equal(t, netpulse.ReasonIPDown, nh.Candidates[0].Reason)
+	require.Equal(t, netpulse.ReasonLinkDown, nh.Candidates[1].Reason)
 	require.Contains(t, err.Error(), "ip-down")
 
 	// A kernel linkdown flag counts as link down without any health.
@@ -125,8 +127,8 @@ func TestSelectSkipsUnhealthy(t *testing.T) {
 	require.Equal(t, 2, s.Interface.Index)
 
 	// Unhealthy at the longest prefix: fall back to a shorter one.
-	tb.Add(unicast("198.18.0.0/16", 0, []Nexthop{{Interface: Interface{Index: 3}, Gateway: addr("198.18.10.1"), Weight: 1}}))
-	h = HealthMap{2: {IP: StateDown}}
+	tb.Add(unicast("198.18.0.0/16", 0, []Nexthop{{Interface: netpulse.Interface{Index: 3}, Gateway: addr("198.18.10.1"), Weight: 1}}))
+	h = HealthMap{2: netpulse.HealthIPDown}
 	s, err = tb.Select(dst, h)
 	require.NoError(t, err)
 	require.Equal(t, 3, s.Interface.Index)
@@ -137,7 +139,7 @@ func TestSelectDoesNotAllocate(t *testing.T) {
 	tb := testTable()
 	tb.Add(unicast("198.18.10.0/24", 0, dev(3, 0)))
 	tb.Add(unicast("198.18.10.0/24", 0, dev(2, 0)))
-	h := HealthMap{3: {IP: StateDown}}
+	h := HealthMap{3: netpulse.HealthIPDown}
 	dst := addr("198.18.10.100")
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, err := tb.Select(dst, h); err != nil {
@@ -178,14 +180,14 @@ func TestPlan(t *testing.T) {
 	guarded := func(i int) bool { return i == 2 || i == 3 }
 	p := pfx("198.18.10.0/24")
 
-	pl := tb.plan(p, TableMain, HealthMap{}, guarded, DefaultProtocol, DefaultOverrideMetric)
+	pl := tb.plan(p, TableMain, HealthMap{}, guarded, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
 	require.Equal(t, 3, pl.effective.Index)
 	require.Empty(t, pl.want)
 
-	h := HealthMap{3: {IP: StateDown}}
-	pl = tb.plan(p, TableMain, h, guarded, DefaultProtocol, DefaultOverrideMetric)
+	h := HealthMap{3: netpulse.HealthIPDown}
+	pl = tb.plan(p, TableMain, h, guarded, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
 	require.Equal(t, 2, pl.effective.Index)
-	require.Equal(t, ReasonIPDown, pl.reason)
+	require.Equal(t, netpulse.ReasonIPDown, pl.reason)
 	require.Len(t, pl.want, 2)
 	require.Equal(t, addr("198.18.10.2"), pl.want[0].Src)
 	add, del := pl.diff()
@@ -196,7 +198,7 @@ func TestPlan(t *testing.T) {
 	for _, r := range add {
 		tb.Add(r)
 	}
-	pl = tb.plan(p, TableMain, h, guarded, DefaultProtocol, DefaultOverrideMetric)
+	pl = tb.plan(p, TableMain, h, guarded, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
 	require.Equal(t, 3, pl.natural.Interface().Index)
 	add, del = pl.diff()
 	require.Empty(t, add)
@@ -205,44 +207,63 @@ func TestPlan(t *testing.T) {
 	require.Equal(t, 2, must(tb.Lookup(addr("198.18.10.100"))).Interface().Index)
 
 	// Recovered: remove them.
-	pl = tb.plan(p, TableMain, HealthMap{}, guarded, DefaultProtocol, DefaultOverrideMetric)
+	pl = tb.plan(p, TableMain, HealthMap{}, guarded, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
 	add, del = pl.diff()
 	require.Empty(t, add)
 	require.Len(t, del, 2)
-	require.Equal(t, ReasonRecovered, eventReason(&pl, ""))
+	require.Equal(t, netpulse.ReasonRecovered, eventReason(&pl, netpulse.ReasonNone))
 
 	// An unguarded interface is never steered away from.
-	pl = tb.plan(p, TableMain, h, func(i int) bool { return i == 2 }, DefaultProtocol, DefaultOverrideMetric)
+	pl = tb.plan(p, TableMain, h, func(i int) bool { return i == 2 }, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
 	require.Empty(t, pl.want)
 
 	// No healthy alternative: nothing to install.
-	h[2] = Health{Link: StateDown}
-	pl = tb.plan(p, TableMain, h, guarded, DefaultProtocol, DefaultOverrideMetric)
+	h[2] = netpulse.HealthLinkDown
+	pl = tb.plan(p, TableMain, h, guarded, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
 	require.Empty(t, pl.want)
-	require.Equal(t, ReasonRemoved, eventReason(&pl, ""))
+	require.Equal(t, netpulse.ReasonRemoved, eventReason(&pl, netpulse.ReasonNone))
 }
 
 func TestHealthReason(t *testing.T) {
-	require.True(t, Health{}.Healthy())
-	require.Equal(t, ReasonLinkDown, Health{Link: StateDown, IP: StateDown}.Reason())
-	require.Equal(t, ReasonIPDown, Health{Link: StateUp, IP: StateDown}.Reason())
-	require.Equal(t, Reason(""), Health{Link: StateUp, IP: StateUp}.Reason())
-	require.Equal(t, "down", StateDown.String())
+	for h, want := range map[netpulse.Health]netpulse.Reason{
+		netpulse.HealthUnknown:  netpulse.ReasonNone,
+		netpulse.HealthUp:       netpulse.ReasonNone,
+		netpulse.HealthLinkDown: netpulse.ReasonLinkDown,
+		netpulse.HealthIPDown:   netpulse.ReasonIPDown,
+		netpulse.HealthDisabled: netpulse.ReasonDisabled,
+	} {
+		require.Equal(t, want, healthReason(h), "%v", h)
+		require.Equal(t, want == netpulse.ReasonNone, healthy(h), "%v", h)
+	}
+	// A disabled interface is avoided like a failed one.
+	tb := NewTable()
+	for _, idx := range []int{3, 2} {
+		tb.SetLink(Link{Interface: netpulse.Interface{Index: idx, Name: fmt.Sprintf("eth%d", idx)}, Up: true, Carrier: true})
+		tb.Add(Route{Dst: netip.MustParsePrefix("198.18.10.0/24"), Table: TableMain, Type: TypeUnicast,
+			Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: idx}, Weight: 1}}})
+	}
+	s, err := tb.Select(netip.MustParseAddr("198.18.10.1"), HealthMap{2: netpulse.HealthDisabled})
+	require.NoError(t, err)
+	require.Equal(t, 3, s.Interface.Index)
+	_, err = tb.Select(netip.MustParseAddr("198.18.10.1"), HealthMap{2: netpulse.HealthDisabled, 3: netpulse.HealthDisabled})
+	var nh *NoHealthyRouteError
+	require.ErrorAs(t, err, &nh)
+	require.Equal(t, netpulse.ReasonDisabled, nh.Candidates[0].Reason)
 }
 
 func TestPlanMultipath(t *testing.T) {
 	tb := testTable()
 	mp := unicast("198.18.20.0/24", 0, []Nexthop{
-		{Interface: Interface{Index: 3}, Gateway: addr("198.18.10.1"), Weight: 1},
-		{Interface: Interface{Index: 2}, Gateway: addr("198.18.10.1"), Weight: 2},
+		{Interface: netpulse.Interface{Index: 3}, Gateway: addr("198.18.10.1"), Weight: 1},
+		{Interface: netpulse.Interface{Index: 2}, Gateway: addr("198.18.10.1"), Weight: 2},
 	})
 	tb.Add(mp)
 	guarded := func(i int) bool { return i == 2 || i == 3 }
 	p := pfx("198.18.20.0/24")
-	pl := tb.plan(p, TableMain, HealthMap{}, guarded, DefaultProtocol, DefaultOverrideMetric)
+	pl := tb.plan(p, TableMain, HealthMap{}, guarded, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
 	require.Empty(t, pl.want)
-	pl = tb.plan(p, TableMain, HealthMap{3: {IP: StateDown}}, guarded, DefaultProtocol, DefaultOverrideMetric)
-	require.Equal(t, ReasonIPDown, pl.reason)
+	pl = tb.plan(p, TableMain, HealthMap{3: netpulse.HealthIPDown}, guarded, Protocol(netpulse.DefaultRouteProtocol), netpulse.DefaultRouteMetric)
+	require.Equal(t, netpulse.ReasonIPDown, pl.reason)
 	require.Len(t, pl.want, 2)
 	require.Len(t, pl.want[0].Nexthops, 1, "only the healthy hop")
 	require.Equal(t, 2, pl.want[0].Nexthops[0].Interface.Index)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"golang.org/x/sys/unix"
 )
@@ -91,7 +92,7 @@ func kernelRoutes(b *testing.B) (*netlab.Lab, *netlab.NS, *netlab.NS, []netip.Ad
 				idx = i1
 			}
 			r := Route{Dst: p, Table: TableMain, Metric: 1024, Protocol: ProtocolStatic, Scope: unix.RT_SCOPE_LINK, Type: TypeUnicast,
-				Nexthops: []Nexthop{{Interface: Interface{Index: idx}, Weight: 1}}}
+				Nexthops: []Nexthop{{Interface: netpulse.Interface{Index: idx}, Weight: 1}}}
 			if !add(r) {
 				continue
 			}
@@ -134,7 +135,7 @@ func BenchmarkViewOnKernelTable(b *testing.B) {
 	h := HealthMap{}
 	for _, l := range v.Links() {
 		if l.Name == "l1" {
-			h[l.Index] = Health{IP: StateDown}
+			h[l.Index] = netpulse.HealthIPDown
 		}
 	}
 	for _, set := range benchSets {
@@ -157,7 +158,7 @@ func BenchmarkViewOnKernelTable(b *testing.B) {
 	}
 	b.Run("Dump", func(b *testing.B) {
 		for b.Loop() {
-			if err := v.k.dump(); err != nil {
+			if err := v.dump(); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"golang.org/x/sys/unix"
 )
@@ -71,7 +72,7 @@ func BenchmarkViewLinkFlap(b *testing.B) {
 	}
 	run := func(mode string) flapTrial {
 		var v *View
-		var ch <-chan struct{}
+		var ch <-chan netpulse.Event
 		if mode != "none" {
 			var err error
 			v, err = NewView(context.Background(), &ViewConfig{NetNS: node.FD(), redumpEveryHint: mode == "legacy"})
@@ -79,9 +80,9 @@ func BenchmarkViewLinkFlap(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer v.Close()
-			var cancel func()
-			ch, cancel = v.Subscribe()
+			subCtx, cancel := context.WithCancel(context.Background())
 			defer cancel()
+			ch = v.Subscribe(subCtx)
 			time.Sleep(time.Second) // settle after the initial dump
 		}
 		var tr flapTrial

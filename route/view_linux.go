@@ -5,7 +5,6 @@ package route
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,10 +29,9 @@ const nlmFDumpIntr = 0x10
 // maxDumpTries bounds the retries of an interrupted dump.
 const maxDumpTries = 10
 
-// viewKernel is the Linux part of a View.
+// viewKernel is the Linux part of a View: its sockets and its reader
+// goroutine.
 type viewKernel struct {
-	cfg    ViewConfig
-	log    *slog.Logger
 	sockMu sync.Mutex // guards sub, which an overrun replaces
 	sub    *netlink.Conn
 	req    *netlink.Conn
@@ -40,16 +39,6 @@ type viewKernel struct {
 	once   sync.Once
 	done   chan struct{}
 	wg     sync.WaitGroup
-
-	mu     sync.RWMutex
-	tables map[uint32]*Table
-	first  *Table
-
-	subMu sync.Mutex
-	subs  map[chan struct{}]struct{}
-
-	overruns, dumps, dumpRetries, decodeErrors, receiveErrors, updates atomic.Uint64
-	lastErr                                                            atomic.Pointer[error]
 
 	// nsFD is the view's own duplicate of cfg.NetNS (0: the caller's
 	// namespace), closed by Close; cfg.NetNS holds it too.
@@ -59,65 +48,56 @@ type viewKernel struct {
 	filt *netlink.Conn
 	// Refresh state, owned by the reader goroutine.
 	pend refreshState
-	// failing is true while the view cannot follow the kernel (its
-	// notification socket broken, a dump failing).
-	failing                                   atomic.Bool
-	refreshes, hintsIgnored, fullDumpsDelayed atomic.Uint64
 }
 
-func newViewKernel(ctx context.Context, cfg *ViewConfig) (*viewKernel, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	v := &viewKernel{cfg: c, log: c.Logger, done: make(chan struct{}), tables: map[uint32]*Table{}, subs: map[chan struct{}]struct{}{}}
-	if v.log == nil {
-		v.log = slog.New(slog.DiscardHandler)
-	}
+// open subscribes, dumps and starts the reader goroutine.
+func (v *View) open(ctx context.Context) error {
+	v.done = make(chan struct{})
 	// Work on a duplicate of the caller's descriptor: the caller may close
 	// its own (or its number may be reused for another namespace) while
 	// the view still needs it to re-subscribe.
-	if c.NetNS != 0 {
-		fd, err := dupNetNS(c.NetNS)
+	if v.cfg.NetNS != 0 {
+		fd, err := dupNetNS(v.cfg.NetNS)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		v.nsFD, v.cfg.NetNS = fd, fd
 	}
+	var err error
 	// Subscribe first, then dump: a change between the two is then seen.
 	v.sub, err = v.subscribe()
 	if err != nil {
 		v.closeNS()
-		return nil, err
+		return err
 	}
 	v.req, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: false})
 	if err != nil {
 		v.sub.Close()
 		v.closeNS()
-		return nil, wrapErr("dial", err)
+		return wrapErr("dial", err)
 	}
 	v.filt, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: true})
 	if err != nil {
 		v.sub.Close()
 		v.req.Close()
 		v.closeNS()
-		return nil, wrapErr("dial", err)
+		return wrapErr("dial", err)
 	}
 	if err := ctx.Err(); err != nil {
 		v.closeSockets()
-		return nil, err
+		return err
 	}
 	if err := v.dump(); err != nil {
 		v.closeSockets()
-		return nil, err
+		return err
 	}
 	v.wg.Add(1)
 	go v.run()
-	return v, nil
+	return nil
 }
 
 // subscribe opens a socket subscribed to the groups the view follows.
-func (v *viewKernel) subscribe() (*netlink.Conn, error) {
+func (v *View) subscribe() (*netlink.Conn, error) {
 	groups := uint32(0)
 	for _, g := range []uint32{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
 		unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_NETCONF, unix.RTNLGRP_IPV6_NETCONF} {
@@ -142,7 +122,7 @@ func (v *viewKernel) subscribe() (*netlink.Conn, error) {
 // which a busy table may never allow: a fresh socket has no such state.
 // It reports false when the view is closing, and the error that kept the
 // old socket in place.
-func (v *viewKernel) resubscribe() (bool, error) {
+func (v *View) resubscribe() (bool, error) {
 	fresh, err := v.subscribe()
 	v.sockMu.Lock()
 	defer v.sockMu.Unlock()
@@ -162,13 +142,14 @@ func (v *viewKernel) resubscribe() (bool, error) {
 	return true, nil
 }
 
-func (v *viewKernel) subConn() *netlink.Conn {
+func (v *View) subConn() *netlink.Conn {
 	v.sockMu.Lock()
 	defer v.sockMu.Unlock()
 	return v.sub
 }
 
-func (v *viewKernel) Close() error {
+// closeKernel stops the reader goroutine and closes the sockets.
+func (v *View) closeKernel() {
 	v.once.Do(func() {
 		v.sockMu.Lock()
 		v.closed.Store(true)
@@ -179,106 +160,7 @@ func (v *viewKernel) Close() error {
 		v.req.Close()
 		v.filt.Close()
 		v.closeNS()
-		v.subMu.Lock()
-		for ch := range v.subs {
-			close(ch)
-			delete(v.subs, ch)
-		}
-		v.subMu.Unlock()
 	})
-	return nil
-}
-
-func (v *viewKernel) Subscribe() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	v.subMu.Lock()
-	if v.closed.Load() {
-		close(ch)
-		v.subMu.Unlock()
-		return ch, func() {}
-	}
-	v.subs[ch] = struct{}{}
-	v.subMu.Unlock()
-	return ch, func() {
-		v.subMu.Lock()
-		if _, ok := v.subs[ch]; ok {
-			delete(v.subs, ch)
-			close(ch)
-		}
-		v.subMu.Unlock()
-	}
-}
-
-func (v *viewKernel) notify() {
-	v.updates.Add(1)
-	v.subMu.Lock()
-	for ch := range v.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-	v.subMu.Unlock()
-}
-
-func (v *viewKernel) Lookup(dst netip.Addr) (Route, bool) {
-	v.mu.RLock()
-	r, ok := v.first.Lookup(dst)
-	v.mu.RUnlock()
-	return r, ok
-}
-
-func (v *viewKernel) Select(dst netip.Addr, h HealthSource) (Selection, error) {
-	v.mu.RLock()
-	s, err := v.first.Select(dst, h)
-	v.mu.RUnlock()
-	return s, err
-}
-
-func (v *viewKernel) Read(table uint32, fn func(t *Table)) bool {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	t := v.first
-	if table != 0 {
-		t = v.tables[table]
-	}
-	if t == nil {
-		return false
-	}
-	fn(t)
-	return true
-}
-
-func (v *viewKernel) Routes() []Route {
-	var out []Route
-	v.Read(0, func(t *Table) { out = t.Routes() })
-	return out
-}
-
-func (v *viewKernel) Links() []Link {
-	var out []Link
-	v.Read(0, func(t *Table) { out = t.Links() })
-	return out
-}
-
-func (v *viewKernel) Addresses(index int) []Address {
-	var out []Address
-	v.Read(0, func(t *Table) { out = t.Addresses(index) })
-	return out
-}
-
-func (v *viewKernel) Snapshot() ViewSnapshot {
-	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
-		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load(),
-		Failing: v.failing.Load(), Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
-		FullDumpsDelayed: v.fullDumpsDelayed.Load()}
-	if e := v.lastErr.Load(); e != nil {
-		s.LastError = *e
-	}
-	v.mu.RLock()
-	s.Routes = v.first.Len()
-	v.mu.RUnlock()
-	return s
 }
 
 // Backoff between attempts to replace a notification socket that fails
@@ -289,12 +171,12 @@ const (
 )
 
 // dumpAll runs one dump request and reports whether it was interrupted.
-func (v *viewKernel) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
+func (v *View) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
 	return v.dumpOn(v.req, typ, body)
 }
 
 // dumpOn runs one dump request on c, retrying while it is interrupted.
-func (v *viewKernel) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
+func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
 	for try := 0; ; try++ {
 		msgs, err := c.Execute(netlink.Message{
 			Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Dump},
@@ -320,7 +202,7 @@ func (v *viewKernel) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte
 }
 
 // dump reads links, addresses and routes and replaces the tables.
-func (v *viewKernel) dump() error {
+func (v *View) dump() error {
 	v.dumps.Add(1)
 	lb, _ := (&rtnetlink.LinkMessage{}).MarshalBinary()
 	lmsgs, err := v.dumpAll(unix.RTM_GETLINK, 0, lb)
@@ -348,7 +230,7 @@ func (v *viewKernel) dump() error {
 		if m.Header.Type != unix.RTM_NEWLINK || lm.UnmarshalBinary(m.Data) != nil {
 			continue
 		}
-		l := Link{Interface: Interface{Index: int(lm.Index)}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
+		l := Link{Interface: netpulse.Interface{Index: int(lm.Index)}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
 		if lm.Attributes != nil {
 			l.Name = lm.Attributes.Name
 		}
@@ -452,14 +334,14 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 	}
 	if len(rm.Attributes.Multipath) > 0 {
 		for _, nh := range rm.Attributes.Multipath {
-			n := Nexthop{Interface: Interface{Index: int(nh.Hop.IfIndex)}, Flags: NexthopFlags(nh.Hop.Flags), Weight: int(nh.Hop.Hops) + 1}
+			n := Nexthop{Interface: netpulse.Interface{Index: int(nh.Hop.IfIndex)}, Flags: NexthopFlags(nh.Hop.Flags), Weight: int(nh.Hop.Hops) + 1}
 			if a, ok := ipAddr(nh.Gateway); ok {
 				n.Gateway = a
 			}
 			r.Nexthops = append(r.Nexthops, n)
 		}
 	} else if rm.Attributes.OutIface != 0 || rm.Attributes.Gateway != nil {
-		n := Nexthop{Interface: Interface{Index: int(rm.Attributes.OutIface)}, Flags: NexthopFlags(rm.Flags & 0xff), Weight: 1}
+		n := Nexthop{Interface: netpulse.Interface{Index: int(rm.Attributes.OutIface)}, Flags: NexthopFlags(rm.Flags & 0xff), Weight: 1}
 		if a, ok := ipAddr(rm.Attributes.Gateway); ok {
 			n.Gateway = a
 		}
@@ -493,7 +375,7 @@ func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {
 	if am.Attributes.Flags != 0 {
 		flags = am.Attributes.Flags
 	}
-	return Address{Prefix: netip.PrefixFrom(a, int(am.PrefixLength)), Interface: Interface{Index: int(am.Index)}, Scope: Scope(am.Scope), Flags: flags}, true
+	return Address{Prefix: netip.PrefixFrom(a, int(am.PrefixLength)), Interface: netpulse.Interface{Index: int(am.Index)}, Scope: Scope(am.Scope), Flags: flags}, true
 }
 
 // encodeRoute builds the message that adds or deletes r.
@@ -547,4 +429,4 @@ func encodeRoute(r *Route) *rtnetlink.RouteMessage {
 }
 
 // cfgNetlink returns a netlink configuration for the view's namespace.
-func (v *viewKernel) cfgNetlink() *netlink.Config { return &netlink.Config{NetNS: v.cfg.NetNS} }
+func (v *View) cfgNetlink() *netlink.Config { return &netlink.Config{NetNS: v.cfg.NetNS} }

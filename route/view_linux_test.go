@@ -24,17 +24,28 @@ func TestViewFollowsNotifications(t *testing.T) {
 	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
-	ch, cancel := v.Subscribe()
+	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ch := v.Subscribe(subCtx)
 
 	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
 	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("2001:db8:10::2/64")))
 	idx, err := node.Index("eth2")
 	require.NoError(t, err)
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no change notified")
+	// The addresses and their prefix routes are told, in one event or in
+	// several.
+	var seen ViewEvent
+	for timeout := time.After(10 * time.Second); !seen.Addresses || !seen.Routes; {
+		select {
+		case ev := <-ch:
+			ve, ok := ev.(*ViewEvent)
+			require.True(t, ok, "%T", ev)
+			require.False(t, ve.Time.IsZero())
+			require.True(t, ve.Routes || ve.Links || ve.Addresses)
+			seen.Routes, seen.Addresses = seen.Routes || ve.Routes, seen.Addresses || ve.Addresses
+		case <-timeout:
+			t.Fatalf("changes not notified: %+v", seen)
+		}
 	}
 	waitFor(t, 10*time.Second, "connected route and address seen", func() bool {
 		r, ok := v.Lookup(netip.MustParseAddr("198.18.10.9"))

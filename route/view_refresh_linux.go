@@ -10,6 +10,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
@@ -52,33 +53,22 @@ func dupNetNS(fd int) (int, error) {
 	return nfd, nil
 }
 
-func (v *viewKernel) closeNS() {
+func (v *View) closeNS() {
 	if v.nsFD != 0 {
 		unix.Close(v.nsFD)
 		v.nsFD = 0
 	}
 }
 
-func (v *viewKernel) closeSockets() {
+func (v *View) closeSockets() {
 	v.sub.Close()
 	v.req.Close()
 	v.filt.Close()
 	v.closeNS()
 }
 
-// setFailing records the view's health and tells subscribers when it
-// changes.
-func (v *viewKernel) setFailing(failing bool, err error) {
-	if err != nil {
-		v.lastErr.Store(&err)
-	}
-	if v.failing.Swap(failing) != failing {
-		v.notify()
-	}
-}
-
 // want schedules a refresh of interface index (0: none) or of everything.
-func (v *viewKernel) want(index int, full bool) {
+func (v *View) want(index int, full bool) {
 	now := time.Now()
 	p := &v.pend
 	if index != 0 {
@@ -111,7 +101,10 @@ func (v *viewKernel) want(index int, full bool) {
 	}
 }
 
-func (v *viewKernel) run() {
+// run is the reader goroutine: it applies notifications as they come,
+// handles a failed receive, and reads again what they said changed when
+// that is due.
+func (v *View) run() {
 	defer v.wg.Done()
 	backoff := minReceiveBackoff
 	for {
@@ -121,43 +114,13 @@ func (v *viewKernel) run() {
 		if v.closed.Load() {
 			return
 		}
-		var oe *netlink.OpError
-		switch {
-		case err == nil:
+		if err == nil {
 			backoff = minReceiveBackoff
-			if v.apply(msgs) {
-				v.notify()
+			if ch := v.apply(msgs); ch != (ViewEvent{}) {
+				v.notify(ch)
 			}
-		case errors.Is(err, unix.ENOBUFS):
-			v.overruns.Add(1)
-			v.log.Warn("route: notification overrun, dumping again")
-			if ok, _ := v.resubscribe(); !ok {
-				return
-			}
-			v.want(0, true)
-		case errors.As(err, &oe) && oe.Timeout():
-		default:
-			// A broken socket: wait (backing off while it stays broken),
-			// replace it, dump again to stay correct, and go on.
-			v.receiveErrors.Add(1)
-			v.setFailing(true, err)
-			v.log.Error("route: receive", "err", err, "retry_in", backoff)
-			select {
-			case <-v.done:
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, maxReceiveBackoff)
-			ok, rerr := v.resubscribe()
-			if !ok {
-				return
-			}
-			if rerr != nil {
-				v.setFailing(true, rerr)
-				continue
-			}
-			v.pend.full = true
-			v.pend.due = time.Now()
+		} else if !v.receiveFailed(err, &backoff) {
+			return
 		}
 		if !v.pend.due.IsZero() && !time.Now().Before(v.pend.due) {
 			v.refresh()
@@ -165,10 +128,56 @@ func (v *viewKernel) run() {
 	}
 }
 
+// receiveFailed handles a failed receive: an overrun (a fresh socket and
+// a full dump), the read deadline (a refresh is due), or a broken socket.
+// It reports false when the view is closing.
+func (v *View) receiveFailed(err error, backoff *time.Duration) bool {
+	var oe *netlink.OpError
+	switch {
+	case errors.Is(err, unix.ENOBUFS):
+		v.overruns.Add(1)
+		v.log.Warn("route: notification overrun, dumping again")
+		if ok, _ := v.resubscribe(); !ok {
+			return false
+		}
+		v.want(0, true)
+	case errors.As(err, &oe) && oe.Timeout():
+	default:
+		return v.replaceBroken(err, backoff)
+	}
+	return true
+}
+
+// replaceBroken waits (backing off while the socket stays broken),
+// replaces the notification socket and schedules a full dump to stay
+// correct. It reports false when the view is closing.
+func (v *View) replaceBroken(err error, backoff *time.Duration) bool {
+	v.receiveErrors.Add(1)
+	v.setFailing(true, err)
+	v.log.Error("route: receive", "err", err, "retry_in", *backoff)
+	select {
+	case <-v.done:
+		return false
+	case <-time.After(*backoff):
+	}
+	*backoff = min(2**backoff, maxReceiveBackoff)
+	ok, rerr := v.resubscribe()
+	if !ok {
+		return false
+	}
+	if rerr != nil {
+		v.setFailing(true, rerr)
+		return true
+	}
+	v.pend.full = true
+	v.pend.due = time.Now()
+	return true
+}
+
 // apply applies a batch of notifications to the tables, notes what must
-// be read again, and reports whether the tables changed.
-func (v *viewKernel) apply(msgs []netlink.Message) bool {
-	changed := false
+// be read again, and reports what changed (the zero ViewEvent: nothing).
+func (v *View) apply(msgs []netlink.Message) ViewEvent {
+	var changed ViewEvent
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, m := range msgs {
@@ -187,7 +196,7 @@ func (v *viewKernel) apply(msgs []netlink.Message) bool {
 			if t == nil {
 				continue
 			}
-			changed = true
+			changed.Routes = true
 			if m.Header.Type == unix.RTM_DELROUTE {
 				t.Delete(r)
 				continue
@@ -213,7 +222,7 @@ func (v *viewKernel) apply(msgs []netlink.Message) bool {
 				continue
 			}
 			if v.linkChanged(m.Header.Type, &lm) {
-				changed = true
+				changed.Links = true
 			}
 		case unix.RTM_NEWNETCONF, unix.RTM_DELNETCONF:
 			v.netconfChanged(m.Data)
@@ -227,7 +236,7 @@ func (v *viewKernel) apply(msgs []netlink.Message) bool {
 			if !ok {
 				continue
 			}
-			changed = true
+			changed.Addresses = true
 			for _, t := range v.tables {
 				if l, ok := t.links[a.Interface.Index]; ok {
 					a.Interface.Name = l.Name
@@ -257,7 +266,7 @@ func (v *viewKernel) apply(msgs []netlink.Message) bool {
 // refresh of the link's routes when it changes what routing sees: admin
 // state, carrier, name (routes carry it), appearance. Other attributes
 // (statistics, MTU, operstate alone...) change no route.
-func (v *viewKernel) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bool {
+func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bool {
 	idx := int(lm.Index)
 	if typ == unix.RTM_DELLINK {
 		if v.cfg.redumpEveryHint {
@@ -272,7 +281,7 @@ func (v *viewKernel) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessa
 		}
 		return true
 	}
-	l := Link{Interface: Interface{Index: idx}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
+	l := Link{Interface: netpulse.Interface{Index: idx}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
 	if lm.Attributes != nil {
 		l.Name = lm.Attributes.Name
 	}
@@ -307,7 +316,7 @@ func (v *viewKernel) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessa
 // ignoreLinkdown returns the effective ignore_routes_with_linkdown of an
 // interface for IPv4 (its own value or "all") and IPv6 (its own value,
 // which "all" sets), read with RTM_GETNETCONF.
-func (v *viewKernel) ignoreLinkdown(idx int) (v4, v6 bool, err error) {
+func (v *View) ignoreLinkdown(idx int) (v4, v6 bool, err error) {
 	get := func(family uint8, ifindex int32) (bool, error) {
 		ae := netlink.NewAttributeEncoder()
 		ae.Int32(netconfaIfindex, ifindex)
@@ -354,7 +363,7 @@ func (v *viewKernel) ignoreLinkdown(idx int) (v4, v6 bool, err error) {
 
 // applyCarrier applies carrier changes to the routes of the interfaces in
 // idx; an interface it cannot handle so is put in dirty (a filtered dump).
-func (v *viewKernel) applyCarrier(idx, dirty map[int]bool) map[int]bool {
+func (v *View) applyCarrier(idx, dirty map[int]bool) map[int]bool {
 	for i := range idx {
 		if dirty[i] {
 			continue
@@ -382,7 +391,7 @@ func (v *viewKernel) applyCarrier(idx, dirty map[int]bool) map[int]bool {
 // netconf change alters: ignore_routes_with_linkdown makes the kernel
 // report RTNH_F_DEAD on the linkdown nexthops of the interface (or of
 // every interface for "all" and "default").
-func (v *viewKernel) netconfChanged(data []byte) {
+func (v *View) netconfChanged(data []byte) {
 	if v.cfg.redumpEveryHint {
 		v.want(0, true)
 		return
@@ -430,7 +439,7 @@ func (v *viewKernel) netconfChanged(data []byte) {
 
 // refresh reads again what the notifications said changed: the routes
 // of the changed interfaces, or everything.
-func (v *viewKernel) refresh() {
+func (v *View) refresh() {
 	p := &v.pend
 	dirty, carrier, full := p.dirty, p.carrier, p.full
 	p.dirty, p.carrier, p.full, p.due = nil, nil, false, time.Time{}
@@ -464,12 +473,12 @@ func (v *viewKernel) refresh() {
 	p.backoff = 0
 	v.refreshes.Add(1)
 	v.setFailing(false, nil)
-	v.notify()
+	v.notify(ViewEvent{Routes: true, Links: full, Addresses: full})
 }
 
 // refreshInterfaces reads the routes through each interface in idx (a
 // dump filtered by output interface) and puts them in the tables.
-func (v *viewKernel) refreshInterfaces(idx map[int]bool) error {
+func (v *View) refreshInterfaces(idx map[int]bool) error {
 	var krs []Route
 	for i := range idx {
 		for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {

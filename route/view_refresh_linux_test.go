@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -43,8 +44,9 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
-	ch, cancel := v.Subscribe()
+	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ch := v.Subscribe(subCtx)
 	fresh := func() []Route {
 		f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
 		require.NoError(t, err)
@@ -208,20 +210,24 @@ func TestViewReportsItsHealth(t *testing.T) {
 	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
-	ch, cancel := v.Subscribe()
+	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	ch := v.Subscribe(subCtx)
 	seen := false
 	// The failing state lasts the receive backoff (10 ms, doubling while
 	// the socket keeps breaking): break it until a notification shows it.
 	for try := 0; try < 8 && !seen; try++ {
-		require.NoError(t, v.k.subConn().Close())
+		require.NoError(t, v.subConn().Close())
 		timeout := time.After(10 * time.Second)
 	wait:
 		for {
 			select {
-			case <-ch:
-				if s := v.Snapshot(); s.Failing {
-					require.Error(t, s.LastError)
+			case ev := <-ch:
+				if ce, ok := ev.(*netpulse.ConditionEvent); ok && ce.Reason == netpulse.ReasonFailing {
+					require.False(t, ce.Condition.OK)
+					require.Error(t, ce.Condition.Err)
+					require.True(t, v.Snapshot().Failing || v.Snapshot().Refreshes > 0)
+					require.Error(t, v.Snapshot().LastError)
 					seen = true
 					break wait
 				}
@@ -234,12 +240,17 @@ func TestViewReportsItsHealth(t *testing.T) {
 		}
 	}
 	require.True(t, seen, "never notified while failing")
-	waitFor(t, 10*time.Second, "healthy again", func() bool {
+	working := false
+	waitFor(t, 10*time.Second, "working again, told to the subscriber", func() bool {
 		select {
-		case <-ch:
+		case ev := <-ch:
+			if ce, ok := ev.(*netpulse.ConditionEvent); ok && ce.Reason == netpulse.ReasonWorking {
+				require.True(t, ce.Condition.OK)
+				working = true
+			}
 		default:
 		}
-		return !v.Snapshot().Failing
+		return working && !v.Snapshot().Failing
 	})
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.99.0/24"), Dev: "eth2"}))
 	waitFor(t, 10*time.Second, "route added after the repair seen", func() bool {

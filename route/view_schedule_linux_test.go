@@ -16,7 +16,7 @@ import (
 // duration, and full dumps wait five times the last one's duration.
 func TestRefreshSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		v := &viewKernel{cfg: ViewConfig{Coalesce: 10 * time.Millisecond}}
+		v := &View{cfg: ViewConfig{Coalesce: 10 * time.Millisecond}}
 		finish := func(cost time.Duration) {
 			v.pend.dirty, v.pend.carrier, v.pend.full, v.pend.due = nil, nil, false, time.Time{}
 			v.pend.lastEnd, v.pend.lastCost = time.Now(), cost
@@ -51,7 +51,7 @@ func TestRefreshSchedule(t *testing.T) {
 		require.Equal(t, uint64(1), v.fullDumpsDelayed.Load())
 
 		// The baseline mode of the churn trial: everything, at once.
-		b := &viewKernel{cfg: ViewConfig{Coalesce: 10 * time.Millisecond, redumpEveryHint: true}}
+		b := &View{cfg: ViewConfig{Coalesce: 10 * time.Millisecond, redumpEveryHint: true}}
 		b.want(3, false)
 		require.True(t, b.pend.full)
 		require.Equal(t, time.Now(), b.pend.due)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -67,12 +68,12 @@ func TestJSONLines(t *testing.T) {
 	at := time.Date(2026, 11, 22, 5, 0, 0, 120000000, time.UTC)
 	var buf bytes.Buffer
 	o := newOutput(&buf, io.Discard, true)
-	o.event(&failover.HealthEvent{Time: at, Interface: failover.Interface{Index: 3, Name: "eth3"},
-		From: failover.HealthUp, To: failover.HealthLinkDown, Failure: failover.FailureLinkIP})
+	o.event(&failover.HealthEvent{Time: at, Interface: netpulse.Interface{Index: 3, Name: "eth3"},
+		From: netpulse.HealthUp, To: netpulse.HealthLinkDown, Failure: netpulse.FailureLinkIP})
 	o.event(&failover.SwitchEvent{Time: at, Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("2001:db8::50/64")},
-		From: failover.Interface{Name: "eth3"}, To: failover.Interface{Name: "eth2"}, Reason: failover.ReasonIPDown})
+		From: netpulse.Interface{Name: "eth3"}, To: netpulse.Interface{Name: "eth2"}, Reason: netpulse.ReasonIPDown})
 	o.event(&failover.SwitchEvent{Time: at, Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24")},
-		To: failover.Interface{Name: "eth3"}, Reason: failover.ReasonInitial}) // not on stdout
+		To: netpulse.Interface{Name: "eth3"}, Reason: netpulse.ReasonInitial}) // not on stdout
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	require.Len(t, lines, 3)
 	require.Equal(t, `{"time":"2026-11-22T05:00:00.120000000Z","event":"health","interface":"eth3","state":"link-down","failure":"link+ip"}`, lines[0])
@@ -84,7 +85,7 @@ func TestJSONLines(t *testing.T) {
 // ends failoverd (the daemon restores and exits 1); other errors, and
 // transient ones, do not.
 func TestFatal(t *testing.T) {
-	eth3 := failover.Interface{Name: "eth3"}
+	eth3 := netpulse.Interface{Name: "eth3"}
 	require.ErrorContains(t, fatal(&failover.ActionErrorEvent{Op: "add", Interface: eth3, Err: os.ErrPermission, Permanent: true}),
 		"failoverd needs CAP_NET_ADMIN and CAP_NET_RAW")
 	ce := &failover.ConflictError{Address: netip.MustParsePrefix("198.18.10.50/24")}

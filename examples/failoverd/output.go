@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 )
@@ -37,7 +38,7 @@ func joinPrefixes(ps []netip.Prefix) string {
 }
 
 // event prints one engine event.
-func (o *output) event(ev failover.Event) {
+func (o *output) event(ev netpulse.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch ev := ev.(type) {
@@ -48,7 +49,7 @@ func (o *output) event(ev failover.Event) {
 		}
 		fmt.Fprintf(o.w, "%s %s health %s -> %s (failure %s, reason %s)\n", stamp(ev.Time), ev.Interface.Name, ev.From, ev.To, ev.Failure, ev.Reason)
 	case *failover.SwitchEvent:
-		if ev.Reason == failover.ReasonInitial {
+		if ev.Reason == netpulse.ReasonInitial {
 			fmt.Fprintf(o.errw, "%s placed %s on %s\n", stamp(ev.Time), joinPrefixes(ev.Addresses), ev.To.Name)
 			return
 		}

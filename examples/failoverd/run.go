@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -26,7 +27,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 	}
 	members := append([]string{o.primary}, o.standbys...)
 
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
 	if err != nil {
 		return err
 	}
@@ -43,9 +44,9 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		return err
 	}
 
-	sel := make([]linkmon.Interface, len(members))
+	sel := make([]netpulse.Interface, len(members))
 	for i, m := range members {
-		sel[i] = linkmon.Interface{Name: m}
+		sel[i] = netpulse.Interface{Name: m}
 	}
 	w, err := linkmon.Open(ctx, &linkmon.Config{NetNS: fd, Interfaces: sel})
 	if err != nil {
@@ -66,7 +67,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		}
 	}
 
-	e, err := failover.New(failover.Config{
+	e, err := failover.New(ctx, &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Name: o.primary, Primary: o.primary, Standbys: o.standbys, Addresses: o.addresses,
 			Initial: initial, Failback: o.failback, HoldDown: o.holdDown,
@@ -79,13 +80,13 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 	defer e.Close()
 	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	events := e.Subscribe(subCtx)
 	if err := e.FollowLinks(w.Subscribe(subCtx)); err != nil {
 		return err
 	}
 	if err := e.FollowIP(p.Subscribe(subCtx)); err != nil {
 		return err
 	}
-	events := e.Events()
 	for {
 		select {
 		case <-ctx.Done():
@@ -106,7 +107,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 // or an address held elsewhere, which no retry can fix. Other permanent
 // errors (a member gone meanwhile) are retried by the engine when the
 // member's health changes.
-func fatal(ev failover.Event) error {
+func fatal(ev netpulse.Event) error {
 	a, ok := ev.(*failover.ActionErrorEvent)
 	if !ok || !a.Permanent {
 		return nil

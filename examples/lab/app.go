@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/ipmon"
@@ -57,7 +58,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	fd := topo.node.FD()
 	if a.watcher, err = linkmon.Open(ctx, &linkmon.Config{
 		NetNS:      fd,
-		Interfaces: []linkmon.Interface{{Name: "eth2"}, {Name: "eth3"}},
+		Interfaces: []netpulse.Interface{{Name: "eth2"}, {Name: "eth3"}},
 		Damping:    damping,
 	}); err != nil {
 		return nil, fmt.Errorf("linkmon: %w", err)
@@ -83,11 +84,11 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
-	act, err := failover.NewActuator(&failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
 	if err != nil {
 		return nil, fmt.Errorf("failover actuator: %w", err)
 	}
-	if a.engine, err = failover.New(failover.Config{
+	if a.engine, err = failover.New(ctx, &failover.Config{
 		Actuator: act,
 		Groups: []failover.GroupConfig{{
 			Name: "service", Primary: "eth3", Standbys: []string{"eth2"},
@@ -98,6 +99,7 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}); err != nil {
 		return nil, fmt.Errorf("failover: %w", err)
 	}
+	engineEvents := a.engine.Subscribe(ctx)
 	if err := a.engine.FollowLinks(a.watcher.Subscribe(ctx)); err != nil {
 		return nil, err
 	}
@@ -108,10 +110,11 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	// The Steerer's health, and the timeline, from their own subscriptions.
 	feed := healthfeed.Feed{
 		Setter: a.steerer,
-		OnLink: func(ev linkmon.Event) { rec.add(record{at: ev.Time, link: &ev}) },
-		OnIP:   func(ev ipmon.Event) { rec.add(record{at: ev.At, ip: &ev}) },
+		OnLink: func(ev *linkmon.LinkEvent) { rec.add(record{at: ev.Time, link: ev}) },
+		OnIP:   func(ev netpulse.Event) { rec.add(record{at: ev.EventTime(), ip: ev}) },
 	}
 	links, targets := a.watcher.Subscribe(ctx), a.poller.Subscribe(ctx)
+	steered := a.steerer.Subscribe(context.Background()) // ended by a.steerer.Close
 	a.wg.Add(3)
 	go func() {
 		defer a.wg.Done()
@@ -119,13 +122,18 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	}()
 	go func() {
 		defer a.wg.Done()
-		for ev := range a.steerer.Events() {
-			rec.add(record{at: ev.Time, route: &ev})
+		for e := range steered {
+			switch ev := e.(type) {
+			case *route.SteerEvent:
+				rec.add(record{at: ev.Time, route: ev})
+			default: // the Steerer's condition, or a drop
+				rec.add(record{at: e.EventTime(), steering: e})
+			}
 		}
 	}()
 	go func() {
 		defer a.wg.Done()
-		for ev := range a.engine.Events() {
+		for ev := range engineEvents {
 			rec.add(record{at: ev.EventTime(), fo: ev})
 		}
 	}()

@@ -31,11 +31,11 @@ import (
 //     changes, and nothing after the release (the flapping stopped).
 //
 // slack is what scheduling may add to the last bound.
-func dampingProblems(evs []linkmon.Event, d linkmon.Damping, start, end time.Time, slack time.Duration) []string {
+func dampingProblems(evs []linkmon.LinkEvent, d linkmon.Damping, start, end time.Time, slack time.Duration) []string {
 	var probs []string
 	problem := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
 	var losses, changes int
-	var damped, released *linkmon.Event
+	var damped, released *linkmon.LinkEvent
 	for i := range evs {
 		ev := &evs[i]
 		s, p := ev.State, ev.Previous

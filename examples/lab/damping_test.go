@@ -20,13 +20,13 @@ type flapStep struct {
 	kt      uint64
 }
 
-func flapEvents(start time.Time, steps ...flapStep) []linkmon.Event {
+func flapEvents(start time.Time, steps ...flapStep) []linkmon.LinkEvent {
 	prev := linkmon.State{Name: "eth3", Present: true, AdminUp: true, Carrier: true, KernelCarrier: true}
-	var evs []linkmon.Event
+	var evs []linkmon.LinkEvent
 	for _, s := range steps {
 		st := prev
 		st.Carrier, st.Damped, st.Penalty, st.KernelTransitions = s.carrier, s.damped, s.penalty, s.kt
-		evs = append(evs, linkmon.Event{State: st, Previous: prev, Time: start.Add(time.Duration(s.ms) * time.Millisecond)})
+		evs = append(evs, linkmon.LinkEvent{State: st, Previous: prev, Time: start.Add(time.Duration(s.ms) * time.Millisecond)})
 		prev = st
 	}
 	return evs

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/jsonl"
-	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/route"
 )
 
 // How long a step waits for what it expects. Generous: the figures printed
@@ -139,7 +137,7 @@ func (s *session) unsettled() string {
 		return fmt.Sprintf("service address on %q (pending move: %t)", g.Active, g.MovePending)
 	}
 	for _, m := range g.Members {
-		if m.Health != failover.HealthUp {
+		if m.Health != netpulse.HealthUp {
 			return fmt.Sprintf("%s is %s", m.Name, m.Health)
 		}
 	}
@@ -149,7 +147,7 @@ func (s *session) unsettled() string {
 		}
 	}
 	for _, ifs := range s.app.poller.Snapshot().Interfaces {
-		if ifs.Verdict != ipmon.VerdictAlive {
+		if ifs.Verdict != netpulse.VerdictAlive {
 			return fmt.Sprintf("IP path of %s is %s", ifs.Name, ifs.Verdict)
 		}
 	}
@@ -173,16 +171,16 @@ func stepCIP(s *session, r *stepResult) {
 	s.lookupNames(r, "eth3") // eth3 came first: its subnet route is used
 	from, t0 := s.fault(r, "carrier lost on eth3 (its switch port goes down)", func() error { return sw.SetDown("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier loss seen", isLink("eth3", false))
-	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", route.ReasonLinkDown))
-	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
+	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", netpulse.ReasonLinkDown))
+	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", netpulse.ReasonLinkDown))
 	s.lookupNames(r, "eth2")
 	s.reachable(r, "after carrier loss")
-	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", ipmon.VerdictDead))
+	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", netpulse.VerdictDead))
 
 	from, t0 = s.fault(r, "carrier back on eth3", func() error { return sw.SetPortUp("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier back seen", isLink("eth3", true))
-	s.expect(r, from, t0, expectWithin, "routes restored", isRoute("eth3", route.ReasonRecovered))
-	s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
+	s.expect(r, from, t0, expectWithin, "routes restored", isRoute("eth3", netpulse.ReasonRecovered))
+	s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", netpulse.ReasonFailback))
 	s.lookupNames(r, "eth3")
 	s.reachable(r, "after recovery")
 }
@@ -191,35 +189,35 @@ func stepCIP(s *session, r *stepResult) {
 func stepIPOnly(s *session, r *stepResult) {
 	sw := s.topo.sw
 	from, t0 := s.fault(r, "eth3's switch port detached from the switch (carrier stays up)", func() error { return sw.SetMaster("p3", "") })
-	s.expect(r, from, t0, expectWithin, "IP path dead", isVerdict("eth3", ipmon.VerdictDead))
-	s.expect(r, from, t0, expectWithin, "reported ip-down", isHealth("eth3", failover.HealthIPDown))
-	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", route.ReasonIPDown))
-	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonIPDown))
+	s.expect(r, from, t0, expectWithin, "IP path dead", isVerdict("eth3", netpulse.VerdictDead))
+	s.expect(r, from, t0, expectWithin, "reported ip-down", isHealth("eth3", netpulse.HealthIPDown))
+	s.expect(r, from, t0, expectWithin, "route steered to eth2", isRoute("eth2", netpulse.ReasonIPDown))
+	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", netpulse.ReasonIPDown))
 	if s.rec.any(from, isLink("eth3", false)) {
 		r.problem("a carrier loss was reported for an IP-only failure")
 	}
 	if up, err := s.topo.node.Carrier("eth3"); err != nil || !up {
 		r.problem("eth3 lost carrier (%v): the failure is not IP-only", err)
 	}
-	if g := s.app.engine.Snapshot().Groups[0]; g.Members[0].Failure != failover.FailureIPOnly {
-		r.problem("eth3's failure reported as %s, want %s", g.Members[0].Failure, failover.FailureIPOnly)
+	if g := s.app.engine.Snapshot().Groups[0]; g.Members[0].Failure != netpulse.FailureIPOnly {
+		r.problem("eth3's failure reported as %s, want %s", g.Members[0].Failure, netpulse.FailureIPOnly)
 	}
 	s.reachable(r, "after the IP-only failure")
 
 	from, t0 = s.fault(r, "eth3's switch port attached again", func() error { return sw.SetMaster("p3", "br0") })
-	s.expect(r, from, t0, expectWithin, "IP path alive", isVerdict("eth3", ipmon.VerdictAlive))
-	s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
+	s.expect(r, from, t0, expectWithin, "IP path alive", isVerdict("eth3", netpulse.VerdictAlive))
+	s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", netpulse.ReasonFailback))
 }
 
 // Step 3: a standby whose IP path dies while it is idle.
 func stepStandby(s *session, r *stepResult) {
 	sw := s.topo.sw
 	from, t0 := s.fault(r, "standby eth2's switch port detached while eth2 is idle", func() error { return sw.SetMaster("p2", "") })
-	s.expect(r, from, t0, expectWithin, "standby reported ip-down", isHealth("eth2", failover.HealthIPDown))
+	s.expect(r, from, t0, expectWithin, "standby reported ip-down", isHealth("eth2", netpulse.HealthIPDown))
 	s.activeIs(r, "eth3")
 
 	from, t0 = s.fault(r, "carrier lost on primary eth3", func() error { return sw.SetDown("p3") })
-	s.expect(r, from, t0, expectWithin, "primary link-down", isHealth("eth3", failover.HealthLinkDown))
+	s.expect(r, from, t0, expectWithin, "primary link-down", isHealth("eth3", netpulse.HealthLinkDown))
 	s.expect(r, from, t0, expectWithin, "subnet-down reported", isSubnetDown(true))
 	time.Sleep(quietFor)
 	if s.rec.any(from, isAnySwitch) {
@@ -234,21 +232,21 @@ func stepStandby(s *session, r *stepResult) {
 		return sw.SetMaster("p2", "br0")
 	})
 	s.expect(r, from, t0, expectWithin, "subnet up again", isSubnetDown(false))
-	s.expect(r, from, t0, expectWithin, "standby up again", isHealth("eth2", failover.HealthUp))
+	s.expect(r, from, t0, expectWithin, "standby up again", isHealth("eth2", netpulse.HealthUp))
 }
 
 // Step 4: the primary recovers after a failover.
 func stepRecovery(s *session, r *stepResult) {
 	sw := s.topo.sw
 	from, t0 := s.fault(r, "carrier lost on eth3", func() error { return sw.SetDown("p3") })
-	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
-	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", ipmon.VerdictDead))
+	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", netpulse.ReasonLinkDown))
+	s.expect(r, from, t0, expectWithin, "probes out of eth3 fail too: IP path dead", isVerdict("eth3", netpulse.VerdictDead))
 
 	from, t0 = s.fault(r, "carrier back on eth3: is the recovery seen?", func() error { return sw.SetPortUp("p3") })
 	s.expect(r, from, t0, expectWithin, "carrier back seen", isLink("eth3", true))
-	s.expect(r, from, t0, expectWithin, "primary's IP path alive", isVerdict("eth3", ipmon.VerdictAlive))
-	up, ok1 := s.expect(r, from, t0, expectWithin, "primary up again", isHealth("eth3", failover.HealthUp))
-	back, ok2 := s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
+	s.expect(r, from, t0, expectWithin, "primary's IP path alive", isVerdict("eth3", netpulse.VerdictAlive))
+	up, ok1 := s.expect(r, from, t0, expectWithin, "primary up again", isHealth("eth3", netpulse.HealthUp))
+	back, ok2 := s.expect(r, from, t0, failbackWithin, "failed back", isSwitch("eth3", netpulse.ReasonFailback))
 	if ok1 && ok2 && back-up < holdDown*9/10 {
 		r.problem("failed back %v after the recovery, before the %v hold-down", back-up, holdDown)
 	}
@@ -268,16 +266,16 @@ func stepFlap(s *session, r *stepResult) {
 		return sw.Flap("p3", flaps, 10*time.Millisecond)
 	})
 	s.expect(r, from, t0, expectWithin, "damped", isDamped("eth3", true))
-	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", failover.ReasonLinkDown))
+	s.expect(r, from, t0, expectWithin, "address moved to eth2", isSwitch("eth2", netpulse.ReasonLinkDown))
 	released, ok := s.expect(r, from, t0, 10*time.Second, "released after the flapping stopped", isDamped("eth3", false))
-	s.expect(r, from, t0, 10*time.Second+failbackWithin, "failed back", isSwitch("eth3", failover.ReasonFailback))
+	s.expect(r, from, t0, 10*time.Second+failbackWithin, "failed back", isSwitch("eth3", netpulse.ReasonFailback))
 	// Reported carrier changes against the kernel's: damping keeps the
 	// application from following each flap, exactly as linkmon.Damping
 	// promises (dampingProblems).
-	var evs []linkmon.Event
+	var evs []linkmon.LinkEvent
 	s.rec.mu.Lock()
 	for _, rec := range s.rec.recs[from:] {
-		if rec.link != nil && !rec.link.IsHealth() && rec.link.State.Name == "eth3" {
+		if rec.link != nil && rec.link.State.Name == "eth3" {
 			evs = append(evs, *rec.link)
 		}
 	}

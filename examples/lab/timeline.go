@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -20,10 +21,13 @@ import (
 // A record is one event of the node's netpulse: exactly one field is set.
 type record struct {
 	at    time.Time
-	link  *linkmon.Event
-	ip    *ipmon.Event
-	route *route.Event
-	fo    failover.Event
+	link  *linkmon.LinkEvent
+	ip    netpulse.Event // from ipmon
+	route *route.SteerEvent
+	// steering is a change of the Steerer's own condition
+	// (*netpulse.ConditionEvent) or a *netpulse.DropEvent.
+	steering netpulse.Event
+	fo       netpulse.Event
 }
 
 // recorder keeps every event in order, prints it, and lets a step wait for
@@ -105,26 +109,27 @@ func isDamped(name string, damped bool) func(record) bool {
 	}
 }
 
-func isVerdict(name string, v ipmon.Verdict) func(record) bool {
+func isVerdict(name string, v netpulse.Verdict) func(record) bool {
 	return func(r record) bool {
-		return r.ip != nil && r.ip.Kind == ipmon.VerdictChanged && r.ip.Interface == name && r.ip.Verdict == v
+		ev, ok := r.ip.(*ipmon.VerdictEvent)
+		return ok && ev.Interface.Name == name && ev.Verdict == v
 	}
 }
 
-func isRoute(to string, reason route.Reason) func(record) bool {
+func isRoute(to string, reason netpulse.Reason) func(record) bool {
 	return func(r record) bool {
 		return r.route != nil && r.route.Interface.Name == to && r.route.Reason == reason
 	}
 }
 
-func isHealth(name string, h failover.Health) func(record) bool {
+func isHealth(name string, h netpulse.Health) func(record) bool {
 	return func(r record) bool {
 		ev, ok := r.fo.(*failover.HealthEvent)
 		return ok && ev.Interface.Name == name && ev.To == h
 	}
 }
 
-func isSwitch(to string, reason failover.Reason) func(record) bool {
+func isSwitch(to string, reason netpulse.Reason) func(record) bool {
 	return func(r record) bool {
 		ev, ok := r.fo.(*failover.SwitchEvent)
 		return ok && ev.To.Name == to && ev.Reason == reason
@@ -191,18 +196,29 @@ func (o *output) event(r record) {
 			what += fmt.Sprintf(" damped (penalty %.0f)", s.Penalty)
 		}
 	case r.ip != nil:
-		if r.ip.Initial {
-			return
+		switch ev := r.ip.(type) {
+		case *ipmon.VerdictEvent:
+			if ev.Initial {
+				return
+			}
+			what = fmt.Sprintf("ip      %s path %s", ev.Interface.Name, ev.Verdict)
+		case *ipmon.TargetEvent:
+			if ev.Initial {
+				return
+			}
+			what = fmt.Sprintf("target  %s via %s %s", ev.Target.Addr, ev.Interface.Name, ev.State)
 		}
-		if r.ip.Kind == ipmon.VerdictChanged {
-			what = fmt.Sprintf("ip      %s path %s", r.ip.Interface, r.ip.Verdict)
-		} else {
-			what = fmt.Sprintf("target  %s via %s %s", r.ip.Target.Addr, r.ip.Interface, r.ip.State)
+	case r.steering != nil:
+		switch ev := r.steering.(type) {
+		case *netpulse.ConditionEvent:
+			if ev.Reason == netpulse.ReasonFailing {
+				what = fmt.Sprintf("route   steering failing: %v", ev.Condition.Err)
+			} else {
+				what = "route   steering works again"
+			}
+		case *netpulse.DropEvent:
+			what = fmt.Sprintf("route   %d steering events dropped", ev.Count)
 		}
-	case r.route != nil && r.route.Reason == route.ReasonFailing:
-		what = fmt.Sprintf("route   steering failing: %v", r.route.Err)
-	case r.route != nil && r.route.Reason == route.ReasonWorking:
-		what = "route   steering works again"
 	case r.route != nil:
 		what = fmt.Sprintf("route   %s now via %s (was %s): %s", r.route.Dst, name(r.route.Interface.Name), name(r.route.Previous.Name), r.route.Reason)
 	case r.fo != nil:
@@ -236,13 +252,13 @@ func (o *output) event(r record) {
 func (o *output) jsonEvent(r record) {
 	switch {
 	case r.link != nil:
-		o.json.Write(jsonl.LinkRecord(*r.link))
+		o.json.Write(jsonl.LinkRecord(r.link))
 	case r.ip != nil:
-		if r.ip.Kind == ipmon.TargetChanged {
-			o.json.Write(jsonl.TargetRecord(*r.ip))
+		if ev, ok := r.ip.(*ipmon.TargetEvent); ok {
+			o.json.Write(jsonl.TargetRecord(ev))
 		}
 	case r.route != nil:
-		if rec, ok := jsonl.RouteRecord(*r.route); ok {
+		if rec, ok := jsonl.RouteRecord(r.route); ok {
 			o.json.Write(rec)
 		}
 	case r.fo != nil:

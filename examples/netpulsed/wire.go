@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -26,8 +27,8 @@ import (
 )
 
 // maxSteered is how many subnets may steer routes: each Steerer needs its
-// own route protocol number, taken from route.DefaultProtocol up.
-const maxSteered = 255 - int(route.DefaultProtocol) + 1
+// own route protocol number, taken from netpulse.DefaultRouteProtocol up.
+const maxSteered = 255 - int(netpulse.DefaultRouteProtocol) + 1
 
 // openNetNS opens the configured namespace (nil file: the daemon's own).
 func openNetNS(c *config) (*os.File, int, error) {
@@ -214,7 +215,7 @@ func startEngine(ctx context.Context, c *config, log *slog.Logger, emit func(not
 	if err != nil {
 		return nil, err
 	}
-	if e.act, err = failover.NewActuator(&failover.ActuatorConfig{NetNS: e.fd, Logger: log}); err != nil {
+	if e.act, err = failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: e.fd, Logger: log}); err != nil {
 		return nil, permanent("address actuator", err)
 	}
 	if e.links, err = linkmon.Open(ctx, &linkmon.Config{NetNS: e.fd, Logger: log}); err != nil {
@@ -322,15 +323,16 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 		if s.SteerRoutes {
 			r.slot = e.freeSlot()
 			st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: e.fd, Prefixes: []netip.Prefix{s.Prefix},
-				Interfaces: s.Interfaces, Protocol: route.DefaultProtocol + route.Protocol(r.slot), Logger: e.log})
+				Interfaces: s.Interfaces, Markers: netpulse.Markers{RouteProtocol: netpulse.DefaultRouteProtocol + uint8(r.slot)}, Logger: e.log})
 			if err != nil {
 				return permanent(fmt.Sprintf("subnet %v: steering", s.Prefix), err)
 			}
 			r.st = st
+			steered := st.Subscribe(context.Background()) // ended by st.Close
 			e.feed.add(st, s.Interfaces)
 			go func() {
 				defer close(r.done)
-				for ev := range st.Events() {
+				for ev := range steered {
 					if n, ok := routeNotice(ev); ok {
 						e.emit(n)
 					}
@@ -389,20 +391,17 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	if err != nil {
 		return err
 	}
-	hold := g.HoldDown
-	if hold == 0 {
-		hold = -1 // the engine's "no hold-down"
-	}
-	eng, err := failover.New(failover.Config{
+	eng, err := failover.New(context.Background(), &failover.Config{
 		Groups: []failover.GroupConfig{{Name: g.Name, Primary: g.Primary, Standbys: g.Standbys, Addresses: g.Addresses,
-			Initial: initial, Failback: fb, HoldDown: hold}},
-		Actuator: e.act, Logger: e.log,
+			Initial: initial, Failback: fb, HoldDown: g.HoldDown, NoHoldDown: g.HoldDown == 0}},
+		Actuator: sharedActuator{e.act}, Logger: e.log,
 	})
 	if err != nil {
 		return fmt.Errorf("group %s: %w", g.Name, err)
 	}
 	gctx, cancel := context.WithCancel(context.Background())
 	r := &groupRun{cfg: g, eng: eng, cancel: cancel, done: make(chan struct{})}
+	events := eng.Subscribe(gctx)
 	if err := eng.FollowLinks(e.links.Subscribe(gctx)); err != nil {
 		cancel()
 		eng.Close()
@@ -415,8 +414,8 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	}
 	go func() {
 		defer close(r.done)
-		for ev := range eng.Events() {
-			if sw, ok := ev.(*failover.SwitchEvent); ok && sw.Reason != failover.ReasonInitial {
+		for ev := range events {
+			if sw, ok := ev.(*failover.SwitchEvent); ok && sw.Reason != netpulse.ReasonInitial {
 				e.mu.Lock()
 				e.switches[[2]string{sw.Group, sw.Reason.String()}]++
 				e.mu.Unlock()
@@ -432,6 +431,13 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	e.groups[g.Name] = r
 	return nil
 }
+
+// sharedActuator lends the daemon's actuator to a group's engine, which
+// closes the actuator it owns: the daemon closes this one itself, last.
+type sharedActuator struct{ *failover.KernelActuator }
+
+// Close does nothing.
+func (sharedActuator) Close() error { return nil }
 
 // stopRun stops managing the group: its addresses stay where they are.
 func (r *groupRun) stopRun() {
@@ -503,7 +509,7 @@ func (e *engine) placed() (bool, string) {
 		}
 	}
 	for _, t := range e.probes.Snapshot().Targets {
-		if t.State == ipmon.Unknown {
+		if t.State == ipmon.TargetUnknown {
 			waiting = append(waiting, "target "+t.Target.Addr.String()+" on "+t.Target.Interface)
 		}
 	}
@@ -584,7 +590,7 @@ func (e *engine) status() statusReport {
 
 // engineNotices converts a failover event to notices (a switch of several
 // addresses is one notice with one record per address).
-func engineNotices(ev failover.Event) []notice {
+func engineNotices(ev netpulse.Event) []notice {
 	switch ev := ev.(type) {
 	case *failover.HealthEvent:
 		return []notice{{Time: ev.Time, Event: "health", Group: "", Interface: ev.Interface.Name, State: ev.To.String(),
@@ -598,7 +604,7 @@ func engineNotices(ev failover.Event) []notice {
 		}
 		n := notice{Time: ev.Time, Event: "switch", Group: ev.Group, Interface: ev.To.Name, Addresses: addrs,
 			From: ev.From.Name, To: ev.To.Name, Reason: ev.Reason.String()}
-		if ev.Reason == failover.ReasonInitial {
+		if ev.Reason == netpulse.ReasonInitial {
 			n.Event = "" // no record, no hook: the initial placement is no move
 			n.Text = fmt.Sprintf("group %s: placed %s on %s", ev.Group, strings.Join(addrs, ","), ev.To.Name)
 			return []notice{n}
@@ -628,10 +634,15 @@ func engineNotices(ev failover.Event) []notice {
 }
 
 // routeNotice converts a Steerer event; the actions outside the record
-// contract (reconciliations, restores) are text only.
-func routeNotice(ev route.Event) (notice, bool) {
+// contract (reconciliations, restores) and the Steerer's own condition are
+// text only.
+func routeNotice(e netpulse.Event) (notice, bool) {
+	ev, ok := e.(*route.SteerEvent)
+	if !ok {
+		return steererNotice(e)
+	}
 	n := notice{Time: ev.Time, Prefix: ev.Dst.String(), Interface: ev.Interface.Name, From: ev.Previous.Name,
-		To: ev.Interface.Name, Reason: string(ev.Reason)}
+		To: ev.Interface.Name, Reason: ev.Reason.String()}
 	if rec, ok := jsonl.RouteRecord(ev); ok {
 		n.Event = "route"
 		n.Records = []any{rec}
@@ -644,6 +655,23 @@ func routeNotice(ev route.Event) (notice, bool) {
 		n.Error = true
 	}
 	return n, true
+}
+
+// steererNotice converts a change of a Steerer's condition, or a drop of
+// its events, to text.
+func steererNotice(e netpulse.Event) (notice, bool) {
+	switch ev := e.(type) {
+	case *netpulse.ConditionEvent:
+		n := notice{Time: ev.Time, Reason: ev.Reason.String(), Text: "route steering " + ev.Reason.String()}
+		if ev.Condition.Err != nil {
+			n.Text += ": " + ev.Condition.Err.Error()
+			n.Error = true
+		}
+		return n, true
+	case *netpulse.DropEvent:
+		return notice{Time: ev.Time, Text: fmt.Sprintf("route steering: %d events dropped", ev.Count), Error: true}, true
+	}
+	return notice{}, false
 }
 
 func orNone(s string) string {
@@ -664,19 +692,28 @@ func orNone(s string) string {
 type healthFeed struct {
 	mu       sync.Mutex
 	index    map[string]int            // present links by name
-	link     map[int]route.State       // link state by index
-	ip       map[string]route.State    // IP state by name
+	link     map[int]netpulse.State    // link state by index
+	ip       map[string]netpulse.State // IP state by name
 	steerers map[healthSetter][]string // the interfaces each steers by
 }
 
 // healthSetter is what the feed drives: a *route.Steerer (a fake in tests).
-type healthSetter interface {
-	SetLinkState(index int, st route.State)
-	SetIPState(index int, st route.State)
+type healthSetter = netpulse.Observer
+
+// observe gives st the evidence known about interface index, named name.
+func (f *healthFeed) observe(st healthSetter, index int, name string) {
+	ev := netpulse.Evidence{Time: time.Now(), Interface: netpulse.Interface{Index: index, Name: name}, Link: f.link[index]}
+	switch f.ip[name] {
+	case netpulse.StateUp:
+		ev.IP = netpulse.VerdictAlive
+	case netpulse.StateDown:
+		ev.IP = netpulse.VerdictDead
+	}
+	st.Observe(ev)
 }
 
 func newHealthFeed() *healthFeed {
-	return &healthFeed{index: map[string]int{}, link: map[int]route.State{}, ip: map[string]route.State{}, steerers: map[healthSetter][]string{}}
+	return &healthFeed{index: map[string]int{}, link: map[int]netpulse.State{}, ip: map[string]netpulse.State{}, steerers: map[healthSetter][]string{}}
 }
 
 // add feeds st with the health of the named interfaces from now on,
@@ -691,8 +728,7 @@ func (f *healthFeed) add(st healthSetter, names []string) {
 		if !slices.Contains(names, name) {
 			continue
 		}
-		st.SetLinkState(i, f.link[i])
-		st.SetIPState(i, f.ip[name])
+		f.observe(st, i, name)
 	}
 }
 
@@ -702,41 +738,42 @@ func (f *healthFeed) remove(st healthSetter) {
 	delete(f.steerers, st)
 }
 
-func linkState(s linkmon.State) route.State {
+func linkState(s linkmon.State) netpulse.State {
 	switch {
 	case !s.Present:
-		return route.StateUnknown
+		return netpulse.StateUnknown
 	case s.Carrier && s.AdminUp:
-		return route.StateUp
+		return netpulse.StateUp
 	}
-	return route.StateDown
+	return netpulse.StateDown
 }
 
-func ipState(ev ipmon.Event) (route.State, bool) {
+func ipState(ev netpulse.Event) (netpulse.State, bool) {
 	ip, ok := failover.IPEvidenceFrom(ev)
 	if !ok {
-		return route.StateUnknown, false
+		return netpulse.StateUnknown, false
 	}
 	switch ip.Verdict {
-	case failover.VerdictAlive:
-		return route.StateUp, true
-	case failover.VerdictDead:
-		return route.StateDown, true
+	case netpulse.VerdictAlive:
+		return netpulse.StateUp, true
+	case netpulse.VerdictDead:
+		return netpulse.StateDown, true
 	}
-	return route.StateUnknown, true
+	return netpulse.StateUnknown, true
 }
 
 // run applies events until both channels are closed.
-func (f *healthFeed) run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
+func (f *healthFeed) run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
 	for links != nil || ips != nil {
 		select {
-		case ev, ok := <-links:
+		case x, ok := <-links:
 			if !ok {
 				links = nil
 				continue
 			}
-			if ev.IsHealth() {
-				continue
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
+				continue // the watcher's condition, or drops
 			}
 			f.onLink(ev.State, ev.Previous)
 		case ev, ok := <-ips:
@@ -745,12 +782,13 @@ func (f *healthFeed) run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 				continue
 			}
 			if st, ok := ipState(ev); ok {
+				name := ev.(*ipmon.VerdictEvent).Interface.Name
 				f.mu.Lock()
-				f.ip[ev.Interface] = st
-				if i, ok := f.index[ev.Interface]; ok {
+				f.ip[name] = st
+				if i, ok := f.index[name]; ok {
 					for s, names := range f.steerers {
-						if slices.Contains(names, ev.Interface) {
-							s.SetIPState(i, st)
+						if slices.Contains(names, name) {
+							f.observe(s, i, name)
 						}
 					}
 				}
@@ -766,13 +804,10 @@ func (f *healthFeed) onLink(s, p linkmon.State) {
 	if p.Present && p.Name != s.Name && f.index[p.Name] == p.Index {
 		delete(f.index, p.Name) // renamed away
 	}
-	ls := linkState(s)
-	f.link[s.Index] = ls
-	fresh := false
+	f.link[s.Index] = linkState(s)
 	if s.Present {
 		if f.index[s.Name] != s.Index {
 			f.index[s.Name] = s.Index
-			fresh = true
 		}
 	} else {
 		if f.index[s.Name] == s.Index {
@@ -786,10 +821,8 @@ func (f *healthFeed) onLink(s, p linkmon.State) {
 		if !slices.Contains(names, s.Name) && !(p.Present && slices.Contains(names, p.Name)) {
 			continue
 		}
-		st.SetLinkState(s.Index, ls)
-		if fresh {
-			st.SetIPState(s.Index, f.ip[s.Name])
-		}
+		// The link state, and the IP state of its (new) name.
+		f.observe(st, s.Index, s.Name)
 	}
 }
 

@@ -85,9 +85,9 @@ type bfdRecord struct {
 	Multiplier int    `json:"multiplier"`
 }
 
-func bfdRecordOf(ev ipmon.Event) bfdRecord {
+func bfdRecordOf(ev *ipmon.TargetEvent) bfdRecord {
 	b := ev.BFD
-	return bfdRecord{jsonl.Stamp(ev.At), "bfd", ev.Interface, ev.Target.Addr.String(), b.State.String(), b.Diag.String(),
+	return bfdRecord{jsonl.Stamp(ev.Time), "bfd", ev.Interface.Name, ev.Target.Addr.String(), b.State.String(), b.Diag.String(),
 		b.TxInterval.Microseconds(), b.RxInterval.Microseconds(), b.Multiplier}
 }
 
@@ -96,8 +96,8 @@ func bfdRecordOf(ev ipmon.Event) bfdRecord {
 type bfdTracker map[string]ipmon.BFDState
 
 // bfd prints the BFD record of ev if its session state changed.
-func (o *output) bfd(seen bfdTracker, ev ipmon.Event) {
-	if ev.Target.Kind != ipmon.BFD || ev.Removed {
+func (o *output) bfd(seen bfdTracker, ev *ipmon.TargetEvent) {
+	if ev.Target.Kind != ipmon.ProbeBFD || ev.Removed {
 		return
 	}
 	k := ev.Target.String()
@@ -113,5 +113,5 @@ func (o *output) bfd(seen bfdTracker, ev ipmon.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fmt.Fprintf(o.w, "%s %s bfd %s %s (diag %s, tx %v, rx %v, multiplier %d)\n",
-		jsonl.Stamp(ev.At), ev.Interface, ev.Target.Addr, b.State, b.Diag, b.TxInterval, b.RxInterval, b.Multiplier)
+		jsonl.Stamp(ev.Time), ev.Interface.Name, ev.Target.Addr, b.State, b.Diag, b.TxInterval, b.RxInterval, b.Multiplier)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -23,7 +24,7 @@ func TestBFDFlags(t *testing.T) {
 	require.NoError(t, err)
 	ts := o.bfd.targets()
 	require.Len(t, ts, 2)
-	require.Equal(t, ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.100"), Kind: ipmon.BFD, Interval: 10 * time.Millisecond, FailAfter: 5, Passive: true}, ts[0])
+	require.Equal(t, ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.100"), Kind: ipmon.ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 5, Passive: true}, ts[0])
 	require.Equal(t, "eth2", ts[1].Interface)
 
 	o, err = parseFlags([]string{"-bfd", "eth3=198.18.10.100"}, io.Discard)
@@ -40,9 +41,9 @@ func TestBFDFlags(t *testing.T) {
 }
 
 func TestBFDRecord(t *testing.T) {
-	ev := ipmon.Event{Kind: ipmon.TargetChanged, At: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Interface: "eth3",
-		Target: ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.100"), Kind: ipmon.BFD},
-		State:  ipmon.Down, Previous: ipmon.Up,
+	ev := &ipmon.TargetEvent{Time: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Interface: netpulse.Interface{Index: 3, Name: "eth3"},
+		Target: ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.100"), Kind: ipmon.ProbeBFD},
+		State:  ipmon.TargetDown, Previous: ipmon.TargetUp,
 		BFD: ipmon.BFDStatus{State: ipmon.BFDDown, Diag: ipmon.BFDDiagControlDetectionExpired, TxInterval: time.Second, RxInterval: 300 * time.Millisecond, Multiplier: 3}}
 	var buf bytes.Buffer
 	o := newOutput(&buf, true)

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/linkmon"
 )
@@ -34,7 +35,7 @@ func openLinks(ctx context.Context, o options, netns *os.File) (*linkmon.Watcher
 		cfg.NetNS = int(netns.Fd())
 	}
 	for _, n := range o.ifaces {
-		cfg.Interfaces = append(cfg.Interfaces, linkmon.Interface{Name: n})
+		cfg.Interfaces = append(cfg.Interfaces, netpulse.Interface{Name: n})
 	}
 	w, err := linkmon.Open(ctx, cfg)
 	if err != nil {
@@ -56,11 +57,15 @@ func watchLinks(ctx context.Context, w *linkmon.Watcher, out *output) error {
 		time.Sleep(50 * time.Millisecond) // let ethtool detail (speed) land
 		out.table(w.Snapshot().Links)
 	}
-	for ev := range events {
-		if ev.IsHealth() {
+	for x := range events {
+		if c, ok := x.(*netpulse.ConditionEvent); ok {
 			// The watcher's own trouble: on stderr, leaving the
 			// JSON-lines contract on stdout as it is.
-			fmt.Fprintln(os.Stderr, "netwatch:", healthLine(ev))
+			fmt.Fprintln(os.Stderr, "netwatch:", healthLine(c))
+			continue
+		}
+		ev, ok := x.(*linkmon.LinkEvent)
+		if !ok {
 			continue
 		}
 		if ev.Initial && !out.json {
@@ -74,18 +79,21 @@ func watchLinks(ctx context.Context, w *linkmon.Watcher, out *output) error {
 	return nil
 }
 
-// healthLine describes a linkmon health event.
-func healthLine(ev linkmon.Event) string {
-	t := jsonl.Stamp(wallTime(ev))
-	if ev.Health.Healthy {
+// healthLine describes a linkmon condition event.
+func healthLine(ev *netpulse.ConditionEvent) string {
+	t := jsonl.Stamp(ev.Time)
+	if ev.Time.IsZero() {
+		t = jsonl.Stamp(time.Now())
+	}
+	if ev.Condition.OK {
 		return t + " link watcher: sockets reopened"
 	}
-	return fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", t, ev.Health.Err)
+	return fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", t, ev.Condition.Err)
 }
 
 // printable reports whether an event changes what netwatch prints (events
 // that only bring ethtool detail or an MTU change are skipped).
-func printable(ev linkmon.Event) bool {
+func printable(ev *linkmon.LinkEvent) bool {
 	s, p := ev.State, ev.Previous
 	return s.Present != p.Present || s.Name != p.Name || s.Index != p.Index || s.Carrier != p.Carrier ||
 		s.AdminUp != p.AdminUp || s.Oper != p.Oper || s.Damped != p.Damped
@@ -105,10 +113,11 @@ func (o *output) table(links []linkmon.State) {
 }
 
 // link prints one event.
-func (o *output) link(ev linkmon.Event) {
+func (o *output) link(ev *linkmon.LinkEvent) {
 	if o.json {
-		ev.Time = wallTime(ev)
-		o.jw.Write(jsonl.LinkRecord(ev))
+		rec := *ev // events are shared: stamp a copy
+		rec.Time = wallTime(ev)
+		o.jw.Write(jsonl.LinkRecord(&rec))
 		return
 	}
 	o.mu.Lock()
@@ -116,7 +125,7 @@ func (o *output) link(ev linkmon.Event) {
 	fmt.Fprintln(o.w, linkLine(ev))
 }
 
-func linkLine(ev linkmon.Event) string {
+func linkLine(ev *linkmon.LinkEvent) string {
 	s, p := ev.State, ev.Previous
 	t := jsonl.Stamp(wallTime(ev))
 	var what string
@@ -143,7 +152,7 @@ func linkLine(ev linkmon.Event) string {
 
 // wallTime is the event's time; initial events carry the time of the last
 // change, which is the moment that state began.
-func wallTime(ev linkmon.Event) time.Time {
+func wallTime(ev *linkmon.LinkEvent) time.Time {
 	if ev.Time.IsZero() {
 		return time.Now()
 	}

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/linkmon"
@@ -32,9 +33,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var jsonTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`)
 
 func TestLinkJSON(t *testing.T) {
-	ev := linkmon.Event{
+	ev := &linkmon.LinkEvent{
 		Time: time.Date(2026, 11, 22, 5, 0, 0, 120000000, time.UTC),
-		State: linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Oper: linkmon.OperLowerLayerDown,
+		State: linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Oper: linkmon.OperStateLowerLayerDown,
 			HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 1}},
 	}
 	var buf bytes.Buffer
@@ -47,36 +48,36 @@ func TestLinkJSON(t *testing.T) {
 }
 
 func TestLinkLine(t *testing.T) {
-	up := linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperUp}
+	up := linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperStateUp}
 	down := up
-	down.Carrier, down.Oper = false, linkmon.OperLowerLayerDown
+	down.Carrier, down.Oper = false, linkmon.OperStateLowerLayerDown
 	at := time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC)
 	require.Equal(t, "2026-11-22T05:00:00.000000001Z eth2 carrier down (admin up, oper lowerlayerdown, index 3)",
-		linkLine(linkmon.Event{Time: at, State: down, Previous: up}))
+		linkLine(&linkmon.LinkEvent{Time: at, State: down, Previous: up}))
 	admin := down
-	admin.AdminUp, admin.Oper = false, linkmon.OperDown
-	require.Contains(t, linkLine(linkmon.Event{Time: at, State: admin, Previous: down}), "eth2 admin down")
+	admin.AdminUp, admin.Oper = false, linkmon.OperStateDown
+	require.Contains(t, linkLine(&linkmon.LinkEvent{Time: at, State: admin, Previous: down}), "eth2 admin down")
 	gone := admin
 	gone.Present = false
-	require.Contains(t, linkLine(linkmon.Event{Time: at, State: gone, Previous: admin}), "eth2 removed")
-	require.Contains(t, linkLine(linkmon.Event{Time: at, State: up}), "eth2 appeared, carrier up")
+	require.Contains(t, linkLine(&linkmon.LinkEvent{Time: at, State: gone, Previous: admin}), "eth2 removed")
+	require.Contains(t, linkLine(&linkmon.LinkEvent{Time: at, State: up}), "eth2 appeared, carrier up")
 
 	var buf bytes.Buffer
 	o := newOutput(&buf, false)
-	o.table([]linkmon.State{{Index: 1, Name: "lo", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperUnknown},
-		{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperUp, Detail: linkmon.Detail{SpeedMbps: 10000}}})
+	o.table([]linkmon.State{{Index: 1, Name: "lo", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperStateUnknown},
+		{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperStateUp, Detail: linkmon.Detail{SpeedMbps: 10000}}})
 	require.Equal(t, "NAME  INDEX  CARRIER  ADMIN  OPER     SPEED\nlo    1      up       up     unknown  -\neth2  3      up       up     up       10Gb/s\n", buf.String())
 }
 
 func TestPrintable(t *testing.T) {
-	up := linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperUp}
+	up := linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Oper: linkmon.OperStateUp}
 	detail := up
 	detail.Detail.SpeedMbps = 1000
-	require.False(t, printable(linkmon.Event{State: detail, Previous: up}), "ethtool detail alone is not printed")
+	require.False(t, printable(&linkmon.LinkEvent{State: detail, Previous: up}), "ethtool detail alone is not printed")
 	down := up
 	down.Carrier = false
-	require.True(t, printable(linkmon.Event{State: down, Previous: up}))
-	require.True(t, printable(linkmon.Event{State: up}), "a new link is printed")
+	require.True(t, printable(&linkmon.LinkEvent{State: down, Previous: up}))
+	require.True(t, printable(&linkmon.LinkEvent{State: up}), "a new link is printed")
 }
 
 func TestParseFlags(t *testing.T) {
@@ -299,8 +300,8 @@ func TestTargetsInNamedNamespace(t *testing.T) {
 
 func TestHealthLine(t *testing.T) {
 	at := time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC)
-	bad := linkmon.Event{Time: at, Health: &linkmon.Health{Err: &linkmon.Error{Op: "reopen", Err: syscall.EMFILE}}}
+	bad := &netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{Err: &linkmon.Error{Op: "reopen", Err: syscall.EMFILE}}}
 	require.Equal(t, "2026-11-22T05:00:00.000000001Z link watcher failing (reopening with backoff): linkmon: reopen: too many open files", healthLine(bad))
-	good := linkmon.Event{Time: at, Health: &linkmon.Health{Healthy: true}}
+	good := &netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{OK: true}}
 	require.Equal(t, "2026-11-22T05:00:00.000000001Z link watcher: sockets reopened", healthLine(good))
 }

@@ -54,19 +54,20 @@ func openProbes(ctx context.Context, o options, netns *os.File) (*ipmon.Poller, 
 // watchTargets prints every target state change until ctx is done.
 func watchTargets(ctx context.Context, p *ipmon.Poller, out *output) {
 	seen := bfdTracker{}
-	for ev := range p.Subscribe(ctx) {
-		if ev.Kind != ipmon.TargetChanged {
+	for raw := range p.Subscribe(ctx) {
+		ev, ok := raw.(*ipmon.TargetEvent)
+		if !ok {
 			continue
 		}
 		out.bfd(seen, ev)
-		if ev.Target.Kind == ipmon.BFD && ev.State == ev.Previous && !ev.Initial && !ev.Removed {
+		if ev.Target.Kind == ipmon.ProbeBFD && ev.State == ev.Previous && !ev.Initial && !ev.Removed {
 			continue // a session state change only (down -> init)
 		}
 		out.target(ev)
 	}
 }
 
-func (o *output) target(ev ipmon.Event) {
+func (o *output) target(ev *ipmon.TargetEvent) {
 	if o.json {
 		o.jw.Write(jsonl.TargetRecord(ev))
 		return
@@ -78,5 +79,5 @@ func (o *output) target(ev ipmon.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fmt.Fprintf(o.w, "%s %s target %s %s (%d misses, %d replies%s)\n",
-		jsonl.Stamp(ev.At), ev.Interface, ev.Target.Addr, ev.State, ev.Misses, ev.Replies, rtt)
+		jsonl.Stamp(ev.Time), ev.Interface.Name, ev.Target.Addr, ev.State, ev.Misses, ev.Replies, rtt)
 }

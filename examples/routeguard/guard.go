@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -39,11 +40,20 @@ func newOutput(w io.Writer, json bool) *output {
 // routes gone, repairs and the final restore. A change of the Steerer's
 // own health (failing, working) goes to diag in both forms: it is no
 // steering action.
-func (o *output) steering(ev route.Event) error {
-	if ev.Reason == route.ReasonFailing || ev.Reason == route.ReasonWorking {
-		line := fmt.Sprintf("%s steering %s", jsonl.Stamp(ev.Time), ev.Reason)
-		if ev.Err != nil {
-			line += ": " + ev.Err.Error()
+func (o *output) steering(e netpulse.Event) error {
+	ev, ok := e.(*route.SteerEvent)
+	if !ok {
+		var line string
+		switch e := e.(type) {
+		case *netpulse.ConditionEvent:
+			line = fmt.Sprintf("%s steering %s", jsonl.Stamp(e.Time), e.Reason)
+			if e.Condition.Err != nil {
+				line += ": " + e.Condition.Err.Error()
+			}
+		case *netpulse.DropEvent:
+			line = fmt.Sprintf("%s steering events dropped: %d", jsonl.Stamp(e.Time), e.Count)
+		default:
+			return nil
 		}
 		o.mu.Lock()
 		defer o.mu.Unlock()
@@ -73,17 +83,17 @@ func (o *output) steering(ev route.Event) error {
 // linkHealth prints a health event of the link watcher (its sockets
 // failed, a reopen failed, or they were reopened) to diag in both forms:
 // while it fails, routeguard sees no carrier change, and says so.
-func (o *output) linkHealth(ev linkmon.Event) {
+func (o *output) linkHealth(ev *netpulse.ConditionEvent) {
 	line := jsonl.Stamp(ev.Time) + " link watcher: sockets reopened"
-	if !ev.Health.Healthy {
-		line = fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", jsonl.Stamp(ev.Time), ev.Health.Err)
+	if !ev.Condition.OK {
+		line = fmt.Sprintf("%s link watcher failing (reopening with backoff): %v", jsonl.Stamp(ev.Time), ev.Condition.Err)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fmt.Fprintln(o.diag, line)
 }
 
-func name(i route.Interface) string {
+func name(i netpulse.Interface) string {
 	if s := i.String(); s != "" {
 		return s
 	}
@@ -143,10 +153,11 @@ func run(ctx context.Context, o options, out *output) error {
 		return err
 	}
 	defer st.Close()
+	steered := st.Subscribe(context.Background()) // ended by st.Close
 
 	lcfg := &linkmon.Config{NetNS: netns}
 	for _, n := range o.ifaces {
-		lcfg.Interfaces = append(lcfg.Interfaces, linkmon.Interface{Name: n})
+		lcfg.Interfaces = append(lcfg.Interfaces, netpulse.Interface{Name: n})
 	}
 	lw, err := linkmon.Open(ctx, lcfg)
 	if err != nil {
@@ -182,7 +193,7 @@ func run(ctx context.Context, o options, out *output) error {
 			cancel()
 		})
 	}
-	var ips <-chan ipmon.Event
+	var ips <-chan netpulse.Event
 	if poller != nil {
 		ips = poller.Subscribe(sub)
 	}
@@ -198,9 +209,9 @@ func run(ctx context.Context, o options, out *output) error {
 		})
 	}
 	wg.Go(func() {
-		for ev := range st.Events() {
-			if ev.Reason == route.ReasonFailing && errors.Is(ev.Err, os.ErrPermission) {
-				fail(fmt.Errorf("steering refused (routeguard needs CAP_NET_ADMIN): %w", ev.Err))
+		for ev := range steered {
+			if c, ok := ev.(*netpulse.ConditionEvent); ok && c.Reason == netpulse.ReasonFailing && errors.Is(c.Condition.Err, os.ErrPermission) {
+				fail(fmt.Errorf("steering refused (routeguard needs CAP_NET_ADMIN): %w", c.Condition.Err))
 			}
 			if err := out.steering(ev); err != nil {
 				fail(fmt.Errorf("output: %w", err))
@@ -212,7 +223,7 @@ func run(ctx context.Context, o options, out *output) error {
 	}
 	<-sub.Done()
 	cancel()
-	// Close restores the table and closes Events, which ends the printer.
+	// Close restores the table and ends the subscription, which ends the printer.
 	err = st.Close()
 	wg.Wait()
 	return errors.Join(failure, err)

@@ -80,8 +80,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/probeflags"
-	"github.com/netpulse/netpulse/ipmon"
 )
 
 // options are the parsed command line.
@@ -95,7 +95,7 @@ type options struct {
 	ready chan struct{}
 	// onIP, if not nil, sees every ipmon event (tests: the failure
 	// sequences start once the paths are verified).
-	onIP func(ipmon.Event)
+	onIP func(netpulse.Event)
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {

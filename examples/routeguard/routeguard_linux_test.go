@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
-	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -73,9 +73,9 @@ func TestSteeringJSON(t *testing.T) {
 	r, w := io.Pipe()
 	o := newOutput(w, true)
 	go func() {
-		o.steering(route.Event{Time: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Dst: netip.MustParsePrefix("198.18.10.0/24"),
-			Interface: route.Interface{Index: 3, Name: "eth2"}, Previous: route.Interface{Index: 4, Name: "eth3"}, Reason: route.ReasonLinkDown})
-		o.steering(route.Event{Reason: route.ReasonReconciled}) // not part of the JSON contract
+		o.steering(&route.SteerEvent{Time: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Dst: netip.MustParsePrefix("198.18.10.0/24"),
+			Interface: netpulse.Interface{Index: 3, Name: "eth2"}, Previous: netpulse.Interface{Index: 4, Name: "eth3"}, Reason: netpulse.ReasonLinkDown})
+		o.steering(&route.SteerEvent{Reason: netpulse.ReasonReconciled}) // not part of the JSON contract
 		w.Close()
 	}()
 	b, err := io.ReadAll(r)
@@ -91,10 +91,10 @@ func TestDiagnostics(t *testing.T) {
 		var stdout, diag strings.Builder
 		o := newOutput(&stdout, asJSON)
 		o.diag = &diag
-		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonFailing, Err: os.ErrPermission}))
-		require.NoError(t, o.steering(route.Event{Time: at, Reason: route.ReasonWorking}))
-		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Err: errors.New("receive: EBADF"), ErrTime: at}})
-		o.linkHealth(linkmon.Event{Time: at, Health: &linkmon.Health{Healthy: true}})
+		require.NoError(t, o.steering(&netpulse.ConditionEvent{Time: at, Reason: netpulse.ReasonFailing, Condition: netpulse.Condition{Err: os.ErrPermission}}))
+		require.NoError(t, o.steering(&netpulse.ConditionEvent{Time: at, Reason: netpulse.ReasonWorking, Condition: netpulse.Condition{OK: true}}))
+		o.linkHealth(&netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{Err: errors.New("receive: EBADF"), Since: at}})
+		o.linkHealth(&netpulse.ConditionEvent{Time: at, Condition: netpulse.Condition{OK: true}})
 		require.Empty(t, stdout.String(), "json %v", asJSON)
 		require.Equal(t, "2026-11-22T05:00:00.000000001Z steering failing: permission denied\n"+
 			"2026-11-22T05:00:00.000000001Z steering working\n"+
@@ -172,15 +172,15 @@ func TestRouteguardInLab(t *testing.T) {
 	// a target that never answered is no evidence of a dead path and
 	// nothing is steered (#11.5).
 	var eth3State atomic.Int32
-	o.onIP = func(ev ipmon.Event) {
-		if ev.Kind == ipmon.TargetChanged && ev.Interface == "eth3" {
+	o.onIP = func(raw netpulse.Event) {
+		if ev, ok := raw.(*ipmon.TargetEvent); ok && ev.Interface.Name == "eth3" {
 			eth3State.Store(int32(ev.State))
 		}
 	}
 	waitAlive := func() {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
-		for ipmon.TargetState(eth3State.Load()) != ipmon.Up {
+		for ipmon.TargetState(eth3State.Load()) != ipmon.TargetUp {
 			require.True(t, time.Now().Before(deadline), "eth3's target does not answer routeguard's probes")
 			time.Sleep(5 * time.Millisecond)
 		}

@@ -12,25 +12,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 )
 
-// Op names, as in Call.Op and the fail hook.
+// Op names, as in Call.Op and the fail hook: failover's, the words of
+// failover.ActionErrorEvent.Op.
 const (
-	OpAdd      = "add"
-	OpRemove   = "remove"
-	OpSteer    = "steer"
-	OpAnnounce = "announce"
+	OpAdd      = failover.OpAdd
+	OpRemove   = failover.OpRemove
+	OpSteer    = failover.OpSteer
+	OpAnnounce = failover.OpAnnounce
 	// OpAnnounceOwn is an announcement of an interface's own addresses
 	// (failover.SelfAnnouncer).
-	OpAnnounceOwn = "announce-own"
+	OpAnnounceOwn = failover.OpAnnounceOwn
 )
 
 // Call is one recorded actuator call.
 type Call struct {
 	// Op is OpAdd, OpRemove, OpSteer, OpAnnounce or OpAnnounceOwn.
 	Op        string
-	Interface failover.Interface
+	Interface netpulse.Interface
 	// Address is the address of an add or remove.
 	Address netip.Prefix
 	// Addresses are the addresses of a steer or announce (for
@@ -46,7 +48,7 @@ type Call struct {
 // FailFunc decides whether a call fails: a non-nil error is returned by the
 // call, which then has no effect. p is the zero Prefix for steer and
 // announce.
-type FailFunc func(op string, ifc failover.Interface, p netip.Prefix) error
+type FailFunc func(op string, ifc netpulse.Interface, p netip.Prefix) error
 
 // Recorder is a failover.Actuator that records calls and models address
 // placement. It is safe for concurrent use. The zero value is not usable:
@@ -59,6 +61,7 @@ type Recorder struct {
 	fail       FailFunc
 	violations []string
 	keep       int // calls kept; older ones are dropped (0: all)
+	closed     bool
 }
 
 var _ failover.Actuator = (*Recorder)(nil)
@@ -116,7 +119,7 @@ func (r *Recorder) record(c Call) error {
 }
 
 // AddAddress implements failover.Actuator.
-func (r *Recorder) AddAddress(ctx context.Context, ifc failover.Interface, p netip.Prefix) error {
+func (r *Recorder) AddAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.record(Call{Op: OpAdd, Interface: ifc, Address: p}); err != nil {
@@ -128,7 +131,7 @@ func (r *Recorder) AddAddress(ctx context.Context, ifc failover.Interface, p net
 
 // RemoveAddress implements failover.Actuator. A removal of the last copy
 // of an address is carried out and recorded as a violation.
-func (r *Recorder) RemoveAddress(ctx context.Context, ifc failover.Interface, p netip.Prefix) error {
+func (r *Recorder) RemoveAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.record(Call{Op: OpRemove, Interface: ifc, Address: p}); err != nil {
@@ -143,7 +146,7 @@ func (r *Recorder) RemoveAddress(ctx context.Context, ifc failover.Interface, p 
 }
 
 // SteerReturn implements failover.Actuator.
-func (r *Recorder) SteerReturn(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) error {
+func (r *Recorder) SteerReturn(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.record(Call{Op: OpSteer, Interface: ifc, Addresses: slices.Clone(addrs)}); err != nil {
@@ -156,7 +159,7 @@ func (r *Recorder) SteerReturn(ctx context.Context, ifc failover.Interface, addr
 }
 
 // Announce implements failover.Actuator.
-func (r *Recorder) Announce(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) error {
+func (r *Recorder) Announce(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.record(Call{Op: OpAnnounce, Interface: ifc, Addresses: slices.Clone(addrs)})
@@ -214,7 +217,7 @@ func (r *Recorder) Drop(ifc string, p netip.Prefix) {
 
 // Verify implements failover.Verifier from the model: the addresses not
 // held by ifc, and whether any of them is steered elsewhere.
-func (r *Recorder) Verify(ctx context.Context, ifc failover.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+func (r *Recorder) Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (failover.Drift, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var d failover.Drift
@@ -230,8 +233,25 @@ func (r *Recorder) Verify(ctx context.Context, ifc failover.Interface, addrs []n
 }
 
 // AnnounceOwn implements failover.SelfAnnouncer: it records the call.
-func (r *Recorder) AnnounceOwn(ctx context.Context, ifc failover.Interface, except []netip.Prefix) error {
+func (r *Recorder) AnnounceOwn(ctx context.Context, ifc netpulse.Interface, except []netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.record(Call{Op: OpAnnounceOwn, Interface: ifc, Addresses: slices.Clone(except)})
+}
+
+// Close implements failover.Actuator: the engine that owns the Recorder
+// closes it. The Recorder stays usable (its model and log can be read, and
+// calls still work); Closed tells that Close was called.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
+}
+
+// Closed reports whether Close was called.
+func (r *Recorder) Closed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }

@@ -13,7 +13,8 @@
 // keys wait than the cap) is the oldest one dropped, and with it that key's
 // latest event. Drops are counted (Hub.Dropped) and told to the subscriber:
 // the first event it receives after drops goes through the WithDropMark
-// function with their number.
+// function with their number, or is preceded by an event of its own made by
+// the WithDropEvent function.
 //
 // The common case (the channel has room, or the subscriber is parked in a
 // receive, and nothing waits) is one non-blocking channel send per
@@ -29,6 +30,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Merge combines a waiting event old with a newer event new of the same key;
@@ -46,6 +48,7 @@ type Hub[K comparable, E any] struct {
 	merge  Merge[E]
 	limit  int
 	mark   func(E, uint64) E
+	notice func(uint64, time.Time) E
 
 	mu     sync.Mutex
 	subs   []*sub[K, E]
@@ -65,8 +68,9 @@ const DefaultLimit = 16384
 type Option[E any] func(*options[E])
 
 type options[E any] struct {
-	limit int
-	mark  func(E, uint64) E
+	limit  int
+	mark   func(E, uint64) E
+	notice func(uint64, time.Time) E
 }
 
 // WithLimit caps the events waiting in each subscriber's queue (beyond its
@@ -80,6 +84,15 @@ func WithLimit[E any](n int) Option[E] { return func(o *options[E]) { o.limit = 
 // previous event.
 func WithDropMark[E any](mark func(e E, dropped uint64) E) Option[E] {
 	return func(o *options[E]) { o.mark = mark }
+}
+
+// WithDropEvent sets the function that makes the event a subscriber receives
+// just before the first event after the cap dropped events of its queue:
+// notice returns an event telling dropped, the number of events lost since
+// the subscriber's previous event, and first, when the first of them was
+// dropped. It can be combined with WithDropMark.
+func WithDropEvent[E any](notice func(dropped uint64, first time.Time) E) Option[E] {
+	return func(o *options[E]) { o.notice = notice }
 }
 
 type item[K comparable, E any] struct {
@@ -100,9 +113,10 @@ type sub[K comparable, E any] struct {
 	busy   bool         // the forwarder holds an item it has not delivered yet
 	closed bool
 
-	limit      int    // most items waiting in queue[head:]
-	superseded int    // waiting items a later item of the same key follows
-	dropped    uint64 // dropped since the last item the forwarder took
+	limit      int       // most items waiting in queue[head:]
+	superseded int       // waiting items a later item of the same key follows
+	dropped    uint64    // dropped since the last item the forwarder took
+	dropTime   time.Time // when the first of them was dropped
 }
 
 // keepQueue is the largest queue capacity a subscriber keeps for its next
@@ -123,7 +137,8 @@ func New[K comparable, E any](buffer int, key func(E) K, merge Merge[E], opts ..
 	if o.limit <= 0 {
 		o.limit = DefaultLimit
 	}
-	return &Hub[K, E]{buffer: buffer, key: key, merge: merge, limit: o.limit, mark: o.mark, done: make(chan struct{})}
+	return &Hub[K, E]{buffer: buffer, key: key, merge: merge, limit: o.limit, mark: o.mark, notice: o.notice,
+		done: make(chan struct{})}
 }
 
 // Coalesced returns how many events were merged into waiting ones.
@@ -250,14 +265,28 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 		}
 		s.head++
 		s.compact()
+		var notice E
+		noticed := false
 		if s.dropped > 0 {
 			if s.h.mark != nil {
 				it.e = s.h.mark(it.e, s.dropped)
+			}
+			if s.h.notice != nil {
+				notice, noticed = s.h.notice(s.dropped, s.dropTime), true
 			}
 			s.dropped = 0
 		}
 		s.busy = true
 		s.mu.Unlock()
+		if noticed {
+			select {
+			case s.out <- notice:
+			case <-ctx.Done():
+				return
+			case <-s.h.done:
+				return
+			}
+		}
 		select {
 		case s.out <- it.e:
 		case <-ctx.Done():
@@ -300,6 +329,9 @@ func (s *sub[K, E]) drop() {
 				s.last[k] = s.off + uint64(j)
 			}
 		}
+	}
+	if s.dropped == 0 && s.h.notice != nil {
+		s.dropTime = time.Now()
 	}
 	s.dropped++
 	s.h.dropped.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -222,4 +223,54 @@ func TestLimitRandomSequences(t *testing.T) {
 			require.Equal(t, h.Dropped(), told, "seed %d", seed)
 		})
 	}
+}
+
+// TestDropEventPrecedesNext: with WithDropEvent, a subscriber that fell
+// behind the cap receives one notice, carrying the count and the time of
+// the first drop, just before the next event that fit; the notices over the
+// run add up to Hub.Dropped.
+func TestDropEventPrecedesNext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const limit, n = 4, 50
+		start := time.Now()
+		notice := func(d uint64, first time.Time) mev {
+			require.False(t, first.Before(start), "the time of the first drop")
+			return mev{ev: ev{key: -1}, dropped: d}
+		}
+		h := New(0, mevKey, mmerge, WithLimit[mev](limit), WithDropEvent(notice))
+		defer h.Close()
+		ch := h.Subscribe(context.Background(), nil)
+		for v := range n {
+			h.Publish(mev{ev: ev{key: v, val: v, final: true}})
+		}
+		synctest.Wait()
+		var got []int
+		var told uint64
+		notices := 0
+		prevNotice := false
+		for {
+			synctest.Wait()
+			select {
+			case e := <-ch:
+				if e.key == -1 {
+					require.False(t, prevNotice, "one notice, then an event")
+					told += e.dropped
+					notices++
+					prevNotice = true
+					continue
+				}
+				require.Zero(t, e.dropped, "the event itself is not marked")
+				prevNotice = false
+				got = append(got, e.val)
+				continue
+			default:
+			}
+			break
+		}
+		require.False(t, prevNotice, "a notice is followed by the event that fit")
+		require.Positive(t, notices)
+		require.Equal(t, h.Dropped(), told, "every drop told")
+		require.Equal(t, uint64(n-len(got)), told)
+		require.IsIncreasing(t, got)
+	})
 }

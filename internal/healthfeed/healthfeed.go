@@ -5,60 +5,69 @@
 package healthfeed
 
 import (
+	"time"
+
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
-	"github.com/netpulse/netpulse/route"
 )
 
 // LinkState is the link-level health of a link: up with carrier and admin
 // up, down without either, unknown once the link is gone.
-func LinkState(s linkmon.State) route.State {
+func LinkState(s linkmon.State) netpulse.State {
 	switch {
 	case !s.Present:
-		return route.StateUnknown
+		return netpulse.StateUnknown
 	case s.Carrier && s.AdminUp:
-		return route.StateUp
+		return netpulse.StateUp
 	}
-	return route.StateDown
+	return netpulse.StateDown
 }
 
-// EventIPState is the IP-level health of an ipmon VerdictChanged event, with
-// the one meaning of dead failover uses (failover.IPEvidenceFrom): a dead
-// verdict is StateDown only when at least one of the interface's targets is
-// down (it answered, then stopped). A dead verdict over targets that never
-// answered (unverified) is StateUnknown: a target that never answered is no
-// evidence that the path is dead, so it is reported, not acted on (#11.5).
-// ok is false for events that are no verdict.
-func EventIPState(ev ipmon.Event) (st route.State, ok bool) {
+// EventIPState is the IP-level health of an ipmon verdict event, with the
+// one meaning of dead ipmon applies: a dead verdict is StateDown (at least
+// one of the interface's targets answered, then stopped). An unverified
+// verdict (targets that never answered) is StateUnknown: a target that
+// never answered is no evidence that the path is dead, so it is reported,
+// not acted on (#11.5). ok is false for events that are no verdict.
+func EventIPState(ev netpulse.Event) (st netpulse.State, ok bool) {
 	ip, ok := failover.IPEvidenceFrom(ev)
 	if !ok {
-		return route.StateUnknown, false
+		return netpulse.StateUnknown, false
 	}
 	switch ip.Verdict {
-	case failover.VerdictAlive:
-		return route.StateUp, true
-	case failover.VerdictDead:
-		return route.StateDown, true
+	case netpulse.VerdictAlive:
+		return netpulse.StateUp, true
+	case netpulse.VerdictDead:
+		return netpulse.StateDown, true
 	}
-	return route.StateUnknown, true
+	return netpulse.StateUnknown, true
 }
 
-// Setter is what a Feed drives: *route.Steerer, or a fake.
-type Setter interface {
-	SetLinkState(index int, st route.State)
-	SetIPState(index int, st route.State)
+// verdict is the IP verdict an IP state stands for.
+func verdict(st netpulse.State) netpulse.Verdict {
+	switch st {
+	case netpulse.StateUp:
+		return netpulse.VerdictAlive
+	case netpulse.StateDown:
+		return netpulse.VerdictDead
+	}
+	return netpulse.VerdictUnknown
 }
 
-// A Feed applies link and IP events to a Setter. OnLink and OnIP, if set,
-// see every event after it was applied (e.g. to print it). A linkmon health
-// event (the watcher's sockets failed or were reopened) carries no link: it
-// is applied to nothing and goes to OnLinkHealth, if set, not to OnLink.
+// A Feed applies link and IP events to an Observer (*route.Steerer, or a
+// fake) as the full evidence of the interface concerned. OnLink and OnIP,
+// if set, see every event after it was applied (e.g. to print it). A
+// linkmon condition event (the watcher's sockets failed or were reopened)
+// carries no link: it is applied to nothing and goes to OnLinkHealth, if
+// set, not to OnLink. A linkmon drop event is applied to nothing either
+// (the link events that follow carry the full states).
 type Feed struct {
-	Setter       Setter
-	OnLink       func(linkmon.Event)
-	OnIP         func(ipmon.Event)
-	OnLinkHealth func(linkmon.Event)
+	Setter       netpulse.Observer
+	OnLink       func(*linkmon.LinkEvent)
+	OnIP         func(netpulse.Event)
+	OnLinkHealth func(*netpulse.ConditionEvent)
 }
 
 // Run applies events until both channels are closed (a nil channel counts as
@@ -69,37 +78,48 @@ type Feed struct {
 // its verdict does not change; a verdict about an interface not seen yet is
 // applied as soon as its link is. A verdict becomes an IP state through
 // EventIPState: a dead verdict over unverified targets only steers nothing.
-func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
-	index := map[string]int{}           // present links by name
-	verdict := map[string]route.State{} // last IP state by name (zero: StateUnknown)
+func (f Feed) Run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
+	index := map[string]int{}               // present links by name
+	verdicts := map[string]netpulse.State{} // last IP state by name (zero: StateUnknown)
+	last := map[int]netpulse.Evidence{}     // last evidence observed, by present link
 	for links != nil || ips != nil {
 		select {
-		case ev, ok := <-links:
+		case x, ok := <-links:
 			if !ok {
 				links = nil
 				continue
 			}
-			if ev.IsHealth() {
+			if c, ok := x.(*netpulse.ConditionEvent); ok {
 				if f.OnLinkHealth != nil {
-					f.OnLinkHealth(ev)
+					f.OnLinkHealth(c)
 				}
+				continue
+			}
+			ev, ok := x.(*linkmon.LinkEvent)
+			if !ok {
 				continue
 			}
 			s, p := ev.State, ev.Previous
 			if p.Present && p.Name != s.Name && index[p.Name] == p.Index {
 				delete(index, p.Name) // renamed away
 			}
-			f.Setter.SetLinkState(s.Index, LinkState(s))
+			e := last[s.Index]
+			e.Time, e.Interface, e.Link = time.Now(), netpulse.Interface{Index: s.Index, Name: s.Name}, LinkState(s)
 			if s.Present {
 				if index[s.Name] != s.Index {
 					// New under this name: the name's verdict, or none
 					// (a renamed link leaves its old name's behind).
 					index[s.Name] = s.Index
-					f.Setter.SetIPState(s.Index, verdict[s.Name])
+					e.IP = verdict(verdicts[s.Name])
 				}
-			} else if index[s.Name] == s.Index {
-				delete(index, s.Name)
+				last[s.Index] = e
+			} else {
+				if index[s.Name] == s.Index {
+					delete(index, s.Name)
+				}
+				delete(last, s.Index)
 			}
+			f.Setter.Observe(e)
 			if f.OnLink != nil {
 				f.OnLink(ev)
 			}
@@ -109,9 +129,13 @@ func (f Feed) Run(links <-chan linkmon.Event, ips <-chan ipmon.Event) {
 				continue
 			}
 			if st, ok := EventIPState(ev); ok {
-				verdict[ev.Interface] = st
-				if i, ok := index[ev.Interface]; ok {
-					f.Setter.SetIPState(i, st)
+				name := ev.(*ipmon.VerdictEvent).Interface.Name
+				verdicts[name] = st
+				if i, ok := index[name]; ok {
+					e := last[i]
+					e.Time, e.IP = time.Now(), verdict(st)
+					last[i] = e
+					f.Setter.Observe(e)
 				}
 			}
 			if f.OnIP != nil {

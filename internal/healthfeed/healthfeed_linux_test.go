@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/healthfeed"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
@@ -73,8 +74,9 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth3", "eth2"}})
 	require.NoError(t, err)
 	defer st.Close()
+	steered := st.Subscribe(ctx)
 	lw, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(),
-		Interfaces: []linkmon.Interface{{Name: "eth3"}, {Name: "eth2"}}})
+		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
 	require.NoError(t, err)
 	defer lw.Close()
 	const iv = 20 * time.Millisecond
@@ -85,18 +87,23 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	require.NoError(t, p.Add(ipmon.Target{Addr: server, Interface: "eth2"}))
 
 	var mu sync.Mutex
-	var eth3Verdicts []ipmon.Event
+	var eth3Verdicts []*ipmon.VerdictEvent
 	eth2Alive, eth3Unverified := false, false
-	feed := healthfeed.Feed{Setter: st, OnIP: func(ev ipmon.Event) {
+	feed := healthfeed.Feed{Setter: st, OnIP: func(raw netpulse.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		switch {
-		case ev.Kind == ipmon.VerdictChanged && ev.Interface == "eth3":
-			eth3Verdicts = append(eth3Verdicts, ev)
-		case ev.Kind == ipmon.VerdictChanged && ev.Interface == "eth2":
-			eth2Alive = ev.Verdict == ipmon.VerdictAlive
-		case ev.Kind == ipmon.TargetChanged && ev.Interface == "eth3":
-			eth3Unverified = ev.State == ipmon.Unverified
+		switch ev := raw.(type) {
+		case *ipmon.VerdictEvent:
+			switch ev.Interface.Name {
+			case "eth3":
+				eth3Verdicts = append(eth3Verdicts, ev)
+			case "eth2":
+				eth2Alive = ev.Verdict == netpulse.VerdictAlive
+			}
+		case *ipmon.TargetEvent:
+			if ev.Interface.Name == "eth3" {
+				eth3Unverified = ev.State == ipmon.TargetUnverified
+			}
 		}
 	}}
 	sub, stop := context.WithCancel(ctx)
@@ -117,7 +124,7 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	}
 	mu.Unlock()
 	select {
-	case ev := <-st.Events():
+	case ev := <-steered:
 		t.Fatalf("an unverified target steered: %+v", ev)
 	default:
 	}
@@ -128,9 +135,11 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	// The control: carrier loss on eth3 steers to eth2.
 	require.NoError(t, sw.SetDown("p3"))
 	select {
-	case ev := <-st.Events():
+	case e := <-steered:
+		ev, ok := e.(*route.SteerEvent)
+		require.True(t, ok, "%+v", e)
 		require.Equal(t, "eth2", ev.Interface.Name, "%+v", ev)
-		require.Equal(t, route.ReasonLinkDown, ev.Reason, "%+v", ev)
+		require.Equal(t, netpulse.ReasonLinkDown, ev.Reason, "%+v", ev)
 	case <-time.After(10 * time.Second):
 		t.Fatal("carrier loss on eth3 did not steer")
 	}

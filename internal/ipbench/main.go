@@ -309,14 +309,15 @@ func scale(pair *netlab.IPMonPair, addrs []netip.Addr, d time.Duration) {
 	perTarget := float64(m1.HeapAlloc-m0.HeapAlloc) / float64(len(addrs))
 	downs, ups := 0, 0
 	go func() {
-		for ev := range events {
-			if ev.Kind != ipmon.TargetChanged {
+		for raw := range events {
+			ev, ok := raw.(*ipmon.TargetEvent)
+			if !ok {
 				continue
 			}
 			switch ev.State {
-			case ipmon.Down, ipmon.Unverified:
+			case ipmon.TargetDown, ipmon.TargetUnverified:
 				downs++
-			case ipmon.Up:
+			case ipmon.TargetUp:
 				ups++
 			}
 		}
@@ -333,7 +334,7 @@ func scale(pair *netlab.IPMonPair, addrs []netip.Addr, d time.Duration) {
 	time.Sleep(10 * time.Millisecond)
 	var notUp int
 	for _, ts := range s.Targets {
-		if ts.State != ipmon.Up {
+		if ts.State != ipmon.TargetUp {
 			notUp++
 		}
 	}
@@ -358,12 +359,12 @@ func detect(pair *netlab.IPMonPair, trials int) {
 	defer cancel()
 	ch := p.Subscribe(ctx)
 	check(p.Add(ipmon.Target{Addr: pair.ServerAddr4, Interface: pair.NodeDev}))
-	wait := func(st ipmon.TargetState) ipmon.Event {
+	wait := func(st ipmon.TargetState) *ipmon.TargetEvent {
 		to := time.After(10 * time.Second)
 		for {
 			select {
-			case ev := <-ch:
-				if ev.Kind == ipmon.TargetChanged && ev.State == st {
+			case raw := <-ch:
+				if ev, ok := raw.(*ipmon.TargetEvent); ok && ev.State == st {
 					return ev
 				}
 			case <-to:
@@ -371,17 +372,17 @@ func detect(pair *netlab.IPMonPair, trials int) {
 			}
 		}
 	}
-	wait(ipmon.Up)
+	wait(ipmon.TargetUp)
 	var took []time.Duration
 	for range trials {
 		// Let the target settle up, at a random phase of the schedule.
 		time.Sleep(50*time.Millisecond + time.Duration(time.Now().UnixNano()%int64(interval)))
 		t0 := time.Now() // before the write: a conservative start
 		check(pair.Server.Sysctl("net/ipv4/icmp_echo_ignore_all", "1"))
-		ev := wait(ipmon.Down)
-		took = append(took, ev.At.Sub(t0))
+		ev := wait(ipmon.TargetDown)
+		took = append(took, ev.Time.Sub(t0))
 		check(pair.Server.Sysctl("net/ipv4/icmp_echo_ignore_all", "0"))
-		wait(ipmon.Up)
+		wait(ipmon.TargetUp)
 	}
 	slices.Sort(took)
 	pct := func(q float64) time.Duration { return took[min(len(took)-1, int(q*float64(len(took))))] }

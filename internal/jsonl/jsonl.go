@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -44,7 +45,7 @@ type Link struct {
 }
 
 // LinkRecord returns the record of a linkmon event.
-func LinkRecord(ev linkmon.Event) Link {
+func LinkRecord(ev *linkmon.LinkEvent) Link {
 	s := ev.State
 	return Link{Stamp(ev.Time), "link", s.Name, s.Index, s.Carrier, s.AdminUp, s.Oper.String()}
 }
@@ -59,10 +60,9 @@ type Target struct {
 	RTTMicros int64  `json:"rtt_us"`
 }
 
-// TargetRecord returns the record of an ipmon target event (Kind
-// TargetChanged).
-func TargetRecord(ev ipmon.Event) Target {
-	return Target{Stamp(ev.At), "target", ev.Interface, ev.Target.Addr.String(), ev.State.String(), ev.RTT.Microseconds()}
+// TargetRecord returns the record of an ipmon target event.
+func TargetRecord(ev *ipmon.TargetEvent) Target {
+	return Target{Stamp(ev.Time), "target", ev.Interface.Name, ev.Target.Addr.String(), ev.State.String(), ev.RTT.Microseconds()}
 }
 
 // Route is a steering record ("event": "route").
@@ -78,13 +78,13 @@ type Route struct {
 // RouteRecord returns the record of a route.Steerer event, and false for an
 // event that is not a steering action of the contract (reasons other than
 // link-down, ip-down and recovered).
-func RouteRecord(ev route.Event) (Route, bool) {
+func RouteRecord(ev *route.SteerEvent) (Route, bool) {
 	switch ev.Reason {
-	case route.ReasonLinkDown, route.ReasonIPDown, route.ReasonRecovered:
+	case netpulse.ReasonLinkDown, netpulse.ReasonIPDown, netpulse.ReasonRecovered:
 	default:
 		return Route{}, false
 	}
-	return Route{Stamp(ev.Time), "route", ev.Dst.String(), ev.Interface.Name, ev.Previous.Name, string(ev.Reason)}, true
+	return Route{Stamp(ev.Time), "route", ev.Dst.String(), ev.Interface.Name, ev.Previous.Name, ev.Reason.String()}, true
 }
 
 // Health is an interface health record ("event": "health").
@@ -114,7 +114,7 @@ type Switch struct {
 // SwitchRecords returns one record per address a failover switch moved;
 // none for the initial placement of the addresses, which is no move.
 func SwitchRecords(ev *failover.SwitchEvent) []Switch {
-	if ev.Reason == failover.ReasonInitial {
+	if ev.Reason == netpulse.ReasonInitial {
 		return nil
 	}
 	out := make([]Switch, 0, len(ev.Addresses))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
@@ -39,31 +40,31 @@ func TestRecords(t *testing.T) {
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "link", "interface": "eth3", "index": 7.0,
 		"carrier": false, "admin_up": true, "oper": "lowerlayerdown",
-	}, line(t, jsonl.LinkRecord(linkmon.Event{Time: at, State: linkmon.State{
-		Index: 7, Name: "eth3", AdminUp: true, Oper: linkmon.OperLowerLayerDown,
+	}, line(t, jsonl.LinkRecord(&linkmon.LinkEvent{Time: at, State: linkmon.State{
+		Index: 7, Name: "eth3", AdminUp: true, Oper: linkmon.OperStateLowerLayerDown,
 	}})))
 
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "target", "interface": "eth2", "target": "198.18.10.1",
 		"state": "down", "rtt_us": 1500.0,
-	}, line(t, jsonl.TargetRecord(ipmon.Event{At: at, Interface: "eth2", State: ipmon.Down, RTT: 1500 * time.Microsecond,
+	}, line(t, jsonl.TargetRecord(&ipmon.TargetEvent{Time: at, Interface: netpulse.Interface{Index: 2, Name: "eth2"}, State: ipmon.TargetDown, RTT: 1500 * time.Microsecond,
 		Target: ipmon.Target{Addr: netip.MustParseAddr("198.18.10.1"), Interface: "eth2"}})))
 
-	rev := route.Event{Time: at, Dst: netip.MustParsePrefix("198.18.10.0/24"),
-		Interface: route.Interface{Index: 2, Name: "eth2"}, Previous: route.Interface{Index: 3, Name: "eth3"},
-		Reason: route.ReasonLinkDown}
+	rev := &route.SteerEvent{Time: at, Dst: netip.MustParsePrefix("198.18.10.0/24"),
+		Interface: netpulse.Interface{Index: 2, Name: "eth2"}, Previous: netpulse.Interface{Index: 3, Name: "eth3"},
+		Reason: netpulse.ReasonLinkDown}
 	rr, ok := jsonl.RouteRecord(rev)
 	require.True(t, ok)
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "route", "dst": "198.18.10.0/24", "interface": "eth2",
 		"previous": "eth3", "reason": "link-down",
 	}, line(t, rr))
-	for _, r := range []route.Reason{route.ReasonIPDown, route.ReasonRecovered} {
+	for _, r := range []netpulse.Reason{netpulse.ReasonIPDown, netpulse.ReasonRecovered} {
 		rev.Reason = r
 		_, ok := jsonl.RouteRecord(rev)
 		require.True(t, ok, r)
 	}
-	for _, r := range []route.Reason{route.ReasonReconciled, route.ReasonRestored, route.ReasonRemoved} {
+	for _, r := range []netpulse.Reason{netpulse.ReasonReconciled, netpulse.ReasonRestored, netpulse.ReasonRemoved} {
 		rev.Reason = r
 		_, ok := jsonl.RouteRecord(rev)
 		require.False(t, ok, "%s is not a steering action of the contract", r)
@@ -71,14 +72,14 @@ func TestRecords(t *testing.T) {
 
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "health", "interface": "eth3", "state": "ip-down", "failure": "ip_only",
-	}, line(t, jsonl.HealthRecord(&failover.HealthEvent{Time: at, Interface: failover.Interface{Name: "eth3"},
-		From: failover.HealthUp, To: failover.HealthIPDown, Failure: failover.FailureIPOnly})))
+	}, line(t, jsonl.HealthRecord(&failover.HealthEvent{Time: at, Interface: netpulse.Interface{Name: "eth3"},
+		From: netpulse.HealthUp, To: netpulse.HealthIPDown, Failure: netpulse.FailureIPOnly})))
 
-	sw := jsonl.SwitchRecords(&failover.SwitchEvent{Time: at, From: failover.Interface{Name: "eth3"},
-		To: failover.Interface{Name: "eth2"}, Reason: failover.ReasonLinkDown,
+	sw := jsonl.SwitchRecords(&failover.SwitchEvent{Time: at, From: netpulse.Interface{Name: "eth3"},
+		To: netpulse.Interface{Name: "eth2"}, Reason: netpulse.ReasonLinkDown,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24"), netip.MustParsePrefix("2001:db8::50/64")}})
 	require.Len(t, sw, 2)
-	require.Empty(t, jsonl.SwitchRecords(&failover.SwitchEvent{Reason: failover.ReasonInitial,
+	require.Empty(t, jsonl.SwitchRecords(&failover.SwitchEvent{Reason: netpulse.ReasonInitial,
 		Addresses: []netip.Prefix{netip.MustParsePrefix("198.18.10.50/24")}}), "the initial placement is no move")
 	require.Equal(t, map[string]any{
 		"time": stamp, "event": "switch", "address": "2001:db8::50/64", "from": "eth3", "to": "eth2", "reason": "link-down",

@@ -33,7 +33,7 @@ func TestFlags(t *testing.T) {
 	require.Equal(t, ipmon.Target{Addr: netip.MustParseAddr("198.18.10.1"), Interface: "eth3",
 		Interval: 10 * time.Millisecond, Timeout: 10 * time.Millisecond, FailAfter: 4, RecoverAfter: 1}, f.Targets[0])
 	require.Equal(t, "eth2", f.Targets[1].Interface)
-	require.Equal(t, ipmon.ARPProbe, f.Targets[2].Kind)
+	require.Equal(t, ipmon.ProbeARP, f.Targets[2].Kind)
 	cfg := f.Config(7)
 	require.Equal(t, 7, cfg.NetNS)
 	require.Equal(t, 10*time.Millisecond, cfg.Timeout)

@@ -1,37 +1,24 @@
 // Package ipmontest provides a fake ipmon poller for consumers' unit tests.
 // The test decides every target's state with Set; the fake publishes the
 // events (and per-interface verdicts, with the configured rule) with the
-// same delivery guarantees as ipmon.Poller: current state first, then
-// changes; a slow subscriber blocks nobody and always gets the latest state.
-// It touches no kernel and runs in simulated time (testing/synctest).
+// same types and delivery guarantees as ipmon.Poller, from the same
+// bookkeeping (ipmon's event hub, target order and verdict rule): current
+// state first, then changes; a slow subscriber blocks nobody and always
+// gets the latest state. It touches no kernel and runs in simulated time
+// (testing/synctest).
 package ipmontest
 
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/fanout"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/ipmon/internal/core"
 )
-
-type key struct {
-	iface string
-	addr  netip.Addr
-	kind  ipmon.ProbeKind
-}
-
-func keyOf(t ipmon.Target) key { return key{t.Interface, t.Addr, t.Kind} }
-
-type evKey struct {
-	kind  ipmon.EventKind
-	iface string
-	k     key
-}
 
 type target struct {
 	t          ipmon.Target
@@ -43,89 +30,82 @@ type target struct {
 }
 
 type iface struct {
-	verdict    ipmon.Verdict
+	verdict    netpulse.Verdict
 	lastChange time.Time
+	targets    map[core.Key]*target
 }
 
 // Poller is a fake of *ipmon.Poller. Its methods are safe for concurrent
 // use. The zero value is not usable: call New.
 type Poller struct {
-	cfg ipmon.Config
+	cfg       ipmon.Config
+	normalize func(ipmon.Target) (ipmon.Target, error)
+	identity  func(ipmon.Target) (ipmon.Target, error)
+	rule      func(iface string) ipmon.VerdictRule
 
 	// AddHook, if set, is called by Add before anything else; a non-nil
-	// error is returned by Add (to simulate ErrLocalAddress and the like).
+	// error is returned by Add (to simulate ipmon.ErrLocalAddress and the
+	// like).
 	AddHook func(ipmon.Target) error
 
 	mu      sync.Mutex
 	closed  bool
-	targets map[key]*target
+	targets map[core.Key]*target
 	ifaces  map[string]*iface
-	hub     *fanout.Hub[evKey, ipmon.Event]
+	index   map[string]int
+	hub     *core.Hub
 	once    sync.Once
 }
 
 // New returns a fake poller. cfg may be nil; its default timings fill
-// targets' zero fields and its verdict rules decide interface verdicts.
+// targets' zero fields and its verdict rules decide interface verdicts,
+// exactly as ipmon.Open's Poller does. It panics if cfg is invalid
+// (ipmon.Config.Validate): a test's mistake.
 func New(cfg *ipmon.Config) *Poller {
-	p := &Poller{targets: map[key]*target{}, ifaces: map[string]*iface{}}
+	targets := core.Targets.(func(*ipmon.Config) (func(ipmon.Target) (ipmon.Target, error), func(ipmon.Target) (ipmon.Target, error), func(string) ipmon.VerdictRule, error))
+	normalize, identity, rule, err := targets(cfg)
+	if err != nil {
+		panic(err)
+	}
+	p := &Poller{normalize: normalize, identity: identity, rule: rule,
+		targets: map[core.Key]*target{}, ifaces: map[string]*iface{}, index: map[string]int{}, hub: core.NewHub()}
 	if cfg != nil {
 		p.cfg = *cfg
 	}
-	if p.cfg.Interval == 0 {
-		p.cfg.Interval = ipmon.DefaultInterval
-	}
-	if p.cfg.Timeout == 0 {
-		p.cfg.Timeout = p.cfg.Interval
-	}
-	if p.cfg.FailAfter == 0 {
-		p.cfg.FailAfter = ipmon.DefaultFailAfter
-	}
-	if p.cfg.RecoverAfter == 0 {
-		p.cfg.RecoverAfter = ipmon.DefaultRecoverAfter
-	}
-	p.hub = fanout.New(0, func(e ipmon.Event) evKey {
-		if e.Kind == ipmon.VerdictChanged {
-			return evKey{kind: e.Kind, iface: e.Interface}
-		}
-		return evKey{kind: e.Kind, k: keyOf(e.Target)}
-	}, ipmon.Event.Coalesce)
 	return p
 }
 
-func (p *Poller) fill(t ipmon.Target) ipmon.Target {
-	if t.Interval == 0 {
-		t.Interval = p.cfg.Interval
-	}
-	if t.Timeout == 0 {
-		t.Timeout = p.cfg.Timeout
-	}
-	if t.FailAfter == 0 {
-		t.FailAfter = p.cfg.FailAfter
-	}
-	if t.RecoverAfter == 0 {
-		t.RecoverAfter = p.cfg.RecoverAfter
-	}
-	return t
+func keyOf(t ipmon.Target) core.Key {
+	return core.Key{Iface: t.Interface, Addr: t.Addr, Kind: int(t.Kind)}
 }
 
-func (p *Poller) rule(name string) ipmon.VerdictRule {
-	if r, ok := p.cfg.InterfaceVerdict[name]; ok {
-		return r
-	}
-	return p.cfg.Verdict
+// SetIndex sets the interface index the fake's events carry for the
+// interface named name (0, the default: no such interface). Events sent
+// afterwards carry it.
+func (p *Poller) SetIndex(name string, index int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.index[name] = index
 }
 
-// Add adds a target in state Unknown. It returns AddHook's error, or an
-// error wrapping ipmon.ErrExists, ipmon.ErrInvalidTarget (no address or
-// interface) or ipmon.ErrClosed.
+func (p *Poller) iface(name string) netpulse.Interface {
+	return netpulse.Interface{Index: p.index[name], Name: name}
+}
+
+// Add adds a target in state ipmon.TargetUnknown, with its zero fields
+// filled as ipmon.Poller.Add fills them. It returns AddHook's error, or an
+// error wrapping ipmon.ErrExists, ipmon.ErrClosed, or what ipmon.Poller.Add
+// returns for a target it refuses without looking at the kernel
+// (ipmon.ErrInvalidTarget, ipmon.ErrLocalAddress for a loopback address).
 func (p *Poller) Add(t ipmon.Target) error {
 	if p.AddHook != nil {
 		if err := p.AddHook(t); err != nil {
 			return err
 		}
 	}
-	if !t.Addr.IsValid() || t.Interface == "" {
-		return fmt.Errorf("%w: %v", ipmon.ErrInvalidTarget, t)
+	t, err := p.normalize(t)
+	if err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -137,46 +117,61 @@ func (p *Poller) Add(t ipmon.Target) error {
 		return fmt.Errorf("%w: %v", ipmon.ErrExists, t)
 	}
 	now := time.Now()
-	tg := &target{t: p.fill(t), lastChange: now}
+	tg := &target{t: t, lastChange: now}
 	p.targets[k] = tg
-	if p.ifaces[t.Interface] == nil {
-		p.ifaces[t.Interface] = &iface{lastChange: now}
+	is := p.ifaces[t.Interface]
+	if is == nil {
+		is = &iface{lastChange: now, targets: map[core.Key]*target{}}
+		p.ifaces[t.Interface] = is
 	}
-	p.hub.Publish(p.event(tg, ipmon.Unknown, now))
+	is.targets[k] = tg
+	p.hub.Publish(p.event(tg, ipmon.TargetUnknown, now))
 	p.reverdict(t.Interface, now)
 	return nil
 }
 
 // Remove removes a target (identified by Interface, Addr, Kind) and
 // publishes an event with Removed set. It returns an error wrapping
-// ipmon.ErrNotFound or ipmon.ErrClosed.
+// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or ipmon.ErrClosed.
 func (p *Poller) Remove(t ipmon.Target) error {
+	t, err := p.identity(t)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ipmon.ErrClosed
 	}
-	tg := p.targets[keyOf(t)]
+	k := keyOf(t)
+	tg := p.targets[k]
 	if tg == nil {
 		return fmt.Errorf("%w: %v", ipmon.ErrNotFound, t)
 	}
-	delete(p.targets, keyOf(t))
+	delete(p.targets, k)
 	now := time.Now()
 	prev := tg.state
-	tg.state = ipmon.Unknown
+	tg.state = ipmon.TargetUnknown
 	ev := p.event(tg, prev, now)
 	ev.Removed = true
 	p.hub.Publish(ev)
+	is := p.ifaces[t.Interface]
+	delete(is.targets, k)
 	p.reverdict(t.Interface, now)
-	if p.count(t.Interface) == 0 {
+	if len(is.targets) == 0 {
 		delete(p.ifaces, t.Interface)
 	}
 	return nil
 }
 
-// Update replaces a target's timings and source. It returns an error
-// wrapping ipmon.ErrNotFound or ipmon.ErrClosed.
+// Update replaces a target's timings and source, filled and checked as
+// ipmon.Poller.Update does. It returns an error wrapping
+// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or ipmon.ErrClosed.
 func (p *Poller) Update(t ipmon.Target) error {
+	t, err := p.normalize(t)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -186,15 +181,20 @@ func (p *Poller) Update(t ipmon.Target) error {
 	if tg == nil {
 		return fmt.Errorf("%w: %v", ipmon.ErrNotFound, t)
 	}
-	tg.t = p.fill(t)
+	tg.t = t
 	return nil
 }
 
 // Set gives the target identified by t (Interface, Addr, Kind) a new state
 // and last RTT, and publishes the change (and the interface's new verdict,
 // if it changed). Setting the current state again only updates the RTT.
-// It returns an error wrapping ipmon.ErrNotFound or ipmon.ErrClosed.
+// It returns an error wrapping ipmon.ErrNotFound, ipmon.ErrInvalidTarget
+// or ipmon.ErrClosed.
 func (p *Poller) Set(t ipmon.Target, s ipmon.TargetState, rtt time.Duration) error {
+	t, err := p.identity(t)
+	if err != nil {
+		return err
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -212,9 +212,9 @@ func (p *Poller) Set(t ipmon.Target, s ipmon.TargetState, rtt time.Duration) err
 	prev := tg.state
 	tg.state, tg.lastChange = s, now
 	switch s {
-	case ipmon.Up:
+	case ipmon.TargetUp:
 		tg.misses, tg.replies = 0, tg.t.RecoverAfter
-	case ipmon.Down, ipmon.Unverified:
+	case ipmon.TargetDown, ipmon.TargetUnverified:
 		tg.misses, tg.replies = tg.t.FailAfter, 0
 	}
 	p.hub.Publish(p.event(tg, prev, now))
@@ -222,83 +222,66 @@ func (p *Poller) Set(t ipmon.Target, s ipmon.TargetState, rtt time.Duration) err
 	return nil
 }
 
-// Targets returns the targets added, sorted by interface and address.
+// Targets returns the targets added, sorted by interface, address and
+// kind.
 func (p *Poller) Targets() []ipmon.Target {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var ts []ipmon.Target
-	for _, tg := range p.sorted() {
+	for _, tg := range sorted(p.targets) {
 		ts = append(ts, tg.t)
 	}
 	return ts
 }
 
-func (p *Poller) sorted() []*target {
-	var ts []*target
-	for _, tg := range p.targets {
-		ts = append(ts, tg)
+// sorted returns ts in the Poller's order.
+func sorted(ts map[core.Key]*target) []*target {
+	keys := slices.SortedFunc(func(yield func(core.Key) bool) {
+		for k := range ts {
+			if !yield(k) {
+				return
+			}
+		}
+	}, core.Key.Compare)
+	out := make([]*target, len(keys))
+	for i, k := range keys {
+		out[i] = ts[k]
 	}
-	slices.SortFunc(ts, func(a, b *target) int {
-		if c := strings.Compare(a.t.Interface, b.t.Interface); c != 0 {
-			return c
-		}
-		if c := a.t.Addr.Compare(b.t.Addr); c != 0 {
-			return c
-		}
-		return int(a.t.Kind) - int(b.t.Kind)
-	})
-	return ts
+	return out
 }
 
-func (p *Poller) count(name string) int {
-	n := 0
-	for k := range p.targets {
-		if k.iface == name {
-			n++
-		}
-	}
-	return n
-}
-
-func (p *Poller) event(tg *target, prev ipmon.TargetState, now time.Time) ipmon.Event {
-	return ipmon.Event{
-		Kind: ipmon.TargetChanged, At: now, Interface: tg.t.Interface, Target: tg.t,
+func (p *Poller) event(tg *target, prev ipmon.TargetState, now time.Time) *ipmon.TargetEvent {
+	return &ipmon.TargetEvent{
+		Time: now, Interface: p.iface(tg.t.Interface), Target: tg.t,
 		State: tg.state, Previous: prev, RTT: tg.rtt, Misses: tg.misses, Replies: tg.replies,
 	}
 }
 
-func (p *Poller) counts(name string) (up, down, unverified, unknown int, ev []ipmon.Evidence) {
-	for _, tg := range p.sorted() {
-		if tg.t.Interface != name {
-			continue
-		}
-		ev = append(ev, ipmon.Evidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
-		switch tg.state {
-		case ipmon.Up:
-			up++
-		case ipmon.Down:
-			down++
-		case ipmon.Unverified:
-			unverified++
-		default:
-			unknown++
-		}
+// counts returns the interface's targets by state.
+func (is *iface) counts() (n [4]int) {
+	for _, tg := range is.targets {
+		n[tg.state]++
 	}
-	return
+	return n
 }
 
-func (p *Poller) verdictEvent(name string, prev ipmon.Verdict, now time.Time) ipmon.Event {
-	_, _, _, _, evidence := p.counts(name)
-	return ipmon.Event{
-		Kind: ipmon.VerdictChanged, At: now, Interface: name, Verdict: p.ifaces[name].verdict,
-		PreviousVerdict: prev, Rule: p.rule(name), Evidence: evidence,
+func (p *Poller) verdictEvent(name string, prev netpulse.Verdict, now time.Time) *ipmon.VerdictEvent {
+	is := p.ifaces[name]
+	ev := &ipmon.VerdictEvent{
+		Time: now, Interface: p.iface(name), Verdict: is.verdict, Previous: prev, Rule: p.rule(name),
+		Evidence: make([]ipmon.Evidence, 0, len(is.targets)),
 	}
+	for _, tg := range is.targets {
+		ev.Evidence = append(ev.Evidence, ipmon.Evidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
+	}
+	slices.SortFunc(ev.Evidence, ipmon.CompareEvidence)
+	return ev
 }
 
 func (p *Poller) reverdict(name string, now time.Time) {
 	is := p.ifaces[name]
-	up, _, _, unknown, _ := p.counts(name)
-	v := p.rule(name).Decide(up, unknown, p.count(name))
+	n := is.counts()
+	v := p.rule(name).Decide(n[ipmon.TargetUp], n[ipmon.TargetDown], n[ipmon.TargetUnverified], n[ipmon.TargetUnknown])
 	if v == is.verdict {
 		return
 	}
@@ -307,25 +290,22 @@ func (p *Poller) reverdict(name string, now time.Time) {
 	p.hub.Publish(p.verdictEvent(name, prev, now))
 }
 
-// Subscribe returns the current state of every target and interface
-// (Initial set), then every change, like ipmon.Poller.Subscribe.
-func (p *Poller) Subscribe(ctx context.Context) <-chan ipmon.Event {
+// Subscribe returns the current state of every target (*ipmon.TargetEvent)
+// and interface (*ipmon.VerdictEvent), Initial set, then every change, like
+// ipmon.Poller.Subscribe (the fake's condition is always OK: it sends no
+// *netpulse.ConditionEvent; *netpulse.DropEvent as the Poller does).
+func (p *Poller) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	var initial []ipmon.Event
+	var initial []netpulse.Event
 	if !p.closed {
-		for _, tg := range p.sorted() {
+		for _, tg := range sorted(p.targets) {
 			ev := p.event(tg, tg.state, now)
 			ev.Initial = true
 			initial = append(initial, ev)
 		}
-		var names []string
-		for name := range p.ifaces {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
+		for _, name := range slices.Sorted(mapKeys(p.ifaces)) {
 			ev := p.verdictEvent(name, p.ifaces[name].verdict, now)
 			ev.Initial = true
 			initial = append(initial, ev)
@@ -334,29 +314,35 @@ func (p *Poller) Subscribe(ctx context.Context) <-chan ipmon.Event {
 	return p.hub.Subscribe(ctx, initial)
 }
 
+func mapKeys(m map[string]*iface) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
 // Snapshot returns the targets' states and last RTTs and the interfaces'
 // verdicts. Counters are zero: the fake sends nothing.
 func (p *Poller) Snapshot() ipmon.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := ipmon.Snapshot{At: time.Now(), Mode: ipmon.Raw, StrictIngress: p.cfg.StrictIngress}
-	for _, tg := range p.sorted() {
+	s := ipmon.Snapshot{At: time.Now(), Mode: ipmon.ModeRaw, StrictIngress: p.cfg.StrictIngress, Condition: netpulse.Condition{OK: true}}
+	for _, tg := range sorted(p.targets) {
 		s.Targets = append(s.Targets, ipmon.TargetStats{
 			Target: tg.t, State: tg.state, LastChange: tg.lastChange, LastRTT: tg.rtt,
 			ConsecutiveMisses: tg.misses, ConsecutiveReplies: tg.replies,
 		})
 	}
-	var names []string
-	for name := range p.ifaces {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		up, down, unv, unk, _ := p.counts(name)
+	for _, name := range slices.Sorted(mapKeys(p.ifaces)) {
 		is := p.ifaces[name]
+		n := is.counts()
 		s.Interfaces = append(s.Interfaces, ipmon.InterfaceStatus{
 			Name: name, Verdict: is.verdict, Rule: p.rule(name), LastChange: is.lastChange,
-			Targets: up + down + unv + unk, Up: up, Down: down, Unverified: unv, Unknown: unk,
+			Targets: len(is.targets), Up: n[ipmon.TargetUp], Down: n[ipmon.TargetDown],
+			Unverified: n[ipmon.TargetUnverified], Unknown: n[ipmon.TargetUnknown],
 		})
 	}
 	return s

@@ -1,10 +1,13 @@
 // Package linkmontest provides a fake link source for the unit tests of
 // packages that consume linkmon: scripted carrier, admin and presence
-// transitions, delivered exactly like a linkmon.Watcher delivers them (the
-// current state of every link first, then linkmon.Event values carrying the
-// full new and previous state; a slow subscriber gets intermediate states
-// coalesced, never the latest lost). It needs no kernel and works inside
-// testing/synctest bubbles.
+// transitions, delivered exactly like a linkmon.Watcher delivers them: the
+// same event stream (the current state of every link first, then
+// *linkmon.LinkEvent values carrying the full new and previous state,
+// *netpulse.ConditionEvent for the fake watcher's condition, a slow
+// subscriber's intermediate states coalesced by linkmon's rule, never the
+// latest lost, and drops past its queue's cap told by a
+// *netpulse.DropEvent). It needs no kernel and works inside testing/synctest
+// bubbles.
 package linkmontest
 
 import (
@@ -15,16 +18,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/netpulse/netpulse/internal/fanout"
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/linkmon/internal/stream"
 )
 
 // Link returns the state of a present, administratively up link, with or
 // without carrier: a convenient start for New and Set.
 func Link(index int, name string, carrier bool) linkmon.State {
-	oper := linkmon.OperUp
+	oper := linkmon.OperStateUp
 	if !carrier {
-		oper = linkmon.OperLowerLayerDown
+		oper = linkmon.OperStateLowerLayerDown
 	}
 	return linkmon.State{Index: index, Name: name, Present: true, Carrier: carrier, KernelCarrier: carrier,
 		AdminUp: true, Oper: oper, MTU: 1500}
@@ -35,10 +39,7 @@ func Link(index int, name string, carrier bool) linkmon.State {
 type Source struct {
 	mu     sync.Mutex
 	links  map[int]linkmon.State
-	seq    uint64
-	events uint64
-	hub    *fanout.Hub[int, linkmon.Event]
-	health linkmon.Health
+	st     *stream.Stream[*linkmon.LinkEvent] // the watcher's own stream
 	closed bool
 }
 
@@ -46,8 +47,8 @@ type Source struct {
 // Index). Subscriptions have a channel buffer of 64, like the watcher's
 // default.
 func New(links ...linkmon.State) *Source {
-	s := &Source{links: make(map[int]linkmon.State), health: linkmon.Health{Healthy: true},
-		hub: fanout.New(64, eventLink, linkmon.Event.Coalesce, fanout.WithDropMark(linkmon.Event.AddDropped))}
+	s := &Source{links: make(map[int]linkmon.State),
+		st: stream.New(64, eventLink, (*linkmon.LinkEvent).Coalesce)}
 	now := time.Now()
 	for _, l := range links {
 		l.Present = true
@@ -57,40 +58,33 @@ func New(links ...linkmon.State) *Source {
 	return s
 }
 
-func eventLink(e linkmon.Event) int { return e.State.Index }
+func eventLink(e *linkmon.LinkEvent) int { return e.State.Index }
 
-// Subscribe behaves like linkmon.Watcher.Subscribe.
-func (s *Source) Subscribe(ctx context.Context) <-chan linkmon.Event {
+// Subscribe behaves like linkmon.Watcher.Subscribe: it sends
+// *linkmon.LinkEvent, *netpulse.ConditionEvent and *netpulse.DropEvent.
+func (s *Source) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := make([]int, 0, len(s.links))
-	for i := range s.links {
-		keys = append(keys, i)
-	}
-	slices.Sort(keys)
-	initial := make([]linkmon.Event, len(keys))
+	keys := stream.Indexes(s.links)
+	initial := make([]*linkmon.LinkEvent, len(keys))
 	for n, i := range keys {
-		initial[n] = linkmon.Event{State: s.links[i], Initial: true, Seq: s.seq, Time: s.links[i].Changed}
+		initial[n] = &linkmon.LinkEvent{State: s.links[i], Initial: true, Seq: s.st.Seq(), Time: s.links[i].Changed}
 	}
-	if !s.health.Healthy {
-		h := s.health
-		initial = append(initial, linkmon.Event{Health: &h, Initial: true, Seq: s.seq, Time: h.ErrTime})
-	}
-	return s.hub.Subscribe(ctx, initial)
+	return s.st.Subscribe(ctx, initial)
 }
 
 // Snapshot behaves like linkmon.Watcher.Snapshot.
 func (s *Source) Snapshot() linkmon.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := linkmon.Snapshot{Health: s.health}
+	snap := linkmon.Snapshot{Condition: s.st.Condition()}
 	for _, l := range s.links {
 		snap.Links = append(snap.Links, l)
 	}
 	slices.SortFunc(snap.Links, func(a, b linkmon.State) int { return a.Index - b.Index })
-	snap.Counters.Events = s.events
-	snap.Counters.Coalesced = s.hub.Coalesced()
-	snap.Counters.QueueDrops = s.hub.Dropped()
+	snap.Counters.Events = s.st.Events()
+	snap.Counters.Coalesced = s.st.Coalesced()
+	snap.Counters.QueueDrops = s.st.Dropped()
 	return snap
 }
 
@@ -131,26 +125,21 @@ func (s *Source) set(st linkmon.State) {
 	} else {
 		delete(s.links, st.Index)
 	}
-	s.seq++
-	s.events++
-	s.hub.Publish(linkmon.Event{State: st, Previous: prev, Seq: s.seq, Time: st.Changed})
+	s.st.Publish(&linkmon.LinkEvent{State: st, Previous: prev, Seq: s.st.Next(), Time: st.Changed})
 }
 
-// SetHealth sets the fake watcher's health and emits it as a health event,
-// as the watcher does when its sockets fail (Healthy false with Err) and
-// when they are reopened (Healthy true).
-func (s *Source) SetHealth(h linkmon.Health) {
+// Fail makes the fake watcher's sockets fail with err (a non-nil error, as
+// the watcher's *linkmon.Error), or recover when err is nil, and emits the
+// change as a *netpulse.ConditionEvent, by the watcher's own rules: every
+// failure is an event (a failed reopen too), a recovery only after a
+// failure.
+func (s *Source) Fail(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	if h.ErrTime.IsZero() && h.Err != nil {
-		h.ErrTime = time.Now()
-	}
-	s.health = h
-	s.seq++
-	s.hub.Publish(linkmon.Event{Health: &h, Seq: s.seq, Time: time.Now()})
+	s.st.SetCondition(err, time.Now())
 }
 
 // Update applies fn to a copy of the named link's state and Sets it, all
@@ -173,9 +162,9 @@ func (s *Source) Update(name string, fn func(*linkmon.State)) error {
 func (s *Source) SetCarrier(name string, up bool) error {
 	return s.Update(name, func(st *linkmon.State) {
 		st.Carrier, st.KernelCarrier = up, up
-		st.Oper = linkmon.OperUp
+		st.Oper = linkmon.OperStateUp
 		if !up {
-			st.Oper = linkmon.OperLowerLayerDown
+			st.Oper = linkmon.OperStateLowerLayerDown
 		}
 	})
 }
@@ -186,7 +175,7 @@ func (s *Source) SetAdmin(name string, up bool) error {
 	return s.Update(name, func(st *linkmon.State) {
 		st.AdminUp = up
 		if !up {
-			st.Carrier, st.KernelCarrier, st.Oper = false, false, linkmon.OperDown
+			st.Carrier, st.KernelCarrier, st.Oper = false, false, linkmon.OperStateDown
 		}
 	})
 }
@@ -195,7 +184,7 @@ func (s *Source) SetAdmin(name string, up bool) error {
 func (s *Source) Remove(name string) error {
 	return s.Update(name, func(st *linkmon.State) {
 		st.Present, st.Carrier, st.KernelCarrier, st.AdminUp = false, false, false, false
-		st.Oper = linkmon.OperNotPresent
+		st.Oper = linkmon.OperStateNotPresent
 	})
 }
 
@@ -236,9 +225,9 @@ func (s *Source) Play(ctx context.Context, steps ...Step) error {
 			err = s.Update(st.Name, func(l *linkmon.State) {
 				l.AdminUp = true
 				l.Carrier, l.KernelCarrier = st.Carrier, st.Carrier
-				l.Oper = linkmon.OperUp
+				l.Oper = linkmon.OperStateUp
 				if !st.Carrier {
-					l.Oper = linkmon.OperLowerLayerDown
+					l.Oper = linkmon.OperStateLowerLayerDown
 				}
 			})
 		}
@@ -255,6 +244,6 @@ func (s *Source) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.hub.Close()
+	s.st.Close()
 	return nil
 }

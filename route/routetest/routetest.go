@@ -1,15 +1,20 @@
 // Package routetest provides fakes of the route package for consumers'
 // tests that run without a kernel: a concurrency-safe Health source, a
 // View backed by an in-memory route.Table (the same lookup and selection
-// code as the real View), and a Steerer that records the health it is fed
-// and delivers the events a test injects.
+// code as the real View), and a Steerer that records the evidence it is
+// fed and delivers the events a test injects (through the same delivery
+// code as the real Steerer's events).
 package routetest
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/fanout"
 	"github.com/netpulse/netpulse/route"
 )
 
@@ -17,83 +22,83 @@ import (
 // to use; every interface starts unknown (healthy).
 type Health struct {
 	mu sync.RWMutex
-	m  map[int]route.Health
+	m  route.HealthMap
 }
 
 // Health returns the health of the interface index.
-func (h *Health) Health(index int) route.Health {
+func (h *Health) Health(index int) netpulse.Health {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.m[index]
+	return h.m.Health(index)
 }
 
-// Set sets both levels.
-func (h *Health) Set(index int, v route.Health) {
+// Set sets the health of the interface index.
+func (h *Health) Set(index int, v netpulse.Health) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
-		h.m = map[int]route.Health{}
+		h.m = route.HealthMap{}
 	}
 	h.m[index] = v
 }
 
-// SetLink sets the link level.
-func (h *Health) SetLink(index int, s route.State) {
-	v := h.Health(index)
-	v.Link = s
-	h.Set(index, v)
-}
-
-// SetIP sets the IP level.
-func (h *Health) SetIP(index int, s route.State) {
-	v := h.Health(index)
-	v.IP = s
-	h.Set(index, v)
-}
-
 // View is an in-memory stand-in for route.View: the test adds routes,
 // links and addresses; Lookup and Select answer with the route package's
-// own logic. It is safe for concurrent use.
+// own logic, and subscribers receive a *route.ViewEvent per update,
+// coalesced as route.View coalesces them. It is safe for concurrent use.
 type View struct {
-	mu   sync.RWMutex
-	t    *route.Table
-	subs []chan struct{}
+	mu  sync.RWMutex
+	t   *route.Table
+	hub *fanout.Hub[struct{}, netpulse.Event]
 }
 
 // NewView returns an empty View.
-func NewView() *View { return &View{t: route.NewTable()} }
+func NewView() *View {
+	return &View{t: route.NewTable(), hub: fanout.New(1, func(netpulse.Event) struct{} { return struct{}{} },
+		func(old, new netpulse.Event) (netpulse.Event, bool) {
+			o, n := *old.(*route.ViewEvent), new.(*route.ViewEvent)
+			o.Time, o.Routes, o.Links, o.Addresses = n.Time, o.Routes || n.Routes, o.Links || n.Links, o.Addresses || n.Addresses
+			return &o, true
+		})}
+}
 
 // Update runs fn with the table under the write lock, then notifies
-// subscribers.
+// subscribers (a ViewEvent that says routes, links and addresses may have
+// changed).
 func (v *View) Update(fn func(t *route.Table)) {
+	v.update(route.ViewEvent{Routes: true, Links: true, Addresses: true}, fn)
+}
+
+func (v *View) update(what route.ViewEvent, fn func(t *route.Table)) {
 	v.mu.Lock()
 	fn(v.t)
-	subs := slices.Clone(v.subs)
 	v.mu.Unlock()
-	for _, ch := range subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
+	what.Time = time.Now()
+	v.hub.Publish(&what)
 }
 
 // AddRoute adds a route (after routes of its prefix with a metric not
 // above its own, like the kernel's append).
-func (v *View) AddRoute(r route.Route) { v.Update(func(t *route.Table) { t.Add(r) }) }
+func (v *View) AddRoute(r route.Route) {
+	v.update(route.ViewEvent{Routes: true}, func(t *route.Table) { t.Add(r) })
+}
 
 // DeleteRoute deletes a route and reports whether it was there.
 func (v *View) DeleteRoute(r route.Route) bool {
 	var ok bool
-	v.Update(func(t *route.Table) { ok = t.Delete(r) })
+	v.update(route.ViewEvent{Routes: true}, func(t *route.Table) { ok = t.Delete(r) })
 	return ok
 }
 
 // SetLink adds or updates a link.
-func (v *View) SetLink(l route.Link) { v.Update(func(t *route.Table) { t.SetLink(l) }) }
+func (v *View) SetLink(l route.Link) {
+	v.update(route.ViewEvent{Links: true}, func(t *route.Table) { t.SetLink(l) })
+}
 
 // AddAddress adds an address.
-func (v *View) AddAddress(a route.Address) { v.Update(func(t *route.Table) { t.AddAddress(a) }) }
+func (v *View) AddAddress(a route.Address) {
+	v.update(route.ViewEvent{Addresses: true}, func(t *route.Table) { t.AddAddress(a) })
+}
 
 // SetPreference sets the interface preference of Select.
 func (v *View) SetPreference(names []string) {
@@ -130,105 +135,94 @@ func (v *View) Routes() []route.Route {
 	return v.t.Routes()
 }
 
-// Subscribe returns a channel notified (coalesced) after each Update.
-// The fake never closes it; cancel stops the notifications.
-func (v *View) Subscribe() (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	v.mu.Lock()
-	v.subs = append(v.subs, ch)
-	v.mu.Unlock()
-	return ch, func() {
-		v.mu.Lock()
-		v.subs = slices.DeleteFunc(v.subs, func(c chan struct{}) bool { return c == ch })
-		v.mu.Unlock()
+// Subscribe returns a channel that receives a *route.ViewEvent after
+// each Update (coalesced when the subscriber falls behind). It is closed
+// when ctx ends or by Close.
+func (v *View) Subscribe(ctx context.Context) <-chan netpulse.Event { return v.hub.Subscribe(ctx, nil) }
+
+// Close closes the subscriptions. It is idempotent.
+func (v *View) Close() error {
+	v.hub.Close()
+	return nil
+}
+
+// Steerer stands in for a route.Steerer: it takes evidence as one does
+// (a netpulse.Observer; the health it keeps is ev.Health(), evidence with
+// Index 0 applies to nothing), records what it was fed, and delivers to
+// its subscribers the events a test injects with Emit, through the same
+// delivery as route.Steerer's (a DropEvent when a subscriber fell behind).
+// It is safe for concurrent use.
+type Steerer struct {
+	mu       sync.Mutex
+	observed []netpulse.Evidence
+	health   Health
+	hub      *fanout.Hub[struct{}, netpulse.Event]
+	closed   bool
+}
+
+var (
+	_ netpulse.Observer  = (*Steerer)(nil)
+	_ route.HealthSource = (*Steerer)(nil)
+	_ route.HealthSource = (*Health)(nil)
+)
+
+// NewSteerer returns a Steerer whose subscriptions' channels hold buffer
+// events (beyond it, events wait in a queue of route.MaxQueuedEvents).
+func NewSteerer(buffer int) *Steerer {
+	return &Steerer{hub: fanout.New(buffer, func(netpulse.Event) struct{} { return struct{}{} }, nil,
+		fanout.WithLimit[netpulse.Event](route.MaxQueuedEvents),
+		fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
+			return &netpulse.DropEvent{Time: first, Count: n}
+		}))}
+}
+
+// Observe records ev and sets the health of ev.Interface.Index to
+// ev.Health(), as route.Steerer.Observe does.
+func (s *Steerer) Observe(ev netpulse.Evidence) {
+	s.mu.Lock()
+	s.observed = append(s.observed, ev)
+	s.mu.Unlock()
+	if ev.Interface.Index != 0 {
+		s.health.Set(ev.Interface.Index, ev.Health())
 	}
 }
 
-// HealthCall is one health update a Steerer received.
-type HealthCall struct {
-	Index int
-	// Link and IP hold the level set; a level not set by the call is
-	// StateUnknown and LinkSet/IPSet tell which were set.
-	Link, IP       route.State
-	LinkSet, IPSet bool
-}
-
-// Steerer records the health updates a consumer feeds a route.Steerer and
-// delivers events the test injects with Emit. It is safe for concurrent
-// use; Close closes Events.
-type Steerer struct {
-	mu     sync.Mutex
-	calls  []HealthCall
-	health Health
-	events chan route.Event
-	closed bool
-}
-
-// NewSteerer returns a Steerer whose Events channel holds buffer events.
-func NewSteerer(buffer int) *Steerer {
-	return &Steerer{events: make(chan route.Event, buffer)}
-}
-
-func (s *Steerer) record(c HealthCall) {
-	s.mu.Lock()
-	s.calls = append(s.calls, c)
-	s.mu.Unlock()
-}
-
-// SetHealth records the call and sets the health.
-func (s *Steerer) SetHealth(index int, h route.Health) {
-	s.record(HealthCall{Index: index, Link: h.Link, IP: h.IP, LinkSet: true, IPSet: true})
-	s.health.Set(index, h)
-}
-
-// SetLinkState records the call and sets the link level.
-func (s *Steerer) SetLinkState(index int, st route.State) {
-	s.record(HealthCall{Index: index, Link: st, LinkSet: true})
-	s.health.SetLink(index, st)
-}
-
-// SetIPState records the call and sets the IP level.
-func (s *Steerer) SetIPState(index int, st route.State) {
-	s.record(HealthCall{Index: index, IP: st, IPSet: true})
-	s.health.SetIP(index, st)
-}
+// SetHealth sets the health of the interface index (not recorded).
+func (s *Steerer) SetHealth(index int, h netpulse.Health) { s.health.Set(index, h) }
 
 // Health returns the health last set for the interface.
-func (s *Steerer) Health(index int) route.Health { return s.health.Health(index) }
+func (s *Steerer) Health(index int) netpulse.Health { return s.health.Health(index) }
 
-// Calls returns the recorded health updates in order.
-func (s *Steerer) Calls() []HealthCall {
+// Observed returns the evidence fed to Observe, in order.
+func (s *Steerer) Observed() []netpulse.Evidence {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
+	return slices.Clone(s.observed)
 }
 
-// Events returns the channel of injected events.
-func (s *Steerer) Events() <-chan route.Event { return s.events }
+// Subscribe returns a channel of the events injected with Emit. It is
+// closed when ctx ends or by Close.
+func (s *Steerer) Subscribe(ctx context.Context) <-chan netpulse.Event {
+	return s.hub.Subscribe(ctx, nil)
+}
 
-// Emit delivers an event on Events; it reports false if the Steerer is
-// closed or the buffer is full.
-func (s *Steerer) Emit(ev route.Event) bool {
+// Emit delivers an event (a *route.SteerEvent, a *netpulse.ConditionEvent)
+// to the subscribers; it reports false if the Steerer is closed.
+func (s *Steerer) Emit(ev netpulse.Event) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	select {
-	case s.events <- ev:
-		return true
-	default:
-		return false
-	}
+	s.hub.Publish(ev)
+	return true
 }
 
-// Close closes Events. It is idempotent.
+// Close closes the subscriptions. It is idempotent.
 func (s *Steerer) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		s.closed = true
-		close(s.events)
-	}
+	s.closed = true
+	s.mu.Unlock()
+	s.hub.Close()
 	return nil
 }

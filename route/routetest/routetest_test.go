@@ -1,9 +1,11 @@
 package routetest_test
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/route"
 	"github.com/netpulse/netpulse/route/routetest"
 	"github.com/stretchr/testify/require"
@@ -14,44 +16,83 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestViewSelectsWithHealth(t *testing.T) {
 	v := routetest.NewView()
-	ch, cancel := v.Subscribe()
-	defer cancel()
-	v.SetLink(route.Link{Interface: route.Interface{Index: 3, Name: "eth3"}, Up: true, Carrier: true})
-	v.SetLink(route.Link{Interface: route.Interface{Index: 2, Name: "eth2"}, Up: true, Carrier: true})
+	defer v.Close()
+	ch := v.Subscribe(context.Background())
+	v.SetLink(route.Link{Interface: netpulse.Interface{Index: 3, Name: "eth3"}, Up: true, Carrier: true})
+	v.SetLink(route.Link{Interface: netpulse.Interface{Index: 2, Name: "eth2"}, Up: true, Carrier: true})
 	v.SetPreference([]string{"eth3", "eth2"})
 	subnet := netip.MustParsePrefix("198.18.10.0/24")
 	for _, idx := range []int{3, 2} {
 		v.AddRoute(route.Route{Dst: subnet, Table: route.TableMain, Type: route.TypeUnicast,
-			Nexthops: []route.Nexthop{{Interface: route.Interface{Index: idx}, Weight: 1}}})
+			Nexthops: []route.Nexthop{{Interface: netpulse.Interface{Index: idx}, Weight: 1}}})
 	}
-	<-ch
+	require.IsType(t, &route.ViewEvent{}, <-ch)
 	dst := netip.MustParseAddr("198.18.10.100")
 	r, ok := v.Lookup(dst)
 	require.True(t, ok)
 	require.Equal(t, "eth3", r.Interface().Name)
 
 	var h routetest.Health
-	h.SetIP(3, route.StateDown)
+	h.Set(3, netpulse.HealthIPDown)
 	s, err := v.Select(dst, &h)
 	require.NoError(t, err)
 	require.Equal(t, 2, s.Interface.Index)
-	h.SetLink(2, route.StateDown)
+	h.Set(2, netpulse.HealthLinkDown)
 	_, err = v.Select(dst, &h)
 	require.ErrorIs(t, err, route.ErrNoHealthyRoute)
 	require.Len(t, v.Routes(), 2)
+	require.NoError(t, v.Close())
+	for range ch {
+	}
 }
 
-func TestSteererRecords(t *testing.T) {
+func TestSteererObserves(t *testing.T) {
 	s := routetest.NewSteerer(1)
-	s.SetLinkState(3, route.StateDown)
-	s.SetIPState(3, route.StateUp)
-	require.Equal(t, route.Health{Link: route.StateDown, IP: route.StateUp}, s.Health(3))
-	require.Len(t, s.Calls(), 2)
-	require.True(t, s.Calls()[0].LinkSet)
-	require.True(t, s.Emit(route.Event{Reason: route.ReasonLinkDown}))
-	require.False(t, s.Emit(route.Event{}), "buffer full")
-	require.Equal(t, route.ReasonLinkDown, (<-s.Events()).Reason)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := s.Subscribe(ctx)
+	s.Observe(netpulse.Evidence{Interface: netpulse.Interface{Index: 3, Name: "eth3"}, Link: netpulse.StateDown, IP: netpulse.VerdictAlive})
+	s.Observe(netpulse.Evidence{Interface: netpulse.Interface{Name: "gone"}, Link: netpulse.StateDown})
+	s.Observe(netpulse.Evidence{Interface: netpulse.Interface{Index: 4, Name: "eth4"}, Link: netpulse.StateUp, IP: netpulse.VerdictUnverified})
+	require.Equal(t, netpulse.HealthLinkDown, s.Health(3))
+	require.Equal(t, netpulse.HealthUp, s.Health(4), "unverified is no evidence of a dead path")
+	require.Equal(t, netpulse.HealthUnknown, s.Health(0), "index 0 applies to nothing")
+	require.Len(t, s.Observed(), 3)
+	s.SetHealth(4, netpulse.HealthDisabled)
+	require.Equal(t, netpulse.HealthDisabled, s.Health(4))
+
+	require.True(t, s.Emit(&route.SteerEvent{Reason: netpulse.ReasonLinkDown}))
+	require.Equal(t, netpulse.ReasonLinkDown, (<-events).(*route.SteerEvent).Reason)
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close())
-	require.False(t, s.Emit(route.Event{}))
+	require.False(t, s.Emit(&route.SteerEvent{}))
+	_, open := <-events
+	require.False(t, open, "Close closes the subscriptions")
+}
+
+// A subscriber that stops reading loses events only past the queue's cap,
+// and is told how many before the next event.
+func TestSteererCountsDrops(t *testing.T) {
+	s := routetest.NewSteerer(1)
+	defer s.Close()
+	events := s.Subscribe(context.Background())
+	const extra = 5
+	n := 1 + route.MaxQueuedEvents + extra
+	for i := range n {
+		require.True(t, s.Emit(&route.SteerEvent{Dst: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}), 32)}))
+	}
+	var steer int
+	var dropped uint64
+	for steer+int(dropped) < n {
+		switch ev := (<-events).(type) {
+		case *route.SteerEvent:
+			steer++
+		case *netpulse.DropEvent:
+			dropped += ev.Count
+		}
+	}
+	// The channel holds one, the queue MaxQueuedEvents, and the forwarder
+	// may hold one more in hand when the cap is reached.
+	require.True(t, dropped == extra || dropped == extra-1, "dropped %d", dropped)
+	require.Equal(t, n, steer+int(dropped))
 }

@@ -1,0 +1,181 @@
+package failover_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/failover/failovertest"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSubscribe: every subscriber gets every event; one that falls behind
+// blocks nobody, is told how many events it lost (a DropEvent just before
+// the next event), and still gets the latest health of every member; the
+// channels close with ctx or with Close, and Close closes the Actuator.
+func TestSubscribe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := failovertest.NewRecorder()
+		e, err := failover.New(context.Background(), &failover.Config{
+			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
+			Actuator:    rec,
+			EventBuffer: 4,
+		})
+		require.NoError(t, err)
+		defer e.Close()
+		reader, stuck := e.Subscribe(context.Background()), e.Subscribe(context.Background())
+		cctx, cancel := context.WithCancel(context.Background())
+		cancelled := e.Subscribe(cctx)
+
+		var read []netpulse.Event
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range reader {
+				read = append(read, ev)
+			}
+		}()
+		const flaps = 20
+		e.Link(failover.LinkEvidence{Interface: "eth2", Present: true, AdminUp: true, Carrier: true})
+		for i := range flaps {
+			e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: i%2 == 1})
+			synctest.Wait()
+		}
+		cancel()
+		synctest.Wait()
+		_, open := <-cancelled
+		require.False(t, open, "closed when its ctx is done")
+
+		// The stuck subscriber: drops announced, then the latest states.
+		var got []netpulse.Event
+		var lost uint64
+		for len(got) == 0 || lost == 0 {
+			synctest.Wait()
+			select {
+			case ev := <-stuck:
+				if d, ok := ev.(*netpulse.DropEvent); ok {
+					lost += d.Count
+					require.False(t, d.Time.IsZero())
+					continue
+				}
+				got = append(got, ev)
+			default:
+				t.Fatalf("stuck subscriber: no drop reported (got %d events)", len(got))
+			}
+		}
+	drain:
+		for {
+			synctest.Wait()
+			select {
+			case ev := <-stuck:
+				if d, ok := ev.(*netpulse.DropEvent); ok {
+					lost += d.Count
+					continue
+				}
+				got = append(got, ev)
+			default:
+				break drain
+			}
+		}
+		require.NoError(t, e.Close())
+		<-done
+		_, open = <-stuck
+		require.False(t, open, "closed by Close")
+		require.True(t, rec.Closed(), "the engine closes its Actuator")
+
+		// The reader saw every event, none lost.
+		for _, ev := range read {
+			_, isDrop := ev.(*netpulse.DropEvent)
+			require.False(t, isDrop)
+		}
+		hs := healths(read)
+		require.GreaterOrEqual(t, len(hs), flaps)
+		require.Equal(t, uint64(len(read)), uint64(len(got))+lost, "stuck subscriber: delivered + lost (folded or dropped) = published")
+		last := map[string]netpulse.Health{}
+		for _, h := range hs {
+			last[h.Interface.Name] = h.To
+		}
+		lastStuck := map[string]netpulse.Health{}
+		for _, h := range healths(got) {
+			lastStuck[h.Interface.Name] = h.To
+		}
+		require.Equal(t, last, lastStuck, "the latest health of every member arrives")
+		require.Equal(t, netpulse.HealthUp, last["eth3"])
+		require.Positive(t, e.Snapshot().Counters.EventsDropped)
+	})
+}
+
+// hinter is a recording actuator that is a DriftHinter fed by the test
+// and counts Verify calls.
+type hinter struct {
+	*failovertest.Recorder
+	ch       chan failover.DriftHint
+	verifies atomic.Int32
+}
+
+func (h *hinter) DriftHints(ctx context.Context) <-chan failover.DriftHint { return h.ch }
+
+func (h *hinter) Verify(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) (failover.Drift, error) {
+	h.verifies.Add(1)
+	return h.Recorder.Verify(ctx, ifc, addrs)
+}
+
+// TestDriftHintsConcern: a hint verifies at once only the group whose
+// active member it is about: the deletions a move makes on the member it
+// leaves verify nothing; a lost hint verifies everything.
+func TestDriftHintsConcern(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &hinter{Recorder: failovertest.NewRecorder(), ch: make(chan failover.DriftHint)}
+		e, err := failover.New(context.Background(), &failover.Config{
+			Groups:         []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
+			Actuator:       h,
+			RepairInterval: time.Hour, // only hints verify
+		})
+		require.NoError(t, err)
+		defer func() {
+			close(h.ch)
+			require.NoError(t, e.Close())
+		}()
+		for _, n := range []string{"eth3", "eth2"} {
+			e.Link(failover.LinkEvidence{Interface: n, Index: ifIndex(n), Present: true, AdminUp: true, Carrier: true})
+		}
+		synctest.Wait()
+		require.Equal(t, []string{"eth3"}, h.Holders(svc4))
+		hint := func(hi failover.DriftHint) int32 {
+			before := h.verifies.Load()
+			h.ch <- hi
+			synctest.Wait()
+			return h.verifies.Load() - before
+		}
+		eth2, eth3 := netpulse.Interface{Index: ifIndex("eth2")}, netpulse.Interface{Index: ifIndex("eth3")}
+		require.Zero(t, hint(failover.DriftHint{Interface: eth2, Address: svc4.Addr()}), "the member left: no verification")
+		require.Zero(t, hint(failover.DriftHint{Interface: eth3, Address: netip.MustParseAddr("198.18.10.9")}), "another address")
+		require.Equal(t, int32(1), hint(failover.DriftHint{Interface: eth3, Address: svc4.Addr()}), "the active member's address")
+		require.Equal(t, int32(1), hint(failover.DriftHint{Lost: true}), "lost notifications")
+	})
+}
+
+// TestInvalidArguments: unknown groups, interfaces and failback words are
+// invalid arguments (os.ErrInvalid) and keep their own sentinels.
+func TestInvalidArguments(t *testing.T) {
+	e, err := failover.New(context.Background(), &failover.Config{
+		Groups:   []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
+		Actuator: failovertest.NewRecorder(),
+	})
+	require.NoError(t, err)
+	defer e.Close()
+	err = e.Switch("nope", "eth2")
+	require.ErrorIs(t, err, failover.ErrUnknownGroup)
+	require.ErrorIs(t, err, os.ErrInvalid)
+	err = e.Disable("eth9")
+	require.ErrorIs(t, err, failover.ErrUnknownInterface)
+	require.ErrorIs(t, err, os.ErrInvalid)
+	_, err = failover.ParseFailbackPolicy("sometimes")
+	require.ErrorIs(t, err, os.ErrInvalid)
+}
