@@ -26,15 +26,18 @@ type ConditionEvent struct {
 // EventTime returns e.Time.
 func (e *ConditionEvent) EventTime() time.Time { return e.Time }
 
-// A DropEvent tells a subscriber that it fell behind: Count events meant for
-// it were dropped or folded into later ones since the previous event it
-// received. It comes just before the next event that did fit. Streams of
-// full states (links, targets, interface health) never lose the latest
-// state of anything: only intermediate states are folded.
+// A DropEvent tells a subscriber that it fell so far behind that its queue
+// reached its cap: Count events meant for it were dropped since the
+// previous event it received. It comes just before the next event that did
+// fit. Streams of full states (links, targets, interface health) never lose
+// the latest state of anything: they drop intermediate states first, and a
+// subscriber that is merely slow sees intermediate states folded into later
+// ones without a DropEvent (the later event's Previous is then the state
+// the subscriber last saw; each package documents how it folds).
 type DropEvent struct {
 	// Time is when the first of the dropped events was dropped.
 	Time time.Time
-	// Count is how many events were dropped or folded.
+	// Count is how many events were dropped.
 	Count uint64
 }
 
