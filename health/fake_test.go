@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
 	"go.uber.org/goleak"
 )
 
@@ -81,30 +83,36 @@ func (r *recorder) take() []netpulse.Evidence {
 
 func ifc(i int, name string) netpulse.Interface { return netpulse.Interface{Index: i, Name: name} }
 
+// link is a linkmon event reporting the state s.
+func link(s linkmon.State) *linkmon.LinkEvent { return &linkmon.LinkEvent{State: s} }
+
 // up is a link with carrier and admin up.
-func up(i int, name string) *linkInput {
-	return &linkInput{Interface: ifc(i, name), Present: true, AdminUp: true, Carrier: true}
+func up(i int, name string) *linkmon.LinkEvent {
+	return link(linkmon.State{Index: i, Name: name, Present: true, AdminUp: true, Carrier: true})
 }
 
 // noCarrier is a link that lost carrier.
-func noCarrier(i int, name string) *linkInput {
-	return &linkInput{Interface: ifc(i, name), Present: true, AdminUp: true}
+func noCarrier(i int, name string) *linkmon.LinkEvent {
+	return link(linkmon.State{Index: i, Name: name, Present: true, AdminUp: true})
 }
 
 // deleted is a deletion of a link.
-func deleted(i int, name string) *linkInput {
-	return &linkInput{Interface: ifc(i, name), Previous: ifc(i, name)}
-}
-
-// renamed is a link renamed from old to name.
-func renamed(i int, old, name string) *linkInput {
-	l := up(i, name)
-	l.Previous = ifc(i, old)
+func deleted(i int, name string) *linkmon.LinkEvent {
+	l := link(linkmon.State{Index: i, Name: name})
+	l.Previous = linkmon.State{Index: i, Name: name, Present: true, AdminUp: true}
 	return l
 }
 
-func verdict(name string, v netpulse.Verdict) *ipInput {
-	return &ipInput{Interface: name, Verdict: v}
+// renamed is a link renamed from old to name.
+func renamed(i int, old, name string) *linkmon.LinkEvent {
+	l := up(i, name)
+	l.Previous = linkmon.State{Index: i, Name: old, Present: true, AdminUp: true, Carrier: true}
+	return l
+}
+
+// verdict is an ipmon verdict about the interface name.
+func verdict(name string, v netpulse.Verdict) *ipmon.VerdictEvent {
+	return &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: name}, Verdict: v}
 }
 
 // ev is the evidence of an interface, without time (see strip).

@@ -4,15 +4,15 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
 )
 
 // The Monitor's core is fed inputs, not the sources' event types: decodeLink
 // and decodeIP are the only places that know what a LinkSource and an
-// IPSource send, so that the core's rules (one meaning of dead, interfaces
-// keyed by name) do not depend on the detectors' event shapes. For now they
-// decode the package's own input types only; when linkmon's and ipmon's
-// events are netpulse.Events (issue 13) they gain a case each for
-// *linkmon.LinkEvent and *ipmon.VerdictEvent, and nothing else changes.
+// IPSource send (*linkmon.LinkEvent, *ipmon.VerdictEvent), so that the
+// core's rules (one meaning of dead, interfaces keyed by name) do not depend
+// on the detectors' event shapes.
 
 // linkInput is one observation of a link, as linkmon reports it: its full
 // new state and, for a rename, the identity it had before.
@@ -28,11 +28,6 @@ type linkInput struct {
 	// delays); a damped link counts as down.
 	AdminUp, Carrier, Damped bool
 }
-
-// EventTime returns in.Time. A *linkInput is a netpulse.Event so that it
-// can travel on a LinkSource's channel as it is (the package's tests send
-// it).
-func (in *linkInput) EventTime() time.Time { return in.Time }
 
 // state is the link-level state of the observation: up with carrier (not
 // damped) and admin up, down otherwise, and down when the link is gone.
@@ -52,28 +47,42 @@ type ipInput struct {
 	Verdict   netpulse.Verdict
 }
 
-// EventTime returns in.Time. A *ipInput is a netpulse.Event so that it can
-// travel on an IPSource's channel as it is (the package's tests send it).
-func (in *ipInput) EventTime() time.Time { return in.Time }
-
 // decodeLink returns the link observation an event of a LinkSource carries;
 // ok is false for events that carry none (a source's ConditionEvent and
 // DropEvent are handled apart, by the caller).
 func decodeLink(ev netpulse.Event) (in linkInput, ok bool) {
 	switch ev := ev.(type) {
-	case *linkInput:
-		return *ev, true
+	case *linkmon.LinkEvent:
+		s := ev.State
+		in := linkInput{
+			Time: s.Changed,
+			// The index even when the link is gone: the core tells a
+			// deleted link that still held the name from one that no
+			// longer did.
+			Interface: netpulse.Interface{Index: s.Index, Name: s.Name},
+			Previous:  ev.Previous.Interface(),
+			Present:   s.Present,
+			AdminUp:   s.AdminUp,
+			Carrier:   s.Carrier,
+			Damped:    s.Damped,
+		}
+		if in.Time.IsZero() {
+			in.Time = ev.Time
+		}
+		return in, true
 	}
 	return linkInput{}, false
 }
 
 // decodeIP returns the verdict an event of an IPSource carries; ok is false
-// for events that carry none (target changes, and the ConditionEvent and
-// DropEvent the caller handles).
+// for events that carry none (an *ipmon.TargetEvent, and the ConditionEvent
+// and DropEvent the caller handles).
 func decodeIP(ev netpulse.Event) (in ipInput, ok bool) {
 	switch ev := ev.(type) {
-	case *ipInput:
-		return *ev, true
+	case *ipmon.VerdictEvent:
+		// ipmon applies the one meaning of dead itself: a dead verdict
+		// over targets that never answered is VerdictUnverified.
+		return ipInput{Time: ev.Time, Interface: ev.Interface.Name, Verdict: ev.Verdict}, true
 	}
 	return ipInput{}, false
 }

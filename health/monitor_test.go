@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
 	"github.com/stretchr/testify/require"
 )
 
@@ -68,7 +70,7 @@ func TestSubscribe(t *testing.T) {
 		r := newRig(t, true, true)
 		defer r.m.Close()
 		t0 := time.Now()
-		r.links.send(&linkInput{Time: t0, Interface: ifc(3, "eth3"), Present: true, AdminUp: true, Carrier: true})
+		r.links.send(&linkmon.LinkEvent{Time: t0, State: linkmon.State{Index: 3, Name: "eth3", Present: true, AdminUp: true, Carrier: true}})
 		time.Sleep(time.Second)
 		r.links.send(up(2, "eth2")) // no time: the Monitor's clock
 		ch := r.m.Subscribe(t.Context())
@@ -81,7 +83,7 @@ func TestSubscribe(t *testing.T) {
 
 		time.Sleep(time.Second)
 		t1 := time.Now()
-		r.ips.send(&ipInput{Time: t1, Interface: "eth3", Verdict: vDead})
+		r.ips.send(&ipmon.VerdictEvent{Time: t1, Interface: netpulse.Interface{Name: "eth3"}, Verdict: vDead})
 		e = (<-ch).(*Event)
 		require.Equal(t, t1, e.Time)
 		require.Equal(t, t1, e.EventTime())

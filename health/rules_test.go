@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/linkmon"
 	"github.com/stretchr/testify/require"
 )
 
@@ -26,17 +27,19 @@ const (
 func TestLinkState(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		in   *linkInput
+		in   *linkmon.LinkEvent
 		want netpulse.Evidence
 	}{
 		{"carrier and admin up", up(3, "eth2"), ev(3, "eth2", sUp, vUnknown)},
 		{"no carrier", noCarrier(3, "eth2"), ev(3, "eth2", sDown, vUnknown)},
-		{"admin down", &linkInput{Interface: ifc(3, "eth2"), Present: true, Carrier: true}, ev(3, "eth2", sDown, vUnknown)},
-		{"damped", &linkInput{Interface: ifc(3, "eth2"), Present: true, AdminUp: true, Carrier: true, Damped: true}, ev(3, "eth2", sDown, vUnknown)},
+		{"admin down", link(linkmon.State{Index: 3, Name: "eth2", Present: true, Carrier: true}), ev(3, "eth2", sDown, vUnknown)},
+		{"damped", link(linkmon.State{Index: 3, Name: "eth2", Present: true, AdminUp: true, Carrier: true, Damped: true}), ev(3, "eth2", sDown, vUnknown)},
 		{"gone", deleted(3, "eth2"), ev(0, "eth2", sDown, vUnknown)},
 	} {
 		c.in.Time = time.Unix(1e9, 0)
-		got := newCore(true, true, []string{"eth2"}).link(*c.in)
+		in, ok := decodeLink(c.in)
+		require.True(t, ok, c.name)
+		got := newCore(true, true, []string{"eth2"}).link(in)
 		require.Len(t, got, 1, c.name)
 		c.want.Time = time.Unix(1e9, 0)
 		require.Equal(t, c.want, got[0].Evidence, c.name)
