@@ -23,7 +23,7 @@ const (
 
 // TestLinkState: up needs carrier and admin up; a damped link counts down,
 // admin down is down, and a link that is gone is down with Index 0
-// (failover's LinkEvidenceFrom and RenamedAway, healthfeed's LinkState).
+// (the rules of failover's former LinkEvidenceFrom and RenamedAway).
 func TestLinkState(t *testing.T) {
 	for _, c := range []struct {
 		name string
