@@ -92,7 +92,14 @@ func (c *core) link(in linkInput) []*Event {
 			ev.Link = st
 		}))
 	}
-	if e := c.names[name]; e != nil && e.ev.Interface.Index != 0 && e.ev.Interface.Index != in.Interface.Index {
+	e := c.names[name]
+	if e == nil && c.only == nil {
+		// Nothing known of the name: a link that never held it went away
+		// (linkmon reports a link renamed away from its selection under
+		// its new name, not present).
+		return out
+	}
+	if e != nil && e.ev.Interface.Index != 0 && e.ev.Interface.Index != in.Interface.Index {
 		return out // a link that no longer holds the name went away
 	}
 	return c.add(out, c.update(name, in.Time, true, gone))

@@ -162,6 +162,23 @@ func TestRenameEvent(t *testing.T) {
 	})
 }
 
+// TestRenamedOutOfSelection: linkmon reports a link renamed away from its
+// Config.Interfaces as not present under its new name, the old one in
+// Previous: the old name is gone, and the new name, never seen, does not
+// appear.
+func TestRenamedOutOfSelection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, false)
+		defer r.m.Close()
+		r.links.send(up(4, "eth2"))
+		l := link(linkmon.State{Index: 4, Name: "eth9"})
+		l.Previous = linkmon.State{Index: 4, Name: "eth2", Present: true, AdminUp: true, Carrier: true}
+		r.links.send(l)
+		require.Equal(t, []netpulse.Evidence{ev(4, "eth2", sUp, vUnknown), ev(0, "eth2", sDown, vUnknown)}, r.observed())
+		require.Empty(t, r.m.Snapshot())
+	})
+}
+
 // TestStaleDeletion: the deletion of a link that no longer holds a name
 // (its rename or the name's new link was seen first) leaves the name alone;
 // a rename away of a link that does not hold the old name neither.
