@@ -93,7 +93,17 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 			// uses.
 			require.NoError(t, k.node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("2001:db8:10::/64"), Dev: "eth2", Metric: 2048}))
 		}
-		require.NoError(t, p.Add(ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: kind}))
+		tgt := ipmon.Target{Interface: "eth2", Addr: pa.Addr(), Kind: kind}
+		if kind != ipmon.ProbeLinkLocalEcho {
+			require.NoError(t, p.Add(tgt))
+			continue
+		}
+		// The kernel gives eth2 its link-local address a moment after the
+		// link came up; until ipmon has seen it, a link-local target is
+		// refused.
+		var err error
+		require.Eventually(t, func() bool { err = p.Add(tgt); return err == nil }, 5*time.Second, 5*time.Millisecond,
+			"link-local target on eth2: %v", err)
 	}
 }
 
