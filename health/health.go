@@ -35,7 +35,10 @@ import (
 
 // A LinkSource delivers link observations: *linkmon.Watcher and
 // linkmontest's fake satisfy it. Subscribe's channel must start with the
-// current state of every link and be closed when ctx ends.
+// current state of every link and be closed when ctx ends. The Monitor reads
+// its *linkmon.LinkEvent values and its *netpulse.ConditionEvent (the
+// source's own condition); it ignores the rest (a *netpulse.DropEvent: the
+// full states that follow carry what was folded).
 type LinkSource interface {
 	Subscribe(ctx context.Context) <-chan netpulse.Event
 }
@@ -43,7 +46,9 @@ type LinkSource interface {
 // An IPSource delivers verdicts over the targets probed through each
 // interface: *ipmon.Poller and ipmontest's fake satisfy it. Subscribe's
 // channel must start with the current verdict of every interface and be
-// closed when ctx ends.
+// closed when ctx ends. The Monitor reads its *ipmon.VerdictEvent values and
+// its *netpulse.ConditionEvent; it ignores the rest (*ipmon.TargetEvent,
+// *netpulse.DropEvent).
 type IPSource interface {
 	Subscribe(ctx context.Context) <-chan netpulse.Event
 }
@@ -302,6 +307,9 @@ func (m *Monitor) deliver(ctx context.Context, in <-chan delivery, out chan<- ne
 // of each interface (intermediate states are folded). Feed returns an error
 // wrapping os.ErrInvalid for a nil o and one wrapping net.ErrClosed when
 // the Monitor is closed. Close waits for a running Observe call to return.
+// o is fed until the Monitor is closed; to feed an Observer for less (one
+// that comes and goes with a reload), range over a Subscribe channel
+// instead, and pass each *Event's Evidence to o.Observe.
 func (m *Monitor) Feed(o netpulse.Observer) error {
 	if o == nil {
 		return fmt.Errorf("health: Feed of a nil Observer: %w", os.ErrInvalid)
