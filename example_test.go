@@ -20,9 +20,10 @@ import (
 	"github.com/netpulse/netpulse/route/routetest"
 )
 
-// The smallest complete wiring of the four packages: eth3 is the primary and
-// eth2 the standby on one subnet; the first-hop router is each interface's
-// polling target; the subnet route is steered away from an unhealthy
+// The smallest complete wiring of the packages: eth3 is the primary and eth2
+// the standby on one subnet; the first-hop router is each interface's
+// polling target; one health Monitor turns both levels into each
+// interface's evidence; the subnet route is steered away from an unhealthy
 // interface; the service address fails over between them.
 func Example() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
