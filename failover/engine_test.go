@@ -294,6 +294,36 @@ func TestInitialPlacement(t *testing.T) {
 	})
 }
 
+// TestObserveBothLevels: an Observe that changes both levels changes the
+// member's health once, with no health in between (link-down straight to
+// ip-down, never up); the evidence's time is the health event's
+// EvidenceTime; evidence with Index 0 and the link down is a member gone.
+func TestObserveBothLevels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, failover.GroupConfig{}, nil)
+		defer r.close()
+		eth3 := netpulse.Interface{Index: 13, Name: "eth3"}
+		r.e.Observe(netpulse.Evidence{Interface: eth3, Link: netpulse.StateDown, IP: netpulse.VerdictAlive})
+		synctest.Wait()
+		require.Equal(t, netpulse.HealthLinkDown, r.member("eth3").Health)
+		r.take()
+		at := time.Now().Add(-time.Millisecond)
+		r.e.Observe(netpulse.Evidence{Time: at, Interface: eth3, Link: netpulse.StateUp, IP: netpulse.VerdictDead})
+		synctest.Wait()
+		evs := healths(r.take())
+		require.Len(t, evs, 1)
+		require.Equal(t, netpulse.HealthLinkDown, evs[0].From)
+		require.Equal(t, netpulse.HealthIPDown, evs[0].To)
+		require.Equal(t, at, evs[0].EvidenceTime)
+		r.e.Observe(netpulse.Evidence{Interface: netpulse.Interface{Name: "eth3"}, Link: netpulse.StateDown, IP: netpulse.VerdictDead})
+		synctest.Wait()
+		m := r.member("eth3")
+		require.Equal(t, netpulse.HealthLinkDown, m.Health)
+		require.Equal(t, 13, m.Index, "the index last known stays")
+		require.Equal(t, "down", m.Link)
+	})
+}
+
 func TestFailoverOnLinkDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
