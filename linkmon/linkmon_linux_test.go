@@ -27,12 +27,8 @@ type pair struct {
 
 func newPair(t testing.TB) *pair {
 	t.Helper()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	return &pair{lab, node, sw}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw"})
+	return &pair{pr.Lab, pr.Node, pr.Peer}
 }
 
 func (p *pair) veth(t testing.TB, n int, nicLike bool) {
