@@ -24,14 +24,10 @@ import (
 // namespace; the actuator still acts in the first one, for rtnetlink and
 // for the sockets it opens later (AF_PACKET, ICMPv6).
 func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node, sw := pr.Node, pr.Peer
+	other, err := pr.Lab.NewNS("other")
 	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	other, err := lab.NewNS("other")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	sniff, err := sw.SniffAnnouncements("p2")
 	require.NoError(t, err)
 	defer sniff.Close()
@@ -206,25 +202,11 @@ type conflictLab struct {
 }
 
 func newConflictLab(t *testing.T) *conflictLab {
-	lab := netlab.New(t)
-	var c conflictLab
-	var err error
-	c.node, err = lab.NewNS("node")
-	require.NoError(t, err)
-	c.sw, err = lab.NewNS("sw")
-	require.NoError(t, err)
-	c.peer, err = lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, c.sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(c.node, "eth3", c.sw, "p3", nil))
-	require.NoError(t, lab.Veth(c.node, "eth2", c.sw, "p2", nil))
-	require.NoError(t, lab.Veth(c.peer, "eth0", c.sw, "pp", nil))
-	for _, p := range []string{"p3", "p2", "pp"} {
-		require.NoError(t, c.sw.SetMaster(p, "br0"))
-	}
-	for _, p := range peerAddrs {
-		require.NoError(t, c.peer.AddAddr("eth0", p))
-	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", ServerNS: "peer", Bridge: "br0",
+		Links:  []netlab.PairLink{{Name: "eth3", Peer: "p3"}, {Name: "eth2", Peer: "p2"}},
+		Server: &netlab.PairLink{Name: "eth0", Peer: "pp", Addrs: peerAddrs},
+	})
+	c := conflictLab{node: pr.Node, sw: pr.Peer, peer: pr.Server}
 	l, err := c.peer.Link("eth0")
 	require.NoError(t, err)
 	c.peerMAC = l.Attributes.Address
@@ -341,12 +323,8 @@ func TestKernelConflictMembersDoNotCount(t *testing.T) {
 // closes when its context is done, or when the actuator is closed, and
 // leaves no goroutine behind (goleak).
 func TestKernelDriftHints(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node := pr.Node
 	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
@@ -414,15 +392,8 @@ func TestKernelDriftHints(t *testing.T) {
 // address missing; the return rule missing; the return table's route
 // missing; a rule of higher precedence shadowing the return path.
 func TestKernelVerify(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	for _, p := range eth3Addrs {
-		require.NoError(t, node.AddAddr("eth3", p))
-	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth3", Peer: "p3", Addrs: eth3Addrs}}})
+	node := pr.Node
 	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()

@@ -68,24 +68,15 @@ func TestKernelSurvivorAnnounced(t *testing.T) {
 // survivorTrial returns how long eth2's verdict was dead in the second
 // after eth3's carrier loss, and the peer's entry for eth2's address then.
 func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr, net.HardwareAddr) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil)) // notified at once
-	require.NoError(t, node.AddAddr("eth3", netip.MustParsePrefix("198.18.10.3/24")))
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	eth2Addr := netip.MustParsePrefix("198.18.10.2/24")
-	require.NoError(t, node.AddAddr("eth2", eth2Addr))
-	require.NoError(t, lab.Veth(peer, "eth0", sw, "pp", nil))
-	require.NoError(t, peer.AddAddr("eth0", peerAddrs[0]))
-	for _, p := range []string{"p3", "p2", "pp"} {
-		require.NoError(t, sw.SetMaster(p, "br0"))
-	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", ServerNS: "peer", Bridge: "br0",
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.3/24")}}, // notified at once
+			{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{eth2Addr}},
+		},
+		Server: &netlab.PairLink{Name: "eth0", Peer: "pp", Addrs: peerAddrs[:1]},
+	})
+	node, sw, peer := pr.Node, pr.Peer, pr.Server
 	l3, err := node.Link("eth3")
 	require.NoError(t, err)
 	l2, err := node.Link("eth2")
