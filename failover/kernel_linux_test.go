@@ -462,6 +462,8 @@ func TestKernelCarrierLoss(t *testing.T) {
 			}
 			return len(times) >= 5
 		}, 5*time.Second, 10*time.Millisecond)
+		// A sleep that is the scenario: longer than the 200 ms between
+		// rounds, so that a sixth announcement would have been seen.
 		time.Sleep(300 * time.Millisecond)
 		n := 0
 		for _, a := range k.sniff.Seen() {

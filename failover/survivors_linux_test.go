@@ -135,8 +135,21 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	require.NoError(t, err)
 	c.Close()
 	require.Equal(t, l3.Attributes.Address, peerNeigh(t, peer, eth2Addr.Addr()))
-	// eth2's replies now come in through eth3: still alive.
-	time.Sleep(200 * time.Millisecond)
+	// eth2's replies now come in through eth3: still alive. Readiness
+	// instead of a sleep: twenty more replies to eth2's probes (200 ms at
+	// the 10 ms interval, longer on a loaded machine), so that a failure
+	// (three misses in a row) would have had time to show.
+	eth2Received := func() uint64 {
+		for _, ts := range p.Snapshot().Targets {
+			if ts.Target.Interface == "eth2" {
+				return ts.Received
+			}
+		}
+		return 0 // (no eth2 target: Eventually fails)
+	}
+	before := eth2Received()
+	require.Eventually(t, func() bool { return eth2Received() >= before+20 }, 10*time.Second, 5*time.Millisecond,
+		"eth2's probes answered after the flux")
 	for {
 		select {
 		case raw := <-evs:
