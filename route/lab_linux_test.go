@@ -354,6 +354,8 @@ func TestSteererHygiene(t *testing.T) {
 	nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	waitFor(t, 10*time.Second, "kernel lookup names eth2 again", func() bool { return c.kernelOut(t) == c.eth2 })
 	errs := st.Snapshot().Errors
+	// A sleep that is the scenario: an error loop would add errors in
+	// this quiet period; nothing can signal that none came.
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, errs, st.Snapshot().Errors, "no error loop")
 

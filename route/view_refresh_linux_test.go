@@ -73,6 +73,8 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	before := v.Snapshot()
 	require.NoError(t, c.Link.Set(&rtnetlink.LinkMessage{Index: uint32(idx), Attributes: &rtnetlink.LinkAttributes{MTU: 1400}}))
 	waitFor(t, 10*time.Second, "MTU notification ignored", func() bool { return v.Snapshot().HintsIgnored > before.HintsIgnored })
+	// A sleep that is the scenario: three coalescing windows in which a
+	// refresh would have run if the ignored hint had caused one.
 	time.Sleep(3 * DefaultCoalesce)
 	require.Equal(t, before.Refreshes, v.Snapshot().Refreshes, "an MTU change made the view read routes again")
 
