@@ -22,16 +22,13 @@ import (
 // change reads nothing.
 func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
+	var links []netlab.PairLink
 	for i, l := range []string{"big", "flap", "gone"} {
-		require.NoError(t, lab.Veth(node, l, peer, "p"+l, nil))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("198.18.%d.1/24", i))))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("2001:db8:%d::1/64", i))))
+		links = append(links, netlab.PairLink{Name: l, Addrs: []netip.Prefix{
+			netip.MustParsePrefix(fmt.Sprintf("198.18.%d.1/24", i)), netip.MustParsePrefix(fmt.Sprintf("2001:db8:%d::1/64", i))}})
 	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: links})
+	node, peer := pr.Node, pr.Peer
 	for i := range 500 {
 		require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix(fmt.Sprintf("198.19.%d.%d/32", i/256, i%256)), Dev: "big"}))
 	}
@@ -76,6 +73,8 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	before := v.Snapshot()
 	require.NoError(t, c.Link.Set(&rtnetlink.LinkMessage{Index: uint32(idx), Attributes: &rtnetlink.LinkAttributes{MTU: 1400}}))
 	waitFor(t, 10*time.Second, "MTU notification ignored", func() bool { return v.Snapshot().HintsIgnored > before.HintsIgnored })
+	// A sleep that is the scenario: three coalescing windows in which a
+	// refresh would have run if the ignored hint had caused one.
 	time.Sleep(3 * DefaultCoalesce)
 	require.Equal(t, before.Refreshes, v.Snapshot().Refreshes, "an MTU change made the view read routes again")
 
@@ -159,15 +158,11 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 // the view still follows its namespace after replacing its socket.
 func TestViewKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{
+		{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.2/24")}}}})
+	node := pr.Node
+	other, err := pr.Lab.NewNS("other")
 	require.NoError(t, err)
-	other, err := lab.NewNS("other")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
-	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
 
 	num, err := unix.Dup(node.FD())
 	require.NoError(t, err)
@@ -200,13 +195,9 @@ func TestViewKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 // follows the kernel again afterwards.
 func TestViewReportsItsHealth(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
-	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{
+		{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.2/24")}}}})
+	node := pr.Node
 	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
