@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -14,18 +15,22 @@ import (
 )
 
 // Errors returned by the Engine's methods; test them with errors.Is.
-// ErrUnknownGroup and ErrUnknownInterface (invalid arguments) also match
-// os.ErrInvalid.
+// ErrUnknownGroup and ErrNotMember (invalid arguments) also match
+// os.ErrInvalid. A closed engine's methods return an error wrapping
+// net.ErrClosed.
 var (
 	// ErrUnknownGroup: no group of that name.
 	ErrUnknownGroup error = invalidArgument("failover: unknown group")
-	// ErrUnknownInterface: the interface is not a member of any group.
-	ErrUnknownInterface error = invalidArgument("failover: unknown interface")
+	// ErrNotMember: the interface is not a member of any group (or not of
+	// the group named).
+	ErrNotMember error = invalidArgument("failover: not a group member")
 	// ErrNotHealthy: a move was asked to a member that is not up.
 	ErrNotHealthy = errors.New("failover: member is not up")
-	// ErrClosed: the engine is closed.
-	ErrClosed = errors.New("failover: engine closed")
 )
+
+// errClosed is what the methods of a closed engine return: net.ErrClosed,
+// the one "closed" of the standard library and of every netpulse package.
+var errClosed = fmt.Errorf("failover: engine closed: %w", net.ErrClosed)
 
 // invalidArgument is an error that matches os.ErrInvalid.
 type invalidArgument string
@@ -366,13 +371,13 @@ func (e *Engine) Enable(iface string) error { return e.setDisabled(iface, false)
 
 func (e *Engine) setDisabled(iface string, off bool) error {
 	if e.ctx.Err() != nil {
-		return ErrClosed
+		return errClosed
 	}
 	e.mu.Lock()
 	m, ok := e.byName[iface]
 	if !ok {
 		e.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrUnknownInterface, iface)
+		return fmt.Errorf("%w: %q", ErrNotMember, iface)
 	}
 	now := time.Now()
 	if off {
@@ -404,7 +409,7 @@ func (e *Engine) Failback(groupName string) error {
 
 func (e *Engine) requestMove(groupName, to string, reason netpulse.Reason) error {
 	if e.ctx.Err() != nil {
-		return ErrClosed
+		return errClosed
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -422,7 +427,7 @@ func (e *Engine) requestMove(groupName, to string, reason netpulse.Reason) error
 		var ok bool
 		m, ok = e.byName[to]
 		if !ok || m.group != g {
-			return fmt.Errorf("%w: %q is not a member of group %q", ErrUnknownInterface, to, groupName)
+			return fmt.Errorf("%w: %q is not a member of group %q", ErrNotMember, to, groupName)
 		}
 	}
 	if m.health != netpulse.HealthUp {

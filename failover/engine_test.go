@@ -208,7 +208,7 @@ func TestHealthTransitions(t *testing.T) {
 		require.Equal(t, netpulse.HealthUp, r.member("eth2").Health)
 		require.Equal(t, "unknown", r.member("eth2").Link)
 
-		require.ErrorIs(t, r.e.Disable("eth9"), failover.ErrUnknownInterface)
+		require.ErrorIs(t, r.e.Disable("eth9"), failover.ErrNotMember)
 		r.e.Link(failover.LinkEvidence{Interface: "eth9", Present: true})
 		synctest.Wait()
 		require.Equal(t, uint64(1), r.e.Snapshot().Counters.UnknownEvidence)
@@ -599,7 +599,7 @@ func TestManualSwitchAndDisable(t *testing.T) {
 		require.Equal(t, netpulse.ReasonManual, sw[0].Reason)
 		require.True(t, sw[0].EvidenceTime.IsZero())
 		require.NoError(t, r.e.Switch("eth3", "eth4"), "to the active member: no-op")
-		require.ErrorIs(t, r.e.Switch("eth3", "eth9"), failover.ErrUnknownInterface)
+		require.ErrorIs(t, r.e.Switch("eth3", "eth9"), failover.ErrNotMember)
 		require.ErrorIs(t, r.e.Switch("nosuch", "eth2"), failover.ErrUnknownGroup)
 		r.link("eth2", false)
 		require.ErrorIs(t, r.e.Switch("eth3", "eth2"), failover.ErrNotHealthy)

@@ -174,7 +174,7 @@ func TestInvalidArguments(t *testing.T) {
 	require.ErrorIs(t, err, failover.ErrUnknownGroup)
 	require.ErrorIs(t, err, os.ErrInvalid)
 	err = e.Disable("eth9")
-	require.ErrorIs(t, err, failover.ErrUnknownInterface)
+	require.ErrorIs(t, err, failover.ErrNotMember)
 	require.ErrorIs(t, err, os.ErrInvalid)
 	_, err = failover.ParseFailbackPolicy("sometimes")
 	require.ErrorIs(t, err, os.ErrInvalid)

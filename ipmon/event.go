@@ -76,14 +76,15 @@ type VerdictEvent struct {
 	Rule VerdictRule
 	// Evidence lists the interface's targets and their states when the
 	// verdict was decided, sorted by address, then kind.
-	Evidence []Evidence
+	Evidence []TargetEvidence
 }
 
 // EventTime returns e.Time.
 func (e *VerdictEvent) EventTime() time.Time { return e.Time }
 
-// Evidence is one target's part in an interface verdict.
-type Evidence struct {
+// TargetEvidence is one target's part in an interface verdict (the
+// interface's evidence as a whole is a netpulse.Evidence).
+type TargetEvidence struct {
 	Addr  netip.Addr
 	Kind  ProbeKind
 	State TargetState
