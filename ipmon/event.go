@@ -92,8 +92,8 @@ type TargetEvidence struct {
 
 // Snapshot is the Poller's state at one moment.
 type Snapshot struct {
-	// At is when the snapshot was taken.
-	At time.Time
+	// Time is when the snapshot was taken.
+	Time time.Time
 	// Mode is the socket mode in use (ModeRaw or ModeUnprivileged).
 	Mode Mode
 	// StrictIngress echoes the configuration.
@@ -204,8 +204,12 @@ type TargetStats struct {
 
 // InterfaceStatus is one interface's IP verdict and the counts behind it.
 type InterfaceStatus struct {
-	Name string
-	// Verdict is the interface's verdict, as in VerdictEvent.
+	// Interface is the interface: its name, and its index in the Poller's
+	// namespace (0 when no interface of that name exists there), as in
+	// VerdictEvent.
+	Interface netpulse.Interface
+	// Verdict is the interface's verdict, as in VerdictEvent; Rule the
+	// rule that decided it.
 	Verdict netpulse.Verdict
 	Rule    VerdictRule
 	// LastChange is when Verdict last changed.

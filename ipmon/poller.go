@@ -908,7 +908,7 @@ func (p *Poller) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Snapshot{
-		At:              time.Now(),
+		Time:            time.Now(),
 		Mode:            p.tr.mode(),
 		StrictIngress:   p.cfg.StrictIngress,
 		Sent:            p.sent,
@@ -935,7 +935,7 @@ func (p *Poller) Snapshot() Snapshot {
 		is := p.ifaces[name]
 		up, down, unv, unk := is.counts()
 		s.Interfaces = append(s.Interfaces, InterfaceStatus{
-			Name: name, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
+			Interface: netpulse.Interface{Index: p.tr.index(name), Name: name}, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
 			Targets: len(is.targets), Up: up, Down: down, Unverified: unv, Unknown: unk,
 		})
 	}

@@ -333,7 +333,7 @@ func mapKeys(m map[string]*iface) func(func(string) bool) {
 func (p *Poller) Snapshot() ipmon.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := ipmon.Snapshot{At: time.Now(), Mode: ipmon.ModeRaw, StrictIngress: p.cfg.StrictIngress, Condition: netpulse.Condition{OK: true}}
+	s := ipmon.Snapshot{Time: time.Now(), Mode: ipmon.ModeRaw, StrictIngress: p.cfg.StrictIngress, Condition: netpulse.Condition{OK: true}}
 	for _, tg := range sorted(p.targets) {
 		s.Targets = append(s.Targets, ipmon.TargetStats{
 			Target: tg.t, State: tg.state, LastChange: tg.lastChange, LastRTT: tg.rtt,
@@ -344,7 +344,7 @@ func (p *Poller) Snapshot() ipmon.Snapshot {
 		is := p.ifaces[name]
 		n := is.counts()
 		s.Interfaces = append(s.Interfaces, ipmon.InterfaceStatus{
-			Name: name, Verdict: is.verdict, Rule: p.rule(name), LastChange: is.lastChange,
+			Interface: p.iface(name), Verdict: is.verdict, Rule: p.rule(name), LastChange: is.lastChange,
 			Targets: len(is.targets), Up: n[ipmon.TargetUp], Down: n[ipmon.TargetDown],
 			Unverified: n[ipmon.TargetUnverified], Unknown: n[ipmon.TargetUnknown],
 		})
