@@ -19,7 +19,7 @@ const (
 	DefaultConflictProbeInterval = 100 * time.Millisecond
 )
 
-// ActuatorConfig configures NewActuator. A nil *ActuatorConfig means
+// ActuatorConfig configures OpenActuator. A nil *ActuatorConfig means
 // defaults.
 //
 // The return path: moving an address is not enough, because the node's

@@ -22,20 +22,20 @@ const (
 )
 
 // Config configures an Engine; a nil *Config means defaults, which are
-// invalid for want of a group. New validates it (Validate).
+// invalid for want of a group. Open validates it (Validate).
 type Config struct {
 	// Groups are the failover groups. At least one; an interface belongs to
 	// at most one group.
 	Groups []GroupConfig
 
-	// Actuator carries out moves: a KernelActuator from NewActuator, a
-	// failovertest.Recorder in tests. Nil: New opens a KernelActuator in
+	// Actuator carries out moves: a KernelActuator from OpenActuator, a
+	// failovertest.Recorder in tests. Nil: Open opens a KernelActuator in
 	// NetNS with default settings. Either way the engine owns it:
 	// Engine.Close closes it.
 	Actuator Actuator
 
 	// NetNS is a file descriptor of the network namespace of the
-	// KernelActuator New opens when Actuator is nil (0: the caller's);
+	// KernelActuator Open opens when Actuator is nil (0: the caller's);
 	// see ActuatorConfig.NetNS. It must be 0 when Actuator is set.
 	NetNS int
 
@@ -43,7 +43,7 @@ type Config struct {
 	// of a failed move (defaults DefaultRetryMin, DefaultRetryMax).
 	RetryMin, RetryMax time.Duration
 
-	// Settle is how long, after New, the engine waits for evidence about a
+	// Settle is how long, after Open, the engine waits for evidence about a
 	// group's initial member before it places the addresses elsewhere
 	// (default DefaultSettle). A watcher delivers the current state of every
 	// link at once, so this only matters when evidence is slow to come.
@@ -168,7 +168,7 @@ func (c *Config) withDefaults() (Config, error) {
 
 func (c *Config) fill() error {
 	if c.Actuator != nil && c.NetNS != 0 {
-		return invalid("Config.NetNS is for the actuator New opens, and Config.Actuator is set")
+		return invalid("Config.NetNS is for the actuator Open opens, and Config.Actuator is set")
 	}
 	if c.NetNS < 0 {
 		return invalid("invalid namespace descriptor %d", c.NetNS)

@@ -164,13 +164,13 @@ type request struct {
 	reason netpulse.Reason
 }
 
-// New validates cfg (see Config.Validate) and starts an engine. With a nil
-// Config.Actuator it opens a KernelActuator (see NewActuator for the
+// Open validates cfg (see Config.Validate) and starts an engine. With a nil
+// Config.Actuator it opens a KernelActuator (see OpenActuator for the
 // privileges it needs). The engine owns its Actuator: Close closes it.
 //
 // ctx bounds the setup (the privilege checks and the actuator's namespace);
 // cancelling it later has no effect: Close ends the engine.
-func New(ctx context.Context, cfg *Config) (*Engine, error) {
+func Open(ctx context.Context, cfg *Config) (*Engine, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 		return nil, err
 	}
 	if c.Actuator == nil {
-		act, err := NewActuator(ctx, &ActuatorConfig{NetNS: c.NetNS, Logger: c.Logger})
+		act, err := OpenActuator(ctx, &ActuatorConfig{NetNS: c.NetNS, Logger: c.Logger})
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +326,7 @@ func (e *Engine) Link(ev LinkEvidence) {
 		ev.Time = time.Now()
 	}
 	e.inMu.Lock()
-	if _, ok := e.byName[ev.Interface]; ok { // byName is immutable after New
+	if _, ok := e.byName[ev.Interface]; ok { // byName is immutable after Open
 		e.inLink[ev.Interface] = ev
 		e.inCnt.link++
 	} else {

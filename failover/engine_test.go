@@ -51,7 +51,7 @@ func newRig(t *testing.T, gc failover.GroupConfig, mod func(*failover.Config)) *
 	if mod != nil {
 		mod(&cfg)
 	}
-	e, err := failover.New(context.Background(), &cfg)
+	e, err := failover.Open(context.Background(), &cfg)
 	require.NoError(t, err)
 	r.e = e
 	sub := e.Subscribe(context.Background())
@@ -776,7 +776,7 @@ func TestConfigValidation(t *testing.T) {
 			c = nil
 		}
 		require.ErrorIs(t, c.Validate(), os.ErrInvalid, name)
-		_, err := failover.New(context.Background(), c)
+		_, err := failover.Open(context.Background(), c)
 		require.ErrorIs(t, err, os.ErrInvalid, name)
 	}
 	require.NoError(t, (&failover.Config{Actuator: rec, Groups: []failover.GroupConfig{good}}).Validate())
@@ -786,7 +786,7 @@ func TestConfigValidation(t *testing.T) {
 		"neg probe ival": {ConflictProbeInterval: -time.Second},
 	} {
 		require.ErrorIs(t, ac.Validate(), os.ErrInvalid, name)
-		_, err := failover.NewActuator(context.Background(), &ac)
+		_, err := failover.OpenActuator(context.Background(), &ac)
 		require.ErrorIs(t, err, os.ErrInvalid, name)
 	}
 	require.NoError(t, (*failover.ActuatorConfig)(nil).Validate())
@@ -802,7 +802,7 @@ func TestConfigValidation(t *testing.T) {
 func TestEventsNeverBlockEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(context.Background(), &failover.Config{
+		e, err := failover.Open(context.Background(), &failover.Config{
 			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}},
 			Actuator:    rec,
 			EventBuffer: 8,

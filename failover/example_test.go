@@ -11,11 +11,11 @@ import (
 )
 
 // A group of a primary and a standby, with the recording fake as actuator
-// (failover.New opens the kernel's when Config.Actuator is nil). The
+// (failover.Open opens the kernel's when Config.Actuator is nil). The
 // evidence would come from linkmon and ipmon; here it is fed by hand.
 func Example() {
 	rec := failovertest.NewRecorder()
-	e, err := failover.New(context.Background(), &failover.Config{
+	e, err := failover.Open(context.Background(), &failover.Config{
 		Actuator: rec,
 		Groups: []failover.GroupConfig{{
 			Primary:   "eth3",

@@ -20,7 +20,7 @@ import (
 )
 
 // TestKernelActuatorOwnsNamespaceFD: the caller closes its namespace
-// descriptor right after NewActuator and the number is reused for another
+// descriptor right after OpenActuator and the number is reused for another
 // namespace; the actuator still acts in the first one, for rtnetlink and
 // for the sockets it opens later (AF_PACKET, ICMPv6).
 func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
@@ -38,7 +38,7 @@ func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
 
 	fd, err := unix.FcntlInt(uintptr(node.FD()), unix.F_DUPFD_CLOEXEC, 0)
 	require.NoError(t, err)
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
 	require.NoError(t, err)
 	defer act.Close()
 	require.NoError(t, unix.Close(fd))
@@ -228,7 +228,7 @@ func newConflictLab(t *testing.T) *conflictLab {
 	l, err := c.peer.Link("eth0")
 	require.NoError(t, err)
 	c.peerMAC = l.Attributes.Address
-	c.act, err = failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
+	c.act, err = failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.act.Close() })
 	return &c
@@ -289,7 +289,7 @@ func TestKernelConflict(t *testing.T) {
 			require.Contains(t, err.Error(), tc.addr.Addr().String())
 
 			// The engine refuses to place the group's addresses.
-			e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			e, err := failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 				Addresses: []netip.Prefix{tc.addr}}}, Actuator: borrowed{c.act}})
 			require.NoError(t, err)
 			defer e.Close()
@@ -347,7 +347,7 @@ func TestKernelDriftHints(t *testing.T) {
 	sw, err := lab.NewNS("sw")
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -423,7 +423,7 @@ func TestKernelVerify(t *testing.T) {
 	for _, p := range eth3Addrs {
 		require.NoError(t, node.AddAddr("eth3", p))
 	}
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()

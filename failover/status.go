@@ -45,7 +45,7 @@ type Status struct {
 	Time time.Time `json:"time"`
 	// Groups in configured order.
 	Groups []GroupStatus `json:"groups"`
-	// Counters since New.
+	// Counters since Open.
 	Counters Counters `json:"counters"`
 }
 

@@ -30,7 +30,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
@@ -110,7 +110,7 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	require.Error(t, err, "no rule changed")
 }
 
-// TestKernelEngineOpensActuator: with no Config.Actuator, New opens the
+// TestKernelEngineOpensActuator: with no Config.Actuator, Open opens the
 // kernel's in Config.NetNS; the engine places the addresses through it and
 // Close closes it (goleak: its drift watch is gone).
 func TestKernelEngineOpensActuator(t *testing.T) {
@@ -122,7 +122,7 @@ func TestKernelEngineOpensActuator(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	e, err := failover.New(t.Context(), &failover.Config{
+	e, err := failover.Open(t.Context(), &failover.Config{
 		NetNS:  node.FD(),
 		Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
 	})

@@ -22,7 +22,7 @@ import (
 func TestSubscribe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(context.Background(), &failover.Config{
+		e, err := failover.Open(context.Background(), &failover.Config{
 			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
 			Actuator:    rec,
 			EventBuffer: 4,
@@ -132,7 +132,7 @@ func (h *hinter) Verify(ctx context.Context, ifc netpulse.Interface, addrs []net
 func TestDriftHintsConcern(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &hinter{Recorder: failovertest.NewRecorder(), ch: make(chan failover.DriftHint)}
-		e, err := failover.New(context.Background(), &failover.Config{
+		e, err := failover.Open(context.Background(), &failover.Config{
 			Groups:         []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
 			Actuator:       h,
 			RepairInterval: time.Hour, // only hints verify
@@ -164,7 +164,7 @@ func TestDriftHintsConcern(t *testing.T) {
 // TestInvalidArguments: unknown groups, interfaces and failback words are
 // invalid arguments (os.ErrInvalid) and keep their own sentinels.
 func TestInvalidArguments(t *testing.T) {
-	e, err := failover.New(context.Background(), &failover.Config{
+	e, err := failover.Open(context.Background(), &failover.Config{
 		Groups:   []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
 		Actuator: failovertest.NewRecorder(),
 	})

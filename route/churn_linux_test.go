@@ -37,7 +37,7 @@ func TestViewFollowsRandomChurn(t *testing.T) {
 		require.NoError(t, err)
 		idx = append(idx, x)
 	}
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	c, err := node.Dial()
@@ -94,7 +94,7 @@ func TestViewFollowsRandomChurn(t *testing.T) {
 		trace = append(trace, fmt.Sprintf("%s %v: %v", op, r, err))
 		if i%250 == 249 {
 			want := func() []Route {
-				f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+				f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 				require.NoError(t, err)
 				defer f.Close()
 				return f.Routes()

@@ -13,7 +13,7 @@ import (
 type ViewConfig struct {
 	// NetNS is a file descriptor of the network namespace to watch
 	// (e.g. from /var/run/netns/NAME); 0 means the caller's namespace.
-	// NewView duplicates it (F_DUPFD_CLOEXEC): the caller may close it
+	// OpenView duplicates it (F_DUPFD_CLOEXEC): the caller may close it
 	// afterwards.
 	NetNS int
 

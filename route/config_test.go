@@ -21,7 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrInvalid, "%+v", c)
 		var re *Error
 		require.False(t, errors.As(err, &re), "%v", err)
-		_, err = NewView(t.Context(), c)
+		_, err = OpenView(t.Context(), c)
 		require.ErrorIs(t, err, os.ErrInvalid)
 	}
 
@@ -55,7 +55,7 @@ func TestConfigValidate(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrInvalid, "%+v", c)
 		var re *Error
 		require.False(t, errors.As(err, &re), "%v", err)
-		_, err = NewSteerer(t.Context(), c)
+		_, err = OpenSteerer(t.Context(), c)
 		require.ErrorIs(t, err, os.ErrInvalid)
 	}
 }

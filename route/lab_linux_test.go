@@ -103,7 +103,7 @@ func (c *cipLab) carrier(t testing.TB, dev string, want bool) {
 // routes dumps the node's main table through a fresh view.
 func (c *cipLab) routes(t testing.TB) []Route {
 	t.Helper()
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: c.node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	return v.Routes()
@@ -115,7 +115,7 @@ func routesEqual(a, b []Route) bool {
 
 func (c *cipLab) steerer(t testing.TB) *Steerer {
 	t.Helper()
-	st, err := NewSteerer(context.Background(), &SteererConfig{
+	st, err := OpenSteerer(context.Background(), &SteererConfig{
 		NetNS: c.node.FD(), Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"},
 	})
 	require.NoError(t, err)
@@ -128,7 +128,7 @@ func (c *cipLab) steerer(t testing.TB) *Steerer {
 var steerEvents sync.Map
 
 // subscribe subscribes to st's events for nextEvent and nextCondition:
-// right after NewSteerer, so that no event of the test is missed.
+// right after OpenSteerer, so that no event of the test is missed.
 func subscribe(st *Steerer) {
 	steerEvents.Store(st, st.Subscribe(context.Background()))
 }
@@ -406,7 +406,7 @@ func TestSteererHygiene(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "0", v, "the sysctl the dead Steerer set is back to what it found")
 	}
-	marks, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD(), Tables: []uint32{netpulse.DefaultSysctlTable}})
+	marks, err := OpenView(context.Background(), &ViewConfig{NetNS: c.node.FD(), Tables: []uint32{netpulse.DefaultSysctlTable}})
 	require.NoError(t, err)
 	defer marks.Close()
 	require.Empty(t, marks.Routes(), "no mark left")
@@ -423,7 +423,7 @@ func TestNewSteererRefusesBadConfig(t *testing.T) {
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Coalesce: -time.Millisecond},
 	} {
 		require.ErrorIs(t, cfg.Validate(), os.ErrInvalid)
-		_, err := NewSteerer(context.Background(), cfg)
+		_, err := OpenSteerer(context.Background(), cfg)
 		require.ErrorIs(t, err, os.ErrInvalid)
 		var re *Error
 		require.False(t, errors.As(err, &re), "a config error is no kernel error: %v", err)

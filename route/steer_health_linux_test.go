@@ -57,7 +57,7 @@ func TestSteererHealthEvents(t *testing.T) {
 }
 
 // The Steerer keeps its own copy of the namespace descriptor: the caller
-// closes its descriptor right after NewSteerer and another namespace takes
+// closes its descriptor right after OpenSteerer and another namespace takes
 // the number; Close still puts the sysctls back in the right namespace.
 func TestSteererKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	t.Parallel()
@@ -67,7 +67,7 @@ func TestSteererKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	require.NoError(t, c.lab.Veth(other, "eth3", c.srv, "o3", nil))
 	num, err := unix.Dup(c.node.FD())
 	require.NoError(t, err)
-	st, err := NewSteerer(context.Background(), &SteererConfig{NetNS: num, Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"}})
+	st, err := OpenSteerer(context.Background(), &SteererConfig{NetNS: num, Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"}})
 	require.NoError(t, err)
 	require.NoError(t, unix.Close(num))
 	g, err := unix.Dup(other.FD())
@@ -88,12 +88,12 @@ func TestSteererKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	require.Equal(t, c.eth3, c.kernelOut(t))
 }
 
-// steererChildEnv runs TestSteererWithoutCapNetAdmin's child: NewSteerer
+// steererChildEnv runs TestSteererWithoutCapNetAdmin's child: OpenSteerer
 // in the namespace at descriptor 3, its error on stdout.
 const steererChildEnv = "NETPULSE_ROUTE_STEERER_CHILD"
 
 // Without CAP_NET_ADMIN (dropped with setpriv from a child process)
-// NewSteerer fails at once with an error wrapping os.ErrPermission that
+// OpenSteerer fails at once with an error wrapping os.ErrPermission that
 // names the capability, whether the sysctls are already set (nothing
 // else would have failed before the first steering) or not, and leaves
 // nothing behind.
@@ -143,7 +143,7 @@ func TestSteererWithoutCapNetAdmin(t *testing.T) {
 }
 
 func steererChild() {
-	_, err := NewSteerer(context.Background(), &SteererConfig{NetNS: 3,
+	_, err := OpenSteerer(context.Background(), &SteererConfig{NetNS: 3,
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth3", "eth2"}})
 	if err == nil {
 		os.Stdout.WriteString("CHILD-ERR: none\n")

@@ -62,7 +62,7 @@ func (s *Steerer) open(ctx context.Context) error {
 		}
 		s.cfg.NetNS = s.nsFD
 	}
-	s.view, err = NewView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{s.cfg.Table}, Prefer: s.cfg.Interfaces, Logger: s.cfg.Logger, Coalesce: s.cfg.Coalesce})
+	s.view, err = OpenView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{s.cfg.Table}, Prefer: s.cfg.Interfaces, Logger: s.cfg.Logger, Coalesce: s.cfg.Coalesce})
 	if err != nil {
 		s.closeNS()
 		return err

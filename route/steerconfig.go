@@ -14,7 +14,7 @@ import (
 // SteererConfig configures a Steerer.
 type SteererConfig struct {
 	// NetNS is a file descriptor of the network namespace to steer; 0 is
-	// the caller's namespace. NewSteerer duplicates it (F_DUPFD_CLOEXEC):
+	// the caller's namespace. OpenSteerer duplicates it (F_DUPFD_CLOEXEC):
 	// the caller may close it afterwards.
 	NetNS int
 

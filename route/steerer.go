@@ -51,7 +51,7 @@ var (
 	_ HealthSource      = (*Steerer)(nil)
 )
 
-// NewSteerer starts a Steerer: it opens its own View of the namespace,
+// OpenSteerer starts a Steerer: it opens its own View of the namespace,
 // removes routes left by an earlier Steerer of the same protocol, sets the
 // linkdown sysctl on guarded interfaces (unless configured not to) and
 // reconciles once. Interfaces that do not exist yet are guarded once they
@@ -65,9 +65,9 @@ var (
 // before the first steering. ctx bounds the setup (the first dumps, the
 // privilege checks); cancelling it later has no effect: Close ends the
 // Steerer. The Steerer keeps its own duplicate of cfg.NetNS: the caller
-// may close its descriptor once NewSteerer returns. Off Linux it returns
+// may close its descriptor once OpenSteerer returns. Off Linux it returns
 // an error wrapping errors.ErrUnsupported.
-func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
+func OpenSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err

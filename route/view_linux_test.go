@@ -21,7 +21,7 @@ func TestViewFollowsNotifications(t *testing.T) {
 	peer, err := lab.NewNS("peer")
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	subCtx, cancel := context.WithCancel(context.Background())
@@ -86,7 +86,7 @@ func TestViewRecoversFromOverrun(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
 	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.19.0.1/24")))
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD(), ReadBuffer: 2304})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD(), ReadBuffer: 2304})
 	require.NoError(t, err)
 	defer v.Close()
 
@@ -97,7 +97,7 @@ func TestViewRecoversFromOverrun(t *testing.T) {
 		}))
 	}
 	fresh := func() []Route {
-		f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+		f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 		require.NoError(t, err)
 		defer f.Close()
 		return f.Routes()

@@ -27,7 +27,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 	}
 	members := append([]string{o.primary}, o.standbys...)
 
-	act, err := failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.OpenActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		}
 	}
 
-	e, err := failover.New(ctx, &failover.Config{
+	e, err := failover.Open(ctx, &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Name: o.primary, Primary: o.primary, Standbys: o.standbys, Addresses: o.addresses,
 			Initial: initial, Failback: o.failback, HoldDown: o.holdDown,

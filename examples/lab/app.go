@@ -77,18 +77,18 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 			return nil, fmt.Errorf("ipmon: %w", err)
 		}
 	}
-	if a.steerer, err = route.NewSteerer(ctx, &route.SteererConfig{
+	if a.steerer, err = route.OpenSteerer(ctx, &route.SteererConfig{
 		NetNS:      fd,
 		Prefixes:   []netip.Prefix{subnet4},
 		Interfaces: []string{"eth3", "eth2"},
 	}); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
-	act, err := failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.OpenActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
 	if err != nil {
 		return nil, fmt.Errorf("failover actuator: %w", err)
 	}
-	if a.engine, err = failover.New(ctx, &failover.Config{
+	if a.engine, err = failover.Open(ctx, &failover.Config{
 		Actuator: act,
 		Groups: []failover.GroupConfig{{
 			Name: "service", Primary: "eth3", Standbys: []string{"eth2"},

@@ -102,7 +102,7 @@ func name(i netpulse.Interface) string {
 
 // guardedPrefixes returns the subnets of the global addresses of ifaces.
 func guardedPrefixes(ctx context.Context, netns int, ifaces []string) ([]netip.Prefix, error) {
-	v, err := route.NewView(ctx, &route.ViewConfig{NetNS: netns})
+	v, err := route.OpenView(ctx, &route.ViewConfig{NetNS: netns})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func run(ctx context.Context, o options, out *output) error {
 	if err != nil {
 		return err
 	}
-	st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: netns, Prefixes: prefixes, Interfaces: o.ifaces})
+	st, err := route.OpenSteerer(ctx, &route.SteererConfig{NetNS: netns, Prefixes: prefixes, Interfaces: o.ifaces})
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: node.FD(),
+	st, err := route.OpenSteerer(ctx, &route.SteererConfig{NetNS: node.FD(),
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth3", "eth2"}})
 	require.NoError(t, err)
 	defer st.Close()
