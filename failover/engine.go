@@ -56,10 +56,14 @@ type Engine struct {
 	wake   chan struct{}
 	// followMu orders FollowLinks/FollowIP and Subscribe against Close.
 	followMu sync.Mutex
-	hub      *fanout.Hub[evKey, delivery]
-	// subs counts the subscriptions' goroutines; closed is closed by
-	// Close, closeErr is the Actuator's Close error.
-	subs     sync.WaitGroup
+	// evMu orders Publish against Subscribe, so that a subscription's
+	// initial state (the latest health event of every member and group
+	// event of every group, kept here) and the events after it agree.
+	evMu       sync.Mutex
+	hub        *fanout.Hub[evKey, netpulse.Event]
+	lastHealth map[string]*HealthEvent
+	lastGroup  map[string]*GroupEvent
+	// closed is closed by Close, closeErr is the Actuator's Close error.
 	closed   chan struct{}
 	closeErr error
 	// verifier is the Actuator as a Verifier (nil: no repair); hints are
@@ -211,6 +215,14 @@ func Open(ctx context.Context, cfg *Config) (*Engine, error) {
 		e.groups = append(e.groups, g)
 	}
 	e.hub = newHub(c.EventBuffer)
+	e.lastHealth = map[string]*HealthEvent{}
+	e.lastGroup = map[string]*GroupEvent{}
+	for _, g := range e.groups {
+		e.lastGroup[g.cfg.Name] = &GroupEvent{Time: e.start, Group: g.cfg.Name}
+		for _, m := range g.members {
+			e.lastHealth[m.name] = &HealthEvent{Time: e.start, Interface: m.ifc(), Group: g.cfg.Name}
+		}
+	}
 	if v, ok := c.Actuator.(Verifier); ok && !c.NoRepair {
 		e.verifier = v
 	}
@@ -258,65 +270,67 @@ func (e *Engine) Close() error {
 		e.followMu.Unlock()
 		e.wg.Wait()
 		e.hub.Close()
-		e.subs.Wait()
 		e.closeErr = e.act.Close()
 	})
 	return e.closeErr
 }
 
-// Subscribe returns a channel of the engine's events from now on, in the
-// order they happened: *HealthEvent, *SwitchEvent, *GroupEvent,
-// *ActionErrorEvent, *RepairEvent, and *netpulse.DropEvent. Subscribe
-// before feeding evidence (Link, IP, FollowLinks, FollowIP) to see every
-// event; Snapshot tells the state at any time. Any number of subscriptions
-// may be open.
+// Subscribe returns a channel that first delivers the current state: the
+// health of every member (a *HealthEvent each, From equal to To) and the
+// state of every group (a *GroupEvent each), Initial set, in configured
+// order; then every event, in the order they happened. It sends exactly
+// these types:
 //
-// A subscriber that falls behind blocks nobody. Its queue beyond what it
-// received is capped (Config.EventBuffer): the health events of one
-// interface fold into one (From of the oldest, the rest of the latest), so
-// do the group events of one group; past the cap, the events that a later
-// event of the same interface or group follows are dropped first, so that
-// the latest health of every member and the latest state of every group
-// always arrive. A *netpulse.DropEvent with the count of events folded or
-// dropped comes just before the next event delivered (Counters.EventsDropped
-// sums them over the subscribers).
+//   - *HealthEvent: a member's health changed;
+//   - *GroupEvent: a group became subnet-down or recovered;
+//   - *SwitchEvent: a group's addresses moved;
+//   - *ActionErrorEvent: an actuator call failed;
+//   - *RepairEvent: what was removed behind the engine's back was put back;
+//   - *netpulse.DropEvent: this subscriber fell behind its queue's cap and
+//     Count events were dropped; it comes just before the next event.
+//
+// The engine has no condition of its own to report (its Actuator's
+// failures are ActionErrorEvents): it sends no *netpulse.ConditionEvent.
+// Any number of subscriptions may be open.
+//
+// A subscriber that falls behind blocks nobody. The health transitions of
+// one member waiting for it fold into one event (From of the oldest, the
+// rest of the latest; Coalesced counts them), and so do the changes of one
+// group: the latest health of every member and state of every group always
+// arrive, without a DropEvent. Its queue beyond what it received is capped
+// (Config.EventBuffer, or twice the initial events if more): past the cap,
+// the events that a later event of the same member or group follows are
+// dropped first, and a *netpulse.DropEvent with their count comes just
+// before the next event delivered (Counters.EventsDropped sums them over
+// the subscribers).
 //
 // The channel is closed when ctx is done or the engine is closed (at once
-// if it already is).
+// if it already is). Events are shared by every subscriber: never modify
+// one.
 func (e *Engine) Subscribe(ctx context.Context) <-chan netpulse.Event {
-	out := make(chan netpulse.Event)
 	e.followMu.Lock()
 	defer e.followMu.Unlock()
 	if e.ctx.Err() != nil {
+		out := make(chan netpulse.Event)
 		close(out)
 		return out
 	}
-	in := e.hub.Subscribe(ctx, nil)
-	e.subs.Add(1)
-	go func() {
-		defer e.subs.Done()
-		defer close(out)
-		send := func(ev netpulse.Event) bool {
-			select {
-			case out <- ev:
-				return true
-			case <-ctx.Done():
-			case <-e.closed:
-			}
-			return false
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	var initial []netpulse.Event
+	for _, g := range e.groups {
+		for _, m := range g.members {
+			h := *e.lastHealth[m.name]
+			h.Initial, h.From, h.Coalesced = true, h.To, 0
+			initial = append(initial, &h)
 		}
-		for d := range in {
-			if d.lost > 0 && !send(&netpulse.DropEvent{Time: d.lostAt, Count: d.lost}) {
-				break
-			}
-			if !send(d.ev) {
-				break
-			}
-		}
-		for range in { // until the hub lets go of it
-		}
-	}()
-	return out
+	}
+	for _, g := range e.groups {
+		ge := *e.lastGroup[g.cfg.Name]
+		ge.Initial, ge.Coalesced = true, 0
+		initial = append(initial, &ge)
+	}
+	return e.hub.Subscribe(ctx, initial)
 }
 
 // Link records link evidence for an interface. It never blocks. Evidence
@@ -862,7 +876,15 @@ func (e *Engine) announce(g *group, now time.Time) {
 }
 
 func (e *Engine) emit(ev netpulse.Event) {
-	e.hub.Publish(delivery{ev: ev})
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	switch ev := ev.(type) {
+	case *HealthEvent:
+		e.lastHealth[ev.Interface.Name] = ev
+	case *GroupEvent:
+		e.lastGroup[ev.Group] = ev
+	}
+	e.hub.Publish(ev)
 }
 
 func (e *Engine) log(msg string, args ...any) {

@@ -106,10 +106,12 @@ func switches(evs []netpulse.Event) []*failover.SwitchEvent {
 	return out
 }
 
+// healths returns the health transitions among evs (not the initial
+// events a subscription starts with).
 func healths(evs []netpulse.Event) []*failover.HealthEvent {
 	var out []*failover.HealthEvent
 	for _, ev := range evs {
-		if s, ok := ev.(*failover.HealthEvent); ok {
+		if s, ok := ev.(*failover.HealthEvent); ok && !s.Initial {
 			out = append(out, s)
 		}
 	}

@@ -37,6 +37,10 @@ func Example() {
 		for ev := range events {
 			switch ev := ev.(type) {
 			case *failover.HealthEvent:
+				if ev.Initial {
+					fmt.Printf("%s starts %s\n", ev.Interface.Name, ev.To)
+					continue
+				}
 				fmt.Printf("health %s: %s -> %s (%s)\n", ev.Interface.Name, ev.From, ev.To, ev.Reason)
 				if !untilMove {
 					return
@@ -56,6 +60,8 @@ func Example() {
 	print(true)
 	fmt.Println("holders:", rec.Holders(netip.MustParsePrefix("198.18.10.50/24")))
 	// Output:
+	// eth3 starts unknown
+	// eth2 starts unknown
 	// health eth3: unknown -> up (link-up)
 	// moved [198.18.10.50/24] from "" to "eth3" (initial)
 	// health eth2: unknown -> up (link-up)

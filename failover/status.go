@@ -134,8 +134,10 @@ type Counters struct {
 	// SurvivorAnnouncements counts rounds of a surviving member's own
 	// addresses announced after another member failed.
 	SurvivorAnnouncements uint64 `json:"survivor_announcements"`
-	// EventsDropped counts events dropped or folded because a
-	// subscriber fell behind (Engine.Subscribe), over all subscribers.
+	// EventsDropped counts events dropped because a subscriber fell
+	// behind its queue's cap (Engine.Subscribe), over all subscribers;
+	// each was told by a *netpulse.DropEvent. Folded health and group
+	// events are not counted: nothing of them is lost.
 	EventsDropped uint64 `json:"events_dropped"`
 }
 
@@ -145,7 +147,7 @@ func (e *Engine) Snapshot() Status {
 	defer e.mu.Unlock()
 	e.inMu.Lock()
 	c := e.counters
-	c.EventsDropped = e.hub.Dropped() + e.hub.Coalesced()
+	c.EventsDropped = e.hub.Dropped()
 	c.LinkEvidence, c.IPEvidence, c.UnknownEvidence = e.inCnt.link, e.inCnt.ip, e.inCnt.unknown
 	e.inMu.Unlock()
 	st := Status{Time: time.Now(), Counters: c}

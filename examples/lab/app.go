@@ -134,6 +134,12 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	go func() {
 		defer a.wg.Done()
 		for ev := range engineEvents {
+			if h, ok := ev.(*failover.HealthEvent); ok && h.Initial {
+				continue // the timeline shows changes only
+			}
+			if g, ok := ev.(*failover.GroupEvent); ok && g.Initial {
+				continue
+			}
 			rec.add(record{at: ev.EventTime(), fo: ev})
 		}
 	}()

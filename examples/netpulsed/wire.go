@@ -593,6 +593,9 @@ func (e *engine) status() statusReport {
 func engineNotices(ev netpulse.Event) []notice {
 	switch ev := ev.(type) {
 	case *failover.HealthEvent:
+		if ev.Initial {
+			return nil // the state at Subscribe: no change to notify
+		}
 		return []notice{{Time: ev.Time, Event: "health", Group: "", Interface: ev.Interface.Name, State: ev.To.String(),
 			Failure: ev.Failure.String(), From: ev.From.String(), To: ev.To.String(), Reason: ev.Reason.String(),
 			Records: []any{jsonl.HealthRecord(ev)},
@@ -616,6 +619,9 @@ func engineNotices(ev netpulse.Event) []notice {
 			ev.From.Name, ev.To.Name, ev.Reason, ev.Latency.Round(time.Microsecond))
 		return []notice{n}
 	case *failover.GroupEvent:
+		if ev.Initial {
+			return nil
+		}
 		state := "up"
 		if ev.SubnetDown {
 			state = "subnet-down"
