@@ -144,13 +144,14 @@ func evidence(index int, link netpulse.State, ip netpulse.Verdict) netpulse.Evid
 	return netpulse.Evidence{Time: time.Now(), Interface: netpulse.Interface{Index: index}, Link: link, IP: ip}
 }
 
-// nextEvent waits for a steering event that satisfies ok, skipping others.
+// nextEvent waits for a steering change that satisfies ok, skipping others
+// (and the initial state a subscription starts with).
 func nextEvent(t testing.TB, st *Steerer, ok func(*SteerEvent) bool) *SteerEvent {
 	t.Helper()
 	var found *SteerEvent
 	nextOf(t, st, func(ev netpulse.Event) bool {
 		se, is := ev.(*SteerEvent)
-		if is && ok(se) {
+		if is && !se.Initial && ok(se) {
 			found = se
 		}
 		return found != nil
@@ -296,6 +297,23 @@ func TestCIPFailureIPLevel(t *testing.T) {
 	require.Len(t, snap.Guards, 1)
 	require.True(t, snap.Guards[0].Steered)
 	require.Equal(t, c.eth3, snap.Guards[0].Natural.Index)
+
+	// A subscriber that comes now first receives the steered state, as
+	// the Snapshot shows it, then nothing until the next change.
+	late := st.Subscribe(t.Context())
+	state := (<-late).(*SteerEvent)
+	require.True(t, state.Initial)
+	require.Equal(t, c.subnet, state.Dst)
+	require.Equal(t, c.eth2, state.Interface.Index)
+	require.Equal(t, state.Interface, state.Previous)
+	require.Equal(t, netpulse.ReasonIPDown, state.Reason)
+	require.Equal(t, ev.Time, state.Time, "since the move")
+	require.Empty(t, state.Added)
+	select {
+	case e := <-late:
+		t.Fatalf("only the state first, got %T", e)
+	case <-time.After(50 * time.Millisecond):
+	}
 
 	// Path back, verdict up: restored exactly.
 	require.NoError(t, c.sw.SetMaster("p3", "br0"))

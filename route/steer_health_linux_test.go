@@ -35,8 +35,13 @@ func TestSteererHealthEvents(t *testing.T) {
 	require.False(t, ev.Condition.OK)
 	require.True(t, ev.Previous.OK)
 	require.ErrorIs(t, ev.Condition.Err, os.ErrPermission)
-	// A subscription made while failing starts with the condition.
+	// A subscription made while failing starts with the state of the
+	// guarded prefix, then the condition.
 	late := st.Subscribe(context.Background())
+	state := (<-late).(*SteerEvent)
+	require.True(t, state.Initial)
+	require.Equal(t, c.subnet, state.Dst)
+	require.Equal(t, state.Interface, state.Previous)
 	first := (<-late).(*netpulse.ConditionEvent)
 	require.Equal(t, netpulse.ReasonFailing, first.Reason)
 	require.ErrorIs(t, first.Condition.Err, os.ErrPermission)

@@ -125,6 +125,9 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 		for e := range steered {
 			switch ev := e.(type) {
 			case *route.SteerEvent:
+				if ev.Initial {
+					continue // the timeline shows changes only
+				}
 				rec.add(record{at: ev.Time, route: ev})
 			default: // the Steerer's condition, or a drop
 				rec.add(record{at: e.EventTime(), steering: e})

@@ -647,6 +647,9 @@ func routeNotice(e netpulse.Event) (notice, bool) {
 	if !ok {
 		return steererNotice(e)
 	}
+	if ev.Initial {
+		return notice{}, false // the state at Subscribe: no steering action
+	}
 	n := notice{Time: ev.Time, Prefix: ev.Dst.String(), Interface: ev.Interface.Name, From: ev.Previous.Name,
 		To: ev.Interface.Name, Reason: ev.Reason.String()}
 	if rec, ok := jsonl.RouteRecord(ev); ok {

@@ -42,6 +42,9 @@ func newOutput(w io.Writer, json bool) *output {
 // steering action.
 func (o *output) steering(e netpulse.Event) error {
 	ev, ok := e.(*route.SteerEvent)
+	if ok && ev.Initial {
+		return nil // the state at Subscribe: no steering action
+	}
 	if !ok {
 		var line string
 		switch e := e.(type) {
