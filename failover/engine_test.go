@@ -749,6 +749,23 @@ func TestStatusStringAndJSON(t *testing.T) {
 		require.Equal(t, "ip-down", m["health"])
 		require.Equal(t, "ip_only", m["failure"])
 		require.Equal(t, "dead", m["ip"])
+		// The status reads back into its own types: every enum unmarshals
+		// from the words it marshals to.
+		var typed failover.Status
+		require.NoError(t, json.Unmarshal(b, &typed))
+		require.Equal(t, st.Groups[0].State, typed.Groups[0].State)
+		require.Equal(t, st.Groups[0].Failback, typed.Groups[0].Failback)
+		require.Equal(t, st.Groups[0].LastReason, typed.Groups[0].LastReason)
+		for i, m := range st.Groups[0].Members {
+			got := typed.Groups[0].Members[i]
+			require.True(t, m.Since.Equal(got.Since))
+			got.Since = m.Since // the same instant, another *time.Location
+			require.Equal(t, m, got)
+		}
+		var gs failover.GroupState
+		require.ErrorIs(t, gs.UnmarshalText([]byte("sideways")), os.ErrInvalid)
+		var fp failover.FailbackPolicy
+		require.ErrorIs(t, fp.UnmarshalText([]byte("sometimes")), os.ErrInvalid)
 	})
 }
 

@@ -3,6 +3,7 @@ package failover
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,6 +38,18 @@ func (s GroupState) String() string {
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (s GroupState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
+func (s *GroupState) UnmarshalText(b []byte) error {
+	for i, n := range groupStateNames {
+		if string(b) == n {
+			*s = GroupState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("failover: unknown group state %q: %w", b, os.ErrInvalid)
+}
 
 // Status is a snapshot of the engine: what Serviceguard's cmviewcl shows,
 // with link-level and IP-level failures apart. It marshals to JSON.

@@ -440,7 +440,7 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, "bfd", ProbeBFD.String())
 	require.Equal(t, []string{"any", "all", "quorum"}, []string{RuleAny.String(), RuleAll.String(), RuleQuorum.String()})
 	require.Equal(t, "TargetState(9)", TargetState(9).String())
-	for _, m := range []encoding.TextMarshaler{ModeUnprivileged, ProbeLinkLocalEcho, TargetUnverified, RuleQuorum, HoldNoSource, BFDInit, BFDDiagPathDown} {
+	for _, m := range []encoding.TextMarshaler{ModeUnprivileged, ProbeLinkLocalEcho, TargetUnverified, RuleQuorum, HoldNoSource, BFDStateInit, BFDDiagPathDown} {
 		b, err := m.MarshalText()
 		require.NoError(t, err)
 		require.Equal(t, m.(fmt.Stringer).String(), string(b))
