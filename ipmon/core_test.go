@@ -275,6 +275,7 @@ func TestStuckSubscriberDropEvent(t *testing.T) {
 		}
 		require.False(t, afterDrop, "a drop event is followed by the event that fit")
 		require.Positive(t, dropped, "the subscriber is told what it lost")
+		require.Equal(t, dropped, p.Snapshot().EventsDropped, "Snapshot counts what the subscriber was told")
 		require.True(t, last.Removed, "the latest state arrives")
 		require.LessOrEqual(t, targets, fanout.DefaultLimit+2)
 	})

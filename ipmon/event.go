@@ -130,6 +130,10 @@ type Snapshot struct {
 	// it stopped being OK.
 	Condition       netpulse.Condition
 	ConditionFaults uint64
+	// EventsDropped counts events dropped for subscribers that fell behind
+	// by more than their queue's cap (a *netpulse.DropEvent told each
+	// subscriber); folded events are not counted.
+	EventsDropped uint64
 }
 
 // Drops counts packets that did not count as replies, by reason.

@@ -909,6 +909,7 @@ func (p *Poller) Snapshot() Snapshot {
 	defer p.mu.Unlock()
 	s := Snapshot{
 		Time:            time.Now(),
+		EventsDropped:   p.hub.Dropped(),
 		Mode:            p.tr.mode(),
 		StrictIngress:   p.cfg.StrictIngress,
 		Sent:            p.sent,

@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // ViewConfig configures a View. A nil *ViewConfig means defaults.
@@ -148,10 +150,11 @@ type ViewSnapshot struct {
 	LastError error
 	// Updates counts changes delivered to subscribers.
 	Updates uint64
-	// Failing is true while the view cannot follow the kernel: its
-	// notification socket fails or a dump fails (LastError says why).
+	// Condition is the view's own condition: OK is false while the view
+	// cannot follow the kernel, because its notification socket fails or
+	// a dump fails (Err and LastError say why, Since since when).
 	// Subscribers receive a *netpulse.ConditionEvent when it changes.
-	Failing bool
+	Condition netpulse.Condition
 	// Refreshes counts completed re-reads after link, address or netconf
 	// changes (of the interfaces concerned, or full dumps).
 	Refreshes uint64

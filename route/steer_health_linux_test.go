@@ -19,7 +19,7 @@ import (
 )
 
 // The Steerer's health is on its event stream: a failing kernel change
-// gives one failing event (with the error) and Snapshot().Failing, the
+// gives one failing event (with the error) and Snapshot().Condition, the
 // next successful reconciliation one working event. The failure is
 // injected before the kernel (EPERM, as without CAP_NET_ADMIN); the real
 // EPERM is TestSteererWithoutCapNetAdmin's.
@@ -46,7 +46,9 @@ func TestSteererHealthEvents(t *testing.T) {
 	require.Equal(t, netpulse.ReasonFailing, first.Reason)
 	require.ErrorIs(t, first.Condition.Err, os.ErrPermission)
 	snap := st.Snapshot()
-	require.True(t, snap.Failing)
+	require.False(t, snap.Condition.OK)
+	require.ErrorIs(t, snap.Condition.Err, os.ErrPermission)
+	require.Equal(t, ev.Condition, snap.Condition, "the Snapshot shows the condition the event told")
 	require.ErrorIs(t, snap.LastError, os.ErrPermission)
 	require.Equal(t, c.eth3, c.kernelOut(t), "steered although every change failed")
 	// Still failing: no second failing event.
@@ -57,7 +59,7 @@ func TestSteererHealthEvents(t *testing.T) {
 	require.Equal(t, netpulse.ReasonWorking, ev.Reason)
 	require.True(t, ev.Condition.OK)
 	require.NoError(t, ev.Condition.Err)
-	require.False(t, st.Snapshot().Failing)
+	require.True(t, st.Snapshot().Condition.OK)
 	waitFor(t, 5*time.Second, "steered once the fault is gone", func() bool { return c.kernelOut(t) == c.eth2 })
 }
 

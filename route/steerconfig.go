@@ -169,10 +169,12 @@ type SteererSnapshot struct {
 	// EventsDropped counts events dropped because a subscriber fell too
 	// far behind (each subscriber was told by a *netpulse.DropEvent).
 	EventsDropped uint64
-	// Failing is true while the last reconciliation failed to make a
-	// change or the View cannot follow the kernel (a
-	// *netpulse.ConditionEvent with ReasonFailing told subscribers).
-	Failing bool
-	// LastError is the last such failure (nil if none).
+	// Condition is the Steerer's own condition: OK is false while the
+	// last reconciliation failed to make a change or the View cannot
+	// follow the kernel (Err says why, Since since when); each change was
+	// a *netpulse.ConditionEvent to subscribers.
+	Condition netpulse.Condition
+	// LastError is the last such failure (nil if none), kept after the
+	// Steerer works again.
 	LastError error
 }

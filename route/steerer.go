@@ -181,6 +181,7 @@ func (s *Steerer) Snapshot() SteererSnapshot {
 	s.smu.Lock()
 	out := s.stats
 	out.Guards = slices.Clone(s.guards)
+	out.Condition = s.cond
 	s.smu.Unlock()
 	out.EventsDropped = s.hub.Dropped()
 	return out
@@ -244,12 +245,10 @@ func guardOf(pl *steerPlan) GuardState {
 func (s *Steerer) setFailing(err error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	was := s.stats.Failing
-	s.stats.Failing = err != nil
 	if err != nil {
 		s.stats.LastError = err
 	}
-	if was == (err != nil) {
+	if s.cond.OK == (err == nil) {
 		return
 	}
 	now := time.Now()

@@ -239,11 +239,14 @@ func (v *View) Addresses(index int) []Address {
 func (v *View) Snapshot() ViewSnapshot {
 	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
 		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load(),
-		Failing: v.failing.Load(), Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
+		Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
 		FullDumpsDelayed: v.fullDumpsDelayed.Load()}
 	if e := v.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}
+	v.condMu.Lock()
+	s.Condition = v.cond
+	v.condMu.Unlock()
 	v.mu.RLock()
 	if v.first != nil {
 		s.Routes = v.first.Len()

@@ -149,7 +149,7 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	s := v.Snapshot()
 	require.Equal(t, dumps, s.Dumps, "a full dump was taken: %+v", s)
 	require.Positive(t, s.Refreshes)
-	require.False(t, s.Failing)
+	require.True(t, s.Condition.OK)
 	require.NotEmpty(t, ch, "no change notified")
 	t.Logf("snapshot %+v", s)
 }
@@ -191,12 +191,12 @@ func TestViewKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 		r, ok := v.Lookup(netip.MustParseAddr("198.18.99.1"))
 		return ok && r.Dst.Bits() == 24 && r.Interface().Name == "eth2"
 	})
-	require.False(t, v.Snapshot().Failing)
+	require.True(t, v.Snapshot().Condition.OK)
 }
 
 // A view whose notification socket breaks says so on its stream: a
-// notification with Snapshot().Failing true (LastError set), then, once
-// it replaced the socket and dumped again, one with Failing false; it
+// notification with Snapshot().Condition not OK (LastError set), then, once
+// it replaced the socket and dumped again, one with the Condition OK again; it
 // follows the kernel again afterwards.
 func TestViewReportsItsHealth(t *testing.T) {
 	t.Parallel()
@@ -226,7 +226,7 @@ func TestViewReportsItsHealth(t *testing.T) {
 				if ce, ok := ev.(*netpulse.ConditionEvent); ok && ce.Reason == netpulse.ReasonFailing {
 					require.False(t, ce.Condition.OK)
 					require.Error(t, ce.Condition.Err)
-					require.True(t, v.Snapshot().Failing || v.Snapshot().Refreshes > 0)
+					require.True(t, !v.Snapshot().Condition.OK || v.Snapshot().Refreshes > 0)
 					require.Error(t, v.Snapshot().LastError)
 					seen = true
 					break wait
@@ -250,7 +250,7 @@ func TestViewReportsItsHealth(t *testing.T) {
 			}
 		default:
 		}
-		return working && !v.Snapshot().Failing
+		return working && v.Snapshot().Condition.OK
 	})
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.99.0/24"), Dev: "eth2"}))
 	waitFor(t, 10*time.Second, "route added after the repair seen", func() bool {

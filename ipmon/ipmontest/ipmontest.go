@@ -329,11 +329,13 @@ func mapKeys(m map[string]*iface) func(func(string) bool) {
 }
 
 // Snapshot returns the targets' states and last RTTs and the interfaces'
-// verdicts. Counters are zero: the fake sends nothing.
+// verdicts. The probe counters are zero (the fake sends nothing);
+// EventsDropped counts what the subscriptions' caps dropped, as the
+// Poller's does.
 func (p *Poller) Snapshot() ipmon.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := ipmon.Snapshot{Time: time.Now(), Mode: ipmon.ModeRaw, StrictIngress: p.cfg.StrictIngress, Condition: netpulse.Condition{OK: true}}
+	s := ipmon.Snapshot{Time: time.Now(), EventsDropped: p.hub.Dropped(), Mode: ipmon.ModeRaw, StrictIngress: p.cfg.StrictIngress, Condition: netpulse.Condition{OK: true}}
 	for _, tg := range sorted(p.targets) {
 		s.Targets = append(s.Targets, ipmon.TargetStats{
 			Target: tg.t, State: tg.state, LastChange: tg.lastChange, LastRTT: tg.rtt,
