@@ -145,8 +145,9 @@ func (g *GroupConfig) members() []string {
 	return append([]string{g.Primary}, g.Standbys...)
 }
 
-// Validate reports the first invalid field of c (a nil c has no group), as
-// an error wrapping os.ErrInvalid.
+// Validate reports whether c is a valid configuration (nil is not: it has
+// no group). Every error it returns wraps os.ErrInvalid and names the
+// first invalid field. Open validates its Config with it.
 func (c *Config) Validate() error {
 	_, err := c.withDefaults()
 	return err

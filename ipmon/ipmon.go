@@ -246,9 +246,9 @@ type Config struct {
 	InterfaceVerdict map[string]VerdictRule
 }
 
-// Validate checks c as given (zero fields stand for their defaults). Every
-// error it returns satisfies errors.Is(err, os.ErrInvalid). A nil Config is
-// valid. Open calls it.
+// Validate reports whether c is a valid configuration (nil is: the
+// defaults; a zero field stands for its default). Every error it returns
+// wraps os.ErrInvalid. Open validates its Config with it.
 func (c *Config) Validate() error {
 	_, err := c.withDefaults()
 	return err

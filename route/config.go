@@ -57,7 +57,8 @@ const DefaultCoalesce = 10 * time.Millisecond
 
 // Validate reports whether c is a valid configuration (nil is: the
 // defaults): no negative buffer, window or descriptor, no table 0. Every
-// error it returns wraps os.ErrInvalid.
+// error it returns wraps os.ErrInvalid. OpenView validates its ViewConfig
+// with it.
 func (c *ViewConfig) Validate() error {
 	_, err := c.withDefaults()
 	return err

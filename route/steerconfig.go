@@ -72,10 +72,12 @@ type SteererConfig struct {
 // Steerer beyond its channel's buffer.
 const MaxQueuedEvents = 4096
 
-// Validate reports whether c is a valid configuration: at least one
-// prefix (valid, not a host prefix) and one interface (a valid name), a
-// route protocol not reserved for the kernel and administrators, no
-// negative value. Every error it returns wraps os.ErrInvalid.
+// Validate reports whether c is a valid configuration (nil is not: a
+// Steerer guards at least one prefix): at least one prefix (valid, not a
+// host prefix) and one interface (a valid name), a route protocol not
+// reserved for the kernel and administrators, no negative value. Every
+// error it returns wraps os.ErrInvalid. OpenSteerer validates its
+// SteererConfig with it.
 func (c *SteererConfig) Validate() error {
 	_, err := c.withDefaults()
 	return err

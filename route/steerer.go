@@ -188,8 +188,8 @@ func (s *Steerer) Snapshot() SteererSnapshot {
 }
 
 // Close removes every route the Steerer installed, puts the sysctls back,
-// stops its goroutine and its view, and closes the subscriptions. It is
-// idempotent.
+// stops its goroutine and its view, closes the subscriptions and returns
+// once they have stopped. It is idempotent.
 func (s *Steerer) Close() error {
 	err := s.closeKernel()
 	s.hub.Close()
