@@ -279,11 +279,13 @@ func TestKernelConflict(t *testing.T) {
 			require.True(t, failover.IsPermanent(err))
 			if tc.holder == "peer" {
 				require.Equal(t, c.peerMAC, ce.HardwareAddr)
+				require.Equal(t, conflictMembers[0], ce.Via, "the member the probe left from")
 				require.Contains(t, err.Error(), c.peerMAC.String())
 				require.NoError(t, c.act.CheckConflict(ctx, conflictMembers[0], []netip.Prefix{tc.addr}, conflictMembers, false),
 					"without the probe only local holders count")
 			} else {
-				require.Equal(t, "lo", ce.Interface)
+				require.Equal(t, "lo", ce.Interface.Name)
+				require.Equal(t, 1, ce.Interface.Index, "lo is index 1 in a new namespace")
 				require.Contains(t, err.Error(), "lo")
 			}
 			require.Contains(t, err.Error(), tc.addr.Addr().String())
@@ -334,7 +336,8 @@ func TestKernelConflictMembersDoNotCount(t *testing.T) {
 	err := c.act.CheckConflict(t.Context(), conflictMembers[1], svcAddrs, conflictMembers[1:], true)
 	var ce *failover.ConflictError
 	require.True(t, errors.As(err, &ce), "eth3 is no member of this group: %v", err)
-	require.Equal(t, "eth3", ce.Interface)
+	require.Equal(t, "eth3", ce.Interface.Name)
+	require.Positive(t, ce.Interface.Index)
 }
 
 // TestKernelDriftHints: a deleted address or rule is hinted; the channel
