@@ -248,3 +248,53 @@ func TestAPINoCallerNamespaceLookups(t *testing.T) {
 		t.Fatalf("only %d files checked: the walk missed the packages", checked)
 	}
 }
+
+// TestAPIEnumsMarshal fails when an enum of the library (a named integer
+// type with constants of its own) has no MarshalText method: every enum
+// prints and marshals as the words of the JSON records.
+func TestAPIEnumsMarshal(t *testing.T) {
+	fset := token.NewFileSet()
+	for _, dir := range apiPackages {
+		files := apiParse(t, fset, dir)
+		ints := map[string]bool{}     // named integer types
+		enums := map[string]bool{}    // ... with typed constants
+		marshals := map[string]bool{} // ... with a MarshalText method
+		for _, f := range files {
+			for _, d := range f.Decls {
+				switch d := d.(type) {
+				case *ast.GenDecl:
+					for _, sp := range d.Specs {
+						switch sp := sp.(type) {
+						case *ast.TypeSpec:
+							if id, ok := sp.Type.(*ast.Ident); ok && sp.Name.IsExported() && apiIntegers[id.Name] {
+								ints[sp.Name.Name] = true
+							}
+						case *ast.ValueSpec:
+							if id, ok := sp.Type.(*ast.Ident); ok && d.Tok == token.CONST {
+								enums[id.Name] = true
+							}
+						}
+					}
+				case *ast.FuncDecl:
+					if d.Recv != nil && d.Name.Name == "MarshalText" {
+						marshals[apiRecv(d.Recv.List[0].Type)] = true
+					}
+				}
+			}
+		}
+		for name := range ints {
+			if enums[name] && !marshals[name] && apiNoMarshal[dir+"."+name] == "" {
+				t.Errorf("%s.%s is an enum without MarshalText", dir, name)
+			}
+		}
+	}
+}
+
+var apiIntegers = map[string]bool{"int": true, "int8": true, "int16": true, "int32": true, "int64": true,
+	"uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true}
+
+// apiNoMarshal are the integer types with constants that are no enums,
+// with the reason.
+var apiNoMarshal = map[string]string{
+	"route.NexthopFlags": "a set of kernel flag bits (like net.Flags), printed by String as iproute2 does; not a word",
+}
