@@ -161,6 +161,7 @@ const (
 // TargetUnverified count against; TargetUnknown counts as "could still be
 // up". See Decide for how the counts become a verdict.
 type VerdictRule struct {
+	// Kind is the rule: RuleAny, RuleAll or RuleQuorum.
 	Kind RuleKind
 	// N is the quorum for Kind == RuleQuorum (at least 1).
 	N int

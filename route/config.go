@@ -107,7 +107,9 @@ func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 // errors.ErrUnsupported off Linux. A bad configuration is not an *Error:
 // it wraps os.ErrInvalid (ViewConfig.Validate, SteererConfig.Validate).
 type Error struct {
-	Op  string
+	// Op is what failed, e.g. "dump routes", "enter namespace".
+	Op string
+	// Err is the cause.
 	Err error
 }
 

@@ -157,6 +157,8 @@ type GuardState struct {
 
 // SteererSnapshot is a Steerer's state and counters.
 type SteererSnapshot struct {
+	// Guards are the guarded prefixes' states, in the order of
+	// SteererConfig.Prefixes.
 	Guards []GuardState
 	// Steers counts changes of the interface used for a guarded prefix.
 	Steers uint64
