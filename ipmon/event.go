@@ -85,6 +85,8 @@ func (e *VerdictEvent) EventTime() time.Time { return e.Time }
 // TargetEvidence is one target's part in an interface verdict (the
 // interface's evidence as a whole is a netpulse.Evidence).
 type TargetEvidence struct {
+	// Addr, Kind and State are the target's address, probe kind and state
+	// when the verdict was decided.
 	Addr  netip.Addr
 	Kind  ProbeKind
 	State TargetState
