@@ -75,6 +75,9 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	steered := st.Subscribe(ctx)
+	if ev, ok := (<-steered).(*route.SteerEvent); !ok || !ev.Initial {
+		t.Fatalf("the subscription starts with the guarded prefix's state: %+v", ev)
+	}
 	lw, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(),
 		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
 	require.NoError(t, err)
