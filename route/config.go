@@ -132,6 +132,8 @@ func wrapErr(op string, err error) error {
 
 // ViewSnapshot holds a view's counters.
 type ViewSnapshot struct {
+	// Time is when the snapshot was taken.
+	Time time.Time
 	// Routes is the number of routes in the first table.
 	Routes int
 	// Overruns counts ENOBUFS on the notification socket (each followed by

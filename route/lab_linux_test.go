@@ -294,9 +294,14 @@ func TestCIPFailureIPLevel(t *testing.T) {
 		return err == nil
 	})
 	snap := st.Snapshot()
+	require.WithinDuration(t, time.Now(), snap.Time, time.Second)
+	require.True(t, snap.Condition.OK)
 	require.Len(t, snap.Guards, 1)
 	require.True(t, snap.Guards[0].Steered)
 	require.Equal(t, c.eth3, snap.Guards[0].Natural.Index)
+	vs := st.View().Snapshot()
+	require.WithinDuration(t, time.Now(), vs.Time, time.Second)
+	require.True(t, vs.Condition.OK)
 
 	// A subscriber that comes now first receives the steered state, as
 	// the Snapshot shows it, then nothing until the next change.

@@ -157,6 +157,8 @@ type GuardState struct {
 
 // SteererSnapshot is a Steerer's state and counters.
 type SteererSnapshot struct {
+	// Time is when the snapshot was taken.
+	Time time.Time
 	// Guards are the guarded prefixes' states, in the order of
 	// SteererConfig.Prefixes.
 	Guards []GuardState

@@ -180,6 +180,7 @@ func (s *Steerer) Reconcile() { s.apply() }
 func (s *Steerer) Snapshot() SteererSnapshot {
 	s.smu.Lock()
 	out := s.stats
+	out.Time = time.Now()
 	out.Guards = slices.Clone(s.guards)
 	out.Condition = s.cond
 	s.smu.Unlock()

@@ -237,7 +237,7 @@ func (v *View) Addresses(index int) []Address {
 
 // Snapshot returns the view's counters.
 func (v *View) Snapshot() ViewSnapshot {
-	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
+	s := ViewSnapshot{Time: time.Now(), Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
 		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load(),
 		Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
 		FullDumpsDelayed: v.fullDumpsDelayed.Load()}
