@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"go/types"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -297,4 +298,62 @@ var apiIntegers = map[string]bool{"int": true, "int8": true, "int16": true, "int
 // with the reason.
 var apiNoMarshal = map[string]string{
 	"route.NexthopFlags": "a set of kernel flag bits (like net.Flags), printed by String as iproute2 does; not a word",
+}
+
+// TestAPIShapes fails when a constructor or a Subscribe method leaves the
+// convention the root package documents: Open* takes (context.Context,
+// *Config-like) and returns (*T, error); New* takes no context (it opens
+// nothing); every Subscribe, of the packages and of their fakes, is
+// Subscribe(context.Context) <-chan netpulse.Event.
+func TestAPIShapes(t *testing.T) {
+	fset := token.NewFileSet()
+	subscribes := 0
+	for _, dir := range apiDocumented {
+		event := "netpulse.Event"
+		if dir == "." {
+			event = "Event"
+		}
+		for _, f := range apiParse(t, fset, dir) {
+			for _, d := range f.Decls {
+				fd, ok := d.(*ast.FuncDecl)
+				if !ok || !fd.Name.IsExported() {
+					continue
+				}
+				pos := fset.Position(fd.Pos())
+				var params, results []string
+				for _, p := range fd.Type.Params.List {
+					for range max(1, len(p.Names)) {
+						params = append(params, types.ExprString(p.Type))
+					}
+				}
+				if fd.Type.Results != nil {
+					for _, r := range fd.Type.Results.List {
+						for range max(1, len(r.Names)) {
+							results = append(results, types.ExprString(r.Type))
+						}
+					}
+				}
+				name := fd.Name.Name
+				switch {
+				case fd.Recv != nil && name == "Subscribe":
+					subscribes++
+					if len(params) != 1 || params[0] != "context.Context" || len(results) != 1 || results[0] != "<-chan "+event {
+						t.Errorf("%s: Subscribe(%v) %v, want Subscribe(context.Context) <-chan netpulse.Event", pos, params, results)
+					}
+				case fd.Recv == nil && strings.HasPrefix(name, "Open"):
+					if len(params) != 2 || params[0] != "context.Context" || !strings.HasPrefix(params[1], "*") ||
+						!strings.HasSuffix(params[1], "Config") || len(results) != 2 || results[1] != "error" {
+						t.Errorf("%s: %s(%v) %v, want %s(context.Context, *...Config) (*T, error)", pos, name, params, results, name)
+					}
+				case fd.Recv == nil && strings.HasPrefix(name, "New"):
+					if len(params) > 0 && params[0] == "context.Context" {
+						t.Errorf("%s: %s takes a context: a constructor that opens something is an Open", pos, name)
+					}
+				}
+			}
+		}
+	}
+	if subscribes < 8 {
+		t.Fatalf("only %d Subscribe methods found", subscribes)
+	}
 }
