@@ -33,8 +33,9 @@
 // failover.OpenActuator, and failover.Open, whose Engine opens a
 // KernelActuator when it is given none); one that opens nothing is named New
 // (route.NewTable and the fakes: linkmontest.New, ipmontest.New,
-// routetest.NewView, failovertest.NewRecorder...). An Open takes a ctx and a
-// *Config, nil meaning the defaults: ctx bounds the setup (the first dumps,
+// routetest.NewView, failovertest.NewRecorder...). An Open (and a New that
+// needs a setup) takes a ctx and a *Config, nil meaning the defaults: ctx
+// bounds the setup (the first dumps,
 // the privilege checks); cancelling it later has no effect: Close ends the
 // object. Close is idempotent, returns once every goroutine the object
 // started has stopped, and releases everything it opened.
