@@ -35,10 +35,10 @@
 // (route.NewTable and the fakes: linkmontest.New, ipmontest.New,
 // routetest.NewView, failovertest.NewRecorder...). An Open (and a New that
 // needs a setup) takes a ctx and a *Config, nil meaning the defaults: ctx
-// bounds the setup (the first dumps,
-// the privilege checks); cancelling it later has no effect: Close ends the
-// object. Close is idempotent, returns once every goroutine the object
-// started has stopped, and releases everything it opened.
+// bounds the setup (the first dumps, the privilege checks); cancelling it
+// later has no effect: Close ends the object. Close is idempotent, returns
+// once every goroutine the object started has stopped, and releases
+// everything it opened.
 //
 // Errors. Every invalid Config or argument wraps os.ErrInvalid; each Config
 // says why with its Validate method, which its constructor calls. A method of
