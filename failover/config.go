@@ -17,7 +17,7 @@ const (
 	DefaultRetryMin         = 50 * time.Millisecond
 	DefaultRetryMax         = 5 * time.Second
 	DefaultSettle           = 500 * time.Millisecond
-	DefaultEventBuffer      = 4096
+	DefaultEventQueue       = 4096
 	DefaultRepairInterval   = 250 * time.Millisecond
 )
 
@@ -49,12 +49,12 @@ type Config struct {
 	// link at once, so this only matters when evidence is slow to come.
 	Settle time.Duration
 
-	// EventBuffer caps the events queued for each slow subscriber
+	// EventQueue caps the events queued for each slow subscriber
 	// (Engine.Subscribe) beyond what it has received (default
-	// DefaultEventBuffer): past it, events that a later event of the same
+	// DefaultEventQueue): past it, events that a later event of the same
 	// interface or group follows are dropped first, and the subscriber is
 	// told how many with a *netpulse.DropEvent.
-	EventBuffer int
+	EventQueue int
 
 	// RepairInterval is how often the engine verifies, when the Actuator
 	// is a Verifier, that each active member still holds its addresses and
@@ -185,8 +185,8 @@ func (c *Config) fill() error {
 			return invalid("negative %s %v", d.name, d.v)
 		}
 	}
-	if c.EventBuffer < 0 {
-		return invalid("negative EventBuffer %d", c.EventBuffer)
+	if c.EventQueue < 0 {
+		return invalid("negative EventQueue %d", c.EventQueue)
 	}
 	if c.RetryMin == 0 {
 		c.RetryMin = DefaultRetryMin
@@ -200,8 +200,8 @@ func (c *Config) fill() error {
 	if c.Settle == 0 {
 		c.Settle = DefaultSettle
 	}
-	if c.EventBuffer == 0 {
-		c.EventBuffer = DefaultEventBuffer
+	if c.EventQueue == 0 {
+		c.EventQueue = DefaultEventQueue
 	}
 	if c.RepairInterval == 0 {
 		c.RepairInterval = DefaultRepairInterval

@@ -214,7 +214,7 @@ func Open(ctx context.Context, cfg *Config) (*Engine, error) {
 		}
 		e.groups = append(e.groups, g)
 	}
-	e.hub = newHub(c.EventBuffer)
+	e.hub = newHub(c.EventQueue)
 	e.lastHealth = map[string]*HealthEvent{}
 	e.lastGroup = map[string]*GroupEvent{}
 	for _, g := range e.groups {
@@ -298,7 +298,7 @@ func (e *Engine) Close() error {
 // rest of the latest; Coalesced counts them), and so do the changes of one
 // group: the latest health of every member and state of every group always
 // arrive, without a DropEvent. Its queue beyond what it received is capped
-// (Config.EventBuffer, or twice the initial events if more): past the cap,
+// (Config.EventQueue, or twice the initial events if more): past the cap,
 // the events that a later event of the same member or group follows are
 // dropped first, and a *netpulse.DropEvent with their count comes just
 // before the next event delivered (Counters.EventsDropped sums them over

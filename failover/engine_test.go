@@ -822,9 +822,9 @@ func TestEventsNeverBlockEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
 		e, err := failover.Open(context.Background(), &failover.Config{
-			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}},
-			Actuator:    rec,
-			EventBuffer: 8,
+			Groups:     []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}},
+			Actuator:   rec,
+			EventQueue: 8,
 		})
 		require.NoError(t, err)
 		defer e.Close()

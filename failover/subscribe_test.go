@@ -24,9 +24,9 @@ func TestSubscribe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
 		e, err := failover.Open(context.Background(), &failover.Config{
-			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
-			Actuator:    rec,
-			EventBuffer: 4,
+			Groups:     []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
+			Actuator:   rec,
+			EventQueue: 4,
 		})
 		require.NoError(t, err)
 		defer e.Close()

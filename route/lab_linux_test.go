@@ -442,7 +442,7 @@ func TestNewSteererRefusesBadConfig(t *testing.T) {
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.1/32")}, Interfaces: []string{"eth2"}},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"a/b"}},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Markers: netpulse.Markers{RouteProtocol: uint8(ProtocolKernel)}},
-		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, EventBuffer: -1},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Buffer: -1},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Coalesce: -time.Millisecond},
 	} {
 		require.ErrorIs(t, cfg.Validate(), os.ErrInvalid)

@@ -58,11 +58,11 @@ type SteererConfig struct {
 	// long after them, plus the View's read. 0 means DefaultCoalesce.
 	Coalesce time.Duration
 
-	// EventBuffer is the capacity of each subscription's channel (0: 64).
+	// Buffer is the capacity of each subscription's channel (0: 64).
 	// Beyond it, events wait in a queue of at most MaxQueuedEvents per
 	// subscriber; past that the oldest are dropped, and the subscriber is
 	// told how many by a *netpulse.DropEvent.
-	EventBuffer int
+	Buffer int
 
 	// Logger receives rare diagnostics; nil is silent.
 	Logger *slog.Logger
@@ -121,11 +121,11 @@ func (c *SteererConfig) withDefaults() (SteererConfig, error) {
 	if Protocol(out.Markers.RouteProtocol) <= ProtocolStatic {
 		return invalid("route protocol %d is reserved for the kernel and administrators", out.Markers.RouteProtocol)
 	}
-	if out.EventBuffer < 0 {
-		return invalid("negative event buffer %d", out.EventBuffer)
+	if out.Buffer < 0 {
+		return invalid("negative event buffer %d", out.Buffer)
 	}
-	if out.EventBuffer == 0 {
-		out.EventBuffer = 64
+	if out.Buffer == 0 {
+		out.Buffer = 64
 	}
 	if out.NetNS < 0 {
 		return invalid("negative namespace descriptor %d", out.NetNS)

@@ -84,7 +84,7 @@ func OpenSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.hub = fanout.New(c.EventBuffer, func(e netpulse.Event) netip.Prefix {
+	s.hub = fanout.New(c.Buffer, func(e netpulse.Event) netip.Prefix {
 		if se, ok := e.(*SteerEvent); ok {
 			return se.Dst
 		}
@@ -111,7 +111,7 @@ func (s *Steerer) View() *View { return s.view }
 // cannot follow the kernel; it keeps retrying on each change) and when it
 // works again (ReasonWorking), and a *netpulse.DropEvent before the next
 // event when the subscriber fell so far behind that events were dropped
-// (SteererConfig.EventBuffer, MaxQueuedEvents; the oldest event of a
+// (SteererConfig.Buffer, MaxQueuedEvents; the oldest event of a
 // prefix that has a later one goes first). Steering events are not folded:
 // each is a change of its own. A subscription made while the Steerer is
 // failing has a ConditionEvent after the initial state. The channel is
