@@ -27,13 +27,12 @@ var apiDocumented = append(apiPackages[:len(apiPackages):len(apiPackages)],
 // apiPerPackage are the names that every package declares for its own
 // object by design; the reason is the allow-list's documentation.
 var apiPerPackage = map[string]string{
-	"type Config":          "each package's own configuration, validated by its Config.Validate",
-	"type Snapshot":        "each watcher's own table at one moment",
-	"type Counters":        "each package's own counters, inside its snapshot or status",
-	"type Error":           "each package's own error type (op and cause), mdlayher-style",
-	"func Open":            "the constructor of the package's kernel-socket object (the root doc's rule)",
-	"type InterfaceStatus": "ipmon: an interface's IP verdict; failover: a group member's status",
-	"type State":           "linkmon.State is a link's full kernel state; netpulse.State the up/down word of one level (linkmon.State.Link returns it)",
+	"type Config":   "each package's own configuration, validated by its Config.Validate",
+	"type Snapshot": "each watcher's own table at one moment",
+	"type Counters": "each package's own counters, inside its snapshot or status",
+	"type Error":    "each package's own error type (op and cause), mdlayher-style",
+	"func Open":     "the constructor of the package's kernel-socket object (the root doc's rule)",
+	"type State":    "linkmon.State is a link's full kernel state; netpulse.State the up/down word of one level (linkmon.State.Link returns it)",
 }
 
 type apiDecl struct {

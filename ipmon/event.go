@@ -104,7 +104,7 @@ type Snapshot struct {
 	Targets []TargetStats
 	// Interfaces lists every interface with at least one target, sorted by
 	// name.
-	Interfaces []InterfaceStatus
+	Interfaces []VerdictStatus
 	// Sent counts probes sent; SendErrors the sends the kernel refused;
 	// Received the replies accepted.
 	Sent, SendErrors, Received uint64
@@ -208,8 +208,8 @@ type TargetStats struct {
 	BFD BFDStatus
 }
 
-// InterfaceStatus is one interface's IP verdict and the counts behind it.
-type InterfaceStatus struct {
+// VerdictStatus is one interface's IP verdict and the counts behind it.
+type VerdictStatus struct {
 	// Interface is the interface: its name, and its index in the Poller's
 	// namespace (0 when no interface of that name exists there), as in
 	// VerdictEvent.

@@ -935,7 +935,7 @@ func (p *Poller) Snapshot() Snapshot {
 	for _, name := range p.sortedIfaces() {
 		is := p.ifaces[name]
 		up, down, unv, unk := is.counts()
-		s.Interfaces = append(s.Interfaces, InterfaceStatus{
+		s.Interfaces = append(s.Interfaces, VerdictStatus{
 			Interface: netpulse.Interface{Index: p.tr.index(name), Name: name}, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
 			Targets: len(is.targets), Up: up, Down: down, Unverified: unv, Unknown: unk,
 		})

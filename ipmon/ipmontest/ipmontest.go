@@ -345,7 +345,7 @@ func (p *Poller) Snapshot() ipmon.Snapshot {
 	for _, name := range slices.Sorted(mapKeys(p.ifaces)) {
 		is := p.ifaces[name]
 		n := is.counts()
-		s.Interfaces = append(s.Interfaces, ipmon.InterfaceStatus{
+		s.Interfaces = append(s.Interfaces, ipmon.VerdictStatus{
 			Interface: p.iface(name), Verdict: is.verdict, Rule: p.rule(name), LastChange: is.lastChange,
 			Targets: len(is.targets), Up: n[ipmon.TargetUp], Down: n[ipmon.TargetDown],
 			Unverified: n[ipmon.TargetUnverified], Unknown: n[ipmon.TargetUnknown],
