@@ -50,7 +50,7 @@ func IPEvidenceFrom(ev netpulse.Event) (IPEvidence, bool) {
 // FollowLinks feeds every link event of a linkmon subscription (e.g.
 // Watcher.Subscribe; its other events are skipped) into the engine, from a goroutine the engine owns. It
 // runs until the channel is closed or the engine is closed; Close waits
-// for it. It returns ErrClosed if the engine is closed.
+// for it. It returns an error wrapping net.ErrClosed if the engine is closed.
 //
 // Members are named: a link renamed away from a member's name (the event's
 // Previous has the old name) makes that member gone (Present false: link
@@ -101,7 +101,7 @@ func (e *Engine) follow(next func() bool) error {
 	e.followMu.Lock()
 	defer e.followMu.Unlock()
 	if e.ctx.Err() != nil {
-		return ErrClosed
+		return errClosed
 	}
 	e.wg.Add(1)
 	go func() {

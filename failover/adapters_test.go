@@ -1,6 +1,7 @@
 package failover_test
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"testing/synctest"
@@ -30,7 +31,7 @@ func TestIPEvidenceFrom(t *testing.T) {
 	} {
 		ev := &ipmon.VerdictEvent{Time: at, Interface: netpulse.Interface{Name: "eth3"}, Verdict: tc.verdict}
 		for _, s := range tc.states {
-			ev.Evidence = append(ev.Evidence, ipmon.Evidence{Addr: target, State: s})
+			ev.Evidence = append(ev.Evidence, ipmon.TargetEvidence{Addr: target, State: s})
 		}
 		got, ok := failover.IPEvidenceFrom(ev)
 		require.True(t, ok)
@@ -63,13 +64,13 @@ func TestFollow(t *testing.T) {
 		require.Equal(t, []string{"eth3"}, r.holders())
 		ips <- &ipmon.TargetEvent{Interface: netpulse.Interface{Name: "eth3"}, State: ipmon.TargetDown}
 		ips <- &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: "eth3"}, Verdict: netpulse.VerdictDead,
-			Evidence: []ipmon.Evidence{{State: ipmon.TargetDown}}, Time: time.Now()}
+			Evidence: []ipmon.TargetEvidence{{State: ipmon.TargetDown}}, Time: time.Now()}
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders())
 		require.Equal(t, netpulse.HealthIPDown, r.member("eth3").Health)
 		close(links)
 		// The engine's Close stops the IP follower, whose channel stays open.
 		r.close()
-		require.ErrorIs(t, r.e.FollowLinks(links), failover.ErrClosed)
+		require.ErrorIs(t, r.e.FollowLinks(links), net.ErrClosed)
 	})
 }

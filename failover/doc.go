@@ -3,10 +3,10 @@
 // a healthy standby (Serviceguard's "local switching"), fails back by
 // policy, and reports what failed and at which level.
 //
-// New(ctx, *Config) starts an Engine. It is fed LinkEvidence (from linkmon)
+// Open(ctx, *Config) starts an Engine. It is fed LinkEvidence (from linkmon)
 // and IPEvidence (from ipmon) through its Link and IP methods, or through
 // the adapters in this package. It acts through an Actuator, which it owns
-// and closes: a KernelActuator (NewActuator, or opened by New when
+// and closes: a KernelActuator (OpenActuator, or opened by Open when
 // Config.Actuator is nil: rtnetlink for addresses and the return path,
 // AF_PACKET for gratuitous ARP, an ICMPv6 socket for unsolicited neighbour
 // advertisements), failovertest.Recorder in tests. Decisions and health

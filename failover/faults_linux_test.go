@@ -20,7 +20,7 @@ import (
 )
 
 // TestKernelActuatorOwnsNamespaceFD: the caller closes its namespace
-// descriptor right after NewActuator and the number is reused for another
+// descriptor right after OpenActuator and the number is reused for another
 // namespace; the actuator still acts in the first one, for rtnetlink and
 // for the sockets it opens later (AF_PACKET, ICMPv6).
 func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
@@ -34,7 +34,7 @@ func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
 
 	fd, err := unix.FcntlInt(uintptr(node.FD()), unix.F_DUPFD_CLOEXEC, 0)
 	require.NoError(t, err)
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
 	require.NoError(t, err)
 	defer act.Close()
 	require.NoError(t, unix.Close(fd))
@@ -214,7 +214,7 @@ func newConflictLab(t *testing.T) *conflictLab {
 	l, err := c.peer.Link("eth0")
 	require.NoError(t, err)
 	c.peerMAC = l.Attributes.Address
-	c.act, err = failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
+	c.act, err = failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.act.Close() })
 	return &c
@@ -265,17 +265,19 @@ func TestKernelConflict(t *testing.T) {
 			require.True(t, failover.IsPermanent(err))
 			if tc.holder == "peer" {
 				require.Equal(t, c.peerMAC, ce.HardwareAddr)
+				require.Equal(t, conflictMembers[0], ce.Via, "the member the probe left from")
 				require.Contains(t, err.Error(), c.peerMAC.String())
 				require.NoError(t, c.act.CheckConflict(ctx, conflictMembers[0], []netip.Prefix{tc.addr}, conflictMembers, false),
 					"without the probe only local holders count")
 			} else {
-				require.Equal(t, "lo", ce.Interface)
+				require.Equal(t, "lo", ce.Interface.Name)
+				require.Equal(t, 1, ce.Interface.Index, "lo is index 1 in a new namespace")
 				require.Contains(t, err.Error(), "lo")
 			}
 			require.Contains(t, err.Error(), tc.addr.Addr().String())
 
 			// The engine refuses to place the group's addresses.
-			e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			e, err := failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 				Addresses: []netip.Prefix{tc.addr}}}, Actuator: borrowed{c.act}})
 			require.NoError(t, err)
 			defer e.Close()
@@ -320,7 +322,8 @@ func TestKernelConflictMembersDoNotCount(t *testing.T) {
 	err := c.act.CheckConflict(t.Context(), conflictMembers[1], svcAddrs, conflictMembers[1:], true)
 	var ce *failover.ConflictError
 	require.True(t, errors.As(err, &ce), "eth3 is no member of this group: %v", err)
-	require.Equal(t, "eth3", ce.Interface)
+	require.Equal(t, "eth3", ce.Interface.Name)
+	require.Positive(t, ce.Interface.Index)
 }
 
 // TestKernelDriftHints: a deleted address or rule is hinted; the channel
@@ -329,7 +332,7 @@ func TestKernelConflictMembersDoNotCount(t *testing.T) {
 func TestKernelDriftHints(t *testing.T) {
 	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
 	node := pr.Node
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -404,7 +407,7 @@ func TestKernelDriftHints(t *testing.T) {
 func TestKernelVerify(t *testing.T) {
 	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth3", Peer: "p3", Addrs: eth3Addrs}}})
 	node := pr.Node
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()

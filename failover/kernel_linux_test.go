@@ -157,7 +157,7 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 		acfg = &failover.ActuatorConfig{}
 	}
 	acfg.NetNS = k.node.FD()
-	k.act, err = failover.NewActuator(context.Background(), acfg)
+	k.act, err = failover.OpenActuator(context.Background(), acfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, k.act.Close()) })
 
@@ -167,7 +167,7 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 	if gc.MinDwell == 0 {
 		gc.NoMinDwell = true
 	}
-	k.e, err = failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
+	k.e, err = failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
 	require.NoError(t, err)
 	k.collectorStopped = make(chan struct{})
 	sub := k.e.Subscribe(context.Background())
@@ -606,7 +606,7 @@ func TestKernelStandbyDeadBeforeFailure(t *testing.T) {
 func TestKernelActuatorErrors(t *testing.T) {
 	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
 	node := pr.Node
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()

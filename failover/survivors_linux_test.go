@@ -82,10 +82,10 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	l2, err := node.Link("eth2")
 	require.NoError(t, err)
 
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { act.Close() })
-	e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+	e, err := failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 		Addresses: []netip.Prefix{svc4}, HoldDown: time.Hour}}, Actuator: act, NoSurvivorAnnouncements: !announce})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })

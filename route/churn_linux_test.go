@@ -34,7 +34,7 @@ func TestViewFollowsRandomChurn(t *testing.T) {
 	for _, l := range pr.Links {
 		idx = append(idx, l.Index)
 	}
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	c, err := node.Dial()
@@ -91,7 +91,7 @@ func TestViewFollowsRandomChurn(t *testing.T) {
 		trace = append(trace, fmt.Sprintf("%s %v: %v", op, r, err))
 		if i%250 == 249 {
 			want := func() []Route {
-				f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+				f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 				require.NoError(t, err)
 				defer f.Close()
 				return f.Routes()

@@ -89,7 +89,7 @@ func testLookupAgainstKernel(t *testing.T, v6 bool) {
 		added++
 	}
 	require.Equal(t, 1000, added)
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	// The view counts the random routes plus the connected ones.

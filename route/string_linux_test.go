@@ -94,7 +94,7 @@ func TestRouteStringMatchesIPRoute(t *testing.T) {
 		return strings.Contains(strings.Join(want, "\n"), "linkdown")
 	})
 
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD(), Tables: []uint32{TableMain, TableLocal, 100}})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD(), Tables: []uint32{TableMain, TableLocal, 100}})
 	require.NoError(t, err)
 	defer v.Close()
 	names := map[int]string{}

@@ -24,7 +24,7 @@ func kernelTable(b *testing.B) (*netlab.NS, *View, []netip.Addr) {
 	b.Helper()
 	_, node, _, dsts := kernelRoutes(b)
 	start := time.Now()
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,7 +17,7 @@ func TestViewFollowsNotifications(t *testing.T) {
 	t.Parallel()
 	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
 	node, peer := pr.Node, pr.Peer
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	subCtx, cancel := context.WithCancel(context.Background())
@@ -78,7 +78,7 @@ func TestViewRecoversFromOverrun(t *testing.T) {
 	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{
 		{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.19.0.1/24")}}}})
 	node := pr.Node
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD(), ReadBuffer: 2304})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD(), ReadBuffer: 2304})
 	require.NoError(t, err)
 	defer v.Close()
 
@@ -89,7 +89,7 @@ func TestViewRecoversFromOverrun(t *testing.T) {
 		}))
 	}
 	fresh := func() []Route {
-		f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+		f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 		require.NoError(t, err)
 		defer f.Close()
 		return f.Routes()

@@ -38,14 +38,14 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.101.0/24"), Dev: "flap", Src: netip.MustParseAddr("198.18.0.1")}))
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.102.0/24"), Dev: "gone"}))
 
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := v.Subscribe(subCtx)
 	fresh := func() []Route {
-		f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+		f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 		require.NoError(t, err)
 		defer f.Close()
 		return f.Routes()
@@ -148,7 +148,7 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	s := v.Snapshot()
 	require.Equal(t, dumps, s.Dumps, "a full dump was taken: %+v", s)
 	require.Positive(t, s.Refreshes)
-	require.False(t, s.Failing)
+	require.True(t, s.Condition.OK)
 	require.NotEmpty(t, ch, "no change notified")
 	t.Logf("snapshot %+v", s)
 }
@@ -166,7 +166,7 @@ func TestViewKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 
 	num, err := unix.Dup(node.FD())
 	require.NoError(t, err)
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: num, ReadBuffer: 2304})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: num, ReadBuffer: 2304})
 	require.NoError(t, err)
 	defer v.Close()
 	require.NoError(t, unix.Close(num))
@@ -186,19 +186,19 @@ func TestViewKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 		r, ok := v.Lookup(netip.MustParseAddr("198.18.99.1"))
 		return ok && r.Dst.Bits() == 24 && r.Interface().Name == "eth2"
 	})
-	require.False(t, v.Snapshot().Failing)
+	require.True(t, v.Snapshot().Condition.OK)
 }
 
 // A view whose notification socket breaks says so on its stream: a
-// notification with Snapshot().Failing true (LastError set), then, once
-// it replaced the socket and dumped again, one with Failing false; it
+// notification with Snapshot().Condition not OK (LastError set), then, once
+// it replaced the socket and dumped again, one with the Condition OK again; it
 // follows the kernel again afterwards.
 func TestViewReportsItsHealth(t *testing.T) {
 	t.Parallel()
 	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{
 		{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.2/24")}}}})
 	node := pr.Node
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	subCtx, cancel := context.WithCancel(context.Background())
@@ -217,7 +217,7 @@ func TestViewReportsItsHealth(t *testing.T) {
 				if ce, ok := ev.(*netpulse.ConditionEvent); ok && ce.Reason == netpulse.ReasonFailing {
 					require.False(t, ce.Condition.OK)
 					require.Error(t, ce.Condition.Err)
-					require.True(t, v.Snapshot().Failing || v.Snapshot().Refreshes > 0)
+					require.True(t, !v.Snapshot().Condition.OK || v.Snapshot().Refreshes > 0)
 					require.Error(t, v.Snapshot().LastError)
 					seen = true
 					break wait
@@ -241,7 +241,7 @@ func TestViewReportsItsHealth(t *testing.T) {
 			}
 		default:
 		}
-		return working && !v.Snapshot().Failing
+		return working && v.Snapshot().Condition.OK
 	})
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.18.99.0/24"), Dev: "eth2"}))
 	waitFor(t, 10*time.Second, "route added after the repair seen", func() bool {

@@ -41,7 +41,7 @@ func linkEv(index int, name string, present, carrier bool) *linkmon.LinkEvent {
 func verdict(iface string, v netpulse.Verdict, targets ...ipmon.TargetState) *ipmon.VerdictEvent {
 	ev := &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: iface}, Verdict: v}
 	for i, s := range targets {
-		ev.Evidence = append(ev.Evidence, ipmon.Evidence{Addr: netip.AddrFrom4([4]byte{198, 18, 10, byte(100 + i)}), State: s})
+		ev.Evidence = append(ev.Evidence, ipmon.TargetEvidence{Addr: netip.AddrFrom4([4]byte{198, 18, 10, byte(100 + i)}), State: s})
 	}
 	return ev
 }

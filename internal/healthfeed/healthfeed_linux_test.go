@@ -70,11 +70,14 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: node.FD(),
+	st, err := route.OpenSteerer(ctx, &route.SteererConfig{NetNS: node.FD(),
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth3", "eth2"}})
 	require.NoError(t, err)
 	defer st.Close()
 	steered := st.Subscribe(ctx)
+	if ev, ok := (<-steered).(*route.SteerEvent); !ok || !ev.Initial {
+		t.Fatalf("the subscription starts with the guarded prefix's state: %+v", ev)
+	}
 	lw, err := linkmon.Open(ctx, &linkmon.Config{NetNS: node.FD(),
 		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
 	require.NoError(t, err)
