@@ -33,8 +33,37 @@
 //
 // An application opens linkmon and ipmon, hands both to a health.Monitor,
 // and feeds the Monitor's evidence to a route.Steerer and a failover.Engine,
-// one line each (the package Example). Every package sends its events on
-// Subscribe(ctx) channels. Every constructor that talks to the kernel takes
-// the network namespace to work in; on systems other than Linux the
-// constructors return an error wrapping errors.ErrUnsupported.
+// one line each (the package Example).
+//
+// # One convention in every package
+//
+// Constructors. A constructor that opens kernel sockets is named Open
+// (linkmon.Open, ipmon.Open, route.OpenView, route.OpenSteerer,
+// failover.OpenActuator, and failover.Open, whose Engine opens a
+// KernelActuator when it is given none); one that opens nothing is named New
+// (route.NewTable and the fakes: linkmontest.New, ipmontest.New,
+// routetest.NewView, failovertest.NewRecorder...). An Open (and a New that
+// needs a setup) takes a ctx and a *Config, nil meaning the defaults: ctx
+// bounds the setup (the first dumps, the privilege checks); cancelling it
+// later has no effect: Close ends the object. Close is idempotent, returns
+// once every goroutine the object started has stopped, and releases
+// everything it opened.
+//
+// Errors. Every invalid Config or argument wraps os.ErrInvalid; each Config
+// says why with its Validate method, which its constructor calls. A method of
+// a closed object returns an error wrapping net.ErrClosed. A missing
+// privilege wraps os.ErrPermission, and every constructor returns an error
+// wrapping errors.ErrUnsupported on systems other than Linux.
+//
+// Events. Every object that reports changes has Subscribe(ctx), a channel
+// of Event values closed when ctx ends or the object is closed: the
+// package's own pointer event types (each with a Time), a *ConditionEvent
+// for the object's own condition and a *DropEvent when the subscriber fell
+// behind its queue's cap. Each Subscribe documents which types it sends and
+// how it folds a slow subscriber's events.
+//
+// Vocabulary. Interfaces are Interface values (the name authoritative; only
+// the package that owns a namespace resolves names there); health, verdicts,
+// failures and reasons are this package's enums, whose constants carry
+// their type's name and which print and marshal as the JSON records' words.
 package netpulse

@@ -52,7 +52,7 @@ func Example() {
 	}
 
 	// Routing: never send to the subnet through an unhealthy interface.
-	steer, err := route.NewSteerer(ctx, &route.SteererConfig{
+	steer, err := route.OpenSteerer(ctx, &route.SteererConfig{
 		Prefixes:   []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")},
 		Interfaces: []string{"eth3", "eth2"},
 	})
@@ -62,7 +62,7 @@ func Example() {
 	defer steer.Close()
 
 	// Policy: the service address lives on eth3, or on eth2 when eth3 fails.
-	engine, err := failover.New(ctx, &failover.Config{
+	engine, err := failover.Open(ctx, &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Primary:   "eth3",
 			Standbys:  []string{"eth2"},
@@ -120,7 +120,7 @@ func Example_fakes() {
 	steer := routetest.NewSteerer(0)
 	defer steer.Close()
 	rec := failovertest.NewRecorder()
-	engine, err := failover.New(ctx, &failover.Config{
+	engine, err := failover.Open(ctx, &failover.Config{
 		Actuator: rec,
 		Groups: []failover.GroupConfig{{
 			Primary:   "eth3",

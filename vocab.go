@@ -13,8 +13,10 @@ import (
 // not known yet). Only the package that owns a namespace resolves one from
 // the other; the other packages take both from its events.
 type Interface struct {
+	// Index is the kernel's interface index (0: none known).
 	Index int
-	Name  string
+	// Name is the interface's name, authoritative.
+	Name string
 }
 
 // String returns the name, or "#index" for an interface known only by

@@ -20,7 +20,7 @@ import (
 //
 // The engine owns its Actuator: Engine.Close closes it.
 //
-// NewActuator returns the kernel implementation; failovertest.Recorder is a
+// OpenActuator returns the kernel implementation; failovertest.Recorder is a
 // recording fake.
 type Actuator interface {
 	// AddAddress puts p on ifc. An address already there is success.
@@ -59,7 +59,7 @@ var (
 	_ SelfAnnouncer   = (*KernelActuator)(nil)
 )
 
-// NewActuator opens a kernel actuator; a nil cfg means defaults. An invalid
+// OpenActuator opens a kernel actuator; a nil cfg means defaults. An invalid
 // cfg is an error wrapping os.ErrInvalid. It needs CAP_NET_ADMIN
 // (addresses, rules, routes) and CAP_NET_RAW (AF_PACKET, raw ICMPv6):
 // without either in its effective set it fails at once with an error that
@@ -68,7 +68,7 @@ var (
 //
 // ctx bounds the setup (the privilege checks, the namespace); cancelling it
 // later has no effect: Close ends the actuator.
-func NewActuator(ctx context.Context, cfg *ActuatorConfig) (*KernelActuator, error) {
+func OpenActuator(ctx context.Context, cfg *ActuatorConfig) (*KernelActuator, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err

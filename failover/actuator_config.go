@@ -19,7 +19,7 @@ const (
 	DefaultConflictProbeInterval = 100 * time.Millisecond
 )
 
-// ActuatorConfig configures NewActuator. A nil *ActuatorConfig means
+// ActuatorConfig configures OpenActuator. A nil *ActuatorConfig means
 // defaults.
 //
 // The return path: moving an address is not enough, because the node's
@@ -73,8 +73,9 @@ type ActuatorConfig struct {
 	Logger *slog.Logger
 }
 
-// Validate reports the first invalid field of c, as an error wrapping
-// os.ErrInvalid. A nil c is valid (defaults).
+// Validate reports whether c is a valid configuration (nil is: the
+// defaults). Every error it returns wraps os.ErrInvalid and names the
+// first invalid field. OpenActuator validates its ActuatorConfig with it.
 func (c *ActuatorConfig) Validate() error {
 	_, err := c.withDefaults()
 	return err

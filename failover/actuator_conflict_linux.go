@@ -64,10 +64,7 @@ func (a *kernelActuator) checkConflict(ctx context.Context, target netpulse.Inte
 		if name != "" && slices.ContainsFunc(members, func(x netpulse.Interface) bool { return x.Name == name }) {
 			continue // a member whose index the engine has not seen yet
 		}
-		if name == "" {
-			name = fmt.Sprintf("index %d", m.Index)
-		}
-		return &ConflictError{Address: addrs[i], Interface: name}
+		return &ConflictError{Address: addrs[i], Interface: netpulse.Interface{Index: int(m.Index), Name: name}}
 	}
 	if !probe || a.cfg.NoConflictProbe {
 		return nil
@@ -123,7 +120,7 @@ func (a *kernelActuator) checkConflict(ctx context.Context, target netpulse.Inte
 			return r.err
 		}
 		if r.mac != nil {
-			return &ConflictError{Address: addrs[i], HardwareAddr: r.mac, Via: target.Name}
+			return &ConflictError{Address: addrs[i], HardwareAddr: r.mac, Via: target}
 		}
 	}
 	return nil

@@ -17,25 +17,25 @@ const (
 	DefaultRetryMin         = 50 * time.Millisecond
 	DefaultRetryMax         = 5 * time.Second
 	DefaultSettle           = 500 * time.Millisecond
-	DefaultEventBuffer      = 4096
+	DefaultEventQueue       = 4096
 	DefaultRepairInterval   = 250 * time.Millisecond
 )
 
 // Config configures an Engine; a nil *Config means defaults, which are
-// invalid for want of a group. New validates it (Validate).
+// invalid for want of a group. Open validates it (Validate).
 type Config struct {
 	// Groups are the failover groups. At least one; an interface belongs to
 	// at most one group.
 	Groups []GroupConfig
 
-	// Actuator carries out moves: a KernelActuator from NewActuator, a
-	// failovertest.Recorder in tests. Nil: New opens a KernelActuator in
+	// Actuator carries out moves: a KernelActuator from OpenActuator, a
+	// failovertest.Recorder in tests. Nil: Open opens a KernelActuator in
 	// NetNS with default settings. Either way the engine owns it:
 	// Engine.Close closes it.
 	Actuator Actuator
 
 	// NetNS is a file descriptor of the network namespace of the
-	// KernelActuator New opens when Actuator is nil (0: the caller's);
+	// KernelActuator Open opens when Actuator is nil (0: the caller's);
 	// see ActuatorConfig.NetNS. It must be 0 when Actuator is set.
 	NetNS int
 
@@ -43,18 +43,18 @@ type Config struct {
 	// of a failed move (defaults DefaultRetryMin, DefaultRetryMax).
 	RetryMin, RetryMax time.Duration
 
-	// Settle is how long, after New, the engine waits for evidence about a
+	// Settle is how long, after Open, the engine waits for evidence about a
 	// group's initial member before it places the addresses elsewhere
 	// (default DefaultSettle). A watcher delivers the current state of every
 	// link at once, so this only matters when evidence is slow to come.
 	Settle time.Duration
 
-	// EventBuffer caps the events queued for each slow subscriber
+	// EventQueue caps the events queued for each slow subscriber
 	// (Engine.Subscribe) beyond what it has received (default
-	// DefaultEventBuffer): past it, events that a later event of the same
+	// DefaultEventQueue): past it, events that a later event of the same
 	// interface or group follows are dropped first, and the subscriber is
 	// told how many with a *netpulse.DropEvent.
-	EventBuffer int
+	EventQueue int
 
 	// RepairInterval is how often the engine verifies, when the Actuator
 	// is a Verifier, that each active member still holds its addresses and
@@ -145,8 +145,9 @@ func (g *GroupConfig) members() []string {
 	return append([]string{g.Primary}, g.Standbys...)
 }
 
-// Validate reports the first invalid field of c (a nil c has no group), as
-// an error wrapping os.ErrInvalid.
+// Validate reports whether c is a valid configuration (nil is not: it has
+// no group). Every error it returns wraps os.ErrInvalid and names the
+// first invalid field. Open validates its Config with it.
 func (c *Config) Validate() error {
 	_, err := c.withDefaults()
 	return err
@@ -168,7 +169,7 @@ func (c *Config) withDefaults() (Config, error) {
 
 func (c *Config) fill() error {
 	if c.Actuator != nil && c.NetNS != 0 {
-		return invalid("Config.NetNS is for the actuator New opens, and Config.Actuator is set")
+		return invalid("Config.NetNS is for the actuator Open opens, and Config.Actuator is set")
 	}
 	if c.NetNS < 0 {
 		return invalid("invalid namespace descriptor %d", c.NetNS)
@@ -184,8 +185,8 @@ func (c *Config) fill() error {
 			return invalid("negative %s %v", d.name, d.v)
 		}
 	}
-	if c.EventBuffer < 0 {
-		return invalid("negative EventBuffer %d", c.EventBuffer)
+	if c.EventQueue < 0 {
+		return invalid("negative EventQueue %d", c.EventQueue)
 	}
 	if c.RetryMin == 0 {
 		c.RetryMin = DefaultRetryMin
@@ -199,8 +200,8 @@ func (c *Config) fill() error {
 	if c.Settle == 0 {
 		c.Settle = DefaultSettle
 	}
-	if c.EventBuffer == 0 {
-		c.EventBuffer = DefaultEventBuffer
+	if c.EventQueue == 0 {
+		c.EventQueue = DefaultEventQueue
 	}
 	if c.RepairInterval == 0 {
 		c.RepairInterval = DefaultRepairInterval

@@ -34,18 +34,18 @@ type ConflictError struct {
 	// Address is the service address.
 	Address netip.Prefix
 	// Interface is the local interface that holds it, when a local
-	// interface that is not a member does ("" otherwise).
-	Interface string
+	// interface that is not a member does (zero otherwise).
+	Interface netpulse.Interface
 	// HardwareAddr is the hardware address of the other host that
 	// answered the probe for it (nil for a local holder).
 	HardwareAddr net.HardwareAddr
 	// Via is the member whose link the probe was sent on (probe only).
-	Via string
+	Via netpulse.Interface
 }
 
 // Error names the address and its holder.
 func (e *ConflictError) Error() string {
-	if e.Interface != "" {
+	if e.Interface != (netpulse.Interface{}) {
 		return fmt.Sprintf("failover: address %v is already on %s, which is not a member of the group", e.Address.Addr(), e.Interface)
 	}
 	return fmt.Sprintf("failover: address %v is already in use by another host (%v) on the link of %s", e.Address.Addr(), e.HardwareAddr, e.Via)

@@ -3,11 +3,11 @@
 // a healthy standby (Serviceguard's "local switching"), fails back by
 // policy, and reports what failed and at which level.
 //
-// New(ctx, *Config) starts an Engine. It is a netpulse.Observer: it is fed
+// Open(ctx, *Config) starts an Engine. It is a netpulse.Observer: it is fed
 // the evidence of each interface (its link state and IP verdict) through
 // Observe, by a health.Monitor (Monitor.Feed) that derives it from linkmon
 // and ipmon, or by the application. It acts through an Actuator, which it owns
-// and closes: a KernelActuator (NewActuator, or opened by New when
+// and closes: a KernelActuator (OpenActuator, or opened by Open when
 // Config.Actuator is nil: rtnetlink for addresses and the return path,
 // AF_PACKET for gratuitous ARP, an ICMPv6 socket for unsolicited neighbour
 // advertisements), failovertest.Recorder in tests. Decisions and health

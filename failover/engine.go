@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -14,18 +15,22 @@ import (
 )
 
 // Errors returned by the Engine's methods; test them with errors.Is.
-// ErrUnknownGroup and ErrUnknownInterface (invalid arguments) also match
-// os.ErrInvalid.
+// ErrUnknownGroup and ErrNotMember (invalid arguments) also match
+// os.ErrInvalid. A closed engine's methods return an error wrapping
+// net.ErrClosed.
 var (
 	// ErrUnknownGroup: no group of that name.
 	ErrUnknownGroup error = invalidArgument("failover: unknown group")
-	// ErrUnknownInterface: the interface is not a member of any group.
-	ErrUnknownInterface error = invalidArgument("failover: unknown interface")
+	// ErrNotMember: the interface is not a member of any group (or not of
+	// the group named).
+	ErrNotMember error = invalidArgument("failover: not a group member")
 	// ErrNotHealthy: a move was asked to a member that is not up.
 	ErrNotHealthy = errors.New("failover: member is not up")
-	// ErrClosed: the engine is closed.
-	ErrClosed = errors.New("failover: engine closed")
 )
+
+// errClosed is what the methods of a closed engine return: net.ErrClosed,
+// the one "closed" of the standard library and of every netpulse package.
+var errClosed = fmt.Errorf("failover: engine closed: %w", net.ErrClosed)
 
 // invalidArgument is an error that matches os.ErrInvalid.
 type invalidArgument string
@@ -51,10 +56,14 @@ type Engine struct {
 	wake   chan struct{}
 	// followMu orders Subscribe against Close.
 	followMu sync.Mutex
-	hub      *fanout.Hub[evKey, delivery]
-	// subs counts the subscriptions' goroutines; closed is closed by
-	// Close, closeErr is the Actuator's Close error.
-	subs     sync.WaitGroup
+	// evMu orders Publish against Subscribe, so that a subscription's
+	// initial state (the latest health event of every member and group
+	// event of every group, kept here) and the events after it agree.
+	evMu       sync.Mutex
+	hub        *fanout.Hub[evKey, netpulse.Event]
+	lastHealth map[string]*HealthEvent
+	lastGroup  map[string]*GroupEvent
+	// closed is closed by Close, closeErr is the Actuator's Close error.
 	closed   chan struct{}
 	closeErr error
 	// verifier is the Actuator as a Verifier (nil: no repair); hints are
@@ -159,13 +168,13 @@ type request struct {
 	reason netpulse.Reason
 }
 
-// New validates cfg (see Config.Validate) and starts an engine. With a nil
-// Config.Actuator it opens a KernelActuator (see NewActuator for the
+// Open validates cfg (see Config.Validate) and starts an engine. With a nil
+// Config.Actuator it opens a KernelActuator (see OpenActuator for the
 // privileges it needs). The engine owns its Actuator: Close closes it.
 //
 // ctx bounds the setup (the privilege checks and the actuator's namespace);
 // cancelling it later has no effect: Close ends the engine.
-func New(ctx context.Context, cfg *Config) (*Engine, error) {
+func Open(ctx context.Context, cfg *Config) (*Engine, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -174,7 +183,7 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 		return nil, err
 	}
 	if c.Actuator == nil {
-		act, err := NewActuator(ctx, &ActuatorConfig{NetNS: c.NetNS, Logger: c.Logger})
+		act, err := OpenActuator(ctx, &ActuatorConfig{NetNS: c.NetNS, Logger: c.Logger})
 		if err != nil {
 			return nil, err
 		}
@@ -205,7 +214,15 @@ func New(ctx context.Context, cfg *Config) (*Engine, error) {
 		}
 		e.groups = append(e.groups, g)
 	}
-	e.hub = newHub(c.EventBuffer)
+	e.hub = newHub(c.EventQueue)
+	e.lastHealth = map[string]*HealthEvent{}
+	e.lastGroup = map[string]*GroupEvent{}
+	for _, g := range e.groups {
+		e.lastGroup[g.cfg.Name] = &GroupEvent{Time: e.start, Group: g.cfg.Name}
+		for _, m := range g.members {
+			e.lastHealth[m.name] = &HealthEvent{Time: e.start, Interface: m.ifc(), Group: g.cfg.Name}
+		}
+	}
 	if v, ok := c.Actuator.(Verifier); ok && !c.NoRepair {
 		e.verifier = v
 	}
@@ -253,65 +270,67 @@ func (e *Engine) Close() error {
 		e.followMu.Unlock()
 		e.wg.Wait()
 		e.hub.Close()
-		e.subs.Wait()
 		e.closeErr = e.act.Close()
 	})
 	return e.closeErr
 }
 
-// Subscribe returns a channel of the engine's events from now on, in the
-// order they happened: *HealthEvent, *SwitchEvent, *GroupEvent,
-// *ActionErrorEvent, *RepairEvent, and *netpulse.DropEvent. Subscribe
-// before feeding evidence (Observe, health.Monitor.Feed) to see every
-// event; Snapshot tells the state at any time. Any number of subscriptions
-// may be open.
+// Subscribe returns a channel that first delivers the current state: the
+// health of every member (a *HealthEvent each, From equal to To) and the
+// state of every group (a *GroupEvent each), Initial set, in configured
+// order; then every event, in the order they happened. It sends exactly
+// these types:
 //
-// A subscriber that falls behind blocks nobody. Its queue beyond what it
-// received is capped (Config.EventBuffer): the health events of one
-// interface fold into one (From of the oldest, the rest of the latest), so
-// do the group events of one group; past the cap, the events that a later
-// event of the same interface or group follows are dropped first, so that
-// the latest health of every member and the latest state of every group
-// always arrive. A *netpulse.DropEvent with the count of events folded or
-// dropped comes just before the next event delivered (Counters.EventsDropped
-// sums them over the subscribers).
+//   - *HealthEvent: a member's health changed;
+//   - *GroupEvent: a group became subnet-down or recovered;
+//   - *SwitchEvent: a group's addresses moved;
+//   - *ActionErrorEvent: an actuator call failed;
+//   - *RepairEvent: what was removed behind the engine's back was put back;
+//   - *netpulse.DropEvent: this subscriber fell behind its queue's cap and
+//     Count events were dropped; it comes just before the next event.
+//
+// The engine has no condition of its own to report (its Actuator's
+// failures are ActionErrorEvents): it sends no *netpulse.ConditionEvent.
+// Any number of subscriptions may be open.
+//
+// A subscriber that falls behind blocks nobody. The health transitions of
+// one member waiting for it fold into one event (From of the oldest, the
+// rest of the latest; Coalesced counts them), and so do the changes of one
+// group: the latest health of every member and state of every group always
+// arrive, without a DropEvent. Its queue beyond what it received is capped
+// (Config.EventQueue, or twice the initial events if more): past the cap,
+// the events that a later event of the same member or group follows are
+// dropped first, and a *netpulse.DropEvent with their count comes just
+// before the next event delivered (Counters.EventsDropped sums them over
+// the subscribers).
 //
 // The channel is closed when ctx is done or the engine is closed (at once
-// if it already is).
+// if it already is). Events are shared by every subscriber: never modify
+// one.
 func (e *Engine) Subscribe(ctx context.Context) <-chan netpulse.Event {
-	out := make(chan netpulse.Event)
 	e.followMu.Lock()
 	defer e.followMu.Unlock()
 	if e.ctx.Err() != nil {
+		out := make(chan netpulse.Event)
 		close(out)
 		return out
 	}
-	in := e.hub.Subscribe(ctx, nil)
-	e.subs.Add(1)
-	go func() {
-		defer e.subs.Done()
-		defer close(out)
-		send := func(ev netpulse.Event) bool {
-			select {
-			case out <- ev:
-				return true
-			case <-ctx.Done():
-			case <-e.closed:
-			}
-			return false
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	var initial []netpulse.Event
+	for _, g := range e.groups {
+		for _, m := range g.members {
+			h := *e.lastHealth[m.name]
+			h.Initial, h.From, h.Coalesced = true, h.To, 0
+			initial = append(initial, &h)
 		}
-		for d := range in {
-			if d.lost > 0 && !send(&netpulse.DropEvent{Time: d.lostAt, Count: d.lost}) {
-				break
-			}
-			if !send(d.ev) {
-				break
-			}
-		}
-		for range in { // until the hub lets go of it
-		}
-	}()
-	return out
+	}
+	for _, g := range e.groups {
+		ge := *e.lastGroup[g.cfg.Name]
+		ge.Initial, ge.Coalesced = true, 0
+		initial = append(initial, &ge)
+	}
+	return e.hub.Subscribe(ctx, initial)
 }
 
 func (e *Engine) poke() {
@@ -332,13 +351,13 @@ func (e *Engine) Enable(iface string) error { return e.setDisabled(iface, false)
 
 func (e *Engine) setDisabled(iface string, off bool) error {
 	if e.ctx.Err() != nil {
-		return ErrClosed
+		return errClosed
 	}
 	e.mu.Lock()
 	m, ok := e.byName[iface]
 	if !ok {
 		e.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrUnknownInterface, iface)
+		return fmt.Errorf("%w: %q", ErrNotMember, iface)
 	}
 	now := time.Now()
 	if off {
@@ -370,7 +389,7 @@ func (e *Engine) Failback(groupName string) error {
 
 func (e *Engine) requestMove(groupName, to string, reason netpulse.Reason) error {
 	if e.ctx.Err() != nil {
-		return ErrClosed
+		return errClosed
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -388,7 +407,7 @@ func (e *Engine) requestMove(groupName, to string, reason netpulse.Reason) error
 		var ok bool
 		m, ok = e.byName[to]
 		if !ok || m.group != g {
-			return fmt.Errorf("%w: %q is not a member of group %q", ErrUnknownInterface, to, groupName)
+			return fmt.Errorf("%w: %q is not a member of group %q", ErrNotMember, to, groupName)
 		}
 	}
 	if m.health != netpulse.HealthUp {
@@ -835,7 +854,15 @@ func (e *Engine) announce(g *group, now time.Time) {
 }
 
 func (e *Engine) emit(ev netpulse.Event) {
-	e.hub.Publish(delivery{ev: ev})
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	switch ev := ev.(type) {
+	case *HealthEvent:
+		e.lastHealth[ev.Interface.Name] = ev
+	case *GroupEvent:
+		e.lastGroup[ev.Group] = ev
+	}
+	e.hub.Publish(ev)
 }
 
 func (e *Engine) log(msg string, args ...any) {

@@ -51,7 +51,7 @@ func newRig(t *testing.T, gc failover.GroupConfig, mod func(*failover.Config)) *
 	if mod != nil {
 		mod(&cfg)
 	}
-	e, err := failover.New(context.Background(), &cfg)
+	e, err := failover.Open(context.Background(), &cfg)
 	require.NoError(t, err)
 	r.e = e
 	sub := e.Subscribe(context.Background())
@@ -106,10 +106,12 @@ func switches(evs []netpulse.Event) []*failover.SwitchEvent {
 	return out
 }
 
+// healths returns the health transitions among evs (not the initial
+// events a subscription starts with).
 func healths(evs []netpulse.Event) []*failover.HealthEvent {
 	var out []*failover.HealthEvent
 	for _, ev := range evs {
-		if s, ok := ev.(*failover.HealthEvent); ok {
+		if s, ok := ev.(*failover.HealthEvent); ok && !s.Initial {
 			out = append(out, s)
 		}
 	}
@@ -211,7 +213,7 @@ func TestHealthTransitions(t *testing.T) {
 		require.Equal(t, netpulse.HealthUp, r.member("eth2").Health)
 		require.Equal(t, "unknown", r.member("eth2").Link)
 
-		require.ErrorIs(t, r.e.Disable("eth9"), failover.ErrUnknownInterface)
+		require.ErrorIs(t, r.e.Disable("eth9"), failover.ErrNotMember)
 		r.e.Observe(netpulse.Evidence{Interface: netpulse.Interface{Index: 19, Name: "eth9"}, Link: netpulse.StateUp})
 		synctest.Wait()
 		require.Equal(t, uint64(1), r.e.Snapshot().Counters.UnknownEvidence)
@@ -632,7 +634,7 @@ func TestManualSwitchAndDisable(t *testing.T) {
 		require.Equal(t, netpulse.ReasonManual, sw[0].Reason)
 		require.True(t, sw[0].EvidenceTime.IsZero())
 		require.NoError(t, r.e.Switch("eth3", "eth4"), "to the active member: no-op")
-		require.ErrorIs(t, r.e.Switch("eth3", "eth9"), failover.ErrUnknownInterface)
+		require.ErrorIs(t, r.e.Switch("eth3", "eth9"), failover.ErrNotMember)
 		require.ErrorIs(t, r.e.Switch("nosuch", "eth2"), failover.ErrUnknownGroup)
 		r.link("eth2", false)
 		require.ErrorIs(t, r.e.Switch("eth3", "eth2"), failover.ErrNotHealthy)
@@ -780,6 +782,23 @@ func TestStatusStringAndJSON(t *testing.T) {
 		require.Equal(t, "ip-down", m["health"])
 		require.Equal(t, "ip_only", m["failure"])
 		require.Equal(t, "dead", m["ip"])
+		// The status reads back into its own types: every enum unmarshals
+		// from the words it marshals to.
+		var typed failover.Status
+		require.NoError(t, json.Unmarshal(b, &typed))
+		require.Equal(t, st.Groups[0].State, typed.Groups[0].State)
+		require.Equal(t, st.Groups[0].Failback, typed.Groups[0].Failback)
+		require.Equal(t, st.Groups[0].LastReason, typed.Groups[0].LastReason)
+		for i, m := range st.Groups[0].Members {
+			got := typed.Groups[0].Members[i]
+			require.True(t, m.Since.Equal(got.Since))
+			got.Since = m.Since // the same instant, another *time.Location
+			require.Equal(t, m, got)
+		}
+		var gs failover.GroupState
+		require.ErrorIs(t, gs.UnmarshalText([]byte("sideways")), os.ErrInvalid)
+		var fp failover.FailbackPolicy
+		require.ErrorIs(t, fp.UnmarshalText([]byte("sometimes")), os.ErrInvalid)
 	})
 }
 
@@ -809,7 +828,7 @@ func TestConfigValidation(t *testing.T) {
 			c = nil
 		}
 		require.ErrorIs(t, c.Validate(), os.ErrInvalid, name)
-		_, err := failover.New(context.Background(), c)
+		_, err := failover.Open(context.Background(), c)
 		require.ErrorIs(t, err, os.ErrInvalid, name)
 	}
 	require.NoError(t, (&failover.Config{Actuator: rec, Groups: []failover.GroupConfig{good}}).Validate())
@@ -819,7 +838,7 @@ func TestConfigValidation(t *testing.T) {
 		"neg probe ival": {ConflictProbeInterval: -time.Second},
 	} {
 		require.ErrorIs(t, ac.Validate(), os.ErrInvalid, name)
-		_, err := failover.NewActuator(context.Background(), &ac)
+		_, err := failover.OpenActuator(context.Background(), &ac)
 		require.ErrorIs(t, err, os.ErrInvalid, name)
 	}
 	require.NoError(t, (*failover.ActuatorConfig)(nil).Validate())
@@ -835,10 +854,10 @@ func TestConfigValidation(t *testing.T) {
 func TestEventsNeverBlockEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(context.Background(), &failover.Config{
-			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}},
-			Actuator:    rec,
-			EventBuffer: 8,
+		e, err := failover.Open(context.Background(), &failover.Config{
+			Groups:     []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}},
+			Actuator:   rec,
+			EventQueue: 8,
 		})
 		require.NoError(t, err)
 		defer e.Close()

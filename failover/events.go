@@ -27,10 +27,19 @@ const (
 	OpRepair = "repair"
 )
 
-// HealthEvent reports a health transition of one interface.
+// HealthEvent reports a health transition of one interface, or its health
+// in a subscription's initial state (Initial).
 type HealthEvent struct {
-	// Time is when the engine saw the transition.
+	// Time is when the engine saw the transition; for an initial event,
+	// when the interface entered its health.
 	Time time.Time
+	// Initial marks the events a subscription starts with: the health of
+	// every member at the time of Subscribe (From equals To).
+	Initial bool
+	// Coalesced counts the transitions of this interface folded into this
+	// event because the subscriber was behind; From is then the health
+	// before the first of them.
+	Coalesced int
 	// Interface is the interface, Group its group.
 	Interface netpulse.Interface
 	Group     string
@@ -70,11 +79,18 @@ type SwitchEvent struct {
 }
 
 // GroupEvent reports that a group became subnet-down (no member up, or an
-// IP failure under SubnetDownOnIPFailure) or recovered from it.
+// IP failure under SubnetDownOnIPFailure) or recovered from it, or whether
+// it is subnet-down in a subscription's initial state (Initial).
 type GroupEvent struct {
 	// Time is when the engine saw the change; Group is the group's name.
 	Time  time.Time
 	Group string
+	// Initial marks the events a subscription starts with: the state of
+	// every group at the time of Subscribe.
+	Initial bool
+	// Coalesced counts the changes of this group folded into this event
+	// because the subscriber was behind.
+	Coalesced int
 	// SubnetDown is the new state; the addresses stay where they are while
 	// it is true.
 	SubnetDown bool
@@ -123,8 +139,10 @@ func (e *ActionErrorEvent) EventTime() time.Time { return e.Time }
 
 // The engine's events go through an internal/fanout hub, so that every
 // subscriber gets the delivery guarantees of linkmon's and ipmon's: the
-// engine never blocks on a subscriber, and a subscriber that falls behind
-// loses intermediate states only, and is told how many.
+// engine never blocks on a subscriber, a subscriber that falls behind has
+// the health transitions of one interface (and the changes of one group)
+// folded into one event, and one that falls behind the cap loses
+// superseded events first and is told how many by a *netpulse.DropEvent.
 
 // evKey says what an event is about: the events of one key fold or drop
 // in favour of the latest one.
@@ -133,16 +151,8 @@ type evKey struct {
 	name string
 }
 
-// delivery is what the hub carries: an event and what was folded or
-// dropped before it.
-type delivery struct {
-	ev     netpulse.Event
-	lost   uint64    // events folded into ev or dropped before it
-	lostAt time.Time // when the first of them was folded or dropped
-}
-
-func keyOf(d delivery) evKey {
-	switch ev := d.ev.(type) {
+func keyOf(ev netpulse.Event) evKey {
+	switch ev := ev.(type) {
 	case *HealthEvent:
 		return evKey{1, ev.Interface.Name}
 	case *GroupEvent:
@@ -159,40 +169,36 @@ func keyOf(d delivery) evKey {
 
 // fold merges a waiting health or group event with a newer one of the same
 // interface or group: the subscriber sees the transition from the older
-// event's From to the newer one's state. Moves, errors and repairs are
-// never folded: each is a fact of its own.
-func fold(old, new delivery) (delivery, bool) {
-	var ev netpulse.Event
-	switch n := new.ev.(type) {
+// event's From to the newer one's state, its Coalesced counting the
+// transitions folded. An initial event stays as it is (a transition after
+// it is one of its own), and moves, errors and repairs are never folded:
+// each is a fact of its own.
+func fold(old, new netpulse.Event) (netpulse.Event, bool) {
+	switch n := new.(type) {
 	case *HealthEvent:
-		o, ok := old.ev.(*HealthEvent)
-		if !ok {
+		o, ok := old.(*HealthEvent)
+		if !ok || o.Initial {
 			return old, false
 		}
 		m := *n
-		m.From = o.From
-		ev = &m
+		m.From, m.Coalesced = o.From, o.Coalesced+n.Coalesced+1
+		return &m, true
 	case *GroupEvent:
-		ev = n
-	default:
-		return old, false
+		o, ok := old.(*GroupEvent)
+		if !ok || o.Initial {
+			return old, false
+		}
+		m := *n
+		m.Coalesced = o.Coalesced + n.Coalesced + 1
+		return &m, true
 	}
-	at := old.lostAt
-	if at.IsZero() {
-		at = new.ev.EventTime()
-	}
-	return delivery{ev: ev, lost: old.lost + new.lost + 1, lostAt: at}, true
+	return old, false
 }
 
-// markDropped records on d that n events were dropped before it.
-func markDropped(d delivery, n uint64) delivery {
-	d.lost += n
-	if now := time.Now(); d.lostAt.IsZero() || now.Before(d.lostAt) {
-		d.lostAt = now
-	}
-	return d
+func dropEvent(n uint64, first time.Time) netpulse.Event {
+	return &netpulse.DropEvent{Time: first, Count: n}
 }
 
-func newHub(limit int) *fanout.Hub[evKey, delivery] {
-	return fanout.New(0, keyOf, fold, fanout.WithLimit[delivery](limit), fanout.WithDropMark(markDropped))
+func newHub(limit int) *fanout.Hub[evKey, netpulse.Event] {
+	return fanout.New(0, keyOf, fold, fanout.WithLimit[netpulse.Event](limit), fanout.WithDropEvent(dropEvent))
 }

@@ -12,12 +12,12 @@ import (
 )
 
 // A group of a primary and a standby, with the recording fake as actuator
-// (failover.New opens the kernel's when Config.Actuator is nil). The
+// (failover.Open opens the kernel's when Config.Actuator is nil). The
 // evidence would come from linkmon and ipmon through a health.Monitor;
 // here it is fed by hand.
 func Example() {
 	rec := failovertest.NewRecorder()
-	e, err := failover.New(context.Background(), &failover.Config{
+	e, err := failover.Open(context.Background(), &failover.Config{
 		Actuator: rec,
 		Groups: []failover.GroupConfig{{
 			Primary:   "eth3",
@@ -45,6 +45,10 @@ func Example() {
 		for ev := range events {
 			switch ev := ev.(type) {
 			case *failover.HealthEvent:
+				if ev.Initial {
+					fmt.Printf("%s starts %s\n", ev.Interface.Name, ev.To)
+					continue
+				}
 				fmt.Printf("health %s: %s -> %s (%s)\n", ev.Interface.Name, ev.From, ev.To, ev.Reason)
 				if !untilMove {
 					return
@@ -64,6 +68,8 @@ func Example() {
 	print(true)
 	fmt.Println("holders:", rec.Holders(netip.MustParsePrefix("198.18.10.50/24")))
 	// Output:
+	// eth3 starts unknown
+	// eth2 starts unknown
 	// health eth3: unknown -> up (link-up)
 	// moved [198.18.10.50/24] from "" to "eth3" (initial)
 	// health eth2: unknown -> up (link-up)

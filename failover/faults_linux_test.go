@@ -20,25 +20,21 @@ import (
 )
 
 // TestKernelActuatorOwnsNamespaceFD: the caller closes its namespace
-// descriptor right after NewActuator and the number is reused for another
+// descriptor right after OpenActuator and the number is reused for another
 // namespace; the actuator still acts in the first one, for rtnetlink and
 // for the sockets it opens later (AF_PACKET, ICMPv6).
 func TestKernelActuatorOwnsNamespaceFD(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node, sw := pr.Node, pr.Peer
+	other, err := pr.Lab.NewNS("other")
 	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	other, err := lab.NewNS("other")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	sniff, err := sw.SniffAnnouncements("p2")
 	require.NoError(t, err)
 	defer sniff.Close()
 
 	fd, err := unix.FcntlInt(uintptr(node.FD()), unix.F_DUPFD_CLOEXEC, 0)
 	require.NoError(t, err)
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: fd})
 	require.NoError(t, err)
 	defer act.Close()
 	require.NoError(t, unix.Close(fd))
@@ -132,6 +128,8 @@ func TestKernelRepair(t *testing.T) {
 		d, err := k.act.Verify(t.Context(), netpulse.Interface{Name: "eth3"}, svcAddrs)
 		return err == nil && d.None()
 	}, time.Second, time.Millisecond, "return path complete again")
+	// A sleep that is the scenario: a second repair may still come (one or
+	// two are right); the count is read once it can no longer change.
 	time.Sleep(2 * failover.DefaultRepairInterval)
 	afterRules := k.e.Snapshot().Counters.Repairs
 	require.Contains(t, []uint64{6, 7}, afterRules, "5 address repairs, then 1 or 2 for the two rules")
@@ -162,7 +160,9 @@ func TestKernelRepair(t *testing.T) {
 	routeTook := time.Since(t0)
 	k.echoAll("after the route repair")
 
-	// One repair per fault: nothing is repaired while all is in place.
+	// One repair per fault: nothing is repaired while all is in place. (A
+	// sleep that is the scenario: three verification rounds that must
+	// repair nothing; no event can say "nothing happened".)
 	time.Sleep(3 * failover.DefaultRepairInterval)
 	st := k.e.Snapshot()
 	require.Equal(t, afterRules+1, st.Counters.Repairs)
@@ -206,29 +206,15 @@ type conflictLab struct {
 }
 
 func newConflictLab(t *testing.T) *conflictLab {
-	lab := netlab.New(t)
-	var c conflictLab
-	var err error
-	c.node, err = lab.NewNS("node")
-	require.NoError(t, err)
-	c.sw, err = lab.NewNS("sw")
-	require.NoError(t, err)
-	c.peer, err = lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, c.sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(c.node, "eth3", c.sw, "p3", nil))
-	require.NoError(t, lab.Veth(c.node, "eth2", c.sw, "p2", nil))
-	require.NoError(t, lab.Veth(c.peer, "eth0", c.sw, "pp", nil))
-	for _, p := range []string{"p3", "p2", "pp"} {
-		require.NoError(t, c.sw.SetMaster(p, "br0"))
-	}
-	for _, p := range peerAddrs {
-		require.NoError(t, c.peer.AddAddr("eth0", p))
-	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", ServerNS: "peer", Bridge: "br0",
+		Links:  []netlab.PairLink{{Name: "eth3", Peer: "p3"}, {Name: "eth2", Peer: "p2"}},
+		Server: &netlab.PairLink{Name: "eth0", Peer: "pp", Addrs: peerAddrs},
+	})
+	c := conflictLab{node: pr.Node, sw: pr.Peer, peer: pr.Server}
 	l, err := c.peer.Link("eth0")
 	require.NoError(t, err)
 	c.peerMAC = l.Attributes.Address
-	c.act, err = failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
+	c.act, err = failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: c.node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.act.Close() })
 	return &c
@@ -279,17 +265,19 @@ func TestKernelConflict(t *testing.T) {
 			require.True(t, failover.IsPermanent(err))
 			if tc.holder == "peer" {
 				require.Equal(t, c.peerMAC, ce.HardwareAddr)
+				require.Equal(t, conflictMembers[0], ce.Via, "the member the probe left from")
 				require.Contains(t, err.Error(), c.peerMAC.String())
 				require.NoError(t, c.act.CheckConflict(ctx, conflictMembers[0], []netip.Prefix{tc.addr}, conflictMembers, false),
 					"without the probe only local holders count")
 			} else {
-				require.Equal(t, "lo", ce.Interface)
+				require.Equal(t, "lo", ce.Interface.Name)
+				require.Equal(t, 1, ce.Interface.Index, "lo is index 1 in a new namespace")
 				require.Contains(t, err.Error(), "lo")
 			}
 			require.Contains(t, err.Error(), tc.addr.Addr().String())
 
 			// The engine refuses to place the group's addresses.
-			e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+			e, err := failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 				Addresses: []netip.Prefix{tc.addr}}}, Actuator: borrowed{c.act}})
 			require.NoError(t, err)
 			defer e.Close()
@@ -334,20 +322,17 @@ func TestKernelConflictMembersDoNotCount(t *testing.T) {
 	err := c.act.CheckConflict(t.Context(), conflictMembers[1], svcAddrs, conflictMembers[1:], true)
 	var ce *failover.ConflictError
 	require.True(t, errors.As(err, &ce), "eth3 is no member of this group: %v", err)
-	require.Equal(t, "eth3", ce.Interface)
+	require.Equal(t, "eth3", ce.Interface.Name)
+	require.Positive(t, ce.Interface.Index)
 }
 
 // TestKernelDriftHints: a deleted address or rule is hinted; the channel
 // closes when its context is done, or when the actuator is closed, and
 // leaves no goroutine behind (goleak).
 func TestKernelDriftHints(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node := pr.Node
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -370,10 +355,16 @@ func TestKernelDriftHints(t *testing.T) {
 	l, err := node.Link("eth2")
 	require.NoError(t, err)
 	want := failover.DriftHint{Interface: netpulse.Interface{Index: int(l.Index)}, Address: svc4.Addr()}
-	time.Sleep(50 * time.Millisecond)
-	for len(hints) > 0 {
-		<-hints
+	// Readiness instead of a settling sleep: a marker address deleted after
+	// the set-up. One socket delivers in order, so its hint comes after
+	// every hint of the set-up, which are drained with it; the "no hint for
+	// an addition" check below then sees only what follows.
+	marker := netip.MustParsePrefix("198.18.99.1/24")
+	require.NoError(t, node.AddAddr("eth2", marker))
+	require.NoError(t, node.DelAddr("eth2", marker))
+	for recv("marker address deleted") && last.Address != marker.Addr() {
 	}
+	require.Equal(t, failover.DriftHint{Interface: netpulse.Interface{Index: int(l.Index)}, Address: marker.Addr()}, last)
 	// Additions wake nobody (the socket's filter passes deletions only).
 	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.9/24")))
 	require.NoError(t, act.SteerReturn(ctx, eth2, []netip.Prefix{svc4}))
@@ -414,16 +405,9 @@ func TestKernelDriftHints(t *testing.T) {
 // address missing; the return rule missing; the return table's route
 // missing; a rule of higher precedence shadowing the return path.
 func TestKernelVerify(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	for _, p := range eth3Addrs {
-		require.NoError(t, node.AddAddr("eth3", p))
-	}
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth3", Peer: "p3", Addrs: eth3Addrs}}})
+	node := pr.Node
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()

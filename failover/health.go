@@ -49,6 +49,17 @@ func ParseFailbackPolicy(s string) (FailbackPolicy, error) {
 	return 0, fmt.Errorf("failover: unknown failback policy %q (want auto, manual or never): %w", s, os.ErrInvalid)
 }
 
+// UnmarshalText implements encoding.TextUnmarshaler for String's words
+// (see ParseFailbackPolicy).
+func (p *FailbackPolicy) UnmarshalText(b []byte) error {
+	v, err := ParseFailbackPolicy(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
 // linkEvidence is the link-level part of an interface's evidence: up with
 // carrier and admin up, down otherwise (no carrier, admin down, damped,
 // gone). It carries the full state, not a change.

@@ -68,7 +68,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 	addrs := []netip.Prefix{svc4, svc6, netip.MustParsePrefix("198.18.10.51/24")}
 	rec := failovertest.NewRecorder()
 	rec.KeepCalls(64)
-	e, err := failover.New(context.Background(), &failover.Config{
+	e, err := failover.Open(context.Background(), &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Primary: "eth3", Standbys: []string{"eth2", "eth4"}, Addresses: addrs,
 			Failback: policy, HoldDown: 300 * time.Millisecond, MinDwell: 200 * time.Millisecond,

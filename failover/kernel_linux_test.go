@@ -133,38 +133,23 @@ var defaultMonitors = &monitors{interval: 20 * time.Millisecond, timeout: 100 * 
 // the test.
 func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig, acfg *failover.ActuatorConfig, mon *monitors) *kernelLab {
 	t.Helper()
-	lab := netlab.New(t)
 	k := &kernelLab{t: t, events: make(chan netpulse.Event, 1024), conns: map[netip.Addr]*bufio.ReadWriter{},
 		standbyHasAddr: standbyHasAddr}
-	var err error
-	k.node, err = lab.NewNS("node")
-	require.NoError(t, err)
-	k.sw, err = lab.NewNS("switch")
-	require.NoError(t, err)
-	k.peer, err = lab.NewNS("peer")
-	require.NoError(t, err)
+	var standbyAddrs []netip.Prefix
+	if standbyHasAddr {
+		standbyAddrs = eth2Addrs
+	}
 	// Without strict ARP both node interfaces answer for each other's
 	// addresses (KERNEL-FACTS.md, ARP flux) and the peer could reach the
 	// service address through eth2 before any failover.
-	require.NoError(t, k.node.SetStrictARP(true))
-	require.NoError(t, k.sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(k.node, "eth3", k.sw, "p3", &netlab.VethOptions{NICLike: mon == nil || !mon.fastPath}))
-	for _, p := range eth3Addrs {
-		require.NoError(t, k.node.AddAddr("eth3", p))
-	}
-	require.NoError(t, lab.Veth(k.node, "eth2", k.sw, "p2", nil))
-	if standbyHasAddr {
-		for _, p := range eth2Addrs {
-			require.NoError(t, k.node.AddAddr("eth2", p))
-		}
-	}
-	require.NoError(t, lab.Veth(k.peer, "eth0", k.sw, "pp", nil))
-	for _, p := range peerAddrs {
-		require.NoError(t, k.peer.AddAddr("eth0", p))
-	}
-	for _, port := range []string{"p3", "p2", "pp"} {
-		require.NoError(t, k.sw.SetMaster(port, "br0"))
-	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "switch", ServerNS: "peer", StrictARP: true, Bridge: "br0",
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: eth3Addrs, Veth: &netlab.VethOptions{NICLike: mon == nil || !mon.fastPath}},
+			{Name: "eth2", Peer: "p2", Addrs: standbyAddrs},
+		},
+		Server: &netlab.PairLink{Name: "eth0", Peer: "pp", Addrs: peerAddrs},
+	})
+	k.node, k.sw, k.peer = pr.Node, pr.Peer, pr.Server
 	l2, err := k.node.Link("eth2")
 	require.NoError(t, err)
 	l3, err := k.node.Link("eth3")
@@ -175,7 +160,7 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 		acfg = &failover.ActuatorConfig{}
 	}
 	acfg.NetNS = k.node.FD()
-	k.act, err = failover.NewActuator(context.Background(), acfg)
+	k.act, err = failover.OpenActuator(context.Background(), acfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, k.act.Close()) })
 
@@ -185,7 +170,7 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 	if gc.MinDwell == 0 {
 		gc.NoMinDwell = true
 	}
-	k.e, err = failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
+	k.e, err = failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{gc}, Actuator: k.act})
 	require.NoError(t, err)
 	k.collectorStopped = make(chan struct{})
 	sub := k.e.Subscribe(context.Background())
@@ -487,6 +472,8 @@ func TestKernelCarrierLoss(t *testing.T) {
 			}
 			return len(times) >= 5
 		}, 5*time.Second, 10*time.Millisecond)
+		// A sleep that is the scenario: longer than the 200 ms between
+		// rounds, so that a sixth announcement would have been seen.
 		time.Sleep(300 * time.Millisecond)
 		n := 0
 		for _, a := range k.sniff.Seen() {
@@ -617,13 +604,9 @@ func TestKernelStandbyDeadBeforeFailure(t *testing.T) {
 
 // TestKernelActuatorErrors: the kernel actuator's idempotence and errors.
 func TestKernelActuatorErrors(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node := pr.Node
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()

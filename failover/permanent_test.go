@@ -183,7 +183,7 @@ func (c *conflictActuator) CheckConflict(ctx context.Context, target netpulse.In
 	defer c.mu.Unlock()
 	c.checks = append(c.checks, probe)
 	for _, p := range addrs {
-		if ce := c.held[p.Addr()]; ce != nil && (probe || ce.Interface != "") {
+		if ce := c.held[p.Addr()]; ce != nil && (probe || ce.Interface != (netpulse.Interface{})) {
 			return ce
 		}
 	}
@@ -196,9 +196,9 @@ func (c *conflictActuator) CheckConflict(ctx context.Context, target netpulse.In
 func TestConflictBlocksPlacement(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca := &conflictActuator{Recorder: failovertest.NewRecorder(), held: map[netip.Addr]*failover.ConflictError{
-			svc4.Addr(): {Address: svc4, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 9}, Via: "eth3"},
+			svc4.Addr(): {Address: svc4, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 9}, Via: netpulse.Interface{Name: "eth3"}},
 		}}
-		e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+		e, err := failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 			Addresses: []netip.Prefix{svc4, svc6}, NoMinDwell: true, NoHoldDown: true}}, Actuator: ca})
 		require.NoError(t, err)
 		var evs []netpulse.Event
@@ -344,7 +344,7 @@ func (s shadowedVerifier) Verify(ctx context.Context, ifc netpulse.Interface, ad
 func TestRepairDoesNotFight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+		e, err := failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 			Addresses: []netip.Prefix{svc4}, NoMinDwell: true, NoHoldDown: true}}, Actuator: shadowedVerifier{rec}, RepairInterval: 100 * time.Millisecond})
 		require.NoError(t, err)
 		var evs []netpulse.Event

@@ -3,6 +3,7 @@ package failover
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,6 +39,18 @@ func (s GroupState) String() string {
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (s GroupState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
+func (s *GroupState) UnmarshalText(b []byte) error {
+	for i, n := range groupStateNames {
+		if string(b) == n {
+			*s = GroupState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("failover: unknown group state %q: %w", b, os.ErrInvalid)
+}
+
 // Status is a snapshot of the engine: what Serviceguard's cmviewcl shows,
 // with link-level and IP-level failures apart. It marshals to JSON.
 type Status struct {
@@ -45,7 +58,7 @@ type Status struct {
 	Time time.Time `json:"time"`
 	// Groups in configured order.
 	Groups []GroupStatus `json:"groups"`
-	// Counters since New.
+	// Counters since Open.
 	Counters Counters `json:"counters"`
 }
 
@@ -135,8 +148,10 @@ type Counters struct {
 	// SurvivorAnnouncements counts rounds of a surviving member's own
 	// addresses announced after another member failed.
 	SurvivorAnnouncements uint64 `json:"survivor_announcements"`
-	// EventsDropped counts events dropped or folded because a
-	// subscriber fell behind (Engine.Subscribe), over all subscribers.
+	// EventsDropped counts events dropped because a subscriber fell
+	// behind its queue's cap (Engine.Subscribe), over all subscribers;
+	// each was told by a *netpulse.DropEvent. Folded health and group
+	// events are not counted: nothing of them is lost.
 	EventsDropped uint64 `json:"events_dropped"`
 }
 
@@ -146,7 +161,7 @@ func (e *Engine) Snapshot() Status {
 	defer e.mu.Unlock()
 	e.inMu.Lock()
 	c := e.counters
-	c.EventsDropped = e.hub.Dropped() + e.hub.Coalesced()
+	c.EventsDropped = e.hub.Dropped()
 	c.LinkEvidence, c.IPEvidence, c.UnknownEvidence = e.inCnt.link, e.inCnt.ip, e.inCnt.unknown
 	e.inMu.Unlock()
 	st := Status{Time: time.Now(), Counters: c}

@@ -23,14 +23,9 @@ import (
 // it deletes the old one, so that replies are never without a rule.
 func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}, {Name: "eth3", Peer: "p3"}}})
+	node := pr.Node
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer act.Close()
 	ctx := t.Context()
@@ -110,19 +105,14 @@ func TestKernelSteerReturnSwitchesRules(t *testing.T) {
 	require.Error(t, err, "no rule changed")
 }
 
-// TestKernelEngineOpensActuator: with no Config.Actuator, New opens the
+// TestKernelEngineOpensActuator: with no Config.Actuator, Open opens the
 // kernel's in Config.NetNS; the engine places the addresses through it and
 // Close closes it (goleak: its drift watch is gone).
 func TestKernelEngineOpensActuator(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil))
-	e, err := failover.New(t.Context(), &failover.Config{
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}, {Name: "eth3", Peer: "p3"}}})
+	node := pr.Node
+	e, err := failover.Open(t.Context(), &failover.Config{
 		NetNS:  node.FD(),
 		Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
 	})

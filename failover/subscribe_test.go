@@ -16,16 +16,17 @@ import (
 )
 
 // TestSubscribe: every subscriber gets every event; one that falls behind
-// blocks nobody, is told how many events it lost (a DropEvent just before
-// the next event), and still gets the latest health of every member; the
+// blocks nobody, has its health events folded (counted in Coalesced), is
+// told how many events the cap dropped (a DropEvent just before the next
+// event), and still gets the latest health of every member; the
 // channels close with ctx or with Close, and Close closes the Actuator.
 func TestSubscribe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rec := failovertest.NewRecorder()
-		e, err := failover.New(context.Background(), &failover.Config{
-			Groups:      []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
-			Actuator:    rec,
-			EventBuffer: 4,
+		e, err := failover.Open(context.Background(), &failover.Config{
+			Groups:     []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
+			Actuator:   rec,
+			EventQueue: 4,
 		})
 		require.NoError(t, err)
 		defer e.Close()
@@ -96,7 +97,16 @@ func TestSubscribe(t *testing.T) {
 		}
 		hs := healths(read)
 		require.GreaterOrEqual(t, len(hs), flaps)
-		require.Equal(t, uint64(len(read)), uint64(len(got))+lost, "stuck subscriber: delivered + lost (folded or dropped) = published")
+		var folded uint64
+		for _, ev := range got {
+			switch ev := ev.(type) {
+			case *failover.HealthEvent:
+				folded += uint64(ev.Coalesced)
+			case *failover.GroupEvent:
+				folded += uint64(ev.Coalesced)
+			}
+		}
+		require.Equal(t, uint64(len(read)), uint64(len(got))+folded+lost, "stuck subscriber: delivered + folded + dropped = published")
 		last := map[string]netpulse.Health{}
 		for _, h := range hs {
 			last[h.Interface.Name] = h.To
@@ -108,6 +118,83 @@ func TestSubscribe(t *testing.T) {
 		require.Equal(t, last, lastStuck, "the latest health of every member arrives")
 		require.Equal(t, netpulse.HealthUp, last["eth3"])
 		require.Positive(t, e.Snapshot().Counters.EventsDropped)
+	})
+}
+
+// TestSubscribeStartsWithState: a subscription first receives the health of
+// every member and the state of every group (Initial set, From equal to
+// To, in configured order), then the changes after it.
+func TestSubscribeStartsWithState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e, err := failover.Open(context.Background(), &failover.Config{
+			Groups: []failover.GroupConfig{
+				{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}},
+				{Name: "b", Primary: "eth5", Addresses: []netip.Prefix{svc6}},
+			},
+			Actuator: failovertest.NewRecorder(),
+		})
+		require.NoError(t, err)
+		defer e.Close()
+		link := func(name string, carrier bool) {
+			feed(e).link(name, 7, carrier)
+			synctest.Wait()
+		}
+		link("eth3", true)
+		link("eth2", false)
+		link("eth5", false) // group b: no member up
+		sub := e.Subscribe(context.Background())
+		synctest.Wait()
+		next := func() netpulse.Event {
+			synctest.Wait()
+			select {
+			case ev := <-sub:
+				return ev
+			default:
+				t.Fatal("no event")
+				return nil
+			}
+		}
+		for _, want := range []struct {
+			name string
+			h    netpulse.Health
+		}{{"eth3", netpulse.HealthUp}, {"eth2", netpulse.HealthLinkDown}, {"eth5", netpulse.HealthLinkDown}} {
+			h, ok := next().(*failover.HealthEvent)
+			require.True(t, ok)
+			require.True(t, h.Initial)
+			require.Equal(t, want.name, h.Interface.Name)
+			require.Equal(t, 7, h.Interface.Index, "the index the evidence gave")
+			require.Equal(t, want.h, h.To)
+			require.Equal(t, h.To, h.From, "an initial event is a state, not a transition")
+			require.False(t, h.Time.IsZero())
+		}
+		for _, want := range []struct {
+			group string
+			down  bool
+		}{{"eth3", false}, {"b", true}} {
+			g, ok := next().(*failover.GroupEvent)
+			require.True(t, ok)
+			require.True(t, g.Initial)
+			require.Equal(t, want.group, g.Group)
+			require.Equal(t, want.down, g.SubnetDown)
+		}
+		synctest.Wait()
+		select {
+		case ev := <-sub:
+			t.Fatalf("only the state first, got %T", ev)
+		default:
+		}
+		link("eth2", true)
+		h, ok := next().(*failover.HealthEvent)
+		require.True(t, ok)
+		require.False(t, h.Initial)
+		require.Equal(t, "eth2", h.Interface.Name)
+		require.Equal(t, netpulse.HealthLinkDown, h.From)
+		require.Equal(t, netpulse.HealthUp, h.To)
+
+		// After Close a subscription is closed at once.
+		require.NoError(t, e.Close())
+		_, open := <-e.Subscribe(context.Background())
+		require.False(t, open)
 	})
 }
 
@@ -132,7 +219,7 @@ func (h *hinter) Verify(ctx context.Context, ifc netpulse.Interface, addrs []net
 func TestDriftHintsConcern(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &hinter{Recorder: failovertest.NewRecorder(), ch: make(chan failover.DriftHint)}
-		e, err := failover.New(context.Background(), &failover.Config{
+		e, err := failover.Open(context.Background(), &failover.Config{
 			Groups:         []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}, NoHoldDown: true, NoMinDwell: true}},
 			Actuator:       h,
 			RepairInterval: time.Hour, // only hints verify
@@ -164,7 +251,7 @@ func TestDriftHintsConcern(t *testing.T) {
 // TestInvalidArguments: unknown groups, interfaces and failback words are
 // invalid arguments (os.ErrInvalid) and keep their own sentinels.
 func TestInvalidArguments(t *testing.T) {
-	e, err := failover.New(context.Background(), &failover.Config{
+	e, err := failover.Open(context.Background(), &failover.Config{
 		Groups:   []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
 		Actuator: failovertest.NewRecorder(),
 	})
@@ -174,7 +261,7 @@ func TestInvalidArguments(t *testing.T) {
 	require.ErrorIs(t, err, failover.ErrUnknownGroup)
 	require.ErrorIs(t, err, os.ErrInvalid)
 	err = e.Disable("eth9")
-	require.ErrorIs(t, err, failover.ErrUnknownInterface)
+	require.ErrorIs(t, err, failover.ErrNotMember)
 	require.ErrorIs(t, err, os.ErrInvalid)
 	_, err = failover.ParseFailbackPolicy("sometimes")
 	require.ErrorIs(t, err, os.ErrInvalid)

@@ -69,33 +69,24 @@ func TestKernelSurvivorAnnounced(t *testing.T) {
 // survivorTrial returns how long eth2's verdict was dead in the second
 // after eth3's carrier loss, and the peer's entry for eth2's address then.
 func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr, net.HardwareAddr) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(node, "eth3", sw, "p3", nil)) // notified at once
-	require.NoError(t, node.AddAddr("eth3", netip.MustParsePrefix("198.18.10.3/24")))
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
 	eth2Addr := netip.MustParsePrefix("198.18.10.2/24")
-	require.NoError(t, node.AddAddr("eth2", eth2Addr))
-	require.NoError(t, lab.Veth(peer, "eth0", sw, "pp", nil))
-	require.NoError(t, peer.AddAddr("eth0", peerAddrs[0]))
-	for _, p := range []string{"p3", "p2", "pp"} {
-		require.NoError(t, sw.SetMaster(p, "br0"))
-	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", ServerNS: "peer", Bridge: "br0",
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.3/24")}}, // notified at once
+			{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{eth2Addr}},
+		},
+		Server: &netlab.PairLink{Name: "eth0", Peer: "pp", Addrs: peerAddrs[:1]},
+	})
+	node, sw, peer := pr.Node, pr.Peer, pr.Server
 	l3, err := node.Link("eth3")
 	require.NoError(t, err)
 	l2, err := node.Link("eth2")
 	require.NoError(t, err)
 
-	act, err := failover.NewActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	t.Cleanup(func() { act.Close() })
-	e, err := failover.New(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
+	e, err := failover.Open(context.Background(), &failover.Config{Groups: []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"},
 		Addresses: []netip.Prefix{svc4}, HoldDown: time.Hour}}, Actuator: act, NoSurvivorAnnouncements: !announce})
 	require.NoError(t, err)
 	t.Cleanup(func() { e.Close() })
@@ -147,8 +138,21 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	require.NoError(t, err)
 	c.Close()
 	require.Equal(t, l3.Attributes.Address, peerNeigh(t, peer, eth2Addr.Addr()))
-	// eth2's replies now come in through eth3: still alive.
-	time.Sleep(200 * time.Millisecond)
+	// eth2's replies now come in through eth3: still alive. Readiness
+	// instead of a sleep: twenty more replies to eth2's probes (200 ms at
+	// the 10 ms interval, longer on a loaded machine), so that a failure
+	// (three misses in a row) would have had time to show.
+	eth2Received := func() uint64 {
+		for _, ts := range p.Snapshot().Targets {
+			if ts.Target.Interface == "eth2" {
+				return ts.Received
+			}
+		}
+		return 0 // (no eth2 target: Eventually fails)
+	}
+	before := eth2Received()
+	require.Eventually(t, func() bool { return eth2Received() >= before+20 }, 10*time.Second, 5*time.Millisecond,
+		"eth2's probes answered after the flux")
 	for {
 		select {
 		case raw := <-evs:

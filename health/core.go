@@ -74,8 +74,8 @@ func (c *core) watched(name string) bool {
 
 // link applies a link observation; it returns the events it caused (at most
 // two: the old name of a renamed link, and the name it has now).
-func (c *core) link(in linkInput) []*Event {
-	var out []*Event
+func (c *core) link(in linkInput) []*EvidenceEvent {
+	var out []*EvidenceEvent
 	if p := in.Previous; p.Name != in.Interface.Name && p.Index != 0 && c.watched(p.Name) {
 		if e := c.names[p.Name]; e != nil && e.ev.Interface.Index == p.Index {
 			out = c.add(out, c.update(p.Name, in.Time, true, gone))
@@ -111,14 +111,14 @@ func gone(ev *netpulse.Evidence) {
 }
 
 // ip applies a verdict; it returns the event it caused, or nil.
-func (c *core) ip(in ipInput) *Event {
+func (c *core) ip(in ipInput) *EvidenceEvent {
 	if !c.watched(in.Interface) {
 		return nil
 	}
 	return c.update(in.Interface, in.Time, !c.links, func(ev *netpulse.Evidence) { ev.IP = in.Verdict })
 }
 
-func (c *core) add(out []*Event, ev *Event) []*Event {
+func (c *core) add(out []*EvidenceEvent, ev *EvidenceEvent) []*EvidenceEvent {
 	if ev != nil {
 		out = append(out, ev)
 	}
@@ -127,7 +127,7 @@ func (c *core) add(out []*Event, ev *Event) []*Event {
 
 // update changes the evidence of name with f; see makes the name appear. It
 // returns the event of the change, or nil when nothing visible changed.
-func (c *core) update(name string, t time.Time, see bool, f func(*netpulse.Evidence)) *Event {
+func (c *core) update(name string, t time.Time, see bool, f func(*netpulse.Evidence)) *EvidenceEvent {
 	e := c.names[name]
 	if e == nil {
 		e = &entry{ev: netpulse.Evidence{Interface: netpulse.Interface{Name: name}}}
@@ -136,10 +136,10 @@ func (c *core) update(name string, t time.Time, see bool, f func(*netpulse.Evide
 	prev, shown := e.ev, e.seen
 	f(&e.ev)
 	e.seen = e.seen || see
-	var ev *Event
+	var ev *EvidenceEvent
 	if e.seen && (!shown || !sameState(prev, e.ev)) {
 		e.ev.Time = t
-		ev = &Event{Time: t, Evidence: e.ev}
+		ev = &EvidenceEvent{Time: t, Evidence: e.ev}
 		if shown {
 			ev.Previous = prev
 		}

@@ -9,7 +9,7 @@ import (
 // delivery is an event on its way to one subscriber, with the number of
 // events folded into it or dropped before it (told as a DropEvent first).
 type delivery struct {
-	ev     netpulse.Event // *Event or *netpulse.ConditionEvent
+	ev     netpulse.Event // *EvidenceEvent or *netpulse.ConditionEvent
 	lost   uint64
 	lostAt time.Time // when the first of them was lost
 }
@@ -17,7 +17,7 @@ type delivery struct {
 // key is the fan-out key: the interface name, or "" (no interface has that
 // name) for the Monitor's condition.
 func (d delivery) key() string {
-	if e, ok := d.ev.(*Event); ok {
+	if e, ok := d.ev.(*EvidenceEvent); ok {
 		return e.Evidence.Interface.Name
 	}
 	return ""
@@ -31,8 +31,8 @@ func (d delivery) merge(next delivery) (delivery, bool) {
 		at = next.ev.EventTime()
 	}
 	switch old := d.ev.(type) {
-	case *Event:
-		e := *next.ev.(*Event)
+	case *EvidenceEvent:
+		e := *next.ev.(*EvidenceEvent)
 		e.Previous, e.Initial = old.Previous, old.Initial
 		next.ev = &e
 	case *netpulse.ConditionEvent:

@@ -88,10 +88,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// An Event reports that the evidence of one interface changed. Events of an
-// interface come in order and each carries its full evidence; Previous is
-// the evidence the subscriber saw last for it (zero for the first).
-type Event struct {
+// An EvidenceEvent reports that the evidence of one interface changed.
+// Events of an interface come in order and each carries its full evidence;
+// Previous is the evidence the subscriber saw last for it (zero for the
+// first).
+type EvidenceEvent struct {
 	// Time is when the change was observed: the time of the source event
 	// that caused it.
 	Time time.Time
@@ -107,7 +108,7 @@ type Event struct {
 }
 
 // EventTime returns e.Time.
-func (e *Event) EventTime() time.Time { return e.Time }
+func (e *EvidenceEvent) EventTime() time.Time { return e.Time }
 
 // A Monitor keeps the health evidence of every interface from its sources
 // and delivers it to subscribers and Observers. Its methods are safe for
@@ -243,7 +244,7 @@ func (m *Monitor) initial() []delivery {
 		out = append(out, delivery{ev: &netpulse.ConditionEvent{Time: m.c.cond.Since, Condition: m.c.cond, Reason: netpulse.ReasonFailing}})
 	}
 	for _, e := range snap {
-		out = append(out, delivery{ev: &Event{Time: e.Time, Evidence: e, Initial: true}})
+		out = append(out, delivery{ev: &EvidenceEvent{Time: e.Time, Evidence: e, Initial: true}})
 	}
 	return out
 }
@@ -254,7 +255,8 @@ func (m *Monitor) initial() []delivery {
 const subscribeBuffer = 16
 
 // Subscribe returns a channel that first receives the current evidence of
-// every interface (*Event with Initial set), then every change, as *Event.
+// every interface (*EvidenceEvent with Initial set), then every change, as
+// *EvidenceEvent.
 // It also receives a *netpulse.ConditionEvent when the Monitor's own
 // condition changes (it is not OK while a source reports it is not, or
 // after a source ended its subscription); a subscription starts with one
@@ -309,7 +311,7 @@ func (m *Monitor) deliver(ctx context.Context, in <-chan delivery, out chan<- ne
 // the Monitor is closed. Close waits for a running Observe call to return.
 // o is fed until the Monitor is closed; to feed an Observer for less (one
 // that comes and goes with a reload), range over a Subscribe channel
-// instead, and pass each *Event's Evidence to o.Observe.
+// instead, and pass each *EvidenceEvent's Evidence to o.Observe.
 func (m *Monitor) Feed(o netpulse.Observer) error {
 	if o == nil {
 		return fmt.Errorf("health: Feed of a nil Observer: %w", os.ErrInvalid)
@@ -324,7 +326,7 @@ func (m *Monitor) Feed(o netpulse.Observer) error {
 	go func() {
 		defer m.wg.Done()
 		for d := range in {
-			if e, ok := d.ev.(*Event); ok {
+			if e, ok := d.ev.(*EvidenceEvent); ok {
 				o.Observe(e.Evidence)
 			}
 		}

@@ -91,12 +91,12 @@ func (k *kernelLab) start(t *testing.T) {
 	for _, n := range []string{"eth3", "eth2"} {
 		require.NoError(t, k.probePoller.Add(ipmon.Target{Addr: k.server, Interface: n}))
 	}
-	k.steer, err = route.NewSteerer(ctx, &route.SteererConfig{NetNS: fd, Prefixes: []netip.Prefix{k.subnet},
+	k.steer, err = route.OpenSteerer(ctx, &route.SteererConfig{NetNS: fd, Prefixes: []netip.Prefix{k.subnet},
 		Interfaces: []string{"eth3", "eth2"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, k.steer.Close()) })
 	k.rec = failovertest.NewRecorder()
-	eng, err := failover.New(ctx, &failover.Config{Actuator: k.rec, Groups: []failover.GroupConfig{{
+	eng, err := failover.Open(ctx, &failover.Config{Actuator: k.rec, Groups: []failover.GroupConfig{{
 		Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{k.service},
 		NoHoldDown: true, NoMinDwell: true,
 	}}})
@@ -111,8 +111,10 @@ func (k *kernelLab) start(t *testing.T) {
 }
 
 // evidence returns the Monitor's evidence of name, without its time.
-func (k *kernelLab) evidence(name string) netpulse.Evidence {
-	for _, e := range k.mon.Snapshot() {
+func (k *kernelLab) evidence(name string) netpulse.Evidence { return evidenceOf(k.mon, name) }
+
+func evidenceOf(mon *health.Monitor, name string) netpulse.Evidence {
+	for _, e := range mon.Snapshot() {
 		if e.Interface.Name == name {
 			e.Time = time.Time{}
 			return e
@@ -204,4 +206,70 @@ func TestMonitorKernel(t *testing.T) {
 	// eth2 was activated first this time: the kernel's own route takes it.
 	k.wait(t, "re-created", "eth3", ev(idx, up, alive), "eth3", k.eth2)
 	require.True(t, k.mon.Condition().OK)
+}
+
+// TestUnverifiedTargetDoesNotSteerKernel is #11.5 on the real kernel, wired
+// as routeguard wires it (linkmon and ipmon into a Monitor that feeds a
+// route.Steerer): eth3's target is an address nobody answers, eth2's the
+// server. eth3's path is healthy, so the subnet must stay on eth3 after the
+// unverified target missed many times. A carrier loss on eth3 then does
+// steer (the wiring works).
+func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
+	k := newKernelLab(t)
+	nobody := netip.MustParseAddr("198.18.10.99")
+	ctx := t.Context()
+	fd := k.node.FD()
+	st, err := route.OpenSteerer(ctx, &route.SteererConfig{NetNS: fd, Prefixes: []netip.Prefix{k.subnet},
+		Interfaces: []string{"eth3", "eth2"}})
+	require.NoError(t, err)
+	defer st.Close()
+	steered := st.Subscribe(ctx)
+	if ev, ok := (<-steered).(*route.SteerEvent); !ok || !ev.Initial {
+		t.Fatalf("the subscription starts with the guarded prefix's state: %+v", ev)
+	}
+	lw, err := linkmon.Open(ctx, &linkmon.Config{NetNS: fd,
+		Interfaces: []netpulse.Interface{{Name: "eth3"}, {Name: "eth2"}}})
+	require.NoError(t, err)
+	defer lw.Close()
+	const iv = 20 * time.Millisecond
+	p, err := ipmon.Open(ctx, &ipmon.Config{NetNS: fd, Interval: iv, Timeout: iv, FailAfter: 3, RecoverAfter: 2})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.Add(ipmon.Target{Addr: nobody, Interface: "eth3"}))
+	require.NoError(t, p.Add(ipmon.Target{Addr: k.server, Interface: "eth2"}))
+	mon, err := health.New(ctx, &health.Config{Links: lw, Probes: p})
+	require.NoError(t, err)
+	defer mon.Close()
+	require.NoError(t, mon.Feed(st))
+
+	waitFor(t, "eth2 alive and eth3 unverified", func() bool {
+		return evidenceOf(mon, "eth2").IP == netpulse.VerdictAlive && evidenceOf(mon, "eth3").IP == netpulse.VerdictUnverified
+	})
+	// Many more misses than FailAfter: the verdict stays unverified, and
+	// nothing may steer.
+	time.Sleep(25 * iv)
+	e3 := evidenceOf(mon, "eth3")
+	require.Equal(t, netpulse.VerdictUnverified, e3.IP)
+	require.Equal(t, netpulse.HealthUp, e3.Health())
+	require.Equal(t, netpulse.HealthUp, st.Health(k.eth3))
+	select {
+	case ev := <-steered:
+		t.Fatalf("an unverified target steered: %+v", ev)
+	default:
+	}
+	ans, err := k.node.RouteGet(k.server)
+	require.NoError(t, err)
+	require.Equal(t, k.eth3, ans.OutIface, "the subnet left a healthy eth3")
+
+	// The control: carrier loss on eth3 steers to eth2.
+	require.NoError(t, k.sw.SetDown("p3"))
+	select {
+	case e := <-steered:
+		ev, ok := e.(*route.SteerEvent)
+		require.True(t, ok, "%+v", e)
+		require.Equal(t, "eth2", ev.Interface.Name, "%+v", ev)
+		require.Equal(t, netpulse.ReasonLinkDown, ev.Reason, "%+v", ev)
+	case <-time.After(10 * time.Second):
+		t.Fatal("carrier loss on eth3 did not steer")
+	}
 }

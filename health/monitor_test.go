@@ -76,15 +76,15 @@ func TestSubscribe(t *testing.T) {
 		ch := r.m.Subscribe(t.Context())
 		synctest.Wait()
 		require.Len(t, ch, 2)
-		e := (<-ch).(*Event)
+		e := (<-ch).(*EvidenceEvent)
 		t2 := t0.Add(time.Second)
-		require.Equal(t, &Event{Time: t2, Evidence: netpulse.Evidence{Time: t2, Interface: ifc(2, "eth2"), Link: sUp}, Initial: true}, e)
-		require.Equal(t, "eth3", (<-ch).(*Event).Evidence.Interface.Name)
+		require.Equal(t, &EvidenceEvent{Time: t2, Evidence: netpulse.Evidence{Time: t2, Interface: ifc(2, "eth2"), Link: sUp}, Initial: true}, e)
+		require.Equal(t, "eth3", (<-ch).(*EvidenceEvent).Evidence.Interface.Name)
 
 		time.Sleep(time.Second)
 		t1 := time.Now()
 		r.ips.send(&ipmon.VerdictEvent{Time: t1, Interface: netpulse.Interface{Name: "eth3"}, Verdict: vDead})
-		e = (<-ch).(*Event)
+		e = (<-ch).(*EvidenceEvent)
 		require.Equal(t, t1, e.Time)
 		require.Equal(t, t1, e.EventTime())
 		require.False(t, e.Initial)
@@ -116,10 +116,10 @@ func TestSubscribeFallsBehind(t *testing.T) {
 		r.links.send(up(3, "eth3"))
 		var events, dropped int
 		var last netpulse.Evidence
-		var prev *Event
+		var prev *EvidenceEvent
 		for len(ch) > 0 {
 			switch e := (<-ch).(type) {
-			case *Event:
+			case *EvidenceEvent:
 				events++
 				if e.Evidence.Interface.Name == "eth2" {
 					if prev != nil {
@@ -173,7 +173,7 @@ func TestCondition(t *testing.T) {
 		late := r.m.Subscribe(t.Context())
 		synctest.Wait()
 		require.Equal(t, c.Condition, (<-late).(*netpulse.ConditionEvent).Condition)
-		require.IsType(t, &Event{}, <-late)
+		require.IsType(t, &EvidenceEvent{}, <-late)
 
 		time.Sleep(time.Second)
 		r.links.send(&netpulse.ConditionEvent{Time: time.Now(), Condition: netpulse.Condition{OK: true}, Reason: netpulse.ReasonWorking})
@@ -247,7 +247,7 @@ func TestClose(t *testing.T) {
 		}
 		close(b.release)
 		<-closed
-		require.IsType(t, &Event{}, <-ch)
+		require.IsType(t, &EvidenceEvent{}, <-ch)
 		_, ok := <-ch
 		require.False(t, ok)
 		require.NoError(t, r.m.Close())
@@ -340,10 +340,10 @@ func TestForeignEvents(t *testing.T) {
 // next delivery, from the time of the first loss.
 func TestAddLost(t *testing.T) {
 	t0 := time.Unix(1e9, 0)
-	e := &Event{Time: t0}
+	e := &EvidenceEvent{Time: t0}
 	d := delivery{ev: e}.addLost(3)
 	require.Equal(t, delivery{ev: e, lost: 3, lostAt: t0}, d)
-	d.ev = &Event{Time: t0.Add(time.Second)}
+	d.ev = &EvidenceEvent{Time: t0.Add(time.Second)}
 	require.Equal(t, delivery{ev: d.ev, lost: 5, lostAt: t0}, d.addLost(2))
 }
 

@@ -184,7 +184,7 @@ func Example() {
 	events := mon.Subscribe(ctx)
 	next := func() {
 		for ev := range events {
-			if h, ok := ev.(*health.Event); ok {
+			if h, ok := ev.(*health.EvidenceEvent); ok {
 				e := h.Evidence
 				fmt.Printf("%s index %d: link %v, ip %v: %v\n", e.Interface, e.Interface.Index, e.Link, e.IP, e.Health())
 				return

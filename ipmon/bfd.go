@@ -125,7 +125,7 @@ func (b *bfdTarget) due(now time.Time) time.Time {
 // once it left Up, Unverified if it never came Up in time, else Unknown.
 func (b *bfdTarget) targetState(prev TargetState) TargetState {
 	switch {
-	case b.s.state == BFDUp:
+	case b.s.state == BFDStateUp:
 		return TargetUp
 	case b.s.everUp:
 		return TargetDown
@@ -180,7 +180,7 @@ func (p *Poller) sendBFDPacket(tg *target, pk *bfdPacket) {
 // and puts tg back in the heap at its next deadline.
 func (p *Poller) bfdSettle(tg *target, prevBFD BFDState, now time.Time) {
 	b := tg.bfd
-	if b.s.state == BFDUp {
+	if b.s.state == BFDStateUp {
 		b.unverifiedAt = time.Time{}
 	}
 	prev := tg.state

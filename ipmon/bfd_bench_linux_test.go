@@ -81,7 +81,7 @@ func BenchmarkBFDDetection(b *testing.B) {
 		}
 		fast := func() bool {
 			s := p.Snapshot().Targets[0].BFD
-			return s.State == BFDUp && !s.Polling && s.TxInterval == 10*time.Millisecond && s.DetectionTime == 30*time.Millisecond
+			return s.State == BFDStateUp && !s.Polling && s.TxInterval == 10*time.Millisecond && s.DetectionTime == 30*time.Millisecond
 		}
 		// bfddUp: bfdd's last state change of the peer was to up.
 		bfddUp := func() bool {
@@ -124,7 +124,7 @@ func BenchmarkBFDDetection(b *testing.B) {
 				b.Fatal(err)
 			}
 			cost := time.Since(t0)
-			ev, ok := waitState(BFDDown, t0, 5*time.Second)
+			ev, ok := waitState(BFDStateDown, t0, 5*time.Second)
 			if !ok {
 				b.Fatalf("trial %d: netpulse saw no down", i)
 			}
@@ -287,7 +287,7 @@ func benchBFDCPU(b *testing.B, iv time.Duration) {
 		}
 		allUp := func() bool {
 			for _, t := range p.Snapshot().Targets {
-				if t.BFD.State != BFDUp || t.BFD.Polling || t.BFD.TxInterval != iv {
+				if t.BFD.State != BFDStateUp || t.BFD.Polling || t.BFD.TxInterval != iv {
 					return false
 				}
 			}
@@ -309,7 +309,7 @@ func benchBFDCPU(b *testing.B, iv time.Duration) {
 			for {
 				select {
 				case raw := <-evs:
-					if ev, ok := raw.(*TargetEvent); ok && !ev.Initial && ev.BFD.State == BFDDown {
+					if ev, ok := raw.(*TargetEvent); ok && !ev.Initial && ev.BFD.State == BFDStateDown {
 						switch ev.BFD.Diag {
 						case BFDDiagControlDetectionExpired:
 							expired++

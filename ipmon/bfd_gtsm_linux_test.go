@@ -31,7 +31,7 @@ func TestBFDGTSM(t *testing.T) {
 	}))
 	defer unix.Close(fd)
 	var pkt [bfdHeaderLen]byte
-	encodeBFD(pkt[:], &bfdPacket{state: BFDDown, detectMult: 3, myDiscr: 77, desiredMinTx: time.Second, requiredMinRx: time.Second})
+	encodeBFD(pkt[:], &bfdPacket{state: BFDStateDown, detectMult: 3, myDiscr: 77, desiredMinTx: time.Second, requiredMinRx: time.Second})
 	dst := &unix.SockaddrInet4{Port: bfdControlPort, Addr: pr.NodeAddr4.As4()}
 	send := func(ttl int) {
 		require.NoError(t, unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TTL, ttl))
@@ -44,11 +44,11 @@ func TestBFDGTSM(t *testing.T) {
 
 	send(254)
 	time.Sleep(100 * time.Millisecond)
-	require.Equal(t, BFDDown, status().State)
+	require.Equal(t, BFDStateDown, status().State)
 	require.Zero(t, status().RemoteDiscr)
 	require.Zero(t, node.Snapshot().BFD.Received)
 
 	send(255)
-	require.Eventually(t, func() bool { s := status(); return s.State == BFDInit && s.RemoteDiscr == 77 }, 2*time.Second, 10*time.Millisecond, "%+v", status())
+	require.Eventually(t, func() bool { s := status(); return s.State == BFDStateInit && s.RemoteDiscr == 77 }, 2*time.Second, 10*time.Millisecond, "%+v", status())
 	require.NotZero(t, node.Snapshot().BFD.Received)
 }

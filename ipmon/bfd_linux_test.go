@@ -46,9 +46,9 @@ func TestBFDTwoPollers(t *testing.T) {
 		require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: fam.node, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
 	}
 	for _, fam := range []struct{ node, srv netip.Addr }{{pr.NodeAddr4, pr.ServerAddr4}, {pr.NodeAddr6, pr.ServerAddr6}} {
-		ev := wn.waitBFD(pr.NodeDev, fam.srv, BFDUp, 10*time.Second)
+		ev := wn.waitBFD(pr.NodeDev, fam.srv, BFDStateUp, 10*time.Second)
 		require.Equal(t, TargetUp, ev.State)
-		ws.waitBFD(pr.ServerDev, fam.node, BFDUp, 10*time.Second)
+		ws.waitBFD(pr.ServerDev, fam.node, BFDStateUp, 10*time.Second)
 		// Once the Poll Sequence is over, both ends run at 10 ms.
 		require.Eventually(t, func() bool {
 			for _, ts := range node.Snapshot().Targets {
@@ -62,17 +62,17 @@ func TestBFDTwoPollers(t *testing.T) {
 
 	// Silence: the server drops the IPv4 address, its packets stop.
 	require.NoError(t, pr.Server.DelAddr(pr.ServerDev, netip.PrefixFrom(pr.ServerAddr4, 24)))
-	ev := wn.waitBFDDiag(pr.NodeDev, pr.ServerAddr4, BFDDown, BFDDiagControlDetectionExpired, 5*time.Second)
+	ev := wn.waitBFDDiag(pr.NodeDev, pr.ServerAddr4, BFDStateDown, BFDDiagControlDetectionExpired, 5*time.Second)
 	require.Equal(t, TargetDown, ev.State)
 	require.NoError(t, pr.Server.AddAddr(pr.ServerDev, netip.PrefixFrom(pr.ServerAddr4, 24)))
-	ev = wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDUp, 10*time.Second)
+	ev = wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDStateUp, 10*time.Second)
 	require.Equal(t, TargetUp, ev.State)
 
 	// The server closes: AdminDown reaches the node on both families.
 	require.NoError(t, srv.Close())
 	for _, a := range []netip.Addr{pr.ServerAddr4, pr.ServerAddr6} {
-		ev := wn.waitBFDDiag(pr.NodeDev, a, BFDDown, BFDDiagNeighborSignaledDown, 2*time.Second)
-		require.Equal(t, BFDAdminDown, ev.BFD.RemoteState, a)
+		ev := wn.waitBFDDiag(pr.NodeDev, a, BFDStateDown, BFDDiagNeighborSignaledDown, 2*time.Second)
+		require.Equal(t, BFDStateAdminDown, ev.BFD.RemoteState, a)
 		require.Equal(t, TargetDown, ev.State)
 	}
 	s := node.Snapshot()
@@ -154,7 +154,7 @@ func TestBFDAgainstFRR(t *testing.T) {
 	up := func(what string) {
 		t.Helper()
 		for _, a := range []netip.Addr{b.srv4, b.srv6} {
-			ev := w.waitBFD("eth2", a, BFDUp, 15*time.Second)
+			ev := w.waitBFD("eth2", a, BFDStateUp, 15*time.Second)
 			require.Equal(t, TargetUp, ev.State, what)
 		}
 		require.Eventually(t, func() bool {
@@ -172,7 +172,7 @@ func TestBFDAgainstFRR(t *testing.T) {
 		for _, a := range []netip.Addr{b.srv4, b.srv6} {
 			// On a loaded machine a 10 ms session may flap by itself: wait
 			// for the down with the diagnostic the step causes.
-			ev := w.waitBFDDiag("eth2", a, BFDDown, diag, 5*time.Second)
+			ev := w.waitBFDDiag("eth2", a, BFDStateDown, diag, 5*time.Second)
 			require.Equal(t, TargetDown, ev.State, what)
 		}
 	}
@@ -196,7 +196,7 @@ func TestBFDAgainstFRR(t *testing.T) {
 		require.NoError(t, err)
 	}
 	down("bfdd shutdown", BFDDiagNeighborSignaledDown)
-	require.Equal(t, BFDAdminDown, w.last[key{"eth2", b.srv4, ProbeBFD}].BFD.RemoteState)
+	require.Equal(t, BFDStateAdminDown, w.last[key{"eth2", b.srv4, ProbeBFD}].BFD.RemoteState)
 	for _, p := range [][2]netip.Addr{{b.node4, b.srv4}, {b.node6, b.srv6}} {
 		_, err := frr.Vtysh("configure terminal", "bfd", fmt.Sprintf("peer %v local-address %v", p[0], p[1]), "no shutdown")
 		require.NoError(t, err)
@@ -240,7 +240,7 @@ func TestBFDSourceArrivesLater(t *testing.T) {
 	require.NoError(t, srv.Add(Target{Interface: pr.ServerDev, Addr: pr.NodeAddr4, Kind: ProbeBFD, Interval: 10 * time.Millisecond, FailAfter: 3, Passive: true}))
 	require.Equal(t, HoldNoSource, statsOf(t, node, tg).Hold)
 	require.NoError(t, pr.Node.AddAddr(pr.NodeDev, pr.NodePrefix4))
-	ev := wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDUp, 10*time.Second)
+	ev := wn.waitBFD(pr.NodeDev, pr.ServerAddr4, BFDStateUp, 10*time.Second)
 	require.Equal(t, TargetUp, ev.State)
 	require.Equal(t, HoldNone, ev.Hold)
 	ts := statsOf(t, node, tg)

@@ -28,16 +28,16 @@ type BFDState uint8
 
 // The session states, with their wire values.
 const (
-	// BFDAdminDown: the session is held down administratively (the local
+	// BFDStateAdminDown: the session is held down administratively (the local
 	// end was closed, or the peer says so).
-	BFDAdminDown BFDState = 0
-	// BFDDown: the session is down or just created.
-	BFDDown BFDState = 1
-	// BFDInit: the remote end is heard, the three-way handshake is not
+	BFDStateAdminDown BFDState = 0
+	// BFDStateDown: the session is down or just created.
+	BFDStateDown BFDState = 1
+	// BFDStateInit: the remote end is heard, the three-way handshake is not
 	// complete.
-	BFDInit BFDState = 2
-	// BFDUp: the session is up: the path works both ways.
-	BFDUp BFDState = 3
+	BFDStateInit BFDState = 2
+	// BFDStateUp: the session is up: the path works both ways.
+	BFDStateUp BFDState = 3
 )
 
 // BFDDiag is a BFD diagnostic code (RFC 5880 section 4.1): why the local

@@ -61,8 +61,8 @@ type bfdSession struct {
 func newBFDSession(cfg bfdConfig, discr uint32, jitter func() float64, first time.Time) *bfdSession {
 	s := &bfdSession{
 		cfg:         cfg,
-		state:       BFDDown,
-		remoteState: BFDDown,
+		state:       BFDStateDown,
+		remoteState: BFDStateDown,
 		localDiscr:  discr,
 		remoteMinRx: time.Microsecond, // initial value of RFC 5880 6.8.1
 		jitter:      jitter,
@@ -136,7 +136,7 @@ func (s *bfdSession) expire(now time.Time) bool {
 	}
 	s.detect = time.Time{}
 	s.remoteDiscr = 0
-	if s.state == BFDInit || s.state == BFDUp {
+	if s.state == BFDStateInit || s.state == BFDStateUp {
 		s.goDown(BFDDiagControlDetectionExpired, now)
 		return true
 	}
@@ -146,7 +146,7 @@ func (s *bfdSession) expire(now time.Time) bool {
 // goDown moves to Down with diag: the slow transmit interval again, and no
 // Poll Sequence (timers change freely while not Up).
 func (s *bfdSession) goDown(diag BFDDiag, now time.Time) {
-	s.state = BFDDown
+	s.state = BFDStateDown
 	s.localDiag = diag
 	s.polling = false
 	s.advTx = max(s.cfg.desiredMinTx, bfdSlowTx)
@@ -159,7 +159,7 @@ func (s *bfdSession) goDown(diag BFDDiag, now time.Time) {
 // Poll Sequence; a decrease of the transmit interval applies at once, an
 // increase when the Final arrives.
 func (s *bfdSession) goUp(now time.Time) {
-	s.state = BFDUp
+	s.state = BFDStateUp
 	s.localDiag = BFDDiagNone
 	s.everUp = true
 	s.setTimers(s.cfg.desiredMinTx, s.cfg.requiredMinRx, now)
@@ -170,7 +170,7 @@ func (s *bfdSession) goUp(now time.Time) {
 // receive interval take effect at once, the others when the Final
 // arrives.
 func (s *bfdSession) setTimers(tx, rx time.Duration, now time.Time) {
-	if s.state != BFDUp {
+	if s.state != BFDStateUp {
 		s.advTx, s.advRx = max(tx, bfdSlowTx), rx
 		s.useTx, s.useRx = s.advTx, s.advRx
 		return
@@ -193,7 +193,7 @@ func (s *bfdSession) setTimers(tx, rx time.Duration, now time.Time) {
 func (s *bfdSession) retune(cfg bfdConfig, now time.Time) {
 	wasPassive := s.cfg.passive
 	s.cfg = cfg
-	if s.state == BFDUp {
+	if s.state == BFDStateUp {
 		s.setTimers(cfg.desiredMinTx, cfg.requiredMinRx, now)
 	} else {
 		s.setTimers(cfg.desiredMinTx, cfg.requiredMinRx, now)
@@ -221,7 +221,7 @@ func (s *bfdSession) reschedule(now time.Time) {
 // the session state changed, and drop != bfdDropNone if the packet was
 // discarded.
 func (s *bfdSession) receive(pk *bfdPacket, now time.Time) (changed bool, drop bfdDrop) {
-	if pk.yourDiscr == 0 && pk.state != BFDDown && pk.state != BFDAdminDown {
+	if pk.yourDiscr == 0 && pk.state != BFDStateDown && pk.state != BFDStateAdminDown {
 		return false, bfdDropStateDiscr0
 	}
 	if pk.yourDiscr != 0 && pk.yourDiscr != s.localDiscr {
@@ -239,29 +239,29 @@ func (s *bfdSession) receive(pk *bfdPacket, now time.Time) (changed bool, drop b
 		s.polling = false
 		s.useTx, s.useRx = s.advTx, s.advRx
 	}
-	if s.state == BFDAdminDown {
+	if s.state == BFDStateAdminDown {
 		return false, bfdDropNone
 	}
 	old := s.state
-	if pk.state == BFDAdminDown {
-		if s.state != BFDDown {
+	if pk.state == BFDStateAdminDown {
+		if s.state != BFDStateDown {
 			s.goDown(BFDDiagNeighborSignaledDown, now)
 		}
 	} else {
 		switch s.state {
-		case BFDDown:
+		case BFDStateDown:
 			switch pk.state {
-			case BFDDown:
-				s.state = BFDInit
-			case BFDInit:
+			case BFDStateDown:
+				s.state = BFDStateInit
+			case BFDStateInit:
 				s.goUp(now)
 			}
-		case BFDInit:
-			if pk.state == BFDInit || pk.state == BFDUp {
+		case BFDStateInit:
+			if pk.state == BFDStateInit || pk.state == BFDStateUp {
 				s.goUp(now)
 			}
-		case BFDUp:
-			if pk.state == BFDDown {
+		case BFDStateUp:
+			if pk.state == BFDStateDown {
 				s.goDown(BFDDiagNeighborSignaledDown, now)
 			}
 		}
@@ -312,7 +312,7 @@ func (s *bfdSession) build(pk *bfdPacket, now time.Time) {
 // adminDown puts the session in AdminDown with diag 7 (6.8.16): the
 // packets sent from then on tell the peer to take its end down cleanly.
 func (s *bfdSession) adminDown() {
-	s.state = BFDAdminDown
+	s.state = BFDStateAdminDown
 	s.localDiag = BFDDiagAdminDown
 	s.polling, s.sendFinal = false, false
 	s.detect = time.Time{}

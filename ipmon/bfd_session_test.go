@@ -16,7 +16,7 @@ import (
 
 func TestBFDCodecRoundTrip(t *testing.T) {
 	in := bfdPacket{
-		diag: BFDDiagNeighborSignaledDown, state: BFDInit, poll: true, detectMult: 5,
+		diag: BFDDiagNeighborSignaledDown, state: BFDStateInit, poll: true, detectMult: 5,
 		myDiscr: 0x01020304, yourDiscr: 0xa0b0c0d0, desiredMinTx: 10 * time.Millisecond,
 		requiredMinRx: 20 * time.Millisecond, requiredMinEchoRx: 0,
 	}
@@ -56,7 +56,7 @@ func TestBFDCodecRoundTrip(t *testing.T) {
 // to the same mandatory section (the length aside).
 func FuzzDecodeBFD(f *testing.F) {
 	var b [bfdHeaderLen]byte
-	encodeBFD(b[:], &bfdPacket{state: BFDUp, detectMult: 3, myDiscr: 7, yourDiscr: 9, desiredMinTx: time.Second, requiredMinRx: time.Millisecond})
+	encodeBFD(b[:], &bfdPacket{state: BFDStateUp, detectMult: 3, myDiscr: 7, yourDiscr: 9, desiredMinTx: time.Second, requiredMinRx: time.Millisecond})
 	f.Add(b[:])
 	f.Add(b[:10])
 	f.Add(append(b[:], 0, 0))
@@ -96,30 +96,30 @@ func TestBFDReceptionTable(t *testing.T) {
 		diag      BFDDiag
 	}
 	rows := []row{
-		{BFDDown, BFDAdminDown, BFDDown, BFDDiagNone},
-		{BFDDown, BFDDown, BFDInit, BFDDiagNone},
-		{BFDDown, BFDInit, BFDUp, BFDDiagNone},
-		{BFDDown, BFDUp, BFDDown, BFDDiagNone},
-		{BFDInit, BFDAdminDown, BFDDown, BFDDiagNeighborSignaledDown},
-		{BFDInit, BFDDown, BFDInit, BFDDiagNone},
-		{BFDInit, BFDInit, BFDUp, BFDDiagNone},
-		{BFDInit, BFDUp, BFDUp, BFDDiagNone},
-		{BFDUp, BFDAdminDown, BFDDown, BFDDiagNeighborSignaledDown},
-		{BFDUp, BFDDown, BFDDown, BFDDiagNeighborSignaledDown},
-		{BFDUp, BFDInit, BFDUp, BFDDiagNone},
-		{BFDUp, BFDUp, BFDUp, BFDDiagNone},
-		{BFDAdminDown, BFDDown, BFDAdminDown, BFDDiagAdminDown},
-		{BFDAdminDown, BFDUp, BFDAdminDown, BFDDiagAdminDown},
+		{BFDStateDown, BFDStateAdminDown, BFDStateDown, BFDDiagNone},
+		{BFDStateDown, BFDStateDown, BFDStateInit, BFDDiagNone},
+		{BFDStateDown, BFDStateInit, BFDStateUp, BFDDiagNone},
+		{BFDStateDown, BFDStateUp, BFDStateDown, BFDDiagNone},
+		{BFDStateInit, BFDStateAdminDown, BFDStateDown, BFDDiagNeighborSignaledDown},
+		{BFDStateInit, BFDStateDown, BFDStateInit, BFDDiagNone},
+		{BFDStateInit, BFDStateInit, BFDStateUp, BFDDiagNone},
+		{BFDStateInit, BFDStateUp, BFDStateUp, BFDDiagNone},
+		{BFDStateUp, BFDStateAdminDown, BFDStateDown, BFDDiagNeighborSignaledDown},
+		{BFDStateUp, BFDStateDown, BFDStateDown, BFDDiagNeighborSignaledDown},
+		{BFDStateUp, BFDStateInit, BFDStateUp, BFDDiagNone},
+		{BFDStateUp, BFDStateUp, BFDStateUp, BFDDiagNone},
+		{BFDStateAdminDown, BFDStateDown, BFDStateAdminDown, BFDDiagAdminDown},
+		{BFDStateAdminDown, BFDStateUp, BFDStateAdminDown, BFDDiagAdminDown},
 	}
 	for _, r := range rows {
 		s := newBFDSession(cfg10ms(3), 11, fixedJitter(0.5), t0)
 		// Bring the session to the local state through real transitions.
 		switch r.local {
-		case BFDInit:
-			s.receive(&bfdPacket{state: BFDDown, detectMult: 3, myDiscr: 22, desiredMinTx: time.Second, requiredMinRx: time.Second}, t0)
-		case BFDUp:
-			s.receive(&bfdPacket{state: BFDInit, detectMult: 3, myDiscr: 22, yourDiscr: 11, desiredMinTx: time.Second, requiredMinRx: time.Second}, t0)
-		case BFDAdminDown:
+		case BFDStateInit:
+			s.receive(&bfdPacket{state: BFDStateDown, detectMult: 3, myDiscr: 22, desiredMinTx: time.Second, requiredMinRx: time.Second}, t0)
+		case BFDStateUp:
+			s.receive(&bfdPacket{state: BFDStateInit, detectMult: 3, myDiscr: 22, yourDiscr: 11, desiredMinTx: time.Second, requiredMinRx: time.Second}, t0)
+		case BFDStateAdminDown:
 			s.adminDown()
 		}
 		require.Equal(t, r.local, s.state, "setup %v", r)
@@ -135,11 +135,11 @@ func TestBFDReceptionTable(t *testing.T) {
 
 	// Your Discriminator 0 is only valid from a Down or AdminDown peer.
 	s := newBFDSession(cfg10ms(3), 11, fixedJitter(0.5), t0)
-	_, drop := s.receive(&bfdPacket{state: BFDUp, detectMult: 3, myDiscr: 22}, t0)
+	_, drop := s.receive(&bfdPacket{state: BFDStateUp, detectMult: 3, myDiscr: 22}, t0)
 	require.Equal(t, bfdDropStateDiscr0, drop)
-	_, drop = s.receive(&bfdPacket{state: BFDDown, detectMult: 3, myDiscr: 22, yourDiscr: 99}, t0)
+	_, drop = s.receive(&bfdPacket{state: BFDStateDown, detectMult: 3, myDiscr: 22, yourDiscr: 99}, t0)
 	require.Equal(t, bfdDropUnknown, drop)
-	require.Equal(t, BFDDown, s.state)
+	require.Equal(t, BFDStateDown, s.state)
 }
 
 // TestBFDDetectionExpiry: an Up session silent for the detection time goes
@@ -148,13 +148,13 @@ func TestBFDReceptionTable(t *testing.T) {
 func TestBFDDetectionExpiry(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	s := newBFDSession(cfg10ms(3), 11, fixedJitter(0.5), t0)
-	s.receive(&bfdPacket{state: BFDInit, detectMult: 4, myDiscr: 22, yourDiscr: 11, desiredMinTx: 25 * time.Millisecond, requiredMinRx: 10 * time.Millisecond}, t0)
-	require.Equal(t, BFDUp, s.state)
+	s.receive(&bfdPacket{state: BFDStateInit, detectMult: 4, myDiscr: 22, yourDiscr: 11, desiredMinTx: 25 * time.Millisecond, requiredMinRx: 10 * time.Millisecond}, t0)
+	require.Equal(t, BFDStateUp, s.state)
 	// Remote mult 4 x max(our 10 ms, remote's 25 ms).
 	require.Equal(t, 100*time.Millisecond, s.detectTime())
 	require.False(t, s.expire(t0.Add(100*time.Millisecond-time.Nanosecond)))
 	require.True(t, s.expire(t0.Add(100*time.Millisecond)))
-	require.Equal(t, BFDDown, s.state)
+	require.Equal(t, BFDStateDown, s.state)
 	require.Equal(t, BFDDiagControlDetectionExpired, s.localDiag)
 	require.Zero(t, s.remoteDiscr)
 	require.Equal(t, time.Second, s.advTx, "back to the slow rate while not Up")
@@ -273,12 +273,12 @@ func TestBFDSessionsSimulated(t *testing.T) {
 		l := &simLink{ends: [2]*simEnd{a, b}, delay: 100 * time.Microsecond}
 
 		bothUp := func() bool {
-			return a.s.state == BFDUp && b.s.state == BFDUp && !a.s.polling && !b.s.polling
+			return a.s.state == BFDStateUp && b.s.state == BFDStateUp && !a.s.polling && !b.s.polling
 		}
 		l.run(t, start.Add(10*time.Second), bothUp)
 		require.True(t, bothUp())
-		require.Equal(t, []BFDState{BFDUp}, a.changes, "the active end hears Init while Down: Up at once")
-		require.Equal(t, []BFDState{BFDInit, BFDUp}, b.changes, "passive end went Down -> Init -> Up")
+		require.Equal(t, []BFDState{BFDStateUp}, a.changes, "the active end hears Init while Down: Up at once")
+		require.Equal(t, []BFDState{BFDStateInit, BFDStateUp}, b.changes, "passive end went Down -> Init -> Up")
 		require.Less(t, time.Since(start), 3*time.Second, "up at the slow rate in a few packets")
 		// Negotiated: a sends every max(10 ms, b's 10 ms rx), b every
 		// max(20, 10) = 20 ms; a detects b after b's mult 5 x max(10, 20).
@@ -304,9 +304,9 @@ func TestBFDSessionsSimulated(t *testing.T) {
 		a.changes, b.changes = nil, nil
 		cut := time.Now()
 		l.cut = true
-		l.run(t, cut.Add(time.Second), func() bool { return a.s.state == BFDDown && b.s.state == BFDDown })
-		require.Equal(t, []BFDState{BFDDown}, a.changes)
-		require.Equal(t, []BFDState{BFDDown}, b.changes)
+		l.run(t, cut.Add(time.Second), func() bool { return a.s.state == BFDStateDown && b.s.state == BFDStateDown })
+		require.Equal(t, []BFDState{BFDStateDown}, a.changes)
+		require.Equal(t, []BFDState{BFDStateDown}, b.changes)
 		require.Equal(t, BFDDiagControlDetectionExpired, a.s.localDiag)
 		require.Equal(t, BFDDiagControlDetectionExpired, b.s.localDiag)
 		// Detection of the last of them: at most the detection time after
@@ -350,8 +350,8 @@ func TestBFDSessionsSimulated(t *testing.T) {
 		// AdminDown: b goes Down with neighbor-signaled-session-down.
 		a.changes, b.changes = nil, nil
 		a.s.adminDown()
-		l.run(t, time.Now().Add(time.Second), func() bool { return b.s.state == BFDDown })
-		require.Equal(t, BFDDown, b.s.state)
+		l.run(t, time.Now().Add(time.Second), func() bool { return b.s.state == BFDStateDown })
+		require.Equal(t, BFDStateDown, b.s.state)
 		require.Equal(t, BFDDiagNeighborSignaledDown, b.s.localDiag)
 	})
 }
@@ -364,11 +364,11 @@ func TestBFDPassiveSilent(t *testing.T) {
 	c.passive = true
 	s := newBFDSession(c, 1, fixedJitter(0), t0)
 	require.False(t, s.txDue(t0.Add(time.Hour)))
-	s.receive(&bfdPacket{state: BFDDown, detectMult: 3, myDiscr: 2, desiredMinTx: time.Second, requiredMinRx: time.Second}, t0)
+	s.receive(&bfdPacket{state: BFDStateDown, detectMult: 3, myDiscr: 2, desiredMinTx: time.Second, requiredMinRx: time.Second}, t0)
 	require.True(t, s.txDue(t0.Add(time.Second)))
 	var pk bfdPacket
 	s.build(&pk, t0.Add(time.Second))
-	require.Equal(t, BFDInit, pk.state)
+	require.Equal(t, BFDStateInit, pk.state)
 	require.Equal(t, uint32(2), pk.yourDiscr)
 	require.Equal(t, time.Second, pk.desiredMinTx, "at least 1 s while not Up")
 	require.Equal(t, 10*time.Millisecond, pk.requiredMinRx)
@@ -444,7 +444,7 @@ func TestBFDPollerSimulated(t *testing.T) {
 			}
 		}
 		start := time.Now()
-		ev := waitBFD(srvA, BFDUp)
+		ev := waitBFD(srvA, BFDStateUp)
 		require.Equal(t, TargetUp, ev.State)
 		require.Less(t, time.Since(start), 3*time.Second)
 		// Wait for the Poll Sequence to the fast timers.
@@ -464,7 +464,7 @@ func TestBFDPollerSimulated(t *testing.T) {
 		nf.cut.Store(true)
 		sf.cut.Store(true)
 		cut := time.Now()
-		ev = waitBFD(srvA, BFDDown)
+		ev = waitBFD(srvA, BFDStateDown)
 		require.Equal(t, TargetDown, ev.State)
 		require.Equal(t, BFDDiagControlDetectionExpired, ev.BFD.Diag)
 		require.LessOrEqual(t, time.Since(cut), 30*time.Millisecond+sf.delay, "detection time: remote mult x agreed interval")
@@ -472,7 +472,7 @@ func TestBFDPollerSimulated(t *testing.T) {
 
 		nf.cut.Store(false)
 		sf.cut.Store(false)
-		ev = waitBFD(srvA, BFDUp)
+		ev = waitBFD(srvA, BFDStateUp)
 		require.Equal(t, TargetUp, ev.State)
 
 		// Update slows the node's session to 50 ms x 4 through a Poll
@@ -487,20 +487,20 @@ func TestBFDPollerSimulated(t *testing.T) {
 		}
 		require.True(t, settled(), "node %+v srv %+v", node.Snapshot().Targets[0].BFD, srv.Snapshot().Targets[0].BFD)
 		require.Equal(t, TargetUp, node.Snapshot().Targets[0].State)
-		require.Equal(t, BFDUp, srv.Snapshot().Targets[0].BFD.State)
+		require.Equal(t, BFDStateUp, srv.Snapshot().Targets[0].BFD.State)
 
 		require.NoError(t, srv.Remove(Target{Interface: "eth2", Addr: nodeA, Kind: ProbeBFD}))
-		ev = waitBFD(srvA, BFDDown)
+		ev = waitBFD(srvA, BFDStateDown)
 		require.Equal(t, TargetDown, ev.State)
 		require.Equal(t, BFDDiagNeighborSignaledDown, ev.BFD.Diag)
-		require.Equal(t, BFDAdminDown, ev.BFD.RemoteState)
+		require.Equal(t, BFDStateAdminDown, ev.BFD.RemoteState)
 
 		time.Sleep(time.Until(start.Add(5 * time.Second)))
 		st = node.Snapshot()
 		require.Equal(t, silent, st.Targets[1].Target.Addr)
 		require.Equal(t, TargetUnverified, st.Targets[1].State)
 		require.Equal(t, 4*time.Second, st.Targets[1].LastChange.Sub(start))
-		require.Equal(t, BFDDown, st.Targets[1].BFD.State)
+		require.Equal(t, BFDStateDown, st.Targets[1].BFD.State)
 		require.NotZero(t, st.BFD.Received)
 		require.Zero(t, st.BFD.Malformed+st.BFD.Unknown+st.BFD.WrongInterface)
 

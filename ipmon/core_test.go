@@ -275,6 +275,7 @@ func TestStuckSubscriberDropEvent(t *testing.T) {
 		}
 		require.False(t, afterDrop, "a drop event is followed by the event that fit")
 		require.Positive(t, dropped, "the subscriber is told what it lost")
+		require.Equal(t, dropped, p.Snapshot().EventsDropped, "Snapshot counts what the subscriber was told")
 		require.True(t, last.Removed, "the latest state arrives")
 		require.LessOrEqual(t, targets, fanout.DefaultLimit+2)
 	})
@@ -440,7 +441,7 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, "bfd", ProbeBFD.String())
 	require.Equal(t, []string{"any", "all", "quorum"}, []string{RuleAny.String(), RuleAll.String(), RuleQuorum.String()})
 	require.Equal(t, "TargetState(9)", TargetState(9).String())
-	for _, m := range []encoding.TextMarshaler{ModeUnprivileged, ProbeLinkLocalEcho, TargetUnverified, RuleQuorum, HoldNoSource, BFDInit, BFDDiagPathDown} {
+	for _, m := range []encoding.TextMarshaler{ModeUnprivileged, ProbeLinkLocalEcho, TargetUnverified, RuleQuorum, HoldNoSource, BFDStateInit, BFDDiagPathDown} {
 		b, err := m.MarshalText()
 		require.NoError(t, err)
 		require.Equal(t, m.(fmt.Stringer).String(), string(b))

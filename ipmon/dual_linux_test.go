@@ -85,10 +85,10 @@ func TestLabTwoInterfacesOneSubnet(t *testing.T) {
 				}
 				for _, iface := range p.Snapshot().Interfaces {
 					want := netpulse.VerdictAlive
-					if iface.Name == "eth3" {
+					if iface.Interface.Name == "eth3" {
 						want = netpulse.VerdictDead
 					}
-					require.Equal(t, want, iface.Verdict, "%s: %s", what, iface.Name)
+					require.Equal(t, want, iface.Verdict, "%s: %s", what, iface.Interface.Name)
 				}
 				require.NoError(t, repair(), what)
 				waitAll("eth3", TargetUp)

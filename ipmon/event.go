@@ -76,14 +76,17 @@ type VerdictEvent struct {
 	Rule VerdictRule
 	// Evidence lists the interface's targets and their states when the
 	// verdict was decided, sorted by address, then kind.
-	Evidence []Evidence
+	Evidence []TargetEvidence
 }
 
 // EventTime returns e.Time.
 func (e *VerdictEvent) EventTime() time.Time { return e.Time }
 
-// Evidence is one target's part in an interface verdict.
-type Evidence struct {
+// TargetEvidence is one target's part in an interface verdict (the
+// interface's evidence as a whole is a netpulse.Evidence).
+type TargetEvidence struct {
+	// Addr, Kind and State are the target's address, probe kind and state
+	// when the verdict was decided.
 	Addr  netip.Addr
 	Kind  ProbeKind
 	State TargetState
@@ -91,8 +94,8 @@ type Evidence struct {
 
 // Snapshot is the Poller's state at one moment.
 type Snapshot struct {
-	// At is when the snapshot was taken.
-	At time.Time
+	// Time is when the snapshot was taken.
+	Time time.Time
 	// Mode is the socket mode in use (ModeRaw or ModeUnprivileged).
 	Mode Mode
 	// StrictIngress echoes the configuration.
@@ -101,7 +104,7 @@ type Snapshot struct {
 	Targets []TargetStats
 	// Interfaces lists every interface with at least one target, sorted by
 	// name.
-	Interfaces []InterfaceStatus
+	Interfaces []VerdictStatus
 	// Sent counts probes sent; SendErrors the sends the kernel refused;
 	// Received the replies accepted.
 	Sent, SendErrors, Received uint64
@@ -129,6 +132,10 @@ type Snapshot struct {
 	// it stopped being OK.
 	Condition       netpulse.Condition
 	ConditionFaults uint64
+	// EventsDropped counts events dropped for subscribers that fell behind
+	// by more than their queue's cap (a *netpulse.DropEvent told each
+	// subscriber); folded events are not counted.
+	EventsDropped uint64
 }
 
 // Drops counts packets that did not count as replies, by reason.
@@ -201,10 +208,14 @@ type TargetStats struct {
 	BFD BFDStatus
 }
 
-// InterfaceStatus is one interface's IP verdict and the counts behind it.
-type InterfaceStatus struct {
-	Name string
-	// Verdict is the interface's verdict, as in VerdictEvent.
+// VerdictStatus is one interface's IP verdict and the counts behind it.
+type VerdictStatus struct {
+	// Interface is the interface: its name, and its index in the Poller's
+	// namespace (0 when no interface of that name exists there), as in
+	// VerdictEvent.
+	Interface netpulse.Interface
+	// Verdict is the interface's verdict, as in VerdictEvent; Rule the
+	// rule that decided it.
 	Verdict netpulse.Verdict
 	Rule    VerdictRule
 	// LastChange is when Verdict last changed.

@@ -52,7 +52,7 @@ const barrierTimeout = time.Second
 // before it was called.
 func (t *linuxTransport) sync() error {
 	if t.closing.Load() {
-		return ErrClosed
+		return errClosed
 	}
 	t.bar.mu.Lock()
 	t.bar.seq++
@@ -75,7 +75,7 @@ func (t *linuxTransport) sync() error {
 		case <-ch:
 			return nil
 		case <-t.p.done:
-			return ErrClosed
+			return errClosed
 		case <-timer.C:
 		}
 	}
@@ -93,7 +93,7 @@ func (t *linuxTransport) dumpTable() error {
 	t.lk.Lock()
 	defer t.lk.Unlock()
 	if t.closed {
-		return ErrClosed
+		return errClosed
 	}
 	for try := 0; ; try++ {
 		links, err := t.rt.Link.List()

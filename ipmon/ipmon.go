@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -30,7 +31,8 @@ const (
 )
 
 // Sentinel errors. Every error returned by this package wraps one of them (or
-// a system error such as os.ErrPermission), so test them with errors.Is.
+// a system error such as os.ErrPermission, or net.ErrClosed once the Poller
+// is closed), so test them with errors.Is.
 var (
 	// ErrInvalidTarget: a target is malformed or out of range (multicast,
 	// broadcast, unspecified, wrong family, bad durations or thresholds).
@@ -47,9 +49,11 @@ var (
 	ErrExists = errors.New("ipmon: target already added")
 	// ErrNotFound: Remove or Update of a target that was not added.
 	ErrNotFound = errors.New("ipmon: no such target")
-	// ErrClosed: the Poller is closed.
-	ErrClosed = errors.New("ipmon: poller closed")
 )
+
+// errClosed is what every method of a closed Poller returns: net.ErrClosed,
+// the one "closed" of the standard library and of every netpulse package.
+var errClosed = fmt.Errorf("ipmon: poller closed: %w", net.ErrClosed)
 
 // errInvalidConfig is what every Config error wraps.
 var errInvalidConfig error = invalidError("ipmon: invalid config")
@@ -157,6 +161,7 @@ const (
 // TargetUnverified count against; TargetUnknown counts as "could still be
 // up". See Decide for how the counts become a verdict.
 type VerdictRule struct {
+	// Kind is the rule: RuleAny, RuleAll or RuleQuorum.
 	Kind RuleKind
 	// N is the quorum for Kind == RuleQuorum (at least 1).
 	N int
@@ -242,9 +247,9 @@ type Config struct {
 	InterfaceVerdict map[string]VerdictRule
 }
 
-// Validate checks c as given (zero fields stand for their defaults). Every
-// error it returns satisfies errors.Is(err, os.ErrInvalid). A nil Config is
-// valid. Open calls it.
+// Validate reports whether c is a valid configuration (nil is: the
+// defaults; a zero field stands for its default). Every error it returns
+// wraps os.ErrInvalid. Open validates its Config with it.
 func (c *Config) Validate() error {
 	_, err := c.withDefaults()
 	return err
@@ -394,9 +399,9 @@ func (t Target) key() key { return key{t.Interface, t.Addr, t.Kind} }
 
 func (k key) core() core.Key { return core.Key{Iface: k.iface, Addr: k.addr, Kind: int(k.kind)} }
 
-// CompareEvidence orders evidence by address, then kind: the order of
+// CompareTargetEvidence orders evidence by address, then kind: the order of
 // VerdictEvent.Evidence.
-func CompareEvidence(a, b Evidence) int {
+func CompareTargetEvidence(a, b TargetEvidence) int {
 	if c := a.Addr.Compare(b.Addr); c != 0 {
 		return c
 	}

@@ -276,7 +276,7 @@ func newPoller(cfg Config, tr transport) (*Poller, error) {
 // address becomes local later is held (HoldLocal); see Hold.
 // It returns an error wrapping ErrInvalidTarget (malformed target, multicast,
 // broadcast, unspecified, wrong family), ErrLocalAddress (an address of
-// this host), ErrUnknownInterface, ErrExists or ErrClosed.
+// this host), ErrUnknownInterface, ErrExists or net.ErrClosed.
 func (p *Poller) Add(t Target) error {
 	t, err := t.normalize(&p.cfg)
 	if err != nil {
@@ -285,7 +285,7 @@ func (p *Poller) Add(t Target) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return ErrClosed
+		return errClosed
 	}
 	if _, ok := p.targets[t.key()]; ok {
 		p.mu.Unlock()
@@ -308,7 +308,7 @@ func (p *Poller) Add(t Target) error {
 	if p.closed || p.targets[t.key()] != nil {
 		p.tr.detach(tg)
 		if p.closed {
-			return ErrClosed
+			return errClosed
 		}
 		return fmt.Errorf("%w: %v", ErrExists, t)
 	}
@@ -340,7 +340,7 @@ func (p *Poller) Add(t Target) error {
 
 // Remove stops probing the target identified by t's Interface, Addr and Kind
 // (other fields are ignored). Subscribers get an event with Removed set. It
-// returns an error wrapping ErrNotFound or ErrClosed.
+// returns an error wrapping ErrNotFound or net.ErrClosed.
 func (p *Poller) Remove(t Target) error {
 	t, err := identity(t)
 	if err != nil {
@@ -349,7 +349,7 @@ func (p *Poller) Remove(t Target) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ErrClosed
+		return errClosed
 	}
 	tg := p.targets[t.key()]
 	if tg == nil {
@@ -383,7 +383,7 @@ func (p *Poller) Remove(t Target) error {
 // Interval, Timeout, FailAfter, RecoverAfter and Source. Its state and
 // statistics are kept; if Interval or Timeout change, replies to probes in
 // flight count as late. It returns an error wrapping ErrNotFound,
-// ErrInvalidTarget, ErrLocalAddress or ErrClosed.
+// ErrInvalidTarget, ErrLocalAddress or net.ErrClosed.
 func (p *Poller) Update(t Target) error {
 	t, err := t.normalize(&p.cfg)
 	if err != nil {
@@ -392,7 +392,7 @@ func (p *Poller) Update(t Target) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return ErrClosed
+		return errClosed
 	}
 	old := p.targets[t.key()]
 	p.mu.Unlock()
@@ -413,7 +413,7 @@ func (p *Poller) Update(t Target) error {
 	if p.closed || p.targets[t.key()] != old {
 		p.tr.detach(probe)
 		if p.closed {
-			return ErrClosed
+			return errClosed
 		}
 		return fmt.Errorf("%w: %v", ErrNotFound, t)
 	}
@@ -825,12 +825,12 @@ func (p *Poller) verdictEvent(is *ifaceState, prev netpulse.Verdict, now time.Ti
 		Verdict:   is.verdict,
 		Previous:  prev,
 		Rule:      is.rule,
-		Evidence:  make([]Evidence, 0, len(is.targets)),
+		Evidence:  make([]TargetEvidence, 0, len(is.targets)),
 	}
 	for _, tg := range is.targets {
-		ev.Evidence = append(ev.Evidence, Evidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
+		ev.Evidence = append(ev.Evidence, TargetEvidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
 	}
-	slices.SortFunc(ev.Evidence, CompareEvidence)
+	slices.SortFunc(ev.Evidence, CompareTargetEvidence)
 	return ev
 }
 
@@ -908,7 +908,8 @@ func (p *Poller) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Snapshot{
-		At:              time.Now(),
+		Time:            time.Now(),
+		EventsDropped:   p.hub.Dropped(),
 		Mode:            p.tr.mode(),
 		StrictIngress:   p.cfg.StrictIngress,
 		Sent:            p.sent,
@@ -934,8 +935,8 @@ func (p *Poller) Snapshot() Snapshot {
 	for _, name := range p.sortedIfaces() {
 		is := p.ifaces[name]
 		up, down, unv, unk := is.counts()
-		s.Interfaces = append(s.Interfaces, InterfaceStatus{
-			Name: name, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
+		s.Interfaces = append(s.Interfaces, VerdictStatus{
+			Interface: netpulse.Interface{Index: p.tr.index(name), Name: name}, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
 			Targets: len(is.targets), Up: up, Down: down, Unverified: unv, Unknown: unk,
 		})
 	}

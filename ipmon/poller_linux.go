@@ -594,7 +594,7 @@ func (t *linuxTransport) attach(tg *target) error {
 		return t.err6
 	}
 	if t.isClosed() {
-		return ErrClosed
+		return errClosed
 	}
 	idx, hw, err := t.checkTarget(tgt)
 	if err != nil {
@@ -661,7 +661,7 @@ func (t *linuxTransport) bindTx(tg *target, hw net.HardwareAddr, v6 bool) error 
 	t.lk.Lock()
 	defer t.lk.Unlock()
 	if t.closed {
-		return ErrClosed
+		return errClosed
 	}
 	switch {
 	case tg.t.Kind == ProbeARP:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/netpulse/netpulse"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -171,7 +172,7 @@ func TestLabCloseWithManyTargets(t *testing.T) {
 	require.NoError(t, p.Close(), "Close is idempotent")
 	for range sub {
 	}
-	require.ErrorIs(t, p.Add(Target{Addr: base, Interface: "eth2"}), ErrClosed)
+	require.ErrorIs(t, p.Add(Target{Addr: base, Interface: "eth2"}), net.ErrClosed)
 	_, ok := <-p.Subscribe(context.Background())
 	require.False(t, ok, "Subscribe after Close returns a closed channel")
 }

@@ -413,7 +413,7 @@ func (c *core) snapshot() Snapshot {
 	slices.SortFunc(s.Links, func(a, b State) int { return a.Index - b.Index })
 	s.Counters.Events = c.st.Events()
 	s.Counters.Coalesced = c.st.Coalesced()
-	s.Counters.QueueDrops = c.st.Dropped()
+	s.Counters.EventsDropped = c.st.Dropped()
 	return s
 }
 

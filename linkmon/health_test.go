@@ -110,7 +110,7 @@ func TestQueueCapUnderChurn(t *testing.T) {
 		c.apply(msg(2, "eth2", true, false), time.Now()) // the latest state of eth2
 		synctest.Wait()
 		snap := c.snapshot()
-		require.Positive(t, snap.Counters.QueueDrops)
+		require.Positive(t, snap.Counters.EventsDropped)
 		var told uint64
 		var got []*LinkEvent
 		drop := false
@@ -134,7 +134,7 @@ func TestQueueCapUnderChurn(t *testing.T) {
 			break
 		}
 		require.False(t, drop, "a drop event is followed by the event that fit")
-		require.Equal(t, snap.Counters.QueueDrops, told, "every drop told to the subscriber")
+		require.Equal(t, snap.Counters.EventsDropped, told, "every drop told to the subscriber")
 		require.Equal(t, uint64(1+2*churn+1), uint64(len(got))+told+snap.Counters.Coalesced, "every event delivered, merged or counted")
 		last := got[len(got)-1]
 		require.Equal(t, "eth2", last.State.Name)

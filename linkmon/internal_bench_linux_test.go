@@ -15,18 +15,8 @@ import (
 // BenchmarkCheckQuery times one carrier check: an RTM_GETLINK for one
 // device and the application of its reply (no change, so no event).
 func BenchmarkCheckQuery(b *testing.B) {
-	lab := netlab.New(b)
-	node, err := lab.NewNS("node")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sw, err := lab.NewNS("sw")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := lab.Veth(node, "eth3", sw, "p3", &netlab.VethOptions{NICLike: true}); err != nil {
-		b.Fatal(err)
-	}
+	node := netlab.NewPair(b, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{
+		{Name: "eth3", Peer: "p3", Veth: &netlab.VethOptions{NICLike: true}}}}).Node
 	w, err := Open(context.Background(), &Config{NetNS: node.FD(), NoCarrierCheck: true})
 	if err != nil {
 		b.Fatal(err)
@@ -78,18 +68,8 @@ func BenchmarkEventPath(b *testing.B) {
 // BenchmarkGlinkProbe times one ETHTOOL_GLINK ioctl, the cheap first step of
 // a carrier check.
 func BenchmarkGlinkProbe(b *testing.B) {
-	lab := netlab.New(b)
-	node, err := lab.NewNS("node")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sw, err := lab.NewNS("sw")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := lab.Veth(node, "eth3", sw, "p3", &netlab.VethOptions{NICLike: true}); err != nil {
-		b.Fatal(err)
-	}
+	node := netlab.NewPair(b, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{
+		{Name: "eth3", Peer: "p3", Veth: &netlab.VethOptions{NICLike: true}}}}).Node
 	var p *glinkProbe
 	if err := node.Do(func() error { var err error; p, err = openGlinkProbe(); return err }); err != nil {
 		b.Fatal(err)
@@ -114,14 +94,11 @@ func BenchmarkCheckCPU(b *testing.B) {
 			name = "getlink"
 		}
 		b.Run(name, func(b *testing.B) {
-			lab := netlab.New(b)
-			node, _ := lab.NewNS("node")
-			sw, _ := lab.NewNS("sw")
+			var links []netlab.PairLink
 			for i := range 8 {
-				if err := lab.Veth(node, fmt.Sprintf("eth%d", i), sw, fmt.Sprintf("p%d", i), &netlab.VethOptions{NICLike: true}); err != nil {
-					b.Fatal(err)
-				}
+				links = append(links, netlab.PairLink{Name: fmt.Sprintf("eth%d", i), Peer: fmt.Sprintf("p%d", i), Veth: &netlab.VethOptions{NICLike: true}})
 			}
+			node := netlab.NewPair(b, netlab.PairOptions{Peer: "sw", Links: links}).Node
 			w, err := Open(context.Background(), &Config{NetNS: node.FD()})
 			if err != nil {
 				b.Fatal(err)

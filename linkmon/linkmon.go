@@ -505,10 +505,10 @@ type Counters struct {
 	Checks, CheckChanges uint64
 	// Coalesced counts events merged into a later one for a slow subscriber.
 	Coalesced uint64
-	// QueueDrops counts events dropped for subscribers that fell behind by
+	// EventsDropped counts events dropped for subscribers that fell behind by
 	// more than their queue's cap (a *netpulse.DropEvent tells each
 	// subscriber).
-	QueueDrops uint64
+	EventsDropped uint64
 	// Reopens counts reopened sockets after a fatal error.
 	Reopens uint64
 	// Dropped counts malformed or foreign netlink messages ignored.

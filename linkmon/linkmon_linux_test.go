@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +28,8 @@ type pair struct {
 
 func newPair(t testing.TB) *pair {
 	t.Helper()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	return &pair{lab, node, sw}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw"})
+	return &pair{pr.Lab, pr.Node, pr.Peer}
 }
 
 func (p *pair) veth(t testing.TB, n int, nicLike bool) {
@@ -240,7 +237,10 @@ func TestSubscribeDuringChanges(t *testing.T) {
 	defer cancel()
 	results := make(chan result, 10)
 	var subs sync.WaitGroup
+	var final atomic.Int32 // subscribers whose last events are the final state
 	for i := 0; i < 10; i++ {
+		// A sleep that is the scenario: subscribers join at different
+		// points of the changes.
 		time.Sleep(5 * time.Millisecond)
 		src := w
 		if i%2 == 1 { // a watcher opened during the changes
@@ -253,6 +253,7 @@ func TestSubscribeDuringChanges(t *testing.T) {
 			last := map[string]linkmon.State{}
 			var err error
 			initial := true
+			wasFinal := false
 			for e := range ch {
 				ev, isLink := e.(*linkmon.LinkEvent)
 				if !isLink {
@@ -270,6 +271,15 @@ func TestSubscribeDuringChanges(t *testing.T) {
 					err = fmt.Errorf("%s: event does not chain: previous %+v, had %+v", ev.State.Name, key(ev.Previous), key(l))
 				}
 				last[ev.State.Name] = ev.State
+				isFinal := last["eth2"].Carrier && last["eth3"].Carrier
+				if isFinal != wasFinal {
+					if isFinal {
+						final.Add(1)
+					} else {
+						final.Add(-1)
+					}
+					wasFinal = isFinal
+				}
 			}
 			results <- result{last, err}
 		}()
@@ -286,7 +296,10 @@ func TestSubscribeDuringChanges(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
+	// Readiness instead of a sleep: every subscriber has received the
+	// final state (the kernel's changes are over and the table settled).
+	require.Eventually(t, func() bool { return final.Load() == 10 }, 10*time.Second, time.Millisecond,
+		"every subscriber receives the final state")
 	cancel()
 	subs.Wait()
 	close(results)
@@ -364,6 +377,7 @@ func TestOverrunRecovery(t *testing.T) {
 	defer cancel()
 	chs := []<-chan netpulse.Event{w.Subscribe(ctx), w.Subscribe(ctx)}
 	lasts := make([]map[string]linkmon.State, len(chs))
+	var lastsMu sync.Mutex
 	var subs sync.WaitGroup
 	for i, ch := range chs {
 		lasts[i] = map[string]linkmon.State{}
@@ -372,7 +386,9 @@ func TestOverrunRecovery(t *testing.T) {
 			defer subs.Done()
 			for e := range ch {
 				if ev, ok := e.(*linkmon.LinkEvent); ok {
+					lastsMu.Lock()
 					lasts[i][ev.State.Name] = ev.State
+					lastsMu.Unlock()
 				}
 			}
 		}()
@@ -407,7 +423,20 @@ func TestOverrunRecovery(t *testing.T) {
 	t.Logf("counters: %+v", snap.Counters)
 	require.Positive(t, snap.Counters.Overruns, "the flood must overrun a 2304-byte buffer")
 	require.True(t, snap.Condition.OK)
-	time.Sleep(100 * time.Millisecond)
+	// Readiness instead of a sleep: both subscribers have received the
+	// final state.
+	require.Eventually(t, func() bool {
+		lastsMu.Lock()
+		defer lastsMu.Unlock()
+		for i := range lasts {
+			for n, c := range want {
+				if lasts[i][n].Carrier != c || !lasts[i][n].Present {
+					return false
+				}
+			}
+		}
+		return true
+	}, 10*time.Second, time.Millisecond, "both subscribers receive the final state")
 	cancel()
 	subs.Wait()
 	for i := range lasts {
@@ -466,7 +495,19 @@ func TestCloseDuringFlood(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Readiness instead of a sleep: the flood is under way (the watcher
+	// has delivered twenty changes) when Close is called.
+	changes := 0
+	for deadline := time.After(10 * time.Second); changes < 20; {
+		select {
+		case e := <-ch:
+			if ev, ok := e.(*linkmon.LinkEvent); ok && !ev.Initial && ev.State.Name != "lo" {
+				changes++
+			}
+		case <-deadline:
+			t.Fatalf("the flood made %d changes in 10 s", changes)
+		}
+	}
 	start := time.Now()
 	require.NoError(t, w.Close())
 	took := time.Since(start)

@@ -37,12 +37,8 @@ func TestNetNSDuplicateIsNeverZero(t *testing.T) {
 }
 
 func fd0Child(t *testing.T) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "fdz2", sw, "pfdz2", nil))
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "fdz2", Peer: "pfdz2"}}})
+	node := pr.Node
 	require.NoError(t, unix.Close(0)) // as if started with <&-
 	w, err := Open(context.Background(), &Config{NetNS: node.FD()})
 	require.NoError(t, err)

@@ -39,12 +39,8 @@ func nsFDs(t *testing.T, fd int) int {
 // Close.
 func TestNetNSDescriptorIsDuplicated(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node, sw := pr.Node, pr.Peer
 
 	mine, err := unix.FcntlInt(uintptr(node.FD()), unix.F_DUPFD_CLOEXEC, 0)
 	require.NoError(t, err)

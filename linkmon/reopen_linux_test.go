@@ -18,12 +18,8 @@ import (
 // health, reopen with backoff, resynchronise and keep delivering events.
 func TestReopenAfterFatalSocketError(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node, sw := pr.Node, pr.Peer
 	w, err := Open(context.Background(), &Config{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer w.Close()
@@ -80,12 +76,8 @@ func TestReopenAfterFatalSocketError(t *testing.T) {
 // again by pointing it back at the namespace.
 func TestStuckReopenIsEvented(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node, sw := pr.Node, pr.Peer
 	w, err := Open(context.Background(), &Config{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer w.Close()

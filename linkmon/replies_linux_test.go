@@ -21,12 +21,8 @@ import (
 // of FuzzReplies).
 func TestCaptureReplies(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	sw, err := lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node, sw := pr.Node, pr.Peer
 	require.NoError(t, node.Bridge("br0"))
 	require.NoError(t, node.AddLinkOfKind("ifb0", "ifb"))
 	idx, err := node.Index("eth2")

@@ -62,7 +62,7 @@ func (w *Watcher) Snapshot() Snapshot {
 // capped (16384 events, or twice the links at subscription if more): a
 // subscriber that stops reading without cancelling loses the oldest events,
 // superseded ones first, and is told by a *netpulse.DropEvent
-// (Counters.QueueDrops). Events are shared by every subscriber: never
+// (Counters.EventsDropped). Events are shared by every subscriber: never
 // modify one.
 func (w *Watcher) Subscribe(ctx context.Context) <-chan netpulse.Event { return w.c.subscribe(ctx) }
 

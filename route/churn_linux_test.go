@@ -23,21 +23,18 @@ import (
 // kernel order included.
 func TestViewFollowsRandomChurn(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	var idx []int
+	var links []netlab.PairLink
 	for i, l := range []string{"l0", "l1", "l2"} {
-		require.NoError(t, lab.Veth(node, l, peer, "p"+l, nil))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("198.19.%d.1/24", i))))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("2001:db8:ff:%d::1/64", i))))
-		x, err := node.Index(l)
-		require.NoError(t, err)
-		idx = append(idx, x)
+		links = append(links, netlab.PairLink{Name: l, Addrs: []netip.Prefix{
+			netip.MustParsePrefix(fmt.Sprintf("198.19.%d.1/24", i)), netip.MustParsePrefix(fmt.Sprintf("2001:db8:ff:%d::1/64", i))}})
 	}
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: links})
+	node := pr.Node
+	var idx []int
+	for _, l := range pr.Links {
+		idx = append(idx, l.Index)
+	}
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	c, err := node.Dial()
@@ -94,7 +91,7 @@ func TestViewFollowsRandomChurn(t *testing.T) {
 		trace = append(trace, fmt.Sprintf("%s %v: %v", op, r, err))
 		if i%250 == 249 {
 			want := func() []Route {
-				f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+				f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 				require.NoError(t, err)
 				defer f.Close()
 				return f.Routes()

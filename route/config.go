@@ -7,13 +7,15 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // ViewConfig configures a View. A nil *ViewConfig means defaults.
 type ViewConfig struct {
 	// NetNS is a file descriptor of the network namespace to watch
 	// (e.g. from /var/run/netns/NAME); 0 means the caller's namespace.
-	// NewView duplicates it (F_DUPFD_CLOEXEC): the caller may close it
+	// OpenView duplicates it (F_DUPFD_CLOEXEC): the caller may close it
 	// afterwards.
 	NetNS int
 
@@ -55,7 +57,8 @@ const DefaultCoalesce = 10 * time.Millisecond
 
 // Validate reports whether c is a valid configuration (nil is: the
 // defaults): no negative buffer, window or descriptor, no table 0. Every
-// error it returns wraps os.ErrInvalid.
+// error it returns wraps os.ErrInvalid. OpenView validates its ViewConfig
+// with it.
 func (c *ViewConfig) Validate() error {
 	_, err := c.withDefaults()
 	return err
@@ -104,7 +107,9 @@ func (c *ViewConfig) withDefaults() (ViewConfig, error) {
 // errors.ErrUnsupported off Linux. A bad configuration is not an *Error:
 // it wraps os.ErrInvalid (ViewConfig.Validate, SteererConfig.Validate).
 type Error struct {
-	Op  string
+	// Op is what failed, e.g. "dump routes", "enter namespace".
+	Op string
+	// Err is the cause.
 	Err error
 }
 
@@ -127,6 +132,8 @@ func wrapErr(op string, err error) error {
 
 // ViewSnapshot holds a view's counters.
 type ViewSnapshot struct {
+	// Time is when the snapshot was taken.
+	Time time.Time
 	// Routes is the number of routes in the first table.
 	Routes int
 	// Overruns counts ENOBUFS on the notification socket (each followed by
@@ -148,10 +155,11 @@ type ViewSnapshot struct {
 	LastError error
 	// Updates counts changes delivered to subscribers.
 	Updates uint64
-	// Failing is true while the view cannot follow the kernel: its
-	// notification socket fails or a dump fails (LastError says why).
+	// Condition is the view's own condition: OK is false while the view
+	// cannot follow the kernel, because its notification socket fails or
+	// a dump fails (Err and LastError say why, Since since when).
 	// Subscribers receive a *netpulse.ConditionEvent when it changes.
-	Failing bool
+	Condition netpulse.Condition
 	// Refreshes counts completed re-reads after link, address or netconf
 	// changes (of the interfaces concerned, or full dumps).
 	Refreshes uint64

@@ -21,7 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrInvalid, "%+v", c)
 		var re *Error
 		require.False(t, errors.As(err, &re), "%v", err)
-		_, err = NewView(t.Context(), c)
+		_, err = OpenView(t.Context(), c)
 		require.ErrorIs(t, err, os.ErrInvalid)
 	}
 
@@ -32,7 +32,7 @@ func TestConfigValidate(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, netpulse.Markers{}.WithDefaults(), c.Markers, "zero markers: the defaults")
 	require.Equal(t, Protocol(241), c.protocol())
-	require.Equal(t, 64, c.EventBuffer)
+	require.Equal(t, 64, c.Buffer)
 	mine := netpulse.Markers{RouteProtocol: 200, RouteMetric: 5, SysctlTable: 1000}
 	c, err = (&SteererConfig{Prefixes: pfx, Interfaces: []string{"eth2"}, Markers: mine}).withDefaults()
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func TestConfigValidate(t *testing.T) {
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.1/32")}, Interfaces: []string{"eth2"}},
 		{Prefixes: pfx, Interfaces: []string{"a/b"}},
 		{Prefixes: pfx, Interfaces: []string{"eth2"}, Markers: netpulse.Markers{RouteProtocol: uint8(ProtocolStatic)}},
-		{Prefixes: pfx, Interfaces: []string{"eth2"}, EventBuffer: -1},
+		{Prefixes: pfx, Interfaces: []string{"eth2"}, Buffer: -1},
 		{Prefixes: pfx, Interfaces: []string{"eth2"}, NetNS: -1},
 		{Prefixes: pfx, Interfaces: []string{"eth2"}, Coalesce: -time.Millisecond},
 	} {
@@ -55,7 +55,7 @@ func TestConfigValidate(t *testing.T) {
 		require.ErrorIs(t, err, os.ErrInvalid, "%+v", c)
 		var re *Error
 		require.False(t, errors.As(err, &re), "%v", err)
-		_, err = NewSteerer(t.Context(), c)
+		_, err = OpenSteerer(t.Context(), c)
 		require.ErrorIs(t, err, os.ErrInvalid)
 	}
 }

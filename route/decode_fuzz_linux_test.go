@@ -100,16 +100,13 @@ func TestWriteDecoderSeeds(t *testing.T) {
 	if os.Getenv("NETPULSE_WRITE_FUZZ_SEEDS") == "" {
 		t.Skip("set NETPULSE_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
 	}
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
+	var links []netlab.PairLink
 	for i, l := range []string{"eth2", "eth3"} {
-		require.NoError(t, lab.Veth(node, l, peer, "p"+l, nil))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("198.18.%d.2/24", 10+i))))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("2001:db8:%d::2/64", 10+i))))
+		links = append(links, netlab.PairLink{Name: l, Addrs: []netip.Prefix{
+			netip.MustParsePrefix(fmt.Sprintf("198.18.%d.2/24", 10+i)), netip.MustParsePrefix(fmt.Sprintf("2001:db8:%d::2/64", 10+i))}})
 	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: links})
+	node, peer := pr.Node, pr.Peer
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.19.0.0/16"), Gateway: netip.MustParseAddr("198.18.10.1"), Dev: "eth2", Metric: 7}))
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("198.19.1.0/24"), Dev: "eth3", Src: netip.MustParseAddr("198.18.11.2")}))
 	require.NoError(t, node.AddRoute(netlab.Route{Dst: netip.MustParsePrefix("2001:db8:99::/48"), Gateway: netip.MustParseAddr("2001:db8:10::1"), Dev: "eth2"}))

@@ -31,40 +31,22 @@ type cipLab struct {
 
 func newCIPLab(t testing.TB, v6, nicLike bool) *cipLab {
 	t.Helper()
-	c := &cipLab{lab: netlab.New(t)}
-	var err error
-	c.node, err = c.lab.NewNS("node")
-	require.NoError(t, err)
-	c.sw, err = c.lab.NewNS("sw")
-	require.NoError(t, err)
-	c.srv, err = c.lab.NewNS("srv")
-	require.NoError(t, err)
-	require.NoError(t, c.sw.Bridge("br0"))
-	require.NoError(t, c.lab.Veth(c.node, "eth3", c.sw, "p3", &netlab.VethOptions{NICLike: nicLike}))
-	require.NoError(t, c.lab.Veth(c.node, "eth2", c.sw, "p2", nil))
-	require.NoError(t, c.lab.Veth(c.srv, "eth0", c.sw, "ps", nil))
-	for _, p := range []string{"p3", "p2", "ps"} {
-		require.NoError(t, c.sw.SetMaster(p, "br0"))
-	}
-	require.NoError(t, c.node.SetStrictARP(true))
 	a3, a2, as := "198.18.10.3/24", "198.18.10.2/24", "198.18.10.100/24"
 	if v6 {
 		a3, a2, as = "2001:db8:10::3/64", "2001:db8:10::2/64", "2001:db8:10::100/64"
 	}
+	pfx := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
 	// eth3 is activated first: its subnet route comes first.
-	for _, s := range []struct {
-		ns  *netlab.NS
-		dev string
-		p   string
-	}{{c.node, "eth3", a3}, {c.node, "eth2", a2}, {c.srv, "eth0", as}} {
-		require.NoError(t, s.ns.AddAddr(s.dev, netip.MustParsePrefix(s.p)))
-	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", StrictARP: true, Bridge: "br0",
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: pfx(a3), Veth: &netlab.VethOptions{NICLike: nicLike}},
+			{Name: "eth2", Peer: "p2", Addrs: pfx(a2)},
+		},
+		Server: &netlab.PairLink{Name: "eth0", Peer: "ps", Addrs: pfx(as)},
+	})
+	c := &cipLab{lab: pr.Lab, node: pr.Node, sw: pr.Peer, srv: pr.Server, eth2: pr.Index("eth2"), eth3: pr.Index("eth3")}
 	c.subnet = netip.MustParsePrefix(as).Masked()
 	c.a2, c.a3, c.server = netip.MustParsePrefix(a2).Addr(), netip.MustParsePrefix(a3).Addr(), netip.MustParsePrefix(as).Addr()
-	c.eth2, err = c.node.Index("eth2")
-	require.NoError(t, err)
-	c.eth3, err = c.node.Index("eth3")
-	require.NoError(t, err)
 	waitFor(t, 10*time.Second, "server reachable", func() bool {
 		_, err := c.node.Ping("", c.server, 500*time.Millisecond)
 		return err == nil
@@ -103,7 +85,7 @@ func (c *cipLab) carrier(t testing.TB, dev string, want bool) {
 // routes dumps the node's main table through a fresh view.
 func (c *cipLab) routes(t testing.TB) []Route {
 	t.Helper()
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: c.node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	return v.Routes()
@@ -115,7 +97,7 @@ func routesEqual(a, b []Route) bool {
 
 func (c *cipLab) steerer(t testing.TB) *Steerer {
 	t.Helper()
-	st, err := NewSteerer(context.Background(), &SteererConfig{
+	st, err := OpenSteerer(context.Background(), &SteererConfig{
 		NetNS: c.node.FD(), Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"},
 	})
 	require.NoError(t, err)
@@ -128,7 +110,7 @@ func (c *cipLab) steerer(t testing.TB) *Steerer {
 var steerEvents sync.Map
 
 // subscribe subscribes to st's events for nextEvent and nextCondition:
-// right after NewSteerer, so that no event of the test is missed.
+// right after OpenSteerer, so that no event of the test is missed.
 func subscribe(st *Steerer) {
 	steerEvents.Store(st, st.Subscribe(context.Background()))
 }
@@ -144,13 +126,14 @@ func evidence(index int, link netpulse.State, ip netpulse.Verdict) netpulse.Evid
 	return netpulse.Evidence{Time: time.Now(), Interface: netpulse.Interface{Index: index}, Link: link, IP: ip}
 }
 
-// nextEvent waits for a steering event that satisfies ok, skipping others.
+// nextEvent waits for a steering change that satisfies ok, skipping others
+// (and the initial state a subscription starts with).
 func nextEvent(t testing.TB, st *Steerer, ok func(*SteerEvent) bool) *SteerEvent {
 	t.Helper()
 	var found *SteerEvent
 	nextOf(t, st, func(ev netpulse.Event) bool {
 		se, is := ev.(*SteerEvent)
-		if is && ok(se) {
+		if is && !se.Initial && ok(se) {
 			found = se
 		}
 		return found != nil
@@ -293,9 +276,31 @@ func TestCIPFailureIPLevel(t *testing.T) {
 		return err == nil
 	})
 	snap := st.Snapshot()
+	require.WithinDuration(t, time.Now(), snap.Time, time.Second)
+	require.True(t, snap.Condition.OK)
 	require.Len(t, snap.Guards, 1)
 	require.True(t, snap.Guards[0].Steered)
 	require.Equal(t, c.eth3, snap.Guards[0].Natural.Index)
+	vs := st.View().Snapshot()
+	require.WithinDuration(t, time.Now(), vs.Time, time.Second)
+	require.True(t, vs.Condition.OK)
+
+	// A subscriber that comes now first receives the steered state, as
+	// the Snapshot shows it, then nothing until the next change.
+	late := st.Subscribe(t.Context())
+	state := (<-late).(*SteerEvent)
+	require.True(t, state.Initial)
+	require.Equal(t, c.subnet, state.Dst)
+	require.Equal(t, c.eth2, state.Interface.Index)
+	require.Equal(t, state.Interface, state.Previous)
+	require.Equal(t, netpulse.ReasonIPDown, state.Reason)
+	require.Equal(t, ev.Time, state.Time, "since the move")
+	require.Empty(t, state.Added)
+	select {
+	case e := <-late:
+		t.Fatalf("only the state first, got %T", e)
+	case <-time.After(50 * time.Millisecond):
+	}
 
 	// Path back, verdict up: restored exactly.
 	require.NoError(t, c.sw.SetMaster("p3", "br0"))
@@ -372,6 +377,8 @@ func TestSteererHygiene(t *testing.T) {
 	nextEvent(t, st, func(e *SteerEvent) bool { return e.Interface.Index == c.eth2 })
 	waitFor(t, 10*time.Second, "kernel lookup names eth2 again", func() bool { return c.kernelOut(t) == c.eth2 })
 	errs := st.Snapshot().Errors
+	// A sleep that is the scenario: an error loop would add errors in
+	// this quiet period; nothing can signal that none came.
 	time.Sleep(100 * time.Millisecond)
 	require.Equal(t, errs, st.Snapshot().Errors, "no error loop")
 
@@ -406,7 +413,7 @@ func TestSteererHygiene(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "0", v, "the sysctl the dead Steerer set is back to what it found")
 	}
-	marks, err := NewView(context.Background(), &ViewConfig{NetNS: c.node.FD(), Tables: []uint32{netpulse.DefaultSysctlTable}})
+	marks, err := OpenView(context.Background(), &ViewConfig{NetNS: c.node.FD(), Tables: []uint32{netpulse.DefaultSysctlTable}})
 	require.NoError(t, err)
 	defer marks.Close()
 	require.Empty(t, marks.Routes(), "no mark left")
@@ -419,11 +426,11 @@ func TestNewSteererRefusesBadConfig(t *testing.T) {
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.1/32")}, Interfaces: []string{"eth2"}},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"a/b"}},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Markers: netpulse.Markers{RouteProtocol: uint8(ProtocolKernel)}},
-		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, EventBuffer: -1},
+		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Buffer: -1},
 		{Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth2"}, Coalesce: -time.Millisecond},
 	} {
 		require.ErrorIs(t, cfg.Validate(), os.ErrInvalid)
-		_, err := NewSteerer(context.Background(), cfg)
+		_, err := OpenSteerer(context.Background(), cfg)
 		require.ErrorIs(t, err, os.ErrInvalid)
 		var re *Error
 		require.False(t, errors.As(err, &re), "a config error is no kernel error: %v", err)

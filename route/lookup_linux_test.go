@@ -21,17 +21,14 @@ import (
 // without carrier and with ignore_routes_with_linkdown=1 (its routes are
 // dead). Each link has a connected subnet for gateways.
 func randomLab(t *testing.T) (*netlab.NS, []string) {
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
 	links := []string{"l0", "l1", "l2", "l3"}
+	var pls []netlab.PairLink
 	for i, l := range links {
-		require.NoError(t, lab.Veth(node, l, peer, "p"+l, nil))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("198.19.%d.1/24", i))))
-		require.NoError(t, node.AddAddr(l, netip.MustParsePrefix(fmt.Sprintf("2001:db8:ff:%d::1/64", i))))
+		pls = append(pls, netlab.PairLink{Name: l, Addrs: []netip.Prefix{
+			netip.MustParsePrefix(fmt.Sprintf("198.19.%d.1/24", i)), netip.MustParsePrefix(fmt.Sprintf("2001:db8:ff:%d::1/64", i))}})
 	}
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: pls})
+	node, peer := pr.Node, pr.Peer
 	for _, f := range []string{"ipv4", "ipv6"} {
 		require.NoError(t, node.Sysctl("net/"+f+"/conf/l3/ignore_routes_with_linkdown", "1"))
 	}
@@ -92,7 +89,7 @@ func testLookupAgainstKernel(t *testing.T, v6 bool) {
 		added++
 	}
 	require.Equal(t, 1000, added)
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	// The view counts the random routes plus the connected ones.

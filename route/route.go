@@ -327,6 +327,7 @@ var ErrNoHealthyRoute = errors.New("route: no healthy route")
 // A Candidate is a route Select considered, with the health that made it
 // unusable.
 type Candidate struct {
+	// Route is the route considered.
 	Route Route
 	// Health is the health of the output interface of the last nexthop
 	// considered.
@@ -352,7 +353,9 @@ func (c *Candidate) why() string {
 // NoHealthyRouteError lists the candidates for Dst and why each was
 // skipped. It matches ErrNoHealthyRoute with errors.Is.
 type NoHealthyRouteError struct {
-	Dst        netip.Addr
+	// Dst is the destination asked for.
+	Dst netip.Addr
+	// Candidates are the routes considered, each with why it was skipped.
 	Candidates []Candidate
 }
 

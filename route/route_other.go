@@ -9,13 +9,13 @@ import (
 
 var errUnsupported = wrapErr("kernel routing view", errors.ErrUnsupported)
 
-// viewKernel is empty off Linux: NewView fails.
+// viewKernel is empty off Linux: OpenView fails.
 type viewKernel struct{}
 
 func (*View) open(context.Context) error { return errUnsupported }
 func (*View) closeKernel()               {}
 
-// steerKernel is empty off Linux: NewSteerer fails.
+// steerKernel is empty off Linux: OpenSteerer fails.
 type steerKernel struct{}
 
 func (*Steerer) open(context.Context) error { return errUnsupported }

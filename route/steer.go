@@ -11,8 +11,15 @@ import (
 // A SteerEvent reports one steering change of a guarded prefix: what the
 // Steerer changed in the kernel, why and when.
 type SteerEvent struct {
-	// Time is when the change was made (wall clock with monotonic reading).
+	// Time is when the change was made (wall clock with monotonic reading);
+	// for an initial event, when Dst began to use Interface.
 	Time time.Time
+	// Initial marks the events a subscription starts with: the state of
+	// every guarded prefix at the time of Subscribe, not a change
+	// (Previous equals Interface; Reason is why Natural is not used when
+	// the prefix is steered, as in GuardState, else ReasonNone; no routes
+	// added nor removed).
+	Initial bool
 	// Dst is the guarded prefix.
 	Dst netip.Prefix
 	// Interface is the interface now used for Dst (zero if none).

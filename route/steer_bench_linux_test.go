@@ -115,7 +115,7 @@ func BenchmarkIPVerdictToKernelSteer(b *testing.B) {
 // using a route whose link lost carrier, so only the Steerer can steer.
 func (c *cipLab) steererNoSysctl(t testing.TB) *Steerer {
 	t.Helper()
-	st, err := NewSteerer(context.Background(), &SteererConfig{
+	st, err := OpenSteerer(context.Background(), &SteererConfig{
 		NetNS: c.node.FD(), Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"}, KeepLinkdownSysctl: true,
 	})
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 )
 
 // The Steerer's health is on its event stream: a failing kernel change
-// gives one failing event (with the error) and Snapshot().Failing, the
+// gives one failing event (with the error) and Snapshot().Condition, the
 // next successful reconciliation one working event. The failure is
 // injected before the kernel (EPERM, as without CAP_NET_ADMIN); the real
 // EPERM is TestSteererWithoutCapNetAdmin's.
@@ -35,13 +35,20 @@ func TestSteererHealthEvents(t *testing.T) {
 	require.False(t, ev.Condition.OK)
 	require.True(t, ev.Previous.OK)
 	require.ErrorIs(t, ev.Condition.Err, os.ErrPermission)
-	// A subscription made while failing starts with the condition.
+	// A subscription made while failing starts with the state of the
+	// guarded prefix, then the condition.
 	late := st.Subscribe(context.Background())
+	state := (<-late).(*SteerEvent)
+	require.True(t, state.Initial)
+	require.Equal(t, c.subnet, state.Dst)
+	require.Equal(t, state.Interface, state.Previous)
 	first := (<-late).(*netpulse.ConditionEvent)
 	require.Equal(t, netpulse.ReasonFailing, first.Reason)
 	require.ErrorIs(t, first.Condition.Err, os.ErrPermission)
 	snap := st.Snapshot()
-	require.True(t, snap.Failing)
+	require.False(t, snap.Condition.OK)
+	require.ErrorIs(t, snap.Condition.Err, os.ErrPermission)
+	require.Equal(t, ev.Condition, snap.Condition, "the Snapshot shows the condition the event told")
 	require.ErrorIs(t, snap.LastError, os.ErrPermission)
 	require.Equal(t, c.eth3, c.kernelOut(t), "steered although every change failed")
 	// Still failing: no second failing event.
@@ -52,12 +59,12 @@ func TestSteererHealthEvents(t *testing.T) {
 	require.Equal(t, netpulse.ReasonWorking, ev.Reason)
 	require.True(t, ev.Condition.OK)
 	require.NoError(t, ev.Condition.Err)
-	require.False(t, st.Snapshot().Failing)
+	require.True(t, st.Snapshot().Condition.OK)
 	waitFor(t, 5*time.Second, "steered once the fault is gone", func() bool { return c.kernelOut(t) == c.eth2 })
 }
 
 // The Steerer keeps its own copy of the namespace descriptor: the caller
-// closes its descriptor right after NewSteerer and another namespace takes
+// closes its descriptor right after OpenSteerer and another namespace takes
 // the number; Close still puts the sysctls back in the right namespace.
 func TestSteererKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	t.Parallel()
@@ -67,7 +74,7 @@ func TestSteererKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	require.NoError(t, c.lab.Veth(other, "eth3", c.srv, "o3", nil))
 	num, err := unix.Dup(c.node.FD())
 	require.NoError(t, err)
-	st, err := NewSteerer(context.Background(), &SteererConfig{NetNS: num, Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"}})
+	st, err := OpenSteerer(context.Background(), &SteererConfig{NetNS: num, Prefixes: []netip.Prefix{c.subnet}, Interfaces: []string{"eth3", "eth2"}})
 	require.NoError(t, err)
 	require.NoError(t, unix.Close(num))
 	g, err := unix.Dup(other.FD())
@@ -88,12 +95,12 @@ func TestSteererKeepsItsNamespaceWhenTheCallerClosesItsFD(t *testing.T) {
 	require.Equal(t, c.eth3, c.kernelOut(t))
 }
 
-// steererChildEnv runs TestSteererWithoutCapNetAdmin's child: NewSteerer
+// steererChildEnv runs TestSteererWithoutCapNetAdmin's child: OpenSteerer
 // in the namespace at descriptor 3, its error on stdout.
 const steererChildEnv = "NETPULSE_ROUTE_STEERER_CHILD"
 
 // Without CAP_NET_ADMIN (dropped with setpriv from a child process)
-// NewSteerer fails at once with an error wrapping os.ErrPermission that
+// OpenSteerer fails at once with an error wrapping os.ErrPermission that
 // names the capability, whether the sysctls are already set (nothing
 // else would have failed before the first steering) or not, and leaves
 // nothing behind.
@@ -143,7 +150,7 @@ func TestSteererWithoutCapNetAdmin(t *testing.T) {
 }
 
 func steererChild() {
-	_, err := NewSteerer(context.Background(), &SteererConfig{NetNS: 3,
+	_, err := OpenSteerer(context.Background(), &SteererConfig{NetNS: 3,
 		Prefixes: []netip.Prefix{netip.MustParsePrefix("198.18.10.0/24")}, Interfaces: []string{"eth3", "eth2"}})
 	if err == nil {
 		os.Stdout.WriteString("CHILD-ERR: none\n")

@@ -62,7 +62,7 @@ func (s *Steerer) open(ctx context.Context) error {
 		}
 		s.cfg.NetNS = s.nsFD
 	}
-	s.view, err = NewView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{s.cfg.Table}, Prefer: s.cfg.Interfaces, Logger: s.cfg.Logger, Coalesce: s.cfg.Coalesce})
+	s.view, err = OpenView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{s.cfg.Table}, Prefer: s.cfg.Interfaces, Logger: s.cfg.Logger, Coalesce: s.cfg.Coalesce})
 	if err != nil {
 		s.closeNS()
 		return err
@@ -237,6 +237,7 @@ func (s *Steerer) reconcile(emit bool) {
 		}
 		s.smu.Unlock()
 		ev.Previous = prev
+		send := emit || changed
 		switch {
 		case changed:
 			prevDown := healthReason(s.Health(prev.Index))
@@ -247,18 +248,16 @@ func (s *Steerer) reconcile(emit bool) {
 		case len(ev.Added)+len(ev.Removed) > 0 || ev.Err != nil:
 			ev.Reason = netpulse.ReasonReconciled
 		default:
-			continue
+			send = false
 		}
-		if emit || changed {
-			s.emit(ev)
+		if !send {
+			ev = nil
 		}
+		s.record(guardOf(pl), ev)
 	}
 	guards := make([]GuardState, len(plans))
-	for i, pl := range plans {
-		guards[i] = GuardState{Dst: pl.dst, Interface: pl.effective, Steered: len(pl.want) > 0, Reason: pl.reason}
-		if pl.natural != nil {
-			guards[i].Natural = pl.natural.Interface()
-		}
+	for i := range plans {
+		guards[i] = guardOf(&plans[i])
 	}
 	s.smu.Lock()
 	s.guards = guards

@@ -14,7 +14,7 @@ import (
 // SteererConfig configures a Steerer.
 type SteererConfig struct {
 	// NetNS is a file descriptor of the network namespace to steer; 0 is
-	// the caller's namespace. NewSteerer duplicates it (F_DUPFD_CLOEXEC):
+	// the caller's namespace. OpenSteerer duplicates it (F_DUPFD_CLOEXEC):
 	// the caller may close it afterwards.
 	NetNS int
 
@@ -58,11 +58,11 @@ type SteererConfig struct {
 	// long after them, plus the View's read. 0 means DefaultCoalesce.
 	Coalesce time.Duration
 
-	// EventBuffer is the capacity of each subscription's channel (0: 64).
+	// Buffer is the capacity of each subscription's channel (0: 64).
 	// Beyond it, events wait in a queue of at most MaxQueuedEvents per
 	// subscriber; past that the oldest are dropped, and the subscriber is
 	// told how many by a *netpulse.DropEvent.
-	EventBuffer int
+	Buffer int
 
 	// Logger receives rare diagnostics; nil is silent.
 	Logger *slog.Logger
@@ -72,10 +72,12 @@ type SteererConfig struct {
 // Steerer beyond its channel's buffer.
 const MaxQueuedEvents = 4096
 
-// Validate reports whether c is a valid configuration: at least one
-// prefix (valid, not a host prefix) and one interface (a valid name), a
-// route protocol not reserved for the kernel and administrators, no
-// negative value. Every error it returns wraps os.ErrInvalid.
+// Validate reports whether c is a valid configuration (nil is not: a
+// Steerer guards at least one prefix): at least one prefix (valid, not a
+// host prefix) and one interface (a valid name), a route protocol not
+// reserved for the kernel and administrators, no negative value. Every
+// error it returns wraps os.ErrInvalid. OpenSteerer validates its
+// SteererConfig with it.
 func (c *SteererConfig) Validate() error {
 	_, err := c.withDefaults()
 	return err
@@ -119,11 +121,11 @@ func (c *SteererConfig) withDefaults() (SteererConfig, error) {
 	if Protocol(out.Markers.RouteProtocol) <= ProtocolStatic {
 		return invalid("route protocol %d is reserved for the kernel and administrators", out.Markers.RouteProtocol)
 	}
-	if out.EventBuffer < 0 {
-		return invalid("negative event buffer %d", out.EventBuffer)
+	if out.Buffer < 0 {
+		return invalid("negative event buffer %d", out.Buffer)
 	}
-	if out.EventBuffer == 0 {
-		out.EventBuffer = 64
+	if out.Buffer == 0 {
+		out.Buffer = 64
 	}
 	if out.NetNS < 0 {
 		return invalid("negative namespace descriptor %d", out.NetNS)
@@ -155,6 +157,10 @@ type GuardState struct {
 
 // SteererSnapshot is a Steerer's state and counters.
 type SteererSnapshot struct {
+	// Time is when the snapshot was taken.
+	Time time.Time
+	// Guards are the guarded prefixes' states, in the order of
+	// SteererConfig.Prefixes.
 	Guards []GuardState
 	// Steers counts changes of the interface used for a guarded prefix.
 	Steers uint64
@@ -169,10 +175,12 @@ type SteererSnapshot struct {
 	// EventsDropped counts events dropped because a subscriber fell too
 	// far behind (each subscriber was told by a *netpulse.DropEvent).
 	EventsDropped uint64
-	// Failing is true while the last reconciliation failed to make a
-	// change or the View cannot follow the kernel (a
-	// *netpulse.ConditionEvent with ReasonFailing told subscribers).
-	Failing bool
-	// LastError is the last such failure (nil if none).
+	// Condition is the Steerer's own condition: OK is false while the
+	// last reconciliation failed to make a change or the View cannot
+	// follow the kernel (Err says why, Since since when); each change was
+	// a *netpulse.ConditionEvent to subscribers.
+	Condition netpulse.Condition
+	// LastError is the last such failure (nil if none), kept after the
+	// Steerer works again.
 	LastError error
 }

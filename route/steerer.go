@@ -36,6 +36,13 @@ type Steerer struct {
 	hmu    sync.RWMutex
 	health map[int]netpulse.Health
 
+	// evMu orders publishing against Subscribe, so that a subscription's
+	// initial state (lastGuard: every guarded prefix's latest state and
+	// since when) and the events after it agree. Lock order: smu, evMu,
+	// then the hub's.
+	evMu      sync.Mutex
+	lastGuard map[netip.Prefix]guardSince
+
 	smu     sync.Mutex
 	current map[netip.Prefix]netpulse.Interface
 	guards  []GuardState
@@ -51,7 +58,7 @@ var (
 	_ HealthSource      = (*Steerer)(nil)
 )
 
-// NewSteerer starts a Steerer: it opens its own View of the namespace,
+// OpenSteerer starts a Steerer: it opens its own View of the namespace,
 // removes routes left by an earlier Steerer of the same protocol, sets the
 // linkdown sysctl on guarded interfaces (unless configured not to) and
 // reconciles once. Interfaces that do not exist yet are guarded once they
@@ -65,19 +72,19 @@ var (
 // before the first steering. ctx bounds the setup (the first dumps, the
 // privilege checks); cancelling it later has no effect: Close ends the
 // Steerer. The Steerer keeps its own duplicate of cfg.NetNS: the caller
-// may close its descriptor once NewSteerer returns. Off Linux it returns
+// may close its descriptor once OpenSteerer returns. Off Linux it returns
 // an error wrapping errors.ErrUnsupported.
-func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
+func OpenSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	s := &Steerer{cfg: c, log: c.Logger, health: map[int]netpulse.Health{},
+	s := &Steerer{cfg: c, log: c.Logger, health: map[int]netpulse.Health{}, lastGuard: map[netip.Prefix]guardSince{},
 		current: map[netip.Prefix]netpulse.Interface{}, cond: netpulse.Condition{OK: true}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.hub = fanout.New(c.EventBuffer, func(e netpulse.Event) netip.Prefix {
+	s.hub = fanout.New(c.Buffer, func(e netpulse.Event) netip.Prefix {
 		if se, ok := e.(*SteerEvent); ok {
 			return se.Dst
 		}
@@ -95,22 +102,33 @@ func NewSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 // View returns the Steerer's view of the namespace (closed by Close).
 func (s *Steerer) View() *View { return s.view }
 
-// Subscribe returns a channel of the Steerer's events: a *SteerEvent for
+// Subscribe returns a channel that first delivers the state of every
+// guarded prefix (a *SteerEvent each, Initial set, in the order of
+// SteererConfig.Prefixes), then the Steerer's events: a *SteerEvent for
 // each steering change of a guarded prefix, a *netpulse.ConditionEvent
 // when the Steerer starts failing (ReasonFailing: a kernel change failed,
 // errors.Is(Err, os.ErrPermission) without CAP_NET_ADMIN, or its View
 // cannot follow the kernel; it keeps retrying on each change) and when it
 // works again (ReasonWorking), and a *netpulse.DropEvent before the next
 // event when the subscriber fell so far behind that events were dropped
-// (SteererConfig.EventBuffer, MaxQueuedEvents; the oldest event of a
-// prefix that has a later one goes first). A subscription made while the
-// Steerer is failing starts with a ConditionEvent. The channel is closed
-// when ctx ends or by Close, after the ReasonRestored events that fit its
-// buffer.
+// (SteererConfig.Buffer, MaxQueuedEvents; the oldest event of a
+// prefix that has a later one goes first). Steering events are not folded:
+// each is a change of its own. A subscription made while the Steerer is
+// failing has a ConditionEvent after the initial state. The channel is
+// closed when ctx ends or by Close, after the ReasonRestored events that
+// fit its buffer.
 func (s *Steerer) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	s.smu.Lock()
 	defer s.smu.Unlock()
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
 	var initial []netpulse.Event
+	for _, p := range s.cfg.Prefixes {
+		if g, ok := s.lastGuard[p]; ok {
+			initial = append(initial, &SteerEvent{Time: g.since, Initial: true, Dst: p,
+				Interface: g.Interface, Previous: g.Interface, Reason: g.Reason})
+		}
+	}
 	if !s.cond.OK {
 		initial = append(initial, &netpulse.ConditionEvent{Time: s.cond.Since, Condition: s.cond,
 			Previous: netpulse.Condition{OK: true}, Reason: netpulse.ReasonFailing})
@@ -162,15 +180,17 @@ func (s *Steerer) Reconcile() { s.apply() }
 func (s *Steerer) Snapshot() SteererSnapshot {
 	s.smu.Lock()
 	out := s.stats
+	out.Time = time.Now()
 	out.Guards = slices.Clone(s.guards)
+	out.Condition = s.cond
 	s.smu.Unlock()
 	out.EventsDropped = s.hub.Dropped()
 	return out
 }
 
 // Close removes every route the Steerer installed, puts the sysctls back,
-// stops its goroutine and its view, and closes the subscriptions. It is
-// idempotent.
+// stops its goroutine and its view, closes the subscriptions and returns
+// once they have stopped. It is idempotent.
 func (s *Steerer) Close() error {
 	err := s.closeKernel()
 	s.hub.Close()
@@ -178,7 +198,47 @@ func (s *Steerer) Close() error {
 }
 
 // emit delivers an event to the subscribers.
-func (s *Steerer) emit(ev netpulse.Event) { s.hub.Publish(ev) }
+func (s *Steerer) emit(ev netpulse.Event) {
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	s.hub.Publish(ev)
+}
+
+// guardSince is a guarded prefix's state and since when it uses its
+// interface.
+type guardSince struct {
+	GuardState
+	since time.Time
+}
+
+// record keeps g as its prefix's latest state and publishes ev (nil:
+// nothing), both under evMu, so that Subscribe's initial state never
+// misses an event nor replays one.
+func (s *Steerer) record(g GuardState, ev *SteerEvent) {
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	old, ok := s.lastGuard[g.Dst]
+	since := old.since
+	if !ok || old.Interface != g.Interface {
+		since = time.Now()
+		if ev != nil {
+			since = ev.Time
+		}
+	}
+	s.lastGuard[g.Dst] = guardSince{g, since}
+	if ev != nil {
+		s.hub.Publish(ev)
+	}
+}
+
+// guardOf is the state of pl's prefix once pl is applied.
+func guardOf(pl *steerPlan) GuardState {
+	g := GuardState{Dst: pl.dst, Interface: pl.effective, Steered: len(pl.want) > 0, Reason: pl.reason}
+	if pl.natural != nil {
+		g.Natural = pl.natural.Interface()
+	}
+	return g
+}
 
 // setFailing records the Steerer's condition after a reconciliation (err:
 // the first failure, nil when every change was made and the view follows
@@ -186,12 +246,10 @@ func (s *Steerer) emit(ev netpulse.Event) { s.hub.Publish(ev) }
 func (s *Steerer) setFailing(err error) {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	was := s.stats.Failing
-	s.stats.Failing = err != nil
 	if err != nil {
 		s.stats.LastError = err
 	}
-	if was == (err != nil) {
+	if s.cond.OK == (err == nil) {
 		return
 	}
 	now := time.Now()

@@ -61,19 +61,12 @@ func TestRouteStringMatchesIPRoute(t *testing.T) {
 			t.Skipf("%s not found: %v", tool, err)
 		}
 	}
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth3", peer, "p3", nil))
-	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
-	require.NoError(t, node.AddAddr("eth3", netip.MustParsePrefix("198.18.10.3/24")))
-	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.18.11.2/24")))
-	eth3, err := node.Index("eth3")
-	require.NoError(t, err)
-	eth2, err := node.Index("eth2")
-	require.NoError(t, err)
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{
+		{Name: "eth3", Peer: "p3", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.3/24")}},
+		{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.11.2/24")}},
+	}})
+	node, peer := pr.Node, pr.Peer
+	eth3, eth2 := pr.Index("eth3"), pr.Index("eth2")
 	pfx, ip := netip.MustParsePrefix, netip.MustParseAddr
 	nh := func(idx int, gw string) []Nexthop {
 		return []Nexthop{{Interface: netpulse.Interface{Index: idx}, Gateway: ip(gw), Weight: 1}}
@@ -101,7 +94,7 @@ func TestRouteStringMatchesIPRoute(t *testing.T) {
 		return strings.Contains(strings.Join(want, "\n"), "linkdown")
 	})
 
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD(), Tables: []uint32{TableMain, TableLocal, 100}})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD(), Tables: []uint32{TableMain, TableLocal, 100}})
 	require.NoError(t, err)
 	defer v.Close()
 	names := map[int]string{}

@@ -73,15 +73,15 @@ const (
 	viewKeyCondition
 )
 
-// NewView opens a view of the namespace's routing state, dumps it and
+// OpenView opens a view of the namespace's routing state, dumps it and
 // keeps it current until Close. cfg may be nil (defaults); an invalid cfg
 // is refused with an error wrapping os.ErrInvalid (see
 // ViewConfig.Validate). ctx bounds the setup (the first dumps, the
 // privilege checks); cancelling it later has no effect: Close ends the
 // view. The view keeps its own duplicate of cfg.NetNS: the caller may close
-// its descriptor once NewView returns. Off Linux it returns an error
+// its descriptor once OpenView returns. Off Linux it returns an error
 // wrapping errors.ErrUnsupported.
-func NewView(ctx context.Context, cfg *ViewConfig) (*View, error) {
+func OpenView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -237,13 +237,16 @@ func (v *View) Addresses(index int) []Address {
 
 // Snapshot returns the view's counters.
 func (v *View) Snapshot() ViewSnapshot {
-	s := ViewSnapshot{Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
+	s := ViewSnapshot{Time: time.Now(), Overruns: v.overruns.Load(), Dumps: v.dumps.Load(), DumpRetries: v.dumpRetries.Load(),
 		DecodeErrors: v.decodeErrors.Load(), ReceiveErrors: v.receiveErrors.Load(), Updates: v.updates.Load(),
-		Failing: v.failing.Load(), Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
+		Refreshes: v.refreshes.Load(), HintsIgnored: v.hintsIgnored.Load(),
 		FullDumpsDelayed: v.fullDumpsDelayed.Load()}
 	if e := v.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}
+	v.condMu.Lock()
+	s.Condition = v.cond
+	v.condMu.Unlock()
 	v.mu.RLock()
 	if v.first != nil {
 		s.Routes = v.first.Len()

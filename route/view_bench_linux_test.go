@@ -24,7 +24,7 @@ func kernelTable(b *testing.B) (*netlab.NS, *View, []netip.Addr) {
 	b.Helper()
 	_, node, _, dsts := kernelRoutes(b)
 	start := time.Now()
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,22 +37,9 @@ func kernelTable(b *testing.B) (*netlab.NS, *View, []netip.Addr) {
 // View, and returns the node, its peer namespace and random destinations.
 func kernelRoutes(b *testing.B) (*netlab.Lab, *netlab.NS, *netlab.NS, []netip.Addr) {
 	b.Helper()
-	lab := netlab.New(b)
-	node, err := lab.NewNS("node")
-	if err != nil {
-		b.Fatal(err)
-	}
-	peer, err := lab.NewNS("peer")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range []string{"l0", "l1"} {
-		if err := lab.Veth(node, l, peer, "p"+l, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	i0, _ := node.Index("l0")
-	i1, _ := node.Index("l1")
+	pr := netlab.NewPair(b, netlab.PairOptions{Links: []netlab.PairLink{{Name: "l0"}, {Name: "l1"}}})
+	lab, node, peer := pr.Lab, pr.Node, pr.Peer
+	i0, i1 := pr.Links[0].Index, pr.Links[1].Index
 	c, err := node.Dial()
 	if err != nil {
 		b.Fatal(err)

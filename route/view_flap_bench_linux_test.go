@@ -75,7 +75,7 @@ func BenchmarkViewLinkFlap(b *testing.B) {
 		var ch <-chan netpulse.Event
 		if mode != "none" {
 			var err error
-			v, err = NewView(context.Background(), &ViewConfig{NetNS: node.FD(), redumpEveryHint: mode == "legacy"})
+			v, err = OpenView(context.Background(), &ViewConfig{NetNS: node.FD(), redumpEveryHint: mode == "legacy"})
 			if err != nil {
 				b.Fatal(err)
 			}

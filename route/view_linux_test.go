@@ -15,13 +15,9 @@ import (
 
 func TestViewFollowsNotifications(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
+	node, peer := pr.Node, pr.Peer
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	subCtx, cancel := context.WithCancel(context.Background())
@@ -79,14 +75,10 @@ func TestViewFollowsNotifications(t *testing.T) {
 
 func TestViewRecoversFromOverrun(t *testing.T) {
 	t.Parallel()
-	lab := netlab.New(t)
-	node, err := lab.NewNS("node")
-	require.NoError(t, err)
-	peer, err := lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", peer, "p2", nil))
-	require.NoError(t, node.AddAddr("eth2", netip.MustParsePrefix("198.19.0.1/24")))
-	v, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD(), ReadBuffer: 2304})
+	pr := netlab.NewPair(t, netlab.PairOptions{Links: []netlab.PairLink{
+		{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.19.0.1/24")}}}})
+	node := pr.Node
+	v, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD(), ReadBuffer: 2304})
 	require.NoError(t, err)
 	defer v.Close()
 
@@ -97,7 +89,7 @@ func TestViewRecoversFromOverrun(t *testing.T) {
 		}))
 	}
 	fresh := func() []Route {
-		f, err := NewView(context.Background(), &ViewConfig{NetNS: node.FD()})
+		f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
 		require.NoError(t, err)
 		defer f.Close()
 		return f.Routes()

@@ -28,7 +28,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 	}
 	members := append([]string{o.primary}, o.standbys...)
 
-	act, err := failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.OpenActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		}
 	}
 
-	e, err := failover.New(ctx, &failover.Config{
+	e, err := failover.Open(ctx, &failover.Config{
 		Groups: []failover.GroupConfig{{
 			Name: o.primary, Primary: o.primary, Standbys: o.standbys, Addresses: o.addresses,
 			Initial: initial, Failback: o.failback, HoldDown: o.holdDown,
@@ -96,6 +96,9 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 			out.leaving(e.Snapshot())
 			return nil
 		case ev := <-events:
+			if initialState(ev) {
+				continue // the records report changes only
+			}
 			out.event(ev)
 			if err := fatal(ev); err != nil {
 				return err
@@ -104,6 +107,18 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 			out.status(e.Snapshot())
 		}
 	}
+}
+
+// initialState reports whether ev is one of the events a subscription to
+// the engine starts with (the state at Subscribe, not a change).
+func initialState(ev netpulse.Event) bool {
+	switch ev := ev.(type) {
+	case *failover.HealthEvent:
+		return ev.Initial
+	case *failover.GroupEvent:
+		return ev.Initial
+	}
+	return false
 }
 
 // fatal returns the error that ends failoverd for ev: a missing privilege

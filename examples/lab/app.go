@@ -79,18 +79,18 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 			return nil, fmt.Errorf("ipmon: %w", err)
 		}
 	}
-	if a.steerer, err = route.NewSteerer(ctx, &route.SteererConfig{
+	if a.steerer, err = route.OpenSteerer(ctx, &route.SteererConfig{
 		NetNS:      fd,
 		Prefixes:   []netip.Prefix{subnet4},
 		Interfaces: []string{"eth3", "eth2"},
 	}); err != nil {
 		return nil, fmt.Errorf("route: %w", err)
 	}
-	act, err := failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
+	act, err := failover.OpenActuator(ctx, &failover.ActuatorConfig{NetNS: fd})
 	if err != nil {
 		return nil, fmt.Errorf("failover actuator: %w", err)
 	}
-	if a.engine, err = failover.New(ctx, &failover.Config{
+	if a.engine, err = failover.Open(ctx, &failover.Config{
 		Actuator: act,
 		Groups: []failover.GroupConfig{{
 			Name: "service", Primary: "eth3", Standbys: []string{"eth2"},
@@ -137,6 +137,9 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 		for e := range steered {
 			switch ev := e.(type) {
 			case *route.SteerEvent:
+				if ev.Initial {
+					continue // the timeline shows changes only
+				}
 				rec.add(record{at: ev.Time, route: ev})
 			default: // the Steerer's condition, or a drop
 				rec.add(record{at: e.EventTime(), steering: e})
@@ -146,6 +149,12 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	go func() {
 		defer a.wg.Done()
 		for ev := range engineEvents {
+			if h, ok := ev.(*failover.HealthEvent); ok && h.Initial {
+				continue // the timeline shows changes only
+			}
+			if g, ok := ev.(*failover.GroupEvent); ok && g.Initial {
+				continue
+			}
 			rec.add(record{at: ev.EventTime(), fo: ev})
 		}
 	}()

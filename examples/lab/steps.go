@@ -148,7 +148,7 @@ func (s *session) unsettled() string {
 	}
 	for _, ifs := range s.app.poller.Snapshot().Interfaces {
 		if ifs.Verdict != netpulse.VerdictAlive {
-			return fmt.Sprintf("IP path of %s is %s", ifs.Name, ifs.Verdict)
+			return fmt.Sprintf("IP path of %s is %s", ifs.Interface.Name, ifs.Verdict)
 		}
 	}
 	return ""

@@ -56,7 +56,7 @@ func checkKernel(ctx context.Context, c *config) configErrors {
 	if f != nil {
 		defer f.Close()
 	}
-	v, err := route.NewView(ctx, &route.ViewConfig{NetNS: fd})
+	v, err := route.OpenView(ctx, &route.ViewConfig{NetNS: fd})
 	if err != nil {
 		msg := fmt.Sprintf("cannot read the namespace's links and addresses: %v", err)
 		if errors.Is(err, os.ErrPermission) {
@@ -216,7 +216,7 @@ func startEngine(ctx context.Context, c *config, log *slog.Logger, emit func(not
 	if err != nil {
 		return nil, err
 	}
-	if e.act, err = failover.NewActuator(ctx, &failover.ActuatorConfig{NetNS: e.fd, Logger: log}); err != nil {
+	if e.act, err = failover.OpenActuator(ctx, &failover.ActuatorConfig{NetNS: e.fd, Logger: log}); err != nil {
 		return nil, permanent("address actuator", err)
 	}
 	if e.links, err = linkmon.Open(ctx, &linkmon.Config{NetNS: e.fd, Logger: log}); err != nil {
@@ -321,7 +321,7 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 		r := &subnetRun{cfg: s, done: make(chan struct{})}
 		if s.SteerRoutes {
 			r.slot = e.freeSlot()
-			st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: e.fd, Prefixes: []netip.Prefix{s.Prefix},
+			st, err := route.OpenSteerer(ctx, &route.SteererConfig{NetNS: e.fd, Prefixes: []netip.Prefix{s.Prefix},
 				Interfaces: s.Interfaces, Markers: netpulse.Markers{RouteProtocol: netpulse.DefaultRouteProtocol + uint8(r.slot)}, Logger: e.log})
 			if err != nil {
 				return permanent(fmt.Sprintf("subnet %v: steering", s.Prefix), err)
@@ -392,7 +392,7 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	if err != nil {
 		return err
 	}
-	eng, err := failover.New(context.Background(), &failover.Config{
+	eng, err := failover.Open(context.Background(), &failover.Config{
 		Groups: []failover.GroupConfig{{Name: g.Name, Primary: g.Primary, Standbys: g.Standbys, Addresses: g.Addresses,
 			Initial: initial, Failback: fb, HoldDown: g.HoldDown, NoHoldDown: g.HoldDown == 0}},
 		Actuator: sharedActuator{e.act}, Logger: e.log,
@@ -585,6 +585,9 @@ func (e *engine) status() statusReport {
 func engineNotices(ev netpulse.Event) []notice {
 	switch ev := ev.(type) {
 	case *failover.HealthEvent:
+		if ev.Initial {
+			return nil // the state at Subscribe: no change to notify
+		}
 		return []notice{{Time: ev.Time, Event: "health", Group: "", Interface: ev.Interface.Name, State: ev.To.String(),
 			Failure: ev.Failure.String(), From: ev.From.String(), To: ev.To.String(), Reason: ev.Reason.String(),
 			Records: []any{jsonl.HealthRecord(ev)},
@@ -608,6 +611,9 @@ func engineNotices(ev netpulse.Event) []notice {
 			ev.From.Name, ev.To.Name, ev.Reason, ev.Latency.Round(time.Microsecond))
 		return []notice{n}
 	case *failover.GroupEvent:
+		if ev.Initial {
+			return nil
+		}
 		state := "up"
 		if ev.SubnetDown {
 			state = "subnet-down"
@@ -632,6 +638,9 @@ func routeNotice(e netpulse.Event) (notice, bool) {
 	ev, ok := e.(*route.SteerEvent)
 	if !ok {
 		return steererNotice(e)
+	}
+	if ev.Initial {
+		return notice{}, false // the state at Subscribe: no steering action
 	}
 	n := notice{Time: ev.Time, Prefix: ev.Dst.String(), Interface: ev.Interface.Name, From: ev.Previous.Name,
 		To: ev.Interface.Name, Reason: ev.Reason.String()}
@@ -684,7 +693,7 @@ func (e *engine) feed(ctx context.Context, o netpulse.Observer, names []string) 
 	evs := e.health.Subscribe(ctx)
 	e.wg.Go(func() {
 		for ev := range evs {
-			if h, ok := ev.(*health.Event); ok && slices.Contains(names, h.Evidence.Interface.Name) {
+			if h, ok := ev.(*health.EvidenceEvent); ok && slices.Contains(names, h.Evidence.Interface.Name) {
 				o.Observe(h.Evidence)
 			}
 		}

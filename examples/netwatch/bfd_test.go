@@ -44,14 +44,14 @@ func TestBFDRecord(t *testing.T) {
 	ev := &ipmon.TargetEvent{Time: time.Date(2026, 11, 22, 5, 0, 0, 1, time.UTC), Interface: netpulse.Interface{Index: 3, Name: "eth3"},
 		Target: ipmon.Target{Interface: "eth3", Addr: netip.MustParseAddr("198.18.10.100"), Kind: ipmon.ProbeBFD},
 		State:  ipmon.TargetDown, Previous: ipmon.TargetUp,
-		BFD: ipmon.BFDStatus{State: ipmon.BFDDown, Diag: ipmon.BFDDiagControlDetectionExpired, TxInterval: time.Second, RxInterval: 300 * time.Millisecond, Multiplier: 3}}
+		BFD: ipmon.BFDStatus{State: ipmon.BFDStateDown, Diag: ipmon.BFDDiagControlDetectionExpired, TxInterval: time.Second, RxInterval: 300 * time.Millisecond, Multiplier: 3}}
 	var buf bytes.Buffer
 	o := newOutput(&buf, true)
 	seen := bfdTracker{}
 	o.bfd(seen, ev)
 	o.bfd(seen, ev) // no change: no record
 	require.Equal(t, `{"time":"2026-11-22T05:00:00.000000001Z","event":"bfd","interface":"eth3","peer":"198.18.10.100","state":"down","diag":"control-detection-time-expired","tx_us":1000000,"rx_us":300000,"multiplier":3}`+"\n", buf.String())
-	ev.BFD.State, ev.BFD.Diag = ipmon.BFDAdminDown, ipmon.BFDDiagAdminDown
+	ev.BFD.State, ev.BFD.Diag = ipmon.BFDStateAdminDown, ipmon.BFDDiagAdminDown
 	buf.Reset()
 	o.bfd(seen, ev)
 	require.Contains(t, buf.String(), `"state":"admin-down","diag":"admin-down"`)

@@ -42,6 +42,9 @@ func newOutput(w io.Writer, json bool) *output {
 // steering action.
 func (o *output) steering(e netpulse.Event) error {
 	ev, ok := e.(*route.SteerEvent)
+	if ok && ev.Initial {
+		return nil // the state at Subscribe: no steering action
+	}
 	if !ok {
 		var line string
 		switch e := e.(type) {
@@ -102,7 +105,7 @@ func name(i netpulse.Interface) string {
 
 // guardedPrefixes returns the subnets of the global addresses of ifaces.
 func guardedPrefixes(ctx context.Context, netns int, ifaces []string) ([]netip.Prefix, error) {
-	v, err := route.NewView(ctx, &route.ViewConfig{NetNS: netns})
+	v, err := route.OpenView(ctx, &route.ViewConfig{NetNS: netns})
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +151,7 @@ func run(ctx context.Context, o options, out *output) error {
 	if err != nil {
 		return err
 	}
-	st, err := route.NewSteerer(ctx, &route.SteererConfig{NetNS: netns, Prefixes: prefixes, Interfaces: o.ifaces})
+	st, err := route.OpenSteerer(ctx, &route.SteererConfig{NetNS: netns, Prefixes: prefixes, Interfaces: o.ifaces})
 	if err != nil {
 		return err
 	}

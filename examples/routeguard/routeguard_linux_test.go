@@ -137,7 +137,7 @@ func newGuardLab(t *testing.T) *guardLab {
 }
 
 func (g *guardLab) routes(t *testing.T) []route.Route {
-	v, err := route.NewView(context.Background(), &route.ViewConfig{NetNS: g.node.FD()})
+	v, err := route.OpenView(context.Background(), &route.ViewConfig{NetNS: g.node.FD()})
 	require.NoError(t, err)
 	defer v.Close()
 	return v.Routes()

@@ -77,8 +77,11 @@ type Route struct {
 
 // RouteRecord returns the record of a route.Steerer event, and false for an
 // event that is not a steering action of the contract (reasons other than
-// link-down, ip-down and recovered).
+// link-down, ip-down and recovered, and a subscription's initial state).
 func RouteRecord(ev *route.SteerEvent) (Route, bool) {
+	if ev.Initial {
+		return Route{}, false
+	}
 	switch ev.Reason {
 	case netpulse.ReasonLinkDown, netpulse.ReasonIPDown, netpulse.ReasonRecovered:
 	default:

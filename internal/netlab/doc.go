@@ -13,6 +13,11 @@
 // (a veth pair is created in one request with its peer already in the other
 // namespace).
 //
+// NewPair (Lab.Pair) builds the set-up most real-kernel tests share: a node
+// namespace joined by veths to a peer, or to a switch (a bridge) with an
+// optional server on it, with addresses, and returns the namespaces, link
+// names and both ends' indexes.
+//
 // Fault injection helpers model the failures netpulse detects: carrier loss
 // (the veth peer set down), a burst of carrier flaps, admin down, deletion,
 // rename, detaching a bridge port (carrier stays, path dies) and IP-level

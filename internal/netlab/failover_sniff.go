@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,12 +40,13 @@ type Announcement struct {
 }
 
 // AnnouncementSniffer reads gratuitous ARP and neighbour advertisements
-// arriving on one link of a namespace, through AF_PACKET sockets.
+// arriving on one link of a namespace, through one AF_PACKET socket, in
+// the order they arrived.
 type AnnouncementSniffer struct {
-	conns []*packet.Conn
-	ch    chan Announcement
-	wg    sync.WaitGroup
-	once  sync.Once
+	conn *packet.Conn
+	ch   chan Announcement
+	wg   sync.WaitGroup
+	once sync.Once
 
 	mu  sync.Mutex
 	log []Announcement
@@ -57,29 +59,45 @@ func (n *NS) SniffAnnouncements(dev string) (*AnnouncementSniffer, error) {
 	if err != nil {
 		return nil, err
 	}
+	filter, err := sniffFilter()
+	if err != nil {
+		return nil, err
+	}
 	s := &AnnouncementSniffer{ch: make(chan Announcement, 1024)}
 	err = n.Do(func() error {
-		for _, proto := range []int{unix.ETH_P_ARP, unix.ETH_P_IPV6} {
-			c, err := packet.Listen(&net.Interface{Index: idx, Name: dev}, packet.Datagram, proto, nil)
-			if err != nil {
-				return fmt.Errorf("netlab: AF_PACKET on %s in %q: %w", dev, n.name, err)
-			}
-			s.conns = append(s.conns, c)
+		c, err := packet.Listen(&net.Interface{Index: idx, Name: dev}, packet.Raw, unix.ETH_P_ALL, &packet.Config{Filter: filter})
+		if err != nil {
+			return fmt.Errorf("netlab: AF_PACKET on %s in %q: %w", dev, n.name, err)
 		}
+		s.conn = c
 		return nil
 	})
 	if err != nil {
-		s.Close()
 		return nil, err
 	}
-	for i, c := range s.conns {
-		s.wg.Add(1)
-		go s.read(c, i == 1)
-	}
+	s.wg.Add(1)
+	go s.read(s.conn)
 	return s, nil
 }
 
-func (s *AnnouncementSniffer) read(c *packet.Conn, v6 bool) {
+// sniffFilter passes the incoming ARP and IPv6 frames to a raw ETH_P_ALL
+// socket. One socket for both keeps them in the order they arrived: with
+// one socket per protocol, each read by its own goroutine, an NA could
+// reach C before the gratuitous ARP sent just before it, and a Wait for
+// the ARP would skip (lose) the NA.
+func sniffFilter() ([]bpf.RawInstruction, error) {
+	return bpf.Assemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 4},
+		bpf.LoadAbsolute{Off: 12, Size: 2}, // EtherType
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_ARP, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IPV6, SkipFalse: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
+func (s *AnnouncementSniffer) read(c *packet.Conn) {
 	defer s.wg.Done()
 	buf := make([]byte, 2048)
 	for {
@@ -87,16 +105,20 @@ func (s *AnnouncementSniffer) read(c *packet.Conn, v6 bool) {
 		if err != nil {
 			return
 		}
+		if n < 14 {
+			continue
+		}
 		var src net.HardwareAddr
 		if pa, ok := from.(*packet.Addr); ok {
 			src = pa.HardwareAddr
 		}
 		var a Announcement
 		var ok bool
-		if v6 {
-			a, ok = parseNA(buf[:n])
-		} else {
-			a, ok = parseGARP(buf[:n])
+		switch binary.BigEndian.Uint16(buf[12:14]) {
+		case unix.ETH_P_IPV6:
+			a, ok = parseNA(buf[14:n])
+		case unix.ETH_P_ARP:
+			a, ok = parseGARP(buf[14:n])
 		}
 		if !ok {
 			continue
@@ -189,8 +211,8 @@ func (s *AnnouncementSniffer) Drain() {
 func (s *AnnouncementSniffer) Close() error {
 	var errs []error
 	s.once.Do(func() {
-		for _, c := range s.conns {
-			errs = append(errs, c.Close())
+		if s.conn != nil {
+			errs = append(errs, s.conn.Close())
 		}
 		s.wg.Wait()
 	})

@@ -24,41 +24,21 @@ type IPMonPair struct {
 
 // NewIPMonPair builds an IPMonPair in l. Namespace names get the suffix tag.
 func (l *Lab) NewIPMonPair(tag string, subnet byte) (*IPMonPair, error) {
-	node, err := l.NewNS("node" + tag)
+	pr, err := l.Pair(PairOptions{Node: "node" + tag, Peer: "srv" + tag, Links: []PairLink{{
+		Name: "eth2", Peer: "s0",
+		Addrs:     HostPrefixes(subnet, 2, true, true),
+		PeerAddrs: HostPrefixes(subnet, 1, true, true),
+	}}})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := l.NewNS("srv" + tag)
-	if err != nil {
-		return nil, err
-	}
-	p := &IPMonPair{
-		Node: node, Server: srv, NodeDev: "eth2", ServerDev: "s0",
-		NodePrefix4: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, subnet, 2}), 24),
-		NodePrefix6: netip.MustParsePrefix(fmt.Sprintf("2001:db8:%x::2/64", subnet)),
-	}
-	p.NodeAddr4 = p.NodePrefix4.Addr()
-	p.ServerAddr4 = netip.AddrFrom4([4]byte{198, 18, subnet, 1})
-	p.NodeAddr6 = p.NodePrefix6.Addr()
-	p.ServerAddr6 = netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::1", subnet))
-	if err := l.Veth(node, p.NodeDev, srv, p.ServerDev, nil); err != nil {
-		return nil, err
-	}
-	for _, a := range []struct {
-		ns  *NS
-		dev string
-		p   netip.Prefix
-	}{
-		{node, p.NodeDev, p.NodePrefix4},
-		{node, p.NodeDev, p.NodePrefix6},
-		{srv, p.ServerDev, netip.PrefixFrom(p.ServerAddr4, 24)},
-		{srv, p.ServerDev, netip.PrefixFrom(p.ServerAddr6, 64)},
-	} {
-		if err := a.ns.AddAddr(a.dev, a.p); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	link := pr.Links[0]
+	return &IPMonPair{
+		Node: pr.Node, Server: pr.Peer, NodeDev: link.Name, ServerDev: link.Peer,
+		NodePrefix4: link.Addrs[0], NodePrefix6: link.Addrs[1],
+		NodeAddr4: link.Addrs[0].Addr(), NodeAddr6: link.Addrs[1].Addr(),
+		ServerAddr4: link.PeerAddrs[0].Addr(), ServerAddr6: link.PeerAddrs[1].Addr(),
+	}, nil
 }
 
 // IPMonDual is a node with two interfaces, eth2 and eth3, on one subnet
@@ -82,60 +62,24 @@ func (l *Lab) NewIPMonDual(tag string, subnet byte, strictARP bool) (*IPMonDual,
 }
 
 func (l *Lab) newIPMonDual(tag string, subnet byte, strictARP bool, veth *VethOptions) (*IPMonDual, error) {
-	node, err := l.NewNS("node" + tag)
+	// eth3 first: it comes up and gets its addresses first.
+	pr, err := l.Pair(PairOptions{
+		Node: "node" + tag, Peer: "sw" + tag, ServerNS: "srv" + tag, StrictARP: strictARP, Bridge: "br0",
+		Links: []PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: HostPrefixes(subnet, 3, true, true), Veth: veth},
+			{Name: "eth2", Peer: "p2", Addrs: HostPrefixes(subnet, 2, true, true), Veth: veth},
+		},
+		Server: &PairLink{Name: "s0", Peer: "ps", Addrs: HostPrefixes(subnet, 1, true, true), Veth: veth},
+	})
 	if err != nil {
 		return nil, err
 	}
-	sw, err := l.NewNS("sw" + tag)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := l.NewNS("srv" + tag)
-	if err != nil {
-		return nil, err
-	}
-	if err := node.SetStrictARP(strictARP); err != nil {
-		return nil, err
-	}
-	if err := sw.Bridge("br0"); err != nil {
-		return nil, err
-	}
-	d := &IPMonDual{
-		Node: node, Switch: sw, Server: srv,
-		Eth2Addr4:   netip.AddrFrom4([4]byte{198, 18, subnet, 2}),
-		Eth3Addr4:   netip.AddrFrom4([4]byte{198, 18, subnet, 3}),
-		ServerAddr4: netip.AddrFrom4([4]byte{198, 18, subnet, 1}),
-		Eth2Addr6:   netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::2", subnet)),
-		Eth3Addr6:   netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::3", subnet)),
-		ServerAddr6: netip.MustParseAddr(fmt.Sprintf("2001:db8:%x::1", subnet)),
-	}
-	for _, v := range []struct {
-		a     *NS
-		aName string
-		port  string
-		addrs []netip.Addr
-	}{
-		{node, "eth3", "p3", []netip.Addr{d.Eth3Addr4, d.Eth3Addr6}},
-		{node, "eth2", "p2", []netip.Addr{d.Eth2Addr4, d.Eth2Addr6}},
-		{srv, "s0", "ps", []netip.Addr{d.ServerAddr4, d.ServerAddr6}},
-	} {
-		if err := l.Veth(v.a, v.aName, sw, v.port, veth); err != nil {
-			return nil, err
-		}
-		if err := sw.SetMaster(v.port, "br0"); err != nil {
-			return nil, err
-		}
-		for _, a := range v.addrs {
-			bits := 24
-			if a.Is6() {
-				bits = 64
-			}
-			if err := v.a.AddAddr(v.aName, netip.PrefixFrom(a, bits)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return d, nil
+	eth3, eth2 := pr.Links[0].Addrs, pr.Links[1].Addrs
+	return &IPMonDual{
+		Node: pr.Node, Switch: pr.Peer, Server: pr.Server,
+		Eth2Addr4: eth2[0].Addr(), Eth3Addr4: eth3[0].Addr(), ServerAddr4: pr.ServerLink.Addrs[0].Addr(),
+		Eth2Addr6: eth2[1].Addr(), Eth3Addr6: eth3[1].Addr(), ServerAddr6: pr.ServerLink.Addrs[1].Addr(),
+	}, nil
 }
 
 // AddLocalRoute makes the namespace treat every address of p as its own (a

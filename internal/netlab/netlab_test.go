@@ -34,20 +34,10 @@ var (
 // IPv6 addresses on both ends.
 func twoHosts(t *testing.T, opts *netlab.VethOptions) (*netlab.Lab, *netlab.NS, *netlab.NS) {
 	t.Helper()
-	lab := netlab.New(t)
-	a, err := lab.NewNS("a")
-	require.NoError(t, err)
-	b, err := lab.NewNS("b")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(a, "a0", b, "b0", opts))
-	for _, s := range []struct {
-		ns  *netlab.NS
-		dev string
-		p   netip.Prefix
-	}{{a, "a0", aAddr4}, {a, "a0", aAddr6}, {b, "b0", bAddr4}, {b, "b0", bAddr6}} {
-		require.NoError(t, s.ns.AddAddr(s.dev, s.p))
-	}
-	return lab, a, b
+	p := netlab.NewPair(t, netlab.PairOptions{Node: "a", Peer: "b", Links: []netlab.PairLink{{
+		Name: "a0", Peer: "b0", Addrs: []netip.Prefix{aAddr4, aAddr6}, PeerAddrs: []netip.Prefix{bAddr4, bAddr6}, Veth: opts,
+	}}})
+	return p.Lab, p.Node, p.Peer
 }
 
 func TestPingAcrossVeth(t *testing.T) {

@@ -11,6 +11,7 @@ package ipmontest
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -88,13 +89,16 @@ func (p *Poller) SetIndex(name string, index int) {
 	p.index[name] = index
 }
 
+// errClosed is what a closed fake returns, as a closed ipmon.Poller does.
+var errClosed = fmt.Errorf("ipmontest: poller closed: %w", net.ErrClosed)
+
 func (p *Poller) iface(name string) netpulse.Interface {
 	return netpulse.Interface{Index: p.index[name], Name: name}
 }
 
 // Add adds a target in state ipmon.TargetUnknown, with its zero fields
 // filled as ipmon.Poller.Add fills them. It returns AddHook's error, or an
-// error wrapping ipmon.ErrExists, ipmon.ErrClosed, or what ipmon.Poller.Add
+// error wrapping ipmon.ErrExists, net.ErrClosed, or what ipmon.Poller.Add
 // returns for a target it refuses without looking at the kernel
 // (ipmon.ErrInvalidTarget, ipmon.ErrLocalAddress for a loopback address).
 func (p *Poller) Add(t ipmon.Target) error {
@@ -110,7 +114,7 @@ func (p *Poller) Add(t ipmon.Target) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ipmon.ErrClosed
+		return errClosed
 	}
 	k := keyOf(t)
 	if p.targets[k] != nil {
@@ -132,7 +136,7 @@ func (p *Poller) Add(t ipmon.Target) error {
 
 // Remove removes a target (identified by Interface, Addr, Kind) and
 // publishes an event with Removed set. It returns an error wrapping
-// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or ipmon.ErrClosed.
+// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or net.ErrClosed.
 func (p *Poller) Remove(t ipmon.Target) error {
 	t, err := p.identity(t)
 	if err != nil {
@@ -141,7 +145,7 @@ func (p *Poller) Remove(t ipmon.Target) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ipmon.ErrClosed
+		return errClosed
 	}
 	k := keyOf(t)
 	tg := p.targets[k]
@@ -166,7 +170,7 @@ func (p *Poller) Remove(t ipmon.Target) error {
 
 // Update replaces a target's timings and source, filled and checked as
 // ipmon.Poller.Update does. It returns an error wrapping
-// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or ipmon.ErrClosed.
+// ipmon.ErrNotFound, ipmon.ErrInvalidTarget or net.ErrClosed.
 func (p *Poller) Update(t ipmon.Target) error {
 	t, err := p.normalize(t)
 	if err != nil {
@@ -175,7 +179,7 @@ func (p *Poller) Update(t ipmon.Target) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ipmon.ErrClosed
+		return errClosed
 	}
 	tg := p.targets[keyOf(t)]
 	if tg == nil {
@@ -189,7 +193,7 @@ func (p *Poller) Update(t ipmon.Target) error {
 // and last RTT, and publishes the change (and the interface's new verdict,
 // if it changed). Setting the current state again only updates the RTT.
 // It returns an error wrapping ipmon.ErrNotFound, ipmon.ErrInvalidTarget
-// or ipmon.ErrClosed.
+// or net.ErrClosed.
 func (p *Poller) Set(t ipmon.Target, s ipmon.TargetState, rtt time.Duration) error {
 	t, err := p.identity(t)
 	if err != nil {
@@ -198,7 +202,7 @@ func (p *Poller) Set(t ipmon.Target, s ipmon.TargetState, rtt time.Duration) err
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ipmon.ErrClosed
+		return errClosed
 	}
 	tg := p.targets[keyOf(t)]
 	if tg == nil {
@@ -269,12 +273,12 @@ func (p *Poller) verdictEvent(name string, prev netpulse.Verdict, now time.Time)
 	is := p.ifaces[name]
 	ev := &ipmon.VerdictEvent{
 		Time: now, Interface: p.iface(name), Verdict: is.verdict, Previous: prev, Rule: p.rule(name),
-		Evidence: make([]ipmon.Evidence, 0, len(is.targets)),
+		Evidence: make([]ipmon.TargetEvidence, 0, len(is.targets)),
 	}
 	for _, tg := range is.targets {
-		ev.Evidence = append(ev.Evidence, ipmon.Evidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
+		ev.Evidence = append(ev.Evidence, ipmon.TargetEvidence{Addr: tg.t.Addr, Kind: tg.t.Kind, State: tg.state})
 	}
-	slices.SortFunc(ev.Evidence, ipmon.CompareEvidence)
+	slices.SortFunc(ev.Evidence, ipmon.CompareTargetEvidence)
 	return ev
 }
 
@@ -325,11 +329,13 @@ func mapKeys(m map[string]*iface) func(func(string) bool) {
 }
 
 // Snapshot returns the targets' states and last RTTs and the interfaces'
-// verdicts. Counters are zero: the fake sends nothing.
+// verdicts. The probe counters are zero (the fake sends nothing);
+// EventsDropped counts what the subscriptions' caps dropped, as the
+// Poller's does.
 func (p *Poller) Snapshot() ipmon.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := ipmon.Snapshot{At: time.Now(), Mode: ipmon.ModeRaw, StrictIngress: p.cfg.StrictIngress, Condition: netpulse.Condition{OK: true}}
+	s := ipmon.Snapshot{Time: time.Now(), EventsDropped: p.hub.Dropped(), Mode: ipmon.ModeRaw, StrictIngress: p.cfg.StrictIngress, Condition: netpulse.Condition{OK: true}}
 	for _, tg := range sorted(p.targets) {
 		s.Targets = append(s.Targets, ipmon.TargetStats{
 			Target: tg.t, State: tg.state, LastChange: tg.lastChange, LastRTT: tg.rtt,
@@ -339,8 +345,8 @@ func (p *Poller) Snapshot() ipmon.Snapshot {
 	for _, name := range slices.Sorted(mapKeys(p.ifaces)) {
 		is := p.ifaces[name]
 		n := is.counts()
-		s.Interfaces = append(s.Interfaces, ipmon.InterfaceStatus{
-			Name: name, Verdict: is.verdict, Rule: p.rule(name), LastChange: is.lastChange,
+		s.Interfaces = append(s.Interfaces, ipmon.VerdictStatus{
+			Interface: p.iface(name), Verdict: is.verdict, Rule: p.rule(name), LastChange: is.lastChange,
 			Targets: len(is.targets), Up: n[ipmon.TargetUp], Down: n[ipmon.TargetDown],
 			Unverified: n[ipmon.TargetUnverified], Unknown: n[ipmon.TargetUnknown],
 		})

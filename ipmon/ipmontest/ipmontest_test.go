@@ -2,6 +2,7 @@ package ipmontest_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"testing"
@@ -98,7 +99,7 @@ func TestFake(t *testing.T) {
 		require.NoError(t, p.Close())
 		for range ch {
 		}
-		require.ErrorIs(t, p.Add(a), ipmon.ErrClosed)
+		require.ErrorIs(t, p.Add(a), net.ErrClosed)
 	})
 }
 

@@ -84,7 +84,7 @@ func (s *Source) Snapshot() linkmon.Snapshot {
 	slices.SortFunc(snap.Links, func(a, b linkmon.State) int { return a.Index - b.Index })
 	snap.Counters.Events = s.st.Events()
 	snap.Counters.Coalesced = s.st.Coalesced()
-	snap.Counters.QueueDrops = s.st.Dropped()
+	snap.Counters.EventsDropped = s.st.Dropped()
 	return snap
 }
 

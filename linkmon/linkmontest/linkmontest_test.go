@@ -171,7 +171,7 @@ func TestDropEvent(t *testing.T) {
 			synctest.Wait()
 		}
 		require.Positive(t, told)
-		require.Equal(t, src.Snapshot().Counters.QueueDrops, told)
+		require.Equal(t, src.Snapshot().Counters.EventsDropped, told)
 		require.Equal(t, "eth2", last.State.Name)
 		require.False(t, last.State.Carrier, "the latest state arrives")
 	})

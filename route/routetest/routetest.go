@@ -150,14 +150,26 @@ func (v *View) Close() error {
 // (a netpulse.Observer; the health it keeps is ev.Health(), evidence with
 // Index 0 applies to nothing), records what it was fed, and delivers to
 // its subscribers the events a test injects with Emit, through the same
-// delivery as route.Steerer's (a DropEvent when a subscriber fell behind).
-// It is safe for concurrent use.
+// delivery as route.Steerer's (a subscription starts with the state of
+// every prefix, events are keyed by prefix, a DropEvent when a subscriber
+// fell behind). It is safe for concurrent use.
 type Steerer struct {
 	mu       sync.Mutex
 	observed []netpulse.Evidence
 	health   Health
-	hub      *fanout.Hub[struct{}, netpulse.Event]
+	hub      *fanout.Hub[netip.Prefix, netpulse.Event]
 	closed   bool
+	// state is the latest SteerEvent of each prefix (order: by first
+	// Emit) and since when it uses its interface; cond the latest
+	// condition.
+	state map[netip.Prefix]steerState
+	order []netip.Prefix
+	cond  netpulse.Condition
+}
+
+type steerState struct {
+	ev    *route.SteerEvent
+	since time.Time
 }
 
 var (
@@ -169,7 +181,12 @@ var (
 // NewSteerer returns a Steerer whose subscriptions' channels hold buffer
 // events (beyond it, events wait in a queue of route.MaxQueuedEvents).
 func NewSteerer(buffer int) *Steerer {
-	return &Steerer{hub: fanout.New(buffer, func(netpulse.Event) struct{} { return struct{}{} }, nil,
+	return &Steerer{state: map[netip.Prefix]steerState{}, cond: netpulse.Condition{OK: true}, hub: fanout.New(buffer, func(e netpulse.Event) netip.Prefix {
+		if se, ok := e.(*route.SteerEvent); ok {
+			return se.Dst
+		}
+		return netip.Prefix{}
+	}, nil,
 		fanout.WithLimit[netpulse.Event](route.MaxQueuedEvents),
 		fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
 			return &netpulse.DropEvent{Time: first, Count: n}
@@ -200,19 +217,55 @@ func (s *Steerer) Observed() []netpulse.Evidence {
 	return slices.Clone(s.observed)
 }
 
-// Subscribe returns a channel of the events injected with Emit. It is
-// closed when ctx ends or by Close.
+// Subscribe returns a channel that first delivers, like
+// route.Steerer.Subscribe, the state of every prefix a SteerEvent injected
+// so far named (a *route.SteerEvent each, Initial set, Previous equal to
+// Interface, Reason kept only when it says why the prefix is steered) and
+// a *netpulse.ConditionEvent if an injected one left the Steerer failing;
+// then the events injected with Emit. It is closed when ctx ends or by
+// Close.
 func (s *Steerer) Subscribe(ctx context.Context) <-chan netpulse.Event {
-	return s.hub.Subscribe(ctx, nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var initial []netpulse.Event
+	for _, p := range s.order {
+		st := s.state[p]
+		ev := &route.SteerEvent{Time: st.since, Initial: true, Dst: p, Interface: st.ev.Interface, Previous: st.ev.Interface}
+		switch st.ev.Reason {
+		case netpulse.ReasonLinkDown, netpulse.ReasonIPDown, netpulse.ReasonDisabled:
+			ev.Reason = st.ev.Reason
+		}
+		initial = append(initial, ev)
+	}
+	if !s.cond.OK {
+		initial = append(initial, &netpulse.ConditionEvent{Time: s.cond.Since, Condition: s.cond,
+			Previous: netpulse.Condition{OK: true}, Reason: netpulse.ReasonFailing})
+	}
+	return s.hub.Subscribe(ctx, initial)
 }
 
 // Emit delivers an event (a *route.SteerEvent, a *netpulse.ConditionEvent)
-// to the subscribers; it reports false if the Steerer is closed.
+// to the subscribers, and keeps it as the state later subscriptions start
+// with; it reports false if the Steerer is closed.
 func (s *Steerer) Emit(ev netpulse.Event) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
+	}
+	switch e := ev.(type) {
+	case *route.SteerEvent:
+		old, ok := s.state[e.Dst]
+		since := old.since
+		if !ok || old.ev.Interface != e.Interface {
+			since = e.Time
+		}
+		if !ok {
+			s.order = append(s.order, e.Dst)
+		}
+		s.state[e.Dst] = steerState{e, since}
+	case *netpulse.ConditionEvent:
+		s.cond = e.Condition
 	}
 	s.hub.Publish(ev)
 	return true

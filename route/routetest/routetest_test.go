@@ -3,7 +3,9 @@ package routetest_test
 import (
 	"context"
 	"net/netip"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/route"
@@ -68,6 +70,37 @@ func TestSteererObserves(t *testing.T) {
 	require.False(t, s.Emit(&route.SteerEvent{}))
 	_, open := <-events
 	require.False(t, open, "Close closes the subscriptions")
+}
+
+// A subscription starts with the state the injected events left, as a
+// route.Steerer's does.
+func TestSteererReplaysState(t *testing.T) {
+	s := routetest.NewSteerer(8)
+	defer s.Close()
+	dst := netip.MustParsePrefix("198.18.10.0/24")
+	eth2, eth3 := netpulse.Interface{Index: 2, Name: "eth2"}, netpulse.Interface{Index: 3, Name: "eth3"}
+	t0 := time.Now()
+	require.True(t, s.Emit(&route.SteerEvent{Time: t0, Dst: dst, Interface: eth2, Previous: eth3, Reason: netpulse.ReasonIPDown}))
+	require.True(t, s.Emit(&route.SteerEvent{Time: t0.Add(time.Second), Dst: dst, Interface: eth2, Previous: eth2, Reason: netpulse.ReasonReconciled}))
+	failing := netpulse.Condition{Err: os.ErrPermission, Since: t0}
+	require.True(t, s.Emit(&netpulse.ConditionEvent{Time: t0, Condition: failing, Previous: netpulse.Condition{OK: true}, Reason: netpulse.ReasonFailing}))
+	events := s.Subscribe(context.Background())
+	st := (<-events).(*route.SteerEvent)
+	require.True(t, st.Initial)
+	require.Equal(t, dst, st.Dst)
+	require.Equal(t, eth2, st.Interface)
+	require.Equal(t, eth2, st.Previous)
+	require.Equal(t, netpulse.ReasonNone, st.Reason, "a reconciliation says not why the prefix is steered")
+	require.Equal(t, t0, st.Time, "since the move to eth2")
+	c := (<-events).(*netpulse.ConditionEvent)
+	require.Equal(t, failing, c.Condition)
+	select {
+	case ev := <-events:
+		t.Fatalf("only the state first, got %T", ev)
+	default:
+	}
+	require.True(t, s.Emit(&route.SteerEvent{Time: t0.Add(2 * time.Second), Dst: dst, Interface: eth3, Previous: eth2, Reason: netpulse.ReasonRecovered}))
+	require.False(t, (<-events).(*route.SteerEvent).Initial)
 }
 
 // A subscriber that stops reading loses events only past the queue's cap,
