@@ -40,32 +40,20 @@ type kernelLab struct {
 
 func newKernelLab(t *testing.T) *kernelLab {
 	t.Helper()
-	k := &kernelLab{lab: netlab.New(t),
+	k := &kernelLab{
 		subnet: netip.MustParsePrefix("198.18.10.0/24"), server: netip.MustParseAddr("198.18.10.100"),
 		service: netip.MustParsePrefix("198.18.10.50/24"),
 		addr3:   netip.MustParsePrefix("198.18.10.3/24"), addr2: netip.MustParsePrefix("198.18.10.2/24")}
-	var err error
-	k.node, err = k.lab.NewNS("node")
-	require.NoError(t, err)
-	k.sw, err = k.lab.NewNS("sw")
-	require.NoError(t, err)
-	srv, err := k.lab.NewNS("srv")
-	require.NoError(t, err)
-	require.NoError(t, k.sw.Bridge("br0"))
-	require.NoError(t, k.lab.Veth(k.node, "eth3", k.sw, "p3", nil))
-	require.NoError(t, k.lab.Veth(k.node, "eth2", k.sw, "p2", nil))
-	require.NoError(t, k.lab.Veth(srv, "eth0", k.sw, "ps", nil))
-	for _, p := range []string{"p3", "p2", "ps"} {
-		require.NoError(t, k.sw.SetMaster(p, "br0"))
-	}
-	require.NoError(t, k.node.SetStrictARP(true))
-	require.NoError(t, k.node.AddAddr("eth3", k.addr3))
-	require.NoError(t, k.node.AddAddr("eth2", k.addr2))
-	require.NoError(t, srv.AddAddr("eth0", netip.PrefixFrom(k.server, 24)))
-	k.eth3, err = k.node.Index("eth3")
-	require.NoError(t, err)
-	k.eth2, err = k.node.Index("eth2")
-	require.NoError(t, err)
+	// eth3 is activated first: its subnet route comes first.
+	pr := netlab.NewPair(t, netlab.PairOptions{Peer: "sw", StrictARP: true, Bridge: "br0",
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: []netip.Prefix{k.addr3}},
+			{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{k.addr2}},
+		},
+		Server: &netlab.PairLink{Name: "eth0", Peer: "ps", Addrs: []netip.Prefix{netip.PrefixFrom(k.server, 24)}},
+	})
+	k.lab, k.node, k.sw = pr.Lab, pr.Node, pr.Peer
+	k.eth3, k.eth2 = pr.Index("eth3"), pr.Index("eth2")
 	waitFor(t, "server reachable", func() bool {
 		_, err := k.node.Ping("", k.server, 500*time.Millisecond)
 		return err == nil
