@@ -27,7 +27,8 @@ import (
 //   - with a link source, a name appears (in events and snapshots) once a
 //     link observation about it arrived; a verdict that comes first is held
 //     until then. Without one, a name appears with its first verdict, with
-//     Index 0 and its link unknown.
+//     the index the IP source resolved (ipmon's, in its namespace) and its
+//     link unknown.
 type core struct {
 	links bool            // a link source is configured
 	only  map[string]bool // nil: every name
@@ -115,7 +116,12 @@ func (c *core) ip(in ipInput) *EvidenceEvent {
 	if !c.watched(in.Interface) {
 		return nil
 	}
-	return c.update(in.Interface, in.Time, !c.links, func(ev *netpulse.Evidence) { ev.IP = in.Verdict })
+	return c.update(in.Interface, in.Time, !c.links, func(ev *netpulse.Evidence) {
+		ev.IP = in.Verdict
+		if !c.links {
+			ev.Interface.Index = in.Index
+		}
+	})
 }
 
 func (c *core) add(out []*EvidenceEvent, ev *EvidenceEvent) []*EvidenceEvent {

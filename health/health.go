@@ -5,8 +5,8 @@
 // A Monitor subscribes to a link source (a *linkmon.Watcher) and an IP
 // source (an *ipmon.Poller), either of which may be absent, and keeps one
 // netpulse.Evidence per interface. Interfaces are keyed by name, which is
-// authoritative: the index comes from the link source and follows
-// re-creation and renames; a link renamed away from a name leaves that name
+// authoritative: the index comes from the link source (from the IP source
+// when there is none) and follows re-creation and renames; a link renamed away from a name leaves that name
 // gone (Index 0, link down); a link that takes the name later is that
 // interface, with the name's last verdict. Only a target that answered and
 // stopped makes a path dead: a target that never answered is unverified,
@@ -56,8 +56,9 @@ type IPSource interface {
 // Config configures a Monitor. At least one source is needed.
 type Config struct {
 	// Links is the link-level source. Nil: no link evidence; every
-	// interface's Link stays unknown and its Index 0, and an interface
-	// appears with its first verdict.
+	// interface's Link stays unknown, its Index is the one the IP source
+	// reports (ipmon resolves it in its namespace; 0 when there is no such
+	// interface), and an interface appears with its first verdict.
 	Links LinkSource
 	// Probes is the IP-level source. Nil: no IP evidence; every
 	// interface's IP stays VerdictUnknown.

@@ -44,7 +44,10 @@ func (in *linkInput) state() netpulse.State {
 type ipInput struct {
 	Time      time.Time
 	Interface string
-	Verdict   netpulse.Verdict
+	// Index is the interface's index as the IP source resolved it (0:
+	// none); the Monitor takes it only when it has no link source.
+	Index   int
+	Verdict netpulse.Verdict
 }
 
 // decodeLink returns the link observation an event of a LinkSource carries;
@@ -82,7 +85,7 @@ func decodeIP(ev netpulse.Event) (in ipInput, ok bool) {
 	case *ipmon.VerdictEvent:
 		// ipmon applies the one meaning of dead itself: a dead verdict
 		// over targets that never answered is VerdictUnverified.
-		return ipInput{Time: ev.Time, Interface: ev.Interface.Name, Verdict: ev.Verdict}, true
+		return ipInput{Time: ev.Time, Interface: ev.Interface.Name, Index: ev.Interface.Index, Verdict: ev.Verdict}, true
 	}
 	return ipInput{}, false
 }

@@ -220,6 +220,34 @@ func TestIPOnly(t *testing.T) {
 	})
 }
 
+// TestIPOnlyIndex: without a link source the index is the one the IP
+// source resolved, and follows it (a re-created interface); with a link
+// source, the verdict's index is ignored: the link's is authoritative.
+func TestIPOnlyIndex(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, false, true)
+		defer r.m.Close()
+		v := verdict("eth2", vAlive)
+		v.Interface.Index = 7
+		r.ips.send(v)
+		v = verdict("eth2", vAlive)
+		v.Interface.Index = 9 // re-created: ipmon resolved the new index
+		r.ips.send(v)
+		got := r.observed()
+		require.Equal(t, []netpulse.Evidence{ev(7, "eth2", sUnknown, vAlive), ev(9, "eth2", sUnknown, vAlive)}, got)
+		require.Equal(t, netpulse.HealthUp, got[1].Health())
+	})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, true)
+		defer r.m.Close()
+		r.links.send(up(3, "eth2"))
+		v := verdict("eth2", vDead)
+		v.Interface.Index = 7
+		r.ips.send(v)
+		require.Equal(t, []netpulse.Evidence{ev(3, "eth2", sUp, vUnknown), ev(3, "eth2", sUp, vDead)}, r.observed())
+	})
+}
+
 // TestLinkOnly: without an IP source the health is the link's.
 func TestLinkOnly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
