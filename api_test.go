@@ -17,7 +17,7 @@ import (
 // The four packages of the library, and the root package whose vocabulary
 // they share: an exported name declared in two of them with the same kind
 // is one meaning under two names, or two meanings under one.
-var apiPackages = []string{".", "linkmon", "ipmon", "route", "failover"}
+var apiPackages = []string{".", "linkmon", "ipmon", "route", "health", "failover"}
 
 // apiDocumented are the packages whose every exported name needs a doc
 // comment: the library, its fakes and metrics.

@@ -1,6 +1,6 @@
 // Package netpulse detects link-level and IP-level network failures on Linux
 // within milliseconds and acts on them. It is a library for cluster software:
-// the application wires four small packages together through event channels
+// the application wires small packages together through event channels
 // and small interfaces.
 //
 //   - linkmon watches link carrier (rtnetlink notifications, paired with a
@@ -14,17 +14,26 @@
 //   - route keeps a view of the kernel's routes, answers which route a
 //     destination takes, selects one whose interface is healthy, and can
 //     steer the kernel's routes away from an unhealthy interface.
-//   - failover turns link and IP evidence into the health of each interface,
+//   - health turns linkmon's link events and ipmon's verdicts into one
+//     netpulse.Evidence per interface, keyed by name across renames and
+//     re-creation, with one meaning of dead (a target that never answered
+//     is no evidence), and feeds it to the components that act on it
+//     (health.Monitor.Feed).
+//   - failover turns that evidence into the health of each group member,
 //     moves service addresses from a failed primary to a healthy standby,
 //     fails back by policy and reports link-level and IP-level failures
 //     apart.
 //
-// An application subscribes to linkmon's link events and ipmon's target
-// events, feeds both into the failover engine (or into route's health for
-// steering alone), and lets the engine's decisions drive route steering and
-// address moves. Every constructor that talks to the kernel takes the network
-// namespace to work in; on systems other than Linux the constructors return
-// an error wrapping errors.ErrUnsupported.
+// This root package holds the vocabulary the packages share: Interface
+// (name and index, the name authoritative), State, Verdict, Health,
+// Failure, Reason, Evidence and the Observer that acts on it (route.Steerer
+// and failover.Engine are Observers), Condition, the events every
+// Subscribe channel may carry besides a package's own (ConditionEvent,
+// DropEvent), and the Markers of what netpulse puts in the kernel.
+//
+// An application opens linkmon and ipmon, hands both to a health.Monitor,
+// and feeds the Monitor's evidence to a route.Steerer and a failover.Engine,
+// one line each (the package Example).
 //
 // # One convention in every package
 //
@@ -57,7 +66,4 @@
 // the package that owns a namespace resolves names there); health, verdicts,
 // failures and reasons are this package's enums, whose constants carry
 // their type's name and which print and marshal as the JSON records' words.
-//
-// This package holds the shared vocabulary, documentation and runnable
-// examples.
 package netpulse

@@ -3,9 +3,10 @@
 // a healthy standby (Serviceguard's "local switching"), fails back by
 // policy, and reports what failed and at which level.
 //
-// Open(ctx, *Config) starts an Engine. It is fed LinkEvidence (from linkmon)
-// and IPEvidence (from ipmon) through its Link and IP methods, or through
-// the adapters in this package. It acts through an Actuator, which it owns
+// Open(ctx, *Config) starts an Engine. It is a netpulse.Observer: it is fed
+// the evidence of each interface (its link state and IP verdict) through
+// Observe, by a health.Monitor (Monitor.Feed) that derives it from linkmon
+// and ipmon, or by the application. It acts through an Actuator, which it owns
 // and closes: a KernelActuator (OpenActuator, or opened by Open when
 // Config.Actuator is nil: rtnetlink for addresses and the return path,
 // AF_PACKET for gratuitous ARP, an ICMPv6 socket for unsolicited neighbour
@@ -59,7 +60,8 @@
 // SelfAnnouncer announces the surviving members' own addresses, so that
 // neighbours that learnt them at the dead interface's hardware address
 // (ARP flux) reach them again. Members are named: a member renamed away is
-// gone (FollowLinks), and a device that takes the name is that member.
+// gone (evidence with Index 0 and the link down, as health.Monitor reports
+// it), and a device that takes the name is that member.
 //
 // Failback to the primary after it recovers follows the group's policy:
 // auto (after the hold-down and the minimum dwell time), manual

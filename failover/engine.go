@@ -42,8 +42,8 @@ func (e invalidArgument) Is(target error) bool { return target == os.ErrInvalid 
 // and moves each group's addresses to a healthy member through its
 // Actuator. All its methods are safe for concurrent use.
 //
-// Evidence is level-triggered: Link and IP record the latest state of an
-// interface and never block; the engine's goroutine takes the latest state
+// Evidence is level-triggered: Observe records the latest state of an
+// interface and never blocks; the engine's goroutine takes the latest state
 // of every interface at each step.
 type Engine struct {
 	cfg    Config
@@ -54,7 +54,7 @@ type Engine struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 	wake   chan struct{}
-	// followMu orders FollowLinks/FollowIP and Subscribe against Close.
+	// followMu orders Subscribe against Close.
 	followMu sync.Mutex
 	// evMu orders Publish against Subscribe, so that a subscription's
 	// initial state (the latest health event of every member and group
@@ -77,8 +77,8 @@ type Engine struct {
 
 	// in holds evidence not yet taken by the engine's goroutine.
 	inMu   sync.Mutex
-	inLink map[string]LinkEvidence
-	inIP   map[string]IPEvidence
+	inLink map[string]linkEvidence
+	inIP   map[string]ipEvidence
 	inCnt  struct{ link, ip, unknown uint64 }
 
 	// mu guards everything below; the engine's goroutine holds it for a
@@ -95,8 +95,8 @@ type member struct {
 	group   *group
 	primary bool
 
-	link *LinkEvidence
-	ip   *IPEvidence
+	link *linkEvidence
+	ip   *ipEvidence
 
 	health  netpulse.Health
 	failure netpulse.Failure
@@ -198,8 +198,8 @@ func Open(ctx context.Context, cfg *Config) (*Engine, error) {
 		cancel: cancel,
 		closed: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
-		inLink: map[string]LinkEvidence{},
-		inIP:   map[string]IPEvidence{},
+		inLink: map[string]linkEvidence{},
+		inIP:   map[string]ipEvidence{},
 		byName: map[string]*member{},
 	}
 	for _, gc := range c.Groups {
@@ -333,40 +333,6 @@ func (e *Engine) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	return e.hub.Subscribe(ctx, initial)
 }
 
-// Link records link evidence for an interface. It never blocks. Evidence
-// about an interface that is in no group is counted and ignored.
-func (e *Engine) Link(ev LinkEvidence) {
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	e.inMu.Lock()
-	if _, ok := e.byName[ev.Interface]; ok { // byName is immutable after Open
-		e.inLink[ev.Interface] = ev
-		e.inCnt.link++
-	} else {
-		e.inCnt.unknown++
-	}
-	e.inMu.Unlock()
-	e.poke()
-}
-
-// IP records an IP verdict for an interface. It never blocks. Evidence
-// about an interface that is in no group is counted and ignored.
-func (e *Engine) IP(ev IPEvidence) {
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	e.inMu.Lock()
-	if _, ok := e.byName[ev.Interface]; ok {
-		e.inIP[ev.Interface] = ev
-		e.inCnt.ip++
-	} else {
-		e.inCnt.unknown++
-	}
-	e.inMu.Unlock()
-	e.poke()
-}
-
 func (e *Engine) poke() {
 	select {
 	case e.wake <- struct{}{}:
@@ -482,18 +448,21 @@ func (e *Engine) run() {
 // the next time it must run without new evidence (zero: none).
 func (e *Engine) step() time.Time {
 	e.inMu.Lock()
-	var links map[string]LinkEvidence
-	var ips map[string]IPEvidence
+	var links map[string]linkEvidence
+	var ips map[string]ipEvidence
 	if len(e.inLink) > 0 {
-		links, e.inLink = e.inLink, map[string]LinkEvidence{}
+		links, e.inLink = e.inLink, map[string]linkEvidence{}
 	}
 	if len(e.inIP) > 0 {
-		ips, e.inIP = e.inIP, map[string]IPEvidence{}
+		ips, e.inIP = e.inIP, map[string]ipEvidence{}
 	}
 	e.counters.LinkEvidence, e.counters.IPEvidence, e.counters.UnknownEvidence = e.inCnt.link, e.inCnt.ip, e.inCnt.unknown
 	e.inMu.Unlock()
 
 	now := time.Now()
+	// Both levels of a member's evidence first, then its health once: an
+	// Observe that changes both must not show a health in between.
+	changed := map[*member]time.Time{}
 	for name, ev := range links {
 		m := e.byName[name]
 		ev := ev
@@ -501,13 +470,22 @@ func (e *Engine) step() time.Time {
 		if ev.Index != 0 {
 			m.index = ev.Index
 		}
-		e.recompute(m, now, ev.Time, netpulse.ReasonNone)
+		changed[m] = ev.Time
 	}
 	for name, ev := range ips {
 		m := e.byName[name]
 		ev := ev
 		m.ip = &ev
-		e.recompute(m, now, ev.Time, netpulse.ReasonNone)
+		if t, ok := changed[m]; !ok || ev.Time.After(t) {
+			changed[m] = ev.Time
+		}
+	}
+	for _, g := range e.groups {
+		for _, m := range g.members {
+			if t, ok := changed[m]; ok {
+				e.recompute(m, now, t, netpulse.ReasonNone)
+			}
+		}
 	}
 
 	var next time.Time

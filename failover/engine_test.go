@@ -73,12 +73,12 @@ func (r *rig) close() {
 }
 
 func (r *rig) link(name string, carrier bool) {
-	r.e.Link(failover.LinkEvidence{Interface: name, Index: ifIndex(name), Present: true, AdminUp: true, Carrier: carrier})
+	feed(r.e).link(name, ifIndex(name), carrier)
 	synctest.Wait()
 }
 
 func (r *rig) ip(name string, v netpulse.Verdict) {
-	r.e.IP(failover.IPEvidence{Interface: name, Verdict: v})
+	feed(r.e).ip(name, v)
 	synctest.Wait()
 }
 
@@ -160,9 +160,12 @@ func TestHealthTransitions(t *testing.T) {
 			failure netpulse.Failure
 			reason  netpulse.Reason
 		}
-		lk := func(ev failover.LinkEvidence) func() {
-			return func() { ev.Interface = "eth3"; r.e.Link(ev); synctest.Wait() }
+		lk := func(fn func(*netpulse.Evidence)) func() {
+			return func() { feed(r.e).set("eth3", fn); synctest.Wait() }
 		}
+		linkUp := func(ev *netpulse.Evidence) { ev.Interface.Index, ev.Link = ifIndex("eth3"), netpulse.StateUp }
+		adminDown := func(ev *netpulse.Evidence) { ev.Link = netpulse.StateDown }
+		gone := func(ev *netpulse.Evidence) { ev.Interface.Index, ev.Link = 0, netpulse.StateDown }
 		steps := []step{
 			{func() { r.ip("eth3", netpulse.VerdictUnverified) }, netpulse.HealthUnknown, netpulse.FailureNone, netpulse.ReasonNone},
 			{func() { r.link("eth3", true) }, netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonLinkUp},
@@ -176,10 +179,10 @@ func TestHealthTransitions(t *testing.T) {
 			{func() { require.NoError(t, r.e.Disable("eth3")); synctest.Wait() }, netpulse.HealthDisabled, netpulse.FailureNone, netpulse.ReasonDisabled},
 			{func() { r.link("eth3", false) }, netpulse.HealthDisabled, netpulse.FailureLinkIP, netpulse.ReasonDisabled},
 			{func() { require.NoError(t, r.e.Enable("eth3")); synctest.Wait() }, netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonEnabled},
-			{lk(failover.LinkEvidence{Present: true, AdminUp: true, Carrier: true}), netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonIPUp},
-			{lk(failover.LinkEvidence{Present: true, AdminUp: false, Carrier: true}), netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
-			{lk(failover.LinkEvidence{Present: true, AdminUp: true, Carrier: true}), netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonIPUp},
-			{lk(failover.LinkEvidence{Present: false}), netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
+			{lk(linkUp), netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonIPUp},
+			{lk(adminDown), netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
+			{lk(linkUp), netpulse.HealthUp, netpulse.FailureNone, netpulse.ReasonIPUp},
+			{lk(gone), netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown},
 		}
 		prev := netpulse.HealthUnknown
 		for i, s := range steps {
@@ -211,7 +214,7 @@ func TestHealthTransitions(t *testing.T) {
 		require.Equal(t, "unknown", r.member("eth2").Link)
 
 		require.ErrorIs(t, r.e.Disable("eth9"), failover.ErrNotMember)
-		r.e.Link(failover.LinkEvidence{Interface: "eth9", Present: true})
+		r.e.Observe(netpulse.Evidence{Interface: netpulse.Interface{Index: 19, Name: "eth9"}, Link: netpulse.StateUp})
 		synctest.Wait()
 		require.Equal(t, uint64(1), r.e.Snapshot().Counters.UnknownEvidence)
 	})
@@ -293,6 +296,36 @@ func TestInitialPlacement(t *testing.T) {
 	})
 }
 
+// TestObserveBothLevels: an Observe that changes both levels changes the
+// member's health once, with no health in between (link-down straight to
+// ip-down, never up); the evidence's time is the health event's
+// EvidenceTime; evidence with Index 0 and the link down is a member gone.
+func TestObserveBothLevels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, failover.GroupConfig{}, nil)
+		defer r.close()
+		eth3 := netpulse.Interface{Index: 13, Name: "eth3"}
+		r.e.Observe(netpulse.Evidence{Interface: eth3, Link: netpulse.StateDown, IP: netpulse.VerdictAlive})
+		synctest.Wait()
+		require.Equal(t, netpulse.HealthLinkDown, r.member("eth3").Health)
+		r.take()
+		at := time.Now().Add(-time.Millisecond)
+		r.e.Observe(netpulse.Evidence{Time: at, Interface: eth3, Link: netpulse.StateUp, IP: netpulse.VerdictDead})
+		synctest.Wait()
+		evs := healths(r.take())
+		require.Len(t, evs, 1)
+		require.Equal(t, netpulse.HealthLinkDown, evs[0].From)
+		require.Equal(t, netpulse.HealthIPDown, evs[0].To)
+		require.Equal(t, at, evs[0].EvidenceTime)
+		r.e.Observe(netpulse.Evidence{Interface: netpulse.Interface{Name: "eth3"}, Link: netpulse.StateDown, IP: netpulse.VerdictDead})
+		synctest.Wait()
+		m := r.member("eth3")
+		require.Equal(t, netpulse.HealthLinkDown, m.Health)
+		require.Equal(t, 13, m.Index, "the index last known stays")
+		require.Equal(t, "down", m.Link)
+	})
+}
+
 func TestFailoverOnLinkDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, failover.GroupConfig{}, nil)
@@ -300,7 +333,7 @@ func TestFailoverOnLinkDown(t *testing.T) {
 		r.start("eth3", "eth2")
 
 		lost := time.Now()
-		r.e.Link(failover.LinkEvidence{Interface: "eth3", Index: 13, Present: true, AdminUp: true, Carrier: false, Time: lost})
+		r.e.Observe(netpulse.Evidence{Time: lost, Interface: netpulse.Interface{Index: 13, Name: "eth3"}, Link: netpulse.StateDown})
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, r.holders())
 		require.Equal(t, "eth2", r.rec.Steered(svc6))
@@ -832,8 +865,8 @@ func TestEventsNeverBlockEngine(t *testing.T) {
 		// counts drops.
 		_ = e.Subscribe(context.Background())
 		for i := 0; i < 50; i++ {
-			e.Link(failover.LinkEvidence{Interface: "eth2", Present: true, AdminUp: true, Carrier: true})
-			e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: i%2 == 0})
+			feed(e).link("eth2", 0, true)
+			feed(e).link("eth3", 0, i%2 == 0)
 			synctest.Wait()
 		}
 		st := e.Snapshot()

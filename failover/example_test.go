@@ -6,13 +6,15 @@ import (
 	"log"
 	"net/netip"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/failover/failovertest"
 )
 
 // A group of a primary and a standby, with the recording fake as actuator
 // (failover.Open opens the kernel's when Config.Actuator is nil). The
-// evidence would come from linkmon and ipmon; here it is fed by hand.
+// evidence would come from linkmon and ipmon through a health.Monitor;
+// here it is fed by hand.
 func Example() {
 	rec := failovertest.NewRecorder()
 	e, err := failover.Open(context.Background(), &failover.Config{
@@ -28,8 +30,14 @@ func Example() {
 	}
 	defer e.Close() // closes the actuator too
 	events := e.Subscribe(context.Background())
+	// The evidence a health.Monitor would feed (Monitor.Feed): here, the
+	// link level only.
 	link := func(name string, carrier bool) {
-		e.Link(failover.LinkEvidence{Interface: name, Present: true, AdminUp: true, Carrier: carrier})
+		st := netpulse.StateDown
+		if carrier {
+			st = netpulse.StateUp
+		}
+		e.Observe(netpulse.Evidence{Interface: netpulse.Interface{Name: name}, Link: st})
 	}
 	// print prints the events up to the next health change (untilMove
 	// false) or move.

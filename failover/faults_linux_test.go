@@ -283,7 +283,7 @@ func TestKernelConflict(t *testing.T) {
 			defer e.Close()
 			sub := e.Subscribe(context.Background())
 			for _, n := range []string{"eth3", "eth2"} {
-				e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+				feed(e).link(n, 0, true)
 			}
 			deadline := time.After(5 * time.Second)
 			for done := false; !done; {

@@ -60,43 +60,34 @@ func (p *FailbackPolicy) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// LinkEvidence is the link-level state of one interface, as a link watcher
-// (linkmon) reports it. It carries the full state, not a change.
-type LinkEvidence struct {
-	// Interface is the interface's name; it identifies the member.
-	Interface string
-	// Index is the interface index (0 if unknown).
+// linkEvidence is the link-level part of an interface's evidence: up with
+// carrier and admin up, down otherwise (no carrier, admin down, damped,
+// gone). It carries the full state, not a change.
+type linkEvidence struct {
+	// Index is the interface index (0 when the interface is gone).
 	Index int
-	// Present is false when the interface does not exist (deleted).
-	Present bool
-	// AdminUp is the administrative state (IFF_UP).
-	AdminUp bool
-	// Carrier is the kernel's carrier (IFF_LOWER_UP).
-	Carrier bool
-	// Time is when the state was observed (monotonic clock); zero means
-	// when the engine receives it.
+	// Up is true when the link can carry traffic.
+	Up bool
+	// Time is when the state was observed (monotonic clock).
 	Time time.Time
 }
 
 // up reports whether the link can carry traffic.
-func (l LinkEvidence) up() bool { return l.Present && l.AdminUp && l.Carrier }
+func (l linkEvidence) up() bool { return l.Up }
 
-// IPEvidence is the IP-level verdict on one interface's path, as an IP
-// monitor (ipmon) reports it. It carries the full state, not a change.
-type IPEvidence struct {
-	// Interface is the interface's name.
-	Interface string
+// ipEvidence is the IP-level part of an interface's evidence: the verdict
+// over its targets. It carries the full state, not a change.
+type ipEvidence struct {
 	// Verdict is the verdict over the interface's targets.
 	Verdict netpulse.Verdict
-	// Time is when the verdict was reached (monotonic clock); zero means
-	// when the engine receives it.
+	// Time is when the verdict was observed (monotonic clock).
 	Time time.Time
 }
 
 // evaluate derives health, failure and the reason for the health from the
 // evidence. link and ip may be nil (no evidence yet). It has no side
 // effects; disabled handling is left to the caller.
-func evaluate(link *LinkEvidence, ip *IPEvidence) (netpulse.Health, netpulse.Failure, netpulse.Reason) {
+func evaluate(link *linkEvidence, ip *ipEvidence) (netpulse.Health, netpulse.Failure, netpulse.Reason) {
 	if link != nil && !link.up() {
 		return netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown
 	}

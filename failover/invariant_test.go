@@ -89,7 +89,7 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 		opDisabled: map[string]bool{}, polDisabled: map[string]bool{}, disableIP: disableIP}
 	for _, n := range members {
 		m.carrier[n] = true
-		e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+		feed(e).link(n, 0, true)
 	}
 	synctest.Wait()
 
@@ -117,12 +117,12 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 		switch k := rng.IntN(20); {
 		case k < 8:
 			m.carrier[n] = !m.carrier[n]
-			e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: m.carrier[n]})
+			feed(e).link(n, 0, m.carrier[n])
 			stats["link"]++
 		case k < 16:
 			v := []netpulse.Verdict{netpulse.VerdictAlive, netpulse.VerdictDead, netpulse.VerdictUnverified, netpulse.VerdictAlive}[rng.IntN(4)]
 			m.verdict[n] = v
-			e.IP(failover.IPEvidence{Interface: n, Verdict: v})
+			feed(e).ip(n, v)
 			stats["ip"]++
 		case k < 17:
 			m.opDisabled[n] = true

@@ -16,6 +16,7 @@ import (
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -70,8 +71,10 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 		require.NoError(t, p.Close())
 		require.NoError(t, w.Close())
 	})
-	require.NoError(t, k.e.FollowLinks(w.Subscribe(ctx)))
-	require.NoError(t, k.e.FollowIP(p.Subscribe(ctx)))
+	h, err := health.New(ctx, &health.Config{Links: w, Probes: p})
+	require.NoError(t, err)
+	t.Cleanup(func() { h.Close() })
+	require.NoError(t, h.Feed(k.e))
 	for _, pa := range peerAddrs {
 		require.NoError(t, p.Add(ipmon.Target{Interface: "eth3", Addr: pa.Addr()}))
 		kind := ipmon.ProbeEcho
@@ -195,8 +198,8 @@ func newKernelLabWith(t testing.TB, standbyHasAddr bool, gc failover.GroupConfig
 		// the kernel, IP verdicts alive.
 		k.feedLink("eth3")
 		k.feedLink("eth2")
-		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictAlive})
-		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: netpulse.VerdictAlive})
+		feed(k.e).ip("eth3", netpulse.VerdictAlive)
+		feed(k.e).ip("eth2", netpulse.VerdictAlive)
 	}
 	sw := k.waitSwitch(netpulse.ReasonInitial)
 	require.Equal(t, "eth3", sw.To.Name)
@@ -213,10 +216,7 @@ func (k *kernelLab) feedLink(name string) {
 	}
 	lm, err := k.node.Link(name)
 	require.NoError(k.t, err)
-	k.e.Link(failover.LinkEvidence{
-		Interface: name, Index: int(lm.Index), Present: true,
-		AdminUp: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0,
-	})
+	feed(k.e).link(name, int(lm.Index), lm.Flags&unix.IFF_UP != 0 && lm.Flags&unix.IFF_LOWER_UP != 0)
 }
 
 // waitCarrier waits until the kernel reports carrier up or down on the
@@ -513,7 +513,7 @@ func TestKernelIPOnlyFailure(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, up, "carrier stays")
 		// The verdict ipmon would reach.
-		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictDead})
+		feed(k.e).ip("eth3", netpulse.VerdictDead)
 		sw := k.waitSwitch(netpulse.ReasonIPDown)
 		require.Equal(t, "eth2", sw.To.Name)
 		k.requireAnnounced(k.mac2)
@@ -525,7 +525,7 @@ func TestKernelIPOnlyFailure(t *testing.T) {
 
 		// eth3's path comes back: reported, not failed back.
 		require.NoError(t, k.sw.SetMaster("p3", "br0"))
-		k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictAlive})
+		feed(k.e).ip("eth3", netpulse.VerdictAlive)
 		ev := k.waitEvent("eth3 up", func(ev netpulse.Event) bool {
 			h, ok := ev.(*failover.HealthEvent)
 			return ok && h.Interface.Name == "eth3" && h.To == netpulse.HealthUp
@@ -552,7 +552,7 @@ func TestKernelReturnPathNeeded(t *testing.T) {
 	t.Parallel()
 	k := newKernelLabWith(t, true, failover.GroupConfig{}, &failover.ActuatorConfig{NoReturnPath: true}, nil)
 	require.NoError(t, k.sw.SetMaster("p3", ""))
-	k.e.IP(failover.IPEvidence{Interface: "eth3", Verdict: netpulse.VerdictDead})
+	feed(k.e).ip("eth3", netpulse.VerdictDead)
 	k.waitSwitch(netpulse.ReasonIPDown)
 	k.requireAnnounced(k.mac2)
 	k.requireOn("eth2")
@@ -578,7 +578,7 @@ func TestKernelStandbyDeadBeforeFailure(t *testing.T) {
 	forEachStandbyKind(t, func(t *testing.T, has bool) {
 		k := newKernelLab(t, has, failover.GroupConfig{})
 		require.NoError(t, k.sw.SetMaster("p2", ""))
-		k.e.IP(failover.IPEvidence{Interface: "eth2", Verdict: netpulse.VerdictDead})
+		feed(k.e).ip("eth2", netpulse.VerdictDead)
 		h := k.waitEvent("eth2 ip-down", func(ev netpulse.Event) bool {
 			h, ok := ev.(*failover.HealthEvent)
 			return ok && h.Interface.Name == "eth2" && h.To != netpulse.HealthUp

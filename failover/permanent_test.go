@@ -215,7 +215,7 @@ func TestConflictBlocksPlacement(t *testing.T) {
 		}()
 		defer func() { e.Close(); <-done }()
 		for _, n := range []string{"eth3", "eth2"} {
-			e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+			feed(e).link(n, 0, true)
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -239,11 +239,11 @@ func TestConflictBlocksPlacement(t *testing.T) {
 		ca.mu.Lock()
 		delete(ca.held, svc4.Addr())
 		ca.mu.Unlock()
-		e.Link(failover.LinkEvidence{Interface: "eth2", Present: true, AdminUp: true, Carrier: false})
+		feed(e).link("eth2", 0, false)
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, ca.Holders(svc4))
-		e.Link(failover.LinkEvidence{Interface: "eth2", Present: true, AdminUp: true, Carrier: true})
-		e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: false})
+		feed(e).link("eth2", 0, true)
+		feed(e).link("eth3", 0, false)
 		synctest.Wait()
 		require.Equal(t, []string{"eth2"}, ca.Holders(svc4))
 		ca.mu.Lock()
@@ -361,7 +361,7 @@ func TestRepairDoesNotFight(t *testing.T) {
 		}()
 		defer func() { e.Close(); <-done }()
 		for _, n := range []string{"eth3", "eth2"} {
-			e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+			feed(e).link(n, 0, true)
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
@@ -380,7 +380,7 @@ func TestRepairDoesNotFight(t *testing.T) {
 		// A move checks again: one more steer by the move, three by
 		// repairs.
 		rec.Reset()
-		e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: false})
+		feed(e).link("eth3", 0, false)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		require.Equal(t, 4, countOps(rec.Calls(), failovertest.OpSteer))

@@ -8,12 +8,12 @@ import (
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
-	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/linkmon/linkmontest"
 	"github.com/stretchr/testify/require"
 )
 
-// TestRenamedMember: with the fake link source, the active eth3 is renamed
+// TestRenamedMember: with the fake link source through a health.Monitor, the active eth3 is renamed
 // eth9: eth3 is gone (link-down, never chosen) and the addresses move to
 // eth2; eth9's later changes do not touch eth3; a new device that takes
 // the name eth3 is that member (its index followed) and, up, gets the
@@ -26,7 +26,10 @@ func TestRenamedMember(t *testing.T) {
 		defer src.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		require.NoError(t, r.e.FollowLinks(src.Subscribe(ctx)))
+		mon, err := health.New(ctx, &health.Config{Links: src})
+		require.NoError(t, err)
+		defer mon.Close()
+		require.NoError(t, mon.Feed(r.e))
 		synctest.Wait()
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -61,18 +64,4 @@ func TestRenamedMember(t *testing.T) {
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, r.holders(), "failback to the new eth3")
 	})
-}
-
-func TestRenamedAway(t *testing.T) {
-	now := time.Now()
-	ev := &linkmon.LinkEvent{Previous: linkmon.State{Index: 13, Name: "eth3", Present: true},
-		State: linkmon.State{Index: 13, Name: "eth9", Present: true, Changed: now}}
-	gone, ok := failover.RenamedAway(ev)
-	require.True(t, ok)
-	require.Equal(t, failover.LinkEvidence{Interface: "eth3", Index: 13, Time: now}, gone)
-	ev.Previous.Name = "eth9"
-	_, ok = failover.RenamedAway(ev)
-	require.False(t, ok)
-	_, ok = failover.RenamedAway(&linkmon.LinkEvent{State: linkmon.State{Name: "eth3"}})
-	require.False(t, ok, "a new link")
 }

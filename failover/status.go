@@ -123,7 +123,8 @@ type InterfaceStatus struct {
 
 // Counters are what an operator counts.
 type Counters struct {
-	// LinkEvidence and IPEvidence count evidence received;
+	// LinkEvidence and IPEvidence count the evidence received (Observe)
+	// that carried a link state and an IP verdict (not unknown);
 	// UnknownEvidence counts evidence about interfaces in no group.
 	LinkEvidence    uint64 `json:"link_evidence"`
 	IPEvidence      uint64 `json:"ip_evidence"`

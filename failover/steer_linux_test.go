@@ -120,7 +120,7 @@ func TestKernelEngineOpensActuator(t *testing.T) {
 	defer e.Close()
 	events := e.Subscribe(t.Context())
 	for _, n := range []string{"eth3", "eth2"} {
-		e.Link(failover.LinkEvidence{Interface: n, Present: true, AdminUp: true, Carrier: true})
+		feed(e).link(n, 0, true)
 	}
 	deadline := time.After(10 * time.Second)
 	for placed := false; !placed; {

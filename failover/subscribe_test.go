@@ -43,9 +43,9 @@ func TestSubscribe(t *testing.T) {
 			}
 		}()
 		const flaps = 20
-		e.Link(failover.LinkEvidence{Interface: "eth2", Present: true, AdminUp: true, Carrier: true})
+		feed(e).link("eth2", 0, true)
 		for i := range flaps {
-			e.Link(failover.LinkEvidence{Interface: "eth3", Present: true, AdminUp: true, Carrier: i%2 == 1})
+			feed(e).link("eth3", 0, i%2 == 1)
 			synctest.Wait()
 		}
 		cancel()
@@ -136,7 +136,7 @@ func TestSubscribeStartsWithState(t *testing.T) {
 		require.NoError(t, err)
 		defer e.Close()
 		link := func(name string, carrier bool) {
-			e.Link(failover.LinkEvidence{Interface: name, Index: 7, Present: true, AdminUp: true, Carrier: carrier})
+			feed(e).link(name, 7, carrier)
 			synctest.Wait()
 		}
 		link("eth3", true)
@@ -230,7 +230,7 @@ func TestDriftHintsConcern(t *testing.T) {
 			require.NoError(t, e.Close())
 		}()
 		for _, n := range []string{"eth3", "eth2"} {
-			e.Link(failover.LinkEvidence{Interface: n, Index: ifIndex(n), Present: true, AdminUp: true, Carrier: true})
+			feed(e).link(n, ifIndex(n), true)
 		}
 		synctest.Wait()
 		require.Equal(t, []string{"eth3"}, h.Holders(svc4))

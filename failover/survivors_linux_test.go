@@ -13,6 +13,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/internal/netlab"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -101,8 +102,10 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 		w.Close()
 	})
 	evs := p.Subscribe(ctx)
-	require.NoError(t, e.FollowLinks(w.Subscribe(ctx)))
-	require.NoError(t, e.FollowIP(p.Subscribe(ctx)))
+	h, err := health.New(ctx, &health.Config{Links: w, Probes: p})
+	require.NoError(t, err)
+	t.Cleanup(func() { h.Close() })
+	require.NoError(t, h.Feed(e))
 	for _, ifc := range []string{"eth3", "eth2"} {
 		require.NoError(t, p.Add(ipmon.Target{Interface: ifc, Addr: peerAddrs[0].Addr()}))
 	}

@@ -125,7 +125,7 @@ func (r *recorder) all() []record {
 	return append([]record(nil), r.recs...)
 }
 
-func health(iface, state string) func(record) bool {
+func isHealth(iface, state string) func(record) bool {
 	return func(m record) bool { return m["event"] == "health" && m["interface"] == iface && m["state"] == state }
 }
 
@@ -191,8 +191,8 @@ func crossWireRun(t *testing.T, standbyAddr bool) {
 			c.logNeighbours(t)
 		}
 	}()
-	rec.wait(t, "eth3 up", 0, 5*time.Second, health("eth3", "up"))
-	rec.wait(t, "eth2 up", 0, 5*time.Second, health("eth2", "up"))
+	rec.wait(t, "eth3 up", 0, 5*time.Second, isHealth("eth3", "up"))
+	rec.wait(t, "eth2 up", 0, 5*time.Second, isHealth("eth2", "up"))
 	// Let both targets answer before the first fault.
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, c.sw.SetDown("p3"))
@@ -205,15 +205,15 @@ func crossWireRun(t *testing.T, standbyAddr bool) {
 	i = rec.len()
 	require.NoError(t, c.sw.SetMaster("p2", ""))
 	if standbyAddr {
-		rec.wait(t, "eth2 ip-down", i, 5*time.Second, health("eth2", "ip-down"))
+		rec.wait(t, "eth2 ip-down", i, 5*time.Second, isHealth("eth2", "ip-down"))
 	}
 	// Three detection bounds (3 x 50ms + 50ms) more.
 	time.Sleep(600 * time.Millisecond)
-	require.Empty(t, rec.since(i, health("eth3", "ip-down")), "eth2's fault took eth3 down: %v", rec.since(i, func(record) bool { return true }))
+	require.Empty(t, rec.since(i, isHealth("eth3", "ip-down")), "eth2's fault took eth3 down: %v", rec.since(i, func(record) bool { return true }))
 	require.Empty(t, rec.since(i, func(m record) bool { return m["event"] == "switch" }), "a fault on the standby moved the address")
 	require.NoError(t, c.sw.SetMaster("p2", "br0"))
 	if standbyAddr {
-		rec.wait(t, "eth2 up again", i, 5*time.Second, health("eth2", "up"))
+		rec.wait(t, "eth2 up again", i, 5*time.Second, isHealth("eth2", "up"))
 	}
 	time.Sleep(300 * time.Millisecond)
 
@@ -221,12 +221,12 @@ func crossWireRun(t *testing.T, standbyAddr bool) {
 	// eth2, and eth2 stays up.
 	i = rec.len()
 	require.NoError(t, c.sw.SetMaster("p3", ""))
-	rec.wait(t, "eth3 ip-down", i, 5*time.Second, health("eth3", "ip-down"))
+	rec.wait(t, "eth3 ip-down", i, 5*time.Second, isHealth("eth3", "ip-down"))
 	sw, _ := rec.wait(t, "move to eth2", i, 5*time.Second, func(m record) bool { return m["event"] == "switch" })
 	require.Equal(t, "eth2", sw["to"], "%v", sw)
 	require.Equal(t, "ip-down", sw["reason"], "%v", sw)
 	time.Sleep(600 * time.Millisecond)
-	require.Empty(t, rec.since(i, health("eth2", "ip-down")), "eth3's fault took eth2 down: %v", rec.since(i, func(record) bool { return true }))
+	require.Empty(t, rec.since(i, isHealth("eth2", "ip-down")), "eth3's fault took eth2 down: %v", rec.since(i, func(record) bool { return true }))
 }
 
 // TestCrossWiredVerdicts is issue 11 item 4: after a failover and a

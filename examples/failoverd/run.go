@@ -9,6 +9,7 @@ import (
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 )
@@ -81,10 +82,12 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := e.Subscribe(subCtx)
-	if err := e.FollowLinks(w.Subscribe(subCtx)); err != nil {
+	mon, err := health.New(ctx, &health.Config{Links: w, Probes: p, Interfaces: members})
+	if err != nil {
 		return err
 	}
-	if err := e.FollowIP(p.Subscribe(subCtx)); err != nil {
+	defer mon.Close()
+	if err := mon.Feed(e); err != nil {
 		return err
 	}
 	for {

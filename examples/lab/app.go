@@ -12,7 +12,7 @@ import (
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
-	"github.com/netpulse/netpulse/internal/healthfeed"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
@@ -35,12 +35,14 @@ const (
 var damping = &linkmon.Damping{Penalty: 1000, HalfLife: time.Second, Suppress: 2500, Reuse: 800, Max: 4000}
 
 // app is the node's netpulse, wired as an application would wire it:
-// linkmon and ipmon feed both the route Steerer and the failover engine.
+// linkmon and ipmon feed a health Monitor, which feeds both the route
+// Steerer and the failover engine.
 type app struct {
 	watcher *linkmon.Watcher
 	poller  *ipmon.Poller
 	steerer *route.Steerer
 	engine  *failover.Engine
+	health  *health.Monitor
 	rec     *recorder
 
 	cancel context.CancelFunc
@@ -100,25 +102,35 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 		return nil, fmt.Errorf("failover: %w", err)
 	}
 	engineEvents := a.engine.Subscribe(ctx)
-	if err := a.engine.FollowLinks(a.watcher.Subscribe(ctx)); err != nil {
+	// One health Monitor over both detectors feeds the Steerer and the
+	// engine.
+	if a.health, err = health.New(ctx, &health.Config{Links: a.watcher, Probes: a.poller}); err != nil {
+		return nil, fmt.Errorf("health: %w", err)
+	}
+	if err := a.health.Feed(a.steerer); err != nil {
 		return nil, err
 	}
-	if err := a.engine.FollowIP(a.poller.Subscribe(ctx)); err != nil {
+	if err := a.health.Feed(a.engine); err != nil {
 		return nil, err
 	}
 
-	// The Steerer's health, and the timeline, from their own subscriptions.
-	feed := healthfeed.Feed{
-		Setter: a.steerer,
-		OnLink: func(ev *linkmon.LinkEvent) { rec.add(record{at: ev.Time, link: ev}) },
-		OnIP:   func(ev netpulse.Event) { rec.add(record{at: ev.EventTime(), ip: ev}) },
-	}
+	// The timeline, from the detectors' and the actors' own subscriptions.
 	links, targets := a.watcher.Subscribe(ctx), a.poller.Subscribe(ctx)
 	steered := a.steerer.Subscribe(context.Background()) // ended by a.steerer.Close
-	a.wg.Add(3)
+	a.wg.Add(4)
 	go func() {
 		defer a.wg.Done()
-		feed.Run(links, targets)
+		for e := range links {
+			if ev, ok := e.(*linkmon.LinkEvent); ok {
+				rec.add(record{at: ev.Time, link: ev})
+			}
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		for ev := range targets {
+			rec.add(record{at: ev.EventTime(), ip: ev})
+		}
 	}()
 	go func() {
 		defer a.wg.Done()
@@ -156,6 +168,9 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 func (a *app) Close() error {
 	var errs []error
 	a.cancel()
+	if a.health != nil {
+		errs = append(errs, a.health.Close())
+	}
 	if a.watcher != nil {
 		errs = append(errs, a.watcher.Close())
 	}

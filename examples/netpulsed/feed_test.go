@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/ipmon"
-	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/ipmon/ipmontest"
+	"github.com/netpulse/netpulse/linkmon/linkmontest"
 )
 
 // fakeSetter records the evidence a feed applies, as "5 link up ip down".
@@ -27,6 +31,7 @@ func (f *fakeSetter) Observe(ev netpulse.Evidence) {
 }
 
 func (f *fakeSetter) take() []string {
+	synctest.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	g := f.got
@@ -34,77 +39,69 @@ func (f *fakeSetter) take() []string {
 	return g
 }
 
-func linkEv(index int, name string, present, carrier bool) *linkmon.LinkEvent {
-	return &linkmon.LinkEvent{State: linkmon.State{Index: index, Name: name, Present: present, Carrier: carrier, AdminUp: true}}
-}
+// TestFeed runs the daemon's feeds over one health Monitor: each Steerer
+// (or engine) hears only the interfaces it steers by, starts with what is
+// known, and hears nothing once its feed is stopped (a subnet removed at a
+// reload); an IP verdict follows the name across a re-creation; a dead
+// verdict over targets that never answered steers nothing.
+func TestFeed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		links := linkmontest.New(linkmontest.Link(5, "eth3", true), linkmontest.Link(6, "eth2", true))
+		defer links.Close()
+		probes := ipmontest.New(nil)
+		defer probes.Close()
+		gw3 := ipmon.Target{Addr: netip.MustParseAddr("198.18.10.100"), Interface: "eth3"}
+		gw2 := ipmon.Target{Addr: netip.MustParseAddr("198.18.10.101"), Interface: "eth2"}
+		require.NoError(t, probes.Add(gw3))
+		require.NoError(t, probes.Add(gw2))
+		mon, err := health.New(t.Context(), &health.Config{Links: links, Probes: probes})
+		require.NoError(t, err)
+		e := &engine{health: mon}
+		defer func() {
+			mon.Close()
+			e.wg.Wait()
+		}()
 
-func verdict(iface string, v netpulse.Verdict, targets ...ipmon.TargetState) *ipmon.VerdictEvent {
-	ev := &ipmon.VerdictEvent{Interface: netpulse.Interface{Name: iface}, Verdict: v}
-	for i, s := range targets {
-		ev.Evidence = append(ev.Evidence, ipmon.TargetEvidence{Addr: netip.AddrFrom4([4]byte{198, 18, 10, byte(100 + i)}), State: s})
-	}
-	return ev
-}
+		s1 := &fakeSetter{}
+		ctx1, stop1 := context.WithCancel(context.Background())
+		e.feed(ctx1, s1, []string{"eth3", "eth2"})
+		got := s1.take()
+		slices.Sort(got)
+		require.Equal(t, []string{"5 link up ip unknown", "6 link up ip unknown"}, got)
 
-// TestHealthFeed runs a sequence through the daemon's health glue: an IP
-// verdict about a name is applied by the index the link events gave it,
-// again when the link is re-created under a new index, and to a Steerer
-// added later; a dead verdict over targets that never answered steers
-// nothing (unverified is no evidence).
-func TestHealthFeed(t *testing.T) {
-	f := newHealthFeed()
-	s1 := &fakeSetter{}
-	f.add(s1, []string{"eth3", "eth2"})
-	require.Empty(t, s1.take())
+		require.NoError(t, probes.Set(gw3, ipmon.TargetUp, 0))
+		require.Equal(t, []string{"5 link up ip up"}, s1.take())
+		require.NoError(t, probes.Set(gw3, ipmon.TargetDown, 0))
+		require.NoError(t, probes.Set(gw2, ipmon.TargetUnverified, 0))
+		require.Equal(t, []string{"5 link up ip down", "6 link up ip unknown"}, s1.take(),
+			"an unverified verdict is unknown, not down")
 
-	links := make(chan netpulse.Event)
-	ips := make(chan netpulse.Event)
-	done := make(chan struct{})
-	go func() { f.run(links, ips); close(done) }()
-	// barrier returns once every event sent before was applied: the feed
-	// takes the next event only after the previous one, and a watcher
-	// condition event is applied to nothing.
-	barrier := func() { links <- &netpulse.ConditionEvent{} }
+		// eth3 re-created as index 9: its last IP state follows the new index.
+		require.NoError(t, links.Remove("eth3"))
+		require.Equal(t, []string{"0 link down ip down"}, s1.take())
+		links.Set(linkmontest.Link(9, "eth3", true))
+		require.Equal(t, []string{"9 link up ip down"}, s1.take())
 
-	// The verdict comes before the link is known: kept, applied with it.
-	ips <- verdict("eth3", netpulse.VerdictDead, ipmon.TargetDown)
-	links <- linkEv(5, "eth3", true, true)
-	links <- linkEv(6, "eth2", true, true)
-	ips <- verdict("eth2", netpulse.VerdictUnverified, ipmon.TargetUnverified)
-	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
-	barrier()
-	require.Equal(t, []string{"5 link up ip down", "6 link up ip unknown", "6 link up ip unknown", "6 link up ip up"}, s1.take(),
-		"an unverified verdict is unknown, not down")
+		// A feed started later starts with everything known; one for eth5
+		// hears nothing of eth3 and eth2.
+		s2, s3 := &fakeSetter{}, &fakeSetter{}
+		e.feed(context.Background(), s2, []string{"eth3", "eth2"})
+		e.feed(context.Background(), s3, []string{"eth5"})
+		got = s2.take()
+		slices.Sort(got)
+		require.Equal(t, []string{"6 link up ip unknown", "9 link up ip down"}, got)
+		require.Empty(t, s3.take())
 
-	// eth3 re-created as index 9: its last IP state follows the new index.
-	links <- linkEv(5, "eth3", false, false)
-	links <- linkEv(9, "eth3", true, true)
-	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
-	barrier()
-	require.Equal(t, []string{"5 link unknown ip down", "9 link up ip down", "6 link up ip up"}, s1.take())
-
-	// A Steerer added later starts with everything known.
-	s2 := &fakeSetter{}
-	f.add(s2, []string{"eth3", "eth2"})
-	s3 := &fakeSetter{} // steers by eth5 only: hears nothing of eth3 and eth2
-	f.add(s3, []string{"eth5"})
-	got := s2.take()
-	slices.Sort(got)
-	require.Equal(t, []string{"6 link up ip up", "9 link up ip down"}, got)
-
-	// Carrier loss reaches both; a removed one gets nothing more.
-	f.remove(s1)
-	links <- linkEv(9, "eth3", true, false)
-	ips <- verdict("eth2", netpulse.VerdictAlive, ipmon.TargetUp)
-	barrier()
-	require.Empty(t, s1.take())
-	require.Equal(t, []string{"9 link down ip down", "6 link up ip up"}, s2.take())
-	links <- linkEv(11, "eth5", true, true)
-	barrier()
-	require.Equal(t, []string{"11 link up ip unknown"}, s3.take())
-	require.Empty(t, s2.take())
-
-	close(links)
-	close(ips)
-	<-done
+		// Carrier loss reaches the running feeds; a stopped one hears
+		// nothing more.
+		s1.take()
+		stop1()
+		synctest.Wait()
+		require.NoError(t, links.SetCarrier("eth3", false))
+		require.Empty(t, s1.take())
+		require.Equal(t, []string{"9 link down ip down"}, s2.take())
+		links.Set(linkmontest.Link(11, "eth5", true))
+		require.Equal(t, []string{"11 link up ip unknown"}, s3.take())
+		require.Empty(t, s2.take())
+	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -155,7 +156,7 @@ func permanent(what string, err error) error {
 }
 
 // engine is what the daemon runs for one configuration: the detectors,
-// the health feed, one failover Engine per group and one route Steerer per
+// the health Monitor over them, one failover Engine per group and one route Steerer per
 // steered subnet. Groups and subnets are started and stopped one by one,
 // so that a reload leaves alone what did not change.
 type engine struct {
@@ -165,10 +166,9 @@ type engine struct {
 	act    *failover.KernelActuator
 	links  *linkmon.Watcher
 	probes *ipmon.Poller
-	feed   *healthFeed
+	health *health.Monitor
 	emit   func(notice)
-	wg     sync.WaitGroup // forwarders and the feed
-	stop   context.CancelFunc
+	wg     sync.WaitGroup // the feeds of the groups and subnets
 
 	mu       sync.Mutex
 	groups   map[string]*groupRun
@@ -194,10 +194,11 @@ type groupRun struct {
 }
 
 type subnetRun struct {
-	cfg  subnetConfig
-	st   *route.Steerer // nil unless steer_routes
-	slot int
-	done chan struct{}
+	cfg    subnetConfig
+	st     *route.Steerer // nil unless steer_routes
+	slot   int
+	cancel context.CancelFunc // ends the Steerer's feed
+	done   chan struct{}
 }
 
 // startEngine opens the detectors and starts every group and subnet of c.
@@ -224,11 +225,9 @@ func startEngine(ctx context.Context, c *config, log *slog.Logger, emit func(not
 	if e.probes, err = ipmon.Open(ctx, &ipmon.Config{NetNS: e.fd, Logger: log}); err != nil {
 		return nil, permanent("IP monitor", err)
 	}
-	var fctx context.Context
-	fctx, e.stop = context.WithCancel(context.Background())
-	e.feed = newHealthFeed()
-	lch, ich := e.links.Subscribe(fctx), e.probes.Subscribe(fctx)
-	e.wg.Go(func() { e.feed.run(lch, ich) })
+	if e.health, err = health.New(ctx, &health.Config{Links: e.links, Probes: e.probes}); err != nil {
+		return nil, permanent("health monitor", err)
+	}
 	if err := e.apply(ctx, c); err != nil {
 		return nil, err
 	}
@@ -268,7 +267,7 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 	}
 	for p, r := range e.subnets {
 		if !keepS[p] {
-			if err := r.stopRun(e.feed); err != nil {
+			if err := r.stopRun(); err != nil {
 				e.log.Warn("restoring routes", "prefix", p, "err", err)
 			}
 			delete(e.subnets, p)
@@ -329,7 +328,9 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 			}
 			r.st = st
 			steered := st.Subscribe(context.Background()) // ended by st.Close
-			e.feed.add(st, s.Interfaces)
+			var fctx context.Context
+			fctx, r.cancel = context.WithCancel(context.Background())
+			e.feed(fctx, st, s.Interfaces)
 			go func() {
 				defer close(r.done)
 				for ev := range steered {
@@ -402,16 +403,7 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	gctx, cancel := context.WithCancel(context.Background())
 	r := &groupRun{cfg: g, eng: eng, cancel: cancel, done: make(chan struct{})}
 	events := eng.Subscribe(gctx)
-	if err := eng.FollowLinks(e.links.Subscribe(gctx)); err != nil {
-		cancel()
-		eng.Close()
-		return err
-	}
-	if err := eng.FollowIP(e.probes.Subscribe(gctx)); err != nil {
-		cancel()
-		eng.Close()
-		return err
-	}
+	e.feed(gctx, eng, g.members())
 	go func() {
 		defer close(r.done)
 		for ev := range events {
@@ -448,11 +440,11 @@ func (r *groupRun) stopRun() {
 
 // stopRun stops steering the subnet: the Steerer's routes are removed and
 // the sysctls it changed put back.
-func (r *subnetRun) stopRun(feed *healthFeed) error {
+func (r *subnetRun) stopRun() error {
 	if r.st == nil {
 		return nil
 	}
-	feed.remove(r.st)
+	r.cancel()
 	err := r.st.Close()
 	<-r.done
 	return err
@@ -468,14 +460,14 @@ func (e *engine) close(failed bool) error {
 	}
 	e.groups = map[string]*groupRun{}
 	for p, r := range e.subnets {
-		if err := r.stopRun(e.feed); err != nil {
+		if err := r.stopRun(); err != nil {
 			errs = append(errs, fmt.Errorf("subnet %v: restoring: %w", p, err))
 		}
 	}
 	e.subnets = map[netip.Prefix]*subnetRun{}
 	e.mu.Unlock()
-	if e.stop != nil {
-		e.stop()
+	if e.health != nil {
+		e.health.Close() // ends every feed
 	}
 	if e.probes != nil {
 		e.probes.Close()
@@ -690,149 +682,22 @@ func orNone(s string) string {
 	return s
 }
 
-// healthFeed turns link and IP events into the health every Steerer
-// steers by. ipmon names interfaces and the Steerer wants indexes: the
-// index comes from the link events; the last IP state of each name is
-// applied again when the name appears with a new index (a link re-created
-// or renamed), because ipmon sends no new event when its verdict does not
-// change. A dead verdict is "down" only when a target answered and then
-// stopped (failover.IPEvidenceFrom): a target that never answered is no
-// evidence.
-type healthFeed struct {
-	mu       sync.Mutex
-	index    map[string]int            // present links by name
-	link     map[int]netpulse.State    // link state by index
-	ip       map[string]netpulse.State // IP state by name
-	steerers map[healthSetter][]string // the interfaces each steers by
-}
-
-// healthSetter is what the feed drives: a *route.Steerer (a fake in tests).
-type healthSetter = netpulse.Observer
-
-// observe gives st the evidence known about interface index, named name.
-func (f *healthFeed) observe(st healthSetter, index int, name string) {
-	ev := netpulse.Evidence{Time: time.Now(), Interface: netpulse.Interface{Index: index, Name: name}, Link: f.link[index]}
-	switch f.ip[name] {
-	case netpulse.StateUp:
-		ev.IP = netpulse.VerdictAlive
-	case netpulse.StateDown:
-		ev.IP = netpulse.VerdictDead
-	}
-	st.Observe(ev)
-}
-
-func newHealthFeed() *healthFeed {
-	return &healthFeed{index: map[string]int{}, link: map[int]netpulse.State{}, ip: map[string]netpulse.State{}, steerers: map[healthSetter][]string{}}
-}
-
-// add feeds st with the health of the named interfaces from now on,
-// starting with the health known so far. Only those interfaces are fed: a
-// Steerer reconciles on every call, so health it does not steer by would
-// cost it a reconciliation for nothing.
-func (f *healthFeed) add(st healthSetter, names []string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.steerers[st] = names
-	for name, i := range f.index {
-		if !slices.Contains(names, name) {
-			continue
-		}
-		f.observe(st, i, name)
-	}
-}
-
-func (f *healthFeed) remove(st healthSetter) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.steerers, st)
-}
-
-func linkState(s linkmon.State) netpulse.State {
-	switch {
-	case !s.Present:
-		return netpulse.StateUnknown
-	case s.Carrier && s.AdminUp:
-		return netpulse.StateUp
-	}
-	return netpulse.StateDown
-}
-
-func ipState(ev netpulse.Event) (netpulse.State, bool) {
-	ip, ok := failover.IPEvidenceFrom(ev)
-	if !ok {
-		return netpulse.StateUnknown, false
-	}
-	switch ip.Verdict {
-	case netpulse.VerdictAlive:
-		return netpulse.StateUp, true
-	case netpulse.VerdictDead:
-		return netpulse.StateDown, true
-	}
-	return netpulse.StateUnknown, true
-}
-
-// run applies events until both channels are closed.
-func (f *healthFeed) run(links <-chan netpulse.Event, ips <-chan netpulse.Event) {
-	for links != nil || ips != nil {
-		select {
-		case x, ok := <-links:
-			if !ok {
-				links = nil
-				continue
-			}
-			ev, ok := x.(*linkmon.LinkEvent)
-			if !ok {
-				continue // the watcher's condition, or drops
-			}
-			f.onLink(ev.State, ev.Previous)
-		case ev, ok := <-ips:
-			if !ok {
-				ips = nil
-				continue
-			}
-			if st, ok := ipState(ev); ok {
-				name := ev.(*ipmon.VerdictEvent).Interface.Name
-				f.mu.Lock()
-				f.ip[name] = st
-				if i, ok := f.index[name]; ok {
-					for s, names := range f.steerers {
-						if slices.Contains(names, name) {
-							f.observe(s, i, name)
-						}
-					}
-				}
-				f.mu.Unlock()
+// feed applies the health Monitor's evidence of the named interfaces to o
+// (a group's Engine, a subnet's Steerer) until ctx ends: the current
+// evidence first, then every change. Groups and subnets come and go with
+// reloads, so each is fed from its own subscription, ended when it stops,
+// rather than by Monitor.Feed, which feeds until the Monitor closes. Only
+// the named interfaces are fed: a Steerer reconciles on every evidence, so
+// evidence it does not steer by would cost it a reconciliation for nothing.
+func (e *engine) feed(ctx context.Context, o netpulse.Observer, names []string) {
+	evs := e.health.Subscribe(ctx)
+	e.wg.Go(func() {
+		for ev := range evs {
+			if h, ok := ev.(*health.EvidenceEvent); ok && slices.Contains(names, h.Evidence.Interface.Name) {
+				o.Observe(h.Evidence)
 			}
 		}
-	}
-}
-
-func (f *healthFeed) onLink(s, p linkmon.State) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if p.Present && p.Name != s.Name && f.index[p.Name] == p.Index {
-		delete(f.index, p.Name) // renamed away
-	}
-	f.link[s.Index] = linkState(s)
-	if s.Present {
-		if f.index[s.Name] != s.Index {
-			f.index[s.Name] = s.Index
-		}
-	} else {
-		if f.index[s.Name] == s.Index {
-			delete(f.index, s.Name)
-		}
-		delete(f.link, s.Index)
-	}
-	for st, names := range f.steerers {
-		// A link renamed away from a steered name is down for the
-		// Steerer that knew it by that name.
-		if !slices.Contains(names, s.Name) && !(p.Present && slices.Contains(names, p.Name)) {
-			continue
-		}
-		// The link state, and the IP state of its (new) name.
-		f.observe(st, s.Index, s.Name)
-	}
+	})
 }
 
 // metricsSources are the metrics package's sources over the engine.

@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/netpulse/netpulse"
-	"github.com/netpulse/netpulse/internal/healthfeed"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/internal/jsonl"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -196,13 +196,27 @@ func run(ctx context.Context, o options, out *output) error {
 			cancel()
 		})
 	}
-	var ips <-chan netpulse.Event
+	hcfg := &health.Config{Links: lw, Interfaces: o.ifaces}
 	if poller != nil {
-		ips = poller.Subscribe(sub)
+		hcfg.Probes = poller
+	}
+	mon, err := health.New(ctx, hcfg)
+	if err != nil {
+		return err
+	}
+	defer mon.Close()
+	if err := mon.Feed(st); err != nil {
+		return err
 	}
 	links := lw.Subscribe(sub)
 	var wg sync.WaitGroup
-	wg.Go(func() { healthfeed.Feed{Setter: st, OnLinkHealth: out.linkHealth}.Run(links, ips) })
+	wg.Go(func() {
+		for ev := range links {
+			if c, ok := ev.(*netpulse.ConditionEvent); ok {
+				out.linkHealth(c)
+			}
+		}
+	})
 	if poller != nil && o.onIP != nil {
 		tee := poller.Subscribe(sub)
 		wg.Go(func() {
@@ -226,6 +240,7 @@ func run(ctx context.Context, o options, out *output) error {
 	}
 	<-sub.Done()
 	cancel()
+	mon.Close() // nothing feeds the Steerer any more
 	// Close restores the table and ends the subscription, which ends the printer.
 	err = st.Close()
 	wg.Wait()
