@@ -64,7 +64,7 @@ func TestFakeSources(t *testing.T) {
 		require.NoError(t, err)
 		defer mon.Close()
 		o := &observer{}
-		require.NoError(t, mon.Feed(o))
+		require.NoError(t, mon.Feed(t.Context(), o))
 		got := o.take()
 		require.ElementsMatch(t, []netpulse.Evidence{
 			evidence(2, "eth2", netpulse.StateUp, netpulse.VerdictUnknown),
