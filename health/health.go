@@ -18,6 +18,22 @@
 //	...
 //	mon.Feed(ctx, steerer)
 //	mon.Feed(ctx, engine)
+//
+// # Subscribers and Observers
+//
+// Subscribe returns a channel that first delivers the current evidence of
+// every interface, then every change, each event with the full evidence of
+// one interface; Feed applies the same evidence to a netpulse.Observer until
+// its ctx ends or the Monitor closes. A slow subscriber or Observer never
+// blocks the Monitor or the others: the changes of an interface it has not
+// taken yet fold into its latest evidence (EvidenceEvent.Coalesced counts
+// them), so the latest evidence of every interface always reaches it, in
+// order per interface. Its queue is capped: one that stops reading without
+// cancelling loses the oldest events, superseded ones first, and a
+// subscriber is told how many by a *netpulse.DropEvent before the next event
+// it receives. The stream also carries the Monitor's own condition
+// (*netpulse.ConditionEvent): not OK while a source reports it is not, or
+// after a source ended its subscription.
 package health
 
 import (
@@ -38,7 +54,8 @@ import (
 // current state of every link and be closed when ctx ends. The Monitor reads
 // its *linkmon.LinkEvent values and its *netpulse.ConditionEvent (the
 // source's own condition); it ignores the rest (a *netpulse.DropEvent: the
-// full states that follow carry what was folded).
+// source dropped superseded states first, and the states that follow are
+// full states).
 type LinkSource interface {
 	Subscribe(ctx context.Context) <-chan netpulse.Event
 }
@@ -206,8 +223,9 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 		m.publishCondition(m.c.source(src, e.Condition, t))
 		return
 	case *netpulse.DropEvent:
-		// The source dropped events meant for us; the latest state of
-		// everything still comes.
+		// The source's queue cap dropped events meant for us,
+		// superseded ones first; the full states that follow carry the
+		// latest.
 		return
 	}
 	if src == linkSource {
@@ -280,10 +298,10 @@ func (m *Monitor) initial(evidenceOnly bool) []netpulse.Event {
 // interface wait in the subscriber's queue and fold into its latest.
 const subscribeBuffer = 16
 
-// Subscribe returns a channel that first delivers, if the Monitor's
-// condition is not OK, a *netpulse.ConditionEvent saying so, and the
-// current evidence of every interface (*EvidenceEvent with Initial set,
-// ordered by name); then every change. It sends exactly three types:
+// Subscribe returns a channel that first delivers the current state: a
+// *netpulse.ConditionEvent if the Monitor's condition is not OK, then the
+// evidence of every interface (*EvidenceEvent with Initial set, ordered by
+// name); then every change. It sends exactly three types:
 //
 //   - *EvidenceEvent: the evidence of one interface changed (its full new
 //     evidence and the one the subscriber saw before);
@@ -328,8 +346,9 @@ func (m *Monitor) Subscribe(ctx context.Context) <-chan netpulse.Event {
 //
 // An Observer slower than the changes blocks nobody: the changes of one
 // interface not yet applied fold into its latest evidence, which is always
-// applied. Past the queue's cap (as Subscribe's), the evidence that a later
-// evidence of the same interface follows is dropped first.
+// applied (a Feed has no channel buffer: nothing stale waits in one). Past
+// the queue's cap (as Subscribe's), the evidence that a later evidence of
+// the same interface follows is dropped first.
 //
 // Feed returns an error wrapping os.ErrInvalid for a nil ctx or o, ctx's
 // error when ctx is already done, and one wrapping net.ErrClosed when the

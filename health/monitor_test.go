@@ -96,6 +96,45 @@ func TestSubscribe(t *testing.T) {
 	})
 }
 
+// TestSubscribeInitialKept: a subscription starts with the evidence of
+// every interface at the time of Subscribe (Initial), also when changes
+// come before it reads and more interfaces exist than its channel holds:
+// a change is never folded into an initial event, it follows it.
+func TestSubscribeInitialKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, false)
+		defer r.m.Close()
+		const n = subscribeBuffer + 8
+		for i := range n {
+			r.links.send(up(100+i, fmt.Sprintf("eth%d", 100+i)))
+		}
+		ch := r.m.Subscribe(t.Context())
+		for i := range n {
+			r.links.send(noCarrier(100+i, fmt.Sprintf("eth%d", 100+i)))
+		}
+		seen := map[string]int{}
+		for i := 0; len(ch) > 0; i++ {
+			e := (<-ch).(*EvidenceEvent)
+			name := e.Evidence.Interface.Name
+			if i < n {
+				require.True(t, e.Initial, "event %d", i)
+				require.Equal(t, sUp, e.Evidence.Link, "the evidence at Subscribe")
+				require.Zero(t, e.Previous)
+			} else {
+				require.False(t, e.Initial, "event %d", i)
+				require.Equal(t, sDown, e.Evidence.Link)
+				require.Equal(t, sUp, e.Previous.Link, "what the subscriber saw")
+			}
+			seen[name]++
+			synctest.Wait()
+		}
+		require.Len(t, seen, n)
+		for name, k := range seen {
+			require.Equal(t, 2, k, name)
+		}
+	})
+}
+
 // TestSubscribeFallsBehind: a subscriber that does not read gets, when it
 // reads again, every event that fitted in its channel, then the changes
 // folded into the latest evidence of every interface, Coalesced counting
