@@ -352,8 +352,9 @@ func (m *Monitor) Subscribe(ctx context.Context) <-chan netpulse.Event {
 //
 // Feed returns an error wrapping os.ErrInvalid for a nil ctx or o, ctx's
 // error when ctx is already done, and one wrapping net.ErrClosed when the
-// Monitor is closed. Once ctx is done no further Observe call starts, but
-// one under way is not waited for; Close waits for it.
+// Monitor is closed. After ctx is done, at most one more Observe call (one
+// under way, or about to start) may run; ending ctx does not wait for it,
+// Close does.
 func (m *Monitor) Feed(ctx context.Context, o netpulse.Observer) error {
 	if ctx == nil || o == nil {
 		return fmt.Errorf("health: Feed needs a ctx and an Observer: %w", os.ErrInvalid)
