@@ -83,10 +83,10 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer mon.Close()
-	if err := mon.Feed(steer); err != nil {
+	if err := mon.Feed(ctx, steer); err != nil {
 		log.Fatal(err)
 	}
-	if err := mon.Feed(engine); err != nil {
+	if err := mon.Feed(ctx, engine); err != nil {
 		log.Fatal(err)
 	}
 
@@ -140,10 +140,10 @@ func Example_fakes() {
 		log.Fatal(err)
 	}
 	defer mon.Close()
-	if err := mon.Feed(steer); err != nil {
+	if err := mon.Feed(ctx, steer); err != nil {
 		log.Fatal(err)
 	}
-	if err := mon.Feed(engine); err != nil {
+	if err := mon.Feed(ctx, engine); err != nil {
 		log.Fatal(err)
 	}
 

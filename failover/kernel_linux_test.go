@@ -74,7 +74,7 @@ func (k *kernelLab) startMonitors(mon *monitors) {
 	h, err := health.New(ctx, &health.Config{Links: w, Probes: p})
 	require.NoError(t, err)
 	t.Cleanup(func() { h.Close() })
-	require.NoError(t, h.Feed(k.e))
+	require.NoError(t, h.Feed(ctx, k.e))
 	for _, pa := range peerAddrs {
 		require.NoError(t, p.Add(ipmon.Target{Interface: "eth3", Addr: pa.Addr()}))
 		kind := ipmon.ProbeEcho

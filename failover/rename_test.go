@@ -29,7 +29,7 @@ func TestRenamedMember(t *testing.T) {
 		mon, err := health.New(ctx, &health.Config{Links: src})
 		require.NoError(t, err)
 		defer mon.Close()
-		require.NoError(t, mon.Feed(r.e))
+		require.NoError(t, mon.Feed(ctx, r.e))
 		synctest.Wait()
 		time.Sleep(time.Second)
 		synctest.Wait()

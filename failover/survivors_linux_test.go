@@ -105,7 +105,7 @@ func survivorTrial(t *testing.T, announce bool) (time.Duration, net.HardwareAddr
 	h, err := health.New(ctx, &health.Config{Links: w, Probes: p})
 	require.NoError(t, err)
 	t.Cleanup(func() { h.Close() })
-	require.NoError(t, h.Feed(e))
+	require.NoError(t, h.Feed(ctx, e))
 	for _, ifc := range []string{"eth3", "eth2"} {
 		require.NoError(t, p.Add(ipmon.Target{Interface: ifc, Addr: peerAddrs[0].Addr()}))
 	}

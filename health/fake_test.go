@@ -154,7 +154,7 @@ func newRig(t *testing.T, links, ips bool, only ...string) *rig {
 		t.Fatal(err)
 	}
 	r.m = m
-	if err := m.Feed(r.r); err != nil {
+	if err := m.Feed(context.Background(), r.r); err != nil {
 		t.Fatal(err)
 	}
 	synctest.Wait()

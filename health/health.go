@@ -16,8 +16,24 @@
 //
 //	mon, err := health.New(ctx, &health.Config{Links: watcher, Probes: poller})
 //	...
-//	mon.Feed(steerer)
-//	mon.Feed(engine)
+//	mon.Feed(ctx, steerer)
+//	mon.Feed(ctx, engine)
+//
+// # Subscribers and Observers
+//
+// Subscribe returns a channel that first delivers the current evidence of
+// every interface, then every change, each event with the full evidence of
+// one interface; Feed applies the same evidence to a netpulse.Observer until
+// its ctx ends or the Monitor closes. A slow subscriber or Observer never
+// blocks the Monitor or the others: the changes of an interface it has not
+// taken yet fold into its latest evidence (EvidenceEvent.Coalesced counts
+// them), so the latest evidence of every interface always reaches it, in
+// order per interface. Its queue is capped: one that stops reading without
+// cancelling loses the oldest events, superseded ones first, and a
+// subscriber is told how many by a *netpulse.DropEvent before the next event
+// it receives. The stream also carries the Monitor's own condition
+// (*netpulse.ConditionEvent): not OK while a source reports it is not, or
+// after a source ended its subscription.
 package health
 
 import (
@@ -38,7 +54,8 @@ import (
 // current state of every link and be closed when ctx ends. The Monitor reads
 // its *linkmon.LinkEvent values and its *netpulse.ConditionEvent (the
 // source's own condition); it ignores the rest (a *netpulse.DropEvent: the
-// full states that follow carry what was folded).
+// source dropped superseded states first, and the states that follow are
+// full states).
 type LinkSource interface {
 	Subscribe(ctx context.Context) <-chan netpulse.Event
 }
@@ -69,30 +86,30 @@ type Config struct {
 	Interfaces []string
 }
 
-// Validate reports whether c is usable by New; the error wraps
-// os.ErrInvalid. A nil Config has no source and is not.
+// Validate reports whether c is a valid configuration (nil is not: it has
+// no source). Every error it returns wraps os.ErrInvalid and names the
+// first invalid field. New validates its Config with it.
 func (c *Config) Validate() error {
 	if c == nil || (c.Links == nil && c.Probes == nil) {
-		return fmt.Errorf("health: no source: set Config.Links, Config.Probes or both: %w", os.ErrInvalid)
+		return fmt.Errorf("health: Links, Probes: no source: set either or both: %w", os.ErrInvalid)
 	}
 	seen := make(map[string]bool, len(c.Interfaces))
 	for _, n := range c.Interfaces {
 		// The kernel's rules for a device name (dev_valid_name).
 		if n == "" || len(n) > 15 || n == "." || n == ".." || strings.ContainsAny(n, "/: \t\n\v\f\r") {
-			return fmt.Errorf("health: invalid interface name %q: %w", n, os.ErrInvalid)
+			return fmt.Errorf("health: Interfaces: invalid interface name %q: %w", n, os.ErrInvalid)
 		}
 		if seen[n] {
-			return fmt.Errorf("health: interface %q listed twice: %w", n, os.ErrInvalid)
+			return fmt.Errorf("health: Interfaces: %q listed twice: %w", n, os.ErrInvalid)
 		}
 		seen[n] = true
 	}
 	return nil
 }
 
-// An EvidenceEvent reports that the evidence of one interface changed.
-// Events of an interface come in order and each carries its full evidence;
-// Previous is the evidence the subscriber saw last for it (zero for the
-// first).
+// An EvidenceEvent reports that the evidence of one interface changed, or
+// its evidence in a subscription's initial state (Initial). Events of an
+// interface come in order and each carries its full evidence.
 type EvidenceEvent struct {
 	// Time is when the change was observed: the time of the source event
 	// that caused it.
@@ -100,12 +117,16 @@ type EvidenceEvent struct {
 	// Evidence is the interface's evidence now. Its Health and Failure
 	// methods give the health and what failed.
 	Evidence netpulse.Evidence
-	// Previous is the evidence before the change (zero when Initial, or
-	// when the interface first appears).
+	// Previous is the evidence the subscriber saw last for the interface
+	// (zero when Initial, or when the interface first appears).
 	Previous netpulse.Evidence
 	// Initial marks the events a subscription starts with: the evidence of
 	// every interface at the time of Subscribe.
 	Initial bool
+	// Coalesced counts the changes of this interface folded into this
+	// event because the subscriber was behind; Previous is then the
+	// evidence before the first of them.
+	Coalesced int
 }
 
 // EventTime returns e.Time.
@@ -121,15 +142,25 @@ type Monitor struct {
 
 	mu     sync.Mutex
 	c      *core
-	hub    *fanout.Hub[string, delivery]
+	subs   *fanout.Hub[string, netpulse.Event] // Subscribe's
+	feeds  *fanout.Hub[string, netpulse.Event] // Feed's: evidence only, unbuffered
 	closed bool
 }
 
 // New returns a Monitor that subscribes to the configured sources and keeps
 // the evidence of every interface from then on. ctx bounds the setup (the
-// subscriptions to the sources); cancelling it later has no effect: Close
-// ends the Monitor. An invalid Config is an error wrapping os.ErrInvalid.
+// subscriptions to the sources): New returns ctx's error if it is done
+// before the Monitor runs. Cancelling it later has no effect: Close ends
+// the Monitor.
+//
+// It returns an error wrapping os.ErrInvalid for an invalid Config (see
+// Config.Validate).
 func New(ctx context.Context, cfg *Config) (*Monitor, error) {
+	return newMonitor(ctx, cfg, fanout.DefaultLimit)
+}
+
+// newMonitor is New with the cap of every subscription's queue.
+func newMonitor(ctx context.Context, cfg *Config, limit int) (*Monitor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -137,8 +168,9 @@ func New(ctx context.Context, cfg *Config) (*Monitor, error) {
 		return nil, fmt.Errorf("health: %w", err)
 	}
 	m := &Monitor{
-		c:   newCore(cfg.Links != nil, cfg.Probes != nil, cfg.Interfaces),
-		hub: fanout.New(0, delivery.key, delivery.merge, fanout.WithDropMark(delivery.addLost)),
+		c:     newCore(cfg.Links != nil, cfg.Probes != nil, cfg.Interfaces),
+		subs:  newHub(subscribeBuffer, limit),
+		feeds: newHub(0, limit),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	var links, ips <-chan netpulse.Event
@@ -191,8 +223,9 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 		m.publishCondition(m.c.source(src, e.Condition, t))
 		return
 	case *netpulse.DropEvent:
-		// The source folded states it had for us; the latest state of
-		// everything still comes.
+		// The source's queue cap dropped events meant for us,
+		// superseded ones first; the full states that follow carry the
+		// latest.
 		return
 	}
 	if src == linkSource {
@@ -201,7 +234,7 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 				in.Time = time.Now()
 			}
 			for _, e := range m.c.link(in) {
-				m.hub.Publish(delivery{ev: e})
+				m.publish(e)
 			}
 		}
 		return
@@ -211,9 +244,16 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 			in.Time = time.Now()
 		}
 		if e := m.c.ip(in); e != nil {
-			m.hub.Publish(delivery{ev: e})
+			m.publish(e)
 		}
 	}
+}
+
+// publish delivers a change of evidence to the subscriptions and the
+// feeds. m.mu is held.
+func (m *Monitor) publish(e *EvidenceEvent) {
+	m.subs.Publish(e)
+	m.feeds.Publish(e)
 }
 
 // errSourceEnded is the Monitor's condition error when a source ended its
@@ -230,104 +270,112 @@ func (m *Monitor) lost(src int) {
 	m.publishCondition(m.c.source(src, netpulse.Condition{Err: errSourceEnded}, time.Now()))
 }
 
+// publishCondition delivers a change of the Monitor's condition to the
+// subscriptions (feeds apply evidence only). m.mu is held.
 func (m *Monitor) publishCondition(ev *netpulse.ConditionEvent) {
 	if ev != nil {
-		m.hub.Publish(delivery{ev: ev})
+		m.subs.Publish(ev)
 	}
 }
 
 // initial returns what a new subscription starts with: the condition if it
-// is not OK, then the evidence of every interface. m.mu is held.
-func (m *Monitor) initial() []delivery {
+// is not OK (unless evidenceOnly), then the evidence of every interface, by
+// name. m.mu is held.
+func (m *Monitor) initial(evidenceOnly bool) []netpulse.Event {
 	snap := m.c.snapshot()
-	out := make([]delivery, 0, len(snap)+1)
-	if !m.c.cond.OK {
-		out = append(out, delivery{ev: &netpulse.ConditionEvent{Time: m.c.cond.Since, Condition: m.c.cond, Reason: netpulse.ReasonFailing}})
+	out := make([]netpulse.Event, 0, len(snap)+1)
+	if !evidenceOnly && !m.c.cond.OK {
+		out = append(out, &netpulse.ConditionEvent{Time: m.c.cond.Since, Condition: m.c.cond, Reason: netpulse.ReasonFailing})
 	}
 	for _, e := range snap {
-		out = append(out, delivery{ev: &EvidenceEvent{Time: e.Time, Evidence: e, Initial: true}})
+		out = append(out, &EvidenceEvent{Time: e.Time, Evidence: e, Initial: true})
 	}
 	return out
 }
 
 // subscribeBuffer is the channel capacity of a Subscribe: a burst of that
-// many events is delivered as it happened; beyond it, intermediate states
-// of an interface are folded (and counted in a DropEvent).
+// many events is delivered as it happened; beyond it, the changes of an
+// interface wait in the subscriber's queue and fold into its latest.
 const subscribeBuffer = 16
 
-// Subscribe returns a channel that first receives the current evidence of
-// every interface (*EvidenceEvent with Initial set), then every change, as
-// *EvidenceEvent.
-// It also receives a *netpulse.ConditionEvent when the Monitor's own
-// condition changes (it is not OK while a source reports it is not, or
-// after a source ended its subscription); a subscription starts with one
-// if the Monitor is not OK. A subscriber that falls behind receives a
-// *netpulse.DropEvent with the number of events folded or dropped, just
-// before the next event; the latest evidence of every interface is always
-// delivered. The channel is closed when ctx ends or the Monitor is closed.
+// Subscribe returns a channel that first delivers the current state: a
+// *netpulse.ConditionEvent if the Monitor's condition is not OK, then the
+// evidence of every interface (*EvidenceEvent with Initial set, ordered by
+// name); then every change. It sends exactly three types:
+//
+//   - *EvidenceEvent: the evidence of one interface changed (its full new
+//     evidence and the one the subscriber saw before);
+//   - *netpulse.ConditionEvent: the Monitor's own condition changed (a
+//     source reported its own condition changed, or ended its
+//     subscription; Reason is netpulse.ReasonFailing or
+//     netpulse.ReasonWorking);
+//   - *netpulse.DropEvent: this subscriber fell behind its queue's cap and
+//     Count events were dropped; it comes just before the next event.
+//
+// The channel is closed when ctx is done or the Monitor is closed (at once
+// if it already is). Any number of subscriptions may be open.
+//
+// A subscriber that falls behind blocks nobody. Once its channel buffer (16
+// events) is full, the changes of one interface waiting for it fold into
+// one event (its Previous is the evidence the subscriber saw last;
+// Coalesced counts them), and so do changes of the condition: the latest
+// evidence of every interface always arrives, in order per interface,
+// without a DropEvent. Its queue beyond the channel buffer is capped (16384
+// events, or twice the initial events if more): past the cap, the events
+// that a later event of the same interface follows are dropped first, and a
+// *netpulse.DropEvent with their count comes just before the next event
+// delivered. Events are shared by every subscriber: never modify one.
 func (m *Monitor) Subscribe(ctx context.Context) <-chan netpulse.Event {
-	out := make(chan netpulse.Event, subscribeBuffer)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		close(out)
-		return out
+		ch := make(chan netpulse.Event)
+		close(ch)
+		return ch
 	}
-	in := m.hub.Subscribe(ctx, m.initial())
-	m.wg.Add(1)
-	go m.deliver(ctx, in, out)
-	return out
+	return m.subs.Subscribe(ctx, m.initial(false))
 }
 
-// deliver turns a hub subscription into a subscriber's events, a DropEvent
-// before an event that folded others.
-func (m *Monitor) deliver(ctx context.Context, in <-chan delivery, out chan<- netpulse.Event) {
-	defer m.wg.Done()
-	defer close(out)
-	send := func(ev netpulse.Event) bool {
-		select {
-		case out <- ev:
-			return true
-		case <-ctx.Done():
-		case <-m.ctx.Done():
-		}
-		return false
+// Feed applies the evidence of every interface to o until ctx is done or
+// the Monitor is closed: first the current evidence of every interface
+// (ordered by name), then every change, in order per interface. It returns
+// at once; o.Observe is called from a goroutine the Monitor owns, never
+// concurrently by one Feed. Any number of Feeds may run, each with its own
+// ctx (an Observer that comes and goes with a reload has a ctx that ends
+// with it).
+//
+// An Observer slower than the changes blocks nobody: the changes of one
+// interface not yet applied fold into its latest evidence, which is always
+// applied (a Feed has no channel buffer: nothing stale waits in one). Past
+// the queue's cap (as Subscribe's), the evidence that a later evidence of
+// the same interface follows is dropped first.
+//
+// Feed returns an error wrapping os.ErrInvalid for a nil ctx or o, ctx's
+// error when ctx is already done, and one wrapping net.ErrClosed when the
+// Monitor is closed. After ctx is done, at most one more Observe call (one
+// under way, or about to start) may run; ending ctx does not wait for it,
+// Close does.
+func (m *Monitor) Feed(ctx context.Context, o netpulse.Observer) error {
+	if ctx == nil || o == nil {
+		return fmt.Errorf("health: Feed needs a ctx and an Observer: %w", os.ErrInvalid)
 	}
-	for d := range in {
-		if d.lost > 0 && !send(&netpulse.DropEvent{Time: d.lostAt, Count: d.lost}) {
-			return
-		}
-		if !send(d.ev) {
-			return
-		}
-	}
-}
-
-// Feed applies the evidence of every interface to o, from a goroutine the
-// Monitor owns: first the current evidence of every interface, then every
-// change, in order per interface. o.Observe is never called concurrently by
-// one Feed; when o is slower than the changes, it gets the latest evidence
-// of each interface (intermediate states are folded). Feed returns an error
-// wrapping os.ErrInvalid for a nil o and one wrapping net.ErrClosed when
-// the Monitor is closed. Close waits for a running Observe call to return.
-// o is fed until the Monitor is closed; to feed an Observer for less (one
-// that comes and goes with a reload), range over a Subscribe channel
-// instead, and pass each *EvidenceEvent's Evidence to o.Observe.
-func (m *Monitor) Feed(o netpulse.Observer) error {
-	if o == nil {
-		return fmt.Errorf("health: Feed of a nil Observer: %w", os.ErrInvalid)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("health: %w", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return fmt.Errorf("health: %w", net.ErrClosed)
 	}
-	in := m.hub.Subscribe(m.ctx, m.initial())
+	in := m.feeds.Subscribe(ctx, m.initial(true))
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		for d := range in {
-			if e, ok := d.ev.(*EvidenceEvent); ok {
+		for ev := range in {
+			if ctx.Err() != nil {
+				return // the hub's forwarder ends with ctx too
+			}
+			if e, ok := ev.(*EvidenceEvent); ok {
 				o.Observe(e.Evidence)
 			}
 		}
@@ -350,15 +398,18 @@ func (m *Monitor) Condition() netpulse.Condition {
 	return m.c.cond
 }
 
-// Close ends the subscriptions to the sources, closes every subscription
-// and stops every Feed, and returns once the Monitor's goroutines have
-// ended. It does not close the sources. It is idempotent.
+// Close stops the Monitor: it ends its subscriptions to the sources (it
+// does not close the sources), stops every Feed, closes every subscription
+// channel and returns after every goroutine the Monitor started ended,
+// waiting for a running Observe call to return. It is idempotent and
+// returns nil.
 func (m *Monitor) Close() error {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
 	m.cancel()
-	m.hub.Close()
+	m.subs.Close()
+	m.feeds.Close()
 	m.wg.Wait()
 	return nil
 }

@@ -94,8 +94,8 @@ func (k *kernelLab) start(t *testing.T) {
 	k.mon, err = health.New(ctx, &health.Config{Links: k.linkWatcher, Probes: k.probePoller})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, k.mon.Close()) }) // first: nothing feeds a closed consumer
-	require.NoError(t, k.mon.Feed(k.steer))
-	require.NoError(t, k.mon.Feed(eng))
+	require.NoError(t, k.mon.Feed(ctx, k.steer))
+	require.NoError(t, k.mon.Feed(ctx, eng))
 }
 
 // evidence returns the Monitor's evidence of name, without its time.
@@ -228,7 +228,7 @@ func TestUnverifiedTargetDoesNotSteerKernel(t *testing.T) {
 	mon, err := health.New(ctx, &health.Config{Links: lw, Probes: p})
 	require.NoError(t, err)
 	defer mon.Close()
-	require.NoError(t, mon.Feed(st))
+	require.NoError(t, mon.Feed(ctx, st))
 
 	waitFor(t, "eth2 alive and eth3 unverified", func() bool {
 		return evidenceOf(mon, "eth2").IP == netpulse.VerdictAlive && evidenceOf(mon, "eth3").IP == netpulse.VerdictUnverified

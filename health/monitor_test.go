@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -95,10 +96,49 @@ func TestSubscribe(t *testing.T) {
 	})
 }
 
+// TestSubscribeInitialKept: a subscription starts with the evidence of
+// every interface at the time of Subscribe (Initial), also when changes
+// come before it reads and more interfaces exist than its channel holds:
+// a change is never folded into an initial event, it follows it.
+func TestSubscribeInitialKept(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, false)
+		defer r.m.Close()
+		const n = subscribeBuffer + 8
+		for i := range n {
+			r.links.send(up(100+i, fmt.Sprintf("eth%d", 100+i)))
+		}
+		ch := r.m.Subscribe(t.Context())
+		for i := range n {
+			r.links.send(noCarrier(100+i, fmt.Sprintf("eth%d", 100+i)))
+		}
+		seen := map[string]int{}
+		for i := 0; len(ch) > 0; i++ {
+			e := (<-ch).(*EvidenceEvent)
+			name := e.Evidence.Interface.Name
+			if i < n {
+				require.True(t, e.Initial, "event %d", i)
+				require.Equal(t, sUp, e.Evidence.Link, "the evidence at Subscribe")
+				require.Zero(t, e.Previous)
+			} else {
+				require.False(t, e.Initial, "event %d", i)
+				require.Equal(t, sDown, e.Evidence.Link)
+				require.Equal(t, sUp, e.Previous.Link, "what the subscriber saw")
+			}
+			seen[name]++
+			synctest.Wait()
+		}
+		require.Len(t, seen, n)
+		for name, k := range seen {
+			require.Equal(t, 2, k, name)
+		}
+	})
+}
+
 // TestSubscribeFallsBehind: a subscriber that does not read gets, when it
-// reads again, every event that fitted, a DropEvent counting the events
-// folded, and the latest evidence of every interface; nothing is lost
-// silently.
+// reads again, every event that fitted in its channel, then the changes
+// folded into the latest evidence of every interface, Coalesced counting
+// them: nothing is lost silently, and folding is no drop (no DropEvent).
 func TestSubscribeFallsBehind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, true, false)
@@ -114,13 +154,15 @@ func TestSubscribeFallsBehind(t *testing.T) {
 			}
 		}
 		r.links.send(up(3, "eth3"))
-		var events, dropped int
+		var events, coalesced int
 		var last netpulse.Evidence
 		var prev *EvidenceEvent
 		for len(ch) > 0 {
 			switch e := (<-ch).(type) {
 			case *EvidenceEvent:
 				events++
+				coalesced += e.Coalesced
+				require.False(t, e.Initial)
 				if e.Evidence.Interface.Name == "eth2" {
 					if prev != nil {
 						require.Equal(t, prev.Evidence, e.Previous, "Previous is what the subscriber saw")
@@ -129,17 +171,13 @@ func TestSubscribeFallsBehind(t *testing.T) {
 				} else {
 					last = e.Evidence
 				}
-			case *netpulse.DropEvent:
-				require.Positive(t, e.Count)
-				require.False(t, e.Time.IsZero())
-				dropped += int(e.Count)
 			default:
 				t.Fatalf("unexpected %T", e)
 			}
 			synctest.Wait()
 		}
-		require.Positive(t, dropped)
-		require.Equal(t, n+1, events+dropped, "every event delivered or counted")
+		require.Positive(t, coalesced)
+		require.Equal(t, n+1, events+coalesced, "every event delivered or counted")
 		require.Equal(t, ev(2, "eth2", sDown, vUnknown), strip([]netpulse.Evidence{prev.Evidence})[0], "the latest state (i = n-1 is odd)")
 		require.Equal(t, ev(3, "eth3", sUp, vUnknown), strip([]netpulse.Evidence{last})[0])
 	})
@@ -203,8 +241,9 @@ func TestSourceEnded(t *testing.T) {
 	})
 }
 
-// TestFeed: a Feed starts with the current evidence of every interface;
-// Feed of nil or after Close is an error.
+// TestFeed: a Feed starts with the current evidence of every interface,
+// then gets every change; Feed of a nil ctx or Observer, with a done ctx or
+// after Close is an error.
 func TestFeed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, true, true)
@@ -212,11 +251,90 @@ func TestFeed(t *testing.T) {
 		r.ips.send(verdict("eth3", vAlive))
 		r.links.send(up(2, "eth2"))
 		late := &recorder{}
-		require.NoError(t, r.m.Feed(late))
+		require.NoError(t, r.m.Feed(t.Context(), late))
+		synctest.Wait()
 		require.Equal(t, []netpulse.Evidence{ev(2, "eth2", sUp, vUnknown), ev(3, "eth3", sUp, vAlive)}, strip(late.take()))
-		require.ErrorIs(t, r.m.Feed(nil), os.ErrInvalid)
+		r.links.send(noCarrier(2, "eth2"))
+		require.Equal(t, []netpulse.Evidence{ev(2, "eth2", sDown, vUnknown)}, strip(late.take()))
+
+		var noCtx context.Context
+		require.ErrorIs(t, r.m.Feed(t.Context(), nil), os.ErrInvalid)
+		require.ErrorIs(t, r.m.Feed(noCtx, late), os.ErrInvalid)
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		require.ErrorIs(t, r.m.Feed(done, late), context.Canceled)
 		require.NoError(t, r.m.Close())
-		require.ErrorIs(t, r.m.Feed(late), net.ErrClosed)
+		require.ErrorIs(t, r.m.Feed(t.Context(), late), net.ErrClosed)
+		require.Empty(t, late.take())
+	})
+}
+
+// TestFeedContext: a Feed ends with its ctx (nothing more is observed, its
+// goroutines end: synctest.Test fails if one is left); the Monitor and its
+// other Feeds go on.
+func TestFeedContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, false)
+		defer r.m.Close()
+		r.links.send(up(2, "eth2"))
+		r.observed()
+		ctx, cancel := context.WithCancel(context.Background())
+		o := &recorder{}
+		require.NoError(t, r.m.Feed(ctx, o))
+		synctest.Wait()
+		require.Len(t, o.take(), 1)
+		cancel()
+		synctest.Wait()
+		r.links.send(noCarrier(2, "eth2"))
+		require.Empty(t, o.take(), "a Feed whose ctx ended observes nothing")
+		require.Equal(t, []netpulse.Evidence{ev(2, "eth2", sDown, vUnknown)}, r.observed(), "the other Feed goes on")
+	})
+}
+
+// gate is an Observer that records what it observes, each call blocking
+// until released.
+type gate struct {
+	recorder
+	release chan struct{}
+}
+
+func (g *gate) Observe(e netpulse.Evidence) {
+	g.recorder.Observe(e)
+	<-g.release
+}
+
+// TestFeedSlow: an Observer slower than the changes blocks nobody and gets
+// the latest evidence of every interface, the changes it missed folded.
+func TestFeedSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, true, false)
+		defer r.m.Close()
+		r.links.send(up(2, "eth2"))
+		r.observed()
+		g := &gate{release: make(chan struct{})}
+		defer close(g.release)
+		require.NoError(t, r.m.Feed(t.Context(), g))
+		synctest.Wait() // g is in its first Observe
+		const n = 21
+		for i := range n {
+			if i%2 == 0 {
+				r.links.send(noCarrier(2, "eth2"))
+			} else {
+				r.links.send(up(2, "eth2"))
+			}
+		}
+		r.links.send(up(3, "eth3"))
+		require.Len(t, r.observed(), n+1, "the fast Feed is not held up")
+		for range 4 {
+			g.release <- struct{}{}
+			synctest.Wait()
+		}
+		require.Equal(t, []netpulse.Evidence{
+			ev(2, "eth2", sUp, vUnknown),   // the initial evidence
+			ev(2, "eth2", sDown, vUnknown), // held by the hub when the rest came
+			ev(2, "eth2", sDown, vUnknown), // the latest, n-1 changes folded
+			ev(3, "eth3", sUp, vUnknown),
+		}, strip(g.take()))
 	})
 }
 
@@ -235,7 +353,7 @@ func TestClose(t *testing.T) {
 		r.links.send(up(2, "eth2"))
 		ch := r.m.Subscribe(context.Background())
 		b := blocker{make(chan struct{})}
-		require.NoError(t, r.m.Feed(b))
+		require.NoError(t, r.m.Feed(t.Context(), b))
 		synctest.Wait()
 		closed := make(chan struct{})
 		go func() { r.m.Close(); close(closed) }()
@@ -275,7 +393,8 @@ func TestSubscribeContext(t *testing.T) {
 }
 
 // TestConditionFolded: condition changes a subscriber did not read are
-// folded into one, with the Previous it saw and the count in a DropEvent.
+// folded into one, with the Previous it saw; folding is no drop (no
+// DropEvent).
 func TestConditionFolded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(t, true, false)
@@ -291,7 +410,7 @@ func TestConditionFolded(t *testing.T) {
 			}
 			r.links.send(&netpulse.ConditionEvent{Time: time.Now(), Condition: c})
 		}
-		var conds, dropped int
+		var conds int
 		var prev *netpulse.ConditionEvent
 		for len(ch) > 0 {
 			switch e := (<-ch).(type) {
@@ -301,15 +420,13 @@ func TestConditionFolded(t *testing.T) {
 					require.Equal(t, prev.Condition, e.Previous)
 				}
 				prev = e
-			case *netpulse.DropEvent:
-				dropped += int(e.Count)
 			default:
 				t.Fatalf("unexpected %T", e)
 			}
 			synctest.Wait()
 		}
-		require.Positive(t, dropped)
-		require.Equal(t, n, conds+dropped)
+		require.Less(t, conds, n, "folded")
+		require.Greater(t, conds, subscribeBuffer, "the channel's buffer, then the folded latest")
 		require.True(t, prev.Condition.OK, "the latest condition")
 		require.Equal(t, netpulse.ReasonWorking, prev.Reason)
 	})
@@ -336,15 +453,84 @@ func TestForeignEvents(t *testing.T) {
 	})
 }
 
-// TestAddLost: the mark of the fan-out cap counts the dropped events on the
-// next delivery, from the time of the first loss.
-func TestAddLost(t *testing.T) {
+// TestFoldEvents: a change folds into a waiting change of the same
+// interface (the newer evidence, the older Previous, Coalesced summed), into
+// a copy; an initial event is never folded into; condition changes fold
+// with the older Previous.
+func TestFoldEvents(t *testing.T) {
 	t0 := time.Unix(1e9, 0)
-	e := &EvidenceEvent{Time: t0}
-	d := delivery{ev: e}.addLost(3)
-	require.Equal(t, delivery{ev: e, lost: 3, lostAt: t0}, d)
-	d.ev = &EvidenceEvent{Time: t0.Add(time.Second)}
-	require.Equal(t, delivery{ev: d.ev, lost: 5, lostAt: t0}, d.addLost(2))
+	a := &EvidenceEvent{Time: t0, Evidence: ev(2, "eth2", sDown, vUnknown), Previous: ev(2, "eth2", sUp, vUnknown), Coalesced: 2}
+	b := &EvidenceEvent{Time: t0.Add(time.Second), Evidence: ev(2, "eth2", sUp, vAlive), Previous: a.Evidence, Coalesced: 1}
+	bCopy := *b
+	got, ok := foldEvents(a, b)
+	require.True(t, ok)
+	require.Equal(t, &EvidenceEvent{Time: b.Time, Evidence: b.Evidence, Previous: a.Previous, Coalesced: 4}, got)
+	require.Equal(t, bCopy, *b, "a published event is never modified")
+	require.Equal(t, "eth2", eventKey(got))
+
+	init := &EvidenceEvent{Time: t0, Evidence: ev(2, "eth2", sUp, vUnknown), Initial: true}
+	got, ok = foldEvents(init, b)
+	require.False(t, ok, "an initial event stays as it is")
+	require.Same(t, init, got)
+
+	c1 := &netpulse.ConditionEvent{Time: t0, Condition: netpulse.Condition{}, Previous: netpulse.Condition{OK: true}}
+	c2 := &netpulse.ConditionEvent{Time: t0.Add(time.Second), Condition: netpulse.Condition{OK: true}, Previous: c1.Condition}
+	got, ok = foldEvents(c1, c2)
+	require.True(t, ok)
+	require.Equal(t, &netpulse.ConditionEvent{Time: c2.Time, Condition: c2.Condition, Previous: c1.Previous}, got)
+	require.Empty(t, eventKey(got), "the condition's key is no interface's name")
+}
+
+// TestSubscribeCap: a subscriber that stops reading loses, past its
+// queue's cap, the oldest events and is told how many by a DropEvent just
+// before the next event (internal/fanout's tests show that superseded
+// events go first).
+func TestSubscribeCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		links := newFake()
+		const limit = 4
+		m, err := newMonitor(context.Background(), &Config{Links: links}, limit)
+		require.NoError(t, err)
+		defer m.Close()
+		ch := m.Subscribe(t.Context())
+		// The channel's buffer fills; the hub's forwarder takes the next
+		// event, waiting for room; then the queue fills, with one event for
+		// each of limit+extra more interfaces: nothing folds (each is the
+		// latest of its interface), so the oldest extra are dropped.
+		var names []string
+		for i := range subscribeBuffer {
+			n := fmt.Sprintf("b%d", i)
+			names = append(names, n)
+			links.send(up(100+i, n))
+		}
+		require.Len(t, ch, subscribeBuffer)
+		const extra = 3
+		for i := range 1 + limit + extra {
+			n := fmt.Sprintf("q%d", i)
+			names = append(names, n)
+			links.send(up(200+i, n))
+		}
+		var got []string
+		var drops []*netpulse.DropEvent
+		for len(ch) > 0 {
+			switch e := (<-ch).(type) {
+			case *EvidenceEvent:
+				got = append(got, e.Evidence.Interface.Name)
+			case *netpulse.DropEvent:
+				drops = append(drops, e)
+				require.Len(t, got, subscribeBuffer+1, "just before the next event after the drops")
+			default:
+				t.Fatalf("unexpected %T", e)
+			}
+			synctest.Wait()
+		}
+		require.Len(t, drops, 1)
+		require.Equal(t, uint64(extra), drops[0].Count)
+		require.False(t, drops[0].Time.IsZero())
+		want := append(names[:subscribeBuffer+1:subscribeBuffer+1], names[subscribeBuffer+1+extra:]...)
+		require.Equal(t, want, got, "the oldest waiting events are dropped")
+		require.Len(t, m.Snapshot(), subscribeBuffer+1+limit+extra, "the Monitor's state loses nothing")
+	})
 }
 
 // TestConcurrentUse: Subscribe, Feed, Snapshot and Close from many
@@ -382,7 +568,10 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			defer users.Done()
 			ch := m.Subscribe(context.Background())
-			_ = m.Feed(&recorder{})
+			_ = m.Feed(context.Background(), &recorder{})
+			ctx, cancel := context.WithCancel(context.Background())
+			_ = m.Feed(ctx, &recorder{})
+			cancel()
 			_ = m.Snapshot()
 			for range ch {
 			}

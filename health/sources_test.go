@@ -64,7 +64,7 @@ func TestFakeSources(t *testing.T) {
 		require.NoError(t, err)
 		defer mon.Close()
 		o := &observer{}
-		require.NoError(t, mon.Feed(o))
+		require.NoError(t, mon.Feed(t.Context(), o))
 		got := o.take()
 		require.ElementsMatch(t, []netpulse.Evidence{
 			evidence(2, "eth2", netpulse.StateUp, netpulse.VerdictUnknown),
@@ -205,4 +205,47 @@ func Example() {
 	// eth3 index 3: link up, ip alive: up
 	// eth3 index 3: link up, ip dead: ip-down
 	// eth3 index 3: link down, ip dead: link-down
+}
+
+// printer is an Observer that hands what it observes to a reader.
+type printer chan netpulse.Evidence
+
+func (p printer) Observe(e netpulse.Evidence) { p <- e }
+
+// A Feed lasts as long as its ctx: here it stands for a route.Steerer or a
+// failover.Engine that a daemon starts and stops with its configuration.
+// It starts with the current evidence of every interface, then gets every
+// change, until its ctx is cancelled.
+func ExampleMonitor_Feed() {
+	links := linkmontest.New(linkmontest.Link(2, "eth2", true), linkmontest.Link(3, "eth3", true))
+	defer links.Close()
+	mon, err := health.New(context.Background(), &health.Config{Links: links})
+	if err != nil {
+		panic(err)
+	}
+	defer mon.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	seen := make(printer, 8)
+	if err := mon.Feed(ctx, seen); err != nil {
+		panic(err)
+	}
+	show := func() {
+		e := <-seen
+		fmt.Printf("%s: link %v: %v\n", e.Interface, e.Link, e.Health())
+	}
+	show() // the current evidence, by name
+	show()
+	_ = links.SetCarrier("eth3", false)
+	show()
+
+	stop() // the Observer goes away (a reload): nothing more is fed to it
+	_ = links.SetCarrier("eth2", false)
+	mon.Close() // waits for the Monitor's goroutines: every Feed has ended
+	fmt.Println("after stop:", len(seen))
+	// Output:
+	// eth2: link up: up
+	// eth3: link up: up
+	// eth3: link down: link-down
+	// after stop: 0
 }

@@ -87,7 +87,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		return err
 	}
 	defer mon.Close()
-	if err := mon.Feed(e); err != nil {
+	if err := mon.Feed(ctx, e); err != nil {
 		return err
 	}
 	for {

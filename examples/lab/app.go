@@ -107,10 +107,10 @@ func startApp(ctx context.Context, topo *topology, rec *recorder) (_ *app, err e
 	if a.health, err = health.New(ctx, &health.Config{Links: a.watcher, Probes: a.poller}); err != nil {
 		return nil, fmt.Errorf("health: %w", err)
 	}
-	if err := a.health.Feed(a.steerer); err != nil {
+	if err := a.health.Feed(ctx, a.steerer); err != nil {
 		return nil, err
 	}
-	if err := a.health.Feed(a.engine); err != nil {
+	if err := a.health.Feed(ctx, a.engine); err != nil {
 		return nil, err
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -57,14 +58,11 @@ func TestFeed(t *testing.T) {
 		mon, err := health.New(t.Context(), &health.Config{Links: links, Probes: probes})
 		require.NoError(t, err)
 		e := &engine{health: mon}
-		defer func() {
-			mon.Close()
-			e.wg.Wait()
-		}()
+		defer mon.Close() // ends every feed
 
 		s1 := &fakeSetter{}
 		ctx1, stop1 := context.WithCancel(context.Background())
-		e.feed(ctx1, s1, []string{"eth3", "eth2"})
+		require.NoError(t, e.feed(ctx1, s1, []string{"eth3", "eth2"}))
 		got := s1.take()
 		slices.Sort(got)
 		require.Equal(t, []string{"5 link up ip unknown", "6 link up ip unknown"}, got)
@@ -85,8 +83,8 @@ func TestFeed(t *testing.T) {
 		// A feed started later starts with everything known; one for eth5
 		// hears nothing of eth3 and eth2.
 		s2, s3 := &fakeSetter{}, &fakeSetter{}
-		e.feed(context.Background(), s2, []string{"eth3", "eth2"})
-		e.feed(context.Background(), s3, []string{"eth5"})
+		require.NoError(t, e.feed(context.Background(), s2, []string{"eth3", "eth2"}))
+		require.NoError(t, e.feed(context.Background(), s3, []string{"eth5"}))
 		got = s2.take()
 		slices.Sort(got)
 		require.Equal(t, []string{"6 link up ip unknown", "9 link up ip down"}, got)
@@ -103,5 +101,10 @@ func TestFeed(t *testing.T) {
 		links.Set(linkmontest.Link(11, "eth5", true))
 		require.Equal(t, []string{"11 link up ip unknown"}, s3.take())
 		require.Empty(t, s2.take())
+
+		// A group or subnet started once the Monitor is closed is an error,
+		// not a feed that never runs.
+		require.NoError(t, mon.Close())
+		require.ErrorIs(t, e.feed(context.Background(), &fakeSetter{}, []string{"eth3"}), net.ErrClosed)
 	})
 }

@@ -168,7 +168,6 @@ type engine struct {
 	probes *ipmon.Poller
 	health *health.Monitor
 	emit   func(notice)
-	wg     sync.WaitGroup // the feeds of the groups and subnets
 
 	mu       sync.Mutex
 	groups   map[string]*groupRun
@@ -330,7 +329,11 @@ func (e *engine) apply(ctx context.Context, c *config) error {
 			steered := st.Subscribe(context.Background()) // ended by st.Close
 			var fctx context.Context
 			fctx, r.cancel = context.WithCancel(context.Background())
-			e.feed(fctx, st, s.Interfaces)
+			if err := e.feed(fctx, st, s.Interfaces); err != nil {
+				r.cancel()
+				st.Close()
+				return fmt.Errorf("subnet %v: %w", s.Prefix, err)
+			}
 			go func() {
 				defer close(r.done)
 				for ev := range steered {
@@ -403,7 +406,11 @@ func (e *engine) startGroup(g groupConfig, initial string) error {
 	gctx, cancel := context.WithCancel(context.Background())
 	r := &groupRun{cfg: g, eng: eng, cancel: cancel, done: make(chan struct{})}
 	events := eng.Subscribe(gctx)
-	e.feed(gctx, eng, g.members())
+	if err := e.feed(gctx, eng, g.members()); err != nil {
+		cancel()
+		eng.Close()
+		return fmt.Errorf("group %s: %w", g.Name, err)
+	}
 	go func() {
 		defer close(r.done)
 		for ev := range events {
@@ -475,7 +482,6 @@ func (e *engine) close(failed bool) error {
 	if e.links != nil {
 		e.links.Close()
 	}
-	e.wg.Wait()
 	if e.act != nil {
 		e.act.Close()
 	}
@@ -685,19 +691,24 @@ func orNone(s string) string {
 // feed applies the health Monitor's evidence of the named interfaces to o
 // (a group's Engine, a subnet's Steerer) until ctx ends: the current
 // evidence first, then every change. Groups and subnets come and go with
-// reloads, so each is fed from its own subscription, ended when it stops,
-// rather than by Monitor.Feed, which feeds until the Monitor closes. Only
-// the named interfaces are fed: a Steerer reconciles on every evidence, so
-// evidence it does not steer by would cost it a reconciliation for nothing.
-func (e *engine) feed(ctx context.Context, o netpulse.Observer, names []string) {
-	evs := e.health.Subscribe(ctx)
-	e.wg.Go(func() {
-		for ev := range evs {
-			if h, ok := ev.(*health.EvidenceEvent); ok && slices.Contains(names, h.Evidence.Interface.Name) {
-				o.Observe(h.Evidence)
-			}
-		}
-	})
+// reloads, so each is fed with a ctx of its own, cancelled when it stops.
+func (e *engine) feed(ctx context.Context, o netpulse.Observer, names []string) error {
+	return e.health.Feed(ctx, named{o, names})
+}
+
+// named passes on the evidence of the named interfaces only: a Steerer
+// reconciles on every evidence, so evidence it does not steer by would cost
+// it a reconciliation for nothing.
+type named struct {
+	o     netpulse.Observer
+	names []string
+}
+
+// Observe implements netpulse.Observer.
+func (n named) Observe(ev netpulse.Evidence) {
+	if slices.Contains(n.names, ev.Interface.Name) {
+		n.o.Observe(ev)
+	}
 }
 
 // metricsSources are the metrics package's sources over the engine.

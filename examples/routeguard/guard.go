@@ -205,7 +205,7 @@ func run(ctx context.Context, o options, out *output) error {
 		return err
 	}
 	defer mon.Close()
-	if err := mon.Feed(st); err != nil {
+	if err := mon.Feed(ctx, st); err != nil {
 		return err
 	}
 	links := lw.Subscribe(sub)
