@@ -544,6 +544,8 @@ type Counters struct {
 
 // Snapshot is the watcher's table at one moment.
 type Snapshot struct {
+	// Time is when the snapshot was taken.
+	Time time.Time
 	// Links are the watched links, ordered by index.
 	Links []State
 	// Counters are cumulative since Open.
