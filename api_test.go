@@ -1,6 +1,7 @@
 package netpulse_test
 
 import (
+	"context"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/health"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
 	"github.com/netpulse/netpulse/route"
@@ -484,6 +486,45 @@ func TestAPIEnumsRoundTrip(t *testing.T) {
 	for name := range enums {
 		if !covered[name] {
 			t.Errorf("%s: no value in apiEnumValues", name)
+		}
+	}
+}
+
+// TestAPIInvalidConfig: every Config of the library says what is wrong
+// with Validate, and its constructor refuses it before it opens anything,
+// both with an error wrapping os.ErrInvalid (a nil Config is the defaults,
+// or invalid where there is no usable default). It needs no kernel.
+func TestAPIInvalidConfig(t *testing.T) {
+	ctx := context.Background()
+	opened := func(_ any, err error) error { return err }
+	cases := []struct {
+		name        string
+		validate    error
+		constructor error
+	}{
+		{"linkmon", (&linkmon.Config{NetNS: -1}).Validate(), opened(linkmon.Open(ctx, &linkmon.Config{NetNS: -1}))},
+		{"ipmon", (&ipmon.Config{NetNS: -1}).Validate(), opened(ipmon.Open(ctx, &ipmon.Config{NetNS: -1}))},
+		{"route.View", (&route.ViewConfig{NetNS: -1}).Validate(), opened(route.OpenView(ctx, &route.ViewConfig{NetNS: -1}))},
+		{"route.Steerer (nil)", (*route.SteererConfig)(nil).Validate(), opened(route.OpenSteerer(ctx, nil))},
+		{"failover.Actuator", (&failover.ActuatorConfig{NetNS: -1}).Validate(), opened(failover.OpenActuator(ctx, &failover.ActuatorConfig{NetNS: -1}))},
+		{"failover.Engine (nil)", (*failover.Config)(nil).Validate(), opened(failover.Open(ctx, nil))},
+		{"health (nil)", (*health.Config)(nil).Validate(), opened(health.New(ctx, nil))},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.validate, os.ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want an error wrapping os.ErrInvalid", c.name, c.validate)
+		}
+		if !errors.Is(c.constructor, os.ErrInvalid) {
+			t.Errorf("%s: constructor error %v, want one wrapping os.ErrInvalid", c.name, c.constructor)
+		}
+	}
+	// nil is the defaults where there are usable ones.
+	for name, err := range map[string]error{
+		"linkmon": (*linkmon.Config)(nil).Validate(), "ipmon": (*ipmon.Config)(nil).Validate(),
+		"route.View": (*route.ViewConfig)(nil).Validate(), "failover.Actuator": (*failover.ActuatorConfig)(nil).Validate(),
+	} {
+		if err != nil {
+			t.Errorf("%s: nil Config: %v, want the defaults", name, err)
 		}
 	}
 }

@@ -19,8 +19,8 @@ const (
 	DefaultConflictProbeInterval = 100 * time.Millisecond
 )
 
-// ActuatorConfig configures OpenActuator. A nil *ActuatorConfig means
-// defaults.
+// ActuatorConfig configures a KernelActuator (OpenActuator). A nil
+// *ActuatorConfig means defaults.
 //
 // The return path: moving an address is not enough, because the node's
 // replies from the address follow the routing table, and with two members
