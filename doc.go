@@ -53,8 +53,10 @@
 // Errors. Every invalid Config or argument wraps os.ErrInvalid; each Config
 // says why with its Validate method, which its constructor calls. A method of
 // a closed object returns an error wrapping net.ErrClosed. A missing
-// privilege wraps os.ErrPermission, and every constructor returns an error
-// wrapping errors.ErrUnsupported on systems other than Linux.
+// privilege wraps os.ErrPermission, and whatever would open kernel sockets
+// returns an error wrapping errors.ErrUnsupported on systems other than
+// Linux (a New opens nothing and works everywhere; so does failover.Open
+// given an Actuator).
 //
 // Events. Every object that reports changes has Subscribe(ctx), a channel
 // of Event values closed when ctx ends or the object is closed: the
