@@ -1,6 +1,11 @@
 package netpulse_test
 
 import (
+	"context"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -8,10 +13,18 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/failover"
+	"github.com/netpulse/netpulse/health"
+	"github.com/netpulse/netpulse/ipmon"
+	"github.com/netpulse/netpulse/linkmon"
+	"github.com/netpulse/netpulse/route"
 )
 
 // The four packages of the library, and the root package whose vocabulary
@@ -249,16 +262,16 @@ func TestAPINoCallerNamespaceLookups(t *testing.T) {
 	}
 }
 
-// TestAPIEnumsMarshal fails when an enum of the library (a named integer
-// type with constants of its own) has no MarshalText method: every enum
-// prints and marshals as the words of the JSON records.
-func TestAPIEnumsMarshal(t *testing.T) {
+// apiEnums returns the enums of the library (named integer types with
+// constants of their own, "dir.Name"), each with whether it has a
+// MarshalText and an UnmarshalText method.
+func apiEnums(t *testing.T) (enums map[string]bool, marshals, unmarshals map[string]bool) {
 	fset := token.NewFileSet()
+	enums, marshals, unmarshals = map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, dir := range apiPackages {
 		files := apiParse(t, fset, dir)
-		ints := map[string]bool{}     // named integer types
-		enums := map[string]bool{}    // ... with typed constants
-		marshals := map[string]bool{} // ... with a MarshalText method
+		ints := map[string]bool{}   // named integer types
+		consts := map[string]bool{} // types of typed constants
 		for _, f := range files {
 			for _, d := range f.Decls {
 				switch d := d.(type) {
@@ -271,21 +284,47 @@ func TestAPIEnumsMarshal(t *testing.T) {
 							}
 						case *ast.ValueSpec:
 							if id, ok := sp.Type.(*ast.Ident); ok && d.Tok == token.CONST {
-								enums[id.Name] = true
+								consts[id.Name] = true
 							}
 						}
 					}
 				case *ast.FuncDecl:
-					if d.Recv != nil && d.Name.Name == "MarshalText" {
-						marshals[apiRecv(d.Recv.List[0].Type)] = true
+					if d.Recv == nil {
+						continue
+					}
+					switch d.Name.Name {
+					case "MarshalText":
+						marshals[dir+"."+apiRecv(d.Recv.List[0].Type)] = true
+					case "UnmarshalText":
+						unmarshals[dir+"."+apiRecv(d.Recv.List[0].Type)] = true
 					}
 				}
 			}
 		}
 		for name := range ints {
-			if enums[name] && !marshals[name] && apiNoMarshal[dir+"."+name] == "" {
-				t.Errorf("%s.%s is an enum without MarshalText", dir, name)
+			if consts[name] && apiNoMarshal[dir+"."+name] == "" {
+				enums[dir+"."+name] = true
 			}
+		}
+	}
+	return enums, marshals, unmarshals
+}
+
+// TestAPIEnumsMarshal fails when an enum of the library (a named integer
+// type with constants of its own) has no MarshalText or no UnmarshalText
+// method: every enum prints and marshals as the words of the JSON records,
+// and reads them back.
+func TestAPIEnumsMarshal(t *testing.T) {
+	enums, marshals, unmarshals := apiEnums(t)
+	if len(enums) < 15 {
+		t.Fatalf("only %d enums found", len(enums))
+	}
+	for name := range enums {
+		if !marshals[name] {
+			t.Errorf("%s is an enum without MarshalText", name)
+		}
+		if !unmarshals[name] {
+			t.Errorf("%s is an enum without UnmarshalText", name)
 		}
 	}
 }
@@ -351,5 +390,141 @@ func TestAPIShapes(t *testing.T) {
 	}
 	if subscribes < 8 {
 		t.Fatalf("only %d Subscribe methods found", subscribes)
+	}
+}
+
+// apiEnumValues are the values of every enum of the library, for the
+// round trip below (TestAPIEnumsRoundTrip fails when an enum is missing).
+var apiEnumValues = []any{
+	netpulse.StateUnknown, netpulse.StateUp, netpulse.StateDown,
+	netpulse.VerdictUnknown, netpulse.VerdictAlive, netpulse.VerdictDead, netpulse.VerdictUnverified,
+	netpulse.HealthUnknown, netpulse.HealthUp, netpulse.HealthLinkDown, netpulse.HealthIPDown, netpulse.HealthDisabled,
+	netpulse.FailureNone, netpulse.FailureLinkIP, netpulse.FailureIPOnly,
+	netpulse.ReasonNone, netpulse.ReasonLinkDown, netpulse.ReasonIPDown, netpulse.ReasonFailback,
+	netpulse.ReasonManual, netpulse.ReasonInitial, netpulse.ReasonLinkUp, netpulse.ReasonIPUp,
+	netpulse.ReasonEnabled, netpulse.ReasonDisabled, netpulse.ReasonRecovered, netpulse.ReasonRemoved,
+	netpulse.ReasonReconciled, netpulse.ReasonRestored, netpulse.ReasonFailing, netpulse.ReasonWorking,
+	linkmon.OperStateUnknown, linkmon.OperStateNotPresent, linkmon.OperStateDown,
+	linkmon.OperStateLowerLayerDown, linkmon.OperStateTesting, linkmon.OperStateDormant, linkmon.OperStateUp,
+	linkmon.TristateUnknown, linkmon.TristateNo, linkmon.TristateYes,
+	linkmon.DuplexUnknown, linkmon.DuplexHalf, linkmon.DuplexFull,
+	ipmon.ModeAuto, ipmon.ModeRaw, ipmon.ModeUnprivileged,
+	ipmon.ProbeEcho, ipmon.ProbeARP, ipmon.ProbeLinkLocalEcho, ipmon.ProbeBFD,
+	ipmon.TargetUnknown, ipmon.TargetUp, ipmon.TargetDown, ipmon.TargetUnverified,
+	ipmon.RuleAny, ipmon.RuleAll, ipmon.RuleQuorum,
+	ipmon.HoldNone, ipmon.HoldLocal, ipmon.HoldNoSource,
+	ipmon.BFDStateAdminDown, ipmon.BFDStateDown, ipmon.BFDStateInit, ipmon.BFDStateUp,
+	ipmon.BFDDiagNone, ipmon.BFDDiagControlDetectionExpired, ipmon.BFDDiagEchoFailed,
+	ipmon.BFDDiagNeighborSignaledDown, ipmon.BFDDiagForwardingPlaneReset, ipmon.BFDDiagPathDown,
+	ipmon.BFDDiagConcatenatedPathDown, ipmon.BFDDiagAdminDown, ipmon.BFDDiagReverseConcatenatedPathDown,
+	route.TypeUnspec, route.TypeUnicast, route.TypeLocal, route.TypeBroadcast, route.TypeAnycast,
+	route.TypeMulticast, route.TypeBlackhole, route.TypeUnreachable, route.TypeProhibit,
+	route.TypeThrow, route.TypeNAT, route.TypeXResolve,
+	route.ProtocolUnspec, route.ProtocolKernel, route.ProtocolBoot, route.ProtocolStatic,
+	route.ProtocolDHCP, route.ProtocolBGP, route.Protocol(netpulse.DefaultRouteProtocol),
+	route.ScopeUniverse, route.ScopeSite, route.ScopeLink, route.ScopeHost, route.ScopeNowhere,
+	failover.FailbackAuto, failover.FailbackManual, failover.FailbackNever,
+	failover.GroupUnknown, failover.GroupUp, failover.GroupSubnetDown,
+}
+
+// TestAPIEnumsRoundTrip: every enum value marshals to a word (also inside
+// JSON) that reads back as the same value, and a word no enum uses is
+// refused with an error wrapping os.ErrInvalid, as every invalid argument
+// is.
+func TestAPIEnumsRoundTrip(t *testing.T) {
+	const module = "github.com/netpulse/netpulse"
+	covered := map[string]bool{}
+	for _, v := range apiEnumValues {
+		typ := reflect.TypeOf(v)
+		dir := strings.TrimPrefix(strings.TrimPrefix(typ.PkgPath(), module), "/")
+		if dir == "" {
+			dir = "."
+		}
+		name := dir + "." + typ.Name()
+		first := !covered[name]
+		covered[name] = true
+		m, ok := v.(encoding.TextMarshaler)
+		_, uok := reflect.New(typ).Interface().(encoding.TextUnmarshaler)
+		if !ok || !uok {
+			if first {
+				t.Errorf("%s: no MarshalText or no UnmarshalText", name)
+			}
+			continue
+		}
+
+		word, err := m.MarshalText()
+		if err != nil {
+			t.Errorf("%s(%v).MarshalText: %v", typ, v, err)
+			continue
+		}
+		if s := fmt.Sprint(v); s != string(word) {
+			t.Errorf("%s: String %q, MarshalText %q", typ, s, word)
+		}
+		back := reflect.New(typ)
+		if err := back.Interface().(encoding.TextUnmarshaler).UnmarshalText(word); err != nil {
+			t.Errorf("%s.UnmarshalText(%q): %v", typ, word, err)
+		} else if back.Elem().Interface() != v {
+			t.Errorf("%s: %q reads back as %v, want %v", typ, word, back.Elem().Interface(), v)
+		}
+		js, err := json.Marshal(map[string]any{"v": v})
+		if err != nil {
+			t.Errorf("%s: json: %v", typ, err)
+			continue
+		}
+		rec := reflect.New(reflect.StructOf([]reflect.StructField{{Name: "V", Type: typ, Tag: `json:"v"`}}))
+		if err := json.Unmarshal(js, rec.Interface()); err != nil {
+			t.Errorf("%s: json %s: %v", typ, js, err)
+		} else if got := rec.Elem().Field(0).Interface(); got != v {
+			t.Errorf("%s: json %s reads back as %v, want %v", typ, js, got, v)
+		}
+
+		if err := reflect.New(typ).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte("no-such-word")); first && !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("%s.UnmarshalText(no-such-word) = %v, want an error wrapping os.ErrInvalid", typ, err)
+		}
+	}
+	enums, _, _ := apiEnums(t)
+	for name := range enums {
+		if !covered[name] {
+			t.Errorf("%s: no value in apiEnumValues", name)
+		}
+	}
+}
+
+// TestAPIInvalidConfig: every Config of the library says what is wrong
+// with Validate, and its constructor refuses it before it opens anything,
+// both with an error wrapping os.ErrInvalid (a nil Config is the defaults,
+// or invalid where there is no usable default). It needs no kernel.
+func TestAPIInvalidConfig(t *testing.T) {
+	ctx := context.Background()
+	opened := func(_ any, err error) error { return err }
+	cases := []struct {
+		name        string
+		validate    error
+		constructor error
+	}{
+		{"linkmon", (&linkmon.Config{NetNS: -1}).Validate(), opened(linkmon.Open(ctx, &linkmon.Config{NetNS: -1}))},
+		{"ipmon", (&ipmon.Config{NetNS: -1}).Validate(), opened(ipmon.Open(ctx, &ipmon.Config{NetNS: -1}))},
+		{"route.View", (&route.ViewConfig{NetNS: -1}).Validate(), opened(route.OpenView(ctx, &route.ViewConfig{NetNS: -1}))},
+		{"route.Steerer (nil)", (*route.SteererConfig)(nil).Validate(), opened(route.OpenSteerer(ctx, nil))},
+		{"failover.Actuator", (&failover.ActuatorConfig{NetNS: -1}).Validate(), opened(failover.OpenActuator(ctx, &failover.ActuatorConfig{NetNS: -1}))},
+		{"failover.Engine (nil)", (*failover.Config)(nil).Validate(), opened(failover.Open(ctx, nil))},
+		{"health (nil)", (*health.Config)(nil).Validate(), opened(health.New(ctx, nil))},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.validate, os.ErrInvalid) {
+			t.Errorf("%s: Validate = %v, want an error wrapping os.ErrInvalid", c.name, c.validate)
+		}
+		if !errors.Is(c.constructor, os.ErrInvalid) {
+			t.Errorf("%s: constructor error %v, want one wrapping os.ErrInvalid", c.name, c.constructor)
+		}
+	}
+	// nil is the defaults where there are usable ones.
+	for name, err := range map[string]error{
+		"linkmon": (*linkmon.Config)(nil).Validate(), "ipmon": (*ipmon.Config)(nil).Validate(),
+		"route.View": (*route.ViewConfig)(nil).Validate(), "failover.Actuator": (*failover.ActuatorConfig)(nil).Validate(),
+	} {
+		if err != nil {
+			t.Errorf("%s: nil Config: %v, want the defaults", name, err)
+		}
 	}
 }

@@ -7,10 +7,11 @@
 //     cheap per-device check where the kernel delays them), with up/down
 //     delays and flap damping. It answers: which interfaces have carrier,
 //     now and as it changes.
-//   - ipmon sends ICMP and ICMPv6 echo out of a named interface to chosen
-//     targets and declares a path dead after consecutive misses, alive after
-//     consecutive replies. It sees what carrier cannot: a dead switch port,
-//     VLAN or first-hop router.
+//   - ipmon sends ICMP and ICMPv6 echo (or ARP probes, or runs BFD sessions)
+//     out of a named interface to chosen targets, declares a target down
+//     after consecutive misses and up after consecutive replies, and decides
+//     each interface's verdict over its targets. It sees what carrier
+//     cannot: a dead switch port, VLAN or first-hop router.
 //   - route keeps a view of the kernel's routes, answers which route a
 //     destination takes, selects one whose interface is healthy, and can
 //     steer the kernel's routes away from an unhealthy interface.
@@ -52,8 +53,10 @@
 // Errors. Every invalid Config or argument wraps os.ErrInvalid; each Config
 // says why with its Validate method, which its constructor calls. A method of
 // a closed object returns an error wrapping net.ErrClosed. A missing
-// privilege wraps os.ErrPermission, and every constructor returns an error
-// wrapping errors.ErrUnsupported on systems other than Linux.
+// privilege wraps os.ErrPermission, and whatever would open kernel sockets
+// returns an error wrapping errors.ErrUnsupported on systems other than
+// Linux (a New opens nothing and works everywhere; so does failover.Open
+// given an Actuator).
 //
 // Events. Every object that reports changes has Subscribe(ctx), a channel
 // of Event values closed when ctx ends or the object is closed: the

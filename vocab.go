@@ -2,6 +2,7 @@ package netpulse
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 )
@@ -50,7 +51,8 @@ func (s State) String() string { return name(stateNames[:], uint8(s), "State") }
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (s State) MarshalText() ([]byte, error) { return marshal(stateNames[:], uint8(s), "State") }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (s *State) UnmarshalText(b []byte) error {
 	return unmarshal(stateNames[:], b, "State", (*uint8)(s))
 }
@@ -83,7 +85,8 @@ func (v Verdict) String() string { return name(verdictNames[:], uint8(v), "Verdi
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (v Verdict) MarshalText() ([]byte, error) { return marshal(verdictNames[:], uint8(v), "Verdict") }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (v *Verdict) UnmarshalText(b []byte) error {
 	return unmarshal(verdictNames[:], b, "Verdict", (*uint8)(v))
 }
@@ -130,7 +133,8 @@ func (h Health) String() string { return name(healthNames[:], uint8(h), "Health"
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (h Health) MarshalText() ([]byte, error) { return marshal(healthNames[:], uint8(h), "Health") }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (h *Health) UnmarshalText(b []byte) error {
 	return unmarshal(healthNames[:], b, "Health", (*uint8)(h))
 }
@@ -157,7 +161,8 @@ func (f Failure) String() string { return name(failureNames[:], uint8(f), "Failu
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (f Failure) MarshalText() ([]byte, error) { return marshal(failureNames[:], uint8(f), "Failure") }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (f *Failure) UnmarshalText(b []byte) error {
 	return unmarshal(failureNames[:], b, "Failure", (*uint8)(f))
 }
@@ -216,7 +221,8 @@ func (r Reason) String() string { return name(reasonNames[:], uint8(r), "Reason"
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (r Reason) MarshalText() ([]byte, error) { return marshal(reasonNames[:], uint8(r), "Reason") }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (r *Reason) UnmarshalText(b []byte) error {
 	return unmarshal(reasonNames[:], b, "Reason", (*uint8)(r))
 }
@@ -297,7 +303,7 @@ func marshal(names []string, v uint8, typ string) ([]byte, error) {
 	if int(v) < len(names) {
 		return []byte(names[v]), nil
 	}
-	return nil, fmt.Errorf("netpulse: invalid %s %d", typ, v)
+	return nil, fmt.Errorf("netpulse: invalid %s %d: %w", typ, v, os.ErrInvalid)
 }
 
 func unmarshal(names []string, b []byte, typ string, v *uint8) error {
@@ -307,5 +313,5 @@ func unmarshal(names []string, b []byte, typ string, v *uint8) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("netpulse: unknown %s %q", typ, b)
+	return fmt.Errorf("netpulse: unknown %s %q: %w", typ, b, os.ErrInvalid)
 }

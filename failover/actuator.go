@@ -85,7 +85,8 @@ func OpenActuator(ctx context.Context, cfg *ActuatorConfig) (*KernelActuator, er
 
 // Close closes the actuator's sockets and its namespace descriptor, and
 // closes the DriftHints channels. It is idempotent. Addresses, rules and
-// routes stay.
+// routes stay. The actuator's other methods then return an error wrapping
+// net.ErrClosed.
 func (a *KernelActuator) Close() error { return a.k.close() }
 
 // AddAddress implements Actuator. IPv6 addresses get IFA_F_NODAD: the

@@ -19,8 +19,8 @@ const (
 	DefaultConflictProbeInterval = 100 * time.Millisecond
 )
 
-// ActuatorConfig configures OpenActuator. A nil *ActuatorConfig means
-// defaults.
+// ActuatorConfig configures a KernelActuator (OpenActuator). A nil
+// *ActuatorConfig means defaults.
 //
 // The return path: moving an address is not enough, because the node's
 // replies from the address follow the routing table, and with two members
@@ -38,10 +38,9 @@ const (
 // exits; they carry the protocol Markers.ReturnProtocol, and Sweep removes
 // those of addresses no longer managed.
 type ActuatorConfig struct {
-	// NetNS is a file descriptor of the network namespace to act in
-	// (e.g. from netlab's NS.FD or an open /var/run/netns/NAME); 0 means the
-	// caller's namespace. The actuator duplicates it: the caller may close
-	// its own at once.
+	// NetNS is a file descriptor of the network namespace to act in (e.g.
+	// an open /var/run/netns/NAME); 0 means the caller's namespace. The
+	// actuator duplicates it: the caller may close its own at once.
 	NetNS int
 
 	// Markers are the numbers that mark the return-path rules and routes

@@ -98,7 +98,7 @@ func (a *kernelActuator) close() error {
 	return errors.Join(errs...)
 }
 
-var errActuatorClosed = errors.New("failover: actuator closed")
+var errActuatorClosed = fmt.Errorf("failover: actuator closed: %w", net.ErrClosed)
 
 // inNetNS runs fn on a thread inside the namespace fd (0: here). The thread
 // is never unlocked, so it dies with its goroutine and no other goroutine

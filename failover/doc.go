@@ -1,7 +1,8 @@
-// Package failover turns link-level and IP-level evidence into the health of
-// each interface, moves service addresses from a failed member of a group to
-// a healthy standby (Serviceguard's "local switching"), fails back by
-// policy, and reports what failed and at which level.
+// Package failover keeps each group's service addresses on a healthy
+// member: it moves them from a failed member to a healthy standby
+// (Serviceguard's "local switching"), fails back by policy, and reports what
+// failed and at which level. A member's health comes from its link-level and
+// IP-level evidence (netpulse.Evidence) and the operator's disable flag.
 //
 // Open(ctx, *Config) starts an Engine. It is a netpulse.Observer: it is fed
 // the evidence of each interface (its link state and IP verdict) through

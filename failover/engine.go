@@ -341,12 +341,15 @@ func (e *Engine) poke() {
 }
 
 // Disable takes an interface out of service until Enable. If it holds
-// addresses they move to the best healthy member (reason "manual").
+// addresses they move to the best healthy member (reason "manual"). It
+// returns an error wrapping ErrNotMember for an interface of no group, or
+// net.ErrClosed.
 func (e *Engine) Disable(iface string) error { return e.setDisabled(iface, true) }
 
 // Enable returns an interface disabled by Disable or by
 // GroupConfig.DisableOnIPFailure to service; its health follows its
-// evidence again.
+// evidence again. It returns an error wrapping ErrNotMember for an
+// interface of no group, or net.ErrClosed.
 func (e *Engine) Enable(iface string) error { return e.setDisabled(iface, false) }
 
 func (e *Engine) setDisabled(iface string, off bool) error {
@@ -375,14 +378,17 @@ func (e *Engine) setDisabled(iface string, off bool) error {
 // Switch moves a group's addresses to the member to (reason "manual"),
 // which must be up. It returns once the move is requested; the
 // SwitchEvent (or ActionErrorEvent) tells when it is done. Moving to the
-// active member is a no-op.
+// active member is a no-op. It returns an error wrapping ErrUnknownGroup,
+// ErrNotMember (to is not a member of the group), ErrNotHealthy (to is not
+// up) or net.ErrClosed.
 func (e *Engine) Switch(groupName, to string) error {
 	return e.requestMove(groupName, to, netpulse.ReasonManual)
 }
 
 // Failback moves a group's addresses back to its primary now (reason
 // "failback"), whatever the failback policy and hold-down. The primary
-// must be up. It returns once the move is requested.
+// must be up. It returns once the move is requested, or an error wrapping
+// ErrUnknownGroup, ErrNotHealthy (the primary is not up) or net.ErrClosed.
 func (e *Engine) Failback(groupName string) error {
 	return e.requestMove(groupName, "", netpulse.ReasonFailback)
 }

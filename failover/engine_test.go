@@ -367,7 +367,7 @@ func TestFailoverOnLinkDown(t *testing.T) {
 		synctest.Wait()
 		var ann []time.Duration
 		for _, c := range r.rec.Calls() {
-			if c.Op == failovertest.OpAnnounce {
+			if c.Op == failover.OpAnnounce {
 				require.Equal(t, "eth2", c.Interface.Name)
 				require.Equal(t, []netip.Prefix{svc4, svc6}, c.Addresses)
 				ann = append(ann, c.Time.Sub(lost))
@@ -399,7 +399,7 @@ func TestFailoverOnIPDown(t *testing.T) {
 		synctest.Wait()
 		n := 0
 		for _, c := range r.rec.Calls() {
-			if c.Op == failovertest.OpAnnounce {
+			if c.Op == failover.OpAnnounce {
 				n++
 			}
 		}
@@ -671,11 +671,11 @@ func TestActuatorFailuresRetried(t *testing.T) {
 		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
 			// The second address cannot be added three times, then the
 			// removal from eth3 fails twice.
-			if op == failovertest.OpAdd && p == svc6 && fails < 3 {
+			if op == failover.OpAdd && p == svc6 && fails < 3 {
 				fails++
 				return errNoDev
 			}
-			if op == failovertest.OpRemove && fails >= 3 && fails < 5 {
+			if op == failover.OpRemove && fails >= 3 && fails < 5 {
 				fails++
 				return errNoDev
 			}
@@ -719,7 +719,7 @@ func TestRetryBackoffCapped(t *testing.T) {
 		defer r.close()
 		r.start("eth3", "eth2")
 		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
-			if op == failovertest.OpSteer {
+			if op == failover.OpSteer {
 				return errors.New("EPERM")
 			}
 			return nil
@@ -888,7 +888,7 @@ func TestHalfMoveWhileSubnetDown(t *testing.T) {
 		r.start("eth3", "eth2")
 		removals := 0
 		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
-			if op == failovertest.OpRemove && removals < 2 {
+			if op == failover.OpRemove && removals < 2 {
 				removals++
 				return errors.New("EBUSY")
 			}

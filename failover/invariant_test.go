@@ -134,10 +134,10 @@ func runInvariant(t *testing.T, policy failover.FailbackPolicy, disableIP bool, 
 			stats["enable"]++
 		default:
 			// Actuator faults from now until the next settle.
-			op := []string{failovertest.OpAdd, failovertest.OpRemove, failovertest.OpSteer, ""}[rng.IntN(4)]
+			op := []string{failover.OpAdd, failover.OpRemove, failover.OpSteer, ""}[rng.IntN(4)]
 			budget := 1 + rng.IntN(6)
 			rec.SetFail(func(o string, ifc netpulse.Interface, p netip.Prefix) error {
-				if budget > 0 && (op == "" || o == op) && o != failovertest.OpAnnounce {
+				if budget > 0 && (op == "" || o == op) && o != failover.OpAnnounce {
 					budget--
 					return errFault
 				}

@@ -46,7 +46,7 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 		defer r.close()
 		eperm := fmt.Errorf("add: %w", os.ErrPermission)
 		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
-			if op == failovertest.OpAdd {
+			if op == failover.OpAdd {
 				return eperm
 			}
 			return nil
@@ -63,7 +63,7 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		require.Equal(t, 1, countOps(r.rec.Calls(), failovertest.OpAdd), "no retry loop")
+		require.Equal(t, 1, countOps(r.rec.Calls(), failover.OpAdd), "no retry loop")
 		st := r.e.Snapshot()
 		require.Equal(t, uint64(1), st.Counters.PermanentErrors)
 		require.Equal(t, eperm.Error(), st.Groups[0].PermanentError)
@@ -75,7 +75,7 @@ func TestPermanentErrorNotRetried(t *testing.T) {
 		r.rec.SetFail(nil)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		require.Equal(t, 1, countOps(r.rec.Calls(), failovertest.OpAdd))
+		require.Equal(t, 1, countOps(r.rec.Calls(), failover.OpAdd))
 		r.link("eth2", false)
 		require.Equal(t, []string{"eth3"}, r.holders())
 		st = r.e.Snapshot()
@@ -93,7 +93,7 @@ func TestMissingMemberPermanent(t *testing.T) {
 		defer r.close()
 		r.start("eth3", "eth2")
 		r.rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
-			if ifc.Name == "eth2" && op == failovertest.OpAdd {
+			if ifc.Name == "eth2" && op == failover.OpAdd {
 				return fmt.Errorf("eth2: %w", failover.ErrMemberMissing)
 			}
 			return nil
@@ -131,9 +131,9 @@ func TestRepairAfterRemovalBehindBack(t *testing.T) {
 			require.Equal(t, []string{"eth3"}, r.holders())
 			require.Equal(t, "eth3", r.rec.Steered(svc4))
 			calls := r.rec.Calls()
-			require.Equal(t, 1, countOps(calls, failovertest.OpAdd))
-			require.Equal(t, 1, countOps(calls, failovertest.OpSteer))
-			require.Equal(t, 1, countOps(calls, failovertest.OpAnnounce))
+			require.Equal(t, 1, countOps(calls, failover.OpAdd))
+			require.Equal(t, 1, countOps(calls, failover.OpSteer))
+			require.Equal(t, 1, countOps(calls, failover.OpAnnounce))
 			var rep []*failover.RepairEvent
 			for _, ev := range r.take() {
 				if re, ok := ev.(*failover.RepairEvent); ok {
@@ -276,11 +276,11 @@ func TestSurvivorsAnnounced(t *testing.T) {
 		firstAnnounce := -1
 		for i, c := range calls {
 			switch c.Op {
-			case failovertest.OpAnnounceOwn:
+			case failover.OpAnnounceOwn:
 				own = append(own, c)
 				require.Greater(t, firstAnnounce, -1, "after the move's first announcement")
 				require.Equal(t, []netip.Prefix{svc4, svc6}, c.Addresses, "the service addresses excepted")
-			case failovertest.OpAnnounce:
+			case failover.OpAnnounce:
 				if firstAnnounce < 0 {
 					firstAnnounce = i
 				}
@@ -297,7 +297,7 @@ func TestSurvivorsAnnounced(t *testing.T) {
 		r.link("eth4", false)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone, 3 rounds")
+		require.Equal(t, 3, countOps(r.rec.Calls(), failover.OpAnnounceOwn), "eth2 alone, 3 rounds")
 		// An IP-only failure too (eth4 back up first, then its path dead).
 		r.link("eth4", true)
 		r.ip("eth4", netpulse.VerdictAlive)
@@ -305,13 +305,13 @@ func TestSurvivorsAnnounced(t *testing.T) {
 		r.ip("eth4", netpulse.VerdictDead)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		require.Equal(t, 3, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn), "eth2 alone again")
+		require.Equal(t, 3, countOps(r.rec.Calls(), failover.OpAnnounceOwn), "eth2 alone again")
 		// A member that comes up announces nothing.
 		r.rec.Reset()
 		r.ip("eth4", netpulse.VerdictAlive)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		require.Zero(t, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn))
+		require.Zero(t, countOps(r.rec.Calls(), failover.OpAnnounceOwn))
 	})
 }
 
@@ -324,7 +324,7 @@ func TestNoSurvivorAnnouncements(t *testing.T) {
 		r.link("eth3", false)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		require.Zero(t, countOps(r.rec.Calls(), failovertest.OpAnnounceOwn))
+		require.Zero(t, countOps(r.rec.Calls(), failover.OpAnnounceOwn))
 	})
 }
 
@@ -365,7 +365,7 @@ func TestRepairDoesNotFight(t *testing.T) {
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		require.Equal(t, 4, countOps(rec.Calls(), failovertest.OpSteer), "the move's steer and three repairs")
+		require.Equal(t, 4, countOps(rec.Calls(), failover.OpSteer), "the move's steer and three repairs")
 		mu.Lock()
 		ae := actionErrors(evs)
 		mu.Unlock()
@@ -383,6 +383,6 @@ func TestRepairDoesNotFight(t *testing.T) {
 		feed(e).link("eth3", 0, false)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		require.Equal(t, 4, countOps(rec.Calls(), failovertest.OpSteer))
+		require.Equal(t, 4, countOps(rec.Calls(), failover.OpSteer))
 	})
 }

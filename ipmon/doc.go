@@ -1,7 +1,8 @@
 // Package ipmon tests each interface's own IP path: it sends ICMP and
-// ICMPv6 echo requests to chosen targets out of a named interface, declares
-// a target down after consecutive misses and up again after consecutive
-// replies, and decides a per-interface verdict over its targets. It sees
+// ICMPv6 echo requests (or ARP probes, or runs BFD sessions) to chosen
+// targets out of a named interface, declares a target down after
+// consecutive misses and up again after consecutive replies, and decides a
+// per-interface verdict over its targets (a netpulse.Verdict). It sees
 // what carrier cannot: a dead switch port, VLAN or first-hop router.
 //
 // # Detection bound

@@ -47,11 +47,15 @@ func (m Mode) String() string { return enumString(modeNames[:], int(m), "Mode") 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (m Mode) MarshalText() ([]byte, error) { return enumMarshal(modeNames[:], int(m), "Mode") }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (m *Mode) UnmarshalText(b []byte) error {
 	v, err := enumUnmarshal(modeNames[:], b, "Mode")
+	if err != nil {
+		return err
+	}
 	*m = Mode(v)
-	return err
+	return nil
 }
 
 // String returns "echo", "arp", "link-local-echo" or "bfd".
@@ -62,11 +66,15 @@ func (k ProbeKind) MarshalText() ([]byte, error) {
 	return enumMarshal(probeKindNames[:], int(k), "ProbeKind")
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (k *ProbeKind) UnmarshalText(b []byte) error {
 	v, err := enumUnmarshal(probeKindNames[:], b, "ProbeKind")
+	if err != nil {
+		return err
+	}
 	*k = ProbeKind(v)
-	return err
+	return nil
 }
 
 // String returns "unknown", "up", "down" or "unverified".
@@ -79,11 +87,15 @@ func (s TargetState) MarshalText() ([]byte, error) {
 	return enumMarshal(targetStateNames[:], int(s), "TargetState")
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (s *TargetState) UnmarshalText(b []byte) error {
 	v, err := enumUnmarshal(targetStateNames[:], b, "TargetState")
+	if err != nil {
+		return err
+	}
 	*s = TargetState(v)
-	return err
+	return nil
 }
 
 // String returns "any", "all" or "quorum".
@@ -94,11 +106,15 @@ func (k RuleKind) MarshalText() ([]byte, error) {
 	return enumMarshal(ruleKindNames[:], int(k), "RuleKind")
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (k *RuleKind) UnmarshalText(b []byte) error {
 	v, err := enumUnmarshal(ruleKindNames[:], b, "RuleKind")
+	if err != nil {
+		return err
+	}
 	*k = RuleKind(v)
-	return err
+	return nil
 }
 
 // String returns "none", "local" or "no-source".
@@ -107,11 +123,15 @@ func (h Hold) String() string { return enumString(holdNames[:], int(h), "Hold") 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (h Hold) MarshalText() ([]byte, error) { return enumMarshal(holdNames[:], int(h), "Hold") }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (h *Hold) UnmarshalText(b []byte) error {
 	v, err := enumUnmarshal(holdNames[:], b, "Hold")
+	if err != nil {
+		return err
+	}
 	*h = Hold(v)
-	return err
+	return nil
 }
 
 // String returns "admin-down", "down", "init" or "up", the words of the
@@ -123,11 +143,15 @@ func (s BFDState) MarshalText() ([]byte, error) {
 	return enumMarshal(bfdStateNames[:], int(s), "BFDState")
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (s *BFDState) UnmarshalText(b []byte) error {
 	v, err := enumUnmarshal(bfdStateNames[:], b, "BFDState")
+	if err != nil {
+		return err
+	}
 	*s = BFDState(v)
-	return err
+	return nil
 }
 
 // String returns the words of the JSON records: "none",
@@ -141,9 +165,13 @@ func (d BFDDiag) MarshalText() ([]byte, error) {
 	return enumMarshal(bfdDiagNames[:], int(d), "BFDDiag")
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler for String's words.
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
 func (d *BFDDiag) UnmarshalText(b []byte) error {
 	v, err := enumUnmarshal(bfdDiagNames[:], b, "BFDDiag")
+	if err != nil {
+		return err
+	}
 	*d = BFDDiag(v)
-	return err
+	return nil
 }

@@ -135,12 +135,12 @@ const (
 	TargetUnknown TargetState = iota
 	// TargetUp: the target answers ("up").
 	TargetUp
-	// TargetDown ("down"): the target answered since it was added and then missed
-	// FailAfter consecutive probes.
+	// TargetDown: the target answered since it was added, then missed
+	// FailAfter consecutive probes ("down").
 	TargetDown
-	// TargetUnverified ("unverified"): the target never answered since it was added and missed
-	// FailAfter consecutive probes. A target must answer echo to be of use;
-	// this says so instead of a silent "down".
+	// TargetUnverified: the target never answered since it was added and
+	// missed FailAfter consecutive probes ("unverified"). A target must
+	// answer to be of use; this says so instead of a silent "down".
 	TargetUnverified
 )
 

@@ -852,13 +852,22 @@ func (p *Poller) diagnoseAs(k, iface, msg string) {
 // Subscribe returns a channel of events: first the current state of every
 // target (a *TargetEvent each) and interface (a *VerdictEvent each), with
 // Initial set, and a *netpulse.ConditionEvent if the Poller's condition is
-// not OK; then every change, as events of those three types. A subscriber
-// that falls behind blocks nobody: the changes of one target (or one
-// interface's verdict) not yet delivered are folded into its latest state
-// (Coalesced counts them), which is never lost; a removal is never folded
-// away (each Remove queues one event until it is read). Past the queue's
-// cap a *netpulse.DropEvent tells how many events were dropped, just
-// before the next one. The channel is closed when ctx is done or the
+// not OK; then every change. It sends exactly four types:
+//
+//   - *TargetEvent: a target's new state (added, changed, held, removed);
+//   - *VerdictEvent: an interface's new verdict over its targets;
+//   - *netpulse.ConditionEvent: the Poller's own condition changed (it
+//     stopped or resumed following the namespace's links and addresses;
+//     Reason is netpulse.ReasonFailing or netpulse.ReasonWorking);
+//   - *netpulse.DropEvent: this subscriber fell behind its queue's cap and
+//     Count events were dropped; it comes just before the next event.
+//
+// A subscriber that falls behind blocks nobody: the changes of one target
+// (or one interface's verdict) not yet delivered are folded into its
+// latest state (Coalesced counts them), which is never lost; a removal is
+// never folded away (each Remove queues one event until it is read). Its
+// queue is capped (16384 events, or twice the initial events if more;
+// Snapshot.EventsDropped). The channel is closed when ctx is done or the
 // Poller is closed.
 func (p *Poller) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	p.mu.Lock()

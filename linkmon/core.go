@@ -406,7 +406,7 @@ func (c *core) subscribe(ctx context.Context) <-chan netpulse.Event {
 func (c *core) snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Snapshot{Links: make([]State, 0, len(c.links)), Counters: c.ctr, Condition: c.st.Condition()}
+	s := Snapshot{Time: time.Now(), Links: make([]State, 0, len(c.links)), Counters: c.ctr, Condition: c.st.Condition()}
 	for _, e := range c.links {
 		s.Links = append(s.Links, e.st)
 	}

@@ -3,6 +3,8 @@ package linkmon
 import (
 	"encoding/json"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/netpulse/netpulse"
 	"github.com/stretchr/testify/require"
@@ -57,4 +59,14 @@ func TestSelectionNameAuthoritative(t *testing.T) {
 	require.False(t, c.selected(99, []byte("eth9")), "the stale index of a named selector selects nothing")
 	require.True(t, c.selected(7, []byte("anything")))
 	require.False(t, c.selected(8, []byte("eth3")))
+}
+
+// TestSnapshotTime: a snapshot says when it was taken, as ipmon's, route's
+// and failover's do.
+func TestSnapshotTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCore(testConfig(t, Config{}))
+		time.Sleep(time.Minute)
+		require.Equal(t, time.Now(), c.snapshot().Time)
+	})
 }

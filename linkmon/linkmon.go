@@ -291,16 +291,17 @@ var operNames = [...]string{"unknown", "notpresent", "down", "lowerlayerdown", "
 
 // String returns the kernel's lower-case name: "up", "down",
 // "lowerlayerdown", "dormant", "testing", "notpresent", "unknown".
-func (o OperState) String() string {
-	if int(o) < len(operNames) {
-		return operNames[o]
-	}
-	return "oper(" + strconv.Itoa(int(o)) + ")"
-}
+func (o OperState) String() string { return enumName(operNames[:], uint8(o), "OperState") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (o OperState) MarshalText() ([]byte, error) {
 	return marshalEnum(operNames[:], uint8(o), "OperState")
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
+func (o *OperState) UnmarshalText(b []byte) error {
+	return unmarshalEnum(operNames[:], b, "OperState", (*uint8)(o))
 }
 
 // A Tristate is a yes/no answer that may be unknown.
@@ -323,6 +324,12 @@ func (t Tristate) MarshalText() ([]byte, error) {
 	return marshalEnum(tristateNames[:], uint8(t), "Tristate")
 }
 
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
+func (t *Tristate) UnmarshalText(b []byte) error {
+	return unmarshalEnum(tristateNames[:], b, "Tristate", (*uint8)(t))
+}
+
 // A Duplex is a link's duplex mode as ethtool reports it.
 type Duplex uint8
 
@@ -341,6 +348,12 @@ func (d Duplex) String() string { return enumName(duplexNames[:], uint8(d), "Dup
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (d Duplex) MarshalText() ([]byte, error) { return marshalEnum(duplexNames[:], uint8(d), "Duplex") }
 
+// UnmarshalText implements encoding.TextUnmarshaler for String's words;
+// another word is an error wrapping os.ErrInvalid.
+func (d *Duplex) UnmarshalText(b []byte) error {
+	return unmarshalEnum(duplexNames[:], b, "Duplex", (*uint8)(d))
+}
+
 func enumName(names []string, v uint8, typ string) string {
 	if int(v) < len(names) {
 		return names[v]
@@ -352,7 +365,19 @@ func marshalEnum(names []string, v uint8, typ string) ([]byte, error) {
 	if int(v) < len(names) {
 		return []byte(names[v]), nil
 	}
-	return nil, fmt.Errorf("linkmon: invalid %s %d", typ, v)
+	return nil, fmt.Errorf("linkmon: invalid %s %d: %w", typ, v, os.ErrInvalid)
+}
+
+// unmarshalEnum sets *v to the index of the word b in names; it leaves *v
+// alone on error.
+func unmarshalEnum(names []string, b []byte, typ string, v *uint8) error {
+	for i, n := range names {
+		if string(b) == n {
+			*v = uint8(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("linkmon: unknown %s %q: %w", typ, b, os.ErrInvalid)
 }
 
 // Detail is what ethtool tells about a link, when Config.Ethtool is set and
@@ -519,6 +544,8 @@ type Counters struct {
 
 // Snapshot is the watcher's table at one moment.
 type Snapshot struct {
+	// Time is when the snapshot was taken.
+	Time time.Time
 	// Links are the watched links, ordered by index.
 	Links []State
 	// Counters are cumulative since Open.

@@ -17,8 +17,8 @@ type Watcher struct {
 
 // Open starts watching the links of a network namespace. A nil cfg means
 // the defaults. ctx bounds the setup (entering the namespace, the first
-// dump): Open returns ctx's error if it is done before the watcher runs.
-// Cancelling it later has no effect: Close ends the watcher.
+// dump; Open returns ctx's error if it is done before the watcher runs);
+// cancelling it later has no effect: Close ends the watcher.
 //
 // It returns an error wrapping os.ErrInvalid for an invalid Config (see
 // Config.Validate), or an *Error: wrapping os.ErrNotExist when a selected
@@ -66,7 +66,8 @@ func (w *Watcher) Snapshot() Snapshot {
 // modify one.
 func (w *Watcher) Subscribe(ctx context.Context) <-chan netpulse.Event { return w.c.subscribe(ctx) }
 
-// Close stops the watcher: it interrupts blocked socket reads, stops every
+// Close stops the watcher: it interrupts blocked socket reads, closes its
+// sockets and its duplicate of the namespace descriptor, stops every
 // goroutine the watcher started, closes every subscription channel and
 // returns after all of them ended. It is idempotent and returns nil.
 func (w *Watcher) Close() error {

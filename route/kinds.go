@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 )
 
@@ -40,11 +41,15 @@ func (t Type) String() string {
 // MarshalText returns t.String().
 func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 
-// UnmarshalText accepts iproute2's word or a decimal number.
+// UnmarshalText accepts iproute2's word or a decimal number; anything
+// else is an error wrapping os.ErrInvalid.
 func (t *Type) UnmarshalText(b []byte) error {
 	v, err := parseName(b, typeNames[:], "type")
+	if err != nil {
+		return err
+	}
 	*t = Type(v)
-	return err
+	return nil
 }
 
 // Protocol says who installed a route (rtm_protocol, RTPROT_*).
@@ -105,11 +110,15 @@ func (p Protocol) String() string {
 // MarshalText returns p.String().
 func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
-// UnmarshalText accepts iproute2's word or a decimal number.
+// UnmarshalText accepts iproute2's word or a decimal number; anything
+// else is an error wrapping os.ErrInvalid.
 func (p *Protocol) UnmarshalText(b []byte) error {
 	v, err := parseName(b, protocolNames, "protocol")
+	if err != nil {
+		return err
+	}
 	*p = Protocol(v)
-	return err
+	return nil
 }
 
 // Scope is the distance to a route's destination or an address's reach
@@ -143,11 +152,15 @@ func (s Scope) String() string {
 // MarshalText returns s.String().
 func (s Scope) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// UnmarshalText accepts iproute2's word or a decimal number.
+// UnmarshalText accepts iproute2's word or a decimal number; anything
+// else is an error wrapping os.ErrInvalid.
 func (s *Scope) UnmarshalText(b []byte) error {
 	v, err := parseName(b, scopeNames, "scope")
+	if err != nil {
+		return err
+	}
 	*s = Scope(v)
-	return err
+	return nil
 }
 
 // parseName returns the index of b in names, or b as a decimal uint8.
@@ -160,7 +173,7 @@ func parseName(b []byte, names []string, what string) (uint8, error) {
 	}
 	v, err := strconv.ParseUint(s, 10, 8)
 	if err != nil {
-		return 0, fmt.Errorf("route: unknown %s %q", what, s)
+		return 0, fmt.Errorf("route: unknown %s %q: %w", what, s, os.ErrInvalid)
 	}
 	return uint8(v), nil
 }

@@ -15,9 +15,9 @@
 //
 // Health is supplied by the caller through the small HealthSource
 // interface (netpulse.Health by interface index), or as netpulse.Evidence
-// to a Steerer (a netpulse.Observer): route never imports the packages
-// that produce it. Interfaces, states and reasons are the netpulse
-// vocabulary.
+// to a Steerer (a netpulse.Observer, which a health.Monitor feeds with
+// Monitor.Feed): route never imports the packages that produce it.
+// Interfaces, states and reasons are the netpulse vocabulary.
 package route
 
 import (
@@ -228,7 +228,7 @@ func sameKey(a, b *Route) bool {
 	return true
 }
 
-// Equal reports whether a and b are the same route with the same
+// Equal reports whether r and o are the same route with the same
 // attributes (protocol, scope, source, nexthop flags and weights
 // included). Interface names are not compared.
 func (r *Route) Equal(o *Route) bool {

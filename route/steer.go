@@ -26,7 +26,7 @@ type SteerEvent struct {
 	Interface netpulse.Interface
 	// Previous is the interface used before (zero if none).
 	Previous netpulse.Interface
-	// Reason is why (netpulse.Reason*): ReasonLinkDown, ReasonIPDown or ReasonDisabled
+	// Reason is why: ReasonLinkDown, ReasonIPDown or ReasonDisabled
 	// (Previous failed, by its health or by the kernel's linkdown flag),
 	// ReasonRecovered (the kernel's own route is healthy again and used),
 	// ReasonRemoved (the route used before is gone), ReasonReconciled (the

@@ -11,7 +11,9 @@ import (
 	"github.com/netpulse/netpulse"
 )
 
-// SteererConfig configures a Steerer.
+// SteererConfig configures a Steerer. It has no usable default: a nil
+// *SteererConfig is invalid, since a Steerer guards at least one prefix on
+// at least one interface.
 type SteererConfig struct {
 	// NetNS is a file descriptor of the network namespace to steer; 0 is
 	// the caller's namespace. OpenSteerer duplicates it (F_DUPFD_CLOEXEC):

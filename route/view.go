@@ -119,8 +119,9 @@ func mergeViewEvents(old, new netpulse.Event) (netpulse.Event, bool) {
 	return &m, true
 }
 
-// Close stops the view, waits for its goroutine and closes every
-// subscription. It is idempotent.
+// Close stops the view: it closes its sockets and its duplicate of the
+// namespace descriptor, closes every subscription channel and returns once
+// its goroutine has stopped. It is idempotent and returns nil.
 func (v *View) Close() error {
 	v.closeKernel()
 	v.hub.Close()

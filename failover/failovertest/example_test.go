@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/failover/failovertest"
 )
 
@@ -20,7 +21,7 @@ func ExampleRecorder() {
 	rec := failovertest.NewRecorder()
 	rec.Place("eth3", svc) // already there when the program starts
 	rec.SetFail(func(op string, ifc netpulse.Interface, p netip.Prefix) error {
-		if op == failovertest.OpAnnounce {
+		if op == failover.OpAnnounce {
 			return errors.New("link down")
 		}
 		return nil

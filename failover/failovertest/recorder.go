@@ -16,27 +16,17 @@ import (
 	"github.com/netpulse/netpulse/failover"
 )
 
-// Op names, as in Call.Op and the fail hook: failover's, the words of
-// failover.ActionErrorEvent.Op.
-const (
-	OpAdd      = failover.OpAdd
-	OpRemove   = failover.OpRemove
-	OpSteer    = failover.OpSteer
-	OpAnnounce = failover.OpAnnounce
-	// OpAnnounceOwn is an announcement of an interface's own addresses
-	// (failover.SelfAnnouncer).
-	OpAnnounceOwn = failover.OpAnnounceOwn
-)
-
 // Call is one recorded actuator call.
 type Call struct {
-	// Op is OpAdd, OpRemove, OpSteer, OpAnnounce or OpAnnounceOwn.
+	// Op is the call, in the words of failover.ActionErrorEvent.Op:
+	// failover.OpAdd, OpRemove, OpSteer, OpAnnounce or OpAnnounceOwn (an
+	// announcement of the interface's own addresses, failover.SelfAnnouncer).
 	Op        string
 	Interface netpulse.Interface
 	// Address is the address of an add or remove.
 	Address netip.Prefix
 	// Addresses are the addresses of a steer or announce (for
-	// OpAnnounceOwn: the addresses excepted).
+	// failover.OpAnnounceOwn: the addresses excepted).
 	Addresses []netip.Prefix
 	// Time is when the call was made (time.Now, so simulated time under
 	// testing/synctest).
@@ -122,7 +112,7 @@ func (r *Recorder) record(c Call) error {
 func (r *Recorder) AddAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.record(Call{Op: OpAdd, Interface: ifc, Address: p}); err != nil {
+	if err := r.record(Call{Op: failover.OpAdd, Interface: ifc, Address: p}); err != nil {
 		return err
 	}
 	r.hold(p)[ifc.Name] = true
@@ -134,7 +124,7 @@ func (r *Recorder) AddAddress(ctx context.Context, ifc netpulse.Interface, p net
 func (r *Recorder) RemoveAddress(ctx context.Context, ifc netpulse.Interface, p netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.record(Call{Op: OpRemove, Interface: ifc, Address: p}); err != nil {
+	if err := r.record(Call{Op: failover.OpRemove, Interface: ifc, Address: p}); err != nil {
 		return err
 	}
 	h := r.hold(p)
@@ -149,7 +139,7 @@ func (r *Recorder) RemoveAddress(ctx context.Context, ifc netpulse.Interface, p 
 func (r *Recorder) SteerReturn(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.record(Call{Op: OpSteer, Interface: ifc, Addresses: slices.Clone(addrs)}); err != nil {
+	if err := r.record(Call{Op: failover.OpSteer, Interface: ifc, Addresses: slices.Clone(addrs)}); err != nil {
 		return err
 	}
 	for _, p := range addrs {
@@ -162,7 +152,7 @@ func (r *Recorder) SteerReturn(ctx context.Context, ifc netpulse.Interface, addr
 func (r *Recorder) Announce(ctx context.Context, ifc netpulse.Interface, addrs []netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.record(Call{Op: OpAnnounce, Interface: ifc, Addresses: slices.Clone(addrs)})
+	return r.record(Call{Op: failover.OpAnnounce, Interface: ifc, Addresses: slices.Clone(addrs)})
 }
 
 // Holders returns the interfaces holding p, sorted.
@@ -236,7 +226,7 @@ func (r *Recorder) Verify(ctx context.Context, ifc netpulse.Interface, addrs []n
 func (r *Recorder) AnnounceOwn(ctx context.Context, ifc netpulse.Interface, except []netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.record(Call{Op: OpAnnounceOwn, Interface: ifc, Addresses: slices.Clone(except)})
+	return r.record(Call{Op: failover.OpAnnounceOwn, Interface: ifc, Addresses: slices.Clone(except)})
 }
 
 // Close implements failover.Actuator: the engine that owns the Recorder

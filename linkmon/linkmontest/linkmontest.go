@@ -77,7 +77,7 @@ func (s *Source) Subscribe(ctx context.Context) <-chan netpulse.Event {
 func (s *Source) Snapshot() linkmon.Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := linkmon.Snapshot{Condition: s.st.Condition()}
+	snap := linkmon.Snapshot{Time: time.Now(), Condition: s.st.Condition()}
 	for _, l := range s.links {
 		snap.Links = append(snap.Links, l)
 	}
