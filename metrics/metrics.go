@@ -45,7 +45,7 @@ var HealthStates = []string{"unknown", "up", "link-down", "ip-down", "disabled"}
 
 // DropReasons are the values of the reason label of
 // netpulse_replies_dropped_total, one per field of ipmon.Drops.
-var DropReasons = []string{"foreign", "spoofed", "late", "duplicate", "malformed", "wrong_interface"}
+var DropReasons = []string{"foreign", "spoofed", "late", "duplicate", "malformed", "wrong_interface", "overflow"}
 
 // SwitchKey identifies a series of netpulse_switches_total.
 type SwitchKey struct {
@@ -140,7 +140,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.sent, s.Sent)
 		d := s.Drops
-		for i, v := range []uint64{d.Foreign, d.Spoofed, d.Late, d.Duplicate, d.Malformed, d.WrongInterface} {
+		for i, v := range []uint64{d.Foreign, d.Spoofed, d.Late, d.Duplicate, d.Malformed, d.WrongInterface, d.Overflow} {
 			counter(c.dropped, v, DropReasons[i])
 		}
 	}

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"net/netip"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +121,36 @@ netpulse_interface_health{interface="eth3",state="up"} 0
 	n, err = testutil.GatherAndCount(reg2)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
+}
+
+// TestDropReasonsCoverDrops: one reason per field of ipmon.Drops, in field
+// order, so that a new drop counter cannot go unexported (Overflow did).
+func TestDropReasonsCoverDrops(t *testing.T) {
+	ty := reflect.TypeFor[ipmon.Drops]()
+	require.Equal(t, ty.NumField(), len(DropReasons))
+	for i := range ty.NumField() {
+		want := strings.ToLower(regexp.MustCompile(`([a-z])([A-Z])`).ReplaceAllString(ty.Field(i).Name, "${1}_${2}"))
+		require.Equal(t, want, DropReasons[i], "field %s", ty.Field(i).Name)
+	}
+	// Each reason's series reads its own field.
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(NewCollector(Sources{Probes: func() ipmon.Snapshot {
+		return ipmon.Snapshot{Drops: ipmon.Drops{Foreign: 1, Spoofed: 2, Late: 3, Duplicate: 4, Malformed: 5, WrongInterface: 6, Overflow: 7}}
+	}})))
+	for i, r := range DropReasons {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		var got float64
+		for _, mf := range mfs {
+			if mf.GetName() != "netpulse_replies_dropped_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == r {
+					got = m.GetCounter().GetValue()
+				}
+			}
+		}
+		require.Equal(t, float64(i+1), got, "reason %s", r)
+	}
 }
