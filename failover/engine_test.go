@@ -211,7 +211,7 @@ func TestHealthTransitions(t *testing.T) {
 		require.Equal(t, netpulse.HealthIPDown, r.member("eth2").Health)
 		r.ip("eth2", netpulse.VerdictAlive)
 		require.Equal(t, netpulse.HealthUp, r.member("eth2").Health)
-		require.Equal(t, "unknown", r.member("eth2").Link)
+		require.Equal(t, netpulse.StateUnknown, r.member("eth2").Link)
 
 		require.ErrorIs(t, r.e.Disable("eth9"), failover.ErrNotMember)
 		r.e.Observe(netpulse.Evidence{Interface: netpulse.Interface{Index: 19, Name: "eth9"}, Link: netpulse.StateUp})
@@ -322,7 +322,7 @@ func TestObserveBothLevels(t *testing.T) {
 		m := r.member("eth3")
 		require.Equal(t, netpulse.HealthLinkDown, m.Health)
 		require.Equal(t, 13, m.Index, "the index last known stays")
-		require.Equal(t, "down", m.Link)
+		require.Equal(t, netpulse.StateDown, m.Link)
 	})
 }
 
@@ -394,7 +394,7 @@ func TestFailoverOnIPDown(t *testing.T) {
 		require.Equal(t, netpulse.ReasonIPDown, sw[0].Reason)
 		m := r.member("eth3")
 		require.Equal(t, netpulse.FailureIPOnly, m.Failure)
-		require.Equal(t, "up", m.Link)
+		require.Equal(t, netpulse.StateUp, m.Link)
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		n := 0

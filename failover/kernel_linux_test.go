@@ -521,7 +521,7 @@ func TestKernelIPOnlyFailure(t *testing.T) {
 		k.echoAll("after IP-only failure")
 		m := k.e.Snapshot().Groups[0].Members[0]
 		require.Equal(t, netpulse.FailureIPOnly, m.Failure)
-		require.Equal(t, "up", m.Link)
+		require.Equal(t, netpulse.StateUp, m.Link)
 
 		// eth3's path comes back: reported, not failed back.
 		require.NoError(t, k.sw.SetMaster("p3", "br0"))

@@ -41,7 +41,7 @@ func TestRenamedMember(t *testing.T) {
 		require.Equal(t, []string{"eth2"}, r.holders(), "the addresses left the renamed member")
 		m := r.member("eth3")
 		require.Equal(t, netpulse.HealthLinkDown, m.Health)
-		require.Equal(t, "down", m.Link)
+		require.Equal(t, netpulse.StateDown, m.Link)
 		sw := switches(r.take())
 		require.Len(t, sw, 1)
 		require.Equal(t, netpulse.ReasonLinkDown, sw[0].Reason)

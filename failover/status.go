@@ -111,8 +111,9 @@ type InterfaceStatus struct {
 	Failure netpulse.Failure `json:"failure"`
 	// Disabled by the operator or by policy after an IP-level failure.
 	Disabled bool `json:"disabled"`
-	// Link is "up", "down" (no carrier, admin down or gone) or "unknown".
-	Link string `json:"link"`
+	// Link is the member's link state: up, down (no carrier, admin down
+	// or gone) or unknown (no link evidence yet).
+	Link netpulse.State `json:"link"`
 	// IP is the IP verdict on the member's path: the standby's IP health
 	// is watched before it is needed.
 	IP netpulse.Verdict `json:"ip"`
@@ -186,15 +187,15 @@ func (e *Engine) Snapshot() Status {
 			is := InterfaceStatus{
 				Name: m.name, Index: m.index, Role: "standby", Active: m == g.active,
 				Health: m.health, Failure: m.failure, Disabled: m.opDisabled || m.policyDisabled,
-				Link: "unknown", IP: netpulse.VerdictUnknown, Since: m.since, Reason: m.reason,
+				Link: netpulse.StateUnknown, IP: netpulse.VerdictUnknown, Since: m.since, Reason: m.reason,
 			}
 			if m.primary {
 				is.Role = "primary"
 			}
 			if m.link != nil {
-				is.Link = "down"
+				is.Link = netpulse.StateDown
 				if m.link.up() {
-					is.Link = "up"
+					is.Link = netpulse.StateUp
 				}
 			}
 			if m.ip != nil {

@@ -552,7 +552,7 @@ func (e *engine) status() statusReport {
 		}
 		for _, m := range g.Members {
 			ms := memberStatus{Name: m.Name, Role: m.Role, Active: m.Active, Health: m.Health.String(),
-				Failure: m.Failure.String(), Link: m.Link, IP: m.IP.String(), Reason: m.Reason.String(), Disabled: m.Disabled}
+				Failure: m.Failure.String(), Link: m.Link.String(), IP: m.IP.String(), Reason: m.Reason.String(), Disabled: m.Disabled}
 			if !m.Since.IsZero() {
 				ms.Since = jsonl.Stamp(m.Since)
 			}
