@@ -77,34 +77,29 @@ func buildDaemonLab(t *testing.T) *daemonLab {
 	lab, err := netlab.Open(netlab.Config{Named: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, lab.Close()) })
-	d := &daemonLab{lab: lab}
-	for _, x := range []struct {
-		ns   **netlab.NS
-		name string
-	}{{&d.node, "node"}, {&d.sw, "sw"}, {&d.srv1, "srv1"}, {&d.srv2, "srv2"}} {
-		*x.ns, err = lab.NewNS(x.name)
-		require.NoError(t, err)
-	}
-	require.NoError(t, d.node.SetStrictARP(true))
-	for _, br := range []string{"br0", "br1", "br2"} {
-		require.NoError(t, d.sw.Bridge(br))
-	}
-	port := func(ns *netlab.NS, dev, swPort, br, addr string) {
-		require.NoError(t, lab.Veth(ns, dev, d.sw, swPort, nil))
+	link := func(dev, port, br, addr string) netlab.PairLink {
+		l := netlab.PairLink{Name: dev, Peer: port, Bridge: br}
 		if addr != "" {
-			require.NoError(t, ns.AddAddr(dev, netip.MustParsePrefix(addr)))
+			l.Addrs = []netip.Prefix{netip.MustParsePrefix(addr)}
 		}
-		require.NoError(t, d.sw.SetMaster(swPort, br))
+		return l
 	}
-	port(d.node, "eth3", "p3", "br0", "198.18.10.3/24")
-	port(d.node, "eth2", "p2", "br0", "198.18.10.2/24")
-	port(d.srv1, "s0", "ps1", "br0", "198.18.10.200/24")
-	port(d.node, "eth5", "p5", "br1", "198.18.20.5/24")
-	port(d.node, "eth4", "p4", "br1", "198.18.20.4/24")
-	port(d.srv2, "s0", "ps2", "br1", "198.18.20.200/24")
-	port(d.node, "eth7", "p7", "br2", "")
-	port(d.node, "eth6", "p6", "br2", "")
-	return d
+	p, err := lab.Pair(netlab.PairOptions{Node: "node", Peer: "sw", StrictARP: true,
+		Links: []netlab.PairLink{
+			link("eth3", "p3", "br0", "198.18.10.3/24"),
+			link("eth2", "p2", "br0", "198.18.10.2/24"),
+			link("eth5", "p5", "br1", "198.18.20.5/24"),
+			link("eth4", "p4", "br1", "198.18.20.4/24"),
+			link("eth7", "p7", "br2", ""),
+			link("eth6", "p6", "br2", ""),
+		},
+		Servers: []netlab.PairServer{
+			{NS: "srv1", Link: link("s0", "ps1", "br0", "198.18.10.200/24")},
+			{NS: "srv2", Link: link("s0", "ps2", "br1", "198.18.20.200/24")},
+		},
+	})
+	require.NoError(t, err)
+	return &daemonLab{lab: lab, node: p.Node, sw: p.Peer, srv1: p.Servers[0], srv2: p.Servers[1]}
 }
 
 // labConfig is the daemon's config for the lab; extra is appended to the

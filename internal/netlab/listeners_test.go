@@ -30,7 +30,11 @@ func TestNetlinkListeners(t *testing.T) {
 		if fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err != nil {
 			return err
 		}
-		return unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: link})
+		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: link}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		return nil
 	}))
 	require.Equal(t, 1, count(a, link))
 	require.Zero(t, count(b, link), "another namespace")
