@@ -107,8 +107,11 @@ func TestLabSpoofedRepliesNeverRaiseATarget(t *testing.T) {
 
 	old := nextRequest(t, sniff) // will have timed out by the time it is used
 	before := p.Snapshot().Drops
+	down := p.Snapshot().Targets[0]
 	const rounds = 10
 	for range rounds {
+		// The scenario: the previous round's request must have timed out
+		// for its reply to be late.
 		time.Sleep(timeout + 20*time.Millisecond)
 		r := nextRequest(t, sniff)
 
@@ -135,12 +138,27 @@ func TestLabSpoofedRepliesNeverRaiseATarget(t *testing.T) {
 		send(fromTarget, reply(t, old.echo)) // timed out: late
 		old = r
 	}
-	// Give the receiver time to process, while checking nothing moved.
-	for _, ev := range w.drain(500 * time.Millisecond) {
-		require.NotEqual(t, TargetUp, ev.State, "spoofed reply raised the target: %+v", ev)
+	// Wait until the receiver has processed every reply sent: the
+	// counters of each kind reach what was sent (all through one veth, in
+	// order: the last round's late reply counted means everything before
+	// it was seen), then check that nothing moved.
+	var s Snapshot
+	require.Eventually(t, func() bool {
+		s = p.Snapshot()
+		d := s.Drops
+		return d.Spoofed-before.Spoofed >= 3*rounds && d.Late-before.Late >= rounds && d.Malformed-before.Malformed >= rounds
+	}, 5*time.Second, 5*time.Millisecond, "replies not all counted: before %+v", before)
+	for len(w.ch) > 0 {
+		if ev, ok := (<-w.ch).(*TargetEvent); ok {
+			require.NotEqual(t, TargetUp, ev.State, "spoofed reply raised the target: %+v", ev)
+		}
 	}
-	s := p.Snapshot()
+	s = p.Snapshot()
 	require.Equal(t, TargetDown, s.Targets[0].State)
+	// No reply was accepted and the state never changed (not even up and
+	// down again between two looks).
+	require.Equal(t, down.Received, s.Targets[0].Received, "a spoofed reply was accepted")
+	require.Equal(t, down.LastChange, s.Targets[0].LastChange)
 	d := s.Drops
 	t.Logf("drops before %+v after %+v", before, d)
 	require.GreaterOrEqual(t, d.Spoofed-before.Spoofed, uint64(3*rounds))
@@ -155,9 +173,15 @@ func TestLabSpoofedRepliesNeverRaiseATarget(t *testing.T) {
 	accepted := false
 	for range 50 {
 		r := nextRequest(t, sniff)
+		late := p.Snapshot().Drops.Late
 		send(fromTarget, reply(t, r.echo))
-		time.Sleep(20 * time.Millisecond)
-		if p.Snapshot().Received > s.Received {
+		// Processed: received, or late for a request already timed out.
+		var now Snapshot
+		require.Eventually(t, func() bool {
+			now = p.Snapshot()
+			return now.Received > s.Received || now.Drops.Late > late
+		}, 5*time.Second, time.Millisecond, "the reply was not processed")
+		if now.Received > s.Received {
 			send(fromTarget, reply(t, r.echo))
 			accepted = true
 			break
@@ -203,7 +227,8 @@ func TestLabARPFluxIngress(t *testing.T) {
 		if !strict {
 			w.waitTarget("eth3", d.ServerAddr4, TargetUp, 5*time.Second)
 			require.Eventually(t, func() bool { return p.Snapshot().Targets[0].OtherIngress > 0 }, 5*time.Second, 10*time.Millisecond)
-			// Said once, with the sysctls that fix it.
+			// Said once, with the sysctls that fix it. The scenario is
+			// an absence (no second diagnostic): give it a window.
 			time.Sleep(100 * time.Millisecond)
 			s := p.Snapshot()
 			require.Len(t, s.Diagnostics, 1, "%q", s.Diagnostics)

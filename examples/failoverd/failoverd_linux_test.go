@@ -71,25 +71,15 @@ func buildLab(t *testing.T) labNodes {
 	lab, err := netlab.Open(netlab.Config{Named: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, lab.Close()) })
-	var n labNodes
-	n.node, err = lab.NewNS("node")
+	p, err := lab.Pair(netlab.PairOptions{Node: "node", Peer: "sw", Bridge: "br0", StrictARP: true,
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.3/24")}},
+			{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.2/24")}},
+		},
+		ServerNS: "peer", Server: &netlab.PairLink{Name: "eth0", Peer: "pp", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.200/24")}},
+	})
 	require.NoError(t, err)
-	n.sw, err = lab.NewNS("sw")
-	require.NoError(t, err)
-	n.peer, err = lab.NewNS("peer")
-	require.NoError(t, err)
-	require.NoError(t, n.node.SetStrictARP(true))
-	require.NoError(t, n.sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(n.node, "eth3", n.sw, "p3", nil))
-	require.NoError(t, n.node.AddAddr("eth3", netip.MustParsePrefix("198.18.10.3/24")))
-	require.NoError(t, lab.Veth(n.node, "eth2", n.sw, "p2", nil))
-	require.NoError(t, n.node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
-	require.NoError(t, lab.Veth(n.peer, "eth0", n.sw, "pp", nil))
-	require.NoError(t, n.peer.AddAddr("eth0", netip.MustParsePrefix("198.18.10.200/24")))
-	for _, p := range []string{"p3", "p2", "pp"} {
-		require.NoError(t, n.sw.SetMaster(p, "br0"))
-	}
-	return n
+	return labNodes{node: p.Node, sw: p.Peer, peer: p.Server}
 }
 
 func labArgs(n labNodes) []string {

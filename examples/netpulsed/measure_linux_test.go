@@ -64,6 +64,54 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	return p
 }
 
+// waitAlive asks failoverd p for its status table (SIGUSR1; under -json it
+// goes to standard error) until every one of members shows the IP verdict
+// alive: both paths are verified before the first carrier loss.
+func (p *proc) waitAlive(t *testing.T, members ...string) {
+	t.Helper()
+	stderr := p.cmd.Stderr.(*safeBuffer)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := strings.Count(stderr.String(), "NETWORK_INTERFACE")
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGUSR1))
+		var table string
+		for table == "" {
+			out := stderr.String()
+			if strings.Count(out, "NETWORK_INTERFACE") > n {
+				table = out[strings.LastIndex(out, "NETWORK_INTERFACE"):]
+			}
+			require.True(t, time.Now().Before(deadline), "no status table from failoverd")
+			time.Sleep(5 * time.Millisecond)
+		}
+		alive := 0
+		for _, l := range strings.Split(table, "\n") {
+			// NAME ROLE ACTIVE HEALTH [(disabled)] FAILURE LINK IP SINCE...
+			f := strings.Fields(l)
+			if len(f) >= 7 && slices.Contains(members, f[0]) && slices.Contains(f, "alive") {
+				alive++
+			}
+		}
+		if alive == len(members) {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "not all alive: %s", table)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitWatchers waits until n link watchers (linkmon's sockets, bound to
+// RTNLGRP_LINK alone) are open in the node's namespace: the programs
+// started after the previous ones stopped have subscribed to their
+// Steerer or engine and see the next carrier loss.
+func waitWatchers(t *testing.T, d *daemonLab, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c, err := d.node.NetlinkListeners(syscall.NETLINK_ROUTE, 1<<(syscall.RTNLGRP_LINK-1))
+		require.NoError(t, err)
+		return c >= n
+	}, 10*time.Second, 5*time.Millisecond, "%d link watchers not open", n)
+}
+
 func (p *proc) stop(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -238,7 +286,7 @@ func TestMeasure(t *testing.T) {
 
 		fd := startProc(t, failoverd, nil, fdArgs...)
 		fd.recs.wait(t, 0, map[string]any{"event": "health", "interface": "eth2", "state": "up"})
-		time.Sleep(300 * time.Millisecond)
+		fd.waitAlive(t, "eth3", "eth2")
 		if block == 0 {
 			fdCPU, fdRSS = idleOf(fd)
 		}
@@ -247,7 +295,7 @@ func TestMeasure(t *testing.T) {
 		fd.stop(t)
 
 		rg := startProc(t, routeguard, nil, rgArgs...)
-		time.Sleep(500 * time.Millisecond)
+		waitWatchers(t, d, 1)
 		if block == 0 {
 			rgCPU, rgRSS = idleOf(rg)
 		}
@@ -260,7 +308,8 @@ func TestMeasure(t *testing.T) {
 		fd = startProc(t, failoverd, nil, fdArgs...)
 		rg = startProc(t, routeguard, nil, rgArgs...)
 		fd.recs.wait(t, 0, map[string]any{"event": "health", "interface": "eth2", "state": "up"})
-		time.Sleep(300 * time.Millisecond)
+		fd.waitAlive(t, "eth3", "eth2")
+		waitWatchers(t, d, 2) // failoverd's and routeguard's
 		on = where()
 		cycles2(t, d, fd, rg, 15, &bothSw, &bothRt, &on)
 		fd.stop(t)

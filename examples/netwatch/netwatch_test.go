@@ -131,12 +131,9 @@ func namedLab(t *testing.T) (node, sw *netlab.NS) {
 	lab, err := netlab.Open(netlab.Config{Named: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, lab.Close()) })
-	node, err = lab.NewNS("node")
+	p, err := lab.Pair(netlab.PairOptions{Node: "node", Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}}})
 	require.NoError(t, err)
-	sw, err = lab.NewNS("sw")
-	require.NoError(t, err)
-	require.NoError(t, lab.Veth(node, "eth2", sw, "p2", nil))
-	return node, sw
+	return p.Node, p.Peer
 }
 
 // lineWriter hands written lines to a channel.

@@ -25,6 +25,7 @@ import (
 	"github.com/netpulse/netpulse/route"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -115,25 +116,29 @@ func newGuardLab(t *testing.T) *guardLab {
 	lab, err := netlab.Open(netlab.Config{Named: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, lab.Close()) })
-	g := &guardLab{subnet: netip.MustParsePrefix("198.18.10.0/24")}
-	g.node, err = lab.NewNS("node")
+	p, err := lab.Pair(netlab.PairOptions{Node: "node", Peer: "sw", Bridge: "br0", StrictARP: true,
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.3/24")}},
+			{Name: "eth2", Peer: "p2", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.2/24")}},
+		},
+		ServerNS: "srv", Server: &netlab.PairLink{Name: "eth0", Peer: "ps", Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.10.100/24")}},
+	})
 	require.NoError(t, err)
-	g.sw, err = lab.NewNS("sw")
-	require.NoError(t, err)
-	g.srv, err = lab.NewNS("srv")
-	require.NoError(t, err)
-	require.NoError(t, g.sw.Bridge("br0"))
-	require.NoError(t, lab.Veth(g.node, "eth3", g.sw, "p3", nil))
-	require.NoError(t, lab.Veth(g.node, "eth2", g.sw, "p2", nil))
-	require.NoError(t, lab.Veth(g.srv, "eth0", g.sw, "ps", nil))
-	for _, p := range []string{"p3", "p2", "ps"} {
-		require.NoError(t, g.sw.SetMaster(p, "br0"))
-	}
-	require.NoError(t, g.node.SetStrictARP(true))
-	require.NoError(t, g.node.AddAddr("eth3", netip.MustParsePrefix("198.18.10.3/24")))
-	require.NoError(t, g.node.AddAddr("eth2", netip.MustParsePrefix("198.18.10.2/24")))
-	require.NoError(t, g.srv.AddAddr("eth0", netip.MustParsePrefix("198.18.10.100/24")))
-	return g
+	return &guardLab{node: p.Node, sw: p.Peer, srv: p.Server, subnet: netip.MustParsePrefix("198.18.10.0/24")}
+}
+
+// waitWatching waits until routeguard, running in another process, has
+// opened its link watcher (linkmon's socket bound to RTNLGRP_LINK alone in
+// the node's namespace). routeguard opens it after subscribing to its
+// Steerer, so from then on a steering change is printed, whether the
+// carrier loss reaches it through linkmon or the kernel's linkdown flag.
+func (g *guardLab) waitWatching(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		n, err := g.node.NetlinkListeners(unix.NETLINK_ROUTE, 1<<(unix.RTNLGRP_LINK-1))
+		require.NoError(t, err)
+		return n > 0
+	}, 20*time.Second, 5*time.Millisecond, "routeguard's link watcher not open")
 }
 
 func (g *guardLab) routes(t *testing.T) []route.Route {
@@ -350,7 +355,7 @@ func TestBinary(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "routeguard did not start")
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // let it finish starting (linkmon)
+	g.waitWatching(t)
 	require.NoError(t, g.sw.SetDown("p3"))
 	wait := func(reason string) {
 		t.Helper()
@@ -413,7 +418,7 @@ func TestBinaryClosedOutput(t *testing.T) {
 	require.NoError(t, pw.Close())
 	require.NoError(t, pr.Close()) // the reader is gone before any output
 	g.waitSysctl(t, "1")
-	time.Sleep(200 * time.Millisecond) // let it finish starting (linkmon)
+	g.waitWatching(t)
 	start := time.Now()
 	require.NoError(t, g.sw.SetDown("p3"))
 	done := make(chan error, 1)

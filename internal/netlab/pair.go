@@ -37,6 +37,17 @@ type PairOptions struct {
 
 	// ServerNS names the server namespace (default "srv").
 	ServerNS string
+
+	// Servers adds more server namespaces after Server, each joined to
+	// its link's bridge (PairLink.Bridge, or Bridge).
+	Servers []PairServer
+}
+
+// PairServer is one more server of a Pair: a namespace named NS joined to
+// a bridge of the peer namespace by Link (Link.Name its end).
+type PairServer struct {
+	NS   string
+	Link PairLink
 }
 
 // PairLink is one veth of a Pair.
@@ -54,6 +65,11 @@ type PairLink struct {
 	// Veth chooses NIC-like ends, indexes, MACs or admin down (nil:
 	// defaults, see VethOptions).
 	Veth *VethOptions
+
+	// Bridge, if set, is the bridge of the peer namespace this link's
+	// peer end joins instead of PairOptions.Bridge; it is created when
+	// first named (several switches in one peer namespace).
+	Bridge string
 }
 
 // Pair is what NewPair built.
@@ -70,6 +86,10 @@ type Pair struct {
 
 	// ServerLink is the server's veth (zero unless PairOptions.Server).
 	ServerLink PairVeth
+
+	// Servers and ServerLinks are those of PairOptions.Servers, in order.
+	Servers     []*NS
+	ServerLinks []PairVeth
 }
 
 // PairVeth is a veth of a Pair, with the interface indexes of its ends.
@@ -133,13 +153,28 @@ func (l *Lab) Pair(opts PairOptions) (*Pair, error) {
 			return nil, err
 		}
 	}
-	if opts.Bridge != "" {
-		if err := p.Peer.Bridge(opts.Bridge); err != nil {
-			return nil, err
+	bridges := map[string]bool{}
+	// bridge returns the bridge pl's peer end joins, created if new.
+	bridge := func(pl PairLink) (string, error) {
+		br := pl.Bridge
+		if br == "" {
+			br = opts.Bridge
 		}
+		if br == "" || bridges[br] {
+			return br, nil
+		}
+		bridges[br] = true
+		return br, p.Peer.Bridge(br)
+	}
+	if _, err := bridge(PairLink{}); err != nil {
+		return nil, err
 	}
 	for _, pl := range opts.Links {
-		v, err := l.pairVeth(p.Node, p.Peer, pl, opts.Bridge)
+		br, err := bridge(pl)
+		if err != nil {
+			return nil, err
+		}
+		v, err := l.pairVeth(p.Node, p.Peer, pl, br)
 		if err != nil {
 			return nil, err
 		}
@@ -149,9 +184,32 @@ func (l *Lab) Pair(opts PairOptions) (*Pair, error) {
 		if p.Server, err = l.NewNS(names[2]); err != nil {
 			return nil, err
 		}
-		if p.ServerLink, err = l.pairVeth(p.Server, p.Peer, *opts.Server, opts.Bridge); err != nil {
+		br, err := bridge(*opts.Server)
+		if err != nil {
 			return nil, err
 		}
+		if p.ServerLink, err = l.pairVeth(p.Server, p.Peer, *opts.Server, br); err != nil {
+			return nil, err
+		}
+	}
+	for _, ps := range opts.Servers {
+		br, err := bridge(ps.Link)
+		if err != nil {
+			return nil, err
+		}
+		if br == "" {
+			return nil, errors.New("netlab: a pair's server needs a bridge")
+		}
+		ns, err := l.NewNS(ps.NS)
+		if err != nil {
+			return nil, err
+		}
+		v, err := l.pairVeth(ns, p.Peer, ps.Link, br)
+		if err != nil {
+			return nil, err
+		}
+		p.Servers = append(p.Servers, ns)
+		p.ServerLinks = append(p.ServerLinks, v)
 	}
 	return p, nil
 }

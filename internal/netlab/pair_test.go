@@ -76,3 +76,37 @@ func TestPairWithSwitchAndServer(t *testing.T) {
 	_, err = netlab.New(t).Pair(netlab.PairOptions{Server: &netlab.PairLink{Name: "s0"}})
 	require.Error(t, err, "a server needs a bridge")
 }
+
+// Several switches in one peer namespace: each link's peer end joins its
+// own bridge, each extra server its link's; a server reaches the node
+// through its switch only.
+func TestPairWithSwitchesAndServers(t *testing.T) {
+	t.Parallel()
+	p := netlab.NewPair(t, netlab.PairOptions{
+		Peer: "sw",
+		Links: []netlab.PairLink{
+			{Name: "eth3", Peer: "p3", Bridge: "br0", Addrs: netlab.HostPrefixes(42, 3, true, false)},
+			{Name: "eth5", Peer: "p5", Bridge: "br1", Addrs: netlab.HostPrefixes(43, 5, true, false)},
+		},
+		Servers: []netlab.PairServer{
+			{NS: "srv1", Link: netlab.PairLink{Name: "s0", Peer: "ps1", Bridge: "br0", Addrs: netlab.HostPrefixes(42, 200, true, false)}},
+			{NS: "srv2", Link: netlab.PairLink{Name: "s0", Peer: "ps2", Bridge: "br1", Addrs: netlab.HostPrefixes(43, 200, true, false)}},
+		},
+	})
+	require.Len(t, p.Servers, 2)
+	require.Len(t, p.ServerLinks, 2)
+	for port, br := range map[string]string{"p3": "br0", "ps1": "br0", "p5": "br1", "ps2": "br1"} {
+		l, err := p.Peer.Link(port)
+		require.NoError(t, err)
+		idx, err := p.Peer.Index(br)
+		require.NoError(t, err)
+		require.NotNil(t, l.Attributes.Master, "%s has a master", port)
+		require.EqualValues(t, idx, *l.Attributes.Master, "%s is a port of %s", port, br)
+	}
+	for i, dev := range []string{"eth3", "eth5"} {
+		_, err := p.Node.Ping(dev, p.ServerLinks[i].Addrs[0].Addr(), 2*time.Second)
+		require.NoError(t, err, "server %d through %s", i+1, dev)
+	}
+	_, err := netlab.New(t).Pair(netlab.PairOptions{Servers: []netlab.PairServer{{NS: "s", Link: netlab.PairLink{Name: "s0"}}}})
+	require.Error(t, err, "a server needs a bridge")
+}
