@@ -277,14 +277,15 @@ func (a *kernelActuator) steerReturn(ctx context.Context, ifc netpulse.Interface
 	// The on-link route in a former member's table is left in place: no
 	// rule of these addresses points there any more, and another group's
 	// addresses on that member may still use it.
+	// One dump of the rules for every address: a move pays one.
+	rules, err := a.rulesFor(addrs)
+	if err != nil {
+		return err
+	}
 	for _, p := range addrs {
-		rules, err := a.rulesFor(p.Addr())
-		if err != nil {
-			return err
-		}
 		var stale []rtnetlink.RuleMessage
 		have := false
-		for _, r := range rules {
+		for _, r := range rules[p.Addr()] {
 			if r.Attributes.Table != nil && *r.Attributes.Table == table && !have {
 				have = true
 				continue
@@ -305,20 +306,25 @@ func (a *kernelActuator) steerReturn(ctx context.Context, ifc netpulse.Interface
 	return nil
 }
 
-// rulesFor returns our rules (our priority, source exactly addr).
-func (a *kernelActuator) rulesFor(addr netip.Addr) ([]rtnetlink.RuleMessage, error) {
+// rulesFor returns our rules (our priority, source exactly one of addrs'
+// addresses) by source, from one dump.
+func (a *kernelActuator) rulesFor(addrs []netip.Prefix) (map[netip.Addr][]rtnetlink.RuleMessage, error) {
 	all, err := a.rt.Rule.List()
 	if err != nil {
 		return nil, fmt.Errorf("failover: list rules: %w", err)
 	}
-	var out []rtnetlink.RuleMessage
+	out := make(map[netip.Addr][]rtnetlink.RuleMessage, len(addrs))
 	for _, r := range all {
-		if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != a.cfg.Markers.RulePriority ||
-			r.Attributes.Src == nil || int(r.SrcLength) != addr.BitLen() {
+		if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != a.cfg.Markers.RulePriority || r.Attributes.Src == nil {
 			continue
 		}
-		if s, ok := netip.AddrFromSlice(*r.Attributes.Src); ok && s.Unmap() == addr {
-			out = append(out, r)
+		s, ok := netip.AddrFromSlice(*r.Attributes.Src)
+		if !ok || int(r.SrcLength) != s.Unmap().BitLen() {
+			continue
+		}
+		s = s.Unmap()
+		if slices.ContainsFunc(addrs, func(p netip.Prefix) bool { return p.Addr() == s }) {
+			out[s] = append(out[s], r)
 		}
 	}
 	return out, nil
