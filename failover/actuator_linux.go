@@ -389,13 +389,18 @@ func (a *kernelActuator) announce(ctx context.Context, ifc netpulse.Interface, a
 	}
 	var errs []error
 	for _, p := range addrs {
-		if p.Addr().Is4() {
-			errs = append(errs, a.sendARP(ifc, l, p.Addr()))
-		} else {
-			errs = append(errs, a.sendNA(ifc, l, p.Addr()))
-		}
+		errs = append(errs, a.send(ifc, l, p.Addr()))
 	}
 	return errors.Join(errs...)
+}
+
+// send announces addr on l: gratuitous ARP for IPv4, unsolicited neighbour
+// advertisement for IPv6.
+func (a *kernelActuator) send(ifc netpulse.Interface, l link, addr netip.Addr) error {
+	if addr.Is4() {
+		return a.sendARP(ifc, l, addr)
+	}
+	return a.sendNA(ifc, l, addr)
 }
 
 var broadcast = packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}

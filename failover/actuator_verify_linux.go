@@ -394,11 +394,7 @@ func (a *kernelActuator) announceOwn(ctx context.Context, ifc netpulse.Interface
 		if slices.ContainsFunc(except, func(p netip.Prefix) bool { return p.Addr() == addr }) {
 			continue
 		}
-		if addr.Is4() {
-			errs = append(errs, a.sendARP(ifc, l, addr))
-		} else {
-			errs = append(errs, a.sendNA(ifc, l, addr))
-		}
+		errs = append(errs, a.send(ifc, l, addr))
 	}
 	return errors.Join(errs...)
 }
