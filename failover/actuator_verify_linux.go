@@ -152,9 +152,7 @@ func (a *kernelActuator) sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	for _, p := range keep {
 		kept[p.Addr()] = true
 	}
-	ours := func(t uint32) bool {
-		return t >= a.cfg.Markers.ReturnTableBase && t-a.cfg.Markers.ReturnTableBase < 1<<20
-	}
+	ours := func(t uint32) bool { return returnTable(t, a.cfg.Markers.ReturnTableBase) }
 	rules, err := a.rt.Rule.List()
 	if err != nil {
 		return 0, fmt.Errorf("failover: list rules: %w", err)
@@ -199,6 +197,10 @@ func (a *kernelActuator) sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	}
 	return removed, nil
 }
+
+// returnTable reports whether t is one of the return tables from base on
+// (base plus an interface index).
+func returnTable(t, base uint32) bool { return t >= base && t-base < 1<<20 }
 
 // driftWatch follows the kernel's address and rule notifications for
 // DriftHints: one socket and goroutine per DriftHints call, until its
@@ -284,7 +286,7 @@ func hintOf(m netlink.Message, base uint32) (DriftHint, bool) {
 			return DriftHint{Lost: true}, true
 		}
 		at := rm.Attributes
-		if at.Table == nil || *at.Table < base || *at.Table-base >= 1<<20 || at.Src == nil {
+		if at.Table == nil || !returnTable(*at.Table, base) || at.Src == nil {
 			return DriftHint{}, false // not a return-path rule
 		}
 		src, ok := netip.AddrFromSlice(*at.Src)
