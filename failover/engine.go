@@ -468,29 +468,29 @@ func (e *Engine) step() time.Time {
 	now := time.Now()
 	// Both levels of a member's evidence first, then its health once: an
 	// Observe that changes both must not show a health in between.
-	changed := map[*member]time.Time{}
-	for name, ev := range links {
-		m := e.byName[name]
-		ev := ev
-		m.link = &ev
-		if ev.Index != 0 {
-			m.index = ev.Index
-		}
-		changed[m] = ev.Time
-	}
-	for name, ev := range ips {
-		m := e.byName[name]
-		ev := ev
-		m.ip = &ev
-		if t, ok := changed[m]; !ok || ev.Time.After(t) {
-			changed[m] = ev.Time
-		}
-	}
 	for _, g := range e.groups {
 		for _, m := range g.members {
-			if t, ok := changed[m]; ok {
-				e.recompute(m, now, t, netpulse.ReasonNone)
+			l, lok := links[m.name]
+			ip, iok := ips[m.name]
+			if !lok && !iok {
+				continue
 			}
+			t := l.Time
+			if lok {
+				l := l // only a taken level is copied to the heap
+				m.link = &l
+				if l.Index != 0 {
+					m.index = l.Index
+				}
+			}
+			if iok {
+				ip := ip
+				m.ip = &ip
+				if !lok || ip.Time.After(t) {
+					t = ip.Time
+				}
+			}
+			e.recompute(m, now, t, netpulse.ReasonNone)
 		}
 	}
 
