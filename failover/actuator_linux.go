@@ -139,6 +139,15 @@ func (a *kernelActuator) linkLocked(ifc netpulse.Interface) (link, error) {
 	return link{}, fmt.Errorf("failover: interface %s: no reply: %w", ifc.Name, unix.ENODEV)
 }
 
+// addressOf returns the address of m (IPv4-mapped ones as IPv4).
+func addressOf(m *rtnetlink.AddressMessage) (netip.Addr, bool) {
+	if m.Attributes == nil {
+		return netip.Addr{}, false
+	}
+	a, ok := netip.AddrFromSlice(m.Attributes.Address)
+	return a.Unmap(), ok
+}
+
 func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {
 	addr := p.Addr()
 	am := &rtnetlink.AddressMessage{
@@ -233,10 +242,7 @@ func (a *kernelActuator) holders(ctx context.Context, p netip.Prefix) ([]netpuls
 	}
 	var out []netpulse.Interface
 	for _, m := range addrs {
-		if m.Attributes == nil || int(m.PrefixLength) != p.Bits() {
-			continue
-		}
-		if got, ok := netip.AddrFromSlice(m.Attributes.Address); ok && got.Unmap() == p.Addr() {
+		if got, ok := addressOf(&m); ok && got == p.Addr() && int(m.PrefixLength) == p.Bits() {
 			out = append(out, netpulse.Interface{Index: int(m.Index), Name: names[m.Index]})
 		}
 	}

@@ -39,14 +39,10 @@ func (a *kernelActuator) verify(ctx context.Context, ifc netpulse.Interface, add
 	local := map[netip.Addr]bool{}
 	have := map[netip.Prefix]bool{}
 	for _, m := range all {
-		if m.Attributes == nil {
-			continue
-		}
-		got, ok := netip.AddrFromSlice(m.Attributes.Address)
+		got, ok := addressOf(&m)
 		if !ok {
 			continue
 		}
-		got = got.Unmap()
 		local[got] = true
 		if int(m.Index) == l.index {
 			have[netip.PrefixFrom(got, int(m.PrefixLength))] = true
@@ -272,14 +268,14 @@ func hintOf(m netlink.Message, base uint32) (DriftHint, bool) {
 	switch m.Header.Type {
 	case unix.RTM_DELADDR:
 		var am rtnetlink.AddressMessage
-		if err := am.UnmarshalBinary(m.Data); err != nil || am.Attributes == nil {
+		if err := am.UnmarshalBinary(m.Data); err != nil {
 			return DriftHint{Lost: true}, true
 		}
-		addr, ok := netip.AddrFromSlice(am.Attributes.Address)
+		addr, ok := addressOf(&am)
 		if !ok {
 			return DriftHint{Lost: true}, true
 		}
-		return DriftHint{Interface: netpulse.Interface{Index: int(am.Index)}, Address: addr.Unmap()}, true
+		return DriftHint{Interface: netpulse.Interface{Index: int(am.Index)}, Address: addr}, true
 	case unix.RTM_DELRULE:
 		var rm rtnetlink.RuleMessage
 		if err := rm.UnmarshalBinary(m.Data); err != nil || rm.Attributes == nil {
@@ -381,18 +377,14 @@ func (a *kernelActuator) announceOwn(ctx context.Context, ifc netpulse.Interface
 	}
 	var errs []error
 	for _, m := range all {
-		if int(m.Index) != l.index || m.Attributes == nil || m.Scope != unix.RT_SCOPE_UNIVERSE {
+		addr, ok := addressOf(&m)
+		if !ok || int(m.Index) != l.index || m.Scope != unix.RT_SCOPE_UNIVERSE {
 			continue
 		}
 		flags := m.Attributes.Flags | uint32(m.Flags)
 		if flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
 			continue
 		}
-		addr, ok := netip.AddrFromSlice(m.Attributes.Address)
-		if !ok {
-			continue
-		}
-		addr = addr.Unmap()
 		if slices.ContainsFunc(except, func(p netip.Prefix) bool { return p.Addr() == addr }) {
 			continue
 		}
