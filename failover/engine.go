@@ -90,10 +90,9 @@ type Engine struct {
 }
 
 type member struct {
-	name    string
-	index   int
-	group   *group
-	primary bool
+	name  string
+	index int
+	group *group
 
 	link *linkEvidence
 	ip   *ipEvidence
@@ -204,8 +203,8 @@ func Open(ctx context.Context, cfg *Config) (*Engine, error) {
 	}
 	for _, gc := range c.Groups {
 		g := &group{cfg: gc}
-		for i, name := range gc.members() {
-			m := &member{name: name, group: g, primary: i == 0, since: e.start}
+		for _, name := range gc.members() {
+			m := &member{name: name, group: g, since: e.start}
 			g.members = append(g.members, m)
 			e.byName[name] = m
 			if name == gc.Initial {
