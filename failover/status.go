@@ -194,7 +194,7 @@ func (e *Engine) Snapshot() Status {
 			}
 			if m.link != nil {
 				is.Link = netpulse.StateDown
-				if m.link.up() {
+				if m.link.Up {
 					is.Link = netpulse.StateUp
 				}
 			}
