@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -510,13 +511,7 @@ func (e *Engine) step() time.Time {
 			next = earliest(next, g.ownNext)
 		}
 		if e.verifier != nil {
-			hinted := false
-			for _, h := range hints {
-				if h.concerns(g) {
-					hinted = true
-					break
-				}
-			}
+			hinted := slices.ContainsFunc(hints, func(h DriftHint) bool { return h.concerns(g) })
 			e.verify(g, e.verifier, now, hinted)
 			if g.state == GroupUp && g.active != nil && !g.dirty {
 				next = earliest(next, g.verifyAt)
