@@ -46,14 +46,11 @@ func (a *kernelActuator) checkConflict(ctx context.Context, target netpulse.Inte
 		return fmt.Errorf("failover: list addresses: %w", err)
 	}
 	for _, m := range all {
-		if m.Attributes == nil {
-			continue
-		}
-		got, ok := netip.AddrFromSlice(m.Attributes.Address)
+		got, ok := addressOf(&m)
 		if !ok {
 			continue
 		}
-		i := slices.IndexFunc(addrs, func(p netip.Prefix) bool { return p.Addr() == got.Unmap() })
+		i := slices.IndexFunc(addrs, func(p netip.Prefix) bool { return p.Addr() == got })
 		if i < 0 || slices.ContainsFunc(members, func(x netpulse.Interface) bool { return x.Index != 0 && x.Index == int(m.Index) }) {
 			continue
 		}

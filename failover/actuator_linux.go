@@ -139,6 +139,15 @@ func (a *kernelActuator) linkLocked(ifc netpulse.Interface) (link, error) {
 	return link{}, fmt.Errorf("failover: interface %s: no reply: %w", ifc.Name, unix.ENODEV)
 }
 
+// addressOf returns the address of m (IPv4-mapped ones as IPv4).
+func addressOf(m *rtnetlink.AddressMessage) (netip.Addr, bool) {
+	if m.Attributes == nil {
+		return netip.Addr{}, false
+	}
+	a, ok := netip.AddrFromSlice(m.Attributes.Address)
+	return a.Unmap(), ok
+}
+
 func addressMessage(index int, p netip.Prefix) *rtnetlink.AddressMessage {
 	addr := p.Addr()
 	am := &rtnetlink.AddressMessage{
@@ -233,10 +242,7 @@ func (a *kernelActuator) holders(ctx context.Context, p netip.Prefix) ([]netpuls
 	}
 	var out []netpulse.Interface
 	for _, m := range addrs {
-		if m.Attributes == nil || int(m.PrefixLength) != p.Bits() {
-			continue
-		}
-		if got, ok := netip.AddrFromSlice(m.Attributes.Address); ok && got.Unmap() == p.Addr() {
+		if got, ok := addressOf(&m); ok && got == p.Addr() && int(m.PrefixLength) == p.Bits() {
 			out = append(out, netpulse.Interface{Index: int(m.Index), Name: names[m.Index]})
 		}
 	}
@@ -277,14 +283,15 @@ func (a *kernelActuator) steerReturn(ctx context.Context, ifc netpulse.Interface
 	// The on-link route in a former member's table is left in place: no
 	// rule of these addresses points there any more, and another group's
 	// addresses on that member may still use it.
+	// One dump of the rules for every address: a move pays one.
+	rules, err := a.rulesFor(addrs)
+	if err != nil {
+		return err
+	}
 	for _, p := range addrs {
-		rules, err := a.rulesFor(p.Addr())
-		if err != nil {
-			return err
-		}
 		var stale []rtnetlink.RuleMessage
 		have := false
-		for _, r := range rules {
+		for _, r := range rules[p.Addr()] {
 			if r.Attributes.Table != nil && *r.Attributes.Table == table && !have {
 				have = true
 				continue
@@ -305,20 +312,25 @@ func (a *kernelActuator) steerReturn(ctx context.Context, ifc netpulse.Interface
 	return nil
 }
 
-// rulesFor returns our rules (our priority, source exactly addr).
-func (a *kernelActuator) rulesFor(addr netip.Addr) ([]rtnetlink.RuleMessage, error) {
+// rulesFor returns our rules (our priority, source exactly one of addrs'
+// addresses) by source, from one dump.
+func (a *kernelActuator) rulesFor(addrs []netip.Prefix) (map[netip.Addr][]rtnetlink.RuleMessage, error) {
 	all, err := a.rt.Rule.List()
 	if err != nil {
 		return nil, fmt.Errorf("failover: list rules: %w", err)
 	}
-	var out []rtnetlink.RuleMessage
+	out := make(map[netip.Addr][]rtnetlink.RuleMessage, len(addrs))
 	for _, r := range all {
-		if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != a.cfg.Markers.RulePriority ||
-			r.Attributes.Src == nil || int(r.SrcLength) != addr.BitLen() {
+		if r.Attributes == nil || r.Attributes.Priority == nil || *r.Attributes.Priority != a.cfg.Markers.RulePriority || r.Attributes.Src == nil {
 			continue
 		}
-		if s, ok := netip.AddrFromSlice(*r.Attributes.Src); ok && s.Unmap() == addr {
-			out = append(out, r)
+		s, ok := netip.AddrFromSlice(*r.Attributes.Src)
+		if !ok || int(r.SrcLength) != s.Unmap().BitLen() {
+			continue
+		}
+		s = s.Unmap()
+		if slices.ContainsFunc(addrs, func(p netip.Prefix) bool { return p.Addr() == s }) {
+			out[s] = append(out[s], r)
 		}
 	}
 	return out, nil
@@ -383,13 +395,18 @@ func (a *kernelActuator) announce(ctx context.Context, ifc netpulse.Interface, a
 	}
 	var errs []error
 	for _, p := range addrs {
-		if p.Addr().Is4() {
-			errs = append(errs, a.sendARP(ifc, l, p.Addr()))
-		} else {
-			errs = append(errs, a.sendNA(ifc, l, p.Addr()))
-		}
+		errs = append(errs, a.send(ifc, l, p.Addr()))
 	}
 	return errors.Join(errs...)
+}
+
+// send announces addr on l: gratuitous ARP for IPv4, unsolicited neighbour
+// advertisement for IPv6.
+func (a *kernelActuator) send(ifc netpulse.Interface, l link, addr netip.Addr) error {
+	if addr.Is4() {
+		return a.sendARP(ifc, l, addr)
+	}
+	return a.sendNA(ifc, l, addr)
 }
 
 var broadcast = packet.Addr{HardwareAddr: net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}

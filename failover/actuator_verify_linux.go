@@ -39,14 +39,10 @@ func (a *kernelActuator) verify(ctx context.Context, ifc netpulse.Interface, add
 	local := map[netip.Addr]bool{}
 	have := map[netip.Prefix]bool{}
 	for _, m := range all {
-		if m.Attributes == nil {
-			continue
-		}
-		got, ok := netip.AddrFromSlice(m.Attributes.Address)
+		got, ok := addressOf(&m)
 		if !ok {
 			continue
 		}
-		got = got.Unmap()
 		local[got] = true
 		if int(m.Index) == l.index {
 			have[netip.PrefixFrom(got, int(m.PrefixLength))] = true
@@ -152,9 +148,7 @@ func (a *kernelActuator) sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	for _, p := range keep {
 		kept[p.Addr()] = true
 	}
-	ours := func(t uint32) bool {
-		return t >= a.cfg.Markers.ReturnTableBase && t-a.cfg.Markers.ReturnTableBase < 1<<20
-	}
+	ours := func(t uint32) bool { return returnTable(t, a.cfg.Markers.ReturnTableBase) }
 	rules, err := a.rt.Rule.List()
 	if err != nil {
 		return 0, fmt.Errorf("failover: list rules: %w", err)
@@ -199,6 +193,10 @@ func (a *kernelActuator) sweep(ctx context.Context, keep []netip.Prefix) (int, e
 	}
 	return removed, nil
 }
+
+// returnTable reports whether t is one of the return tables from base on
+// (base plus an interface index).
+func returnTable(t, base uint32) bool { return t >= base && t-base < 1<<20 }
 
 // driftWatch follows the kernel's address and rule notifications for
 // DriftHints: one socket and goroutine per DriftHints call, until its
@@ -270,21 +268,21 @@ func hintOf(m netlink.Message, base uint32) (DriftHint, bool) {
 	switch m.Header.Type {
 	case unix.RTM_DELADDR:
 		var am rtnetlink.AddressMessage
-		if err := am.UnmarshalBinary(m.Data); err != nil || am.Attributes == nil {
+		if err := am.UnmarshalBinary(m.Data); err != nil {
 			return DriftHint{Lost: true}, true
 		}
-		addr, ok := netip.AddrFromSlice(am.Attributes.Address)
+		addr, ok := addressOf(&am)
 		if !ok {
 			return DriftHint{Lost: true}, true
 		}
-		return DriftHint{Interface: netpulse.Interface{Index: int(am.Index)}, Address: addr.Unmap()}, true
+		return DriftHint{Interface: netpulse.Interface{Index: int(am.Index)}, Address: addr}, true
 	case unix.RTM_DELRULE:
 		var rm rtnetlink.RuleMessage
 		if err := rm.UnmarshalBinary(m.Data); err != nil || rm.Attributes == nil {
 			return DriftHint{Lost: true}, true
 		}
 		at := rm.Attributes
-		if at.Table == nil || *at.Table < base || *at.Table-base >= 1<<20 || at.Src == nil {
+		if at.Table == nil || !returnTable(*at.Table, base) || at.Src == nil {
 			return DriftHint{}, false // not a return-path rule
 		}
 		src, ok := netip.AddrFromSlice(*at.Src)
@@ -379,26 +377,18 @@ func (a *kernelActuator) announceOwn(ctx context.Context, ifc netpulse.Interface
 	}
 	var errs []error
 	for _, m := range all {
-		if int(m.Index) != l.index || m.Attributes == nil || m.Scope != unix.RT_SCOPE_UNIVERSE {
+		addr, ok := addressOf(&m)
+		if !ok || int(m.Index) != l.index || m.Scope != unix.RT_SCOPE_UNIVERSE {
 			continue
 		}
 		flags := m.Attributes.Flags | uint32(m.Flags)
 		if flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
 			continue
 		}
-		addr, ok := netip.AddrFromSlice(m.Attributes.Address)
-		if !ok {
-			continue
-		}
-		addr = addr.Unmap()
 		if slices.ContainsFunc(except, func(p netip.Prefix) bool { return p.Addr() == addr }) {
 			continue
 		}
-		if addr.Is4() {
-			errs = append(errs, a.sendARP(ifc, l, addr))
-		} else {
-			errs = append(errs, a.sendNA(ifc, l, addr))
-		}
+		errs = append(errs, a.send(ifc, l, addr))
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,10 +91,9 @@ type Engine struct {
 }
 
 type member struct {
-	name    string
-	index   int
-	group   *group
-	primary bool
+	name  string
+	index int
+	group *group
 
 	link *linkEvidence
 	ip   *ipEvidence
@@ -150,17 +150,44 @@ type group struct {
 
 	request *request
 
-	annTo   *member
-	annLeft int
-	annNext time.Time
+	// The rounds of announcements of the addresses on annTo after a move.
+	annTo *member
+	ann   rounds
 
 	// The surviving members' own addresses are announced after ownLost
 	// failed (SelfAnnouncer).
 	ownLost *member
-	ownLeft int
-	ownNext time.Time
+	own     rounds
 
 	wakeAt time.Time // failback or settle deadline
+}
+
+// rounds schedules rounds of announcements: left more, the next at next.
+type rounds struct {
+	left int
+	next time.Time
+}
+
+// take reports whether a round is due at now and, if so, counts it: the
+// next one is iv later (iv after now if the schedule fell behind).
+func (r *rounds) take(now time.Time, iv time.Duration) bool {
+	if r.left <= 0 || now.Before(r.next) {
+		return false
+	}
+	r.left--
+	r.next = r.next.Add(iv)
+	if r.next.Before(now) {
+		r.next = now.Add(iv)
+	}
+	return true
+}
+
+// due returns when the next round is due (zero: none left).
+func (r rounds) due() time.Time {
+	if r.left <= 0 {
+		return time.Time{}
+	}
+	return r.next
 }
 
 type request struct {
@@ -204,8 +231,8 @@ func Open(ctx context.Context, cfg *Config) (*Engine, error) {
 	}
 	for _, gc := range c.Groups {
 		g := &group{cfg: gc}
-		for i, name := range gc.members() {
-			m := &member{name: name, group: g, primary: i == 0, since: e.start}
+		for _, name := range gc.members() {
+			m := &member{name: name, group: g, since: e.start}
 			g.members = append(g.members, m)
 			e.byName[name] = m
 			if name == gc.Initial {
@@ -468,29 +495,29 @@ func (e *Engine) step() time.Time {
 	now := time.Now()
 	// Both levels of a member's evidence first, then its health once: an
 	// Observe that changes both must not show a health in between.
-	changed := map[*member]time.Time{}
-	for name, ev := range links {
-		m := e.byName[name]
-		ev := ev
-		m.link = &ev
-		if ev.Index != 0 {
-			m.index = ev.Index
-		}
-		changed[m] = ev.Time
-	}
-	for name, ev := range ips {
-		m := e.byName[name]
-		ev := ev
-		m.ip = &ev
-		if t, ok := changed[m]; !ok || ev.Time.After(t) {
-			changed[m] = ev.Time
-		}
-	}
 	for _, g := range e.groups {
 		for _, m := range g.members {
-			if t, ok := changed[m]; ok {
-				e.recompute(m, now, t, netpulse.ReasonNone)
+			l, lok := links[m.name]
+			ip, iok := ips[m.name]
+			if !lok && !iok {
+				continue
 			}
+			t := l.Time
+			if lok {
+				l := l // only a taken level is copied to the heap
+				m.link = &l
+				if l.Index != 0 {
+					m.index = l.Index
+				}
+			}
+			if iok {
+				ip := ip
+				m.ip = &ip
+				if !lok || ip.Time.After(t) {
+					t = ip.Time
+				}
+			}
+			e.recompute(m, now, t, netpulse.ReasonNone)
 		}
 	}
 
@@ -507,17 +534,9 @@ func (e *Engine) step() time.Time {
 		now = time.Now()
 		e.announce(g, now)
 		e.announceSurvivors(g, now)
-		if g.ownLeft > 0 {
-			next = earliest(next, g.ownNext)
-		}
+		next = earliest(next, g.own.due())
 		if e.verifier != nil {
-			hinted := false
-			for _, h := range hints {
-				if h.concerns(g) {
-					hinted = true
-					break
-				}
-			}
+			hinted := slices.ContainsFunc(hints, func(h DriftHint) bool { return h.concerns(g) })
 			e.verify(g, e.verifier, now, hinted)
 			if g.state == GroupUp && g.active != nil && !g.dirty {
 				next = earliest(next, g.verifyAt)
@@ -526,9 +545,7 @@ func (e *Engine) step() time.Time {
 		for _, t := range []time.Time{g.wakeAt, g.retryAt} {
 			next = earliest(next, t)
 		}
-		if g.annLeft > 0 {
-			next = earliest(next, g.annNext)
-		}
+		next = earliest(next, g.ann.due())
 	}
 	return next
 }
@@ -776,7 +793,7 @@ func (e *Engine) move(g *group, target *member, reason netpulse.Reason, evidence
 		e.counters.Failbacks++
 	}
 	// The first announcement goes out at once, before the event.
-	g.annTo, g.annLeft, g.annNext = target, g.cfg.AnnounceCount, now
+	g.annTo, g.ann = target, rounds{left: g.cfg.AnnounceCount, next: now}
 	e.announce(g, now)
 	// The member that gave the addresses up may be left with no address
 	// of its own in that family; the kernel then resolves its neighbours
@@ -786,7 +803,7 @@ func (e *Engine) move(g *group, target *member, reason netpulse.Reason, evidence
 	// so the primary's replies came in through the standby). So the
 	// members' own addresses are announced after every move, as after a
 	// failure (announceSurvivors, after this announcement).
-	if from != nil && g.ownLeft <= 0 {
+	if from != nil && g.own.left <= 0 {
 		e.survivorsLost(g, nil, now)
 	}
 	done := time.Now()
@@ -836,17 +853,11 @@ func (e *Engine) failed(g *group, target *member, op string, ifc netpulse.Interf
 
 // announce sends the rounds of announcements that are due.
 func (e *Engine) announce(g *group, now time.Time) {
-	if g.annLeft <= 0 || now.Before(g.annNext) {
-		return
-	}
 	if g.annTo != g.active {
-		g.annLeft = 0
-		return
+		g.ann.left = 0 // the addresses are no longer on annTo
 	}
-	g.annLeft--
-	g.annNext = g.annNext.Add(g.cfg.AnnounceInterval)
-	if g.annNext.Before(now) {
-		g.annNext = now.Add(g.cfg.AnnounceInterval)
+	if !g.ann.take(now, g.cfg.AnnounceInterval) {
+		return
 	}
 	e.counters.Announcements++
 	if err := e.act.Announce(e.ctx, g.annTo.ifc(), g.cfg.Addresses); err != nil && e.ctx.Err() == nil {

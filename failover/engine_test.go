@@ -924,3 +924,30 @@ func TestHalfMoveWhileSubnetDown(t *testing.T) {
 		require.Empty(t, r.rec.Violations())
 	})
 }
+
+// BenchmarkObserveToHealthEvent: one piece of evidence that changes a
+// standby's health, to its HealthEvent at a subscriber (the engine's
+// per-event path, no move).
+func BenchmarkObserveToHealthEvent(b *testing.B) {
+	e, err := failover.Open(context.Background(), &failover.Config{
+		Groups:   []failover.GroupConfig{{Primary: "eth3", Standbys: []string{"eth2"}, Addresses: []netip.Prefix{svc4}}},
+		Actuator: failovertest.NewRecorder(),
+	})
+	require.NoError(b, err)
+	defer e.Close()
+	sub := e.Subscribe(context.Background())
+	feed(e).link("eth3", 13, true)
+	wait := func() {
+		for ev := range sub {
+			if h, ok := ev.(*failover.HealthEvent); ok && !h.Initial && h.Interface.Name == "eth2" {
+				return
+			}
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		feed(e).link("eth2", 12, i%2 == 0)
+		wait()
+	}
+}

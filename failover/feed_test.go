@@ -49,11 +49,6 @@ func (f *feeder) link(name string, index int, carrier bool) {
 	})
 }
 
-// gone makes name's link gone (deleted or renamed away): Index 0, down.
-func (f *feeder) gone(name string) {
-	f.set(name, func(ev *netpulse.Evidence) { ev.Interface.Index, ev.Link = 0, netpulse.StateDown })
-}
-
 // ip sets the IP verdict of name.
 func (f *feeder) ip(name string, v netpulse.Verdict) {
 	f.set(name, func(ev *netpulse.Evidence) { ev.IP = v })

@@ -72,9 +72,6 @@ type linkEvidence struct {
 	Time time.Time
 }
 
-// up reports whether the link can carry traffic.
-func (l linkEvidence) up() bool { return l.Up }
-
 // ipEvidence is the IP-level part of an interface's evidence: the verdict
 // over its targets. It carries the full state, not a change.
 type ipEvidence struct {
@@ -88,7 +85,7 @@ type ipEvidence struct {
 // evidence. link and ip may be nil (no evidence yet). It has no side
 // effects; disabled handling is left to the caller.
 func evaluate(link *linkEvidence, ip *ipEvidence) (netpulse.Health, netpulse.Failure, netpulse.Reason) {
-	if link != nil && !link.up() {
+	if link != nil && !link.Up {
 		return netpulse.HealthLinkDown, netpulse.FailureLinkIP, netpulse.ReasonLinkDown
 	}
 	if ip != nil && ip.Verdict == netpulse.VerdictDead {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/netpulse/netpulse"
@@ -58,12 +59,7 @@ func (h DriftHint) concerns(g *group) bool {
 	if g.active == nil || (g.active.index != 0 && h.Interface.Index != g.active.index) {
 		return false
 	}
-	for _, p := range g.cfg.Addresses {
-		if p.Addr() == h.Address {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(g.cfg.Addresses, func(p netip.Prefix) bool { return p.Addr() == h.Address })
 }
 
 // Drift is what Verify found missing.

@@ -189,12 +189,12 @@ func (e *Engine) Snapshot() Status {
 				Health: m.health, Failure: m.failure, Disabled: m.opDisabled || m.policyDisabled,
 				Link: netpulse.StateUnknown, IP: netpulse.VerdictUnknown, Since: m.since, Reason: m.reason,
 			}
-			if m.primary {
+			if m == g.members[0] {
 				is.Role = "primary"
 			}
 			if m.link != nil {
 				is.Link = netpulse.StateDown
-				if m.link.up() {
+				if m.link.Up {
 					is.Link = netpulse.StateUp
 				}
 			}

@@ -152,3 +152,21 @@ func TestKernelEngineOpensActuator(t *testing.T) {
 	_, open := <-events
 	require.False(t, open)
 }
+
+// BenchmarkKernelSteerReturn: one SteerReturn of a move's share (the
+// return path of svcAddrs switched between two members), the rtnetlink
+// round trips the move pays between its address changes and its first
+// announcement.
+func BenchmarkKernelSteerReturn(b *testing.B) {
+	pr := netlab.NewPair(b, netlab.PairOptions{Peer: "sw", Links: []netlab.PairLink{{Name: "eth2", Peer: "p2"}, {Name: "eth3", Peer: "p3"}}})
+	act, err := failover.OpenActuator(context.Background(), &failover.ActuatorConfig{NetNS: pr.Node.FD()})
+	require.NoError(b, err)
+	defer act.Close()
+	members := []netpulse.Interface{{Name: "eth2"}, {Name: "eth3"}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := act.SteerReturn(context.Background(), members[i%2], svcAddrs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -40,19 +40,14 @@ func (e *Engine) survivorsLost(g *group, lost *member, now time.Time) {
 	if e.selfAnn == nil || g.cfg.AnnounceCount <= 0 {
 		return
 	}
-	g.ownLost, g.ownLeft, g.ownNext = lost, g.cfg.AnnounceCount, now
+	g.ownLost, g.own = lost, rounds{left: g.cfg.AnnounceCount, next: now}
 }
 
 // announceSurvivors sends the due round of the survivors' own
 // announcements; it runs after decide and the move's announcement.
 func (e *Engine) announceSurvivors(g *group, now time.Time) {
-	if g.ownLeft <= 0 || now.Before(g.ownNext) {
+	if !g.own.take(now, g.cfg.AnnounceInterval) {
 		return
-	}
-	g.ownLeft--
-	g.ownNext = g.ownNext.Add(g.cfg.AnnounceInterval)
-	if g.ownNext.Before(now) {
-		g.ownNext = now.Add(g.cfg.AnnounceInterval)
 	}
 	for _, m := range g.members {
 		if m == g.ownLost || m.health != netpulse.HealthUp {
