@@ -1,10 +1,10 @@
 package netpulse
 
 import (
-	"fmt"
-	"os"
 	"strconv"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/words"
 )
 
 // Interface names a network interface in the network namespace a component
@@ -46,15 +46,17 @@ const (
 var stateNames = [...]string{"unknown", "up", "down"}
 
 // String returns "unknown", "up" or "down".
-func (s State) String() string { return name(stateNames[:], uint8(s), "State") }
+func (s State) String() string { return words.Name(stateNames[:], s, "State") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (s State) MarshalText() ([]byte, error) { return marshal(stateNames[:], uint8(s), "State") }
+func (s State) MarshalText() ([]byte, error) {
+	return words.Marshal(stateNames[:], s, "netpulse", "State")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (s *State) UnmarshalText(b []byte) error {
-	return unmarshal(stateNames[:], b, "State", (*uint8)(s))
+	return words.Unmarshal(stateNames[:], b, s, "netpulse", "State")
 }
 
 // Verdict is the IP-level verdict on an interface's path, over the targets
@@ -80,15 +82,17 @@ const (
 var verdictNames = [...]string{"unknown", "alive", "dead", "unverified"}
 
 // String returns "unknown", "alive", "dead" or "unverified".
-func (v Verdict) String() string { return name(verdictNames[:], uint8(v), "Verdict") }
+func (v Verdict) String() string { return words.Name(verdictNames[:], v, "Verdict") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (v Verdict) MarshalText() ([]byte, error) { return marshal(verdictNames[:], uint8(v), "Verdict") }
+func (v Verdict) MarshalText() ([]byte, error) {
+	return words.Marshal(verdictNames[:], v, "netpulse", "Verdict")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (v *Verdict) UnmarshalText(b []byte) error {
-	return unmarshal(verdictNames[:], b, "Verdict", (*uint8)(v))
+	return words.Unmarshal(verdictNames[:], b, v, "netpulse", "Verdict")
 }
 
 // State is the verdict as an IP-level State: alive is up, dead is down,
@@ -128,15 +132,17 @@ const (
 var healthNames = [...]string{"unknown", "up", "link-down", "ip-down", "disabled"}
 
 // String returns "unknown", "up", "link-down", "ip-down" or "disabled".
-func (h Health) String() string { return name(healthNames[:], uint8(h), "Health") }
+func (h Health) String() string { return words.Name(healthNames[:], h, "Health") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (h Health) MarshalText() ([]byte, error) { return marshal(healthNames[:], uint8(h), "Health") }
+func (h Health) MarshalText() ([]byte, error) {
+	return words.Marshal(healthNames[:], h, "netpulse", "Health")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (h *Health) UnmarshalText(b []byte) error {
-	return unmarshal(healthNames[:], b, "Health", (*uint8)(h))
+	return words.Unmarshal(healthNames[:], b, h, "netpulse", "Health")
 }
 
 // Failure classifies what failed on an interface: link-level and IP-level
@@ -156,15 +162,17 @@ const (
 var failureNames = [...]string{"none", "link+ip", "ip_only"}
 
 // String returns "none", "link+ip" or "ip_only".
-func (f Failure) String() string { return name(failureNames[:], uint8(f), "Failure") }
+func (f Failure) String() string { return words.Name(failureNames[:], f, "Failure") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (f Failure) MarshalText() ([]byte, error) { return marshal(failureNames[:], uint8(f), "Failure") }
+func (f Failure) MarshalText() ([]byte, error) {
+	return words.Marshal(failureNames[:], f, "netpulse", "Failure")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (f *Failure) UnmarshalText(b []byte) error {
-	return unmarshal(failureNames[:], b, "Failure", (*uint8)(f))
+	return words.Unmarshal(failureNames[:], b, f, "netpulse", "Failure")
 }
 
 // Reason says why something changed: an interface's health, a steered
@@ -216,15 +224,17 @@ var reasonNames = [...]string{"", "link-down", "ip-down", "failback", "manual", 
 	"restored", "failing", "working"}
 
 // String returns the reason's word, e.g. "link-down" ("" for ReasonNone).
-func (r Reason) String() string { return name(reasonNames[:], uint8(r), "Reason") }
+func (r Reason) String() string { return words.Name(reasonNames[:], r, "Reason") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (r Reason) MarshalText() ([]byte, error) { return marshal(reasonNames[:], uint8(r), "Reason") }
+func (r Reason) MarshalText() ([]byte, error) {
+	return words.Marshal(reasonNames[:], r, "netpulse", "Reason")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (r *Reason) UnmarshalText(b []byte) error {
-	return unmarshal(reasonNames[:], b, "Reason", (*uint8)(r))
+	return words.Unmarshal(reasonNames[:], b, r, "netpulse", "Reason")
 }
 
 // Evidence is what is known about one interface's health at both levels,
@@ -290,28 +300,4 @@ type Condition struct {
 	Err error
 	// Since is when the condition began (zero: since the component opened).
 	Since time.Time
-}
-
-func name(names []string, v uint8, typ string) string {
-	if int(v) < len(names) {
-		return names[v]
-	}
-	return typ + "(" + strconv.Itoa(int(v)) + ")"
-}
-
-func marshal(names []string, v uint8, typ string) ([]byte, error) {
-	if int(v) < len(names) {
-		return []byte(names[v]), nil
-	}
-	return nil, fmt.Errorf("netpulse: invalid %s %d: %w", typ, v, os.ErrInvalid)
-}
-
-func unmarshal(names []string, b []byte, typ string, v *uint8) error {
-	for i, n := range names {
-		if string(b) == n {
-			*v = uint8(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("netpulse: unknown %s %q: %w", typ, b, os.ErrInvalid)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/words"
 )
 
 // FailbackPolicy says when addresses return to the primary after it
@@ -28,15 +29,12 @@ const (
 var failbackNames = [...]string{"auto", "manual", "never"}
 
 // String returns "auto", "manual" or "never".
-func (p FailbackPolicy) String() string {
-	if int(p) < len(failbackNames) {
-		return failbackNames[p]
-	}
-	return fmt.Sprintf("FailbackPolicy(%d)", uint8(p))
-}
+func (p FailbackPolicy) String() string { return words.Name(failbackNames[:], p, "FailbackPolicy") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (p FailbackPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+func (p FailbackPolicy) MarshalText() ([]byte, error) {
+	return words.Marshal(failbackNames[:], p, "failover", "FailbackPolicy")
+}
 
 // ParseFailbackPolicy parses "auto", "manual" or "never"; another word is
 // an error wrapping os.ErrInvalid.

@@ -3,12 +3,12 @@ package failover
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/words"
 )
 
 // GroupState is the state of a group.
@@ -29,26 +29,17 @@ const (
 var groupStateNames = [...]string{"unknown", "up", "subnet-down"}
 
 // String returns "unknown", "up" or "subnet-down".
-func (s GroupState) String() string {
-	if int(s) < len(groupStateNames) {
-		return groupStateNames[s]
-	}
-	return fmt.Sprintf("GroupState(%d)", uint8(s))
-}
+func (s GroupState) String() string { return words.Name(groupStateNames[:], s, "GroupState") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (s GroupState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+func (s GroupState) MarshalText() ([]byte, error) {
+	return words.Marshal(groupStateNames[:], s, "failover", "GroupState")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (s *GroupState) UnmarshalText(b []byte) error {
-	for i, n := range groupStateNames {
-		if string(b) == n {
-			*s = GroupState(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("failover: unknown group state %q: %w", b, os.ErrInvalid)
+	return words.Unmarshal(groupStateNames[:], b, s, "failover", "GroupState")
 }
 
 // Status is a snapshot of the engine: what Serviceguard's cmviewcl shows,

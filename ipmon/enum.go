@@ -1,10 +1,6 @@
 package ipmon
 
-import (
-	"fmt"
-	"os"
-	"strconv"
-)
+import "github.com/netpulse/netpulse/internal/words"
 
 // The words of each enum, indexed by value: what String returns, what
 // MarshalText writes and UnmarshalText reads (the words of the example
@@ -18,160 +14,102 @@ var (
 	bfdStateNames    = [...]string{"admin-down", "down", "init", "up"}
 )
 
-func enumString(names []string, v int, typ string) string {
-	if v >= 0 && v < len(names) {
-		return names[v]
-	}
-	return typ + "(" + strconv.Itoa(v) + ")"
-}
-
-func enumMarshal(names []string, v int, typ string) ([]byte, error) {
-	if v >= 0 && v < len(names) {
-		return []byte(names[v]), nil
-	}
-	return nil, fmt.Errorf("ipmon: invalid %s %d: %w", typ, v, os.ErrInvalid)
-}
-
-func enumUnmarshal(names []string, b []byte, typ string) (int, error) {
-	for i, n := range names {
-		if string(b) == n {
-			return i, nil
-		}
-	}
-	return 0, fmt.Errorf("ipmon: unknown %s %q: %w", typ, b, os.ErrInvalid)
-}
-
 // String returns "auto", "raw" or "unprivileged".
-func (m Mode) String() string { return enumString(modeNames[:], int(m), "Mode") }
+func (m Mode) String() string { return words.Name(modeNames[:], m, "Mode") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (m Mode) MarshalText() ([]byte, error) { return enumMarshal(modeNames[:], int(m), "Mode") }
+func (m Mode) MarshalText() ([]byte, error) { return words.Marshal(modeNames[:], m, "ipmon", "Mode") }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (m *Mode) UnmarshalText(b []byte) error {
-	v, err := enumUnmarshal(modeNames[:], b, "Mode")
-	if err != nil {
-		return err
-	}
-	*m = Mode(v)
-	return nil
+	return words.Unmarshal(modeNames[:], b, m, "ipmon", "Mode")
 }
 
 // String returns "echo", "arp", "link-local-echo" or "bfd".
-func (k ProbeKind) String() string { return enumString(probeKindNames[:], int(k), "ProbeKind") }
+func (k ProbeKind) String() string { return words.Name(probeKindNames[:], k, "ProbeKind") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (k ProbeKind) MarshalText() ([]byte, error) {
-	return enumMarshal(probeKindNames[:], int(k), "ProbeKind")
+	return words.Marshal(probeKindNames[:], k, "ipmon", "ProbeKind")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (k *ProbeKind) UnmarshalText(b []byte) error {
-	v, err := enumUnmarshal(probeKindNames[:], b, "ProbeKind")
-	if err != nil {
-		return err
-	}
-	*k = ProbeKind(v)
-	return nil
+	return words.Unmarshal(probeKindNames[:], b, k, "ipmon", "ProbeKind")
 }
 
 // String returns "unknown", "up", "down" or "unverified".
 func (s TargetState) String() string {
-	return enumString(targetStateNames[:], int(s), "TargetState")
+	return words.Name(targetStateNames[:], s, "TargetState")
 }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (s TargetState) MarshalText() ([]byte, error) {
-	return enumMarshal(targetStateNames[:], int(s), "TargetState")
+	return words.Marshal(targetStateNames[:], s, "ipmon", "TargetState")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (s *TargetState) UnmarshalText(b []byte) error {
-	v, err := enumUnmarshal(targetStateNames[:], b, "TargetState")
-	if err != nil {
-		return err
-	}
-	*s = TargetState(v)
-	return nil
+	return words.Unmarshal(targetStateNames[:], b, s, "ipmon", "TargetState")
 }
 
 // String returns "any", "all" or "quorum".
-func (k RuleKind) String() string { return enumString(ruleKindNames[:], int(k), "RuleKind") }
+func (k RuleKind) String() string { return words.Name(ruleKindNames[:], k, "RuleKind") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (k RuleKind) MarshalText() ([]byte, error) {
-	return enumMarshal(ruleKindNames[:], int(k), "RuleKind")
+	return words.Marshal(ruleKindNames[:], k, "ipmon", "RuleKind")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (k *RuleKind) UnmarshalText(b []byte) error {
-	v, err := enumUnmarshal(ruleKindNames[:], b, "RuleKind")
-	if err != nil {
-		return err
-	}
-	*k = RuleKind(v)
-	return nil
+	return words.Unmarshal(ruleKindNames[:], b, k, "ipmon", "RuleKind")
 }
 
 // String returns "none", "local" or "no-source".
-func (h Hold) String() string { return enumString(holdNames[:], int(h), "Hold") }
+func (h Hold) String() string { return words.Name(holdNames[:], h, "Hold") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (h Hold) MarshalText() ([]byte, error) { return enumMarshal(holdNames[:], int(h), "Hold") }
+func (h Hold) MarshalText() ([]byte, error) { return words.Marshal(holdNames[:], h, "ipmon", "Hold") }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (h *Hold) UnmarshalText(b []byte) error {
-	v, err := enumUnmarshal(holdNames[:], b, "Hold")
-	if err != nil {
-		return err
-	}
-	*h = Hold(v)
-	return nil
+	return words.Unmarshal(holdNames[:], b, h, "ipmon", "Hold")
 }
 
 // String returns "admin-down", "down", "init" or "up", the words of the
 // JSON records.
-func (s BFDState) String() string { return enumString(bfdStateNames[:], int(s), "BFDState") }
+func (s BFDState) String() string { return words.Name(bfdStateNames[:], s, "BFDState") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (s BFDState) MarshalText() ([]byte, error) {
-	return enumMarshal(bfdStateNames[:], int(s), "BFDState")
+	return words.Marshal(bfdStateNames[:], s, "ipmon", "BFDState")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (s *BFDState) UnmarshalText(b []byte) error {
-	v, err := enumUnmarshal(bfdStateNames[:], b, "BFDState")
-	if err != nil {
-		return err
-	}
-	*s = BFDState(v)
-	return nil
+	return words.Unmarshal(bfdStateNames[:], b, s, "ipmon", "BFDState")
 }
 
 // String returns the words of the JSON records: "none",
 // "control-detection-time-expired", "echo-failed",
 // "neighbor-signaled-session-down", "forwarding-plane-reset", "path-down",
 // "concatenated-path-down", "admin-down" or "reverse-concatenated-path-down".
-func (d BFDDiag) String() string { return enumString(bfdDiagNames[:], int(d), "BFDDiag") }
+func (d BFDDiag) String() string { return words.Name(bfdDiagNames[:], d, "BFDDiag") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (d BFDDiag) MarshalText() ([]byte, error) {
-	return enumMarshal(bfdDiagNames[:], int(d), "BFDDiag")
+	return words.Marshal(bfdDiagNames[:], d, "ipmon", "BFDDiag")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (d *BFDDiag) UnmarshalText(b []byte) error {
-	v, err := enumUnmarshal(bfdDiagNames[:], b, "BFDDiag")
-	if err != nil {
-		return err
-	}
-	*d = BFDDiag(v)
-	return nil
+	return words.Unmarshal(bfdDiagNames[:], b, d, "ipmon", "BFDDiag")
 }

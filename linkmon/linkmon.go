@@ -67,12 +67,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/netpulse/netpulse"
+	"github.com/netpulse/netpulse/internal/words"
 )
 
 // Damping configures flap damping. Each carrier loss of an administratively up
@@ -291,17 +291,17 @@ var operNames = [...]string{"unknown", "notpresent", "down", "lowerlayerdown", "
 
 // String returns the kernel's lower-case name: "up", "down",
 // "lowerlayerdown", "dormant", "testing", "notpresent", "unknown".
-func (o OperState) String() string { return enumName(operNames[:], uint8(o), "OperState") }
+func (o OperState) String() string { return words.Name(operNames[:], o, "OperState") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (o OperState) MarshalText() ([]byte, error) {
-	return marshalEnum(operNames[:], uint8(o), "OperState")
+	return words.Marshal(operNames[:], o, "linkmon", "OperState")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (o *OperState) UnmarshalText(b []byte) error {
-	return unmarshalEnum(operNames[:], b, "OperState", (*uint8)(o))
+	return words.Unmarshal(operNames[:], b, o, "linkmon", "OperState")
 }
 
 // A Tristate is a yes/no answer that may be unknown.
@@ -317,17 +317,17 @@ const (
 var tristateNames = [...]string{"unknown", "no", "yes"}
 
 // String returns "unknown", "no" or "yes".
-func (t Tristate) String() string { return enumName(tristateNames[:], uint8(t), "Tristate") }
+func (t Tristate) String() string { return words.Name(tristateNames[:], t, "Tristate") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
 func (t Tristate) MarshalText() ([]byte, error) {
-	return marshalEnum(tristateNames[:], uint8(t), "Tristate")
+	return words.Marshal(tristateNames[:], t, "linkmon", "Tristate")
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (t *Tristate) UnmarshalText(b []byte) error {
-	return unmarshalEnum(tristateNames[:], b, "Tristate", (*uint8)(t))
+	return words.Unmarshal(tristateNames[:], b, t, "linkmon", "Tristate")
 }
 
 // A Duplex is a link's duplex mode as ethtool reports it.
@@ -343,41 +343,17 @@ const (
 var duplexNames = [...]string{"unknown", "half", "full"}
 
 // String returns "unknown", "half" or "full".
-func (d Duplex) String() string { return enumName(duplexNames[:], uint8(d), "Duplex") }
+func (d Duplex) String() string { return words.Name(duplexNames[:], d, "Duplex") }
 
 // MarshalText implements encoding.TextMarshaler with String's words.
-func (d Duplex) MarshalText() ([]byte, error) { return marshalEnum(duplexNames[:], uint8(d), "Duplex") }
+func (d Duplex) MarshalText() ([]byte, error) {
+	return words.Marshal(duplexNames[:], d, "linkmon", "Duplex")
+}
 
 // UnmarshalText implements encoding.TextUnmarshaler for String's words;
 // another word is an error wrapping os.ErrInvalid.
 func (d *Duplex) UnmarshalText(b []byte) error {
-	return unmarshalEnum(duplexNames[:], b, "Duplex", (*uint8)(d))
-}
-
-func enumName(names []string, v uint8, typ string) string {
-	if int(v) < len(names) {
-		return names[v]
-	}
-	return typ + "(" + strconv.Itoa(int(v)) + ")"
-}
-
-func marshalEnum(names []string, v uint8, typ string) ([]byte, error) {
-	if int(v) < len(names) {
-		return []byte(names[v]), nil
-	}
-	return nil, fmt.Errorf("linkmon: invalid %s %d: %w", typ, v, os.ErrInvalid)
-}
-
-// unmarshalEnum sets *v to the index of the word b in names; it leaves *v
-// alone on error.
-func unmarshalEnum(names []string, b []byte, typ string, v *uint8) error {
-	for i, n := range names {
-		if string(b) == n {
-			*v = uint8(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("linkmon: unknown %s %q: %w", typ, b, os.ErrInvalid)
+	return words.Unmarshal(duplexNames[:], b, d, "linkmon", "Duplex")
 }
 
 // Detail is what ethtool tells about a link, when Config.Ethtool is set and

@@ -31,12 +31,7 @@ var typeNames = [...]string{"none", "unicast", "local", "broadcast", "anycast", 
 
 // String returns iproute2's word for t ("unicast", "blackhole"...), or
 // its number when it has none.
-func (t Type) String() string {
-	if int(t) < len(typeNames) {
-		return typeNames[t]
-	}
-	return strconv.Itoa(int(t))
-}
+func (t Type) String() string { return kindName(typeNames[:], uint8(t)) }
 
 // MarshalText returns t.String().
 func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
@@ -44,12 +39,7 @@ func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
 // UnmarshalText accepts iproute2's word or a decimal number; anything
 // else is an error wrapping os.ErrInvalid.
 func (t *Type) UnmarshalText(b []byte) error {
-	v, err := parseName(b, typeNames[:], "type")
-	if err != nil {
-		return err
-	}
-	*t = Type(v)
-	return nil
+	return parseName(b, typeNames[:], t, "type")
 }
 
 // Protocol says who installed a route (rtm_protocol, RTPROT_*).
@@ -82,30 +72,19 @@ const (
 	ProtocolEIGRP      Protocol = 192 // RTPROT_EIGRP
 )
 
-var protocolNames = func() []string {
-	n := make([]string, 193)
-	for p, s := range map[Protocol]string{
-		ProtocolUnspec: "unspec", ProtocolRedirect: "redirect", ProtocolKernel: "kernel", ProtocolBoot: "boot",
-		ProtocolStatic: "static", ProtocolGated: "gated", ProtocolRA: "ra", ProtocolMRT: "mrt",
-		ProtocolZebra: "zebra", ProtocolBird: "bird", ProtocolDNRouted: "dnrouted", ProtocolXORP: "xorp",
-		ProtocolNTK: "ntk", ProtocolDHCP: "dhcp", ProtocolKeepalived: "keepalived",
-		ProtocolBabel: "babel", ProtocolOpenR: "openr", ProtocolBGP: "bgp", ProtocolISIS: "isis",
-		ProtocolOSPF: "ospf", ProtocolRIP: "rip", ProtocolEIGRP: "eigrp",
-	} {
-		n[p] = s
-	}
-	return n
-}()
+var protocolNames = [...]string{
+	ProtocolUnspec: "unspec", ProtocolRedirect: "redirect", ProtocolKernel: "kernel", ProtocolBoot: "boot",
+	ProtocolStatic: "static", ProtocolGated: "gated", ProtocolRA: "ra", ProtocolMRT: "mrt",
+	ProtocolZebra: "zebra", ProtocolBird: "bird", ProtocolDNRouted: "dnrouted", ProtocolXORP: "xorp",
+	ProtocolNTK: "ntk", ProtocolDHCP: "dhcp", ProtocolKeepalived: "keepalived",
+	ProtocolBabel: "babel", ProtocolOpenR: "openr", ProtocolBGP: "bgp", ProtocolISIS: "isis",
+	ProtocolOSPF: "ospf", ProtocolRIP: "rip", ProtocolEIGRP: "eigrp",
+}
 
 // String returns iproute2's word for p ("kernel", "static"...), or its
 // number when it has none (the Steerer's default protocol,
 // netpulse.DefaultRouteProtocol, prints "241").
-func (p Protocol) String() string {
-	if int(p) < len(protocolNames) && protocolNames[p] != "" {
-		return protocolNames[p]
-	}
-	return strconv.Itoa(int(p))
-}
+func (p Protocol) String() string { return kindName(protocolNames[:], uint8(p)) }
 
 // MarshalText returns p.String().
 func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
@@ -113,12 +92,7 @@ func (p Protocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil
 // UnmarshalText accepts iproute2's word or a decimal number; anything
 // else is an error wrapping os.ErrInvalid.
 func (p *Protocol) UnmarshalText(b []byte) error {
-	v, err := parseName(b, protocolNames, "protocol")
-	if err != nil {
-		return err
-	}
-	*p = Protocol(v)
-	return nil
+	return parseName(b, protocolNames[:], p, "protocol")
 }
 
 // Scope is the distance to a route's destination or an address's reach
@@ -134,20 +108,12 @@ const (
 	ScopeNowhere  Scope = 255 // RT_SCOPE_NOWHERE: no destination
 )
 
-var scopeNames = func() []string {
-	n := make([]string, 256)
-	n[ScopeUniverse], n[ScopeSite], n[ScopeLink], n[ScopeHost], n[ScopeNowhere] = "global", "site", "link", "host", "nowhere"
-	return n
-}()
+var scopeNames = [...]string{ScopeUniverse: "global", ScopeSite: "site", ScopeLink: "link",
+	ScopeHost: "host", ScopeNowhere: "nowhere"}
 
 // String returns iproute2's word for s ("global", "link"...), or its
 // number when it has none.
-func (s Scope) String() string {
-	if scopeNames[s] != "" {
-		return scopeNames[s]
-	}
-	return strconv.Itoa(int(s))
-}
+func (s Scope) String() string { return kindName(scopeNames[:], uint8(s)) }
 
 // MarshalText returns s.String().
 func (s Scope) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
@@ -155,25 +121,31 @@ func (s Scope) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // UnmarshalText accepts iproute2's word or a decimal number; anything
 // else is an error wrapping os.ErrInvalid.
 func (s *Scope) UnmarshalText(b []byte) error {
-	v, err := parseName(b, scopeNames, "scope")
-	if err != nil {
-		return err
-	}
-	*s = Scope(v)
-	return nil
+	return parseName(b, scopeNames[:], s, "scope")
 }
 
-// parseName returns the index of b in names, or b as a decimal uint8.
-func parseName(b []byte, names []string, what string) (uint8, error) {
+// kindName returns v's iproute2 word, or its number when it has none.
+func kindName(names []string, v uint8) string {
+	if int(v) < len(names) && names[v] != "" {
+		return names[v]
+	}
+	return strconv.Itoa(int(v))
+}
+
+// parseName sets *v to the value whose word is b, or to b as a decimal
+// uint8.
+func parseName[T ~uint8](b []byte, names []string, v *T, what string) error {
 	s := string(b)
 	for i, n := range names {
 		if n != "" && n == s {
-			return uint8(i), nil
+			*v = T(i)
+			return nil
 		}
 	}
-	v, err := strconv.ParseUint(s, 10, 8)
+	u, err := strconv.ParseUint(s, 10, 8)
 	if err != nil {
-		return 0, fmt.Errorf("route: unknown %s %q: %w", what, s, os.ErrInvalid)
+		return fmt.Errorf("route: unknown %s %q: %w", what, s, os.ErrInvalid)
 	}
-	return uint8(v), nil
+	*v = T(u)
+	return nil
 }
