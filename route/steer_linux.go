@@ -78,10 +78,7 @@ func (s *Steerer) open(ctx context.Context) error {
 	s.viewC = s.view.Subscribe(vctx)
 	fail := func(err error) error {
 		s.restoreSysctls()
-		s.unsub()
-		s.rt.Close()
-		s.view.Close()
-		s.closeNS()
+		s.release()
 		return err
 	}
 	// A Steerer that may not change routes protects nothing: say so now,
@@ -122,12 +119,18 @@ func (s *Steerer) closeKernel() error {
 		s.stop()
 		err = s.restore()
 		s.restoreSysctls()
-		s.unsub()
-		s.rt.Close()
-		s.view.Close()
-		s.closeNS()
+		s.release()
 	})
 	return err
+}
+
+// release closes what open opened once the view was subscribed: the
+// subscription, the socket, the view and the namespace duplicate.
+func (s *Steerer) release() {
+	s.unsub()
+	s.rt.Close()
+	s.view.Close()
+	s.closeNS()
 }
 
 func (s *steerKernel) closeNS() {
@@ -142,10 +145,7 @@ func (s *steerKernel) closeNS() {
 func (s *Steerer) abandon() {
 	s.once.Do(func() {
 		s.stop()
-		s.unsub()
-		s.rt.Close()
-		s.view.Close()
-		s.closeNS()
+		s.release()
 	})
 	s.hub.Close()
 }
