@@ -199,8 +199,10 @@ func (s *Steerer) reconcile(emit bool) {
 		}
 		flagged = linkdownIndexes(t)
 	})
+	guards := make([]GuardState, len(plans))
 	for i := range plans {
 		pl := &plans[i]
+		guards[i] = guardOf(pl)
 		add, del := pl.diff()
 		ev := &SteerEvent{Dst: pl.dst, Interface: pl.effective}
 		// Delete first: an IPv4 route that differs from a wanted one only
@@ -253,20 +255,16 @@ func (s *Steerer) reconcile(emit bool) {
 		if !send {
 			ev = nil
 		}
-		s.record(guardOf(pl), ev)
-	}
-	guards := make([]GuardState, len(plans))
-	for i := range plans {
-		guards[i] = guardOf(&plans[i])
+		s.record(guards[i], ev)
 	}
 	s.smu.Lock()
 	s.guards = guards
 	s.smu.Unlock()
 	failure := firstErr
 	if failure == nil && s.view.failing.Load() {
-		failure = s.view.Snapshot().LastError
-		if failure == nil {
-			failure = errors.New("route: view failing")
+		failure = errors.New("route: view failing")
+		if e := s.view.lastErr.Load(); e != nil {
+			failure = *e
 		}
 		failure = wrapErr("view", failure)
 	}
