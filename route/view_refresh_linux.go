@@ -153,7 +153,7 @@ func (v *View) receiveFailed(err error, backoff *time.Duration) bool {
 // correct. It reports false when the view is closing.
 func (v *View) replaceBroken(err error, backoff *time.Duration) bool {
 	v.receiveErrors.Add(1)
-	v.setFailing(true, err)
+	v.setFailing(err)
 	v.log.Error("route: receive", "err", err, "retry_in", *backoff)
 	select {
 	case <-v.done:
@@ -166,7 +166,7 @@ func (v *View) replaceBroken(err error, backoff *time.Duration) bool {
 		return false
 	}
 	if rerr != nil {
-		v.setFailing(true, rerr)
+		v.setFailing(rerr)
 		return true
 	}
 	v.pend.full = true
@@ -467,12 +467,12 @@ func (v *View) refresh() {
 		p.backoff = min(max(2*p.backoff, minReceiveBackoff), maxReceiveBackoff)
 		p.full, p.due = true, time.Now().Add(p.backoff)
 		v.log.Error("route: refresh", "err", err, "retry_in", p.backoff)
-		v.setFailing(true, err)
+		v.setFailing(err)
 		return
 	}
 	p.backoff = 0
 	v.refreshes.Add(1)
-	v.setFailing(false, nil)
+	v.setFailing(nil)
 	v.notify(ViewEvent{Routes: true, Links: full, Addresses: full})
 }
 
