@@ -170,11 +170,6 @@ const (
 	maxReceiveBackoff = 5 * time.Second
 )
 
-// dumpAll runs one dump request and reports whether it was interrupted.
-func (v *View) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
-	return v.dumpOn(v.req, typ, body)
-}
-
 // dumpOn runs one dump request on c, retrying while it is interrupted.
 func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
 	for try := 0; ; try++ {
@@ -205,17 +200,17 @@ func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]n
 func (v *View) dump() error {
 	v.dumps.Add(1)
 	lb, _ := (&rtnetlink.LinkMessage{}).MarshalBinary()
-	lmsgs, err := v.dumpAll(unix.RTM_GETLINK, 0, lb)
+	lmsgs, err := v.dumpOn(v.req, unix.RTM_GETLINK, lb)
 	if err != nil {
 		return wrapErr("dump links", err)
 	}
 	ab, _ := (&rtnetlink.AddressMessage{}).MarshalBinary()
-	amsgs, err := v.dumpAll(unix.RTM_GETADDR, 0, ab)
+	amsgs, err := v.dumpOn(v.req, unix.RTM_GETADDR, ab)
 	if err != nil {
 		return wrapErr("dump addresses", err)
 	}
 	rb, _ := (&rtnetlink.RouteMessage{}).MarshalBinary()
-	rmsgs, err := v.dumpAll(unix.RTM_GETROUTE, 0, rb)
+	rmsgs, err := v.dumpOn(v.req, unix.RTM_GETROUTE, rb)
 	if err != nil {
 		return wrapErr("dump routes", err)
 	}
