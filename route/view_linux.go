@@ -225,10 +225,7 @@ func (v *View) dump() error {
 		if m.Header.Type != unix.RTM_NEWLINK || lm.UnmarshalBinary(m.Data) != nil {
 			continue
 		}
-		l := Link{Interface: netpulse.Interface{Index: int(lm.Index)}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
-		if lm.Attributes != nil {
-			l.Name = lm.Attributes.Name
-		}
+		l := decodeLink(&lm)
 		for _, t := range tables {
 			t.links[l.Index] = l
 		}
@@ -343,6 +340,15 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 		r.Nexthops = []Nexthop{n}
 	}
 	return r, true
+}
+
+// decodeLink returns the link a link message describes.
+func decodeLink(lm *rtnetlink.LinkMessage) Link {
+	l := Link{Interface: netpulse.Interface{Index: int(lm.Index)}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
+	if lm.Attributes != nil {
+		l.Name = lm.Attributes.Name
+	}
+	return l
 }
 
 func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
-	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
@@ -281,10 +280,7 @@ func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bo
 		}
 		return true
 	}
-	l := Link{Interface: netpulse.Interface{Index: idx}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
-	if lm.Attributes != nil {
-		l.Name = lm.Attributes.Name
-	}
+	l := decodeLink(lm)
 	if v.cfg.redumpEveryHint {
 		v.want(0, true)
 		return false
