@@ -266,12 +266,12 @@ func (v *View) apply(msgs []netlink.Message) ViewEvent {
 // state, carrier, name (routes carry it), appearance. Other attributes
 // (statistics, MTU, operstate alone...) change no route.
 func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bool {
+	if v.cfg.redumpEveryHint {
+		v.want(0, true)
+		return false
+	}
 	idx := int(lm.Index)
 	if typ == unix.RTM_DELLINK {
-		if v.cfg.redumpEveryHint {
-			v.want(0, true)
-			return false
-		}
 		// The kernel removes every route through a deleted link, the
 		// IPv4 ones without notification.
 		for _, t := range v.tables {
@@ -281,10 +281,6 @@ func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bo
 		return true
 	}
 	l := decodeLink(lm)
-	if v.cfg.redumpEveryHint {
-		v.want(0, true)
-		return false
-	}
 	old, known := v.first.links[idx]
 	if known && old == l {
 		v.hintsIgnored.Add(1)
