@@ -64,13 +64,13 @@ func (s *Steerer) open(ctx context.Context) error {
 	}
 	s.view, err = OpenView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{s.cfg.Table}, Prefer: s.cfg.Interfaces, Logger: s.cfg.Logger, Coalesce: s.cfg.Coalesce})
 	if err != nil {
-		s.closeNS()
+		closeNetNS(&s.nsFD)
 		return err
 	}
 	s.rt, err = rtnetlink.Dial(s.view.cfgNetlink())
 	if err != nil {
 		s.view.Close()
-		s.closeNS()
+		closeNetNS(&s.nsFD)
 		return wrapErr("dial", err)
 	}
 	var vctx context.Context
@@ -130,14 +130,7 @@ func (s *Steerer) release() {
 	s.unsub()
 	s.rt.Close()
 	s.view.Close()
-	s.closeNS()
-}
-
-func (s *steerKernel) closeNS() {
-	if s.nsFD != 0 {
-		unix.Close(s.nsFD)
-		s.nsFD = 0
-	}
+	closeNetNS(&s.nsFD)
 }
 
 // abandon stops the Steerer without restoring anything, as a killed

@@ -67,20 +67,20 @@ func (v *View) open(ctx context.Context) error {
 	// Subscribe first, then dump: a change between the two is then seen.
 	v.sub, err = v.subscribe()
 	if err != nil {
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 		return err
 	}
 	v.req, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: false})
 	if err != nil {
 		v.sub.Close()
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 		return wrapErr("dial", err)
 	}
 	v.filt, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: true})
 	if err != nil {
 		v.sub.Close()
 		v.req.Close()
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 		return wrapErr("dial", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -159,7 +159,7 @@ func (v *View) closeKernel() {
 		v.wg.Wait()
 		v.req.Close()
 		v.filt.Close()
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 	})
 }
 

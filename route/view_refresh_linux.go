@@ -52,10 +52,11 @@ func dupNetNS(fd int) (int, error) {
 	return nfd, nil
 }
 
-func (v *View) closeNS() {
-	if v.nsFD != 0 {
-		unix.Close(v.nsFD)
-		v.nsFD = 0
+// closeNetNS closes a duplicate made by dupNetNS (0: none) and zeroes it.
+func closeNetNS(fd *int) {
+	if *fd != 0 {
+		unix.Close(*fd)
+		*fd = 0
 	}
 }
 
@@ -63,7 +64,7 @@ func (v *View) closeSockets() {
 	v.sub.Close()
 	v.req.Close()
 	v.filt.Close()
-	v.closeNS()
+	closeNetNS(&v.nsFD)
 }
 
 // want schedules a refresh of interface index (0: none) or of everything.
