@@ -5,6 +5,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"iter"
 	"net"
 	"net/netip"
 	"slices"
@@ -249,15 +250,7 @@ func (v *View) dump() error {
 			t.AddAddress(a)
 		}
 	}
-	for _, m := range rmsgs {
-		var rm rtnetlink.RouteMessage
-		if m.Header.Type != unix.RTM_NEWROUTE || rm.UnmarshalBinary(m.Data) != nil {
-			continue
-		}
-		r, ok := decodeRoute(&rm)
-		if !ok {
-			continue
-		}
+	for r := range routesIn(rmsgs) {
 		if t := tables[r.Table]; t != nil {
 			// Dump order is the kernel's order within a prefix (an
 			// identical route listed twice, as an IPv6 dump taken
@@ -340,6 +333,22 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 		r.Nexthops = []Nexthop{n}
 	}
 	return r, true
+}
+
+// routesIn yields the routes of a route dump's messages (those that do not
+// decode, or that decodeRoute leaves out, are skipped).
+func routesIn(msgs []netlink.Message) iter.Seq[Route] {
+	return func(yield func(Route) bool) {
+		for _, m := range msgs {
+			var rm rtnetlink.RouteMessage
+			if m.Header.Type != unix.RTM_NEWROUTE || rm.UnmarshalBinary(m.Data) != nil {
+				continue
+			}
+			if r, ok := decodeRoute(&rm); ok && !yield(r) {
+				return
+			}
+		}
+	}
 }
 
 // decodeLink returns the link a link message describes.

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -487,15 +488,7 @@ func (v *View) refreshInterfaces(idx map[int]bool) error {
 			if err != nil {
 				return wrapErr(fmt.Sprintf("dump routes of if%d", i), err)
 			}
-			for _, m := range msgs {
-				var rm rtnetlink.RouteMessage
-				if m.Header.Type != unix.RTM_NEWROUTE || rm.UnmarshalBinary(m.Data) != nil {
-					continue
-				}
-				if r, ok := decodeRoute(&rm); ok {
-					krs = append(krs, r)
-				}
-			}
+			krs = slices.AppendSeq(krs, routesIn(msgs))
 		}
 	}
 	byTable := map[uint32][]Route{}
