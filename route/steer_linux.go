@@ -178,17 +178,27 @@ func (s *Steerer) guardedIndexes(t *Table) map[int]bool {
 	return m
 }
 
+// plans returns the plan of every guarded prefix in t, by the health the
+// Steerer was fed.
+func (s *Steerer) plans(t *Table) []steerPlan {
+	g := s.guardedIndexes(t)
+	guarded := func(i int) bool { return g[i] }
+	plans := make([]steerPlan, 0, len(s.cfg.Prefixes))
+	for _, p := range s.cfg.Prefixes {
+		plans = append(plans, t.plan(p, s.cfg.Table, s, guarded, s.cfg.protocol(), s.cfg.Markers.RouteMetric))
+	}
+	return plans
+}
+
 // reconcile computes the plan of every guarded prefix and applies it.
 func (s *Steerer) reconcile(emit bool) {
 	var plans []steerPlan
 	var flagged map[int]bool
 	var firstErr error
 	s.view.Read(s.cfg.Table, func(t *Table) {
-		g := s.guardedIndexes(t)
-		for _, p := range s.cfg.Prefixes {
-			pl := t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.protocol(), s.cfg.Markers.RouteMetric)
-			s.pending.adjust(&pl, t)
-			plans = append(plans, pl)
+		plans = s.plans(t)
+		for i := range plans {
+			s.pending.adjust(&plans[i], t)
 		}
 		flagged = linkdownIndexes(t)
 	})
@@ -408,12 +418,7 @@ func (s *Steerer) restore() error {
 	// The view may not have seen the last routes added: delete what the
 	// plans want too.
 	var plans []steerPlan
-	s.view.Read(s.cfg.Table, func(t *Table) {
-		g := s.guardedIndexes(t)
-		for _, p := range s.cfg.Prefixes {
-			plans = append(plans, t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.protocol(), s.cfg.Markers.RouteMetric))
-		}
-	})
+	s.view.Read(s.cfg.Table, func(t *Table) { plans = s.plans(t) })
 	for _, pl := range plans {
 		var removed []Route
 		for _, r := range pl.want {
