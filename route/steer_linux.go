@@ -515,15 +515,17 @@ func (s *Steerer) setSysctls() error {
 		index int
 	}
 	var ws []want
-	for _, n := range s.cfg.Interfaces {
-		l, ok := linkByName(s.view.Links(), n)
-		if !ok {
-			continue // not there yet
+	s.view.Read(0, func(t *Table) {
+		for _, n := range s.cfg.Interfaces {
+			l, ok := t.LinkByName(n)
+			if !ok {
+				continue // not there yet
+			}
+			for _, f := range s.families() {
+				ws = append(ws, want{f, n, l.Index})
+			}
 		}
-		for _, f := range s.families() {
-			ws = append(ws, want{f, n, l.Index})
-		}
-	}
+	})
 	for _, w := range ws {
 		key := sysctlKey(w.f, w.name)
 		var old string
@@ -552,15 +554,6 @@ func (s *Steerer) setSysctls() error {
 		}
 	}
 	return nil
-}
-
-func linkByName(ls []Link, name string) (Link, bool) {
-	for _, l := range ls {
-		if l.Name == name {
-			return l, true
-		}
-	}
-	return Link{}, false
 }
 
 func (s *Steerer) restoreSysctls() {
