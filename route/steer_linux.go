@@ -444,11 +444,7 @@ func (s *Steerer) restore() error {
 func (s *Steerer) families() []string {
 	var fam []string
 	for _, p := range s.cfg.Prefixes {
-		f := "ipv6"
-		if p.Addr().Is4() {
-			f = "ipv4"
-		}
-		if !slices.Contains(fam, f) {
+		if f := sysctlFamily(p.Addr()); !slices.Contains(fam, f) {
 			fam = append(fam, f)
 		}
 	}
@@ -468,6 +464,14 @@ func (s *Steerer) sysctlMark(f string, index int) Route {
 		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	}
 	return Route{Dst: dst, Table: s.cfg.Markers.SysctlTable, Metric: uint32(index), Protocol: s.cfg.protocol(), Type: TypeUnreachable}
+}
+
+// sysctlFamily returns the /proc/sys/net directory of a's family.
+func sysctlFamily(a netip.Addr) string {
+	if a.Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
 }
 
 func sysctlKey(f, name string) string {
@@ -491,12 +495,8 @@ func (s *Steerer) recoverSysctls() {
 		if !ok || r.Table != s.cfg.Markers.SysctlTable || r.Protocol != s.cfg.protocol() || r.Type != TypeUnreachable {
 			continue
 		}
-		f := "ipv6"
-		if r.Dst.Addr().Is4() {
-			f = "ipv4"
-		}
 		if n, ok := names[int(r.Metric)]; ok {
-			err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(sysctlKey(f, n), []byte("0"), 0) })
+			err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(sysctlKey(sysctlFamily(r.Dst.Addr()), n), []byte("0"), 0) })
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				s.log.Warn("route: restore stale sysctl", "interface", n, "err", err)
 				continue
