@@ -3,6 +3,7 @@
 package route
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -212,7 +213,7 @@ func (s *Steerer) reconcile(emit bool) {
 		// in its attributes would make the add fail with EEXIST.
 		for _, r := range del {
 			if err := s.routeOp(&r, false); err != nil {
-				ev.Err = cmp(ev.Err, err)
+				ev.Err = cmp.Or(ev.Err, err)
 				continue
 			}
 			ev.Removed = append(ev.Removed, r)
@@ -220,14 +221,14 @@ func (s *Steerer) reconcile(emit bool) {
 		}
 		for _, r := range add {
 			if err := s.routeOp(&r, true); err != nil {
-				ev.Err = cmp(ev.Err, err)
+				ev.Err = cmp.Or(ev.Err, err)
 				continue
 			}
 			ev.Added = append(ev.Added, r)
 			s.pending.added(r)
 		}
 		ev.Time = time.Now()
-		firstErr = cmp(firstErr, ev.Err)
+		firstErr = cmp.Or(firstErr, ev.Err)
 		s.smu.Lock()
 		prev, known := s.current[pl.dst]
 		s.current[pl.dst] = pl.effective
@@ -338,13 +339,6 @@ func linkdownIndexes(t *Table) map[int]bool {
 		}
 	}
 	return m
-}
-
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // routeOp adds or deletes one route. Adding a route that exists and
