@@ -90,12 +90,7 @@ func TestViewFollowsRandomChurn(t *testing.T) {
 		}
 		trace = append(trace, fmt.Sprintf("%s %v: %v", op, r, err))
 		if i%250 == 249 {
-			want := func() []Route {
-				f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
-				require.NoError(t, err)
-				defer f.Close()
-				return f.Routes()
-			}()
+			want := freshRoutes(t, node)
 			deadline := time.Now().Add(10 * time.Second)
 			for !routesEqual(want, v.Routes()) {
 				if time.Now().After(deadline) {

@@ -95,6 +95,16 @@ func routesEqual(a, b []Route) bool {
 	return slices.EqualFunc(a, b, func(x, y Route) bool { return x.Equal(&y) })
 }
 
+// freshRoutes returns the routes of ns's main table as a view opened now
+// reads them: what a view that followed the changes must equal.
+func freshRoutes(t testing.TB, ns *netlab.NS) []Route {
+	t.Helper()
+	f, err := OpenView(context.Background(), &ViewConfig{NetNS: ns.FD()})
+	require.NoError(t, err)
+	defer f.Close()
+	return f.Routes()
+}
+
 func (c *cipLab) steerer(t testing.TB) *Steerer {
 	t.Helper()
 	st, err := OpenSteerer(context.Background(), &SteererConfig{

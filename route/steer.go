@@ -125,7 +125,7 @@ func (t *Table) plan(p netip.Prefix, table uint32, h HealthSource, guarded func(
 			}
 			if n.Flags.LinkDown() {
 				sick = netpulse.ReasonLinkDown
-			} else if h != nil && !healthy(h.Health(n.Interface.Index)) {
+			} else if h != nil {
 				sick = healthReason(h.Health(n.Interface.Index))
 			}
 			if sick != netpulse.ReasonNone {

@@ -3,6 +3,7 @@
 package route
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,13 +65,13 @@ func (s *Steerer) open(ctx context.Context) error {
 	}
 	s.view, err = OpenView(ctx, &ViewConfig{NetNS: s.cfg.NetNS, Tables: []uint32{s.cfg.Table}, Prefer: s.cfg.Interfaces, Logger: s.cfg.Logger, Coalesce: s.cfg.Coalesce})
 	if err != nil {
-		s.closeNS()
+		closeNetNS(&s.nsFD)
 		return err
 	}
 	s.rt, err = rtnetlink.Dial(s.view.cfgNetlink())
 	if err != nil {
 		s.view.Close()
-		s.closeNS()
+		closeNetNS(&s.nsFD)
 		return wrapErr("dial", err)
 	}
 	var vctx context.Context
@@ -78,10 +79,7 @@ func (s *Steerer) open(ctx context.Context) error {
 	s.viewC = s.view.Subscribe(vctx)
 	fail := func(err error) error {
 		s.restoreSysctls()
-		s.unsub()
-		s.rt.Close()
-		s.view.Close()
-		s.closeNS()
+		s.release()
 		return err
 	}
 	// A Steerer that may not change routes protects nothing: say so now,
@@ -122,19 +120,18 @@ func (s *Steerer) closeKernel() error {
 		s.stop()
 		err = s.restore()
 		s.restoreSysctls()
-		s.unsub()
-		s.rt.Close()
-		s.view.Close()
-		s.closeNS()
+		s.release()
 	})
 	return err
 }
 
-func (s *steerKernel) closeNS() {
-	if s.nsFD != 0 {
-		unix.Close(s.nsFD)
-		s.nsFD = 0
-	}
+// release closes what open opened once the view was subscribed: the
+// subscription, the socket, the view and the namespace duplicate.
+func (s *Steerer) release() {
+	s.unsub()
+	s.rt.Close()
+	s.view.Close()
+	closeNetNS(&s.nsFD)
 }
 
 // abandon stops the Steerer without restoring anything, as a killed
@@ -142,10 +139,7 @@ func (s *steerKernel) closeNS() {
 func (s *Steerer) abandon() {
 	s.once.Do(func() {
 		s.stop()
-		s.unsub()
-		s.rt.Close()
-		s.view.Close()
-		s.closeNS()
+		s.release()
 	})
 	s.hub.Close()
 }
@@ -185,29 +179,41 @@ func (s *Steerer) guardedIndexes(t *Table) map[int]bool {
 	return m
 }
 
+// plans returns the plan of every guarded prefix in t, by the health the
+// Steerer was fed.
+func (s *Steerer) plans(t *Table) []steerPlan {
+	g := s.guardedIndexes(t)
+	guarded := func(i int) bool { return g[i] }
+	plans := make([]steerPlan, 0, len(s.cfg.Prefixes))
+	for _, p := range s.cfg.Prefixes {
+		plans = append(plans, t.plan(p, s.cfg.Table, s, guarded, s.cfg.protocol(), s.cfg.Markers.RouteMetric))
+	}
+	return plans
+}
+
 // reconcile computes the plan of every guarded prefix and applies it.
 func (s *Steerer) reconcile(emit bool) {
 	var plans []steerPlan
 	var flagged map[int]bool
 	var firstErr error
 	s.view.Read(s.cfg.Table, func(t *Table) {
-		g := s.guardedIndexes(t)
-		for _, p := range s.cfg.Prefixes {
-			pl := t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.protocol(), s.cfg.Markers.RouteMetric)
-			s.pending.adjust(&pl, t)
-			plans = append(plans, pl)
+		plans = s.plans(t)
+		for i := range plans {
+			s.pending.adjust(&plans[i], t)
 		}
 		flagged = linkdownIndexes(t)
 	})
+	guards := make([]GuardState, len(plans))
 	for i := range plans {
 		pl := &plans[i]
+		guards[i] = guardOf(pl)
 		add, del := pl.diff()
 		ev := &SteerEvent{Dst: pl.dst, Interface: pl.effective}
 		// Delete first: an IPv4 route that differs from a wanted one only
 		// in its attributes would make the add fail with EEXIST.
 		for _, r := range del {
 			if err := s.routeOp(&r, false); err != nil {
-				ev.Err = cmp(ev.Err, err)
+				ev.Err = cmp.Or(ev.Err, err)
 				continue
 			}
 			ev.Removed = append(ev.Removed, r)
@@ -215,14 +221,14 @@ func (s *Steerer) reconcile(emit bool) {
 		}
 		for _, r := range add {
 			if err := s.routeOp(&r, true); err != nil {
-				ev.Err = cmp(ev.Err, err)
+				ev.Err = cmp.Or(ev.Err, err)
 				continue
 			}
 			ev.Added = append(ev.Added, r)
 			s.pending.added(r)
 		}
 		ev.Time = time.Now()
-		firstErr = cmp(firstErr, ev.Err)
+		firstErr = cmp.Or(firstErr, ev.Err)
 		s.smu.Lock()
 		prev, known := s.current[pl.dst]
 		s.current[pl.dst] = pl.effective
@@ -253,20 +259,16 @@ func (s *Steerer) reconcile(emit bool) {
 		if !send {
 			ev = nil
 		}
-		s.record(guardOf(pl), ev)
-	}
-	guards := make([]GuardState, len(plans))
-	for i := range plans {
-		guards[i] = guardOf(&plans[i])
+		s.record(guards[i], ev)
 	}
 	s.smu.Lock()
 	s.guards = guards
 	s.smu.Unlock()
 	failure := firstErr
 	if failure == nil && s.view.failing.Load() {
-		failure = s.view.Snapshot().LastError
-		if failure == nil {
-			failure = errors.New("route: view failing")
+		failure = errors.New("route: view failing")
+		if e := s.view.lastErr.Load(); e != nil {
+			failure = *e
 		}
 		failure = wrapErr("view", failure)
 	}
@@ -337,13 +339,6 @@ func linkdownIndexes(t *Table) map[int]bool {
 		}
 	}
 	return m
-}
-
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // routeOp adds or deletes one route. Adding a route that exists and
@@ -417,12 +412,7 @@ func (s *Steerer) restore() error {
 	// The view may not have seen the last routes added: delete what the
 	// plans want too.
 	var plans []steerPlan
-	s.view.Read(s.cfg.Table, func(t *Table) {
-		g := s.guardedIndexes(t)
-		for _, p := range s.cfg.Prefixes {
-			plans = append(plans, t.plan(p, s.cfg.Table, s, func(i int) bool { return g[i] }, s.cfg.protocol(), s.cfg.Markers.RouteMetric))
-		}
-	})
+	s.view.Read(s.cfg.Table, func(t *Table) { plans = s.plans(t) })
 	for _, pl := range plans {
 		var removed []Route
 		for _, r := range pl.want {
@@ -448,11 +438,7 @@ func (s *Steerer) restore() error {
 func (s *Steerer) families() []string {
 	var fam []string
 	for _, p := range s.cfg.Prefixes {
-		f := "ipv6"
-		if p.Addr().Is4() {
-			f = "ipv4"
-		}
-		if !slices.Contains(fam, f) {
+		if f := sysctlFamily(p.Addr()); !slices.Contains(fam, f) {
 			fam = append(fam, f)
 		}
 	}
@@ -472,6 +458,14 @@ func (s *Steerer) sysctlMark(f string, index int) Route {
 		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	}
 	return Route{Dst: dst, Table: s.cfg.Markers.SysctlTable, Metric: uint32(index), Protocol: s.cfg.protocol(), Type: TypeUnreachable}
+}
+
+// sysctlFamily returns the /proc/sys/net directory of a's family.
+func sysctlFamily(a netip.Addr) string {
+	if a.Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
 }
 
 func sysctlKey(f, name string) string {
@@ -495,12 +489,8 @@ func (s *Steerer) recoverSysctls() {
 		if !ok || r.Table != s.cfg.Markers.SysctlTable || r.Protocol != s.cfg.protocol() || r.Type != TypeUnreachable {
 			continue
 		}
-		f := "ipv6"
-		if r.Dst.Addr().Is4() {
-			f = "ipv4"
-		}
 		if n, ok := names[int(r.Metric)]; ok {
-			err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(sysctlKey(f, n), []byte("0"), 0) })
+			err := inNetNS(s.cfg.NetNS, func() error { return os.WriteFile(sysctlKey(sysctlFamily(r.Dst.Addr()), n), []byte("0"), 0) })
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				s.log.Warn("route: restore stale sysctl", "interface", n, "err", err)
 				continue
@@ -519,15 +509,17 @@ func (s *Steerer) setSysctls() error {
 		index int
 	}
 	var ws []want
-	for _, n := range s.cfg.Interfaces {
-		l, ok := linkByName(s.view.Links(), n)
-		if !ok {
-			continue // not there yet
+	s.view.Read(0, func(t *Table) {
+		for _, n := range s.cfg.Interfaces {
+			l, ok := t.LinkByName(n)
+			if !ok {
+				continue // not there yet
+			}
+			for _, f := range s.families() {
+				ws = append(ws, want{f, n, l.Index})
+			}
 		}
-		for _, f := range s.families() {
-			ws = append(ws, want{f, n, l.Index})
-		}
-	}
+	})
 	for _, w := range ws {
 		key := sysctlKey(w.f, w.name)
 		var old string
@@ -556,15 +548,6 @@ func (s *Steerer) setSysctls() error {
 		}
 	}
 	return nil
-}
-
-func linkByName(ls []Link, name string) (Link, bool) {
-	for _, l := range ls {
-		if l.Name == name {
-			return l, true
-		}
-	}
-	return Link{}, false
 }
 
 func (s *Steerer) restoreSysctls() {

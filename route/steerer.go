@@ -129,11 +129,7 @@ func (s *Steerer) Subscribe(ctx context.Context) <-chan netpulse.Event {
 				Interface: g.Interface, Previous: g.Interface, Reason: g.Reason})
 		}
 	}
-	if !s.cond.OK {
-		initial = append(initial, &netpulse.ConditionEvent{Time: s.cond.Since, Condition: s.cond,
-			Previous: netpulse.Condition{OK: true}, Reason: netpulse.ReasonFailing})
-	}
-	return s.hub.Subscribe(ctx, initial)
+	return s.hub.Subscribe(ctx, failingNow(s.cond, initial))
 }
 
 // Observe sets the health of ev.Interface (by its Index; an Evidence with
@@ -252,12 +248,7 @@ func (s *Steerer) setFailing(err error) {
 	if s.cond.OK == (err == nil) {
 		return
 	}
-	now := time.Now()
-	ev := &netpulse.ConditionEvent{Time: now, Previous: s.cond, Reason: netpulse.ReasonWorking,
-		Condition: netpulse.Condition{OK: err == nil, Since: now}}
-	if err != nil {
-		ev.Reason, ev.Condition.Err = netpulse.ReasonFailing, err
-	}
+	ev := conditionChange(s.cond, err)
 	s.cond = ev.Condition
 	s.emit(ev)
 }

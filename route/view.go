@@ -140,12 +140,7 @@ func (v *View) Close() error {
 func (v *View) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	v.condMu.Lock()
 	defer v.condMu.Unlock()
-	var initial []netpulse.Event
-	if !v.cond.OK {
-		initial = append(initial, &netpulse.ConditionEvent{Time: v.cond.Since, Condition: v.cond,
-			Previous: netpulse.Condition{OK: true}, Reason: netpulse.ReasonFailing})
-	}
-	return v.hub.Subscribe(ctx, initial)
+	return v.hub.Subscribe(ctx, failingNow(v.cond, nil))
 }
 
 // notify tells subscribers what changed in the view.
@@ -155,10 +150,11 @@ func (v *View) notify(ch ViewEvent) {
 	v.hub.Publish(&ch)
 }
 
-// setFailing records the view's condition and tells subscribers when it
-// changes.
-func (v *View) setFailing(failing bool, err error) {
-	if err != nil {
+// setFailing records the view's condition (err: why it fails, nil when it
+// works again) and tells subscribers when it changes.
+func (v *View) setFailing(err error) {
+	failing := err != nil
+	if failing {
 		v.lastErr.Store(&err)
 	}
 	if v.failing.Swap(failing) == failing {
@@ -166,14 +162,31 @@ func (v *View) setFailing(failing bool, err error) {
 	}
 	v.condMu.Lock()
 	defer v.condMu.Unlock()
-	now := time.Now()
-	ev := &netpulse.ConditionEvent{Time: now, Previous: v.cond, Reason: netpulse.ReasonWorking,
-		Condition: netpulse.Condition{OK: !failing, Since: now}}
-	if failing {
-		ev.Reason, ev.Condition.Err = netpulse.ReasonFailing, err
-	}
+	ev := conditionChange(v.cond, err)
 	v.cond = ev.Condition
 	v.hub.Publish(ev)
+}
+
+// conditionChange returns the event of a component's condition changing
+// from prev to failing with err, or to working when err is nil.
+func conditionChange(prev netpulse.Condition, err error) *netpulse.ConditionEvent {
+	now := time.Now()
+	ev := &netpulse.ConditionEvent{Time: now, Previous: prev, Reason: netpulse.ReasonWorking,
+		Condition: netpulse.Condition{OK: err == nil, Since: now}}
+	if err != nil {
+		ev.Reason, ev.Condition.Err = netpulse.ReasonFailing, err
+	}
+	return ev
+}
+
+// failingNow appends to initial the event a new subscription starts with
+// when the component's condition cond is not OK.
+func failingNow(cond netpulse.Condition, initial []netpulse.Event) []netpulse.Event {
+	if cond.OK {
+		return initial
+	}
+	return append(initial, &netpulse.ConditionEvent{Time: cond.Since, Condition: cond,
+		Previous: netpulse.Condition{OK: true}, Reason: netpulse.ReasonFailing})
 }
 
 // Lookup returns the route the kernel would use for dst in the view's

@@ -5,6 +5,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"iter"
 	"net"
 	"net/netip"
 	"slices"
@@ -67,20 +68,20 @@ func (v *View) open(ctx context.Context) error {
 	// Subscribe first, then dump: a change between the two is then seen.
 	v.sub, err = v.subscribe()
 	if err != nil {
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 		return err
 	}
 	v.req, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: false})
 	if err != nil {
 		v.sub.Close()
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 		return wrapErr("dial", err)
 	}
 	v.filt, err = netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{NetNS: v.cfg.NetNS, Strict: true})
 	if err != nil {
 		v.sub.Close()
 		v.req.Close()
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 		return wrapErr("dial", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -159,7 +160,7 @@ func (v *View) closeKernel() {
 		v.wg.Wait()
 		v.req.Close()
 		v.filt.Close()
-		v.closeNS()
+		closeNetNS(&v.nsFD)
 	})
 }
 
@@ -169,11 +170,6 @@ const (
 	minReceiveBackoff = 10 * time.Millisecond
 	maxReceiveBackoff = 5 * time.Second
 )
-
-// dumpAll runs one dump request and reports whether it was interrupted.
-func (v *View) dumpAll(typ netlink.HeaderType, family uint8, body []byte) ([]netlink.Message, error) {
-	return v.dumpOn(v.req, typ, body)
-}
 
 // dumpOn runs one dump request on c, retrying while it is interrupted.
 func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
@@ -205,17 +201,17 @@ func (v *View) dumpOn(c *netlink.Conn, typ netlink.HeaderType, body []byte) ([]n
 func (v *View) dump() error {
 	v.dumps.Add(1)
 	lb, _ := (&rtnetlink.LinkMessage{}).MarshalBinary()
-	lmsgs, err := v.dumpAll(unix.RTM_GETLINK, 0, lb)
+	lmsgs, err := v.dumpOn(v.req, unix.RTM_GETLINK, lb)
 	if err != nil {
 		return wrapErr("dump links", err)
 	}
 	ab, _ := (&rtnetlink.AddressMessage{}).MarshalBinary()
-	amsgs, err := v.dumpAll(unix.RTM_GETADDR, 0, ab)
+	amsgs, err := v.dumpOn(v.req, unix.RTM_GETADDR, ab)
 	if err != nil {
 		return wrapErr("dump addresses", err)
 	}
 	rb, _ := (&rtnetlink.RouteMessage{}).MarshalBinary()
-	rmsgs, err := v.dumpAll(unix.RTM_GETROUTE, 0, rb)
+	rmsgs, err := v.dumpOn(v.req, unix.RTM_GETROUTE, rb)
 	if err != nil {
 		return wrapErr("dump routes", err)
 	}
@@ -230,10 +226,7 @@ func (v *View) dump() error {
 		if m.Header.Type != unix.RTM_NEWLINK || lm.UnmarshalBinary(m.Data) != nil {
 			continue
 		}
-		l := Link{Interface: netpulse.Interface{Index: int(lm.Index)}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
-		if lm.Attributes != nil {
-			l.Name = lm.Attributes.Name
-		}
+		l := decodeLink(&lm)
 		for _, t := range tables {
 			t.links[l.Index] = l
 		}
@@ -257,15 +250,7 @@ func (v *View) dump() error {
 			t.AddAddress(a)
 		}
 	}
-	for _, m := range rmsgs {
-		var rm rtnetlink.RouteMessage
-		if m.Header.Type != unix.RTM_NEWROUTE || rm.UnmarshalBinary(m.Data) != nil {
-			continue
-		}
-		r, ok := decodeRoute(&rm)
-		if !ok {
-			continue
-		}
+	for r := range routesIn(rmsgs) {
 		if t := tables[r.Table]; t != nil {
 			// Dump order is the kernel's order within a prefix (an
 			// identical route listed twice, as an IPv6 dump taken
@@ -348,6 +333,31 @@ func decodeRoute(rm *rtnetlink.RouteMessage) (Route, bool) {
 		r.Nexthops = []Nexthop{n}
 	}
 	return r, true
+}
+
+// routesIn yields the routes of a route dump's messages (those that do not
+// decode, or that decodeRoute leaves out, are skipped).
+func routesIn(msgs []netlink.Message) iter.Seq[Route] {
+	return func(yield func(Route) bool) {
+		for _, m := range msgs {
+			var rm rtnetlink.RouteMessage
+			if m.Header.Type != unix.RTM_NEWROUTE || rm.UnmarshalBinary(m.Data) != nil {
+				continue
+			}
+			if r, ok := decodeRoute(&rm); ok && !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// decodeLink returns the link a link message describes.
+func decodeLink(lm *rtnetlink.LinkMessage) Link {
+	l := Link{Interface: netpulse.Interface{Index: int(lm.Index)}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
+	if lm.Attributes != nil {
+		l.Name = lm.Attributes.Name
+	}
+	return l
 }
 
 func decodeAddr(am *rtnetlink.AddressMessage) (Address, bool) {

@@ -88,13 +88,7 @@ func TestViewRecoversFromOverrun(t *testing.T) {
 			Dst: netip.MustParsePrefix(fmt.Sprintf("198.18.%d.%d/32", i/256, i%256)), Dev: "eth2", Metric: uint32(i % 7),
 		}))
 	}
-	fresh := func() []Route {
-		f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
-		require.NoError(t, err)
-		defer f.Close()
-		return f.Routes()
-	}
-	want := fresh()
+	want := freshRoutes(t, node)
 	require.GreaterOrEqual(t, len(want), 3000)
 	deadline := time.Now().Add(20 * time.Second)
 	for !routesEqual(want, v.Routes()) && time.Now().Before(deadline) {

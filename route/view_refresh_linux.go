@@ -6,11 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/netlink"
-	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
@@ -53,10 +53,11 @@ func dupNetNS(fd int) (int, error) {
 	return nfd, nil
 }
 
-func (v *View) closeNS() {
-	if v.nsFD != 0 {
-		unix.Close(v.nsFD)
-		v.nsFD = 0
+// closeNetNS closes a duplicate made by dupNetNS (0: none) and zeroes it.
+func closeNetNS(fd *int) {
+	if *fd != 0 {
+		unix.Close(*fd)
+		*fd = 0
 	}
 }
 
@@ -64,7 +65,7 @@ func (v *View) closeSockets() {
 	v.sub.Close()
 	v.req.Close()
 	v.filt.Close()
-	v.closeNS()
+	closeNetNS(&v.nsFD)
 }
 
 // want schedules a refresh of interface index (0: none) or of everything.
@@ -153,7 +154,7 @@ func (v *View) receiveFailed(err error, backoff *time.Duration) bool {
 // correct. It reports false when the view is closing.
 func (v *View) replaceBroken(err error, backoff *time.Duration) bool {
 	v.receiveErrors.Add(1)
-	v.setFailing(true, err)
+	v.setFailing(err)
 	v.log.Error("route: receive", "err", err, "retry_in", *backoff)
 	select {
 	case <-v.done:
@@ -166,7 +167,7 @@ func (v *View) replaceBroken(err error, backoff *time.Duration) bool {
 		return false
 	}
 	if rerr != nil {
-		v.setFailing(true, rerr)
+		v.setFailing(rerr)
 		return true
 	}
 	v.pend.full = true
@@ -267,12 +268,12 @@ func (v *View) apply(msgs []netlink.Message) ViewEvent {
 // state, carrier, name (routes carry it), appearance. Other attributes
 // (statistics, MTU, operstate alone...) change no route.
 func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bool {
+	if v.cfg.redumpEveryHint {
+		v.want(0, true)
+		return false
+	}
 	idx := int(lm.Index)
 	if typ == unix.RTM_DELLINK {
-		if v.cfg.redumpEveryHint {
-			v.want(0, true)
-			return false
-		}
 		// The kernel removes every route through a deleted link, the
 		// IPv4 ones without notification.
 		for _, t := range v.tables {
@@ -281,14 +282,7 @@ func (v *View) linkChanged(typ netlink.HeaderType, lm *rtnetlink.LinkMessage) bo
 		}
 		return true
 	}
-	l := Link{Interface: netpulse.Interface{Index: idx}, Up: lm.Flags&unix.IFF_UP != 0, Carrier: lm.Flags&unix.IFF_LOWER_UP != 0}
-	if lm.Attributes != nil {
-		l.Name = lm.Attributes.Name
-	}
-	if v.cfg.redumpEveryHint {
-		v.want(0, true)
-		return false
-	}
+	l := decodeLink(lm)
 	old, known := v.first.links[idx]
 	if known && old == l {
 		v.hintsIgnored.Add(1)
@@ -467,12 +461,12 @@ func (v *View) refresh() {
 		p.backoff = min(max(2*p.backoff, minReceiveBackoff), maxReceiveBackoff)
 		p.full, p.due = true, time.Now().Add(p.backoff)
 		v.log.Error("route: refresh", "err", err, "retry_in", p.backoff)
-		v.setFailing(true, err)
+		v.setFailing(err)
 		return
 	}
 	p.backoff = 0
 	v.refreshes.Add(1)
-	v.setFailing(false, nil)
+	v.setFailing(nil)
 	v.notify(ViewEvent{Routes: true, Links: full, Addresses: full})
 }
 
@@ -494,15 +488,7 @@ func (v *View) refreshInterfaces(idx map[int]bool) error {
 			if err != nil {
 				return wrapErr(fmt.Sprintf("dump routes of if%d", i), err)
 			}
-			for _, m := range msgs {
-				var rm rtnetlink.RouteMessage
-				if m.Header.Type != unix.RTM_NEWROUTE || rm.UnmarshalBinary(m.Data) != nil {
-					continue
-				}
-				if r, ok := decodeRoute(&rm); ok {
-					krs = append(krs, r)
-				}
-			}
+			krs = slices.AppendSeq(krs, routesIn(msgs))
 		}
 	}
 	byTable := map[uint32][]Route{}

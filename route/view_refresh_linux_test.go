@@ -44,15 +44,9 @@ func TestViewRefreshesOnlyTheChangedInterface(t *testing.T) {
 	subCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := v.Subscribe(subCtx)
-	fresh := func() []Route {
-		f, err := OpenView(context.Background(), &ViewConfig{NetNS: node.FD()})
-		require.NoError(t, err)
-		defer f.Close()
-		return f.Routes()
-	}
 	same := func(what string) {
 		t.Helper()
-		want := fresh()
+		want := freshRoutes(t, node)
 		waitFor(t, 10*time.Second, what, func() bool { return routesEqual(want, v.Routes()) })
 	}
 	dumps := v.Snapshot().Dumps
