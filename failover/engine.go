@@ -584,7 +584,13 @@ func (e *Engine) recompute(m *member, now, evidence time.Time, why netpulse.Reas
 	}
 	from := m.health
 	m.health, m.reason, m.since, m.evidence = h, r, now, evidence
-	m.group.blocked = nil // something changed: a blocked move may succeed now
+	if from != netpulse.HealthUnknown {
+		// Something changed: a blocked move may succeed now. A member's
+		// first evidence is no such change (members report one by one
+		// at start): it can only change the choice, and a move to
+		// another target is not blocked anyway.
+		m.group.blocked = nil
+	}
 	if from == netpulse.HealthUp && (h == netpulse.HealthLinkDown || h == netpulse.HealthIPDown) {
 		e.survivorsLost(m.group, m, now)
 	}
