@@ -28,6 +28,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/netlab"
 )
 
@@ -167,17 +168,13 @@ func steeredRoutes(t *testing.T, ns *netlab.NS) int {
 	c, err := ns.Dial()
 	require.NoError(t, err)
 	defer c.Close()
+	msgs, err := c.Route.List() // every family
+	require.NoError(t, err)
 	n := 0
-	for _, fam := range []uint8{syscall.AF_INET, syscall.AF_INET6} {
-		msgs, err := c.Route.List()
-		require.NoError(t, err)
-		_ = fam
-		for _, m := range msgs {
-			if m.Protocol >= 241 {
-				n++
-			}
+	for _, m := range msgs {
+		if m.Protocol >= netpulse.DefaultRouteProtocol {
+			n++
 		}
-		break
 	}
 	return n
 }
