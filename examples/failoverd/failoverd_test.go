@@ -61,7 +61,7 @@ func TestRepeatedListFlags(t *testing.T) {
 	var msg bytes.Buffer
 	_, err = parseFlags([]string{"-primary", "eth3", "-primary", "eth4", "-standby", "eth2", "-address", "198.18.10.50/24"}, &msg)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "-primary given more than once")
+	require.Contains(t, err.Error(), "flag -primary given 2 times")
 }
 
 func TestJSONLines(t *testing.T) {

@@ -146,8 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.holdDown, "hold-down", failover.DefaultHoldDown, "how long the primary must be up before an auto failback")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "work inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
-	refuseRepeats(fs, "standby", "address", "target")
-	if err := fs.Parse(args); err != nil {
+	if err := probeflags.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
