@@ -186,9 +186,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.holdDown < 0 {
 		return o, errors.New("-hold-down must not be negative")
 	}
-	if o.holdDown == 0 {
-		o.holdDown = -1 // the engine's "no hold-down"
-	}
 	return o, nil
 }
 
