@@ -103,7 +103,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -123,24 +122,14 @@ type options struct {
 	netns     string
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, x := range strings.Split(s, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("failoverd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.primary, "primary", "", "primary `interface`")
-	var standby, address []string
-	fs.Var(listFlag{&standby}, "standby", "comma-separated standby interfaces, in order of preference (repeatable)")
-	fs.Var(listFlag{&address}, "address", "comma-separated service addresses with prefix length (repeatable)")
+	var standby, address probeflags.List
+	fs.Var(&standby, "standby", "comma-separated standby interfaces, in order of preference (repeatable)")
+	fs.Var(&address, "address", "comma-separated service addresses with prefix length (repeatable)")
 	o.probes = probeflags.Register(fs)
 	failback := fs.String("failback", "auto", "failback `policy`: auto, manual or never")
 	fs.DurationVar(&o.holdDown, "hold-down", failover.DefaultHoldDown, "how long the primary must be up before an auto failback")
