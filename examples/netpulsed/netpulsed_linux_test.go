@@ -142,23 +142,8 @@ log: {json: true}
 // addrsOn returns the addresses on the named link of ns.
 func addrsOn(t *testing.T, ns *netlab.NS, dev string) []netip.Prefix {
 	t.Helper()
-	idx, err := ns.Index(dev)
+	out, err := ns.Addrs(dev)
 	require.NoError(t, err)
-	c, err := ns.Dial()
-	require.NoError(t, err)
-	defer c.Close()
-	msgs, err := c.Address.List()
-	require.NoError(t, err)
-	var out []netip.Prefix
-	for _, m := range msgs {
-		if int(m.Index) != idx || m.Attributes == nil {
-			continue
-		}
-		a, ok := netip.AddrFromSlice(m.Attributes.Address)
-		if ok {
-			out = append(out, netip.PrefixFrom(a.Unmap(), int(m.PrefixLength)))
-		}
-	}
 	return out
 }
 
