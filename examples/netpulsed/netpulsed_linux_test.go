@@ -166,10 +166,9 @@ func steeredRoutes(t *testing.T, ns *netlab.NS) int {
 
 // records collects the daemon's JSON lines.
 type records struct {
-	mu   sync.Mutex
-	all  []map[string]any
-	at   []time.Time
-	cond chan struct{}
+	mu  sync.Mutex
+	all []map[string]any
+	at  []time.Time
 }
 
 func (r *records) read(t *testing.T, rd io.Reader) {
