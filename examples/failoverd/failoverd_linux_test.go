@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,8 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +42,12 @@ func (l *lines) Write(b []byte) (int, error) {
 		}
 		l.ch <- string(l.buf.Next(i + 1))
 	}
+}
+
+// waitFor waits for a line containing sub.
+func (l *lines) waitFor(t *testing.T, sub string) {
+	t.Helper()
+	l.wait(t, strconv.Quote(sub), func(s string) bool { return strings.Contains(s, sub) })
 }
 
 func (l *lines) wait(t *testing.T, what string, match func(string) bool) string {
@@ -149,16 +153,13 @@ func TestRunInLab(t *testing.T) {
 // where the address stays.
 func TestBinary(t *testing.T) {
 	n := buildLab(t)
-	bin := filepath.Join(t.TempDir(), "failoverd")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	bin := buildBinary(t)
 
 	args := labArgs(n)
 	bad := append([]string(nil), args...)
 	bad[3] = "eth7"
 	cmd := exec.Command(bin, bad...)
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee), "%v", err)
 	require.Equal(t, 1, ee.ExitCode())
@@ -166,41 +167,15 @@ func TestBinary(t *testing.T) {
 
 	cmd = exec.Command(bin, args[:len(args)-3]...) // text output
 	cmd.Args = append(cmd.Args, "-netns", n.node.Path())
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
+	stdout := newLines()
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(stdout)
-	got := make(chan string, 256)
-	go func() {
-		for sc.Scan() {
-			got <- sc.Text()
-		}
-		close(got)
-	}()
-	waitLine := func(sub string) {
-		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-got:
-				require.True(t, ok, "stdout closed waiting for %q", sub)
-				if strings.Contains(l, sub) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no line with %q", sub)
-			}
-		}
-	}
-	waitLine("eth3 health unknown -> up")
+	stdout.waitFor(t, "eth3 health unknown -> up")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGUSR1))
-	waitLine("NETWORK_INTERFACE")
+	stdout.waitFor(t, "NETWORK_INTERFACE")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	for range got {
-	}
 	require.NoError(t, cmd.Wait(), "exit 0 on SIGTERM; stderr: %s", stderr.String())
 	require.Contains(t, stderr.String(), "leaving 198.18.10.50/24 on eth3")
 }

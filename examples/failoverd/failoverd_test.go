@@ -49,6 +49,18 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// TestHoldDownZero: -hold-down 0 is a failback without hold-down, a
+// group the engine accepts (it refuses a negative HoldDown).
+func TestHoldDownZero(t *testing.T) {
+	o, err := parseFlags([]string{"-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24", "-hold-down", "0"}, io.Discard)
+	require.NoError(t, err)
+	g := o.group("eth3")
+	require.True(t, g.NoHoldDown)
+	require.NoError(t, (&failover.Config{Groups: []failover.GroupConfig{g}}).Validate())
+	o.holdDown = 2 * time.Second
+	require.NoError(t, (&failover.Config{Groups: []failover.GroupConfig{o.group("eth3")}}).Validate())
+}
+
 // TestRepeatedListFlags: -standby and -address are repeatable lists; a
 // flag that takes one value refuses a second one, naming it.
 func TestRepeatedListFlags(t *testing.T) {
@@ -61,7 +73,7 @@ func TestRepeatedListFlags(t *testing.T) {
 	var msg bytes.Buffer
 	_, err = parseFlags([]string{"-primary", "eth3", "-primary", "eth4", "-standby", "eth2", "-address", "198.18.10.50/24"}, &msg)
 	require.Error(t, err)
-	require.Contains(t, err.Error(), "-primary given more than once")
+	require.Contains(t, err.Error(), "flag -primary given 2 times")
 }
 
 func TestJSONLines(t *testing.T) {

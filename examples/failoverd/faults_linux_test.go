@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"net/netip"
@@ -109,15 +108,10 @@ func TestBinaryFaults(t *testing.T) {
 			require.Contains(t, out, p.Addr().String())
 			require.Contains(t, out, tc.want)
 			for _, ifc := range []string{"eth3", "eth2"} {
-				c, err := n.node.Dial()
+				addrs, err := n.node.Addrs(ifc)
 				require.NoError(t, err)
-				msgs, err := c.Address.List()
-				c.Close()
-				require.NoError(t, err)
-				idx, _ := n.node.Index(ifc)
-				for _, m := range msgs {
-					a, _ := netip.AddrFromSlice(m.Attributes.Address)
-					require.False(t, int(m.Index) == idx && a.Unmap() == p.Addr(), "%v not taken on %s", p, ifc)
+				for _, a := range addrs {
+					require.NotEqual(t, p.Addr(), a.Addr(), "%v not taken on %s", p, ifc)
 				}
 			}
 		})
@@ -138,34 +132,11 @@ func TestBinaryRepair(t *testing.T) {
 	n := buildLab(t)
 	cmd := exec.Command(bin, "-primary", "eth3", "-standby", "eth2", "-address", "198.18.10.50/24",
 		"-target", "eth3=198.18.10.200", "-target", "eth2=198.18.10.200", "-interval", "20ms", "-netns", n.node.Path())
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
+	stderr := newLines()
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	defer cmd.Process.Kill()
-	got := make(chan string, 256)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			got <- sc.Text()
-		}
-		close(got)
-	}()
-	wait := func(sub string) {
-		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-got:
-				require.True(t, ok, "stderr closed waiting for %q", sub)
-				if strings.Contains(l, sub) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no line with %q", sub)
-			}
-		}
-	}
-	wait("placed 198.18.10.50/24 on eth3")
+	stderr.waitFor(t, "placed 198.18.10.50/24 on eth3")
 	svc := netip.MustParsePrefix("198.18.10.50/24")
 	t0 := time.Now()
 	require.NoError(t, n.node.DelAddr("eth3", svc))
@@ -174,9 +145,7 @@ func TestBinaryRepair(t *testing.T) {
 		return err == nil
 	}, time.Second, time.Millisecond, "reachable again within 1 s")
 	t.Logf("address deleted behind failoverd's back: answering again after %v", time.Since(t0))
-	wait("198.18.10.50/24 missing on eth3 (removed behind failoverd's back): put back")
+	stderr.waitFor(t, "198.18.10.50/24 missing on eth3 (removed behind failoverd's back): put back")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	for range got {
-	}
 	require.NoError(t, cmd.Wait())
 }

@@ -103,7 +103,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -123,31 +122,20 @@ type options struct {
 	netns     string
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, x := range strings.Split(s, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("failoverd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.primary, "primary", "", "primary `interface`")
-	var standby, address []string
-	fs.Var(listFlag{&standby}, "standby", "comma-separated standby interfaces, in order of preference (repeatable)")
-	fs.Var(listFlag{&address}, "address", "comma-separated service addresses with prefix length (repeatable)")
+	var standby, address probeflags.List
+	fs.Var(&standby, "standby", "comma-separated standby interfaces, in order of preference (repeatable)")
+	fs.Var(&address, "address", "comma-separated service addresses with prefix length (repeatable)")
 	o.probes = probeflags.Register(fs)
 	failback := fs.String("failback", "auto", "failback `policy`: auto, manual or never")
 	fs.DurationVar(&o.holdDown, "hold-down", failover.DefaultHoldDown, "how long the primary must be up before an auto failback")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "work inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
-	refuseRepeats(fs, "standby", "address", "target")
-	if err := fs.Parse(args); err != nil {
+	if err := probeflags.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -186,9 +174,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.holdDown < 0 {
 		return o, errors.New("-hold-down must not be negative")
-	}
-	if o.holdDown == 0 {
-		o.holdDown = -1 // the engine's "no hold-down"
 	}
 	return o, nil
 }

@@ -68,13 +68,7 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		}
 	}
 
-	e, err := failover.Open(ctx, &failover.Config{
-		Groups: []failover.GroupConfig{{
-			Name: o.primary, Primary: o.primary, Standbys: o.standbys, Addresses: o.addresses,
-			Initial: initial, Failback: o.failback, HoldDown: o.holdDown,
-		}},
-		Actuator: act,
-	})
+	e, err := failover.Open(ctx, &failover.Config{Groups: []failover.GroupConfig{o.group(initial)}, Actuator: act})
 	if err != nil {
 		return err
 	}
@@ -106,6 +100,15 @@ func run(ctx context.Context, o options, out *output, status <-chan os.Signal) e
 		case <-status:
 			out.status(e.Snapshot())
 		}
+	}
+}
+
+// group is the one failover group of the command line; initial is the
+// member that holds the addresses now.
+func (o options) group(initial string) failover.GroupConfig {
+	return failover.GroupConfig{
+		Name: o.primary, Primary: o.primary, Standbys: o.standbys, Addresses: o.addresses,
+		Initial: initial, Failback: o.failback, HoldDown: o.holdDown, NoHoldDown: o.holdDown == 0,
 	}
 }
 

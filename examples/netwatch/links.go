@@ -82,9 +82,6 @@ func watchLinks(ctx context.Context, w *linkmon.Watcher, out *output) error {
 // healthLine describes a linkmon condition event.
 func healthLine(ev *netpulse.ConditionEvent) string {
 	t := jsonl.Stamp(ev.Time)
-	if ev.Time.IsZero() {
-		t = jsonl.Stamp(time.Now())
-	}
 	if ev.Condition.OK {
 		return t + " link watcher: sockets reopened"
 	}

@@ -100,7 +100,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -121,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("netwatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Var((*ifaceList)(&o.ifaces), "i", "comma-separated interfaces to watch (repeatable; default: all)")
+	fs.Var((*probeflags.List)(&o.ifaces), "i", "comma-separated interfaces to watch (repeatable; default: all)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "watch inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
 	o.probes = probeflags.Register(fs)
@@ -143,20 +142,6 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-discover needs -i: the interfaces whose first hops to probe")
 	}
 	return o, nil
-}
-
-// ifaceList is -i: comma-separated names, repeatable (the lists add up).
-type ifaceList []string
-
-func (l *ifaceList) String() string { return strings.Join(*l, ",") }
-
-func (l *ifaceList) Set(s string) error {
-	for _, n := range strings.Split(s, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			*l = append(*l, n)
-		}
-	}
-	return nil
 }
 
 func main() {

@@ -77,7 +77,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/netpulse/netpulse"
@@ -102,7 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("routeguard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Var(ifaceList{&o.ifaces}, "i", "comma-separated interfaces to guard, in order of preference (required; repeatable, adding to the list)")
+	fs.Var((*probeflags.List)(&o.ifaces), "i", "comma-separated interfaces to guard, in order of preference (required; repeatable, adding to the list)")
 	o.probes = probeflags.Register(fs)
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per line")
 	fs.StringVar(&o.netns, "netns", "", "work inside the network namespace bound at `PATH` (e.g. /var/run/netns/NAME)")
@@ -120,36 +119,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if len(o.ifaces) == 0 {
 		return o, errors.New("-i names no interface")
 	}
+	for i, n := range o.ifaces {
+		if slices.Contains(o.ifaces[:i], n) {
+			return o, fmt.Errorf("-i: interface %q named twice", n)
+		}
+	}
 	for _, t := range o.probes.Targets {
 		if !slices.Contains(o.ifaces, t.Interface) {
 			return o, fmt.Errorf("target %v: interface %q is not guarded (-i)", t, t.Interface)
 		}
 	}
 	return o, nil
-}
-
-// ifaceList is -i: comma-separated names, repeatable (each -i adds to the
-// list, in order); a name given twice is refused.
-type ifaceList struct{ names *[]string }
-
-func (l ifaceList) String() string {
-	if l.names == nil {
-		return ""
-	}
-	return strings.Join(*l.names, ",")
-}
-
-func (l ifaceList) Set(s string) error {
-	for _, n := range strings.Split(s, ",") {
-		if n = strings.TrimSpace(n); n == "" {
-			continue
-		}
-		if slices.Contains(*l.names, n) {
-			return fmt.Errorf("interface %q named twice", n)
-		}
-		*l.names = append(*l.names, n)
-	}
-	return nil
 }
 
 func main() {

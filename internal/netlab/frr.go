@@ -217,15 +217,20 @@ type BFDPeer struct {
 
 // BFDPeers returns bfdd's peers.
 func (f *FRR) BFDPeers() ([]BFDPeer, error) {
-	out, err := f.Vtysh("show bfd peers json")
+	return vtyshJSON[BFDPeer](f, "show bfd peers json")
+}
+
+// vtyshJSON runs a vtysh command that answers a JSON list and decodes it.
+func vtyshJSON[T any](f *FRR, cmd string) ([]T, error) {
+	out, err := f.Vtysh(cmd)
 	if err != nil {
 		return nil, err
 	}
-	var ps []BFDPeer
-	if err := json.Unmarshal([]byte(out), &ps); err != nil {
-		return nil, fmt.Errorf("netlab: show bfd peers json: %w: %s", err, out)
+	var vs []T
+	if err := json.Unmarshal([]byte(out), &vs); err != nil {
+		return nil, fmt.Errorf("netlab: %s: %w: %s", cmd, err, out)
 	}
-	return ps, nil
+	return vs, nil
 }
 
 // BFDPeer returns bfdd's peer with address addr.

@@ -2,11 +2,7 @@
 
 package netlab
 
-import (
-	"encoding/json"
-	"fmt"
-	"testing"
-)
+import "testing"
 
 // StartFRRQuiet is StartFRR without bfdd's debug logging of peer events
 // (its log then holds no state changes: read BFDCounters instead), for
@@ -29,13 +25,5 @@ type BFDCounter struct {
 // BFDCounters returns bfdd's per-peer counters (packets, session ups and
 // downs since the peer was configured).
 func (f *FRR) BFDCounters() ([]BFDCounter, error) {
-	out, err := f.Vtysh("show bfd peers counters json")
-	if err != nil {
-		return nil, err
-	}
-	var cs []BFDCounter
-	if err := json.Unmarshal([]byte(out), &cs); err != nil {
-		return nil, fmt.Errorf("netlab: show bfd peers counters json: %w: %s", err, out)
-	}
-	return cs, nil
+	return vtyshJSON[BFDCounter](f, "show bfd peers counters json")
 }

@@ -194,6 +194,15 @@ func TestFaults(t *testing.T) {
 
 	// Routes and sysctls.
 	require.NoError(t, node.AddAddr("eth9", netip.MustParsePrefix("198.18.1.2/24")))
+	require.NoError(t, node.AddAddr("eth9", netip.MustParsePrefix("2001:db8:1::2/64")))
+	addrs, err := node.Addrs("eth9")
+	require.NoError(t, err)
+	require.Contains(t, addrs, netip.MustParsePrefix("198.18.1.2/24"))
+	require.Contains(t, addrs, netip.MustParsePrefix("2001:db8:1::2/64"))
+	require.NoError(t, node.DelAddr("eth9", netip.MustParsePrefix("2001:db8:1::2/64")))
+	addrs, err = node.Addrs("eth9")
+	require.NoError(t, err)
+	require.NotContains(t, addrs, netip.MustParsePrefix("2001:db8:1::2/64"))
 	r := netlab.Route{Dst: netip.MustParsePrefix("198.18.200.0/24"), Gateway: srvAddr, Dev: "eth9", Metric: 50}
 	require.NoError(t, node.AddRoute(r))
 	require.NoError(t, node.DelRoute(r))

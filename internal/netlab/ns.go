@@ -418,6 +418,31 @@ func (n *NS) AddAddr(name string, p netip.Prefix) error { return n.addr(name, p,
 // DelAddr removes an address from the named link.
 func (n *NS) DelAddr(name string, p netip.Prefix) error { return n.addr(name, p, false) }
 
+// Addrs returns the addresses on the named link, with their prefixes.
+func (n *NS) Addrs(name string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	err := n.exec(func(c *rtnetlink.Conn) error {
+		lm, err := getLinkByName(c, name)
+		if err != nil {
+			return err
+		}
+		msgs, err := c.Address.List()
+		if err != nil {
+			return fmt.Errorf("netlab: addresses of %q in %q: %w", name, n.name, err)
+		}
+		for _, m := range msgs {
+			if m.Index != lm.Index || m.Attributes == nil {
+				continue
+			}
+			if a, ok := netip.AddrFromSlice(m.Attributes.Address); ok {
+				out = append(out, netip.PrefixFrom(a.Unmap(), int(m.PrefixLength)))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 func (n *NS) addr(name string, p netip.Prefix, add bool) error {
 	if !p.IsValid() {
 		return fmt.Errorf("netlab: invalid prefix %v", p)

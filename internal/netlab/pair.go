@@ -180,31 +180,29 @@ func (l *Lab) Pair(opts PairOptions) (*Pair, error) {
 		}
 		p.Links = append(p.Links, v)
 	}
-	if opts.Server != nil {
-		if p.Server, err = l.NewNS(names[2]); err != nil {
-			return nil, err
-		}
-		br, err := bridge(*opts.Server)
+	// server builds a server namespace on a bridge of the peer.
+	server := func(name string, pl PairLink) (*NS, PairVeth, error) {
+		br, err := bridge(pl)
 		if err != nil {
-			return nil, err
+			return nil, PairVeth{}, err
 		}
-		if p.ServerLink, err = l.pairVeth(p.Server, p.Peer, *opts.Server, br); err != nil {
+		if br == "" {
+			return nil, PairVeth{}, errors.New("netlab: a pair's server needs a bridge")
+		}
+		ns, err := l.NewNS(name)
+		if err != nil {
+			return nil, PairVeth{}, err
+		}
+		v, err := l.pairVeth(ns, p.Peer, pl, br)
+		return ns, v, err
+	}
+	if opts.Server != nil {
+		if p.Server, p.ServerLink, err = server(names[2], *opts.Server); err != nil {
 			return nil, err
 		}
 	}
 	for _, ps := range opts.Servers {
-		br, err := bridge(ps.Link)
-		if err != nil {
-			return nil, err
-		}
-		if br == "" {
-			return nil, errors.New("netlab: a pair's server needs a bridge")
-		}
-		ns, err := l.NewNS(ps.NS)
-		if err != nil {
-			return nil, err
-		}
-		v, err := l.pairVeth(ns, p.Peer, ps.Link, br)
+		ns, v, err := server(ps.NS, ps.Link)
 		if err != nil {
 			return nil, err
 		}

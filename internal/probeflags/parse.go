@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Parse parses args into fs like fs.Parse, but first refuses a flag given
@@ -55,3 +56,20 @@ type counter struct {
 func (c *counter) String() string   { return "" }
 func (c *counter) Set(string) error { c.n++; return nil }
 func (c *counter) IsBoolFlag() bool { return c != nil && c.bool }
+
+// List is a repeatable flag of comma-separated words: "-i a -i b" and
+// "-i a,b" mean the same; blanks around a word and empty words are
+// dropped. The program checks the words after Parse.
+type List []string
+
+func (l *List) String() string { return strings.Join(*l, ",") }
+
+// Set implements flag.Value.
+func (l *List) Set(s string) error {
+	for _, w := range strings.Split(s, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			*l = append(*l, w)
+		}
+	}
+	return nil
+}

@@ -97,3 +97,14 @@ func TestParseRefusesRepeats(t *testing.T) {
 	fs, _, _, _ = newSet()
 	require.Error(t, probeflags.Parse(fs, []string{"-interval", "soon"}))
 }
+
+// TestList: -i a,b -i c is a, b, c; blanks and empty words are dropped.
+func TestList(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var l probeflags.List
+	fs.Var(&l, "i", "")
+	require.NoError(t, probeflags.Parse(fs, []string{"-i", " eth3, eth2,", "-i", "", "-i", "eth5"}))
+	require.Equal(t, probeflags.List{"eth3", "eth2", "eth5"}, l)
+	require.Equal(t, "eth3,eth2,eth5", l.String())
+}
