@@ -214,7 +214,8 @@ func (s *sub[K, E]) publish(e E) {
 	// Slow path: the subscriber is behind.
 	h := s.h
 	k := h.key(e) // by value: a pointer would make e escape on the fast path too
-	if pos, ok := s.last[k]; ok && h.merge != nil {
+	pos, waiting := s.last[k]
+	if waiting && h.merge != nil {
 		it := &s.queue[pos-s.off]
 		if m, ok := h.merge(it.e, e); ok {
 			it.e = m
@@ -222,11 +223,10 @@ func (s *sub[K, E]) publish(e E) {
 			return
 		}
 	}
-	if s.last == nil {
-		s.last = make(map[K]uint64)
-	}
-	if _, ok := s.last[k]; ok {
+	if waiting {
 		s.superseded++ // the waiting item of k is no longer its latest
+	} else if s.last == nil {
+		s.last = make(map[K]uint64)
 	}
 	s.last[k] = s.off + uint64(len(s.queue))
 	s.queue = append(s.queue, item[K, E]{k, e})
