@@ -142,6 +142,7 @@ type Monitor struct {
 
 	mu     sync.Mutex
 	c      *core
+	evs    [2]*EvidenceEvent                   // core.link appends here: no allocation per event
 	subs   *fanout.Hub[string, netpulse.Event] // Subscribe's
 	feeds  *fanout.Hub[string, netpulse.Event] // Feed's: evidence only, unbuffered
 	closed bool
@@ -233,7 +234,7 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 			if in.Time.IsZero() {
 				in.Time = time.Now()
 			}
-			for _, e := range m.c.link(in) {
+			for _, e := range m.c.link(in, m.evs[:0]) {
 				m.publish(e)
 			}
 		}
