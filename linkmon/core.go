@@ -3,6 +3,7 @@ package linkmon
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -391,7 +392,7 @@ func (c *core) schedule() {
 func (c *core) subscribe(ctx context.Context) <-chan netpulse.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	keys := stream.Indexes(c.links)
+	keys := slices.Sorted(maps.Keys(c.links))
 	initial := make([]*LinkEvent, len(keys))
 	for n, i := range keys {
 		l := c.links[i].last
