@@ -217,11 +217,7 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 	defer m.mu.Unlock()
 	switch e := ev.(type) {
 	case *netpulse.ConditionEvent:
-		t := e.Time
-		if t.IsZero() {
-			t = time.Now()
-		}
-		m.publishCondition(m.c.source(src, e.Condition, t))
+		m.publishCondition(m.c.source(src, e.Condition, orNow(e.Time)))
 		return
 	case *netpulse.DropEvent:
 		// The source's queue cap dropped events meant for us,
@@ -231,9 +227,7 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 	}
 	if src == linkSource {
 		if in, ok := decodeLink(ev); ok {
-			if in.Time.IsZero() {
-				in.Time = time.Now()
-			}
+			in.Time = orNow(in.Time)
 			for _, e := range m.c.link(in, m.evs[:0]) {
 				m.publish(e)
 			}
@@ -241,13 +235,19 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 		return
 	}
 	if in, ok := decodeIP(ev); ok {
-		if in.Time.IsZero() {
-			in.Time = time.Now()
-		}
+		in.Time = orNow(in.Time)
 		if e := m.c.ip(in); e != nil {
 			m.publish(e)
 		}
 	}
+}
+
+// orNow returns t, or the time now when a source left t zero.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
 }
 
 // publish delivers a change of evidence to the subscriptions and the
