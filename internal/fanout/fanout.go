@@ -278,23 +278,25 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 		}
 		s.busy = true
 		s.mu.Unlock()
-		if noticed {
-			select {
-			case s.out <- notice:
-			case <-ctx.Done():
-				return
-			case <-s.h.done:
-				return
-			}
-		}
-		select {
-		case s.out <- it.e:
-		case <-ctx.Done():
+		if noticed && !s.send(ctx, notice) {
 			return
-		case <-s.h.done:
+		}
+		if !s.send(ctx, it.e) {
 			return
 		}
 	}
+}
+
+// send delivers e to the subscriber; it returns false, with e undelivered,
+// when ctx is done or the hub is closed first.
+func (s *sub[K, E]) send(ctx context.Context, e E) bool {
+	select {
+	case s.out <- e:
+		return true
+	case <-ctx.Done():
+	case <-s.h.done:
+	}
+	return false
 }
 
 // drop removes one waiting item because the queue is over its cap: the
