@@ -258,11 +258,7 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 		}
 		it := s.queue[s.head]
 		s.queue[s.head] = item[K, E]{}
-		if s.last[it.key] == s.off+uint64(s.head) {
-			delete(s.last, it.key)
-		} else {
-			s.superseded--
-		}
+		s.leave(it.key, s.head)
 		s.head++
 		s.compact()
 		var notice E
@@ -312,12 +308,7 @@ func (s *sub[K, E]) drop() {
 			}
 		}
 	}
-	k := s.queue[i].key
-	if s.last[k] == s.off+uint64(i) {
-		delete(s.last, k)
-	} else {
-		s.superseded--
-	}
+	s.leave(s.queue[i].key, i)
 	if i == s.head {
 		s.queue[i] = item[K, E]{}
 		s.head++
@@ -338,6 +329,17 @@ func (s *sub[K, E]) drop() {
 	s.dropped++
 	s.h.dropped.Add(1)
 	s.compact()
+}
+
+// leave accounts for the waiting item queue[i], of key k, leaving the
+// queue: it was k's latest, or one a later item of k superseded. s.mu is
+// held.
+func (s *sub[K, E]) leave(k K, i int) {
+	if s.last[k] == s.off+uint64(i) {
+		delete(s.last, k)
+	} else {
+		s.superseded--
+	}
 }
 
 // compact drops the delivered prefix of the queue: all of it when nothing
