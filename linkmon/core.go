@@ -61,7 +61,7 @@ func newCore(cfg *config) *core {
 // start runs the delay scheduler when delays or damping are configured:
 // without them no timer exists at all.
 func (c *core) start() {
-	if c.cfg.UpDelay == 0 && c.cfg.DownDelay == 0 && c.cfg.damping == nil {
+	if c.cfg.UpDelay == 0 && c.cfg.DownDelay == 0 && c.cfg.Damping == nil {
 		return
 	}
 	c.wg.Add(1)

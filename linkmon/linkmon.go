@@ -181,8 +181,7 @@ const (
 
 // config is a validated Config with defaults applied.
 type config struct {
-	Config
-	damping      *Damping
+	Config            // Damping is a copy, with its defaults
 	autoInterval bool // CheckInterval was defaulted: stretch it for many links
 }
 
@@ -266,9 +265,8 @@ func (c *Config) resolve() (*config, error) {
 		if d.Penalty < 0 || d.HalfLife < 0 || d.Reuse <= 0 || d.Suppress <= d.Reuse || d.Max < d.Suppress {
 			return nil, invalid("Damping: %+v: need Penalty >= 0, HalfLife >= 0, 0 < Reuse < Suppress <= Max", d)
 		}
-		cfg.damping = &d
+		cfg.Damping = &d
 	}
-	cfg.Damping = cfg.damping
 	return &cfg, nil
 }
 
