@@ -6,11 +6,11 @@
 // source (an *ipmon.Poller), either of which may be absent, and keeps one
 // netpulse.Evidence per interface. Interfaces are keyed by name, which is
 // authoritative: the index comes from the link source (from the IP source
-// when there is none) and follows re-creation and renames; a link renamed away from a name leaves that name
-// gone (Index 0, link down); a link that takes the name later is that
-// interface, with the name's last verdict. Only a target that answered and
-// stopped makes a path dead: a target that never answered is unverified,
-// which is no evidence either way.
+// when there is none) and follows re-creation and renames; a link renamed
+// away from a name leaves that name gone (Index 0, link down); a link that
+// takes the name later is that interface, with the name's last verdict.
+// Only a target that answered and stopped makes a path dead: a target that
+// never answered is unverified, which is no evidence either way.
 //
 // Wiring health into the actors is one line each:
 //

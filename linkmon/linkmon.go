@@ -55,10 +55,10 @@
 // Links that the kernel notifies promptly cost no CPU while quiet. A change
 // reaches a subscriber as soon as the kernel's notification is read; every
 // subscriber receives the same *LinkEvent, and events are allocated in
-// small blocks (less than one allocation per change). On a NIC-like link the carrier check bounds the delay by
-// about one CheckInterval; it costs one timer wake-up per interval plus a
-// part linear in the number of NIC-like links. The README gives measured
-// figures.
+// small blocks (less than one allocation per change). On a NIC-like link
+// the carrier check bounds the delay by about one CheckInterval; it costs
+// one timer wake-up per interval plus a part linear in the number of
+// NIC-like links. The README gives measured figures.
 package linkmon
 
 import (
