@@ -73,10 +73,10 @@ func (c *core) watched(name string) bool {
 	return name != "" && (c.only == nil || c.only[name])
 }
 
-// link applies a link observation; it returns the events it caused (at most
-// two: the old name of a renamed link, and the name it has now).
-func (c *core) link(in linkInput) []*EvidenceEvent {
-	var out []*EvidenceEvent
+// link applies a link observation; it appends the events it caused to out
+// and returns the result (at most two events: the old name of a renamed
+// link, and the name it has now).
+func (c *core) link(in linkInput, out []*EvidenceEvent) []*EvidenceEvent {
 	if p := in.Previous; p.Name != in.Interface.Name && p.Index != 0 && c.watched(p.Name) {
 		if e := c.names[p.Name]; e != nil && e.ev.Interface.Index == p.Index {
 			out = c.add(out, c.update(p.Name, in.Time, true, gone))

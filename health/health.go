@@ -6,11 +6,11 @@
 // source (an *ipmon.Poller), either of which may be absent, and keeps one
 // netpulse.Evidence per interface. Interfaces are keyed by name, which is
 // authoritative: the index comes from the link source (from the IP source
-// when there is none) and follows re-creation and renames; a link renamed away from a name leaves that name
-// gone (Index 0, link down); a link that takes the name later is that
-// interface, with the name's last verdict. Only a target that answered and
-// stopped makes a path dead: a target that never answered is unverified,
-// which is no evidence either way.
+// when there is none) and follows re-creation and renames; a link renamed
+// away from a name leaves that name gone (Index 0, link down); a link that
+// takes the name later is that interface, with the name's last verdict.
+// Only a target that answered and stopped makes a path dead: a target that
+// never answered is unverified, which is no evidence either way.
 //
 // Wiring health into the actors is one line each:
 //
@@ -142,6 +142,7 @@ type Monitor struct {
 
 	mu     sync.Mutex
 	c      *core
+	evs    [2]*EvidenceEvent                   // core.link appends here: no allocation per event
 	subs   *fanout.Hub[string, netpulse.Event] // Subscribe's
 	feeds  *fanout.Hub[string, netpulse.Event] // Feed's: evidence only, unbuffered
 	closed bool
@@ -216,11 +217,7 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 	defer m.mu.Unlock()
 	switch e := ev.(type) {
 	case *netpulse.ConditionEvent:
-		t := e.Time
-		if t.IsZero() {
-			t = time.Now()
-		}
-		m.publishCondition(m.c.source(src, e.Condition, t))
+		m.publishCondition(m.c.source(src, e.Condition, orNow(e.Time)))
 		return
 	case *netpulse.DropEvent:
 		// The source's queue cap dropped events meant for us,
@@ -230,23 +227,27 @@ func (m *Monitor) apply(src int, ev netpulse.Event) {
 	}
 	if src == linkSource {
 		if in, ok := decodeLink(ev); ok {
-			if in.Time.IsZero() {
-				in.Time = time.Now()
-			}
-			for _, e := range m.c.link(in) {
+			in.Time = orNow(in.Time)
+			for _, e := range m.c.link(in, m.evs[:0]) {
 				m.publish(e)
 			}
 		}
 		return
 	}
 	if in, ok := decodeIP(ev); ok {
-		if in.Time.IsZero() {
-			in.Time = time.Now()
-		}
+		in.Time = orNow(in.Time)
 		if e := m.c.ip(in); e != nil {
 			m.publish(e)
 		}
 	}
+}
+
+// orNow returns t, or the time now when a source left t zero.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
 }
 
 // publish delivers a change of evidence to the subscriptions and the

@@ -39,7 +39,7 @@ func TestLinkState(t *testing.T) {
 		c.in.Time = time.Unix(1e9, 0)
 		in, ok := decodeLink(c.in)
 		require.True(t, ok, c.name)
-		got := newCore(true, true, []string{"eth2"}).link(in)
+		got := newCore(true, true, []string{"eth2"}).link(in, nil)
 		require.Len(t, got, 1, c.name)
 		c.want.Time = time.Unix(1e9, 0)
 		require.Equal(t, c.want, got[0].Evidence, c.name)

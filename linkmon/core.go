@@ -3,6 +3,7 @@ package linkmon
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -60,7 +61,7 @@ func newCore(cfg *config) *core {
 // start runs the delay scheduler when delays or damping are configured:
 // without them no timer exists at all.
 func (c *core) start() {
-	if c.cfg.UpDelay == 0 && c.cfg.DownDelay == 0 && c.cfg.damping == nil {
+	if c.cfg.UpDelay == 0 && c.cfg.DownDelay == 0 && c.cfg.Damping == nil {
 		return
 	}
 	c.wg.Add(1)
@@ -178,20 +179,21 @@ func (c *core) refilter(e *entry, st *State, now time.Time) {
 	}
 	otherUp := c.upCount-b2i(st.Carrier) > 0
 	e.f.observe(now, st.KernelCarrier, st.AdminUp, otherUp)
-	c.filtered(e, st, now)
-}
-
-func (c *core) filtered(e *entry, st *State, now time.Time) {
-	st.Carrier = e.f.reported()
-	st.Damped = e.f.damped
-	st.Suppressed = e.f.suppressed
-	st.Penalty = e.f.penaltyNow(now)
-	if !e.f.next().IsZero() {
+	fromFilter(st, e.f, now)
+	if !e.f.next().IsZero() { // a deadline: wake the scheduler
 		select {
 		case c.schedKick <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// fromFilter copies what the filter f reports into st.
+func fromFilter(st *State, f *filter, now time.Time) {
+	st.Carrier = f.reported()
+	st.Damped = f.damped
+	st.Suppressed = f.suppressed
+	st.Penalty = f.penaltyNow(now)
 }
 
 // commit takes the link's state e.st, just updated in place from a state
@@ -366,10 +368,7 @@ func (c *core) schedule() {
 				st := &e.st
 				up := st.Carrier
 				e.f.advance(now, c.upCount-b2i(up) > 0)
-				st.Carrier = e.f.reported()
-				st.Damped = e.f.damped
-				st.Suppressed = e.f.suppressed
-				st.Penalty = e.f.penaltyNow(now)
+				fromFilter(st, e.f, now)
 				c.commit(e, up, now)
 			}
 		}
@@ -393,7 +392,7 @@ func (c *core) schedule() {
 func (c *core) subscribe(ctx context.Context) <-chan netpulse.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	keys := stream.Indexes(c.links)
+	keys := slices.Sorted(maps.Keys(c.links))
 	initial := make([]*LinkEvent, len(keys))
 	for n, i := range keys {
 		l := c.links[i].last

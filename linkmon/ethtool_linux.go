@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mdlayher/ethtool"
@@ -19,7 +18,6 @@ type ethWorker struct {
 	mu     sync.Mutex
 	set    map[int]bool
 	kick   chan struct{}
-	errors atomic.Uint64
 }
 
 func newEthWorker(k *kernel) *ethWorker {

@@ -24,10 +24,10 @@ type filter struct {
 }
 
 func newFilter(cfg *config, kernel bool, now time.Time) *filter {
-	if cfg.UpDelay == 0 && cfg.DownDelay == 0 && cfg.damping == nil {
+	if cfg.UpDelay == 0 && cfg.DownDelay == 0 && cfg.Damping == nil {
 		return nil
 	}
-	return &filter{upDelay: cfg.UpDelay, downDelay: cfg.DownDelay, damp: cfg.damping,
+	return &filter{upDelay: cfg.UpDelay, downDelay: cfg.DownDelay, damp: cfg.Damping,
 		kernel: kernel, deb: kernel, penaltyAt: now}
 }
 

@@ -143,13 +143,13 @@ func TestConfigDefaults(t *testing.T) {
 	c := testConfig(t, Config{})
 	require.Equal(t, 10*time.Millisecond, c.CheckInterval)
 	require.Equal(t, 4<<20, c.ReadBuffer)
-	require.Nil(t, c.damping)
+	require.Nil(t, c.Damping)
 	require.Equal(t, 10*time.Millisecond, checkInterval(c.CheckInterval, c.autoInterval, 8))
 	require.Equal(t, 80*time.Millisecond, checkInterval(c.CheckInterval, c.autoInterval, 64))
 	require.Equal(t, 5*time.Millisecond, checkInterval(5*time.Millisecond, false, 64), "an explicit interval is kept")
 	require.Nil(t, newFilter(c, true, time.Now()), "no delays: no filter on the path")
 	c = testConfig(t, Config{Damping: &Damping{}})
-	require.Equal(t, Damping{Penalty: 1000, HalfLife: 5 * time.Second, Suppress: 2000, Reuse: 750, Max: 8000}, *c.damping)
+	require.Equal(t, Damping{Penalty: 1000, HalfLife: 5 * time.Second, Suppress: 2000, Reuse: 750, Max: 8000}, *c.Damping)
 	for _, bad := range []Config{
 		{UpDelay: -1}, {ReadBuffer: -1}, {CheckInterval: time.Microsecond}, {NetNS: -2},
 		{CheckInterval: -1}, {DownDelay: -1}, {Buffer: -1},

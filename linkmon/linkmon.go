@@ -55,10 +55,10 @@
 // Links that the kernel notifies promptly cost no CPU while quiet. A change
 // reaches a subscriber as soon as the kernel's notification is read; every
 // subscriber receives the same *LinkEvent, and events are allocated in
-// small blocks (less than one allocation per change). On a NIC-like link the carrier check bounds the delay by
-// about one CheckInterval; it costs one timer wake-up per interval plus a
-// part linear in the number of NIC-like links. The README gives measured
-// figures.
+// small blocks (less than one allocation per change). On a NIC-like link
+// the carrier check bounds the delay by about one CheckInterval; it costs
+// one timer wake-up per interval plus a part linear in the number of
+// NIC-like links. The README gives measured figures.
 package linkmon
 
 import (
@@ -181,8 +181,7 @@ const (
 
 // config is a validated Config with defaults applied.
 type config struct {
-	Config
-	damping      *Damping
+	Config            // Damping is a copy, with its defaults
 	autoInterval bool // CheckInterval was defaulted: stretch it for many links
 }
 
@@ -266,9 +265,8 @@ func (c *Config) resolve() (*config, error) {
 		if d.Penalty < 0 || d.HalfLife < 0 || d.Reuse <= 0 || d.Suppress <= d.Reuse || d.Max < d.Suppress {
 			return nil, invalid("Damping: %+v: need Penalty >= 0, HalfLife >= 0, 0 < Reuse < Suppress <= Max", d)
 		}
-		cfg.damping = &d
+		cfg.Damping = &d
 	}
-	cfg.Damping = cfg.damping
 	return &cfg, nil
 }
 

@@ -214,7 +214,8 @@ func (s *sub[K, E]) publish(e E) {
 	// Slow path: the subscriber is behind.
 	h := s.h
 	k := h.key(e) // by value: a pointer would make e escape on the fast path too
-	if pos, ok := s.last[k]; ok && h.merge != nil {
+	pos, waiting := s.last[k]
+	if waiting && h.merge != nil {
 		it := &s.queue[pos-s.off]
 		if m, ok := h.merge(it.e, e); ok {
 			it.e = m
@@ -222,11 +223,10 @@ func (s *sub[K, E]) publish(e E) {
 			return
 		}
 	}
-	if s.last == nil {
-		s.last = make(map[K]uint64)
-	}
-	if _, ok := s.last[k]; ok {
+	if waiting {
 		s.superseded++ // the waiting item of k is no longer its latest
+	} else if s.last == nil {
+		s.last = make(map[K]uint64)
 	}
 	s.last[k] = s.off + uint64(len(s.queue))
 	s.queue = append(s.queue, item[K, E]{k, e})
@@ -258,11 +258,7 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 		}
 		it := s.queue[s.head]
 		s.queue[s.head] = item[K, E]{}
-		if s.last[it.key] == s.off+uint64(s.head) {
-			delete(s.last, it.key)
-		} else {
-			s.superseded--
-		}
+		s.leave(it.key, s.head)
 		s.head++
 		s.compact()
 		var notice E
@@ -278,23 +274,25 @@ func (s *sub[K, E]) forward(ctx context.Context) {
 		}
 		s.busy = true
 		s.mu.Unlock()
-		if noticed {
-			select {
-			case s.out <- notice:
-			case <-ctx.Done():
-				return
-			case <-s.h.done:
-				return
-			}
-		}
-		select {
-		case s.out <- it.e:
-		case <-ctx.Done():
+		if noticed && !s.send(ctx, notice) {
 			return
-		case <-s.h.done:
+		}
+		if !s.send(ctx, it.e) {
 			return
 		}
 	}
+}
+
+// send delivers e to the subscriber; it returns false, with e undelivered,
+// when ctx is done or the hub is closed first.
+func (s *sub[K, E]) send(ctx context.Context, e E) bool {
+	select {
+	case s.out <- e:
+		return true
+	case <-ctx.Done():
+	case <-s.h.done:
+	}
+	return false
 }
 
 // drop removes one waiting item because the queue is over its cap: the
@@ -310,12 +308,7 @@ func (s *sub[K, E]) drop() {
 			}
 		}
 	}
-	k := s.queue[i].key
-	if s.last[k] == s.off+uint64(i) {
-		delete(s.last, k)
-	} else {
-		s.superseded--
-	}
+	s.leave(s.queue[i].key, i)
 	if i == s.head {
 		s.queue[i] = item[K, E]{}
 		s.head++
@@ -336,6 +329,17 @@ func (s *sub[K, E]) drop() {
 	s.dropped++
 	s.h.dropped.Add(1)
 	s.compact()
+}
+
+// leave accounts for the waiting item queue[i], of key k, leaving the
+// queue: it was k's latest, or one a later item of k superseded. s.mu is
+// held.
+func (s *sub[K, E]) leave(k K, i int) {
+	if s.last[k] == s.off+uint64(i) {
+		delete(s.last, k)
+	} else {
+		s.superseded--
+	}
 }
 
 // compact drops the delivered prefix of the queue: all of it when nothing

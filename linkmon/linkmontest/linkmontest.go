@@ -13,6 +13,7 @@ package linkmontest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -65,7 +66,7 @@ func eventLink(e *linkmon.LinkEvent) int { return e.State.Index }
 func (s *Source) Subscribe(ctx context.Context) <-chan netpulse.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys := stream.Indexes(s.links)
+	keys := slices.Sorted(maps.Keys(s.links))
 	initial := make([]*linkmon.LinkEvent, len(keys))
 	for n, i := range keys {
 		initial[n] = &linkmon.LinkEvent{State: s.links[i], Initial: true, Seq: s.st.Seq(), Time: s.links[i].Changed}

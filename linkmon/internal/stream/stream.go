@@ -8,7 +8,6 @@ package stream
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/netpulse/netpulse"
@@ -130,13 +129,3 @@ func (s *Stream[E]) Subscribe(ctx context.Context, initial []E) <-chan netpulse.
 // Close closes every subscription and returns once their goroutines ended.
 // It is idempotent.
 func (s *Stream[E]) Close() { s.hub.Close() }
-
-// Indexes returns the keys of a table of links, ordered.
-func Indexes[V any](links map[int]V) []int {
-	keys := make([]int, 0, len(links))
-	for i := range links {
-		keys = append(keys, i)
-	}
-	slices.Sort(keys)
-	return keys
-}
