@@ -195,10 +195,6 @@ func fold(old, new netpulse.Event) (netpulse.Event, bool) {
 	return old, false
 }
 
-func dropEvent(n uint64, first time.Time) netpulse.Event {
-	return &netpulse.DropEvent{Time: first, Count: n}
-}
-
 func newHub(limit int) *fanout.Hub[evKey, netpulse.Event] {
-	return fanout.New(0, keyOf, fold, fanout.WithLimit[netpulse.Event](limit), fanout.WithDropEvent(dropEvent))
+	return fanout.New(0, keyOf, fold, fanout.WithLimit[netpulse.Event](limit), fanout.DropEvents())
 }

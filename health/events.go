@@ -1,8 +1,6 @@
 package health
 
 import (
-	"time"
-
 	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/internal/fanout"
 )
@@ -47,13 +45,9 @@ func foldEvents(old, newer netpulse.Event) (netpulse.Event, bool) {
 	return old, false
 }
 
-func dropEvent(n uint64, first time.Time) netpulse.Event {
-	return &netpulse.DropEvent{Time: first, Count: n}
-}
-
 // newHub returns a hub whose subscriptions have channels of capacity
 // buffer and queues capped at limit (fanout.DefaultLimit for the
 // Monitor's).
 func newHub(buffer, limit int) *fanout.Hub[string, netpulse.Event] {
-	return fanout.New(buffer, eventKey, foldEvents, fanout.WithLimit[netpulse.Event](limit), fanout.WithDropEvent(dropEvent))
+	return fanout.New(buffer, eventKey, foldEvents, fanout.WithLimit[netpulse.Event](limit), fanout.DropEvents())
 }

@@ -89,9 +89,7 @@ func OpenSteerer(ctx context.Context, cfg *SteererConfig) (*Steerer, error) {
 			return se.Dst
 		}
 		return netip.Prefix{} // the Steerer's condition
-	}, nil, fanout.WithLimit[netpulse.Event](MaxQueuedEvents), fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
-		return &netpulse.DropEvent{Time: first, Count: n}
-	}))
+	}, nil, fanout.WithLimit[netpulse.Event](MaxQueuedEvents), fanout.DropEvents())
 	if err := s.open(ctx); err != nil {
 		s.hub.Close()
 		return nil, err

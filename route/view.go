@@ -95,9 +95,7 @@ func OpenView(ctx context.Context, cfg *ViewConfig) (*View, error) {
 			return viewKeyChange
 		}
 		return viewKeyCondition
-	}, mergeViewEvents, fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
-		return &netpulse.DropEvent{Time: first, Count: n}
-	}))
+	}, mergeViewEvents, fanout.DropEvents())
 	if err := v.open(ctx); err != nil {
 		v.hub.Close()
 		return nil, err

@@ -31,6 +31,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netpulse/netpulse"
 )
 
 // Merge combines a waiting event old with a newer event new of the same key;
@@ -93,6 +95,15 @@ func WithDropMark[E any](mark func(e E, dropped uint64) E) Option[E] {
 // dropped. It can be combined with WithDropMark.
 func WithDropEvent[E any](notice func(dropped uint64, first time.Time) E) Option[E] {
 	return func(o *options[E]) { o.notice = notice }
+}
+
+// DropEvents is WithDropEvent for the packages' streams of netpulse.Event:
+// the notice is a *netpulse.DropEvent carrying the count and the time of
+// the first drop.
+func DropEvents() Option[netpulse.Event] {
+	return WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
+		return &netpulse.DropEvent{Time: first, Count: n}
+	})
 }
 
 type item[K comparable, E any] struct {

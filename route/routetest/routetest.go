@@ -188,9 +188,7 @@ func NewSteerer(buffer int) *Steerer {
 		return netip.Prefix{}
 	}, nil,
 		fanout.WithLimit[netpulse.Event](route.MaxQueuedEvents),
-		fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
-			return &netpulse.DropEvent{Time: first, Count: n}
-		}))}
+		fanout.DropEvents())}
 }
 
 // Observe records ev and sets the health of ev.Interface.Index to

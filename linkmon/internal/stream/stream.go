@@ -45,11 +45,8 @@ func New[E netpulse.Event](buffer int, key func(E) int, coalesce func(old, newer
 		}
 		return coalesce(o, n)
 	}
-	drop := func(n uint64, first time.Time) netpulse.Event {
-		return &netpulse.DropEvent{Time: first, Count: n}
-	}
 	return &Stream[E]{
-		hub:  fanout.New(buffer, k, merge, fanout.WithDropEvent(drop)),
+		hub:  fanout.New(buffer, k, merge, fanout.DropEvents()),
 		cond: netpulse.Condition{OK: true},
 	}
 }
