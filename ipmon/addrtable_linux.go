@@ -313,13 +313,8 @@ func rankSource(ta tableAddr, dst netip.Addr) int {
 	return r
 }
 
-// linkLocal returns the interface's IPv6 link-local address.
-func (at *addrTable) linkLocal(idx int) (netip.Addr, bool) {
-	at.mu.Lock()
-	defer at.mu.Unlock()
-	return linkLocalOf(at.addrs, idx)
-}
-
+// linkLocalOf returns the lowest usable IPv6 link-local address of
+// interface idx in addrs.
 func linkLocalOf(addrs map[addrKey]tableAddr, idx int) (netip.Addr, bool) {
 	var best netip.Addr
 	for _, ta := range addrs {

@@ -167,7 +167,6 @@ type linuxTransport struct {
 	txProbe [txBatch]uint32
 
 	p     *Poller
-	wg    sync.WaitGroup
 	arpWG sync.WaitGroup
 }
 
