@@ -13,6 +13,7 @@ import (
 
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/packet"
+	"github.com/netpulse/netpulse/internal/announce"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,8 +96,8 @@ func (t *linuxTransport) sendARP(tg *target) error {
 	if a == nil {
 		return errors.New("ipmon: no ARP socket")
 	}
-	buildARPProbe(tg.pkt[:arpLen], a.hw, tg.t.Addr)
-	return unix.Sendto(a.fd, tg.pkt[:arpLen], unix.MSG_DONTWAIT, &a.to)
+	announce.PutARPProbe(tg.pkt[:announce.ARPLen], a.hw, tg.t.Addr)
+	return unix.Sendto(a.fd, tg.pkt[:announce.ARPLen], unix.MSG_DONTWAIT, &a.to)
 }
 
 // loop reads ARP packets until the socket is closed.

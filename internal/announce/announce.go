@@ -20,8 +20,7 @@ const ARPLen = 28
 
 // PutARPProbe writes into b (len >= ARPLen) an RFC 5227 probe for tpa from
 // hardware address sha: a request with sender protocol address 0.0.0.0,
-// so that no neighbour learns anything from it. It is inlined into the
-// callers' probe paths.
+// so that no neighbour learns anything from it.
 func PutARPProbe(b []byte, sha [6]byte, tpa netip.Addr) {
 	_ = b[ARPLen-1]
 	binary.BigEndian.PutUint16(b[0:], 1)      // hardware type: Ethernet
