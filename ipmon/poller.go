@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -894,22 +895,10 @@ func (p *Poller) Subscribe(ctx context.Context) <-chan netpulse.Event {
 }
 
 func (p *Poller) sortedTargets() []*target {
-	ts := make([]*target, 0, len(p.targets))
-	for _, tg := range p.targets {
-		ts = append(ts, tg)
-	}
-	slices.SortFunc(ts, func(a, b *target) int { return a.t.key().core().Compare(b.t.key().core()) })
-	return ts
+	return slices.SortedFunc(maps.Values(p.targets), func(a, b *target) int { return a.t.key().core().Compare(b.t.key().core()) })
 }
 
-func (p *Poller) sortedIfaces() []string {
-	names := make([]string, 0, len(p.ifaces))
-	for name := range p.ifaces {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
-}
+func (p *Poller) sortedIfaces() []string { return slices.Sorted(maps.Keys(p.ifaces)) }
 
 // Snapshot returns the current state and statistics of every target and
 // interface, and the Poller's counters.
@@ -949,20 +938,10 @@ func (p *Poller) Snapshot() Snapshot {
 			Targets: len(is.targets), Up: up, Down: down, Unverified: unv, Unknown: unk,
 		})
 	}
-	for _, name := range slices.Sorted(mapKeys(p.diags)) {
+	for _, name := range slices.Sorted(maps.Keys(p.diags)) {
 		s.Diagnostics = append(s.Diagnostics, p.diags[name])
 	}
 	return s
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Close stops probing, closes every socket and every subscription channel,
