@@ -153,10 +153,9 @@ type rxPacket struct {
 	// overflow is the socket's count of packets the kernel dropped for a
 	// full receive buffer (SO_RXQ_OVFL), 0 if none so far.
 	overflow uint32
-	// checked: echo fields and why were set by precheck, without the lock.
-	checked bool
-	why     dropReason
-	f       echoFields
+	// why and f: precheck's outcome and the echo fields it decoded.
+	why dropReason
+	f   echoFields
 }
 
 // Poller probes targets and reports their states. Its methods are safe for
@@ -644,9 +643,12 @@ func (p *Poller) sendProbe(tg *target, now time.Time) {
 	}
 }
 
-// deliver handles one received packet. Called by the transport's receive
-// goroutines, without Poller.mu.
+// deliver handles one received packet, as deliverBatch does. Called by
+// the transport's receive goroutines, without Poller.mu.
 func (p *Poller) deliver(pk *rxPacket) {
+	if !p.precheck(pk) {
+		return
+	}
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -683,11 +685,9 @@ func (p *Poller) deliverBatch(pks []rxPacket) {
 	}
 }
 
+// deliverLocked matches a packet that passed precheck to its target and
+// probe.
 func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
-	if pk.malformed {
-		p.drops.Malformed++
-		return
-	}
 	var tg *target
 	var n uint32
 	if pk.kind == ProbeARP {
@@ -696,14 +696,7 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 			return
 		}
 	} else {
-		f, why := pk.f, pk.why
-		if !pk.checked {
-			f, why = parseEcho(pk.data, pk.v6, p.tr.echoID(pk.v6), true, &p.key)
-		}
-		if why != dropNone {
-			p.drops.add(why)
-			return
-		}
+		f := &pk.f
 		if int(f.slot) >= len(p.slots) {
 			p.drops.Spoofed++
 			return
