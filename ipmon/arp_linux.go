@@ -117,9 +117,9 @@ func (a *arpSocket) loop(wg *sync.WaitGroup, p *Poller) {
 		}
 		f, why := parseARP(buf[:n])
 		if why != dropNone {
-			p.mu.Lock()
-			p.drops.add(why)
-			p.mu.Unlock()
+			// parseARP's only refusal: counted without the lock, as
+			// precheck counts a malformed echo reply.
+			p.rx.malformed.Add(1)
 			continue
 		}
 		f.iface = a.name
