@@ -315,9 +315,7 @@ func (p *Poller) Add(t Target) error {
 	p.allocSlot(tg)
 	p.targets[t.key()] = tg
 	now := time.Now()
-	// Spread first sends across the interval: no burst when many targets
-	// are added at once.
-	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
+	tg.spreadNextSend(now)
 	tg.due = tg.nextSend
 	if t.Kind == ProbeBFD {
 		p.addBFD(tg, now)
@@ -428,7 +426,7 @@ func (p *Poller) Update(t Target) error {
 		p.gens[old.slot]++
 		old.gen = p.gens[old.slot]
 		now := time.Now()
-		old.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
+		old.spreadNextSend(now)
 		old.due = old.deadline()
 		p.heap.fix(old)
 		p.kick()
@@ -444,6 +442,13 @@ func identity(t Target) (Target, error) {
 		return t, err
 	}
 	return n, nil
+}
+
+// spreadNextSend schedules tg's next probe at a random point within its
+// interval from now: no burst when many targets are added, re-tuned or
+// resumed at once.
+func (tg *target) spreadNextSend(now time.Time) {
+	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(tg.t.Interval))))
 }
 
 func (p *Poller) allocSlot(tg *target) {
