@@ -109,11 +109,17 @@ func (at *addrTable) setLinkLocked(lm *rtnetlink.LinkMessage) {
 		return
 	}
 	l := tableLink{name: lm.Attributes.Name, hw: append(net.HardwareAddr(nil), lm.Attributes.Address...), up: lm.Flags&unix.IFF_UP != 0,
-		carrier: lm.Flags&unix.IFF_UP != 0 && lm.Flags&unix.IFF_LOWER_UP != 0}
+		carrier: hasCarrier(lm.Flags)}
 	if old, ok := at.links[int(lm.Index)]; ok && l.name == "" {
 		l.name = old.name
 	}
 	at.links[int(lm.Index)] = l
+}
+
+// hasCarrier reports whether link flags say the link can carry a probe:
+// administratively up (IFF_UP) with carrier (IFF_LOWER_UP).
+func hasCarrier(flags uint32) bool {
+	return flags&unix.IFF_UP != 0 && flags&unix.IFF_LOWER_UP != 0
 }
 
 func ipAddr(ip net.IP) netip.Addr {
