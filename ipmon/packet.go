@@ -26,35 +26,16 @@ const (
 	icmpv6EchoReply   = 129
 )
 
-// dropReason says why a received packet did not count.
+// dropReason is a decoder's verdict on a received packet (the matching
+// under Poller.mu counts the other reasons in Drops directly).
 type dropReason uint8
 
 const (
 	dropNone dropReason = iota
 	dropForeign
 	dropSpoofed
-	dropLate
-	dropDuplicate
 	dropMalformed
-	dropWrongInterface
 )
-
-func (d *Drops) add(r dropReason) {
-	switch r {
-	case dropForeign:
-		d.Foreign++
-	case dropSpoofed:
-		d.Spoofed++
-	case dropLate:
-		d.Late++
-	case dropDuplicate:
-		d.Duplicate++
-	case dropMalformed:
-		d.Malformed++
-	case dropWrongInterface:
-		d.WrongInterface++
-	}
-}
 
 // echoFields are the fields of an echo reply that matter for matching.
 type echoFields struct {
