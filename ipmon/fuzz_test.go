@@ -104,7 +104,7 @@ func TestParseEchoReasons(t *testing.T) {
 		b[i] ^= x
 		if fix {
 			b[2], b[3] = 0, 0
-			binary.BigEndian.PutUint16(b[2:], checksum(b))
+			binary.BigEndian.PutUint16(b[2:], announce.Checksum(b))
 		}
 		return b
 	}
