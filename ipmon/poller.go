@@ -768,7 +768,7 @@ func (p *Poller) changed(tg *target, prev TargetState, now time.Time) {
 func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) *TargetEvent {
 	return &TargetEvent{
 		Time:      now,
-		Interface: netpulse.Interface{Index: p.tr.index(tg.t.Interface), Name: tg.t.Interface},
+		Interface: p.iface(tg.t.Interface),
 		Target:    tg.t,
 		State:     tg.state,
 		Previous:  prev,
@@ -817,10 +817,16 @@ func (p *Poller) reverdict(is *ifaceState, now time.Time) {
 	p.hub.Publish(p.verdictEvent(is, prev, now))
 }
 
+// iface names the interface name as events and snapshots do: with its
+// index in the Poller's namespace now (0 if there is none).
+func (p *Poller) iface(name string) netpulse.Interface {
+	return netpulse.Interface{Index: p.tr.index(name), Name: name}
+}
+
 func (p *Poller) verdictEvent(is *ifaceState, prev netpulse.Verdict, now time.Time) *VerdictEvent {
 	ev := &VerdictEvent{
 		Time:      now,
-		Interface: netpulse.Interface{Index: p.tr.index(is.name), Name: is.name},
+		Interface: p.iface(is.name),
 		Verdict:   is.verdict,
 		Previous:  prev,
 		Rule:      is.rule,
@@ -932,7 +938,7 @@ func (p *Poller) Snapshot() Snapshot {
 		is := p.ifaces[name]
 		up, down, unv, unk := is.counts()
 		s.Interfaces = append(s.Interfaces, VerdictStatus{
-			Interface: netpulse.Interface{Index: p.tr.index(name), Name: name}, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
+			Interface: p.iface(name), Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
 			Targets: len(is.targets), Up: up, Down: down, Unverified: unv, Unknown: unk,
 		})
 	}
