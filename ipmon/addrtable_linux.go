@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/jsimonetti/rtnetlink/v2"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,39 +68,29 @@ func (at *addrTable) reset(links []rtnetlink.LinkMessage, addrs []rtnetlink.Addr
 	}
 }
 
-// apply applies one notification (or a reply to a request) and reports
-// whether it was about a link or an address.
-func (at *addrTable) apply(m netlink.Message) bool {
-	switch m.Header.Type {
-	case unix.RTM_NEWLINK, unix.RTM_DELLINK:
-		var lm rtnetlink.LinkMessage
-		if lm.UnmarshalBinary(m.Data) != nil {
-			return false
-		}
-		at.mu.Lock()
-		defer at.mu.Unlock()
-		if m.Header.Type == unix.RTM_NEWLINK {
-			at.setLinkLocked(&lm)
-		} else {
-			delete(at.links, int(lm.Index))
-			for k := range at.addrs {
-				if k.index == int(lm.Index) {
-					delete(at.addrs, k)
-				}
-			}
-		}
-		return true
-	case unix.RTM_NEWADDR, unix.RTM_DELADDR:
-		var am rtnetlink.AddressMessage
-		if am.UnmarshalBinary(m.Data) != nil {
-			return false
-		}
-		at.mu.Lock()
-		defer at.mu.Unlock()
-		at.setAddrLocked(&am, m.Header.Type == unix.RTM_NEWADDR)
-		return true
+// applyLink applies a link notification (RTM_NEWLINK, or RTM_DELLINK when
+// del is set).
+func (at *addrTable) applyLink(lm *rtnetlink.LinkMessage, del bool) {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	if !del {
+		at.setLinkLocked(lm)
+		return
 	}
-	return false
+	delete(at.links, int(lm.Index))
+	for k := range at.addrs {
+		if k.index == int(lm.Index) {
+			delete(at.addrs, k)
+		}
+	}
+}
+
+// applyAddr applies an address notification (RTM_NEWADDR when add is set,
+// else RTM_DELADDR).
+func (at *addrTable) applyAddr(am *rtnetlink.AddressMessage, add bool) {
+	at.mu.Lock()
+	defer at.mu.Unlock()
+	at.setAddrLocked(am, add)
 }
 
 func (at *addrTable) setLinkLocked(lm *rtnetlink.LinkMessage) {
@@ -109,11 +98,17 @@ func (at *addrTable) setLinkLocked(lm *rtnetlink.LinkMessage) {
 		return
 	}
 	l := tableLink{name: lm.Attributes.Name, hw: append(net.HardwareAddr(nil), lm.Attributes.Address...), up: lm.Flags&unix.IFF_UP != 0,
-		carrier: lm.Flags&unix.IFF_UP != 0 && lm.Flags&unix.IFF_LOWER_UP != 0}
+		carrier: hasCarrier(lm.Flags)}
 	if old, ok := at.links[int(lm.Index)]; ok && l.name == "" {
 		l.name = old.name
 	}
 	at.links[int(lm.Index)] = l
+}
+
+// hasCarrier reports whether link flags say the link can carry a probe:
+// administratively up (IFF_UP) with carrier (IFF_LOWER_UP).
+func hasCarrier(flags uint32) bool {
+	return flags&unix.IFF_UP != 0 && flags&unix.IFF_LOWER_UP != 0
 }
 
 func ipAddr(ip net.IP) netip.Addr {
@@ -313,13 +308,8 @@ func rankSource(ta tableAddr, dst netip.Addr) int {
 	return r
 }
 
-// linkLocal returns the interface's IPv6 link-local address.
-func (at *addrTable) linkLocal(idx int) (netip.Addr, bool) {
-	at.mu.Lock()
-	defer at.mu.Unlock()
-	return linkLocalOf(at.addrs, idx)
-}
-
+// linkLocalOf returns the lowest usable IPv6 link-local address of
+// interface idx in addrs.
 func linkLocalOf(addrs map[addrKey]tableAddr, idx int) (netip.Addr, bool) {
 	var best netip.Addr
 	for _, ta := range addrs {

@@ -7,11 +7,11 @@ import (
 	"github.com/netpulse/netpulse/internal/announce"
 )
 
-// ARP probes (RFC 5227): an ARP request with sender protocol address
-// 0.0.0.0, so that no neighbour cache learns anything from it. The target
-// answers with an ARP reply addressed to our hardware address, target
-// protocol address 0.0.0.0.
-const arpLen = 28
+// ARP probes (RFC 5227, encoded by announce.PutARPProbe, which failover's
+// actuator shares): an ARP request with sender protocol address 0.0.0.0,
+// so that no neighbour cache learns anything from it. The target answers
+// with an ARP reply addressed to our hardware address, target protocol
+// address 0.0.0.0.
 
 // arpFields are the fields of an ARP packet over Ethernet and IPv4.
 type arpFields struct {
@@ -21,14 +21,10 @@ type arpFields struct {
 	iface    string // set by the receiver: the interface it arrived on
 }
 
-// buildARPProbe writes an RFC 5227 probe for tpa from hardware address sha
-// into b (len >= arpLen), with the encoder failover's actuator shares.
-func buildARPProbe(b []byte, sha [6]byte, tpa netip.Addr) { announce.PutARPProbe(b, sha, tpa) }
-
 // parseARP decodes an Ethernet/IPv4 ARP packet, or reports it malformed.
 func parseARP(b []byte) (arpFields, dropReason) {
 	var f arpFields
-	if len(b) < arpLen {
+	if len(b) < announce.ARPLen {
 		return f, dropMalformed
 	}
 	if binary.BigEndian.Uint16(b[0:]) != 1 || binary.BigEndian.Uint16(b[2:]) != 0x0800 || b[4] != 6 || b[5] != 4 {

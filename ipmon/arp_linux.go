@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/mdlayher/packet"
+	"github.com/netpulse/netpulse/internal/announce"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,18 +36,18 @@ func (tx *txState) arpHW() [6]byte {
 	return tx.arp.hw
 }
 
-// attachARP opens (or shares) the interface's ARP socket. Called with t.lk
-// held.
-func (t *linuxTransport) attachARP(tg *target, link *rtnetlink.LinkMessage) error {
+// attachARP opens (or shares) the interface's ARP socket; hw is the
+// interface's hardware address. Called with t.lk held.
+func (t *linuxTransport) attachARP(tg *target, hw net.HardwareAddr) error {
 	if a := t.arps[tg.ifindex]; a != nil {
 		a.refs++
 		tg.tx.arp = a
 		return nil
 	}
-	if len(link.Attributes.Address) != 6 {
+	if len(hw) != 6 {
 		return fmt.Errorf("%w: interface %q has no Ethernet address for ARP", ErrInvalidTarget, tg.t.Interface)
 	}
-	ifi := &net.Interface{Index: tg.ifindex, Name: tg.t.Interface, HardwareAddr: link.Attributes.Address}
+	ifi := &net.Interface{Index: tg.ifindex, Name: tg.t.Interface, HardwareAddr: hw}
 	var conn *packet.Conn
 	err := inNetNS(t.netns, func() error {
 		var err error
@@ -62,7 +62,7 @@ func (t *linuxTransport) attachARP(tg *target, link *rtnetlink.LinkMessage) erro
 		conn.Close()
 		return err
 	}
-	a := &arpSocket{conn: conn, name: tg.t.Interface, index: tg.ifindex, hw: [6]byte(link.Attributes.Address), refs: 1}
+	a := &arpSocket{conn: conn, name: tg.t.Interface, index: tg.ifindex, hw: [6]byte(hw), refs: 1}
 	_ = rc.Control(func(fd uintptr) { a.fd = int(fd) })
 	a.to = unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: tg.ifindex, Halen: 6}
 	copy(a.to.Addr[:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
@@ -95,8 +95,8 @@ func (t *linuxTransport) sendARP(tg *target) error {
 	if a == nil {
 		return errors.New("ipmon: no ARP socket")
 	}
-	buildARPProbe(tg.pkt[:arpLen], a.hw, tg.t.Addr)
-	return unix.Sendto(a.fd, tg.pkt[:arpLen], unix.MSG_DONTWAIT, &a.to)
+	announce.PutARPProbe(tg.pkt[:announce.ARPLen], a.hw, tg.t.Addr)
+	return unix.Sendto(a.fd, tg.pkt[:announce.ARPLen], unix.MSG_DONTWAIT, &a.to)
 }
 
 // loop reads ARP packets until the socket is closed.
@@ -116,9 +116,9 @@ func (a *arpSocket) loop(wg *sync.WaitGroup, p *Poller) {
 		}
 		f, why := parseARP(buf[:n])
 		if why != dropNone {
-			p.mu.Lock()
-			p.drops.add(why)
-			p.mu.Unlock()
+			// parseARP's only refusal: counted without the lock, as
+			// precheck counts a malformed echo reply.
+			p.rx.malformed.Add(1)
 			continue
 		}
 		f.iface = a.name

@@ -38,11 +38,12 @@ func (p *Poller) forgetDiags(iface string) {
 // tg that arrived on interface index ifindex instead of tg's. It says so
 // once per interface.
 func (p *Poller) noteOtherIngress(tg *target, ifindex int) {
-	k := fluxKey(tg.t.Interface)
-	if _, said := p.diags[k]; said {
+	iface := tg.t.Interface
+	// The key is built twice: a key only looked up stays on the stack, so
+	// a reply of an interface already told of costs no allocation.
+	if _, said := p.diags[fluxKey(iface)]; said {
 		return
 	}
-	iface := tg.t.Interface
 	var msg string
 	if tg.t.Addr.Is4() {
 		msg = fmt.Sprintf("ipmon: replies to probes sent from %s arrive on another interface (index %d): ARP flux, "+
@@ -54,6 +55,6 @@ func (p *Poller) noteOtherIngress(tg *target, ifindex int) {
 			"the neighbours reach %s's address through another interface, so a failure of that interface would take %s's targets down too",
 			iface, ifindex, iface, iface)
 	}
-	p.diags[k] = msg
+	p.diags[fluxKey(iface)] = msg
 	p.log.Warn(msg, "interface", iface, "ingress_index", ifindex, "target", tg.t.Addr)
 }

@@ -87,3 +87,15 @@ func TestARPFluxForgottenWithInterface(t *testing.T) {
 		require.Contains(t, d[0], "sent from eth4")
 	})
 }
+
+// TestARPFluxNoAllocs: once an interface's ARP flux was told, each further
+// reply through another interface costs no allocation (it is on the
+// per-reply path).
+func TestARPFluxNoAllocs(t *testing.T) {
+	p := &Poller{diags: map[string]string{}, log: slog.New(slog.DiscardHandler)}
+	tg := &target{tracker: &tracker{t: Target{Interface: "eth3", Addr: tgtA}}}
+	p.noteOtherIngress(tg, 2)
+	require.Len(t, p.diags, 1)
+	require.Zero(t, testing.AllocsPerRun(100, func() { p.noteOtherIngress(tg, 2) }))
+	require.Len(t, p.diags, 1)
+}

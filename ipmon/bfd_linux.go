@@ -22,16 +22,15 @@ import (
 
 // bfdSock is the socket pair of one (interface, family).
 type bfdSock struct {
-	key        txKey
-	iface      string
-	rx, tx     int
-	refs       int
-	mm         [rxBatch]mmsghdr
-	slots      [rxBatch]rxSlot
-	pks        [rxBatch]bfdRx
-	txIOV      unix.Iovec
-	txMsg      unix.Msghdr
-	closeLater bool
+	key    txKey
+	iface  string
+	rx, tx int
+	refs   int
+	mm     [rxBatch]mmsghdr
+	slots  [rxBatch]rxSlot
+	pks    [rxBatch]bfdRx
+	txIOV  unix.Iovec
+	txMsg  unix.Msghdr
 }
 
 // bfdSockets is the transport's BFD part, guarded by linuxTransport.lk.

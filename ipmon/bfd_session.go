@@ -193,11 +193,8 @@ func (s *bfdSession) setTimers(tx, rx time.Duration, now time.Time) {
 func (s *bfdSession) retune(cfg bfdConfig, now time.Time) {
 	wasPassive := s.cfg.passive
 	s.cfg = cfg
-	if s.state == BFDStateUp {
-		s.setTimers(cfg.desiredMinTx, cfg.requiredMinRx, now)
-	} else {
-		s.setTimers(cfg.desiredMinTx, cfg.requiredMinRx, now)
-	}
+	// setTimers itself tells Up (a Poll Sequence) from the other states.
+	s.setTimers(cfg.desiredMinTx, cfg.requiredMinRx, now)
 	if wasPassive && !cfg.passive && s.nextTx.IsZero() {
 		s.nextTx = now
 	}

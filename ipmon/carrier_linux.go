@@ -38,7 +38,7 @@ type carrierWatch struct {
 // unresolved neighbour entries.
 func (t *linuxTransport) noteCarrier(lm *rtnetlink.LinkMessage) {
 	cw := &t.carrier
-	up := lm.Flags&unix.IFF_LOWER_UP != 0 && lm.Flags&unix.IFF_UP != 0
+	up := hasCarrier(lm.Flags)
 	// The carrier before this notification: the table's (Open's dump, then
 	// every notification), which applies this one only after.
 	was, known := t.table.carrier(int(lm.Index))

@@ -107,28 +107,37 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 	return s[i]
 }
 
+// carrierTrialCount is NETPULSE_CARRIER_TRIALS, 3 if unset.
+func carrierTrialCount(t *testing.T) int {
+	v := os.Getenv("NETPULSE_CARRIER_TRIALS")
+	if v == "" {
+		return 3
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err)
+	return n
+}
+
+// reportCarrier logs the recovery and detection times of a carrier test's
+// trials.
+func reportCarrier(t *testing.T, what string, rec, det []time.Duration) {
+	t.Logf("%s: carrier back -> up, %d trials: median %v p99 %v max %v; carrier lost -> down: median %v p99 %v max %v",
+		what, len(rec), percentile(rec, 0.5), percentile(rec, 0.99), slices.Max(rec), percentile(det, 0.5), percentile(det, 0.99), slices.Max(det))
+}
+
 // TestLabCarrierReturnRecovery: after carrier comes back on eth3, its IPv4
 // and IPv6 targets are Up again within 100 ms (10 ms x 2 replies need
 // 20 ms), while eth2's never change. NETPULSE_CARRIER_TRIALS sets the
 // number of cycles (default 3); NETPULSE_CARRIER_BASELINE=1 first runs as
 // many with the neighbour flush off, for a same-run baseline.
 func TestLabCarrierReturnRecovery(t *testing.T) {
-	n := 3
-	if v := os.Getenv("NETPULSE_CARRIER_TRIALS"); v != "" {
-		var err error
-		n, err = strconv.Atoi(v)
-		require.NoError(t, err)
-	}
-	report := func(what string, rec, det []time.Duration) {
-		t.Logf("%s: carrier back -> up, %d trials: median %v p99 %v max %v; carrier lost -> down: median %v p99 %v max %v",
-			what, len(rec), percentile(rec, 0.5), percentile(rec, 0.99), slices.Max(rec), percentile(det, 0.5), percentile(det, 0.99), slices.Max(det))
-	}
+	n := carrierTrialCount(t)
 	if os.Getenv("NETPULSE_CARRIER_BASELINE") == "1" {
 		rec, det := carrierTrials(t, 44, n, 300*time.Millisecond, false)
-		report("baseline (no flush)", rec, det)
+		reportCarrier(t, "baseline (no flush)", rec, det)
 	}
 	rec, det := carrierTrials(t, 43, n, 300*time.Millisecond, true)
-	report("with flush", rec, det)
+	reportCarrier(t, "with flush", rec, det)
 	// The goal is p99 < 100 ms; with a few trials on a shared machine,
 	// the median is what this asserts.
 	require.Less(t, percentile(rec, 0.5), 100*time.Millisecond)
@@ -186,28 +195,19 @@ func TestLabCarrierReturnAfterOpenWithoutCarrier(t *testing.T) {
 // check: 650 ms median, 1.04 s p99 from carrier loss to "down" (10 trials),
 // with it 40-44 ms / 53-57 ms.
 func TestLabCarrierReturnRecoveryNICLike(t *testing.T) {
-	n := 3
-	if v := os.Getenv("NETPULSE_CARRIER_TRIALS"); v != "" {
-		var err error
-		n, err = strconv.Atoi(v)
-		require.NoError(t, err)
-	}
-	report := func(what string, rec, det []time.Duration) {
-		t.Logf("%s: carrier back -> up, %d trials: median %v p99 %v max %v; carrier lost -> down: median %v p99 %v max %v",
-			what, len(rec), percentile(rec, 0.5), percentile(rec, 0.99), slices.Max(rec), percentile(det, 0.5), percentile(det, 0.99), slices.Max(det))
-	}
+	n := carrierTrialCount(t)
 	if os.Getenv("NETPULSE_CARRIER_BASELINE") == "1" {
 		t.Run("baseline-port-setup", func(t *testing.T) {
 			rec, det := carrierTrialsWith(t, carrierLab{subnet: 46, n: n, down: 300 * time.Millisecond, flush: true, nicLike: true})
-			report("baseline NIC-like, plain port SetUp, flush on", rec, det)
+			reportCarrier(t, "baseline NIC-like, plain port SetUp, flush on", rec, det)
 		})
 		t.Run("baseline-no-flush", func(t *testing.T) {
 			rec, det := carrierTrialsWith(t, carrierLab{subnet: 47, n: n, down: 300 * time.Millisecond, nicLike: true, syncPort: true})
-			report("baseline NIC-like, SetPortUp, flush off", rec, det)
+			reportCarrier(t, "baseline NIC-like, SetPortUp, flush off", rec, det)
 		})
 	}
 	rec, det := carrierTrialsWith(t, carrierLab{subnet: 45, n: n, down: 300 * time.Millisecond, flush: true, nicLike: true, syncPort: true})
-	report("NIC-like, SetPortUp, flush on", rec, det)
+	reportCarrier(t, "NIC-like, SetPortUp, flush on", rec, det)
 	require.Less(t, percentile(rec, 0.5), 100*time.Millisecond)
 	require.Less(t, slices.Max(rec), 300*time.Millisecond)
 	require.Less(t, percentile(det, 0.5), 100*time.Millisecond, "carrier loss to down")

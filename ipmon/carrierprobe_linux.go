@@ -5,8 +5,6 @@ package ipmon
 import (
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // A device that has lost its carrier may refuse a probe with the same
@@ -55,7 +53,7 @@ func (t *linuxTransport) carrierDown(idx int) bool {
 	// The rtnetlink connection is safe for concurrent use; Close stops
 	// the scheduler (the only caller) before it closes the connection.
 	l, err := t.rt.Link.Get(uint32(idx))
-	down := err == nil && (l.Flags&unix.IFF_UP == 0 || l.Flags&unix.IFF_LOWER_UP == 0)
+	down := err == nil && !hasCarrier(l.Flags)
 	cp.mu.Lock()
 	if cp.seen == nil {
 		cp.seen = make(map[int]carrierReading)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/netpulse/netpulse/internal/announce"
 )
 
 // fakeTransport answers probes in simulated time: a target answers if its
@@ -118,6 +120,6 @@ func echoReplyFor(req []byte, v6 bool) []byte {
 	}
 	b[0] = icmpv4EchoReply
 	b[2], b[3] = 0, 0
-	binary.BigEndian.PutUint16(b[2:], checksum(b))
+	binary.BigEndian.PutUint16(b[2:], announce.Checksum(b))
 	return b
 }

@@ -166,31 +166,38 @@ func (t *linuxTransport) followLinks() {
 				barrierSeq = m.Header.Sequence
 				continue
 			}
-			if m.Header.Type == unix.RTM_NEWLINK {
-				// Every link notification, whether or not the table
-				// changes: a carrier return flushes unresolved
-				// neighbours (carrier_linux.go).
+			// Each message is decoded once, for the carrier check, the
+			// table and the links to re-check.
+			switch m.Header.Type {
+			case unix.RTM_NEWLINK, unix.RTM_DELLINK:
 				var lm rtnetlink.LinkMessage
-				if lm.UnmarshalBinary(m.Data) == nil {
-					t.noteCarrier(&lm)
+				if lm.UnmarshalBinary(m.Data) != nil {
+					continue
 				}
-			}
-			if !t.table.apply(m) {
+				newLink := m.Header.Type == unix.RTM_NEWLINK
+				if newLink {
+					// Every link notification, whether or not the
+					// table changes, before the table applies it: a
+					// carrier return flushes unresolved neighbours
+					// (carrier_linux.go).
+					t.noteCarrier(&lm)
+					seen[int(lm.Index)] = true
+				}
+				t.table.applyLink(&lm, !newLink)
+			case unix.RTM_NEWADDR, unix.RTM_DELADDR:
+				var am rtnetlink.AddressMessage
+				if am.UnmarshalBinary(m.Data) != nil {
+					continue
+				}
+				newAddr := m.Header.Type == unix.RTM_NEWADDR
+				if newAddr {
+					seen[int(am.Index)] = true
+				}
+				t.table.applyAddr(&am, newAddr)
+			default:
 				continue
 			}
 			changed = true
-			switch m.Header.Type {
-			case unix.RTM_NEWLINK:
-				var lm rtnetlink.LinkMessage
-				if lm.UnmarshalBinary(m.Data) == nil {
-					seen[int(lm.Index)] = true
-				}
-			case unix.RTM_NEWADDR:
-				var am rtnetlink.AddressMessage
-				if am.UnmarshalBinary(m.Data) == nil {
-					seen[int(am.Index)] = true
-				}
-			}
 		}
 		if barrierSeq != 0 {
 			t.bar.release(barrierSeq)

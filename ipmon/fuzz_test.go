@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+
+	"github.com/netpulse/netpulse/internal/announce"
 )
 
 var fuzzKey = newProbeKey([16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
@@ -74,8 +76,8 @@ func FuzzParseEcho(f *testing.F) {
 // FuzzParseARP: the ARP decoder never panics and decodes what it accepts
 // consistently.
 func FuzzParseARP(f *testing.F) {
-	probe := make([]byte, arpLen)
-	buildARPProbe(probe, [6]byte{2, 0, 0, 0, 0, 1}, tgtA)
+	probe := make([]byte, announce.ARPLen)
+	announce.PutARPProbe(probe, [6]byte{2, 0, 0, 0, 0, 1}, tgtA)
 	f.Add(probe)
 	f.Add(probe[:27])
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -102,7 +104,7 @@ func TestParseEchoReasons(t *testing.T) {
 		b[i] ^= x
 		if fix {
 			b[2], b[3] = 0, 0
-			binary.BigEndian.PutUint16(b[2:], checksum(b))
+			binary.BigEndian.PutUint16(b[2:], announce.Checksum(b))
 		}
 		return b
 	}

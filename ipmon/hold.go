@@ -1,7 +1,6 @@
 package ipmon
 
 import (
-	mrand "math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -136,7 +135,7 @@ func (p *Poller) setHold(tg *target, h Hold, now time.Time) {
 		tg.misses, tg.replies = 0, 0
 	}
 	if h == HoldNone {
-		tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(tg.t.Interval))))
+		tg.spreadNextSend(now)
 		tg.due = tg.nextSend
 		p.heap.push(tg)
 		p.kick()

@@ -499,8 +499,8 @@ func (t Target) normalize(cfg *Config) (Target, error) {
 // ParseTargetSpec parses "IFACE=ADDR" (the form of a -target flag) into a
 // Target with Kind ProbeEcho; "IFACE=ADDR/arp" gives a ProbeARP target,
 // "IFACE=ADDR/ll" a ProbeLinkLocalEcho one and "IFACE=ADDR/bfd" a ProbeBFD
-// one. The
-// address may be IPv4 or IPv6 (a zone, if written, must name IFACE).
+// one. The address may be IPv4 or IPv6 (a zone, if written, must name
+// IFACE).
 // Timings are left zero (the Poller's defaults).
 func ParseTargetSpec(spec string) (Target, error) {
 	iface, addr, ok := strings.Cut(spec, "=")
@@ -520,7 +520,7 @@ func ParseTargetSpec(spec string) (Target, error) {
 		return Target{}, fmt.Errorf("%w: %q: %v", ErrInvalidTarget, spec, err)
 	}
 	t := Target{Addr: a, Interface: iface, Kind: kind}
-	if _, err := t.normalize(&Config{Interval: DefaultInterval, Timeout: DefaultInterval, FailAfter: DefaultFailAfter, RecoverAfter: DefaultRecoverAfter}); err != nil {
+	if _, err := identity(t); err != nil {
 		return Target{}, err
 	}
 	return t, nil

@@ -3,6 +3,8 @@ package ipmon
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/netpulse/netpulse/internal/announce"
 )
 
 // Echo packets. The payload carries everything needed to match a reply to
@@ -26,35 +28,16 @@ const (
 	icmpv6EchoReply   = 129
 )
 
-// dropReason says why a received packet did not count.
+// dropReason is a decoder's verdict on a received packet (the matching
+// under Poller.mu counts the other reasons in Drops directly).
 type dropReason uint8
 
 const (
 	dropNone dropReason = iota
 	dropForeign
 	dropSpoofed
-	dropLate
-	dropDuplicate
 	dropMalformed
-	dropWrongInterface
 )
-
-func (d *Drops) add(r dropReason) {
-	switch r {
-	case dropForeign:
-		d.Foreign++
-	case dropSpoofed:
-		d.Spoofed++
-	case dropLate:
-		d.Late++
-	case dropDuplicate:
-		d.Duplicate++
-	case dropMalformed:
-		d.Malformed++
-	case dropWrongInterface:
-		d.WrongInterface++
-	}
-}
 
 // echoFields are the fields of an echo reply that matter for matching.
 type echoFields struct {
@@ -81,25 +64,9 @@ func buildEcho(b []byte, v6 bool, id uint16, key *probeKey, f echoFields) int {
 	binary.BigEndian.PutUint32(b[20:], f.gen)
 	binary.BigEndian.PutUint32(b[24:], f.prob)
 	if !v6 {
-		binary.BigEndian.PutUint16(b[2:], checksum(b[:echoLen]))
+		binary.BigEndian.PutUint16(b[2:], announce.Checksum(b[:echoLen]))
 	}
 	return echoLen
-}
-
-// checksum is the Internet checksum (RFC 1071) of b.
-func checksum(b []byte) uint16 {
-	var s uint32
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
 }
 
 // stripIPv4 returns the ICMP message and source address inside an IPv4
@@ -138,7 +105,7 @@ func parseEcho(b []byte, v6 bool, id uint16, checkID bool, key *probeKey) (echoF
 	if b[0] != want || b[1] != 0 {
 		return f, dropMalformed
 	}
-	if !v6 && checksum(b) != 0 {
+	if !v6 && announce.Checksum(b) != 0 {
 		return f, dropMalformed
 	}
 	f.id = binary.BigEndian.Uint16(b[4:])

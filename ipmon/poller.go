@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -152,10 +153,9 @@ type rxPacket struct {
 	// overflow is the socket's count of packets the kernel dropped for a
 	// full receive buffer (SO_RXQ_OVFL), 0 if none so far.
 	overflow uint32
-	// checked: echo fields and why were set by precheck, without the lock.
-	checked bool
-	why     dropReason
-	f       echoFields
+	// why and f: precheck's outcome and the echo fields it decoded.
+	why dropReason
+	f   echoFields
 }
 
 // Poller probes targets and reports their states. Its methods are safe for
@@ -315,9 +315,7 @@ func (p *Poller) Add(t Target) error {
 	p.allocSlot(tg)
 	p.targets[t.key()] = tg
 	now := time.Now()
-	// Spread first sends across the interval: no burst when many targets
-	// are added at once.
-	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
+	tg.spreadNextSend(now)
 	tg.due = tg.nextSend
 	if t.Kind == ProbeBFD {
 		p.addBFD(tg, now)
@@ -428,7 +426,7 @@ func (p *Poller) Update(t Target) error {
 		p.gens[old.slot]++
 		old.gen = p.gens[old.slot]
 		now := time.Now()
-		old.nextSend = now.Add(time.Duration(mrand.Int64N(int64(t.Interval))))
+		old.spreadNextSend(now)
 		old.due = old.deadline()
 		p.heap.fix(old)
 		p.kick()
@@ -444,6 +442,13 @@ func identity(t Target) (Target, error) {
 		return t, err
 	}
 	return n, nil
+}
+
+// spreadNextSend schedules tg's next probe at a random point within its
+// interval from now: no burst when many targets are added, re-tuned or
+// resumed at once.
+func (tg *target) spreadNextSend(now time.Time) {
+	tg.nextSend = now.Add(time.Duration(mrand.Int64N(int64(tg.t.Interval))))
 }
 
 func (p *Poller) allocSlot(tg *target) {
@@ -643,9 +648,12 @@ func (p *Poller) sendProbe(tg *target, now time.Time) {
 	}
 }
 
-// deliver handles one received packet. Called by the transport's receive
-// goroutines, without Poller.mu.
+// deliver handles one received packet, as deliverBatch does. Called by
+// the transport's receive goroutines, without Poller.mu.
 func (p *Poller) deliver(pk *rxPacket) {
+	if !p.precheck(pk) {
+		return
+	}
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -682,11 +690,9 @@ func (p *Poller) deliverBatch(pks []rxPacket) {
 	}
 }
 
+// deliverLocked matches a packet that passed precheck to its target and
+// probe.
 func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
-	if pk.malformed {
-		p.drops.Malformed++
-		return
-	}
 	var tg *target
 	var n uint32
 	if pk.kind == ProbeARP {
@@ -695,14 +701,7 @@ func (p *Poller) deliverLocked(pk *rxPacket, now time.Time) {
 			return
 		}
 	} else {
-		f, why := pk.f, pk.why
-		if !pk.checked {
-			f, why = parseEcho(pk.data, pk.v6, p.tr.echoID(pk.v6), true, &p.key)
-		}
-		if why != dropNone {
-			p.drops.add(why)
-			return
-		}
+		f := &pk.f
 		if int(f.slot) >= len(p.slots) {
 			p.drops.Spoofed++
 			return
@@ -769,7 +768,7 @@ func (p *Poller) changed(tg *target, prev TargetState, now time.Time) {
 func (p *Poller) targetEvent(tg *target, prev TargetState, now time.Time) *TargetEvent {
 	return &TargetEvent{
 		Time:      now,
-		Interface: netpulse.Interface{Index: p.tr.index(tg.t.Interface), Name: tg.t.Interface},
+		Interface: p.iface(tg.t.Interface),
 		Target:    tg.t,
 		State:     tg.state,
 		Previous:  prev,
@@ -818,10 +817,16 @@ func (p *Poller) reverdict(is *ifaceState, now time.Time) {
 	p.hub.Publish(p.verdictEvent(is, prev, now))
 }
 
+// iface names the interface name as events and snapshots do: with its
+// index in the Poller's namespace now (0 if there is none).
+func (p *Poller) iface(name string) netpulse.Interface {
+	return netpulse.Interface{Index: p.tr.index(name), Name: name}
+}
+
 func (p *Poller) verdictEvent(is *ifaceState, prev netpulse.Verdict, now time.Time) *VerdictEvent {
 	ev := &VerdictEvent{
 		Time:      now,
-		Interface: netpulse.Interface{Index: p.tr.index(is.name), Name: is.name},
+		Interface: p.iface(is.name),
 		Verdict:   is.verdict,
 		Previous:  prev,
 		Rule:      is.rule,
@@ -894,22 +899,10 @@ func (p *Poller) Subscribe(ctx context.Context) <-chan netpulse.Event {
 }
 
 func (p *Poller) sortedTargets() []*target {
-	ts := make([]*target, 0, len(p.targets))
-	for _, tg := range p.targets {
-		ts = append(ts, tg)
-	}
-	slices.SortFunc(ts, func(a, b *target) int { return a.t.key().core().Compare(b.t.key().core()) })
-	return ts
+	return slices.SortedFunc(maps.Values(p.targets), func(a, b *target) int { return a.t.key().core().Compare(b.t.key().core()) })
 }
 
-func (p *Poller) sortedIfaces() []string {
-	names := make([]string, 0, len(p.ifaces))
-	for name := range p.ifaces {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
-}
+func (p *Poller) sortedIfaces() []string { return slices.Sorted(maps.Keys(p.ifaces)) }
 
 // Snapshot returns the current state and statistics of every target and
 // interface, and the Poller's counters.
@@ -945,24 +938,14 @@ func (p *Poller) Snapshot() Snapshot {
 		is := p.ifaces[name]
 		up, down, unv, unk := is.counts()
 		s.Interfaces = append(s.Interfaces, VerdictStatus{
-			Interface: netpulse.Interface{Index: p.tr.index(name), Name: name}, Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
+			Interface: p.iface(name), Verdict: is.verdict, Rule: is.rule, LastChange: is.lastChange,
 			Targets: len(is.targets), Up: up, Down: down, Unverified: unv, Unknown: unk,
 		})
 	}
-	for _, name := range slices.Sorted(mapKeys(p.diags)) {
+	for _, name := range slices.Sorted(maps.Keys(p.diags)) {
 		s.Diagnostics = append(s.Diagnostics, p.diags[name])
 	}
 	return s
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Close stops probing, closes every socket and every subscription channel,

@@ -167,7 +167,6 @@ type linuxTransport struct {
 	txProbe [txBatch]uint32
 
 	p     *Poller
-	wg    sync.WaitGroup
 	arpWG sync.WaitGroup
 }
 
@@ -665,8 +664,7 @@ func (t *linuxTransport) bindTx(tg *target, hw net.HardwareAddr, v6 bool) error 
 	}
 	switch {
 	case tg.t.Kind == ProbeARP:
-		lm := &rtnetlink.LinkMessage{Index: uint32(tg.ifindex), Attributes: &rtnetlink.LinkAttributes{Name: tg.t.Interface, Address: hw}}
-		return t.attachARP(tg, lm)
+		return t.attachARP(tg, hw)
 	case tg.t.Kind == ProbeBFD:
 		return t.attachBFD(tg, tg.t.Interface, v6)
 	case t.m == ModeRaw:

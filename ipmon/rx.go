@@ -45,7 +45,6 @@ func (p *Poller) precheck(pk *rxPacket) bool {
 	if pk.overflow != 0 {
 		p.rx.noteOverflow(pk)
 	}
-	pk.checked = true
 	if pk.malformed {
 		pk.why = dropMalformed
 	} else {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netpulse/netpulse/internal/announce"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,11 +28,11 @@ func TestForgedBatchTakesNoLock(t *testing.T) {
 	forgedMAC := echoReplyFor(req, false)
 	forgedMAC[9] ^= 1
 	forgedMAC[2], forgedMAC[3] = 0, 0
-	copy(forgedMAC[2:], []byte{byte(checksum(forgedMAC) >> 8), byte(checksum(forgedMAC))})
+	copy(forgedMAC[2:], []byte{byte(announce.Checksum(forgedMAC) >> 8), byte(announce.Checksum(forgedMAC))})
 	other := echoReplyFor(req, false)
 	other[4] ^= 1
 	other[2], other[3] = 0, 0
-	copy(other[2:], []byte{byte(checksum(other) >> 8), byte(checksum(other))})
+	copy(other[2:], []byte{byte(announce.Checksum(other) >> 8), byte(announce.Checksum(other))})
 	forged := []rxPacket{
 		{src: tgtA, ifindex: 2, data: forgedMAC},
 		{src: tgtA, ifindex: 2, data: other},

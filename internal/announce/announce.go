@@ -20,8 +20,7 @@ const ARPLen = 28
 
 // PutARPProbe writes into b (len >= ARPLen) an RFC 5227 probe for tpa from
 // hardware address sha: a request with sender protocol address 0.0.0.0,
-// so that no neighbour learns anything from it. It is inlined into the
-// callers' probe paths.
+// so that no neighbour learns anything from it.
 func PutARPProbe(b []byte, sha [6]byte, tpa netip.Addr) {
 	_ = b[ARPLen-1]
 	binary.BigEndian.PutUint16(b[0:], 1)      // hardware type: Ethernet
@@ -107,24 +106,33 @@ func DADProbe(addr netip.Addr) []byte {
 // ICMPv6Checksum returns the checksum of an ICMPv6 message body (its
 // checksum field zero) from src to dst (RFC 4443 2.3).
 func ICMPv6Checksum(src, dst, body []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for i := 0; i+1 < len(b); i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(b[i:]))
-		}
-		if len(b)%2 == 1 {
-			sum += uint32(b[len(b)-1]) << 8
-		}
-	}
-	add(src)
-	add(dst)
 	var l [8]byte
 	binary.BigEndian.PutUint32(l[0:], uint32(len(body)))
 	l[7] = 58
-	add(l[:])
-	add(body)
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
+	return fold(sum(sum(sum(sum(0, src), dst), l[:]), body))
+}
+
+// Checksum returns the Internet checksum (RFC 1071) of b: ipmon's ICMP
+// echo requests and replies. It does not allocate.
+func Checksum(b []byte) uint16 { return fold(sum(0, b)) }
+
+// sum adds b's 16-bit big-endian words to s, an odd last byte padded with
+// zero.
+func sum(s uint32, b []byte) uint32 {
+	for len(b) >= 2 {
+		s += uint32(b[0])<<8 | uint32(b[1])
+		b = b[2:]
 	}
-	return ^uint16(sum)
+	if len(b) == 1 {
+		s += uint32(b[0]) << 8
+	}
+	return s
+}
+
+// fold returns the one's complement of s folded to 16 bits.
+func fold(s uint32) uint16 {
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
 }

@@ -11,6 +11,7 @@ package ipmontest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -240,13 +241,7 @@ func (p *Poller) Targets() []ipmon.Target {
 
 // sorted returns ts in the Poller's order.
 func sorted(ts map[core.Key]*target) []*target {
-	keys := slices.SortedFunc(func(yield func(core.Key) bool) {
-		for k := range ts {
-			if !yield(k) {
-				return
-			}
-		}
-	}, core.Key.Compare)
+	keys := slices.SortedFunc(maps.Keys(ts), core.Key.Compare)
 	out := make([]*target, len(keys))
 	for i, k := range keys {
 		out[i] = ts[k]
@@ -309,23 +304,13 @@ func (p *Poller) Subscribe(ctx context.Context) <-chan netpulse.Event {
 			ev.Initial = true
 			initial = append(initial, ev)
 		}
-		for _, name := range slices.Sorted(mapKeys(p.ifaces)) {
+		for _, name := range slices.Sorted(maps.Keys(p.ifaces)) {
 			ev := p.verdictEvent(name, p.ifaces[name].verdict, now)
 			ev.Initial = true
 			initial = append(initial, ev)
 		}
 	}
 	return p.hub.Subscribe(ctx, initial)
-}
-
-func mapKeys(m map[string]*iface) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Snapshot returns the targets' states and last RTTs and the interfaces'
@@ -342,7 +327,7 @@ func (p *Poller) Snapshot() ipmon.Snapshot {
 			ConsecutiveMisses: tg.misses, ConsecutiveReplies: tg.replies,
 		})
 	}
-	for _, name := range slices.Sorted(mapKeys(p.ifaces)) {
+	for _, name := range slices.Sorted(maps.Keys(p.ifaces)) {
 		is := p.ifaces[name]
 		n := is.counts()
 		s.Interfaces = append(s.Interfaces, ipmon.VerdictStatus{
