@@ -35,9 +35,7 @@ func init() {
 // interface's verdict, or the condition) are folded into the latest, and
 // whose drops past the queue's cap are told by a *netpulse.DropEvent.
 func newHub() *core.Hub {
-	return fanout.New(0, eventKey, foldEvents, fanout.WithDropEvent(func(n uint64, first time.Time) netpulse.Event {
-		return &netpulse.DropEvent{Time: first, Count: n}
-	}))
+	return fanout.New(0, eventKey, foldEvents, fanout.DropEvents())
 }
 
 // eventKey says what ev is about.

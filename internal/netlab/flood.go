@@ -12,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/netpulse/netpulse/internal/announce"
 	"github.com/netpulse/netpulse/internal/netns"
 	"golang.org/x/sys/unix"
 )
@@ -137,7 +138,7 @@ func Flood(ctx context.Context, nsFD int, cfg FloodConfig) (FloodStats, error) {
 		m[0], m[1], m[2], m[3] = 0, 0, 0, 0 // echo reply
 		binary.BigEndian.PutUint16(m[4:], id)
 		copy(m[6:], r[3:3+icmpLen-6])
-		binary.BigEndian.PutUint16(m[2:], floodChecksum(m))
+		binary.BigEndian.PutUint16(m[2:], announce.Checksum(m))
 		lens[i] = total
 		dsts[i] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: d4}
 	}
@@ -186,19 +187,4 @@ func Flood(ctx context.Context, nsFD int, cfg FloodConfig) (FloodStats, error) {
 	}
 	st.Elapsed = time.Since(start)
 	return st, nil
-}
-
-func floodChecksum(b []byte) uint16 {
-	var s uint32
-	for len(b) >= 2 {
-		s += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint32(b[0]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
 }
