@@ -33,6 +33,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/netpulse/netpulse"
 	"github.com/netpulse/netpulse/failover"
 	"github.com/netpulse/netpulse/ipmon"
 	"github.com/netpulse/netpulse/linkmon"
@@ -41,7 +42,13 @@ import (
 
 // HealthStates are the values of the state label of
 // netpulse_interface_health: netpulse.Health's words.
-var HealthStates = []string{"unknown", "up", "link-down", "ip-down", "disabled"}
+var HealthStates = func() []string {
+	var words []string
+	for h := netpulse.HealthUnknown; h <= netpulse.HealthDisabled; h++ {
+		words = append(words, h.String())
+	}
+	return words
+}()
 
 // DropReasons are the values of the reason label of
 // netpulse_replies_dropped_total, one per field of ipmon.Drops.
